@@ -1,0 +1,104 @@
+"""An application-wide rate limiter.
+
+Cronofy limits requests per application (every user together): 50 per second and 500 per minute
+by default. Every client of one application in a process should therefore share one limiter:
+:func:`shared_limiter` hands out one per client id.
+
+Sliding-window log: a request may start only when, for every window, fewer than ``limit``
+requests started within the last ``period`` seconds. Clock and sleep are injectable so tests
+measure the windows without waiting. No asyncio lock is held across awaits, so one limiter can
+serve several event loops in turn (a notebook, a test run, a server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    limit: int
+    period: float
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.period <= 0:
+            raise ValueError("a rate window needs limit >= 1 and period > 0")
+
+
+CRONOFY_DEFAULT_WINDOWS: tuple[RateWindow, ...] = (RateWindow(50, 1.0), RateWindow(500, 60.0))
+
+
+class RateLimiter:
+    """Admit at most ``limit`` requests per ``period`` for each window."""
+
+    def __init__(
+        self,
+        windows: Sequence[RateWindow] = CRONOFY_DEFAULT_WINDOWS,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not windows:
+            raise ValueError("a rate limiter needs at least one window")
+        self.windows = tuple(windows)
+        self._clock = clock
+        self._sleep = sleep
+        self._keep = max(w.limit for w in self.windows)
+        self._starts: deque[float] = deque(maxlen=self._keep)
+        self.waited = 0.0
+        """Total seconds callers were held back (a count for benchmarks and status pages)."""
+        self.acquired = 0
+
+    @classmethod
+    def per_second_and_minute(
+        cls,
+        per_second: int = 50,
+        per_minute: int = 500,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> RateLimiter:
+        """Cronofy's two windows with other numbers (a plan with a raised limit)."""
+        windows = (RateWindow(per_second, 1.0), RateWindow(per_minute, 60.0))
+        return cls(windows, clock=clock, sleep=sleep)
+
+    def _wait_needed(self, now: float) -> float:
+        wait = 0.0
+        starts = self._starts
+        for window in self.windows:
+            if len(starts) < window.limit:
+                continue
+            # The window.limit-th most recent start must have left the window.
+            oldest = starts[len(starts) - window.limit]
+            wait = max(wait, oldest + window.period - now)
+        return wait
+
+    async def acquire(self) -> None:
+        """Wait until a request may start, then record that it started."""
+        while True:
+            now = self._clock()
+            wait = self._wait_needed(now)
+            if wait <= 0:
+                self._starts.append(now)
+                self.acquired += 1
+                return
+            self.waited += wait
+            await self._sleep(wait)
+
+
+_SHARED: dict[str, RateLimiter] = {}
+
+
+def shared_limiter(client_id: str) -> RateLimiter:
+    """The process-wide limiter for one Cronofy application, created on first use."""
+    limiter = _SHARED.get(client_id)
+    if limiter is None:
+        limiter = _SHARED[client_id] = RateLimiter()
+    return limiter

@@ -1,0 +1,1 @@
+"""webhook_server: receives Cronofy push notifications (standalone or mounted in a host app)."""
