@@ -1,0 +1,756 @@
+"""Persistence behind one protocol: SQLite by default, in memory for notebooks and tests.
+
+Per user the store keeps: credentials, profile, sub calendar, channel, callback key, watermark,
+sync state, last result and counts; the periods this toolkit wrote (its ownership record); the
+durable *intent* to sync (earliest unsynced ``changes_since`` and whether a full reconcile is
+due), recorded before a notification is acknowledged; and a bounded delivery log.
+
+SQLite runs on one worker thread owned by the store, so no call blocks the event loop. The
+database file is created owner-only (0600): it holds tokens. Its schema carries a version
+(``PRAGMA user_version``) and migrates forward on open; a newer schema than this code knows is
+refused rather than damaged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sqlite3
+import stat
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from .planner import KnownPeriod
+
+SCHEMA_VERSION = 1
+DEFAULT_DELIVERY_LOG = 100
+
+T = TypeVar("T")
+
+
+class UserState:
+    """Where a user's sync stands. Every failure ends in one of these, never in silence."""
+
+    NEW = "new"
+    IDLE = "idle"
+    SYNCING = "syncing"
+    RETRYING = "retrying"
+    NEEDS_REAUTH = "needs_reauth"
+    DISCONNECTED = "disconnected"
+    FAILED = "failed"
+
+
+@dataclass(repr=False, slots=True)
+class StoredCredentials:
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: float | None = None
+    scope: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"StoredCredentials(access_token=***, refresh_token=***, expires_at={self.expires_at})"
+        )
+
+
+@dataclass(slots=True)
+class UserRecord:
+    """Everything known about one user of the pattern."""
+
+    user_id: str
+    callback_key: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    credentials: StoredCredentials | None = field(default=None, repr=False)
+    sub: str | None = None
+    profile_id: str | None = None
+    calendar_id: str | None = None
+    channel_id: str | None = None
+    callback_url: str | None = field(default=None, repr=False)
+    tzid: str = "UTC"
+    watermark: datetime | None = None
+    state: str = UserState.NEW
+    last_error: str | None = None
+    last_result: dict[str, Any] | None = None
+    last_sync_at: datetime | None = None
+    last_reconcile_at: datetime | None = None
+    pending_since: datetime | None = None
+    pending_full: bool = False
+    pending_at: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def bump(self, **deltas: int) -> None:
+        for key, delta in deltas.items():
+            self.counts[key] = self.counts.get(key, 0) + delta
+
+    def public(self) -> dict[str, Any]:
+        """A JSON-ready view with every secret left out (status pages, diagnostics)."""
+        return {
+            "user_id": self.user_id,
+            "sub": self.sub,
+            "profile_id": self.profile_id,
+            "calendar_id": self.calendar_id,
+            "channel_id": self.channel_id,
+            "callback_url": _redact_key(self.callback_url, self.callback_key),
+            "tzid": self.tzid,
+            "watermark": _iso(self.watermark),
+            "state": self.state,
+            "last_error": self.last_error,
+            "last_result": self.last_result,
+            "last_sync_at": _iso(self.last_sync_at),
+            "last_reconcile_at": _iso(self.last_reconcile_at),
+            "pending_since": _iso(self.pending_since),
+            "pending_full": self.pending_full,
+            "pending_at": _iso(self.pending_at),
+            "counts": dict(self.counts),
+            "has_credentials": self.credentials is not None,
+        }
+
+
+def _redact_key(url: str | None, key: str) -> str | None:
+    if url is None:
+        return None
+    return url.replace(key, key[:4] + "…") if key else url
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One received notification, as the delivery log keeps it."""
+
+    received_at: datetime
+    user_id: str | None
+    callback_key_hint: str
+    headers: dict[str, str]
+    body: str
+    verified: bool
+    outcome: str
+    notification_type: str | None = None
+    sync_result: dict[str, Any] | None = None
+    delivery_id: int | None = None
+
+
+class Store(Protocol):
+    """What the runtime needs from persistence. All methods are coroutines."""
+
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+    async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None: ...
+    async def list_users(self) -> list[UserRecord]: ...
+    async def save_user(self, user: UserRecord) -> None: ...
+    async def delete_user(self, user_id: str) -> None: ...
+    async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
+    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]: ...
+    async def commit_sync(
+        self,
+        user: UserRecord,
+        periods: Mapping[str, KnownPeriod],
+        *,
+        started_at: datetime,
+        full: bool,
+        settle: bool = True,
+    ) -> UserRecord: ...
+    async def record_intent(
+        self,
+        user_id: str,
+        *,
+        changes_since: datetime | None,
+        full: bool = False,
+        received_at: datetime,
+    ) -> UserRecord | None: ...
+    async def add_delivery(self, delivery: Delivery) -> int: ...
+    async def update_delivery(
+        self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None: ...
+    async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]: ...
+    async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+    async def close(self) -> None: ...
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def merge_intent(
+    user: UserRecord, *, changes_since: datetime | None, full: bool, received_at: datetime
+) -> UserRecord:
+    """Fold a new notification into the pending intent: the earliest point wins."""
+    user.pending_since = _earliest(user.pending_since, changes_since)
+    user.pending_full = user.pending_full or full
+    user.pending_at = received_at if user.pending_at is None else max(user.pending_at, received_at)
+    return user
+
+
+def settle_intent(
+    user: UserRecord,
+    *,
+    stored: UserRecord | None,
+    started_at: datetime,
+    full: bool,
+) -> UserRecord:
+    """The intent left once a sync that started at ``started_at`` succeeded.
+
+    The stored intent is the truth (notifications keep arriving while a sync runs). If any
+    arrived after the sync started, all of it stays pending: reading a little more next time is
+    cheap and idempotent, missing a change is not. Otherwise it is cleared, the full-reconcile
+    flag only by a full sync.
+    """
+    if stored is None:
+        user.pending_since, user.pending_at, user.pending_full = None, None, False
+        return user
+    user.pending_since, user.pending_at = stored.pending_since, stored.pending_at
+    user.pending_full = stored.pending_full
+    if stored.pending_at is None or stored.pending_at <= started_at:
+        user.pending_since = None
+        user.pending_at = None
+        if full:
+            user.pending_full = False
+    return user
+
+
+def keep_intent(user: UserRecord, stored: UserRecord | None) -> UserRecord:
+    """Carry the stored intent over unchanged (the sync did not cover it)."""
+    if stored is not None:
+        user.pending_since, user.pending_at = stored.pending_since, stored.pending_at
+        user.pending_full = stored.pending_full
+    return user
+
+
+# --------------------------------------------------------------------------- in memory
+
+
+class MemoryStore:
+    """Dictionaries; for notebooks and tests. Keeps copies so callers cannot alias state."""
+
+    def __init__(self, *, delivery_log: int = DEFAULT_DELIVERY_LOG) -> None:
+        self._users: dict[str, UserRecord] = {}
+        self._periods: dict[str, dict[str, KnownPeriod]] = {}
+        self._deliveries: list[Delivery] = []
+        self._next_delivery = 1
+        self._delivery_log = delivery_log
+
+    @staticmethod
+    def _copy(user: UserRecord) -> UserRecord:
+        return replace(
+            user,
+            counts=dict(user.counts),
+            last_result=dict(user.last_result) if user.last_result else None,
+        )
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        user = self._users.get(user_id)
+        return self._copy(user) if user else None
+
+    async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
+        for user in self._users.values():
+            if secrets.compare_digest(user.callback_key, callback_key):
+                return self._copy(user)
+        return None
+
+    async def list_users(self) -> list[UserRecord]:
+        return [self._copy(u) for u in sorted(self._users.values(), key=lambda u: u.user_id)]
+
+    async def save_user(self, user: UserRecord) -> None:
+        self._users[user.user_id] = self._copy(user)
+
+    async def delete_user(self, user_id: str) -> None:
+        self._users.pop(user_id, None)
+        self._periods.pop(user_id, None)
+
+    async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
+        user = self._users.get(user_id)
+        if user is not None:
+            user.credentials = replace(credentials)
+
+    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
+        return dict(self._periods.get(user_id, {}))
+
+    async def commit_sync(
+        self,
+        user: UserRecord,
+        periods: Mapping[str, KnownPeriod],
+        *,
+        started_at: datetime,
+        full: bool,
+        settle: bool = True,
+    ) -> UserRecord:
+        user = self._copy(user)
+        stored = self._users.get(user.user_id)
+        if settle:
+            settle_intent(user, stored=stored, started_at=started_at, full=full)
+        else:
+            keep_intent(user, stored)
+        self._periods[user.user_id] = dict(periods)
+        self._users[user.user_id] = self._copy(user)
+        return self._copy(user)
+
+    async def record_intent(
+        self,
+        user_id: str,
+        *,
+        changes_since: datetime | None,
+        full: bool = False,
+        received_at: datetime,
+    ) -> UserRecord | None:
+        user = self._users.get(user_id)
+        if user is None:
+            return None
+        merge_intent(user, changes_since=changes_since, full=full, received_at=received_at)
+        return self._copy(user)
+
+    async def add_delivery(self, delivery: Delivery) -> int:
+        delivery = replace(delivery, delivery_id=self._next_delivery)
+        self._next_delivery += 1
+        self._deliveries.append(delivery)
+        del self._deliveries[: -self._delivery_log]
+        assert delivery.delivery_id is not None
+        return delivery.delivery_id
+
+    async def update_delivery(
+        self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None:
+        for i, delivery in enumerate(self._deliveries):
+            if delivery.delivery_id == delivery_id:
+                self._deliveries[i] = replace(delivery, outcome=outcome, sync_result=sync_result)
+
+    async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]:
+        return list(reversed(self._deliveries))[:limit]
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        for delivery in self._deliveries:
+            if delivery.delivery_id == delivery_id:
+                return delivery
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+# --------------------------------------------------------------------------- sqlite
+
+_MIGRATIONS: list[str] = [
+    # 0 -> 1
+    """
+    CREATE TABLE users (
+        user_id TEXT PRIMARY KEY,
+        callback_key TEXT NOT NULL UNIQUE,
+        credentials TEXT,
+        sub TEXT,
+        profile_id TEXT,
+        calendar_id TEXT,
+        channel_id TEXT,
+        callback_url TEXT,
+        tzid TEXT NOT NULL DEFAULT 'UTC',
+        watermark TEXT,
+        state TEXT NOT NULL,
+        last_error TEXT,
+        last_result TEXT,
+        last_sync_at TEXT,
+        last_reconcile_at TEXT,
+        pending_since TEXT,
+        pending_full INTEGER NOT NULL DEFAULT 0,
+        pending_at TEXT,
+        counts TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE periods (
+        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        event_uid TEXT NOT NULL,
+        period_id TEXT NOT NULL,
+        start TEXT NOT NULL,
+        "end" TEXT NOT NULL,
+        PRIMARY KEY (user_id, event_uid)
+    );
+    CREATE TABLE deliveries (
+        delivery_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        received_at TEXT NOT NULL,
+        user_id TEXT,
+        callback_key_hint TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        body TEXT NOT NULL,
+        verified INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        notification_type TEXT,
+        sync_result TEXT
+    );
+    """,
+]
+
+
+class StoreSchemaError(RuntimeError):
+    """The database was written by a newer version of this toolkit."""
+
+
+_USER_COLUMNS = (
+    "user_id, callback_key, credentials, sub, profile_id, calendar_id, channel_id, callback_url, "
+    "tzid, watermark, state, last_error, last_result, last_sync_at, last_reconcile_at, "
+    "pending_since, pending_full, pending_at, counts"
+)
+
+
+# Built once from the fixed column list above; values always go through placeholders.
+_SELECT_USER = f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
+_SELECT_USER_BY_ID = f"{_SELECT_USER} WHERE user_id = ?"
+_SELECT_USER_BY_KEY = f"{_SELECT_USER} WHERE callback_key = ?"
+_WRITE_USER = (
+    f"INSERT OR REPLACE INTO users ({_USER_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_USER_COLUMNS.split(',')))})"
+)
+
+
+def _user_row(user: UserRecord) -> tuple[Any, ...]:
+    creds = json.dumps(asdict(user.credentials)) if user.credentials else None
+    return (
+        user.user_id,
+        user.callback_key,
+        creds,
+        user.sub,
+        user.profile_id,
+        user.calendar_id,
+        user.channel_id,
+        user.callback_url,
+        user.tzid,
+        _iso(user.watermark),
+        user.state,
+        user.last_error,
+        json.dumps(user.last_result) if user.last_result is not None else None,
+        _iso(user.last_sync_at),
+        _iso(user.last_reconcile_at),
+        _iso(user.pending_since),
+        int(user.pending_full),
+        _iso(user.pending_at),
+        json.dumps(user.counts),
+    )
+
+
+def _user_from(row: sqlite3.Row) -> UserRecord:
+    creds = json.loads(row["credentials"]) if row["credentials"] else None
+    return UserRecord(
+        user_id=row["user_id"],
+        callback_key=row["callback_key"],
+        credentials=StoredCredentials(**creds) if creds else None,
+        sub=row["sub"],
+        profile_id=row["profile_id"],
+        calendar_id=row["calendar_id"],
+        channel_id=row["channel_id"],
+        callback_url=row["callback_url"],
+        tzid=row["tzid"],
+        watermark=_dt(row["watermark"]),
+        state=row["state"],
+        last_error=row["last_error"],
+        last_result=json.loads(row["last_result"]) if row["last_result"] else None,
+        last_sync_at=_dt(row["last_sync_at"]),
+        last_reconcile_at=_dt(row["last_reconcile_at"]),
+        pending_since=_dt(row["pending_since"]),
+        pending_full=bool(row["pending_full"]),
+        pending_at=_dt(row["pending_at"]),
+        counts=json.loads(row["counts"]),
+    )
+
+
+def _delivery_from(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        delivery_id=row["delivery_id"],
+        received_at=datetime.fromisoformat(row["received_at"]),
+        user_id=row["user_id"],
+        callback_key_hint=row["callback_key_hint"],
+        headers=json.loads(row["headers"]),
+        body=row["body"],
+        verified=bool(row["verified"]),
+        outcome=row["outcome"],
+        notification_type=row["notification_type"],
+        sync_result=json.loads(row["sync_result"]) if row["sync_result"] else None,
+    )
+
+
+class SQLiteStore:
+    """A real embedded database file. Open with ``await SQLiteStore.open(path)``."""
+
+    def __init__(self, path: Path, *, delivery_log: int = DEFAULT_DELIVERY_LOG) -> None:
+        self.path = path
+        self._delivery_log = delivery_log
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cronofy-store")
+        self._conn: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, delivery_log: int = DEFAULT_DELIVERY_LOG
+    ) -> SQLiteStore:
+        store = cls(Path(path), delivery_log=delivery_log)
+        try:
+            await store._run(store._connect)
+        except BaseException:
+            store._executor.shutdown(wait=False)
+            raise
+        return store
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn)
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Create the file owner-only before SQLite opens it: it holds tokens.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        os.close(fd)
+        mode = stat.S_IMODE(self.path.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(self.path, 0o600)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = conn
+        self._migrate(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            conn.close()
+            self._conn = None
+            raise StoreSchemaError(
+                f"{self.path} has schema version {version}; this toolkit knows up to "
+                f"{SCHEMA_VERSION}. Upgrade cronofy_avail rather than risk the data."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _MIGRATIONS[target - 1].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {target}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError("the store is closed")
+        return self._conn
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> Callable[[], T]:
+        def run() -> T:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return run
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        def q() -> UserRecord | None:
+            row = self._db.execute(_SELECT_USER_BY_ID, (user_id,)).fetchone()
+            return _user_from(row) if row else None
+
+        return await self._run(q)
+
+    async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
+        def q() -> UserRecord | None:
+            row = self._db.execute(_SELECT_USER_BY_KEY, (callback_key,)).fetchone()
+            return _user_from(row) if row else None
+
+        return await self._run(q)
+
+    async def list_users(self) -> list[UserRecord]:
+        def q() -> list[UserRecord]:
+            rows = self._db.execute(f"{_SELECT_USER} ORDER BY user_id")
+            return [_user_from(r) for r in rows.fetchall()]
+
+        return await self._run(q)
+
+    async def save_user(self, user: UserRecord) -> None:
+        row = _user_row(user)
+
+        def q(db: sqlite3.Connection) -> None:
+            db.execute(_WRITE_USER, row)
+
+        await self._run(self._tx(q))
+
+    async def delete_user(self, user_id: str) -> None:
+        def q(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM periods WHERE user_id = ?", (user_id,))
+            db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+
+        await self._run(self._tx(q))
+
+    async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
+        value = json.dumps(asdict(credentials))
+
+        def q(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE users SET credentials = ? WHERE user_id = ?", (value, user_id))
+
+        await self._run(self._tx(q))
+
+    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
+        def q() -> dict[str, KnownPeriod]:
+            rows = self._db.execute(
+                'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ?',
+                (user_id,),
+            ).fetchall()
+            return {
+                r["event_uid"]: KnownPeriod(
+                    r["event_uid"],
+                    r["period_id"],
+                    datetime.fromisoformat(r["start"]),
+                    datetime.fromisoformat(r["end"]),
+                )
+                for r in rows
+            }
+
+        return await self._run(q)
+
+    async def commit_sync(
+        self,
+        user: UserRecord,
+        periods: Mapping[str, KnownPeriod],
+        *,
+        started_at: datetime,
+        full: bool,
+        settle: bool = True,
+    ) -> UserRecord:
+        """Record the periods, the watermark and the state in one transaction.
+
+        ``settle`` clears the intent the sync covered; a failed sync passes ``False`` and the
+        intent stays for the retry.
+        """
+        user = replace(user, counts=dict(user.counts))
+        rows = [
+            (user.user_id, k.event_uid, k.period_id, _iso(k.start), _iso(k.end))
+            for k in periods.values()
+        ]
+
+        def q(db: sqlite3.Connection) -> UserRecord:
+            current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
+            stored = _user_from(current) if current is not None else None
+            if settle:
+                settle_intent(user, stored=stored, started_at=started_at, full=full)
+            else:
+                keep_intent(user, stored)
+            db.execute("DELETE FROM periods WHERE user_id = ?", (user.user_id,))
+            row = _user_row(user)
+            db.execute(_WRITE_USER, row)
+            db.executemany(
+                'INSERT INTO periods (user_id, event_uid, period_id, start, "end") '
+                "VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            return user
+
+        return await self._run(self._tx(q))
+
+    async def record_intent(
+        self,
+        user_id: str,
+        *,
+        changes_since: datetime | None,
+        full: bool = False,
+        received_at: datetime,
+    ) -> UserRecord | None:
+        def q(db: sqlite3.Connection) -> UserRecord | None:
+            row = db.execute(_SELECT_USER_BY_ID, (user_id,)).fetchone()
+            if row is None:
+                return None
+            user = merge_intent(
+                _user_from(row), changes_since=changes_since, full=full, received_at=received_at
+            )
+            db.execute(
+                "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ? "
+                "WHERE user_id = ?",
+                (_iso(user.pending_since), int(user.pending_full), _iso(user.pending_at), user_id),
+            )
+            return user
+
+        return await self._run(self._tx(q))
+
+    async def add_delivery(self, delivery: Delivery) -> int:
+        def q(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                "INSERT INTO deliveries (received_at, user_id, callback_key_hint, headers, body, "
+                "verified, outcome, notification_type, sync_result) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _iso(delivery.received_at),
+                    delivery.user_id,
+                    delivery.callback_key_hint,
+                    json.dumps(delivery.headers),
+                    delivery.body,
+                    int(delivery.verified),
+                    delivery.outcome,
+                    delivery.notification_type,
+                    json.dumps(delivery.sync_result) if delivery.sync_result else None,
+                ),
+            )
+            new_id = cur.lastrowid
+            assert new_id is not None
+            db.execute(
+                "DELETE FROM deliveries WHERE delivery_id <= ?", (new_id - self._delivery_log,)
+            )
+            return new_id
+
+        return await self._run(self._tx(q))
+
+    async def update_delivery(
+        self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None:
+        def q(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE deliveries SET outcome = ?, sync_result = ? WHERE delivery_id = ?",
+                (outcome, json.dumps(sync_result) if sync_result else None, delivery_id),
+            )
+
+        await self._run(self._tx(q))
+
+    async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]:
+        def q() -> list[Delivery]:
+            rows = self._db.execute(
+                "SELECT * FROM deliveries ORDER BY delivery_id DESC LIMIT ?", (limit,)
+            ).fetchall()
+            return [_delivery_from(r) for r in rows]
+
+        return await self._run(q)
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        def q() -> Delivery | None:
+            row = self._db.execute(
+                "SELECT * FROM deliveries WHERE delivery_id = ?", (delivery_id,)
+            ).fetchone()
+            return _delivery_from(row) if row else None
+
+        return await self._run(q)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+
+            def q() -> None:
+                assert self._conn is not None
+                self._conn.close()
+                self._conn = None
+
+            await self._run(q)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,239 @@
+"""Both stores against one suite: what the runtime relies on, plus SQLite's own promises."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cronofy_avail.planner import KnownPeriod
+from cronofy_avail.store import (
+    SCHEMA_VERSION,
+    Delivery,
+    MemoryStore,
+    SQLiteStore,
+    Store,
+    StoredCredentials,
+    StoreSchemaError,
+    UserRecord,
+    UserState,
+)
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    s: Store
+    if request.param == "memory":
+        s = MemoryStore(delivery_log=5)
+    else:
+        s = await SQLiteStore.open(tmp_path / "state.db", delivery_log=5)
+    yield s
+    await s.close()
+
+
+def user(**kw: object) -> UserRecord:
+    base = UserRecord(
+        user_id="u1",
+        credentials=StoredCredentials("at-SECRET", "rt-SECRET", 123.0, "read_events"),
+        calendar_id="cal_sub",
+        tzid="Europe/London",
+    )
+    for key, value in kw.items():
+        setattr(base, key, value)
+    return base
+
+
+def period(uid: str, hour: int = 9) -> KnownPeriod:
+    return KnownPeriod(uid, f"p-{uid}", T0.replace(hour=hour), T0.replace(hour=hour + 1))
+
+
+async def test_user_round_trip_and_lookup_by_callback_key(store: Store) -> None:
+    u = user(watermark=T0, counts={"syncs": 2}, last_result={"ok": True})
+    await store.save_user(u)
+    got = await store.get_user("u1")
+    assert got == u
+    assert await store.get_user_by_callback_key(u.callback_key) == u
+    assert await store.get_user_by_callback_key("nope") is None
+    assert await store.get_user("nobody") is None
+    assert [x.user_id for x in await store.list_users()] == ["u1"]
+
+
+async def test_returned_records_are_copies(store: Store) -> None:
+    await store.save_user(user())
+    got = await store.get_user("u1")
+    assert got is not None
+    got.bump(syncs=1)
+    got.state = UserState.FAILED
+    again = await store.get_user("u1")
+    assert again is not None
+    assert again.counts == {}
+    assert again.state == UserState.NEW
+
+
+async def test_intent_keeps_the_earliest_point_and_the_full_flag(store: Store) -> None:
+    await store.save_user(user())
+    await store.record_intent("u1", changes_since=T0, received_at=T0)
+    await store.record_intent("u1", changes_since=T0 - timedelta(minutes=5), received_at=T0)
+    got = await store.record_intent(
+        "u1", changes_since=T0 + timedelta(minutes=5), full=True, received_at=T0
+    )
+    assert got is not None
+    assert got.pending_since == T0 - timedelta(minutes=5)
+    assert got.pending_full
+    assert await store.record_intent("ghost", changes_since=T0, received_at=T0) is None
+
+
+async def test_commit_records_periods_watermark_and_settles_covered_intent(store: Store) -> None:
+    await store.save_user(user())
+    await store.record_intent("u1", changes_since=T0, received_at=T0)
+    u = await store.get_user("u1")
+    assert u is not None
+    u.watermark = T0 + timedelta(minutes=1)
+    committed = await store.commit_sync(
+        u, {"a": period("a")}, started_at=T0 + timedelta(minutes=1), full=False
+    )
+    assert committed.pending_since is None
+    assert committed.pending_at is None
+    assert await store.get_periods("u1") == {"a": period("a")}
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert stored.watermark == T0 + timedelta(minutes=1)
+
+
+async def test_notification_arriving_during_a_sync_stays_pending(store: Store) -> None:
+    await store.save_user(user())
+    started = T0
+    u = await store.get_user("u1")
+    assert u is not None
+    # The sync started; a notification arrives while it runs.
+    await store.record_intent(
+        "u1", changes_since=T0 + timedelta(seconds=30), received_at=T0 + timedelta(seconds=31)
+    )
+    committed = await store.commit_sync(u, {}, started_at=started, full=False)
+    assert committed.pending_since == T0 + timedelta(seconds=30)
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert stored.pending_at == T0 + timedelta(seconds=31)
+
+
+async def test_failed_sync_keeps_intent_and_full_flag_cleared_only_by_a_full_sync(
+    store: Store,
+) -> None:
+    await store.save_user(user())
+    await store.record_intent("u1", changes_since=T0, full=True, received_at=T0)
+    u = await store.get_user("u1")
+    assert u is not None
+    kept = await store.commit_sync(
+        u, {}, started_at=T0 + timedelta(minutes=1), full=True, settle=False
+    )
+    assert (kept.pending_since, kept.pending_full) == (T0, True)
+    partial = await store.commit_sync(u, {}, started_at=T0 + timedelta(minutes=1), full=False)
+    assert partial.pending_since is None
+    assert partial.pending_full  # an incremental sync does not satisfy a reconcile request
+    done = await store.commit_sync(u, {}, started_at=T0 + timedelta(minutes=2), full=True)
+    assert not done.pending_full
+
+
+async def test_commit_replaces_the_period_set(store: Store) -> None:
+    await store.save_user(user())
+    u = user()
+    await store.commit_sync(u, {"a": period("a"), "b": period("b")}, started_at=T0, full=False)
+    await store.commit_sync(u, {"b": period("b", 11)}, started_at=T0, full=False)
+    assert await store.get_periods("u1") == {"b": period("b", 11)}
+
+
+async def test_credentials_saved_separately_survive(store: Store) -> None:
+    await store.save_user(user())
+    await store.save_credentials("u1", StoredCredentials("new-at", "new-rt", 999.0))
+    got = await store.get_user("u1")
+    assert got is not None
+    assert got.credentials == StoredCredentials("new-at", "new-rt", 999.0)
+
+
+async def test_delivery_log_is_bounded_newest_first_and_updatable(store: Store) -> None:
+    ids = []
+    for i in range(7):
+        ids.append(
+            await store.add_delivery(
+                Delivery(T0, "u1", "abcd…", {"X": str(i)}, f"body{i}", True, "accepted", "change")
+            )
+        )
+    log = await store.list_deliveries()
+    assert [d.body for d in log] == ["body6", "body5", "body4", "body3", "body2"]
+    await store.update_delivery(ids[-1], outcome="synced", sync_result={"upserts": 1})
+    latest = await store.get_delivery(ids[-1])
+    assert latest is not None
+    assert (latest.outcome, latest.sync_result) == ("synced", {"upserts": 1})
+    assert await store.get_delivery(ids[0]) is None  # fell off the log
+
+
+async def test_delete_user_removes_its_periods(store: Store) -> None:
+    await store.save_user(user())
+    await store.commit_sync(user(), {"a": period("a")}, started_at=T0, full=False)
+    await store.delete_user("u1")
+    assert await store.get_user("u1") is None
+    assert await store.get_periods("u1") == {}
+
+
+def test_public_view_and_repr_hold_no_secret() -> None:
+    u = user(callback_url="https://x.example/cronofy/notifications/KEY")
+    u.callback_key = "KEYKEYKEYKEY"
+    u.callback_url = f"https://x.example/cronofy/notifications/{u.callback_key}"
+    text = repr(u) + repr(u.public()) + repr(u.credentials)
+    for secret in ("at-SECRET", "rt-SECRET", u.callback_key):
+        assert secret not in text
+
+
+async def test_sqlite_file_is_owner_only_and_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "state.db"
+    s = await SQLiteStore.open(path)
+    await s.save_user(user())
+    await s.commit_sync(user(), {"a": period("a")}, started_at=T0, full=False)
+    await s.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    s2 = await SQLiteStore.open(path)
+    try:
+        assert s2.schema_version == SCHEMA_VERSION
+        got = await s2.get_user("u1")
+        assert got is not None
+        assert got.credentials == user().credentials
+        assert await s2.get_periods("u1") == {"a": period("a")}
+    finally:
+        await s2.close()
+
+
+async def test_sqlite_tightens_a_loose_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.touch(mode=0o644)
+    os.chmod(path, 0o644)
+    s = await SQLiteStore.open(path)
+    await s.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreSchemaError, match="Upgrade cronofy_avail"):
+        await SQLiteStore.open(path)
+
+
+async def test_sqlite_migrates_an_empty_database(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    sqlite3.connect(path).close()  # version 0, no tables
+    s = await SQLiteStore.open(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION
+        await s.save_user(user())
+        assert await s.get_user("u1") is not None
+    finally:
+        await s.close()
