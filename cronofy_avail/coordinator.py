@@ -1,0 +1,307 @@
+"""Per-user sync coordination, in the style of Home Assistant's update coordinator.
+
+* At most one sync per user at a time. Requests that arrive while a sync runs fold into **one**
+  follow-up sync, however many there were.
+* Users share the application's rate limit, so at most ``max_concurrent`` syncs run at once and
+  waiting users are served first come, first served.
+* Every failure ends in success, a retry later (bounded, with backoff, honouring
+  ``Retry-After``), or a visible ``needs_reauth`` / ``failed`` state; never a silent drop.
+* Intent is durable (recorded in the store before a notification is acknowledged), so
+  :meth:`SyncCoordinator.start` resumes whatever a crash interrupted.
+* A scheduler requests the regular full reconcile Cronofy advises (daily by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from .client import CronofyClient, OAuthTokens
+from .ratelimit import RateLimiter
+from .retry import RetryPolicy
+from .store import Store, StoredCredentials, UserRecord, UserState
+from .sync import SyncEngine, SyncResult
+
+_LOGGER = logging.getLogger(__name__)
+
+SyncListener = Callable[[str, SyncResult], Awaitable[None] | None]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class UserClients:
+    """Builds a :class:`CronofyClient` per user on one shared session and rate limiter, and
+    persists renewed tokens (into the store and into the record being synced)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        client_id: str,
+        client_secret: str,
+        data_center: str = "us",
+        api_base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        rate_limiter: RateLimiter | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.store = store
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.data_center = data_center
+        self.api_base_url = api_base_url
+        self.session = session
+        self.rate_limiter = rate_limiter
+        self.retry = retry
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"UserClients(client_id={self.client_id!r}, api_base_url={self.api_base_url!r})"
+
+    def for_user(self, user: UserRecord) -> CronofyClient:
+        creds = user.credentials
+        store = self.store
+
+        async def on_tokens(tokens: OAuthTokens) -> None:
+            fresh = StoredCredentials(
+                tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scope
+            )
+            user.credentials = fresh  # the sync's own copy commits the new tokens too
+            await store.save_credentials(user.user_id, fresh)
+
+        return CronofyClient(
+            access_token=creds.access_token if creds else None,
+            refresh_token=creds.refresh_token if creds else None,
+            expires_at=creds.expires_at if creds else None,
+            client_id=self.client_id,
+            client_secret=self._client_secret,
+            data_center=self.data_center,
+            api_base_url=self.api_base_url,
+            session=self.session,
+            rate_limiter=self.rate_limiter,
+            retry=self.retry,
+            on_tokens=on_tokens,
+            sleep=self._sleep,
+        )
+
+
+ClientFactory = Callable[[UserRecord], CronofyClient]
+
+
+@dataclass(slots=True)
+class _Slot:
+    task: asyncio.Task[None] | None = None
+    requested: bool = False
+    full: bool = False
+    failures: int = 0
+
+
+@dataclass(slots=True)
+class CoordinatorStats:
+    """Counts for tests, status pages and benchmarks."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    syncs: Counter[str] = field(default_factory=Counter)
+    retries: Counter[str] = field(default_factory=Counter)
+
+
+class SyncCoordinator:
+    """Runs syncs for many users: single flight per user, coalescing, retries, scheduling."""
+
+    def __init__(
+        self,
+        store: Store,
+        engine: SyncEngine,
+        client_factory: ClientFactory,
+        *,
+        max_concurrent: int = 4,
+        retry_delays: Sequence[float] = (5.0, 30.0, 120.0, 600.0, 1800.0),
+        schedule_every: float | None = 300.0,
+        grace: float = 10.0,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.engine = engine
+        self.client_factory = client_factory
+        self.retry_delays = tuple(retry_delays)
+        self.schedule_every = schedule_every
+        self.grace = grace
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._semaphore = asyncio.Semaphore(max_concurrent)
+        self._slots: dict[str, _Slot] = {}
+        self._listeners: list[SyncListener] = []
+        self._scheduler: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.stats = CoordinatorStats()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Resume interrupted work (durable intent) and start the reconcile scheduler."""
+        self._stopping = False
+        for user in await self.store.list_users():
+            if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
+                continue
+            if user.pending_since is not None or user.pending_full or user.pending_at:
+                _LOGGER.info("resuming pending sync for %s", user.user_id)
+                self.request(user.user_id)
+        if self.schedule_every is not None and self._scheduler is None:
+            self._scheduler = asyncio.create_task(self._schedule_loop())
+
+    async def stop(self) -> None:
+        """Stop scheduling; let running syncs finish within ``grace`` seconds, then cancel.
+
+        Nothing is lost by cancelling: intent is in the store and the watermark only moves
+        after a complete sync.
+        """
+        self._stopping = True
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+            self._scheduler = None
+        tasks = [s.task for s in self._slots.values() if s.task and not s.task.done()]
+        for slot in self._slots.values():
+            slot.requested = False  # no follow-ups once stopping
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    def add_listener(self, listener: SyncListener) -> Callable[[], None]:
+        """Call ``listener(user_id, result)`` after each sync; returns a remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    # ------------------------------------------------------------------ requests
+
+    def request(self, user_id: str, *, full: bool = False) -> None:
+        """Ask for a sync of ``user_id``; folds into a running one's follow-up. Never blocks."""
+        if self._stopping:
+            return
+        self.stats.requests[user_id] += 1
+        slot = self._slots.setdefault(user_id, _Slot())
+        slot.requested = True
+        slot.full = slot.full or full
+        if slot.task is None or slot.task.done():
+            slot.task = asyncio.create_task(self._worker(user_id, slot))
+
+    def is_busy(self, user_id: str) -> bool:
+        slot = self._slots.get(user_id)
+        return bool(slot and slot.task and not slot.task.done())
+
+    async def wait_idle(self) -> None:
+        """Wait until no sync is running or requested (tests, demos, graceful stops).
+
+        Bound it with ``asyncio.timeout`` where a caller must not wait forever.
+        """
+        while True:
+            tasks = [s.task for s in self._slots.values() if s.task and not s.task.done()]
+            if not tasks:
+                return
+            await asyncio.wait(tasks)
+
+    async def sync_now(
+        self, user_id: str, *, full: bool | None = None, dry_run: bool = False
+    ) -> SyncResult:
+        """Run one sync right away and return its result (CLI, notebooks). Waits for a
+        running sync of the same user first, so single flight holds."""
+        slot = self._slots.get(user_id)
+        if slot is not None and slot.task is not None and not slot.task.done():
+            await asyncio.shield(slot.task)
+        async with self._semaphore:
+            return await self._sync_once(user_id, full=full, dry_run=dry_run)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _sync_once(
+        self, user_id: str, *, full: bool | None, dry_run: bool = False
+    ) -> SyncResult:
+        user = await self.store.get_user(user_id)
+        if user is None:
+            raise KeyError(f"unknown user {user_id!r}")
+        client = self.client_factory(user)
+        try:
+            result = await self.engine.sync(user, client, full=full, dry_run=dry_run)
+        finally:
+            await client.close()
+        self.stats.syncs[user_id] += 1
+        for listener in list(self._listeners):
+            try:
+                outcome = listener(user_id, result)
+                if outcome is not None:
+                    await outcome
+            except Exception:
+                _LOGGER.exception("sync listener failed")
+        return result
+
+    async def _worker(self, user_id: str, slot: _Slot) -> None:
+        while slot.requested and not self._stopping:
+            slot.requested = False
+            full, slot.full = slot.full, False
+            user = await self.store.get_user(user_id)
+            if user is None:
+                _LOGGER.warning("sync requested for unknown user %s", user_id)
+                return
+            if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
+                _LOGGER.info("not syncing %s: %s", user_id, user.state)
+                return
+            try:
+                async with self._semaphore:
+                    result = await self._sync_once(user_id, full=True if full else None)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug, not a Cronofy answer: make it visible and keep the intent.
+                _LOGGER.exception("sync of %s crashed", user_id)
+                await self._mark_failed(user_id, "internal error; see the server log")
+                return
+            if not result.retryable:
+                slot.failures = 0
+                continue
+            slot.failures += 1
+            if slot.failures > len(self.retry_delays):
+                await self._mark_failed(
+                    user_id, f"gave up after {slot.failures} attempts: {result.error}"
+                )
+                slot.failures = 0
+                return
+            delay = self.retry_delays[slot.failures - 1]
+            if result.retry_after is not None:
+                delay = max(delay, result.retry_after)
+            delay *= 1.0 + self._rng.uniform(0.0, 0.1)
+            self.stats.retries[user_id] += 1
+            _LOGGER.info("retrying sync of %s in %.1fs", user_id, delay)
+            slot.requested = True
+            slot.full = slot.full or full
+            await self._sleep(delay)
+
+    async def _mark_failed(self, user_id: str, message: str) -> None:
+        user = await self.store.get_user(user_id)
+        if user is None:
+            return
+        user.state = UserState.FAILED
+        user.last_error = message
+        await self.store.save_user(user)
+
+    async def _schedule_loop(self) -> None:
+        assert self.schedule_every is not None
+        while True:
+            await self._sleep(self.schedule_every)
+            now = self.engine.clock()
+            for user in await self.store.list_users():
+                if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
+                    continue
+                if user.calendar_id and self.engine.needs_full(user, now):
+                    self.request(user.user_id, full=True)

@@ -1,0 +1,411 @@
+"""Apply plans to Cronofy, and run a user's incremental sync or full reconcile.
+
+* :class:`PlanRunner` applies a :class:`~cronofy_avail.planner.Plan` through ``POST /v1/batch``
+  (50 entries a call), falls back to single calls when batch is unavailable (402/403/404 on the
+  batch endpoint), reads per-entry 207 results, and treats deleting a missing period as success.
+  A rejected entry (4xx for that entry) is reported and not retried: retrying cannot help. A
+  transient failure (429, 5xx, transport) stops the run so the caller can retry later.
+* :class:`SyncEngine` runs one sync for one user: it reads **every** page before writing
+  anything, plans, applies, and commits the new watermark only when every write succeeded
+  (rejections aside). It decides when an incremental sync must become a full reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from .client import CronofyClient
+from .errors import (
+    AuthenticationError,
+    CronofyAPIError,
+    CronofyError,
+    ForbiddenError,
+    NotFoundError,
+    PaymentRequiredError,
+    RateLimitedError,
+    ReauthorizationRequiredError,
+)
+from .mapping import MappingPolicy
+from .models import BatchEntry, format_time
+from .planner import Action, ActionKind, Plan, plan_changes, plan_reconcile
+from .store import Store, UserRecord, UserState
+
+_LOGGER = logging.getLogger(__name__)
+
+PERIODS_PATH = "/v1/available_periods"
+
+
+def _entry(action: Action) -> BatchEntry:
+    if action.kind == ActionKind.UPSERT:
+        assert action.start is not None and action.end is not None
+        return BatchEntry(
+            method="POST",
+            relative_url=PERIODS_PATH,
+            data={
+                "available_period_id": action.period_id,
+                "start": format_time(action.start),
+                "end": format_time(action.end),
+            },
+        )
+    return BatchEntry(
+        method="DELETE",
+        relative_url=PERIODS_PATH,
+        data={"available_period_id": action.period_id},
+    )
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    """What applying a plan did."""
+
+    applied: list[Action] = field(default_factory=list)
+    rejected: list[tuple[Action, str]] = field(default_factory=list)
+    not_applied: list[Action] = field(default_factory=list)
+    error: CronofyError | None = None
+    used_batch: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every write was either applied or definitively rejected."""
+        return self.error is None and not self.not_applied
+
+    @property
+    def failed(self) -> list[Action]:
+        return [a for a, _ in self.rejected] + self.not_applied
+
+
+class PlanRunner:
+    """Applies plans for one client. Remembers when the batch endpoint is unavailable."""
+
+    def __init__(self, client: CronofyClient, *, use_batch: bool = True) -> None:
+        self.client = client
+        self.use_batch = use_batch
+
+    async def apply(self, plan: Plan) -> ApplyResult:
+        writes = list(plan.writes)
+        result = ApplyResult()
+        if not writes:
+            return result
+        if self.use_batch:
+            try:
+                await self._apply_batch(writes, result)
+                return result
+            except (NotFoundError, ForbiddenError, PaymentRequiredError) as exc:
+                _LOGGER.warning("batch endpoint unavailable (%s); using single calls", exc.status)
+                self.use_batch = False
+                result = ApplyResult()
+        await self._apply_single(writes, result)
+        return result
+
+    async def _apply_batch(self, writes: list[Action], result: ApplyResult) -> None:
+        result.used_batch = True
+        done = 0
+        try:
+            # One call per 50 entries: a failure after the first chunk leaves the rest unapplied.
+            for offset in range(0, len(writes), 50):
+                chunk = writes[offset : offset + 50]
+                outcomes = await self.client.batch(_entry(a) for a in chunk)
+                for action, outcome in zip(chunk, outcomes, strict=True):
+                    self._record(action, outcome.status, outcome.data, result)
+                done = offset + len(chunk)
+        except (NotFoundError, ForbiddenError, PaymentRequiredError):
+            if done == 0:
+                raise
+            result.error = CronofyError("batch endpoint became unavailable mid-run")
+            result.not_applied.extend(writes[done:])
+        except CronofyError as exc:
+            result.error = exc
+            result.not_applied.extend(writes[done:])
+
+    @staticmethod
+    def _record(action: Action, status: int, data: Any, result: ApplyResult) -> None:
+        if 200 <= status < 300 or (action.kind == ActionKind.DELETE and status == 404):
+            result.applied.append(action)
+        elif status == 429 or status >= 500:
+            result.not_applied.append(action)
+            if result.error is None:
+                result.error = CronofyAPIError(f"batch entry answered {status}", status=status)
+        else:
+            result.rejected.append((action, f"HTTP {status}: {data}"))
+
+    async def _apply_single(self, writes: list[Action], result: ApplyResult) -> None:
+        for index, action in enumerate(writes):
+            try:
+                if action.kind == ActionKind.UPSERT:
+                    assert action.period_id and action.start and action.end
+                    await self.client.upsert_available_period(
+                        action.period_id, action.start, action.end
+                    )
+                else:
+                    assert action.period_id
+                    await self.client.delete_available_period(action.period_id)
+            except CronofyAPIError as exc:
+                if (
+                    exc.status is not None
+                    and 400 <= exc.status < 500
+                    and exc.status
+                    not in (
+                        401,
+                        429,
+                    )
+                ):
+                    result.rejected.append((action, str(exc)))
+                    continue
+                result.error = exc
+                result.not_applied.extend(writes[index:])
+                return
+            except CronofyError as exc:
+                result.error = exc
+                result.not_applied.extend(writes[index:])
+                return
+            result.applied.append(action)
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """The outcome of one sync, kept as the user's ``last_result`` (JSON-ready via ``as_dict``)."""
+
+    kind: str
+    ok: bool
+    started_at: datetime
+    finished_at: datetime
+    since: datetime | None = None
+    events_read: int = 0
+    upserts: int = 0
+    deletes: int = 0
+    skips: int = 0
+    rejected: int = 0
+    not_applied: int = 0
+    api_calls: int = 0
+    state: str = UserState.IDLE
+    error: str | None = None
+    retry_after: float | None = None
+    dry_run: bool = False
+    plan: Plan | None = field(default=None, repr=False)
+
+    @property
+    def retryable(self) -> bool:
+        return self.state == UserState.RETRYING
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("plan")
+        for key in ("started_at", "finished_at", "since"):
+            value = data[key]
+            data[key] = value.isoformat() if value is not None else None
+        return data
+
+
+def state_for(exc: CronofyError) -> str:
+    """The state a failed sync leaves the user in: fix needed by a person, or retry later."""
+    if isinstance(exc, ReauthorizationRequiredError | AuthenticationError):
+        return UserState.NEEDS_REAUTH
+    if isinstance(exc, ForbiddenError | PaymentRequiredError):
+        return UserState.FAILED
+    status = exc.status if isinstance(exc, CronofyAPIError) else None
+    if status is not None and status < 500 and status != 429:
+        return UserState.FAILED
+    return UserState.RETRYING
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SyncEngine:
+    """Runs syncs for users with one client per user (``client_for``)."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        policy_for: Callable[[UserRecord], MappingPolicy] | None = None,
+        overlap: timedelta = timedelta(minutes=2),
+        max_incremental_age: timedelta = timedelta(days=7),
+        reconcile_every: timedelta | None = timedelta(days=1),
+        window_back: timedelta = timedelta(days=1),
+        window_ahead: timedelta = timedelta(days=201),
+        use_batch: bool = True,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.store = store
+        self.policy_for = policy_for or (lambda user: MappingPolicy(tzid=user.tzid))
+        self.overlap = overlap
+        self.max_incremental_age = max_incremental_age
+        self.reconcile_every = reconcile_every
+        self.window_back = window_back
+        self.window_ahead = window_ahead
+        self.use_batch = use_batch
+        self.clock = clock
+        self._no_batch: set[str] = set()
+        """Users whose account answered that the batch endpoint is unavailable."""
+
+    def needs_full(self, user: UserRecord, now: datetime) -> bool:
+        """A full reconcile is due: never synced, asked for, too old a watermark, or scheduled."""
+        if user.pending_full or user.watermark is None:
+            return True
+        since = user.watermark
+        if user.pending_since is not None:
+            since = min(since, user.pending_since)
+        if now - since > self.max_incremental_age:
+            return True
+        if self.reconcile_every is None:
+            return False
+        last = user.last_reconcile_at
+        return last is None or now - last >= self.reconcile_every
+
+    async def sync(
+        self,
+        user: UserRecord,
+        client: CronofyClient,
+        *,
+        full: bool | None = None,
+        dry_run: bool = False,
+    ) -> SyncResult:
+        """One sync for ``user``; ``full=None`` lets the engine decide. Never raises a
+        :class:`CronofyError`: the outcome, state and error are in the result (and stored)."""
+        if not user.calendar_id:
+            raise ValueError(f"user {user.user_id!r} has no sub calendar yet (run step 1)")
+        started = self.clock()
+        calls_before = client.stats.requests
+        do_full = self.needs_full(user, started) if full is None else full
+        kind = "full" if do_full else "incremental"
+        result = SyncResult(
+            kind=kind, ok=False, started_at=started, finished_at=started, dry_run=dry_run
+        )
+        try:
+            plan = await self._plan(user, client, started, do_full, result)
+            result.plan = plan
+            counts = plan.counts()
+            result.upserts, result.deletes = counts[ActionKind.UPSERT], counts[ActionKind.DELETE]
+            result.skips = counts[ActionKind.SKIP]
+            if dry_run:
+                result.ok = True
+                return self._finish(result, client, calls_before)
+            runner = PlanRunner(
+                client, use_batch=self.use_batch and user.user_id not in self._no_batch
+            )
+            applied = await runner.apply(plan)
+            if not runner.use_batch:
+                self._no_batch.add(user.user_id)
+        except (ReauthorizationRequiredError, AuthenticationError) as exc:
+            return await self._failed(
+                user, client, calls_before, result, exc, UserState.NEEDS_REAUTH
+            )
+        except (ForbiddenError, PaymentRequiredError) as exc:
+            return await self._failed(user, client, calls_before, result, exc, UserState.FAILED)
+        except CronofyError as exc:
+            return await self._failed(user, client, calls_before, result, exc, UserState.RETRYING)
+        result.rejected = len(applied.rejected)
+        result.not_applied = len(applied.not_applied)
+        state = plan.state_after(applied.failed)
+        if not applied.complete:
+            assert applied.error is not None
+            self._finish(result, client, calls_before)
+            # Keep what did succeed; the watermark and the intent stay for the retry.
+            await self.store.commit_sync(
+                self._mark(user, result, applied.error, UserState.RETRYING),
+                state,
+                started_at=started,
+                full=do_full,
+                settle=False,
+            )
+            return result
+        result.ok = True
+        result.state = UserState.IDLE
+        if applied.rejected:
+            result.error = "; ".join(f"{a.period_id}: {why}" for a, why in applied.rejected[:5])
+        user.watermark = started
+        if do_full:
+            user.last_reconcile_at = started
+        user.state = UserState.IDLE
+        user.last_error = result.error
+        self._finish(result, client, calls_before)
+        user.last_result = result.as_dict()
+        user.last_sync_at = result.finished_at
+        user.bump(
+            syncs=1,
+            upserts=len([a for a in applied.applied if a.kind == ActionKind.UPSERT]),
+            deletes=len([a for a in applied.applied if a.kind == ActionKind.DELETE]),
+            rejected=result.rejected,
+            **({"reconciles": 1} if do_full else {}),
+        )
+        await self.store.commit_sync(user, state, started_at=started, full=do_full)
+        return result
+
+    async def _plan(
+        self,
+        user: UserRecord,
+        client: CronofyClient,
+        now: datetime,
+        full: bool,
+        result: SyncResult,
+    ) -> Plan:
+        assert user.calendar_id is not None
+        policy = self.policy_for(user)
+        known = await self.store.get_periods(user.user_id)
+        if full:
+            today: date = now.date()
+            events = await client.read_events(
+                tzid=user.tzid,
+                from_=today - self.window_back,
+                to=today + self.window_ahead,
+                calendar_ids=[user.calendar_id],
+            )
+            remote = await client.list_available_periods(tzid=user.tzid)
+            result.events_read = len(events)
+            return plan_reconcile(events, known, remote, policy, now, calendar_id=user.calendar_id)
+        assert user.watermark is not None
+        since = user.watermark
+        if user.pending_since is not None:
+            since = min(since, user.pending_since)
+        since -= self.overlap
+        result.since = since
+        # Every page is read before anything is written: a failing page 2 changes nothing.
+        events = await client.read_changed_events(
+            tzid=user.tzid, calendar_id=user.calendar_id, changes_since=since
+        )
+        result.events_read = len(events)
+        return plan_changes(events, known, policy, now, calendar_id=user.calendar_id)
+
+    def _finish(self, result: SyncResult, client: CronofyClient, calls_before: int) -> SyncResult:
+        result.finished_at = self.clock()
+        result.api_calls = client.stats.requests - calls_before
+        return result
+
+    def _mark(
+        self, user: UserRecord, result: SyncResult, exc: CronofyError, state: str
+    ) -> UserRecord:
+        result.state = state
+        result.error = str(exc)
+        if isinstance(exc, RateLimitedError):
+            result.retry_after = exc.retry_after
+        user.state = state
+        user.last_error = result.error
+        user.last_result = result.as_dict()
+        user.bump(failures=1)
+        return user
+
+    async def _failed(
+        self,
+        user: UserRecord,
+        client: CronofyClient,
+        calls_before: int,
+        result: SyncResult,
+        exc: CronofyError,
+        state: str,
+    ) -> SyncResult:
+        _LOGGER.warning("sync of %s failed (%s): %s", user.user_id, state, exc)
+        self._finish(result, client, calls_before)
+        self._mark(user, result, exc, state)
+        if result.dry_run:
+            return result
+        known = await self.store.get_periods(user.user_id)
+        await self.store.commit_sync(
+            user, known, started_at=result.started_at, full=False, settle=False
+        )
+        return result

@@ -1,0 +1,464 @@
+"""The webhook receiver as a plugin for any aiohttp application.
+
+Lifecycle in the manner of a Home Assistant integration:
+
+* :func:`async_setup` mounts the routes under a prefix (default ``/cronofy``) and returns a
+  :class:`WebhookHandle`;
+* :meth:`WebhookHandle.async_unload` undoes every registration: the routes stop answering (404),
+  the coordinator's tasks are stopped, the store is closed if the plugin owns it, and the app
+  keys and cleanup hooks it added are removed;
+* :meth:`WebhookHandle.async_get_diagnostics` dumps state with every secret redacted.
+
+aiohttp cannot remove a route from an application's router, so the plugin adds one catch-all
+route per prefix that dispatches through a registry (as Home Assistant's ``webhook`` component
+does); unloading empties the registry entry and the route answers 404 from then on.
+
+Routes (under the prefix):
+
+``POST /notifications/{callback_key}``
+    Cronofy's callback. The body is read raw and capped (413 before any hashing), the user is
+    found by key (404 otherwise, the same answer whatever the reason), ``Cronofy-HMAC-SHA256`` is
+    verified against the configured secrets (401), the JSON parsed (400). None of those failures
+    touches state or calls Cronofy. A genuine delivery is recorded durably (delivery log and
+    sync intent), answered 202 at once, and handed to the coordinator.
+``GET /health``
+    Liveness, public.
+``GET /status``, ``GET /diagnostics``, ``GET /deliveries``, ``POST /deliveries/{id}/replay``
+    Admin views. With ``admin_token`` set they need ``Authorization: Bearer <admin_token>``;
+    without it they answer only direct loopback requests (not forwarded ones, as through ngrok).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from cronofy_avail import __version__
+from cronofy_avail.coordinator import SyncCoordinator
+from cronofy_avail.models import NotificationEnvelope, NotificationType
+from cronofy_avail.signatures import (
+    SIGNATURE_HEADER,
+    MalformedNotificationError,
+    SignatureVerificationError,
+    parse_notification,
+    verify,
+)
+from cronofy_avail.store import Delivery, Store, UserState
+from cronofy_avail.sync import SyncResult
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "/cronofy"
+DEFAULT_MAX_BODY = 64 * 1024
+REDACTED = "**REDACTED**"
+SECRET_KEYS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "client_secret",
+        "client_secrets",
+        "admin_token",
+        "credentials",
+        "callback_key",
+        "authorization",
+    }
+)
+
+_REGISTRY: web.AppKey[dict[str, WebhookHandle]] = web.AppKey("cronofy_avail_webhooks")
+_ROUTED: web.AppKey[set[str]] = web.AppKey("cronofy_avail_webhook_routes")
+_PATH: web.RequestKey[list[str]] = web.RequestKey("cronofy_avail_path", list)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def redact(data: Any, keys: Iterable[str] = SECRET_KEYS) -> Any:
+    """A copy of ``data`` with the values of secret keys replaced (diagnostics, status)."""
+    wanted = {k.lower() for k in keys}
+    if isinstance(data, Mapping):
+        return {
+            k: (REDACTED if str(k).lower() in wanted and v is not None else redact(v, wanted))
+            for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [redact(v, wanted) for v in data]
+    return data
+
+
+def shorten_signature(value: str) -> str:
+    """Enough of each signature value to tell them apart in a log, not to reuse."""
+    return ",".join(v.strip()[:8] + "…" for v in value.split(",") if v.strip())
+
+
+@dataclass(slots=True)
+class WebhookConfig:
+    """What the plugin needs. ``client_secrets``: the current secret, plus the previous one
+    while rotating. ``own_store``: close the store on unload."""
+
+    store: Store
+    coordinator: SyncCoordinator
+    client_secrets: Sequence[str]
+    prefix: str = DEFAULT_PREFIX
+    max_body: int = DEFAULT_MAX_BODY
+    admin_token: str | None = field(default=None, repr=False)
+    own_store: bool = False
+    own_coordinator: bool = True
+    clock: Clock = _utcnow
+
+    def __repr__(self) -> str:
+        return f"WebhookConfig(prefix={self.prefix!r}, max_body={self.max_body})"
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class WebhookHandle:
+    """One mounted receiver. Keep it to unload, inspect, or replay."""
+
+    def __init__(self, app: web.Application, config: WebhookConfig) -> None:
+        self.app = app
+        self.config = config
+        self.prefix = config.prefix.rstrip("/")
+        self.rejected: Counter[str] = Counter()
+        self.accepted: Counter[str] = Counter()
+        self._awaiting: dict[str, deque[int]] = {}
+        self._remove_listener: Callable[[], None] | None = None
+        self._loaded = False
+        self._routes: dict[tuple[str, str], Handler] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _load(self) -> None:
+        self._routes = {
+            ("POST", "notifications"): self._notification,
+            ("GET", "health"): self._health,
+            ("GET", "status"): self._admin(self._status),
+            ("GET", "diagnostics"): self._admin(self._diagnostics),
+            ("GET", "deliveries"): self._admin(self._deliveries),
+            ("POST", "deliveries"): self._admin(self._replay),
+        }
+        self._remove_listener = self.config.coordinator.add_listener(self._on_sync)
+        if self.config.own_coordinator:
+            await self.config.coordinator.start()
+        self._loaded = True
+
+    async def async_unload(self) -> None:
+        """Stop answering, stop the coordinator (graceful), close what the plugin owns."""
+        if not self._loaded:
+            return
+        self._loaded = False
+        registry = self.app.get(_REGISTRY)
+        if registry is not None and registry.get(self.prefix) is self:
+            del registry[self.prefix]
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        if self.config.own_coordinator:
+            await self.config.coordinator.stop()
+        if self.config.own_store:
+            await self.config.store.close()
+        if registry is not None and not registry and not self.app.router.frozen:
+            # Nothing left to dispatch and the app has not started: leave no key behind.
+            self.app.pop(_REGISTRY, None)
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def dispatch(self, request: web.Request, tail: str) -> web.StreamResponse:
+        parts = [p for p in tail.split("/") if p]
+        if not parts:
+            raise web.HTTPNotFound()
+        key = (request.method, parts[0])
+        handler = self._routes.get(key)
+        if handler is None or not self._loaded:
+            if any(k[1] == parts[0] for k in self._routes):
+                raise web.HTTPMethodNotAllowed(
+                    request.method, [m for m, n in self._routes if n == parts[0]]
+                )
+            raise web.HTTPNotFound()
+        request[_PATH] = parts[1:]
+        try:
+            return await handler(request)
+        except web.HTTPException:
+            raise
+        except Exception:
+            _LOGGER.exception("webhook handler error on %s %s", request.method, parts[0])
+            return web.json_response({"error": "internal error"}, status=500)
+
+    # ------------------------------------------------------------------ notifications
+
+    async def _read_capped(self, request: web.Request) -> bytes | None:
+        cap = self.config.max_body
+        if request.content_length is not None and request.content_length > cap:
+            return None
+        body = await request.content.read(cap + 1)
+        if len(body) > cap:
+            return None
+        return body
+
+    async def _notification(self, request: web.Request) -> web.StreamResponse:
+        path = request[_PATH]
+        if len(path) != 1:
+            raise web.HTTPNotFound()
+        body = await self._read_capped(request)
+        if body is None:
+            self.rejected["too_large"] += 1
+            return web.json_response({"error": "body too large"}, status=413)
+        store = self.config.store
+        user = await store.get_user_by_callback_key(path[0])
+        if user is None:
+            self.rejected["unknown_key"] += 1
+            return web.json_response({"error": "not found"}, status=404)
+        try:
+            verify(body, request.headers.get(SIGNATURE_HEADER), self.config.client_secrets)
+        except SignatureVerificationError as exc:
+            self.rejected[exc.reason] += 1
+            _LOGGER.warning("rejected delivery for %s: %s", user.user_id, exc.reason)
+            return web.json_response({"error": "invalid signature"}, status=401)
+        try:
+            envelope = parse_notification(body)
+        except MalformedNotificationError:
+            self.rejected["malformed"] += 1
+            return web.json_response({"error": "malformed notification"}, status=400)
+        now = self.config.clock()
+        delivery_id = await store.add_delivery(
+            Delivery(
+                received_at=now,
+                user_id=user.user_id,
+                callback_key_hint=path[0][:4] + "…",
+                headers=self._loggable_headers(request.headers),
+                body=self._loggable_body(body, path[0]),
+                verified=True,
+                outcome="accepted",
+                notification_type=envelope.type,
+            )
+        )
+        outcome = await self._act(user.user_id, envelope, now)
+        if outcome != "accepted":
+            await store.update_delivery(delivery_id, outcome=outcome, sync_result=None)
+        else:
+            self._awaiting.setdefault(user.user_id, deque(maxlen=100)).append(delivery_id)
+        self.accepted[envelope.type] += 1
+        return web.json_response({"status": outcome}, status=202)
+
+    async def _act(self, user_id: str, envelope: NotificationEnvelope, now: datetime) -> str:
+        """Record the intent durably, then hand the work on. Returns the delivery outcome."""
+        store, coordinator = self.config.store, self.config.coordinator
+        kind = envelope.type
+        if kind == NotificationType.CHANGE:
+            await store.record_intent(
+                user_id, changes_since=envelope.changes_since, received_at=now
+            )
+            coordinator.request(user_id)
+            return "accepted"
+        if kind == NotificationType.VERIFICATION:
+            return "verified"
+        if kind == NotificationType.PROFILE_DISCONNECTED:
+            user = await store.get_user(user_id)
+            if user is not None:
+                user.state = UserState.DISCONNECTED
+                user.last_error = "Cronofy reports the calendar profile disconnected: relink it"
+                await store.save_user(user)
+            return "disconnected"
+        if kind == NotificationType.PROFILE_INITIAL_SYNC_COMPLETED:
+            # The calendars are readable now: converge fully.
+            await store.record_intent(user_id, changes_since=None, full=True, received_at=now)
+            coordinator.request(user_id, full=True)
+            return "accepted"
+        return "ignored"
+
+    @staticmethod
+    def _loggable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+        keep = {"content-type", "content-length", "user-agent", SIGNATURE_HEADER.lower()}
+        out: dict[str, str] = {}
+        for key, value in headers.items():
+            if key.lower() not in keep:
+                continue
+            is_signature = key.lower() == SIGNATURE_HEADER.lower()
+            out[key] = shorten_signature(value) if is_signature else value
+        return out
+
+    @staticmethod
+    def _loggable_body(body: bytes, callback_key: str) -> str:
+        text = body.decode("utf-8", errors="replace")
+        return text.replace(callback_key, callback_key[:4] + "…")
+
+    async def _on_sync(self, user_id: str, result: SyncResult) -> None:
+        waiting = self._awaiting.pop(user_id, None)
+        if not waiting:
+            return
+        summary = result.as_dict()
+        outcome = "synced" if result.ok else f"sync_{result.state}"
+        for delivery_id in waiting:
+            await self.config.store.update_delivery(
+                delivery_id, outcome=outcome, sync_result=summary
+            )
+
+    # ------------------------------------------------------------------ admin views
+
+    def _admin(self, handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            if not self._is_admin(request):
+                return web.json_response({"error": "forbidden"}, status=403)
+            return await handler(request)
+
+        return guarded
+
+    def _is_admin(self, request: web.Request) -> bool:
+        token = self.config.admin_token
+        if token:
+            given = request.headers.get("Authorization", "")
+            return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+        if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+            return False
+        try:
+            return ipaddress.ip_address(request.remote or "").is_loopback
+        except ValueError:
+            return False
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "ok", "version": __version__})
+
+    async def status(self) -> dict[str, Any]:
+        """Per-user sync state and counts; no token, secret or callback key."""
+        users = [u.public() for u in await self.config.store.list_users()]
+        stats = self.config.coordinator.stats
+        return {
+            "version": __version__,
+            "prefix": self.prefix,
+            "users": users,
+            "deliveries": {"accepted": dict(self.accepted), "rejected": dict(self.rejected)},
+            "coordinator": {
+                "syncs": dict(stats.syncs),
+                "requests": dict(stats.requests),
+                "retries": dict(stats.retries),
+            },
+        }
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(redact(await self.status()))
+
+    async def async_get_diagnostics(self) -> dict[str, Any]:
+        """Everything useful to debug a deployment, secrets redacted."""
+        deliveries = await self.config.store.list_deliveries(20)
+        data: dict[str, Any] = redact(
+            {
+                "config": {
+                    "prefix": self.prefix,
+                    "max_body": self.config.max_body,
+                    "client_secrets": list(self.config.client_secrets),
+                    "admin_token": self.config.admin_token,
+                },
+                "status": await self.status(),
+                "recent_deliveries": [_delivery_view(d) for d in deliveries],
+            }
+        )
+        return data
+
+    async def _diagnostics(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(await self.async_get_diagnostics())
+
+    async def _deliveries(self, request: web.Request) -> web.StreamResponse:
+        if request[_PATH]:
+            raise web.HTTPNotFound()
+        limit = min(int(request.query.get("limit", "50") or 50), 500)
+        deliveries = await self.config.store.list_deliveries(limit)
+        return web.json_response({"deliveries": [_delivery_view(d) for d in deliveries]})
+
+    async def replay(self, delivery_id: int) -> str:
+        """Process a logged delivery again (it was verified when it arrived)."""
+        delivery = await self.config.store.get_delivery(delivery_id)
+        if delivery is None or delivery.user_id is None or not delivery.verified:
+            raise KeyError(delivery_id)
+        envelope = parse_notification(delivery.body.encode("utf-8"))
+        outcome = await self._act(delivery.user_id, envelope, self.config.clock())
+        if outcome == "accepted":
+            self._awaiting.setdefault(delivery.user_id, deque(maxlen=100)).append(delivery_id)
+        return outcome
+
+    async def _replay(self, request: web.Request) -> web.StreamResponse:
+        path = request[_PATH]
+        if len(path) != 2 or path[1] != "replay" or not path[0].isdigit():
+            raise web.HTTPNotFound()
+        try:
+            outcome = await self.replay(int(path[0]))
+        except (KeyError, MalformedNotificationError):
+            return web.json_response({"error": "no such delivery"}, status=404)
+        return web.json_response({"status": outcome, "delivery_id": int(path[0])}, status=202)
+
+
+def _delivery_view(d: Delivery) -> dict[str, Any]:
+    return {
+        "delivery_id": d.delivery_id,
+        "received_at": d.received_at.isoformat(),
+        "user_id": d.user_id,
+        "type": d.notification_type,
+        "verified": d.verified,
+        "outcome": d.outcome,
+        "headers": d.headers,
+        "body": d.body,
+        "sync_result": d.sync_result,
+    }
+
+
+def _normalise_prefix(prefix: str) -> str:
+    prefix = "/" + prefix.strip("/")
+    if prefix == "/":
+        raise ValueError("the webhook prefix must not be the root")
+    return prefix
+
+
+async def async_setup(app: web.Application, config: WebhookConfig) -> WebhookHandle:
+    """Mount the receiver in ``app`` under ``config.prefix`` and start its coordinator."""
+    prefix = _normalise_prefix(config.prefix)
+    config.prefix = prefix
+    registry = app.get(_REGISTRY)
+    if registry is None:
+        if app.frozen:
+            raise RuntimeError(
+                "set up the Cronofy webhook before the host application starts "
+                "(aiohttp freezes its router on start)"
+            )
+        registry = {}
+        app[_REGISTRY] = registry
+    if prefix in registry:
+        raise ValueError(f"a Cronofy webhook is already set up at {prefix}")
+    routed = app.get(_ROUTED)
+    if routed is None or prefix not in routed:
+        if app.router.frozen:
+            raise RuntimeError(f"cannot add routes for {prefix}: the application has started")
+
+        async def route(request: web.Request) -> web.StreamResponse:
+            handle = request.app.get(_REGISTRY, {}).get(prefix)
+            if handle is None:
+                raise web.HTTPNotFound()
+            return await handle.dispatch(request, request.match_info["tail"])
+
+        app.router.add_route("*", prefix + "/{tail:.*}", route)
+        if routed is None:
+            routed = set()
+            app[_ROUTED] = routed
+        routed.add(prefix)
+    handle = WebhookHandle(app, config)
+    await handle._load()
+    registry[prefix] = handle
+    return handle
+
+
+async def async_unload(handle: WebhookHandle) -> None:
+    """Undo :func:`async_setup`."""
+    await handle.async_unload()
