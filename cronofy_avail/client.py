@@ -293,6 +293,12 @@ class CronofyClient:
             await self._refresh(stale=tokens.access_token)
             assert self._tokens is not None
             return self._tokens.access_token
+        if not tokens.access_token:
+            # Only a refresh token, and no client_id/client_secret to redeem it.
+            raise ReauthorizationRequiredError(
+                "no access token, and the refresh token cannot be redeemed without "
+                "client_id and client_secret"
+            )
         return tokens.access_token
 
     async def _refresh(self, *, stale: str) -> None:
@@ -546,9 +552,10 @@ class CronofyClient:
                     method="GET",
                     url=url,
                 )
-            if next_page in seen:
+            key = str(URL(next_page))  # same encoding as the first URL (e.g. ``[]`` → ``%5B%5D``)
+            if key in seen:
                 raise PaginationError("next_page repeats an earlier page", method="GET", url=url)
-            seen.add(next_page)
+            seen.add(key)
             url, query = next_page, None
         raise PaginationError(f"more than {self._max_pages} pages", method="GET", url=url)
 

@@ -103,6 +103,12 @@ def _parse_event_time(value: Any) -> Any:
     return value
 
 
+def _reject_naive(value: Any) -> Any:
+    if isinstance(value, datetime) and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError("naive datetime: Cronofy times must carry a UTC offset")
+    return value
+
+
 def _serialize_event_time(value: datetime | date | LocalizedTime) -> Any:
     if isinstance(value, LocalizedTime):
         return {"time": value.time.isoformat(), "tzid": value.tzid}
@@ -114,6 +120,7 @@ def _serialize_event_time(value: datetime | date | LocalizedTime) -> Any:
 EventTime = Annotated[
     datetime | date | LocalizedTime,
     BeforeValidator(_parse_event_time),
+    AfterValidator(_reject_naive),
     PlainSerializer(_serialize_event_time),
 ]
 """An event boundary: a UTC ``datetime``, an all-day ``date`` (end exclusive) or a
@@ -129,6 +136,7 @@ def _parse_period_time(value: Any) -> Any:
 PeriodTime = Annotated[
     datetime | LocalizedTime,
     BeforeValidator(_parse_period_time),
+    AfterValidator(_reject_naive),
     PlainSerializer(_serialize_event_time),
 ]
 """A boundary of an Available Period: UTC time or localized time; never an all-day date."""
@@ -467,7 +475,8 @@ class UpsertAvailablePeriodRequest(RequestModel):
 
 class DeleteAvailablePeriodRequest(RequestModel):
     available_period_id: AvailablePeriodId | None = None
-    delete_all: bool | None = None
+    # validate_default: the one-of check must also run when neither field is given.
+    delete_all: bool | None = Field(default=None, validate_default=True)
 
     @field_validator("delete_all")
     @classmethod
@@ -588,6 +597,9 @@ class LinkingProfile(CronofyModel):
 
 class TokenResponse(CronofyModel):
     """``POST /oauth/token``. Keep the returned refresh token: it may have been rotated."""
+
+    # A validation error must never echo the payload: it holds the tokens.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
 
     token_type: str = "bearer"  # noqa: S105 - a token kind, not a secret
     access_token: str = Field(repr=False)

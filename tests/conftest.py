@@ -28,4 +28,4 @@ class _ShimClientResponse(ClientResponse):
         super().__init__(method, url, **kwargs)
 
 
-aioresponses.core.ClientResponse = _ShimClientResponse  # type: ignore[misc]
+aioresponses.core.ClientResponse = _ShimClientResponse  # type: ignore[attr-defined]
