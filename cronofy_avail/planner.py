@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from .mapping import Decision, MappingPolicy, period_id_for
 from .models import AvailablePeriod, Event, utc_instant
@@ -109,8 +109,14 @@ class Plan:
                 state.pop(uid, None)
         return state
 
-    def explain(self) -> str:
-        """A plain table of the plan, for dry runs and notebooks."""
+    def explain(self, tz: tzinfo | None = None) -> str:
+        """A plain table of the plan, for dry runs and notebooks (times in ``tz``, else UTC)."""
+
+        def when(value: datetime | None) -> str:
+            if value is None:
+                return "-"
+            return value.astimezone(tz or UTC).strftime("%Y-%m-%d %H:%M")
+
         if not self.actions:
             return "(nothing to do)"
         rows = [("action", "reason", "period_id", "start", "end")]
@@ -120,8 +126,8 @@ class Plan:
                     a.kind,
                     a.reason,
                     a.period_id or "-",
-                    a.start.strftime("%Y-%m-%d %H:%M") if a.start else "-",
-                    a.end.strftime("%Y-%m-%d %H:%M") if a.end else "-",
+                    when(a.start),
+                    when(a.end),
                 )
             )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

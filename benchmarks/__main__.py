@@ -1,0 +1,17 @@
+"""``python -m benchmarks``: run every benchmark and print its table."""
+
+from __future__ import annotations
+
+import asyncio
+
+from . import bench_sync, bench_webhook
+
+
+async def main() -> None:
+    await bench_webhook.run()
+    print()
+    await bench_sync.run()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
