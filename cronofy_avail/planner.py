@@ -162,39 +162,19 @@ class _Builder:
     upserts: list[Action] = field(default_factory=list)
     skips: list[Action] = field(default_factory=list)
 
-    def upsert(self, decision: Decision, reason: str) -> None:
+    def _record(self, into: list[Action], kind: str, decision: Decision, reason: str) -> None:
+        """An action carrying the decided period, which becomes the known state."""
         period = decision.period
         assert period is not None
-        self.upserts.append(
-            Action(
-                ActionKind.UPSERT,
-                reason,
-                decision.event_uid,
-                period.period_id,
-                period.start,
-                period.end,
-            )
-        )
-        self.target[decision.event_uid] = KnownPeriod(
-            decision.event_uid, period.period_id, period.start, period.end
-        )
+        uid = decision.event_uid
+        into.append(Action(kind, reason, uid, period.period_id, period.start, period.end))
+        self.target[uid] = KnownPeriod(uid, period.period_id, period.start, period.end)
+
+    def upsert(self, decision: Decision, reason: str) -> None:
+        self._record(self.upserts, ActionKind.UPSERT, decision, reason)
 
     def keep(self, decision: Decision, reason: str) -> None:
-        period = decision.period
-        assert period is not None
-        self.skips.append(
-            Action(
-                ActionKind.SKIP,
-                reason,
-                decision.event_uid,
-                period.period_id,
-                period.start,
-                period.end,
-            )
-        )
-        self.target[decision.event_uid] = KnownPeriod(
-            decision.event_uid, period.period_id, period.start, period.end
-        )
+        self._record(self.skips, ActionKind.SKIP, decision, reason)
 
     def delete(self, uid: str | None, period_id: str, reason: str) -> None:
         self.deletes.append(Action(ActionKind.DELETE, reason, uid, period_id))

@@ -230,6 +230,20 @@ def keep_intent(user: UserRecord, stored: UserRecord | None) -> UserRecord:
     return user
 
 
+def resolve_intent(
+    user: UserRecord,
+    stored: UserRecord | None,
+    *,
+    started_at: datetime,
+    full: bool,
+    settle: bool,
+) -> UserRecord:
+    """What ``commit_sync`` records as intent: settled by a successful sync, else kept."""
+    if settle:
+        return settle_intent(user, stored=stored, started_at=started_at, full=full)
+    return keep_intent(user, stored)
+
+
 # --------------------------------------------------------------------------- in memory
 
 
@@ -289,11 +303,9 @@ class MemoryStore:
         settle: bool = True,
     ) -> UserRecord:
         user = self._copy(user)
-        stored = self._users.get(user.user_id)
-        if settle:
-            settle_intent(user, stored=stored, started_at=started_at, full=full)
-        else:
-            keep_intent(user, stored)
+        resolve_intent(
+            user, self._users.get(user.user_id), started_at=started_at, full=full, settle=settle
+        )
         self._periods[user.user_id] = dict(periods)
         self._users[user.user_id] = self._copy(user)
         return self._copy(user)
@@ -648,10 +660,7 @@ class SQLiteStore:
         def q(db: sqlite3.Connection) -> UserRecord:
             current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
             stored = _user_from(current) if current is not None else None
-            if settle:
-                settle_intent(user, stored=stored, started_at=started_at, full=full)
-            else:
-                keep_intent(user, stored)
+            resolve_intent(user, stored, started_at=started_at, full=full, settle=settle)
             db.execute("DELETE FROM periods WHERE user_id = ?", (user.user_id,))
             row = _user_row(user)
             db.execute(_WRITE_USER, row)
