@@ -23,6 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in _NOT_BUILT.items():
         commands.add_parser(name, help=f"{help_text} (not built yet)")
+    from .emulator import cli as emulator_cli
+
+    emulator_cli.add_arguments(
+        commands.add_parser(
+            "emulator",
+            help="serve a local Cronofy emulator (prints its URL, credentials and tokens)",
+        )
+    )
     return parser
 
 
@@ -32,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "emulator":
+        from .emulator import cli as emulator_cli
+
+        return emulator_cli.run(args)
     if args.command in _NOT_BUILT:
         print(
             f"cronofy-avail {args.command}: not built yet "

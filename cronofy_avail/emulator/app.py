@@ -1,0 +1,506 @@
+"""The emulator's aiohttp application: thin handlers over :class:`~.state.EmulatorState`.
+
+One middleware applies, in order: fault injection and the per-application rate limit (Cronofy
+paths only), the handler, Cronofy-shaped error answers, and the request log (which never holds
+a credential: ``Authorization`` is redacted and bodies are not kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from multidict import MultiDict
+
+from ..models import format_time
+from .config import EmulatorConfig
+from .faults import FaultInjector, RateLimit
+from .notifications import Notifier
+from .state import AccountRecord, EmulatorState, Json, Query, parse_form
+from .validation import ApiError, unprocessable
+
+_LOGGER = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REDACTED = "[redacted]"
+_SECRET_QUERY_NAMES = ("token", "secret", "code", "password")
+
+
+@dataclass(slots=True)
+class RequestLog:
+    """The last requests (bounded) and counts per endpoint since the last clear."""
+
+    size: int = 10_000
+    entries: deque[Json] = field(default_factory=deque)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, entry: Json) -> None:
+        self.entries.append(entry)
+        while len(self.entries) > self.size:
+            self.entries.popleft()
+        self.counts[entry["endpoint"]] += 1
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.counts.clear()
+
+    def json(self, limit: int | None = None) -> Json:
+        entries = list(self.entries)
+        if limit is not None:
+            entries = entries[-limit:] if limit > 0 else []
+        return {
+            "counts": dict(self.counts),
+            "total": sum(self.counts.values()),
+            "requests": entries,
+        }
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything the handlers share; stored on the application under :data:`SERVICES`."""
+
+    state: EmulatorState
+    notifier: Notifier
+    faults: FaultInjector
+    rate_limit: RateLimit
+    log: RequestLog
+    config: EmulatorConfig
+    base_url: str = ""
+    """The base URL the embedding :class:`~.server.Emulator` reports (informational)."""
+
+
+SERVICES: web.AppKey[Services] = web.AppKey("cronofy_emulator_services", Services)
+ACCOUNT_ID: web.RequestKey[str] = web.RequestKey("cronofy_emulator_account_id", str)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status)
+
+
+def accepted() -> web.Response:
+    return web.Response(status=202)
+
+
+def error_response(exc: ApiError) -> web.Response:
+    if exc.body is None:
+        return web.Response(status=exc.status, headers=exc.headers)
+    return web.json_response(exc.body, status=exc.status, headers=exc.headers)
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def base_url(request: web.Request) -> str:
+    """The origin the caller used (``Host``): ``next_page`` stays on the host the client
+    configured, whether it says ``127.0.0.1`` or ``localhost``."""
+    return str(request.url.origin())
+
+
+def query(request: web.Request) -> Query:
+    out: dict[str, list[str]] = {}
+    for key, value in request.query.items():
+        out.setdefault(key, []).append(value)
+    return out
+
+
+async def read_json(request: web.Request) -> Json:
+    """The JSON object body; an empty body is ``{}``; anything else is a 422."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise unprocessable("body", "errors.invalid", "the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise unprocessable("body", "errors.invalid", "the body must be a JSON object")
+    return data
+
+
+def authenticate(request: web.Request) -> AccountRecord:
+    account, _ = services(request).state.authenticate(bearer(request))
+    request[ACCOUNT_ID] = account.account_id
+    return account
+
+
+def _endpoint(request: web.Request) -> str:
+    info = request.match_info
+    route = info.route if info is not None else None
+    resource = route.resource if route is not None else None
+    path = resource.canonical if resource is not None else request.path
+    if path != "/":
+        path = path.rstrip("/")
+    return f"{request.method} {path}"
+
+
+def _redact_query(request: web.Request) -> str:
+    items = [
+        (k, _REDACTED if any(s in k.lower() for s in _SECRET_QUERY_NAMES) else v)
+        for k, v in request.query.items()
+    ]
+    return urlencode(items)
+
+
+def _is_cronofy(path: str) -> bool:
+    return not path.startswith("/_emulator")
+
+
+# --------------------------------------------------------------------------- middleware
+
+
+@web.middleware
+async def emulator_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    svc = services(request)
+    status = 500
+    dropped = False
+    try:
+        try:
+            if _is_cronofy(request.path):
+                decision = svc.faults.decide(request.method, request.path)
+                if decision.latency > 0:
+                    await asyncio.sleep(decision.latency)
+                if decision.drop:
+                    dropped = True
+                    status = 0
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return web.Response(status=500)
+                if decision.status is not None:
+                    headers = {}
+                    if decision.retry_after is not None:
+                        headers["Retry-After"] = _seconds(decision.retry_after)
+                    raise ApiError(decision.status, headers=headers, reason="injected fault")
+                if not svc.rate_limit.admit():
+                    headers = {}
+                    if svc.rate_limit.retry_after is not None:
+                        headers["Retry-After"] = _seconds(svc.rate_limit.retry_after)
+                    raise ApiError(429, headers=headers, reason="rate limited")
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc)
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except Exception:
+            _LOGGER.exception("emulator handler failed: %s", _endpoint(request))
+            response = web.Response(status=500)
+        status = response.status
+        return response
+    finally:
+        endpoint = _endpoint(request)
+        svc.log.add(
+            {
+                "at": format_time(svc.state.clock()),
+                "method": request.method,
+                "path": request.path,
+                "query": _redact_query(request),
+                "endpoint": endpoint,
+                "status": status,
+                "dropped": dropped,
+                "account_id": request.get(ACCOUNT_ID),
+                "authorization": _REDACTED if "Authorization" in request.headers else None,
+            }
+        )
+        _LOGGER.debug("%s -> %s", endpoint, status)
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# --------------------------------------------------------------------------- identity
+
+
+async def get_profiles(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    return json_response(services(request).state.profiles(account, base_url(request)))
+
+
+async def get_userinfo(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    return json_response(services(request).state.userinfo(account, base_url(request)))
+
+
+async def get_account(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    state = services(request).state
+    state.require_scope(account, "read_account")
+    return json_response(state.account_json(account))
+
+
+# --------------------------------------------------------------------------- calendars
+
+
+async def list_calendars(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    state = services(request).state
+    state.require_scope(account, "list_calendars")
+    return json_response(state.list_calendars(account))
+
+
+async def create_calendar(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    return json_response(services(request).state.create_calendar(account, await read_json(request)))
+
+
+async def upsert_event(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    services(request).state.upsert_managed_event(
+        account, request.match_info["calendar_id"], await read_json(request)
+    )
+    return accepted()
+
+
+async def delete_event(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    services(request).state.delete_managed_event(
+        account, request.match_info["calendar_id"], await read_json(request)
+    )
+    return accepted()
+
+
+# --------------------------------------------------------------------------- channels
+
+
+async def create_channel(request: web.Request) -> web.Response:
+    state = services(request).state
+    account, token = state.authenticate(bearer(request))
+    request[ACCOUNT_ID] = account.account_id
+    return json_response(state.create_channel(account, token, await read_json(request)))
+
+
+async def list_channels(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    return json_response(services(request).state.list_channels(account))
+
+
+async def close_channel(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    services(request).state.close_channel(account, request.match_info["channel_id"])
+    return accepted()
+
+
+# --------------------------------------------------------------------------- events
+
+
+async def read_events(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    state = services(request).state
+    return json_response(state.read_events(account, query(request), base_url(request)))
+
+
+async def events_page(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    state = services(request).state
+    state.require_scope(account, "read_events")
+    page = state.next_page(account, "events", request.match_info["token"], base_url(request))
+    return json_response(page)
+
+
+# --------------------------------------------------------------------------- available periods
+
+
+async def upsert_period(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    services(request).state.upsert_period(account, await read_json(request))
+    return accepted()
+
+
+async def list_periods(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    state = services(request).state
+    return json_response(state.list_periods(account, query(request), base_url(request)))
+
+
+async def periods_page(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    state = services(request).state
+    token = request.match_info["token"]
+    return json_response(state.next_page(account, "available_periods", token, base_url(request)))
+
+
+async def delete_period(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    services(request).state.delete_period(account, await read_json(request))
+    return accepted()
+
+
+async def batch(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    return json_response(services(request).state.batch(account, await read_json(request)), 207)
+
+
+# --------------------------------------------------------------------------- availability
+
+
+async def availability(request: web.Request) -> web.Response:
+    state = services(request).state
+    token = bearer(request)
+    if not state.is_client_secret(token):
+        authenticate(request)  # or the account's access token (older docs and SDKs)
+    return json_response(state.availability(await read_json(request)))
+
+
+# --------------------------------------------------------------------------- oauth
+
+
+async def oauth_token(request: web.Request) -> web.Response:
+    state = services(request).state
+    raw = await request.read()
+    body: dict[str, Any]
+    if request.content_type == "application/x-www-form-urlencoded":
+        body = dict(parse_form(raw))
+    else:
+        try:
+            decoded = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            decoded = parse_form(raw)
+        body = decoded if isinstance(decoded, dict) else {}
+    basic = _basic_credentials(request)
+    try:
+        answer = state.token_request(body, basic)
+    except ApiError as exc:
+        return error_response(exc)
+    if "account_id" in answer:
+        request[ACCOUNT_ID] = str(answer["account_id"])
+    response = json_response(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None  # SDKs send a Bearer header here too: ignored
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
+    except ValueError:
+        return None
+    return user, password
+
+
+async def oauth_authorize(request: web.Request) -> web.Response:
+    """Auto-consent authorization page: signs up a new account (or ``login_hint``'s) and
+    redirects to ``redirect_uri`` with a code, as Cronofy does after the user agrees."""
+    state = services(request).state
+    params = request.query
+    redirect_uri = params.get("redirect_uri")
+    if params.get("client_id") != state.client_id or not redirect_uri:
+        return web.Response(status=400, text="unknown client_id or missing redirect_uri")
+    if params.get("response_type", "code") != "code":
+        return web.Response(status=400, text="response_type must be code")
+    hint = params.get("login_hint")
+    account = next((a for a in state.accounts.values() if hint and a.email == hint), None)
+    if account is None:
+        created = state.create_account(email=hint or None, scope=params.get("scope") or None)
+        account = state.accounts[created.account_id]
+    code = state.authorization_code(account, redirect_uri)
+    answer: MultiDict[str] = MultiDict(code=code)
+    if "state" in params:
+        answer["state"] = params["state"]
+    separator = "&" if "?" in redirect_uri else "?"
+    raise web.HTTPFound(f"{redirect_uri}{separator}{urlencode(list(answer.items()))}")
+
+
+async def oauth_relink(request: web.Request) -> web.Response:
+    """The ``profile_relink_url`` of a disconnected profile: visiting it reconnects it."""
+    state = services(request).state
+    state.set_profile(request.match_info["profile_id"], connected=True)
+    return web.Response(text="Profile reconnected. You can close this page.")
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+def _add(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Register ``path`` and ``path/`` (SDKs add a trailing slash)."""
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, path + "/", handler)
+
+
+def create_app(
+    state: EmulatorState | None = None,
+    *,
+    config: EmulatorConfig | None = None,
+    notifier: Notifier | None = None,
+) -> web.Application:
+    """The emulator as an aiohttp application (serve it with ``AppRunner``/``TCPSite``).
+
+    The notifier's HTTP session is opened on startup and every delivery task is cancelled
+    and awaited on cleanup.
+    """
+    config = config or (state.config if state is not None else EmulatorConfig())
+    state = state or EmulatorState(config)
+    notifier = notifier or Notifier(state, config)
+    svc = Services(
+        state=state,
+        notifier=notifier,
+        faults=FaultInjector(config.fault_seed),
+        rate_limit=RateLimit(
+            enabled=config.rate_limit_enabled,
+            per_second=config.rate_limit_per_second,
+            per_minute=config.rate_limit_per_minute,
+            retry_after=config.rate_limit_retry_after,
+        ),
+        log=RequestLog(config.request_log_size),
+        config=config,
+    )
+    app = web.Application(middlewares=[emulator_middleware], client_max_size=1024 * 1024)
+    app[SERVICES] = svc
+    _add(app, "GET", "/v1/profiles", get_profiles)
+    _add(app, "GET", "/v1/userinfo", get_userinfo)
+    _add(app, "GET", "/v1/account", get_account)
+    _add(app, "GET", "/v1/calendars", list_calendars)
+    _add(app, "POST", "/v1/calendars", create_calendar)
+    _add(app, "POST", "/v1/calendars/{calendar_id}/events", upsert_event)
+    _add(app, "DELETE", "/v1/calendars/{calendar_id}/events", delete_event)
+    _add(app, "GET", "/v1/channels", list_channels)
+    _add(app, "POST", "/v1/channels", create_channel)
+    _add(app, "DELETE", "/v1/channels/{channel_id}", close_channel)
+    _add(app, "GET", "/v1/events", read_events)
+    _add(app, "GET", "/v1/events/pages/{token}", events_page)
+    _add(app, "GET", "/v1/available_periods", list_periods)
+    _add(app, "POST", "/v1/available_periods", upsert_period)
+    _add(app, "DELETE", "/v1/available_periods", delete_period)
+    _add(app, "GET", "/v1/available_periods/pages/{token}", periods_page)
+    _add(app, "POST", "/v1/batch", batch)
+    _add(app, "POST", "/v1/availability", availability)
+    _add(app, "POST", "/oauth/token", oauth_token)
+    _add(app, "GET", "/oauth/authorize", oauth_authorize)
+    _add(app, "GET", "/oauth/relink/{profile_id}", oauth_relink)
+    if config.control_api:
+        from .control import add_control_routes
+
+        add_control_routes(app)
+
+    async def on_startup(_: web.Application) -> None:
+        await notifier.start()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await notifier.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app

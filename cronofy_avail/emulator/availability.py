@@ -1,0 +1,184 @@
+"""Availability computation: interval arithmetic over busy time and Available Periods.
+
+Pure: no I/O. Intervals are half-open ``[start, end)`` pairs of aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+Interval = tuple[datetime, datetime]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def normalise(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, non-empty, merged (touching intervals join)."""
+    ordered = sorted((s, e) for s, e in intervals if e > s)
+    merged: list[Interval] = []
+    for start, end in ordered:
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def intersect(a: Iterable[Interval], b: Iterable[Interval]) -> list[Interval]:
+    left, right = normalise(a), normalise(b)
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(left) and j < len(right):
+        start = max(left[i][0], right[j][0])
+        end = min(left[i][1], right[j][1])
+        if start < end:
+            out.append((start, end))
+        if left[i][1] < right[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def subtract(base: Iterable[Interval], remove: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    cuts = normalise(remove)
+    for start, end in normalise(base):
+        cursor = start
+        for cut_start, cut_end in cuts:
+            if cut_end <= cursor or cut_start >= end:
+                continue
+            if cut_start > cursor:
+                out.append((cursor, cut_start))
+            cursor = max(cursor, cut_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            out.append((cursor, end))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MemberInput:
+    """One member as the computation sees it."""
+
+    sub: str
+    busy: Sequence[Interval]
+    """Busy time of the consulted calendars (already filtered: opaque, not cancelled...)."""
+    managed_periods: Sequence[Interval] | None = None
+    """With managed availability: the stored Available Periods (``None`` = not managed)."""
+    own_periods: Sequence[Interval] | None = None
+    """The member's ``available_periods`` restriction from the query, if any."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInput:
+    members: Sequence[MemberInput]
+    required: int
+    """How many members must be free; ``len(members)`` for ``"all"``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    start: datetime
+    end: datetime
+    participants: tuple[str, ...]
+
+
+def member_free(
+    member: MemberInput,
+    query: Sequence[Interval],
+    *,
+    buffer_before: timedelta = timedelta(0),
+    buffer_after: timedelta = timedelta(0),
+) -> list[Interval]:
+    """The member's free time within the query periods.
+
+    Buffers widen busy time: ``before`` must be free before a slot, so it extends each busy
+    interval's end; ``after`` extends its start.
+    """
+    free = normalise(query)
+    if member.managed_periods is not None:
+        free = intersect(free, member.managed_periods)
+    if member.own_periods is not None:
+        free = intersect(free, member.own_periods)
+    busy = [(s - buffer_after, e + buffer_before) for s, e in member.busy]
+    return subtract(free, busy)
+
+
+def compute_periods(
+    groups: Sequence[GroupInput],
+    query: Sequence[Interval],
+    *,
+    required_duration: timedelta,
+    buffer_before: timedelta = timedelta(0),
+    buffer_after: timedelta = timedelta(0),
+) -> list[Result]:
+    """Maximal periods where every group has at least ``required`` free members, at least
+    ``required_duration`` long, with the participants free throughout."""
+    free_by_member: dict[str, list[Interval]] = {}
+    for group in groups:
+        for member in group.members:
+            free_by_member[member.sub] = member_free(
+                member, query, buffer_before=buffer_before, buffer_after=buffer_after
+            )
+    points = sorted({p for ivs in free_by_member.values() for iv in ivs for p in iv})
+    segments: list[Result] = []
+    for start, end in itertools.pairwise(points):
+        chosen: list[str] = []
+        ok = True
+        for group in groups:
+            free_members = [
+                m.sub for m in group.members if _covers(free_by_member[m.sub], start, end)
+            ]
+            if len(free_members) < group.required:
+                ok = False
+                break
+            chosen.extend(s for s in free_members if s not in chosen)
+        if not ok:
+            continue
+        participants = tuple(chosen)
+        last = segments[-1] if segments else None
+        if last is not None and last.end == start and last.participants == participants:
+            segments[-1] = Result(last.start, end, participants)
+        else:
+            segments.append(Result(start, end, participants))
+    return [r for r in segments if r.end - r.start >= required_duration]
+
+
+def _covers(intervals: Sequence[Interval], start: datetime, end: datetime) -> bool:
+    return any(s <= start and end <= e for s, e in intervals)
+
+
+def slots(
+    periods: Sequence[Result],
+    *,
+    duration: timedelta,
+    start_interval: timedelta,
+    overlapping: bool,
+) -> list[Result]:
+    """Slots of ``duration`` inside each period, starting on multiples of ``start_interval``
+    (aligned to the epoch, so a 15-minute interval starts at :00, :15, :30, :45 UTC).
+    Without ``overlapping`` a slot starts where the previous one ended (rounded up)."""
+    out: list[Result] = []
+    step = start_interval
+    if not overlapping:
+        multiples = -(-duration // start_interval)
+        step = start_interval * multiples
+    for period in periods:
+        cursor = _align(period.start, start_interval)
+        while cursor + duration <= period.end:
+            out.append(Result(cursor, cursor + duration, period.participants))
+            cursor += step
+    return out
+
+
+def _align(moment: datetime, interval: timedelta) -> datetime:
+    offset = (moment - _EPOCH) % interval
+    if not offset:
+        return moment
+    return moment + (interval - offset)

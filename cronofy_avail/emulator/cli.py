@@ -1,0 +1,146 @@
+"""``cronofy-avail emulator``: serve the emulator until Ctrl-C / SIGTERM.
+
+Prints the base URL, the application's client id and secret and a ready account's tokens;
+with ``--json`` the first output line is one JSON object holding them (for scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+
+from .config import EmulatorConfig
+from .server import Emulator
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8181, help="port; 0 picks a free one")
+    parser.add_argument("--json", action="store_true", help="print one JSON line first")
+    parser.add_argument("--client-id", default=None, help="fixed client id (default: random)")
+    parser.add_argument(
+        "--client-secret", default=None, help="fixed client secret (default: random)"
+    )
+    parser.add_argument("--no-account", action="store_true", help="do not create an account")
+    parser.add_argument("--email", default=None, help="email of the ready account")
+    parser.add_argument("--tzid", default="Europe/London", help="ready account's time zone")
+    parser.add_argument("--page-size", type=int, default=50, help="events/periods per page")
+    parser.add_argument("--token-ttl", type=int, default=3600, help="access token seconds")
+    parser.add_argument(
+        "--rotate-refresh-tokens", action="store_true", help="new refresh token on each refresh"
+    )
+    parser.add_argument("--no-rate-limit", action="store_true", help="switch rate limiting off")
+    parser.add_argument("--rate-limit-per-second", type=int, default=50)
+    parser.add_argument("--rate-limit-per-minute", type=int, default=500)
+    parser.add_argument(
+        "--debounce", type=float, default=1.0, help="seconds changes are folded into one push"
+    )
+    parser.add_argument(
+        "--retry-initial-delay", type=float, default=5.0, help="first delivery retry (s)"
+    )
+    parser.add_argument(
+        "--failure-window",
+        type=float,
+        default=24 * 3600.0,
+        help="seconds of failed deliveries before a channel is closed",
+    )
+    parser.add_argument(
+        "--no-control-api", action="store_true", help="do not serve /_emulator (Cronofy only)"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    return EmulatorConfig(
+        page_size=args.page_size,
+        access_token_ttl=args.token_ttl,
+        rotate_refresh_tokens=args.rotate_refresh_tokens,
+        rate_limit_enabled=not args.no_rate_limit,
+        rate_limit_per_second=args.rate_limit_per_second,
+        rate_limit_per_minute=args.rate_limit_per_minute,
+        debounce=args.debounce,
+        retry_initial_delay=args.retry_initial_delay,
+        failure_window=args.failure_window,
+        control_api=not args.no_control_api,
+    )
+
+
+async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> int:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    emulator = Emulator(
+        args.host,
+        args.port,
+        config=config_from_args(args),
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+    )
+    try:
+        await emulator.start()
+    except OSError as exc:
+        print(
+            f"cronofy-avail emulator: cannot listen on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        info: dict[str, object] = {
+            "base_url": emulator.base_url,
+            "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret,
+            "control_url": f"{emulator.base_url}/_emulator" if not args.no_control_api else None,
+        }
+        if not args.no_account:
+            account = await emulator.create_account(email=args.email, tzid=args.tzid)
+            info.update(account.json())
+        if args.json:
+            print(json.dumps(info), flush=True)
+        else:
+            _print_human(info)
+        await stop.wait()
+    finally:
+        await emulator.stop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+    if not args.json:
+        print("cronofy-avail emulator: stopped", flush=True)
+    return 0
+
+
+def _print_human(info: dict[str, object]) -> None:
+    lines = [
+        f"Cronofy emulator running at {info['base_url']}",
+        f"  client_id:      {info['client_id']}",
+        f"  client_secret:  {info['client_secret']}",
+    ]
+    if "access_token" in info:
+        lines += [
+            "Ready account:",
+            f"  sub:            {info['sub']}",
+            f"  email:          {info['email']}",
+            f"  profile_id:     {info['profile_id']}",
+            f"  calendar_id:    {info['calendar_id']}",
+            f"  access_token:   {info['access_token']}",
+            f"  refresh_token:  {info['refresh_token']}",
+        ]
+    if info.get("control_url"):
+        lines.append(f"Control API: {info['control_url']} (see README). Ctrl-C stops.")
+    else:
+        lines.append("Ctrl-C stops.")
+    print("\n".join(lines), flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The CLI entry point (owns its event loop)."""
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:  # signal handlers unavailable: Ctrl-C still stops cleanly
+        return 0

@@ -1,0 +1,39 @@
+"""Emulator settings. Defaults follow Cronofy (and the house rules of the contract); tests
+shrink the time-based ones to milliseconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    page_size: int = 50
+    """Events and Available Periods per page (house rule: 50)."""
+    access_token_ttl: int = 3600
+    """Seconds an access token lives (``expires_in``)."""
+    rotate_refresh_tokens: bool = False
+    """Issue a new refresh token on every refresh and revoke the old one."""
+    rate_limit_enabled: bool = True
+    rate_limit_per_second: int = 50
+    rate_limit_per_minute: int = 500
+    rate_limit_retry_after: float | None = None
+    """Seconds sent in ``Retry-After`` on a rate-limit 429; ``None`` sends no header."""
+    max_channels: int = 128
+    batch_max_entries: int = 50
+    debounce: float = 1.0
+    """Seconds changes are collected before one ``change`` notification is sent."""
+    delivery_timeout: float = 5.0
+    """Seconds a callback has to answer 2xx."""
+    retry_initial_delay: float = 5.0
+    retry_max_delay: float = 3600.0
+    retry_backoff: float = 2.0
+    failure_window: float = 24 * 3600.0
+    """Seconds of continuous delivery failure after which a channel is closed."""
+    control_api: bool = True
+    """Serve ``/_emulator/...``."""
+    fault_seed: int | None = None
+    """Seed of the random generator behind fault rates (``None``: unseeded)."""
+    request_log_size: int = 10_000
+    events_days_back: int = 16
+    events_days_ahead: int = 201

@@ -1,0 +1,179 @@
+"""The embeddable emulator: ``async with Emulator() as emu:`` serves a fake Cronofy on
+127.0.0.1 (port 0 picks a free port) inside any running event loop, Jupyter included."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+
+from ..client import CronofyClient
+from .app import SERVICES, Services, create_app
+from .config import EmulatorConfig
+from .faults import FaultInjector, FaultRule, RateLimit
+from .notifications import Notifier
+from .state import Clock, EmulatorAccount, EmulatorState, Json, utc_now
+
+
+class Emulator:
+    """A running emulator. Settings are :class:`EmulatorConfig` fields, given as ``config`` or
+    as keyword arguments (``Emulator(page_size=2, debounce=0.01)``)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        config: EmulatorConfig | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        clock: Clock = utc_now,
+        **settings: Any,
+    ) -> None:
+        config = config or EmulatorConfig()
+        if settings:
+            config = dataclasses.replace(config, **settings)
+        self.host = host
+        self.port = port
+        self.config = config
+        self.state = EmulatorState(
+            config, client_id=client_id, client_secret=client_secret, clock=clock
+        )
+        self.notifier = Notifier(self.state, config)
+        self.app = create_app(self.state, config=config, notifier=self.notifier)
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    def __repr__(self) -> str:
+        return f"Emulator(base_url={self.base_url!r}, client_id={self.client_id!r})"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> Self:
+        if self._runner is not None:
+            return self
+        runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        address = runner.addresses[0]
+        self.port = int(address[1])
+        wildcard = self.host in ("0.0.0.0", "::", "")  # noqa: S104 - only compared
+        host = "127.0.0.1" if wildcard else self.host
+        host = host if ":" not in host else f"[{host}]"
+        self.base_url = f"http://{host}:{self.port}"
+        self.services.base_url = self.base_url
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving; every notification task is cancelled and awaited."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ the application
+
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    @property
+    def client_id(self) -> str:
+        return self.state.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The newest active client secret."""
+        return self.state.client_secret
+
+    @property
+    def client_secrets(self) -> list[str]:
+        return list(self.state.client_secrets)
+
+    @property
+    def faults(self) -> FaultInjector:
+        return self.services.faults
+
+    @property
+    def rate_limit(self) -> RateLimit:
+        return self.services.rate_limit
+
+    def request_counts(self) -> dict[str, int]:
+        """Requests per endpoint (``"GET /v1/events"``) since the log was last cleared."""
+        return dict(self.services.log.counts)
+
+    def clear_request_log(self) -> None:
+        self.services.log.clear()
+
+    def add_fault(self, **rule: Any) -> FaultRule:
+        return self.faults.add(FaultRule(**rule))
+
+    def rotate_client_secret(self, *, keep_previous: bool = True) -> str:
+        return self.state.rotate_client_secret(keep_previous=keep_previous)
+
+    # ------------------------------------------------------------------ playing the user
+
+    async def create_account(self, **kwargs: Any) -> EmulatorAccount:
+        """A connected account with a profile, a primary calendar and tokens.
+
+        Keywords: ``email``, ``name``, ``tzid``, ``scope``, ``provider_name``, ``calendars``
+        (extra calendar names), ``token_kind`` (``application``/``personal``),
+        ``can_create_calendars``, ``allows_duplicate_calendar_names``.
+        """
+        return self.state.create_account(**kwargs)
+
+    def client(self, account: EmulatorAccount, **kwargs: Any) -> CronofyClient:
+        """A :class:`CronofyClient` for ``account`` pointed at this emulator."""
+        return CronofyClient(
+            access_token=account.access_token,
+            refresh_token=account.refresh_token,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            api_base_url=self.base_url,
+            **kwargs,
+        )
+
+    def add_events(self, calendar_id: str, spec: Mapping[str, Any]) -> list[Json]:
+        """The user adds an event (or a recurring series) in their calendar app."""
+        return self.state.external_add_events(calendar_id, spec)
+
+    def add_event(self, calendar_id: str, **spec: Any) -> Json:
+        """One external event; ``start``/``end`` as strings, dates or ``{"time", "tzid"}``."""
+        return self.state.external_add_events(calendar_id, spec)[0]
+
+    def update_event(self, event_uid: str, **spec: Any) -> Json:
+        """The user moves or edits an event (``start``, ``end``, ``status``, ...)."""
+        return self.state.external_update_event(event_uid, spec)
+
+    def delete_event(self, event_uid: str) -> Json:
+        return self.state.external_delete_event(event_uid)
+
+    def disconnect_profile(self, profile_id: str) -> Json:
+        return self.state.set_profile(profile_id, connected=False)
+
+    def expire_tokens(self, account_id: str | None = None) -> int:
+        return self.state.expire_tokens(account_id)
+
+    async def wait_notifications(self) -> None:
+        """Wait until every pending notification delivery, retry and debounce is done.
+        Bound it with ``asyncio.timeout``."""
+        await self.notifier.wait_idle()

@@ -1,0 +1,138 @@
+"""Fixtures: a real emulator on 127.0.0.1:0, clients for it, and a callback receiver."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from cronofy_avail.client import CronofyClient
+from cronofy_avail.emulator import Emulator, EmulatorAccount, EmulatorControl
+from cronofy_avail.retry import RetryPolicy
+
+FAST = {
+    "page_size": 3,
+    "debounce": 0.05,
+    "retry_initial_delay": 0.01,
+    "retry_backoff": 1.0,
+    "retry_max_delay": 0.01,
+    "failure_window": 3600.0,
+    "rate_limit_enabled": False,
+    "delivery_timeout": 2.0,
+}
+
+WAIT = 10.0
+"""Upper bound of any wait on a condition (never reached when things work)."""
+
+
+class FakeClock:
+    """A settable clock for ``updated``, ``last_modified`` and token expiry."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(datetime(2026, 11, 24, 8, 0, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(**FAST) as emulator:  # type: ignore[arg-type]
+        yield emulator
+
+
+@pytest.fixture
+async def account(emu: Emulator) -> EmulatorAccount:
+    return await emu.create_account(email="jane@example.com", tzid="Europe/London")
+
+
+async def _no_sleep(_: float) -> None:
+    await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def client(emu: Emulator, account: EmulatorAccount) -> AsyncIterator[CronofyClient]:
+    async with emu.client(account, sleep=_no_sleep, retry=RetryPolicy(max_attempts=4)) as c:
+        yield c
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def control(emu: Emulator, http: aiohttp.ClientSession) -> EmulatorControl:
+    return EmulatorControl(emu.base_url, session=http)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Received:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Receiver:
+    """A callback server on 127.0.0.1:0 that records every POST it gets."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    status: int = 200
+    script: list[int] = field(default_factory=list)
+    """Statuses answered first, in order, before ``status``."""
+    delays: list[float] = field(default_factory=list)
+    """Seconds to wait before answering, per request in order (then none)."""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def of_type(self, kind: str) -> list[Received]:
+        import json
+
+        return [r for r in self.received if json.loads(r.body)["notification"]["type"] == kind]
+
+    async def wait_for(self, predicate: Callable[[], bool]) -> None:
+        async with asyncio.timeout(WAIT):
+            while not predicate():
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+
+    async def handle(request: web.Request) -> web.Response:
+        rec.received.append(Received(await request.read(), dict(request.headers)))
+        rec.arrived.set()
+        if rec.delays:
+            await asyncio.sleep(rec.delays.pop(0))
+        return web.Response(status=rec.script.pop(0) if rec.script else rec.status)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", handle)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/cronofy/notifications/key"
+    yield rec
+    await runner.cleanup()
