@@ -1,4 +1,8 @@
-"""The ``cronofy-avail`` command."""
+"""The ``cronofy-avail`` command.
+
+``demo`` and ``emulator`` need no account; the other commands work against real Cronofy (or
+anything ``CRONOFY_API_BASE_URL`` points at) and are registered by :mod:`.commands`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,6 @@ from collections.abc import Sequence
 
 from ._version import __version__
 
-# Commands that later issues build. Until they exist they say so and fail: never a fake success.
-_NOT_BUILT: dict[str, str] = {
-    "demo": "run the four steps end to end against the embedded emulator",
-}
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -21,10 +20,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, help_text in _NOT_BUILT.items():
-        commands.add_parser(name, help=f"{help_text} (not built yet)")
+
+    from . import demo
     from .emulator import cli as emulator_cli
 
+    demo.add_arguments(
+        commands.add_parser(
+            "demo",
+            help="the four steps end to end against the embedded emulator (no account needed)",
+        )
+    )
     emulator_cli.add_arguments(
         commands.add_parser(
             "emulator",
@@ -40,17 +45,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "demo":
+        from . import demo
+
+        return demo.run(args)
     if args.command == "emulator":
         from .emulator import cli as emulator_cli
 
         return emulator_cli.run(args)
-    if args.command in _NOT_BUILT:
-        print(
-            f"cronofy-avail {args.command}: not built yet "
-            f"({_NOT_BUILT[args.command]}). Nothing was run.",
-            file=sys.stderr,
-        )
-        return 3
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits
     return 2  # pragma: no cover
 

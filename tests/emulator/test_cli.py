@@ -9,7 +9,7 @@ import sys
 
 import aiohttp
 
-from cronofy_avail.cli import build_parser, main
+from cronofy_avail.cli import build_parser
 
 from .conftest import WAIT, auth
 
@@ -87,7 +87,6 @@ async def test_human_output() -> None:
     assert code == 0
 
 
-def test_parser_has_emulator_and_demo_still_says_not_built() -> None:
+def test_parser_has_the_emulator_command() -> None:
     args = build_parser().parse_args(["emulator", "--port", "0", "--json"])
     assert (args.command, args.port, args.json, args.host) == ("emulator", 0, True, "127.0.0.1")
-    assert main(["demo"]) == 3
