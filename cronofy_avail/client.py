@@ -87,6 +87,12 @@ DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10, sock_read=20)
 """Explicit timeouts: aiohttp's own default waits five minutes."""
 
 AuthMode = Literal["token", "client_secret", "none"]
+DEFAULT_SCOPES: tuple[str, ...] = (
+    "read_account",
+    "list_calendars",
+    "create_calendar",
+    "read_events",
+)
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
@@ -804,11 +810,13 @@ class CronofyClient:
         self,
         redirect_uri: str,
         *,
-        scope: str | Iterable[str] = ("create_calendar", "read_events"),
+        scope: str | Iterable[str] = DEFAULT_SCOPES,
         state: str | None = None,
         **extra: str,
     ) -> str:
-        """The page to send the user to. The flow here needs ``create_calendar read_events``."""
+        """The page to send the user to. The default scopes are what the four steps call:
+        ``read_account`` (account), ``list_calendars`` (find the sub calendar),
+        ``create_calendar`` (step 1) and ``read_events`` (step 3)."""
         if not self.client_id:
             raise CronofyError("authorization_url needs client_id")
         scopes = scope if isinstance(scope, str) else " ".join(scope)

@@ -94,12 +94,18 @@ def _parse_event_time(value: Any) -> Any:
     """Tell the three start/end forms apart before pydantic's union guesses.
 
     A string with a ``T`` is a timed instant, a bare ``YYYY-MM-DD`` is an all-day date, and a
-    mapping is a localized time. Anything else is handed on for pydantic to reject clearly.
+    mapping is a localized time. A localized all-day boundary (``{"time": "2026-11-24",
+    "tzid": ...}``) is a date: all-day events float, the user's zone places them. Anything else
+    is handed on for pydantic to reject clearly.
     """
     if isinstance(value, str):
         if "T" in value or "t" in value:
             return parse_time(value)
         return date.fromisoformat(value)
+    if isinstance(value, dict):
+        inner = value.get("time")
+        if isinstance(inner, str) and "T" not in inner and "t" not in inner:
+            return date.fromisoformat(inner)
     return value
 
 

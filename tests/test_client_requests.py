@@ -658,7 +658,7 @@ def test_authorization_url_per_data_center(dc: str, host: str) -> None:
         "response_type": ["code"],
         "client_id": ["my-client"],
         "redirect_uri": ["https://example.com/cb"],
-        "scope": ["create_calendar read_events"],
+        "scope": ["read_account list_calendars create_calendar read_events"],
         "state": ["xyz"],
     }
 

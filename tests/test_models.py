@@ -665,3 +665,17 @@ def test_error_body_422() -> None:
     assert body.errors["start"][0].description == "start must be specified"
     assert body.errors["end"][0].description is None
     assert ErrorBody.model_validate({}).errors == {}
+
+
+def test_localized_all_day_boundary_is_a_date() -> None:
+    event = Event.model_validate(
+        {
+            "calendar_id": "cal_1",
+            "event_uid": "evt_1",
+            "start": {"time": "2026-11-24", "tzid": "Europe/Paris"},
+            "end": {"time": "2026-11-25", "tzid": "Europe/Paris"},
+        }
+    )
+    assert event.start == date(2026, 11, 24)
+    assert event.end == date(2026, 11, 25)
+    assert event.is_all_day

@@ -8,7 +8,7 @@ from yarl import URL
 
 from cronofy_avail.client import CronofyClient, OAuthTokens
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.errors import ForbiddenError, ReauthorizationRequiredError
+from cronofy_avail.errors import ReauthorizationRequiredError
 
 from .conftest import FAST, auth
 
@@ -102,8 +102,8 @@ async def test_code_exchange_via_authorize_page(emu: Emulator, http: aiohttp.Cli
         assert tokens.sub.startswith("acc_")
         assert tokens.linking_profile is not None
         assert (await client.userinfo()).email == "new@example.com"
-        with pytest.raises(ForbiddenError):  # granted: create_calendar read_events only
-            await client.account()
+        # The default scopes cover what the four steps call, account() included.
+        assert (await client.account()).account_id == tokens.account_id
         # A code works once.
         async with http.post(
             f"{emu.base_url}/oauth/token",
