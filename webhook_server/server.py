@@ -12,6 +12,8 @@ from typing import Self
 
 from aiohttp import web
 
+from cronofy_avail.serving import start_site
+
 from .plugin import WebhookConfig, WebhookHandle, async_setup
 
 
@@ -28,20 +30,14 @@ class WebhookServer:
     async def start(self) -> str:
         """Mount, bind and serve. Returns the base URL of the receiver (with its prefix)."""
         self.handle = await async_setup(self.app, self.config)
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
         try:
-            await site.start()
+            runner, base = await start_site(self.app, self.host, self.port)
         except BaseException:
-            await runner.cleanup()
             await self.handle.async_unload()
             raise
         self._runner = runner
-        bound = runner.addresses[0] if runner.addresses else (self.host, self.port)
-        host = f"[{bound[0]}]" if ":" in str(bound[0]) else str(bound[0])
-        self.port = int(bound[1])
-        self.url = f"http://{host}:{self.port}{self.handle.prefix}"
+        self.port = int(base.rsplit(":", 1)[1])
+        self.url = f"{base}{self.handle.prefix}"
         return self.url
 
     async def stop(self) -> None:

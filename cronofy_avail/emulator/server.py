@@ -11,6 +11,7 @@ from typing import Any, Self
 from aiohttp import web
 
 from ..client import CronofyClient
+from ..serving import start_site
 from .app import SERVICES, Services, create_app
 from .config import EmulatorConfig
 from .faults import FaultInjector, FaultRule, RateLimit
@@ -55,21 +56,9 @@ class Emulator:
     async def start(self) -> Self:
         if self._runner is not None:
             return self
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
+        runner, self.base_url = await start_site(self.app, self.host, self.port)
         self._runner = runner
-        address = runner.addresses[0]
-        self.port = int(address[1])
-        wildcard = self.host in ("0.0.0.0", "::", "")  # noqa: S104 - only compared
-        host = "127.0.0.1" if wildcard else self.host
-        host = host if ":" not in host else f"[{host}]"
-        self.base_url = f"http://{host}:{self.port}"
+        self.port = int(self.base_url.rsplit(":", 1)[1])
         self.services.base_url = self.base_url
         return self
 
