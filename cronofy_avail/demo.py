@@ -175,7 +175,7 @@ def _slots(response: AvailabilityResponse) -> list[tuple[datetime, datetime]]:
 
 
 async def run_demo(
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
     *,
     keep_running: bool = False,
     tzid: str = DEMO_TZID,
@@ -184,7 +184,7 @@ async def run_demo(
     """Run the demo, printing to ``out``. With ``keep_running`` it then waits for Ctrl-C,
     SIGTERM or ``stop`` before cleaning up."""
     report = DemoReport()
-    p = Printer(out, tzid)
+    p = Printer(out if out is not None else sys.stdout, tzid)
     async with Playground.running(tzid=tzid, onboard=False) as pg:
         demo = Demo(pg, p)
         p.line("cronofy_avail demo: Available Periods controlled by a sub calendar")
@@ -404,7 +404,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tzid", default=DEMO_TZID, help="the demo user's time zone")
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout  # resolved now: tests and callers swap it
     try:
         report = asyncio.run(run_demo(out, keep_running=args.keep_running, tzid=args.tzid))
     except (CronofyError, OSError, TimeoutError) as exc:
