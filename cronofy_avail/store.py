@@ -417,9 +417,14 @@ _USER_COLUMNS = (
 _SELECT_USER = f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
 _SELECT_USER_BY_ID = f"{_SELECT_USER} WHERE user_id = ?"
 _SELECT_USER_BY_KEY = f"{_SELECT_USER} WHERE callback_key = ?"
+# An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, and the cascade would take
+# the user's owned-period record with it.
+_USER_COLUMN_NAMES = [c.strip() for c in _USER_COLUMNS.split(",")]
 _WRITE_USER = (
-    f"INSERT OR REPLACE INTO users ({_USER_COLUMNS}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(_USER_COLUMNS.split(',')))})"
+    f"INSERT INTO users ({_USER_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_USER_COLUMN_NAMES))}) "
+    "ON CONFLICT(user_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _USER_COLUMN_NAMES if c != "user_id")
 )
 
 

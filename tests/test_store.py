@@ -237,3 +237,16 @@ async def test_sqlite_migrates_an_empty_database(tmp_path: Path) -> None:
         assert await s.get_user("u1") is not None
     finally:
         await s.close()
+
+
+async def test_saving_a_user_again_keeps_its_owned_periods(store: Store) -> None:
+    await store.save_user(user())
+    await store.commit_sync(user(), {"a": period("a")}, started_at=T0, full=False)
+    again = await store.get_user("u1")
+    assert again is not None
+    again.state = UserState.DISCONNECTED
+    await store.save_user(again)
+    assert await store.get_periods("u1") == {"a": period("a")}
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert stored.state == UserState.DISCONNECTED
