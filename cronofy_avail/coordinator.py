@@ -138,6 +138,7 @@ class SyncCoordinator:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._semaphore = asyncio.Semaphore(max_concurrent)
         self._slots: dict[str, _Slot] = {}
+        self._syncing: set[str] = set()
         self._listeners: list[SyncListener] = []
         self._scheduler: asyncio.Task[None] | None = None
         self._stopping = False
@@ -198,8 +199,17 @@ class SyncCoordinator:
             slot.task = asyncio.create_task(self._worker(user_id, slot))
 
     def is_busy(self, user_id: str) -> bool:
+        """A sync of ``user_id`` is queued, running, or waiting to retry."""
         slot = self._slots.get(user_id)
         return bool(slot and slot.task and not slot.task.done())
+
+    def is_syncing(self, user_id: str) -> bool:
+        """A sync of ``user_id`` has started talking to Cronofy and not yet finished.
+
+        Requests made before that point are covered by the sync about to start; requests made
+        after it fold into one follow-up.
+        """
+        return user_id in self._syncing
 
     async def wait_idle(self) -> None:
         """Wait until no sync is running or requested (tests, demos, graceful stops).
@@ -232,9 +242,11 @@ class SyncCoordinator:
         if user is None:
             raise KeyError(f"unknown user {user_id!r}")
         client = self.client_factory(user)
+        self._syncing.add(user_id)
         try:
             result = await self.engine.sync(user, client, full=full, dry_run=dry_run)
         finally:
+            self._syncing.discard(user_id)
             await client.close()
         self.stats.syncs[user_id] += 1
         for listener in list(self._listeners):

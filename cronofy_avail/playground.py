@@ -98,6 +98,7 @@ class Playground:
         clock: Callable[[], datetime] | None = None,
         webhook_port: int = 0,
         onboard: bool = True,
+        max_concurrent: int = 4,
     ) -> AsyncIterator[Playground]:
         """Start everything; unless ``onboard=False``, onboard the user (steps 1 and 2) and
         run the first reconcile."""
@@ -123,7 +124,12 @@ class Playground:
                 engine_kwargs["clock"] = clock
             engine = SyncEngine(store, **engine_kwargs)
             coordinator = SyncCoordinator(
-                store, engine, clients.for_user, retry_delays=retry_delays, schedule_every=None
+                store,
+                engine,
+                clients.for_user,
+                retry_delays=retry_delays,
+                schedule_every=None,
+                max_concurrent=max_concurrent,
             )
             server = WebhookServer(
                 WebhookConfig(

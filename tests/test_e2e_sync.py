@@ -329,16 +329,19 @@ async def _until(predicate: Any, within: float = 5.0) -> None:
 async def test_token_expiring_in_the_middle_of_a_sync(pg: Playground) -> None:
     old = (await pg.user()).credentials
     assert old is not None
-    pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
+    slow = pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
     uid = add(pg, at(1, 9), at(1, 10))
-    await _until(lambda: pg.coordinator.is_busy(pg.user_id))
-    pg.emulator.expire_tokens(pg.account.account_id)  # the read is under way; the write is not
+    # The read has reached the emulator with the old token and waits there (latency comes
+    # before authentication): expiring now makes that very request answer 401.
+    await _until(lambda: slow.hits > 0)
+    pg.emulator.expire_tokens(pg.account.account_id)
     await pg.settle()
-    assert uid in await period_map(pg)
+    assert pg.emulator.request_counts()["POST /oauth/token"] == 1  # the sync renewed once
     user = await pg.user()
     assert user.state == UserState.IDLE
     assert user.credentials is not None
     assert user.credentials.access_token != old.access_token
+    assert uid in await period_map(pg)
 
 
 async def test_graceful_shutdown_lets_a_running_sync_finish(tmp_path: Path) -> None:
@@ -346,10 +349,33 @@ async def test_graceful_shutdown_lets_a_running_sync_finish(tmp_path: Path) -> N
     async with Playground.running(store=store, retry=FAST) as pg:
         pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
         uid = add(pg, at(1, 9), at(1, 10))
-        await _until(lambda: pg.coordinator.is_busy(pg.user_id))
+        await _until(lambda: pg.coordinator.is_syncing(pg.user_id))
         await pg.server.stop()  # stops accepting, waits for the running sync
         assert not pg.coordinator.is_busy(pg.user_id)
         assert uid in await period_map(pg)
         user = await pg.user()
         assert user.pending_since is None
     await store.close()
+
+
+async def test_users_are_served_in_turn_and_a_busy_user_cannot_starve_others() -> None:
+    from cronofy_avail.pattern import onboard_user
+
+    async with Playground.running(retry=FAST, max_concurrent=1) as pg:
+        for name in ("b", "c"):
+            account = await pg.emulator.create_account(tzid="Europe/London")
+            async with pg.emulator.client(account, session=pg.session) as client:
+                await onboard_user(pg.store, client, user_id=name, public_base_url=pg.webhook_url)
+            pg.coordinator.request(name, full=True)
+        await pg.settle()
+        order: list[str] = []
+        pg.coordinator.add_listener(lambda user_id, result: order.append(user_id))
+        pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=60)
+        pg.coordinator.request(pg.user_id)
+        await _until(lambda: pg.coordinator.is_syncing(pg.user_id))
+        for _ in range(5):
+            pg.coordinator.request(pg.user_id)  # folds into one follow-up
+        pg.coordinator.request("b")
+        pg.coordinator.request("c")
+        await pg.settle()
+        assert order == [pg.user_id, "b", "c", pg.user_id]
