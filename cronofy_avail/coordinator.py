@@ -101,6 +101,8 @@ class _Slot:
     requested: bool = False
     full: bool = False
     failures: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held around every sync of the user, by the worker and by sync_now alike."""
 
 
 @dataclass(slots=True)
@@ -227,10 +229,8 @@ class SyncCoordinator:
     ) -> SyncResult:
         """Run one sync right away and return its result (CLI, notebooks). Waits for a
         running sync of the same user first, so single flight holds."""
-        slot = self._slots.get(user_id)
-        if slot is not None and slot.task is not None and not slot.task.done():
-            await asyncio.shield(slot.task)
-        async with self._semaphore:
+        slot = self._slots.setdefault(user_id, _Slot())
+        async with slot.lock, self._semaphore:
             return await self._sync_once(user_id, full=full, dry_run=dry_run)
 
     # ------------------------------------------------------------------ internals
@@ -259,6 +259,18 @@ class SyncCoordinator:
         return result
 
     async def _worker(self, user_id: str, slot: _Slot) -> None:
+        try:
+            await self._work(user_id, slot)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A bug or a broken store, not a Cronofy answer: make it visible. The intent stays
+            # in the store, so the next notification, start() or reconcile picks it up.
+            _LOGGER.exception("sync worker for %s crashed", user_id)
+            with contextlib.suppress(Exception):
+                await self._mark_failed(user_id, "internal error; see the server log")
+
+    async def _work(self, user_id: str, slot: _Slot) -> None:
         while slot.requested and not self._stopping:
             slot.requested = False
             full, slot.full = slot.full, False
@@ -269,16 +281,8 @@ class SyncCoordinator:
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 _LOGGER.info("not syncing %s: %s", user_id, user.state)
                 return
-            try:
-                async with self._semaphore:
-                    result = await self._sync_once(user_id, full=True if full else None)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # A bug, not a Cronofy answer: make it visible and keep the intent.
-                _LOGGER.exception("sync of %s crashed", user_id)
-                await self._mark_failed(user_id, "internal error; see the server log")
-                return
+            async with slot.lock, self._semaphore:
+                result = await self._sync_once(user_id, full=True if full else None)
             if not result.retryable:
                 slot.failures = 0
                 continue
@@ -300,12 +304,7 @@ class SyncCoordinator:
             await self._sleep(delay)
 
     async def _mark_failed(self, user_id: str, message: str) -> None:
-        user = await self.store.get_user(user_id)
-        if user is None:
-            return
-        user.state = UserState.FAILED
-        user.last_error = message
-        await self.store.save_user(user)
+        await self.store.set_state(user_id, UserState.FAILED, message)
 
     async def _schedule_loop(self) -> None:
         assert self.schedule_every is not None

@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
 from .client import CronofyClient
-from .errors import CronofyError
+from .errors import CronofyError, NotFoundError
 from .models import (
     AvailabilityRequest,
     AvailabilityResponse,
@@ -90,7 +91,10 @@ async def onboard_user(
 ) -> tuple[UserRecord, Channel]:
     """Steps 1 and 2 for one user, recorded in the store, with a full reconcile requested.
 
-    Idempotent: run twice, it reuses the calendar, the callback key and the channel.
+    Idempotent: run twice, it reuses the calendar, the callback key and the channel. When the
+    public URL changed (ngrok gives a new one per run) the new channel replaces the old one,
+    which is closed. Re-onboarding is also how a user recovers from ``needs_reauth``,
+    ``disconnected`` or ``failed``.
     """
     user = await store.get_user(user_id) or UserRecord(user_id=user_id)
     account = await client.account()
@@ -108,10 +112,15 @@ async def onboard_user(
     channel = await create_channel(
         client, callback_url=callback_url, calendar_id=calendar.calendar_id
     )
+    previous_channel = user.channel_id
     user.channel_id = channel.channel_id
     user.callback_url = callback_url
-    if user.state in (UserState.NEW, UserState.NEEDS_REAUTH, UserState.FAILED):
-        user.state = UserState.IDLE
+    if previous_channel and previous_channel != channel.channel_id:
+        # Already gone is fine: Cronofy closes channels whose deliveries failed for a day.
+        with contextlib.suppress(NotFoundError):
+            await client.close_channel(previous_channel)
+    if user.state != UserState.IDLE:
+        user.state, user.last_error = UserState.IDLE, None
     await store.save_user(user)
     # A new channel means changes may have been missed: converge fully first.
     recorded = await store.record_intent(

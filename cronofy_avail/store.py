@@ -142,6 +142,7 @@ class Store(Protocol):
     async def save_user(self, user: UserRecord) -> None: ...
     async def delete_user(self, user_id: str) -> None: ...
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
+    async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
     async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]: ...
     async def commit_sync(
         self,
@@ -230,6 +231,19 @@ def keep_intent(user: UserRecord, stored: UserRecord | None) -> UserRecord:
     return user
 
 
+# Fields a sync never changes: while it ran, setup, token renewal or a notification may have.
+_NOT_THE_SYNCS = (
+    "callback_key",
+    "credentials",
+    "sub",
+    "profile_id",
+    "calendar_id",
+    "channel_id",
+    "callback_url",
+    "tzid",
+)
+
+
 def resolve_intent(
     user: UserRecord,
     stored: UserRecord | None,
@@ -238,7 +252,17 @@ def resolve_intent(
     full: bool,
     settle: bool,
 ) -> UserRecord:
-    """What ``commit_sync`` records as intent: settled by a successful sync, else kept."""
+    """The record ``commit_sync`` writes: the sync's own results on top of what is stored now.
+
+    The sync's copy of the user was read when it started; fields others own are taken from the
+    stored row, a ``disconnected`` mark made meanwhile stands, and the intent is settled by a
+    successful sync or else kept.
+    """
+    if stored is not None:
+        for name in _NOT_THE_SYNCS:
+            setattr(user, name, getattr(stored, name))
+        if stored.state == UserState.DISCONNECTED:
+            user.state, user.last_error = stored.state, stored.last_error
     if settle:
         return settle_intent(user, stored=stored, started_at=started_at, full=full)
     return keep_intent(user, stored)
@@ -289,6 +313,11 @@ class MemoryStore:
         user = self._users.get(user_id)
         if user is not None:
             user.credentials = replace(credentials)
+
+    async def set_state(self, user_id: str, state: str, last_error: str | None) -> None:
+        user = self._users.get(user_id)
+        if user is not None:
+            user.state, user.last_error = state, last_error
 
     async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
         return dict(self._periods.get(user_id, {}))
@@ -621,6 +650,17 @@ class SQLiteStore:
 
         def q(db: sqlite3.Connection) -> None:
             db.execute("UPDATE users SET credentials = ? WHERE user_id = ?", (value, user_id))
+
+        await self._run(self._tx(q))
+
+    async def set_state(self, user_id: str, state: str, last_error: str | None) -> None:
+        """Only the state and its error: a targeted write cannot undo anybody else's."""
+
+        def q(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE users SET state = ?, last_error = ? WHERE user_id = ?",
+                (state, last_error, user_id),
+            )
 
         await self._run(self._tx(q))
 

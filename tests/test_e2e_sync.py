@@ -379,3 +379,91 @@ async def test_users_are_served_in_turn_and_a_busy_user_cannot_starve_others() -
         pg.coordinator.request("c")
         await pg.settle()
         assert order == [pg.user_id, "b", "c", pg.user_id]
+
+
+async def _post_notification(pg: Playground, kind: str, **extra: Any) -> None:
+    user = await pg.user()
+    note: dict[str, Any] = {"type": kind, **extra}
+    body = json.dumps({"notification": note, "channel": {"channel_id": pg.channel_id}}).encode()
+    headers = {SIGNATURE_HEADER: sign(body, pg.emulator.client_secret)}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{pg.webhook_url}/notifications/{user.callback_key}", data=body, headers=headers
+        ) as resp,
+    ):
+        assert resp.status == 202
+
+
+async def test_disconnect_during_a_sync_is_not_undone_by_its_commit(pg: Playground) -> None:
+    slow = pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
+    add(pg, at(1, 9), at(1, 10))
+    await _until(lambda: slow.hits > 0)
+    await _post_notification(pg, "profile_disconnected")
+    await pg.settle()
+    user = await pg.user()
+    assert user.state == UserState.DISCONNECTED
+    assert user.channel_id == pg.channel_id  # fields the sync does not own are intact
+
+
+async def test_sync_now_and_a_notification_never_run_two_syncs_of_one_user(
+    pg: Playground,
+) -> None:
+    active = peak = 0
+    original = pg.engine.sync
+
+    async def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            active -= 1
+
+    pg.engine.sync = counting  # type: ignore[method-assign]
+    slow = pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=150)
+    manual = asyncio.create_task(pg.coordinator.sync_now(pg.user_id))
+    await _until(lambda: slow.hits > 0)
+    uid = add(pg, at(1, 9), at(1, 10))  # its notification asks for a sync meanwhile
+    await manual
+    await pg.settle()
+    assert peak == 1
+    assert uid in await period_map(pg)
+
+
+async def test_reonboarding_recovers_a_disconnected_user(pg: Playground) -> None:
+    await _post_notification(pg, "profile_disconnected")
+    assert (await pg.user()).state == UserState.DISCONNECTED
+    uid = add(pg, at(1, 9), at(1, 10))
+    await pg.settle()
+    assert uid not in await period_map(pg)  # not synced while disconnected
+    await pg.onboard()  # setup run again once the profile is relinked
+    assert (await pg.user()).state == UserState.IDLE
+    assert uid in await period_map(pg)
+
+
+async def test_initial_sync_completed_clears_disconnected(pg: Playground) -> None:
+    await _post_notification(pg, "profile_disconnected")
+    uid = add(pg, at(1, 9), at(1, 10))
+    await pg.settle()
+    await _post_notification(pg, "profile_initial_sync_completed")
+    await pg.settle()
+    assert (await pg.user()).state == UserState.IDLE
+    assert uid in await period_map(pg)
+
+
+async def test_a_delivery_is_credited_only_to_a_sync_that_covered_it(pg: Playground) -> None:
+    slow = pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
+    first = add(pg, at(1, 9), at(1, 10))
+    await _until(lambda: slow.hits > 0)  # the first sync is reading
+    await pg.emulator.wait_notifications()
+    second = add(pg, at(1, 11), at(1, 12))  # arrives while the first sync runs
+    await pg.settle()
+    deliveries = [d for d in await pg.store.list_deliveries() if d.notification_type == "change"]
+    newest = deliveries[0]
+    assert newest.sync_result is not None
+    assert newest.outcome == "synced"
+    # The sync credited to the newest delivery started after it arrived and wrote its event.
+    assert datetime.fromisoformat(newest.sync_result["started_at"]) >= newest.received_at
+    assert {first, second} <= set(await period_map(pg))

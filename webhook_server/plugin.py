@@ -132,7 +132,8 @@ class WebhookHandle:
         self.prefix = config.prefix.rstrip("/")
         self.rejected: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
-        self._awaiting: dict[str, deque[int]] = {}
+        self._awaiting: dict[str, deque[tuple[int, datetime]]] = {}
+        """Deliveries whose sync has not reported yet: (delivery id, received at), per user."""
         self._remove_listener: Callable[[], None] | None = None
         self._loaded = False
         self._routes: dict[tuple[str, str], Handler] = {}
@@ -251,7 +252,7 @@ class WebhookHandle:
         if outcome != "accepted":
             await store.update_delivery(delivery_id, outcome=outcome, sync_result=None)
         else:
-            self._awaiting.setdefault(user.user_id, deque(maxlen=100)).append(delivery_id)
+            self._await(user.user_id, delivery_id, now)
         self.accepted[envelope.type] += 1
         return web.json_response({"status": outcome}, status=202)
 
@@ -268,14 +269,17 @@ class WebhookHandle:
         if kind == NotificationType.VERIFICATION:
             return "verified"
         if kind == NotificationType.PROFILE_DISCONNECTED:
-            user = await store.get_user(user_id)
-            if user is not None:
-                user.state = UserState.DISCONNECTED
-                user.last_error = "Cronofy reports the calendar profile disconnected: relink it"
-                await store.save_user(user)
+            await store.set_state(
+                user_id,
+                UserState.DISCONNECTED,
+                "Cronofy reports the calendar profile disconnected: relink it",
+            )
             return "disconnected"
         if kind == NotificationType.PROFILE_INITIAL_SYNC_COMPLETED:
-            # The calendars are readable now: converge fully.
+            # The profile is (re)connected and its calendars are readable: converge fully.
+            user = await store.get_user(user_id)
+            if user is not None and user.state == UserState.DISCONNECTED:
+                await store.set_state(user_id, UserState.IDLE, None)
             await store.record_intent(user_id, changes_since=None, full=True, received_at=now)
             coordinator.request(user_id, full=True)
             return "accepted"
@@ -297,13 +301,27 @@ class WebhookHandle:
         text = body.decode("utf-8", errors="replace")
         return text.replace(callback_key, callback_key[:4] + "…")
 
+    def _await(self, user_id: str, delivery_id: int, received_at: datetime) -> None:
+        self._awaiting.setdefault(user_id, deque(maxlen=100)).append((delivery_id, received_at))
+
     async def _on_sync(self, user_id: str, result: SyncResult) -> None:
-        waiting = self._awaiting.pop(user_id, None)
-        if not waiting:
+        """Credit a sync to the deliveries it covered: those received before it started.
+
+        A dry run covers nothing; a sync that will be retried leaves them waiting for the
+        retry's outcome.
+        """
+        waiting = self._awaiting.get(user_id)
+        if not waiting or result.dry_run or result.retryable:
             return
+        covered = [(i, at) for i, at in waiting if at <= result.started_at]
+        if not covered:
+            return
+        self._awaiting[user_id] = deque(
+            (item for item in waiting if item not in covered), maxlen=100
+        )
         summary = result.as_dict()
         outcome = "synced" if result.ok else f"sync_{result.state}"
-        for delivery_id in waiting:
+        for delivery_id, _ in covered:
             await self.config.store.update_delivery(
                 delivery_id, outcome=outcome, sync_result=summary
             )
@@ -387,7 +405,7 @@ class WebhookHandle:
         envelope = parse_notification(delivery.body.encode("utf-8"))
         outcome = await self._act(delivery.user_id, envelope, self.config.clock())
         if outcome == "accepted":
-            self._awaiting.setdefault(delivery.user_id, deque(maxlen=100)).append(delivery_id)
+            self._await(delivery.user_id, delivery_id, self.config.clock())
         return outcome
 
     async def _replay(self, request: web.Request) -> web.StreamResponse:
