@@ -16,6 +16,9 @@ reason             when
 ``zero_length``    end equals start
 ``invalid_times``  end before start
 ``ended``          it ended at or before *now*: a period in the past offers nothing
+``beyond_horizon`` it starts more than ``horizon`` after *now* (Cronofy's sync window is 201
+                   days ahead; a reconcile reads no further, so mirroring such an event
+                   incrementally would only have the next reconcile delete it again)
 ``timed``          → a period with the event's UTC start and end
 ``all_day``        → a period from midnight of the first day to midnight after the last day,
                    in the user's time zone (``tzid``)
@@ -32,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .models import AVAILABLE_PERIOD_ID_MAX, Event, EventStatus, LocalizedTime, Transparency
@@ -66,6 +69,7 @@ class Reason:
     ZERO_LENGTH = "zero_length"
     INVALID_TIMES = "invalid_times"
     ENDED = "ended"
+    BEYOND_HORIZON = "beyond_horizon"
     TIMED = "timed"
     ALL_DAY = "all_day"
 
@@ -116,6 +120,7 @@ class MappingPolicy:
     skip_declined: bool = True
     skip_tentative: bool = False
     skip_transparent: bool = False
+    horizon: timedelta | None = timedelta(days=201)
 
     def __post_init__(self) -> None:
         _zone(self.tzid)  # fail at construction, not in the middle of a sync
@@ -148,5 +153,7 @@ class MappingPolicy:
             return none(Reason.INVALID_TIMES)
         if end <= now:
             return none(Reason.ENDED)
+        if self.horizon is not None and start > now + self.horizon:
+            return none(Reason.BEYOND_HORIZON)
         period = DesiredPeriod(period_id_for(event.event_uid), start, end)
         return Decision(event.event_uid, period, Reason.ALL_DAY if all_day else Reason.TIMED)

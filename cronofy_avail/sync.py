@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,7 @@ from .errors import (
     PaymentRequiredError,
     RateLimitedError,
     ReauthorizationRequiredError,
+    error_for_status,
 )
 from .mapping import MappingPolicy
 from .models import BatchEntry, format_time
@@ -56,6 +58,16 @@ def _entry(action: Action) -> BatchEntry:
         relative_url=PERIODS_PATH,
         data={"available_period_id": action.period_id},
     )
+
+
+# Answers about the account or the moment, not about one entry: retrying (later, or after a
+# person fixes something) can succeed, so they stop the run instead of rejecting the entry.
+_NOT_ABOUT_THE_ENTRY = frozenset({401, 402, 403, 423, 429})
+
+
+def rejects_entry(status: int) -> bool:
+    """Whether a 4xx says this entry itself is unacceptable (retrying it cannot help)."""
+    return 400 <= status < 500 and status not in _NOT_ABOUT_THE_ENTRY
 
 
 @dataclass(slots=True)
@@ -125,12 +137,13 @@ class PlanRunner:
     def _record(action: Action, status: int, data: Any, result: ApplyResult) -> None:
         if 200 <= status < 300 or (action.kind == ActionKind.DELETE and status == 404):
             result.applied.append(action)
-        elif status == 429 or status >= 500:
+        elif rejects_entry(status):
+            result.rejected.append((action, f"HTTP {status}: {data}"))
+        else:
             result.not_applied.append(action)
             if result.error is None:
-                result.error = CronofyAPIError(f"batch entry answered {status}", status=status)
-        else:
-            result.rejected.append((action, f"HTTP {status}: {data}"))
+                body = json.dumps(data).encode() if data is not None else b""
+                result.error = error_for_status(status, body, method="POST", url=PERIODS_PATH)
 
     async def _apply_single(self, writes: list[Action], result: ApplyResult) -> None:
         for index, action in enumerate(writes):
@@ -143,16 +156,13 @@ class PlanRunner:
                 else:
                     assert action.period_id
                     await self.client.delete_available_period(action.period_id)
+            except ValueError as exc:
+                # Refused before sending (the request models validate like Cronofy): the same
+                # verdict a 422 would give, without the round trip.
+                result.rejected.append((action, f"invalid: {exc}"))
+                continue
             except CronofyAPIError as exc:
-                if (
-                    exc.status is not None
-                    and 400 <= exc.status < 500
-                    and exc.status
-                    not in (
-                        401,
-                        429,
-                    )
-                ):
+                if exc.status is not None and rejects_entry(exc.status):
                     result.rejected.append((action, str(exc)))
                     continue
                 result.error = exc
@@ -207,7 +217,7 @@ def state_for(exc: CronofyError) -> str:
     if isinstance(exc, ForbiddenError | PaymentRequiredError):
         return UserState.FAILED
     status = exc.status if isinstance(exc, CronofyAPIError) else None
-    if status is not None and status < 500 and status != 429:
+    if status is not None and status < 500 and status not in (423, 429):
         return UserState.FAILED
     return UserState.RETRYING
 
@@ -308,7 +318,7 @@ class SyncEngine:
             self._finish(result, client, calls_before)
             # Keep what did succeed; the watermark and the intent stay for the retry.
             await self.store.commit_sync(
-                self._mark(user, result, applied.error, UserState.RETRYING),
+                self._mark(user, result, applied.error, state_for(applied.error)),
                 state,
                 started_at=started,
                 full=do_full,

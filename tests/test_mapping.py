@@ -86,6 +86,18 @@ def utc(year: int, month: int, day: int, hour: int = 0) -> datetime:
             Reason.TIMED,
             (utc(2026, 11, 24, 11), utc(2026, 11, 24, 13)),
         ),
+        (
+            {"start": "2027-06-14T09:00:00Z", "end": "2027-06-14T10:00:00Z"},
+            MappingPolicy(),
+            Reason.BEYOND_HORIZON,
+            None,
+        ),
+        (
+            {"start": "2027-06-14T09:00:00Z", "end": "2027-06-14T10:00:00Z"},
+            MappingPolicy(horizon=None),
+            Reason.TIMED,
+            ...,
+        ),
         # All-day: whole local days, end exclusive, in the user's zone.
         (
             {"start": "2026-11-25", "end": "2026-11-26"},
