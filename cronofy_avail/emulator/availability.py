@@ -110,6 +110,20 @@ def member_free(
     return subtract(free, busy)
 
 
+def _group_options(
+    group: GroupInput, free_by_member: dict[str, list[Interval]]
+) -> list[tuple[tuple[str, ...], list[Interval]]]:
+    """Each set of ``required`` members of the group, with the time they are all free."""
+    options = []
+    for combo in itertools.combinations([m.sub for m in group.members], group.required):
+        free = normalise(free_by_member[combo[0]])
+        for sub in combo[1:]:
+            free = intersect(free, free_by_member[sub])
+        if free:
+            options.append((combo, free))
+    return options
+
+
 def compute_periods(
     groups: Sequence[GroupInput],
     query: Sequence[Interval],
@@ -118,40 +132,35 @@ def compute_periods(
     buffer_before: timedelta = timedelta(0),
     buffer_after: timedelta = timedelta(0),
 ) -> list[Result]:
-    """Maximal periods where every group has at least ``required`` free members, at least
-    ``required_duration`` long, with the participants free throughout."""
+    """Maximal periods, at least ``required_duration`` long, in which every group has
+    ``required`` members free throughout; each period names those members.
+
+    With ``required`` below the group's size every qualifying set of members is considered on
+    its own, so one member free long enough is found even where the set of free members keeps
+    changing around it.
+    """
     free_by_member: dict[str, list[Interval]] = {}
     for group in groups:
         for member in group.members:
             free_by_member[member.sub] = member_free(
                 member, query, buffer_before=buffer_before, buffer_after=buffer_after
             )
-    points = sorted({p for ivs in free_by_member.values() for iv in ivs for p in iv})
-    segments: list[Result] = []
-    for start, end in itertools.pairwise(points):
-        chosen: list[str] = []
-        ok = True
-        for group in groups:
-            free_members = [
-                m.sub for m in group.members if _covers(free_by_member[m.sub], start, end)
-            ]
-            if len(free_members) < group.required:
-                ok = False
-                break
-            chosen.extend(s for s in free_members if s not in chosen)
-        if not ok:
-            continue
-        participants = tuple(chosen)
-        last = segments[-1] if segments else None
-        if last is not None and last.end == start and last.participants == participants:
-            segments[-1] = Result(last.start, end, participants)
-        else:
-            segments.append(Result(start, end, participants))
-    return [r for r in segments if r.end - r.start >= required_duration]
-
-
-def _covers(intervals: Sequence[Interval], start: datetime, end: datetime) -> bool:
-    return any(s <= start and end <= e for s, e in intervals)
+    options: list[tuple[tuple[str, ...], list[Interval]]] = [((), normalise(query))]
+    for group in groups:
+        combined = []
+        for participants, free in options:
+            for more, group_free in _group_options(group, free_by_member):
+                both = intersect(free, group_free)
+                if both:
+                    combined.append((tuple(dict.fromkeys(participants + more)), both))
+        options = combined
+    results = {
+        Result(start, end, participants)
+        for participants, free in options
+        for start, end in free
+        if end - start >= required_duration
+    }
+    return sorted(results, key=lambda r: (r.start, r.end, r.participants))
 
 
 def slots(

@@ -91,8 +91,8 @@ def parse_rule(body: Mapping[str, Any]) -> FaultRule:
             setattr(rule, name, kind(value))
         else:
             errors.invalid(name, f"unknown fault setting {name}")
-    if not 500 <= rule.error_status <= 599:
-        errors.invalid("error_status", "error_status must be a 5xx status")
+    if not 400 <= rule.error_status <= 599:
+        errors.invalid("error_status", "error_status must be a 4xx or 5xx status")
     errors.raise_if_any()
     return rule
 

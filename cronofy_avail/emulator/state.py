@@ -60,6 +60,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _same_filters(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Channel filters compare as sets of calendars: the order they were listed in is noise."""
+
+    def canonical(filters: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(filters)
+        if out.get("calendar_ids") is not None:
+            out["calendar_ids"] = sorted(set(out["calendar_ids"]))
+        return out
+
+    return canonical(a) == canonical(b)
+
+
 def _hex(n: int) -> str:
     return secrets.token_hex(n)
 
@@ -773,7 +785,11 @@ class EmulatorState:
         errors.raise_if_any()
         assert isinstance(url, str)
         for channel in account.channels.values():
-            if channel.active and channel.callback_url == url and channel.filters == filters:
+            if (
+                channel.active
+                and channel.callback_url == url
+                and _same_filters(channel.filters, filters)
+            ):
                 return {"channel": channel.json()}
         if sum(c.active for c in account.channels.values()) >= self.config.max_channels:
             raise unprocessable(
@@ -1437,10 +1453,11 @@ class EmulatorState:
             if any(c not in account.calendars for c in consulted):
                 errors.invalid("participants", "calendar_ids holds a calendar of another account")
         tz = ZoneInfo(account.tzid)
+        live = {c for c in consulted if c in account.calendars and not account.calendars[c].deleted}
         busy = [
             _instant_bounds(e.start, e.end, tz)
             for e in account.events.values()
-            if e.calendar_id in consulted
+            if e.calendar_id in live
             and not e.deleted
             and e.status != "cancelled"
             and e.transparency != "transparent"

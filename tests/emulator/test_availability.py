@@ -166,3 +166,47 @@ async def test_member_available_periods_restrict(
         ("2026-11-25T09:00:00Z", "2026-11-25T10:30:00Z"),
         ("2026-11-25T14:00:00Z", "2026-11-25T16:00:00Z"),
     ]
+
+
+async def test_events_of_a_deleted_calendar_are_not_busy_time() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cronofy_avail.emulator import Emulator
+    from cronofy_avail.models import AvailabilityRequest
+
+    async with Emulator() as emu:
+        account = await emu.create_account(calendars=["Old"])
+        old = next(c for c in account.calendar_ids if c != account.calendar_id)
+        day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day + timedelta(days=1, hours=8)
+        emu.add_event(
+            old,
+            start=(start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            end=(start + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        emu.state.accounts[account.account_id].calendars[old].deleted = True
+        request = AvailabilityRequest.model_validate(
+            {
+                "participants": [{"members": [{"sub": account.sub}], "required": "all"}],
+                "required_duration": {"minutes": 60},
+                "query_periods": [{"start": start, "end": start + timedelta(hours=5)}],
+            }
+        )
+        async with emu.client(account) as client:
+            for member_calendars in (None, [old, account.calendar_id]):
+                request.participants[0].members[0].calendar_ids = member_calendars
+                found = (await client.availability(request)).results
+                assert [(r.start, r.end) for r in found] == [(start, start + timedelta(hours=5))]
+
+
+async def test_channel_filters_in_another_order_are_the_same_channel() -> None:
+    from cronofy_avail.emulator import Emulator
+
+    async with Emulator() as emu:
+        account = await emu.create_account(calendars=["Two"])
+        a, b = account.calendar_ids[:2]
+        async with emu.client(account) as client:
+            first = await client.create_channel("http://127.0.0.1:9/x", calendar_ids=[a, b])
+            again = await client.create_channel("http://127.0.0.1:9/x", calendar_ids=[b, a])
+            assert again.channel_id == first.channel_id
+            assert len(await client.list_channels()) == 1

@@ -105,7 +105,10 @@ async def test_latency_and_bad_rules(control: EmulatorControl, client: CronofyCl
     with pytest.raises(Exception, match="422"):
         await control.add_fault(error_rate=2)
     with pytest.raises(Exception, match="422"):
-        await control.add_fault(error_status=404)
+        await control.add_fault(error_status=302)
+    # 4xx faults are allowed: a 402 (plan) or 423 (locked profile) is worth rehearsing.
+    locked = await control.add_fault(endpoint="GET /v1/profiles", error_status=423, error_count=1)
+    assert locked["error_status"] == 423
     with pytest.raises(Exception, match="422"):
         await control.add_fault(nonsense=1)
 

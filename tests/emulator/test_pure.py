@@ -75,13 +75,35 @@ def test_periods_required_all_and_n() -> None:
     one = av.compute_periods(
         [av.GroupInput([a, b], 1)], query, required_duration=timedelta(minutes=30)
     )
+    # Each member who is free long enough on their own makes a period naming them.
     assert [(r.start, r.end, r.participants) for r in one] == [
-        (t(9), t(10), ("a", "b")),
-        (t(10), t(11), ("b",)),
-        (t(11), t(12), ("a", "b")),
-        (t(12), t(13), ("a",)),
-        (t(13), t(17), ("a", "b")),
+        (t(9), t(10), ("a",)),
+        (t(9), t(12), ("b",)),
+        (t(11), t(17), ("a",)),
+        (t(13), t(17), ("b",)),
     ]
+
+
+def test_one_of_two_free_long_enough_is_found_where_free_sets_keep_changing() -> None:
+    # A free 9-11, B free 10-12, one of them needed for 90 minutes: A alone has two hours.
+    a = av.MemberInput("a", busy=[(t(11), t(17))])
+    b = av.MemberInput("b", busy=[(t(9), t(10)), (t(12), t(17))])
+    found = av.compute_periods(
+        [av.GroupInput([a, b], 1)], [(t(9), t(17))], required_duration=timedelta(minutes=90)
+    )
+    assert [(r.start, r.end, r.participants) for r in found] == [
+        (t(9), t(11), ("a",)),
+        (t(10), t(12), ("b",)),
+    ]
+    # Free 9-10 and 10-11 by different people is no 90-minute period for one person.
+    c = av.MemberInput("c", busy=[(t(10), t(17))])
+    d = av.MemberInput("d", busy=[(t(9), t(10)), (t(11), t(17))])
+    assert (
+        av.compute_periods(
+            [av.GroupInput([c, d], 1)], [(t(9), t(17))], required_duration=timedelta(minutes=90)
+        )
+        == []
+    )
 
 
 def test_managed_periods_duration_and_buffer() -> None:
