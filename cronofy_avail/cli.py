@@ -7,8 +7,10 @@ anything ``CRONOFY_API_BASE_URL`` points at) and are registered by :mod:`.comman
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ._version import __version__
 
@@ -19,8 +21,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Control Cronofy Available Periods with a sub calendar.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="the .env file")
+    parser.add_argument("--user", help="the user id in the store")
+    parser.add_argument("--db", type=Path, help="the SQLite store")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    from . import commands as real
     from . import demo
     from .emulator import cli as emulator_cli
 
@@ -36,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="serve a local Cronofy emulator (prints its URL, credentials and tokens)",
         )
     )
+    real.register(commands)
     return parser
 
 
@@ -53,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .emulator import cli as emulator_cli
 
         return emulator_cli.run(args)
+    if getattr(args, "handler", None) is not None:
+        from .commands import run_parsed
+
+        try:
+            return asyncio.run(run_parsed(args))
+        except KeyboardInterrupt:
+            print("cronofy-avail: interrupted", file=sys.stderr)
+            return 130
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits
     return 2  # pragma: no cover
 

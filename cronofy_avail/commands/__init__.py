@@ -1,0 +1,297 @@
+"""The real-Cronofy commands of ``cronofy-avail``: setup, serve, status, sync, reconcile,
+periods, availability, teardown, notify and replay.
+
+Configured from the environment or a ``.env`` file (:mod:`cronofy_avail.settings`);
+``CRONOFY_API_BASE_URL`` points them at the emulator. Every handler is
+``async def run_xxx(args, settings, out) -> int``; :func:`register` adds them to any argparse
+sub-parsers, :func:`run_parsed` runs a parsed command with the one error mapping, and
+:func:`main_commands` is a complete entry point (tests call it in-process).
+
+Output is masked: no secret (client secret, tokens, callback keys) reaches ``out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+from ..settings import ConfigError, Settings
+from .common import MaskingWriter, emit
+from .errors import EXIT_CONFIG, CommandError, explain
+from .notify import add_notify_arguments, add_replay_arguments, run_notify, run_replay
+from .serve import add_serve_arguments, run_serve, serve
+from .setup import add_setup_arguments, add_teardown_arguments, run_setup, run_teardown
+from .syncing import (
+    add_availability_arguments,
+    add_status_arguments,
+    add_sync_arguments,
+    run_availability,
+    run_periods,
+    run_reconcile,
+    run_status,
+    run_sync,
+)
+
+Handler = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
+
+COMMANDS: tuple[str, ...] = (
+    "setup",
+    "serve",
+    "status",
+    "sync",
+    "reconcile",
+    "periods",
+    "availability",
+    "teardown",
+    "notify",
+    "replay",
+)
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command accepts (after the command name too)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of an unexpected error",
+    )
+    common.add_argument(
+        "--env-file",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the .env file to read (default: ./.env)",
+    )
+    common.add_argument(
+        "--user",
+        default=argparse.SUPPRESS,
+        help="the user id in the store (default: CRONOFY_AVAIL_USER or 'default')",
+    )
+    common.add_argument(
+        "--db",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the SQLite store (default: CRONOFY_AVAIL_DB or ~/.cronofy_avail/state.db)",
+    )
+    return common
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add every real-Cronofy command to ``subparsers``; each sets ``handler``."""
+    common = _common()
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            name, help=help_text, description=help_text, parents=[common]
+        )
+        parser.set_defaults(handler=handler, command=name)
+        return parser
+
+    add_setup_arguments(
+        add(
+            "setup",
+            run_setup,
+            "steps 1 and 2 for the user: sub calendar and push channel (idempotent)",
+        )
+    )
+    add_serve_arguments(add("serve", run_serve, "run the webhook receiver for the stored users"))
+    add_status_arguments(
+        add("status", run_status, "settings (masked), users and recent deliveries")
+    )
+    add_sync_arguments(
+        add("sync", run_sync, "incremental sync of the sub calendar into Available Periods"),
+        full_flag=True,
+    )
+    add_sync_arguments(
+        add("reconcile", run_reconcile, "full reconcile of the sub calendar and the periods"),
+        full_flag=False,
+    )
+    add("periods", run_periods, "list the Available Periods (owned ones marked)")
+    add_availability_arguments(
+        add("availability", run_availability, "query availability (managed by default)")
+    )
+    add_teardown_arguments(
+        add(
+            "teardown",
+            run_teardown,
+            "close the channel, delete the periods this toolkit owns, forget the user",
+        )
+    )
+    add_notify_arguments(
+        add("notify", run_notify, "send a correctly signed notification to a callback URL")
+    )
+    add_replay_arguments(
+        add("replay", run_replay, "ask the running server to process a logged delivery again")
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``cronofy-avail`` parser (one parser for tests and the console script)."""
+    from ..cli import build_parser as cli_parser
+
+    return cli_parser()
+
+
+def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment and ``.env``, with ``--user``/``--db`` on top."""
+    env_file: Path = getattr(args, "env_file", None) or Path(".env")
+    merged = dict(os.environ if environ is None else environ)
+    if getattr(args, "user", None):
+        merged["CRONOFY_AVAIL_USER"] = args.user
+    if getattr(args, "db", None):
+        merged["CRONOFY_AVAIL_DB"] = str(args.db)
+    return Settings.load(merged, env_file)
+
+
+class _LogToOutput(logging.Handler):
+    """Library log records, masked, on the command's error stream (instead of Python's
+    last-resort handler on the raw stderr)."""
+
+    def __init__(self, stream: MaskingWriter, level: int) -> None:
+        super().__init__(level)
+        self.stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(f"log: {record.levelname.lower()}: {record.getMessage()}\n")
+        except Exception:  # never let logging break a command
+            self.handleError(record)
+
+
+LOGGERS = ("cronofy_avail", "webhook_server")
+
+
+@contextlib.contextmanager
+def _logging_to(stream: MaskingWriter, level: int) -> Iterator[None]:
+    handler = _LogToOutput(stream, level)
+    saved = []
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level, logger.propagate))
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, level_before, propagate in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level_before)
+            logger.propagate = propagate
+
+
+async def run_parsed(
+    args: argparse.Namespace,
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Run a command parsed by a parser that :func:`register` filled, with the error mapping.
+
+    Failures print one or two lines (cause, fix) to ``err`` and return non-zero; a traceback
+    only with ``--debug``. Everything written is masked.
+    """
+    stdout = MaskingWriter(out if out is not None else sys.stdout)
+    stderr = (
+        stdout
+        if err is None and out is not None
+        else MaskingWriter(err or sys.stderr, shared_with=stdout)
+    )
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        emit(stderr, "no command given; see --help")
+        return 2
+    settings: Settings | None = None
+    try:
+        settings = load_settings(args, environ)
+        for secret in settings.secrets():
+            stdout.add_secret(secret)
+        if getattr(args, "debug", False):
+            level = logging.DEBUG
+        elif getattr(args, "command", None) == "serve":
+            level = logging.WARNING
+        else:
+            level = logging.ERROR  # a command reports its own failures
+        with _logging_to(stderr, level):
+            return await handler(args, settings, cast(TextIO, stdout))
+    except asyncio.CancelledError:
+        raise
+    except (Exception, KeyboardInterrupt) as exc:  # the one place errors end
+        explained = explain(exc, settings)
+        emit(stderr, f"cronofy-avail {getattr(args, 'command', '')}: {explained.message}")
+        if getattr(args, "debug", False):
+            stderr.write("".join(traceback.format_exception(exc)))
+        return explained.code
+
+
+async def run_commands(
+    argv: Sequence[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Parse ``argv`` and run the command in the running event loop."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(out or sys.stdout)
+        return 2
+    return await run_parsed(args, environ=environ, out=out, err=err)
+
+
+def main_commands(
+    argv: list[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Entry point: parse ``argv``, run the command with ``asyncio.run``, return the exit code.
+
+    ``environ`` replaces ``os.environ`` (tests); ``out`` receives the output (and the errors,
+    unless ``err`` is given).
+    """
+    try:
+        return asyncio.run(run_commands(argv, environ=environ, out=out, err=err))
+    except KeyboardInterrupt:
+        emit(err or out or sys.stderr, "cronofy-avail: interrupted")
+        return 130
+
+
+__all__ = [
+    "COMMANDS",
+    "EXIT_CONFIG",
+    "CommandError",
+    "ConfigError",
+    "build_parser",
+    "load_settings",
+    "main_commands",
+    "register",
+    "run_availability",
+    "run_commands",
+    "run_notify",
+    "run_parsed",
+    "run_periods",
+    "run_reconcile",
+    "run_replay",
+    "run_serve",
+    "run_setup",
+    "run_status",
+    "run_sync",
+    "run_teardown",
+    "serve",
+]

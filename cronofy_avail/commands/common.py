@@ -1,0 +1,243 @@
+"""What every command shares: masked output, tables, the store, clients and the public URL."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp
+
+from webhook_server import DEFAULT_PREFIX
+
+from ..client import CronofyClient, OAuthTokens
+from ..coordinator import UserClients
+from ..ngrok import DEFAULT_AGENT_URL, discover_public_url
+from ..retry import RetryPolicy
+from ..settings import Settings
+from ..store import SQLiteStore, StoredCredentials, UserRecord
+from .errors import CommandError
+
+MIN_SECRET = 8
+
+
+class MaskingWriter:
+    """A text stream that masks every registered secret in whatever is written to it.
+
+    The last line of defence: commands never print a secret on purpose, and this makes sure an
+    unforeseen path (an error text, a URL) cannot either.
+    """
+
+    def __init__(self, stream: TextIO, *, shared_with: MaskingWriter | None = None) -> None:
+        self.stream = stream
+        # Two writers (stdout, stderr) can share one set of secrets.
+        self._replacements: dict[str, str] = (
+            shared_with._replacements if shared_with is not None else {}
+        )
+
+    def add_secret(self, value: str | None, replacement: str | None = None) -> None:
+        if value and len(value) >= MIN_SECRET and value not in self._replacements:
+            self._replacements[value] = replacement or "***"
+
+    def add_callback_key(self, key: str | None) -> None:
+        if key:
+            self.add_secret(key, key[:4] + "…")
+
+    def mask(self, text: str) -> str:
+        for secret in sorted(self._replacements, key=len, reverse=True):
+            if secret in text:
+                text = text.replace(secret, self._replacements[secret])
+        return text
+
+    def write(self, text: str) -> int:
+        self.stream.write(self.mask(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        isatty = getattr(self.stream, "isatty", None)
+        return bool(isatty()) if callable(isatty) else False
+
+    def line(self, text: str = "") -> None:
+        self.write(text + "\n")
+
+
+Out = TextIO | MaskingWriter
+"""Where commands write: a stream, or a masking wrapper around one."""
+
+
+def writer(out: Out) -> MaskingWriter:
+    return out if isinstance(out, MaskingWriter) else MaskingWriter(out)
+
+
+def emit(out: Out, text: str = "") -> None:
+    """One line, flushed (``serve`` output reaches a pipe or a log as it happens)."""
+    out.write(text + "\n")
+    out.flush()
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """An aligned plain-text table."""
+    cells = [[str(h) for h in headers]] + [
+        ["-" if c is None or c == "" else str(c) for c in row] for row in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
+
+
+def pairs(items: Iterable[tuple[str, Any]]) -> str:
+    """``name   value`` lines, aligned."""
+    rows = [(k, "-" if v is None or v == "" else str(v)) for k, v in items]
+    width = max((len(k) for k, _ in rows), default=0)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+def zone(tzid: str | None) -> tzinfo:
+    try:
+        return ZoneInfo(tzid or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local(value: datetime | None, tz: tzinfo) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def redact_callback(url: str | None, key: str) -> str | None:
+    if url is None:
+        return None
+    return url.replace(key, key[:4] + "…") if key else url
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(max_attempts=settings.max_attempts)
+
+
+def receiver_base(public_url: str) -> str:
+    """The public URL of the receiver including its prefix (``…/cronofy``)."""
+    base = public_url.rstrip("/")
+    return base if base.endswith(DEFAULT_PREFIX) else base + DEFAULT_PREFIX
+
+
+async def resolve_public_url(
+    given: str | None,
+    *,
+    agent_url: str = DEFAULT_AGENT_URL,
+    port: int | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> tuple[str | None, str]:
+    """``(public URL or None, where it came from)``: ``--public-url``, else the ngrok agent."""
+    if given:
+        if not given.startswith(("http://", "https://")):
+            raise CommandError(
+                f"--public-url {given!r} must be an absolute http(s) URL, "
+                "e.g. https://abc.ngrok-free.app"
+            )
+        return given.rstrip("/"), "--public-url"
+    found = await discover_public_url(agent_url, session, port=port)
+    if found:
+        return found, f"ngrok agent at {agent_url}"
+    return None, f"no ngrok agent answered at {agent_url}"
+
+
+@dataclass
+class Runtime:
+    """The store and an HTTP session for one command run."""
+
+    settings: Settings
+    store: SQLiteStore
+    session: aiohttp.ClientSession
+    out: MaskingWriter
+
+    async def user(self, user_id: str | None = None) -> UserRecord:
+        uid = user_id or self.settings.user_id
+        user = await self.store.get_user(uid)
+        if user is None:
+            raise CommandError(
+                f"no user {uid!r} in {self.settings.db_path}.\n"
+                "Fix: run `cronofy-avail setup` first (or set CRONOFY_AVAIL_USER / --user)."
+            )
+        self.remember(user)
+        return user
+
+    def remember(self, user: UserRecord) -> None:
+        """Register a stored user's secrets with the output mask."""
+        self.out.add_callback_key(user.callback_key)
+        if user.credentials is not None:
+            self.out.add_secret(user.credentials.access_token)
+            self.out.add_secret(user.credentials.refresh_token)
+
+    def user_clients(self) -> UserClients:
+        client_id, client_secret = self.settings.require_app()
+        return UserClients(
+            self.store,
+            client_id=client_id,
+            client_secret=client_secret,
+            data_center=self.settings.data_center,
+            api_base_url=self.settings.api_base_url,
+            session=self.session,
+            retry=retry_policy(self.settings),
+        )
+
+    def client_for(self, user: UserRecord) -> CronofyClient:
+        if user.credentials is None:
+            raise CommandError(
+                f"user {user.user_id!r} has no stored credentials.\n"
+                "Fix: run `cronofy-avail setup` with CRONOFY_ACCESS_TOKEN set."
+            )
+        return self.user_clients().for_user(user)
+
+    def settings_client(self) -> CronofyClient:
+        """A client from the configured tokens (``setup``); renewed tokens are masked too."""
+        settings = self.settings
+        settings.require_tokens()
+        client_id, client_secret = settings.require_app()
+
+        def on_tokens(tokens: OAuthTokens) -> None:
+            self.out.add_secret(tokens.access_token)
+            self.out.add_secret(tokens.refresh_token)
+
+        return CronofyClient(
+            access_token=settings.access_token,
+            refresh_token=settings.refresh_token,
+            client_id=client_id,
+            client_secret=client_secret,
+            data_center=settings.data_center,
+            api_base_url=settings.api_base_url,
+            session=self.session,
+            retry=retry_policy(settings),
+            on_tokens=on_tokens,
+        )
+
+
+@asynccontextmanager
+async def runtime(settings: Settings, out: Out) -> AsyncIterator[Runtime]:
+    masked = writer(out)
+    for secret in settings.secrets():
+        masked.add_secret(secret)
+    store = await SQLiteStore.open(settings.db_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Runtime(settings, store, session, masked)
+    finally:
+        with contextlib.suppress(Exception):
+            await store.close()
+
+
+def credentials_of(client: CronofyClient) -> StoredCredentials | None:
+    tokens = client.tokens
+    if tokens is None:
+        return None
+    return StoredCredentials(
+        tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scope
+    )

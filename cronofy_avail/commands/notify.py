@@ -1,0 +1,171 @@
+"""``notify`` (a correctly signed notification of any type: Cronofy has no "send test
+event") and ``replay`` (resend a logged delivery through the running server's admin route)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import aiohttp
+
+from webhook_server import DEFAULT_PREFIX
+
+from ..errors import CronofyTransportError
+from ..models import NotificationType, format_time, parse_time
+from ..settings import ENV_CLIENT_SECRET, ConfigError, Settings
+from ..signatures import SIGNATURE_HEADER, sign
+from .common import emit, redact_callback, runtime
+from .errors import CommandError
+
+TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
+DEFAULT_SERVER = f"http://127.0.0.1:8080{DEFAULT_PREFIX}"
+
+
+def add_notify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", help="the callback URL (…/cronofy/notifications/KEY)")
+    parser.add_argument(
+        "--type",
+        default=NotificationType.CHANGE,
+        dest="notification_type",
+        help="notification type: change (default), verification, profile_disconnected, "
+        "profile_initial_sync_completed, or any other string",
+    )
+    parser.add_argument(
+        "--changes-since",
+        help="for a change: UTC time such as 2026-11-24T09:00:00Z (default: now)",
+    )
+    parser.add_argument(
+        "--secret",
+        action="append",
+        help="sign with this secret instead of CRONOFY_CLIENT_SECRET (repeat to send several)",
+    )
+    parser.add_argument("--channel-id", help="channel id in the body (default: the stored one)")
+
+
+def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("delivery_id", type=int, help="id from `cronofy-avail status`")
+    parser.add_argument(
+        "--server", default=DEFAULT_SERVER, help=f"the running receiver (default {DEFAULT_SERVER})"
+    )
+
+
+def build_body(
+    notification_type: str,
+    *,
+    callback_url: str,
+    channel_id: str,
+    calendar_id: str | None,
+    changes_since: datetime | None,
+) -> bytes:
+    notification: dict[str, Any] = {"type": notification_type}
+    if notification_type == NotificationType.CHANGE:
+        notification["changes_since"] = format_time(changes_since or datetime.now(UTC))
+    filters: dict[str, Any] = {"calendar_ids": [calendar_id]} if calendar_id else {}
+    envelope = {
+        "notification": notification,
+        "channel": {"channel_id": channel_id, "callback_url": callback_url, "filters": filters},
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode("utf-8")
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, body: bytes | None, headers: dict[str, str]
+) -> tuple[int, str]:
+    try:
+        async with session.post(
+            url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+        ) as response:
+            return response.status, (await response.text())[:300]
+    except TimeoutError as exc:
+        raise CronofyTransportError("no answer in time", method="POST", url=url) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise CronofyTransportError(
+            f"cannot connect to {exc.host}:{exc.port}", method="POST", url=url
+        ) from exc
+    except aiohttp.ClientError as exc:
+        raise CronofyTransportError(
+            f"connection failed ({type(exc).__name__})", method="POST", url=url
+        ) from exc
+
+
+async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Sign and POST a notification to a callback URL; print what the receiver answered."""
+    url: str = args.url
+    if not url.startswith(("http://", "https://")):
+        raise CommandError(f"{url!r} is not an http(s) URL")
+    secrets = list(args.secret or settings.client_secrets)
+    if not secrets:
+        raise ConfigError(
+            f"{ENV_CLIENT_SECRET} is not set and no --secret was given: a notification is "
+            "signed with the application's client secret (developer dashboard)."
+        )
+    changes_since = None
+    if args.changes_since:
+        try:
+            changes_since = parse_time(args.changes_since)
+        except ValueError as exc:
+            raise CommandError(
+                f"--changes-since {args.changes_since!r} is not a time like 2026-11-24T09:00:00Z"
+            ) from exc
+    async with runtime(settings, out) as rt:
+        for secret in secrets:
+            rt.out.add_secret(secret)
+        channel_id, calendar_id = args.channel_id, None
+        for user in await rt.store.list_users():
+            rt.remember(user)
+            if user.callback_url and user.callback_url == url:
+                channel_id = channel_id or user.channel_id
+                calendar_id = user.calendar_id
+        body = build_body(
+            args.notification_type,
+            callback_url=url,
+            channel_id=channel_id or "chn_cli_test",
+            calendar_id=calendar_id,
+            changes_since=changes_since,
+        )
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            SIGNATURE_HEADER: sign(body, secrets),
+            "User-Agent": "cronofy-avail notify",
+        }
+        status, text = await _post(rt.session, url, body, headers)
+        shown = url
+        for user in await rt.store.list_users():
+            shown = redact_callback(shown, user.callback_key) or shown
+        emit(rt.out, f"POST {shown}")
+        emit(rt.out, f"type {args.notification_type}, signed with {len(secrets)} secret(s)")
+        emit(rt.out, f"receiver answered {status}: {text.strip() or '(empty body)'}")
+        if 200 <= status < 300:
+            return 0
+        if status == 401:
+            emit(
+                rt.out,
+                "Fix: the receiver rejected the signature: sign with the client secret the "
+                f"server uses ({ENV_CLIENT_SECRET} or --secret).",
+            )
+        elif status == 404:
+            emit(rt.out, "Fix: no user has that callback key: copy the URL from `status`.")
+        return 1
+
+
+async def run_replay(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """Ask the running server to process a logged delivery again."""
+    server = args.server.rstrip("/")
+    url = f"{server}/deliveries/{args.delivery_id}/replay"
+    async with aiohttp.ClientSession() as session:
+        status, text = await _post(session, url, None, {"Accept": "application/json"})
+    emit(out, f"POST {url}")
+    emit(out, f"server answered {status}: {text.strip() or '(empty body)'}")
+    if 200 <= status < 300:
+        return 0
+    if status == 404:
+        emit(
+            out,
+            f"Fix: no delivery {args.delivery_id} in the server's log (or no receiver at "
+            f"{server}); list them with `cronofy-avail status`.",
+        )
+    elif status == 403:
+        emit(out, "Fix: the admin routes answer only direct loopback requests: run on the host.")
+    return 1

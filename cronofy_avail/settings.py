@@ -1,0 +1,247 @@
+"""Configuration of the real-Cronofy commands, from the environment or a ``.env`` file.
+
+The environment overrides ``.env``. The ``.env`` parser is deliberately small: ``NAME=value``
+lines, ``#`` comments, blank lines, an optional ``export`` prefix and single or double quotes.
+
+Secrets (client secret, access and refresh tokens) never appear in ``repr`` or in
+:meth:`Settings.masked`: at most a recognisable prefix and the last two characters are shown.
+
+Pure apart from reading the ``.env`` file: no network, no aiohttp.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .hosts import DATA_CENTERS, api_base_url, app_base_url
+
+ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
+ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name
+ENV_ACCESS_TOKEN = "CRONOFY_ACCESS_TOKEN"  # noqa: S105 - a variable name
+ENV_REFRESH_TOKEN = "CRONOFY_REFRESH_TOKEN"  # noqa: S105 - a variable name
+ENV_DATA_CENTER = "CRONOFY_DATA_CENTER"
+ENV_API_BASE_URL = "CRONOFY_API_BASE_URL"
+ENV_DB = "CRONOFY_AVAIL_DB"
+ENV_USER = "CRONOFY_AVAIL_USER"
+ENV_TZID = "CRONOFY_TZID"
+ENV_MAX_ATTEMPTS = "CRONOFY_AVAIL_MAX_ATTEMPTS"
+
+DEFAULT_DB = Path("~/.cronofy_avail/state.db")
+DEFAULT_USER = "default"
+DEFAULT_MAX_ATTEMPTS = 5
+
+_DASHBOARD = "the Cronofy developer dashboard (https://app.cronofy.com/oauth/applications)"
+WHERE_TO_GET: dict[str, str] = {
+    ENV_CLIENT_ID: f"your application's page in {_DASHBOARD}",
+    ENV_CLIENT_SECRET: f"your application's page in {_DASHBOARD}",
+    ENV_ACCESS_TOKEN: (
+        "authorize the user through your application's OAuth flow (scopes "
+        "'read_account list_calendars create_calendar read_events') and exchange the code; "
+        "a personal token from the dashboard cannot create push channels"
+    ),
+    ENV_REFRESH_TOKEN: "the same OAuth code exchange that returns the access token",
+}
+
+
+class ConfigError(Exception):
+    """The configuration is missing or wrong; the message names the variable and the fix."""
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        inner = value[1:-1]
+        if value[0] == '"':
+            inner = inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+        return inner
+    # Unquoted: an inline comment starts at " #".
+    hashed = re.search(r"\s#", value)
+    if hashed:
+        value = value[: hashed.start()]
+    return value.strip()
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_env(text: str, *, source: str = ".env") -> dict[str, str]:
+    """``NAME=value`` pairs of a ``.env`` file (comments, blanks, ``export``, quotes)."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not _NAME.match(name):
+            raise ConfigError(f"{source}:{number}: expected NAME=value, got {raw.strip()[:40]!r}")
+        values[name] = _unquote(value)
+    return values
+
+
+_PREFIXED = re.compile(r"^[A-Za-z]{2,4}_")
+
+
+def mask(value: str | None) -> str:
+    """A secret as it may be shown: ``CRN_…4f`` (prefix and last 2 characters) or ``***``."""
+    if not value:
+        return "(not set)"
+    if len(value) < 16:
+        return "***"
+    prefix = _PREFIXED.match(value)
+    return f"{prefix.group(0) if prefix else ''}…{value[-2:]}"
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Settings:
+    client_id: str | None = None
+    client_secret: str | None = None
+    """One secret, or several comma-separated (the current one first) while rotating."""
+    access_token: str | None = None
+    refresh_token: str | None = None
+    data_center: str = "us"
+    api_base_url: str | None = None
+    db_path: Path = DEFAULT_DB
+    user_id: str = DEFAULT_USER
+    tzid: str | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    """Tries of one request (retries of 429/5xx/connection failures included)."""
+    env_file: Path | None = None
+    """The ``.env`` file that was read, if any."""
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def load(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        env_file: Path | None = Path(".env"),
+    ) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``) over the ``.env`` file."""
+        env = dict(os.environ if environ is None else environ)
+        merged: dict[str, str] = {}
+        read_file: Path | None = None
+        if env_file is not None and env_file.is_file():
+            try:
+                text = env_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"cannot read {env_file}: {exc.strerror}") from exc
+            merged.update(parse_env(text, source=str(env_file)))
+            read_file = env_file
+        merged.update({k: v for k, v in env.items() if k.startswith(("CRONOFY_",))})
+
+        def get(name: str) -> str | None:
+            value = merged.get(name, "").strip()
+            return value or None
+
+        data_center = (get(ENV_DATA_CENTER) or "us").lower()
+        if data_center not in DATA_CENTERS:
+            raise ConfigError(
+                f"{ENV_DATA_CENTER}={data_center!r} is not a Cronofy data center; use one of "
+                f"{', '.join(DATA_CENTERS)} (the one your developer dashboard's URL names, "
+                "e.g. app-uk.cronofy.com → uk)"
+            )
+        base_url = get(ENV_API_BASE_URL)
+        if base_url is not None:
+            if not re.match(r"^https?://[^/\s]+", base_url):
+                raise ConfigError(
+                    f"{ENV_API_BASE_URL}={base_url!r} must be an absolute http(s) URL such as "
+                    "http://127.0.0.1:8181 (the emulator); unset it to use Cronofy itself"
+                )
+            base_url = base_url.rstrip("/")
+        attempts_text = get(ENV_MAX_ATTEMPTS)
+        max_attempts = DEFAULT_MAX_ATTEMPTS
+        if attempts_text is not None:
+            try:
+                max_attempts = int(attempts_text)
+            except ValueError:
+                max_attempts = 0
+            if max_attempts < 1:
+                raise ConfigError(f"{ENV_MAX_ATTEMPTS} must be a whole number ≥ 1")
+        db = get(ENV_DB)
+        return cls(
+            client_id=get(ENV_CLIENT_ID),
+            client_secret=get(ENV_CLIENT_SECRET),
+            access_token=get(ENV_ACCESS_TOKEN),
+            refresh_token=get(ENV_REFRESH_TOKEN),
+            data_center=data_center,
+            api_base_url=base_url,
+            db_path=Path(db).expanduser() if db else DEFAULT_DB.expanduser(),
+            user_id=get(ENV_USER) or DEFAULT_USER,
+            tzid=get(ENV_TZID),
+            max_attempts=max_attempts,
+            env_file=read_file,
+        )
+
+    # ------------------------------------------------------------------ requirements
+
+    @property
+    def client_secrets(self) -> list[str]:
+        """Every configured client secret, the current one first."""
+        return [s.strip() for s in (self.client_secret or "").split(",") if s.strip()]
+
+    @property
+    def api_url(self) -> str:
+        """Where API requests go: the override, else the data center's host."""
+        return self.api_base_url or api_base_url(self.data_center)
+
+    @property
+    def app_url(self) -> str:
+        return self.api_base_url or app_base_url(self.data_center)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for output masking."""
+        values = [*self.client_secrets, self.client_secret, self.access_token, self.refresh_token]
+        return [v for v in values if v]
+
+    def _missing(self, name: str) -> ConfigError:
+        where = WHERE_TO_GET.get(name, "")
+        source = f" or in {self.env_file}" if self.env_file else " or in a .env file"
+        return ConfigError(
+            f"{name} is not set. Set it in the environment{source}; get it from {where}."
+        )
+
+    def require_app(self) -> tuple[str, str]:
+        """``(client_id, client_secret)`` or a :class:`ConfigError` naming what is missing."""
+        if not self.client_id:
+            raise self._missing(ENV_CLIENT_ID)
+        if not self.client_secrets:
+            raise self._missing(ENV_CLIENT_SECRET)
+        return self.client_id, self.client_secrets[0]
+
+    def require_tokens(self) -> None:
+        """An access token, or a refresh token to get one."""
+        if not self.access_token and not self.refresh_token:
+            raise ConfigError(
+                f"{ENV_ACCESS_TOKEN} is not set (nor {ENV_REFRESH_TOKEN}). "
+                f"Get them by {WHERE_TO_GET[ENV_ACCESS_TOKEN]}."
+            )
+
+    # ------------------------------------------------------------------ display
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting as it may be shown to a person: secrets masked."""
+        return {
+            ENV_CLIENT_ID: self.client_id or "(not set)",
+            ENV_CLIENT_SECRET: ", ".join(mask(s) for s in self.client_secrets) or "(not set)",
+            ENV_ACCESS_TOKEN: mask(self.access_token),
+            ENV_REFRESH_TOKEN: mask(self.refresh_token),
+            ENV_DATA_CENTER: self.data_center,
+            ENV_API_BASE_URL: self.api_base_url or f"(not set: {self.api_url})",
+            ENV_DB: str(self.db_path),
+            ENV_USER: self.user_id,
+            ENV_TZID: self.tzid or "(not set: the account's time zone)",
+        }
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.masked().items())
+        return f"Settings({fields})"
+
+    __str__ = __repr__

@@ -1,0 +1,610 @@
+"""The real-Cronofy commands, each against the emulator through ``CRONOFY_API_BASE_URL``.
+
+Output text and effects (store, emulator state, request counts) are asserted; the ``cli``
+fixture also checks that no secret reached any output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp import web
+
+from cronofy_avail.commands import main_commands
+from cronofy_avail.emulator import Emulator
+from cronofy_avail.signatures import SIGNATURE_HEADER, SignatureVerificationError, verify
+
+from .test_commands_support import (
+    CLIENT_SECRET,
+    Cli,
+    assert_no_secret,
+    at,
+    cli,
+    closed_port,
+    emulator,
+    make_cli,
+)
+
+__all__ = ["cli", "emulator"]  # fixtures used by name
+
+
+# --------------------------------------------------------------------------- setup
+
+
+async def test_setup_twice_reuses_calendar_key_and_channel(cli: Cli) -> None:
+    public = f"http://127.0.0.1:{closed_port()}"
+    code, first = await cli.run("setup", "--public-url", public)
+    assert code == 0, first
+    assert "(created)" in first
+    user = await cli.user()
+    assert user is not None
+    assert user.calendar_id
+    assert user.channel_id
+    assert user.credentials is not None
+    assert user.callback_url == f"{public}/cronofy/notifications/{user.callback_key}"
+    assert user.sub == cli.account.account_id
+    assert user.tzid == "Europe/Paris"
+    assert user.pending_full  # the first reconcile is requested
+
+    code, second = await cli.run("setup", "--public-url", public)
+    assert code == 0, second
+    assert "'Availability' (reused)" in second
+    assert "(reused)" in second.split("Channel", 1)[1].splitlines()[0]
+    again = await cli.user()
+    assert again is not None
+    assert (again.calendar_id, again.callback_key, again.channel_id) == (
+        user.calendar_id,
+        user.callback_key,
+        user.channel_id,
+    )
+    counts = cli.emu.request_counts()
+    assert counts.get("POST /v1/calendars", 0) == 1
+    assert len(cli.active_channels()) == 1
+    names = [c.name for c in cli.record.calendars.values()]
+    assert names.count("Availability") == 1
+    assert "Callback URL" in second
+    assert user.callback_key[:4] + "…" in second
+
+
+async def test_setup_with_a_new_public_url_replaces_the_channel(cli: Cli) -> None:
+    await cli.setup(f"http://127.0.0.1:{closed_port()}")
+    first = await cli.user()
+    assert first is not None
+    new_public = f"http://127.0.0.1:{closed_port()}"
+    _, text = await cli.setup(new_public)
+    user = await cli.user()
+    assert user is not None
+    assert user.channel_id != first.channel_id
+    assert f"Closed the previous channel {first.channel_id}" in text
+    channels = cli.active_channels()
+    assert [c.channel_id for c in channels] == [user.channel_id]
+    assert channels[0].callback_url.startswith(new_public + "/cronofy/notifications/")
+
+
+async def test_setup_options_profile_calendar_name_and_tzid(cli: Cli) -> None:
+    code, text = await cli.run(
+        "setup",
+        "--public-url",
+        f"http://127.0.0.1:{closed_port()}/",
+        "--profile-id",
+        cli.account.profile_id,
+        "--calendar-name",
+        "Office hours",
+        "--tzid",
+        "America/New_York",
+    )
+    assert code == 0, text
+    user = await cli.user()
+    assert user is not None
+    assert user.tzid == "America/New_York"
+    assert user.profile_id == cli.account.profile_id
+    assert cli.record.calendars[user.calendar_id or ""].name == "Office hours"
+    code, text = await cli.run(
+        "setup", "--public-url", "http://127.0.0.1:9", "--profile-id", "pro_x"
+    )
+    assert code == 1
+    assert "no profile pro_x" in text
+
+
+async def test_setup_finds_the_public_url_from_the_ngrok_agent(cli: Cli) -> None:
+    tunnel = f"https://127.0.0.1:{closed_port()}"  # loopback only, never a real ngrok host
+
+    async def tunnels(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "tunnels": [
+                    {"public_url": "http://127.0.0.1:9", "proto": "http", "config": {}},
+                    {
+                        "public_url": tunnel,
+                        "proto": "https",
+                        "config": {"addr": "http://localhost:8080"},
+                    },
+                ]
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/api/tunnels", tunnels)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        agent = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        code, text = await cli.run("setup", "--ngrok-api", agent)
+    finally:
+        await runner.cleanup()
+    assert code == 0, text
+    assert f"ngrok agent at {agent}" in text
+    user = await cli.user()
+    assert user is not None
+    assert user.callback_url is not None
+    assert user.callback_url.startswith(tunnel + "/cronofy/notifications/")
+
+
+async def test_setup_without_agent_asks_for_public_url(cli: Cli) -> None:
+    agent = f"http://127.0.0.1:{closed_port()}"
+    code, text = await cli.run("setup", "--ngrok-api", agent)
+    assert code == 1
+    assert f"no ngrok agent answered at {agent}" in text
+    assert "--public-url" in text
+    assert "Traceback" not in text
+    assert await cli.user() is None
+    assert cli.emu.request_counts() == {}
+
+
+# --------------------------------------------------------------------------- configuration errors
+
+
+async def test_missing_variable_names_it_and_where_to_get_it(cli: Cli) -> None:
+    code, text = await cli.run("setup", "--public-url", "http://127.0.0.1:9", CRONOFY_CLIENT_ID="")
+    assert code == 2
+    assert "CRONOFY_CLIENT_ID is not set" in text
+    assert "developer dashboard" in text
+    code, text = await cli.run(
+        "setup",
+        "--public-url",
+        "http://127.0.0.1:9",
+        CRONOFY_ACCESS_TOKEN="",
+        CRONOFY_REFRESH_TOKEN="",
+    )
+    assert code == 2
+    assert "CRONOFY_ACCESS_TOKEN is not set" in text
+    code, text = await cli.run("sync", CRONOFY_CLIENT_SECRET="")
+    assert code == 2
+    assert "CRONOFY_CLIENT_SECRET is not set" in text
+    assert cli.emu.request_counts() == {}
+
+
+async def test_bad_data_center(cli: Cli) -> None:
+    code, text = await cli.run("status", CRONOFY_DATA_CENTER="mars")
+    assert code == 2
+    assert "CRONOFY_DATA_CENTER='mars' is not a Cronofy data center" in text
+    assert "us, uk, de, au, ca, sg" in text
+
+
+async def test_env_file_is_read_and_environment_wins(cli: Cli, tmp_path: Path) -> None:
+    env_file = tmp_path / "custom.env"
+    env_file.write_text("export CRONOFY_AVAIL_USER='from-file'\nCRONOFY_TZID=Asia/Tokyo\n")
+    environ = {k: v for k, v in cli.environ.items() if k != "CRONOFY_AVAIL_USER"}
+    out = io.StringIO()
+    code = await asyncio.to_thread(
+        main_commands, ["status", "--env-file", str(env_file)], environ=environ, out=out
+    )
+    cli.outputs.append(out.getvalue())
+    assert code == 0
+    assert "from-file" in out.getvalue()
+    assert "Asia/Tokyo" in out.getvalue()
+    code, text = await cli.run("status", "--user", "flag-user")
+    assert "flag-user" in text
+
+
+async def test_first_call_401_mentions_data_center_and_reauthorization(cli: Cli) -> None:
+    code, text = await cli.run(
+        "setup",
+        "--public-url",
+        "http://127.0.0.1:9",
+        CRONOFY_ACCESS_TOKEN="not-a-token-abcdefgh",
+        CRONOFY_REFRESH_TOKEN="",
+    )
+    assert code == 1
+    assert "did not accept the credentials on the first call" in text
+    assert "CRONOFY_DATA_CENTER" in text
+    assert "authorize the user again" in text
+    assert "Traceback" not in text
+
+
+async def test_revoked_refresh_token_says_reauthorize(cli: Cli) -> None:
+    cli.emu.expire_tokens(cli.account.account_id)
+    code, text = await cli.run(
+        "setup",
+        "--public-url",
+        "http://127.0.0.1:9",
+        CRONOFY_REFRESH_TOKEN="revoked-refresh-token-xyz",
+    )
+    assert code == 1
+    assert "authorize the user again" in text
+    assert "CRONOFY_DATA_CENTER" in text
+
+
+async def test_missing_create_calendar_scope(emulator: Emulator, tmp_path: Path) -> None:
+    runner = await make_cli(emulator, tmp_path, scope="read_account list_calendars read_events")
+    code, text = await runner.run("setup", "--public-url", "http://127.0.0.1:9")
+    assert code == 1
+    assert "lacks the create_calendar scope" in text
+    assert "authorize the user again" in text
+    assert emulator.request_counts().get("POST /v1/calendars", 0) == 0
+    assert await runner.user() is None
+    await assert_no_secret(runner)
+
+
+async def test_personal_token_cannot_create_the_channel(emulator: Emulator, tmp_path: Path) -> None:
+    runner = await make_cli(emulator, tmp_path, token_kind="personal")
+    code, text = await runner.run("setup", "--public-url", "http://127.0.0.1:9")
+    assert code == 1
+    assert "application (OAuth) token, not a personal token" in text
+    assert emulator.request_counts().get("POST /v1/channels", 0) == 1
+    assert runner.active_channels() == []
+    await assert_no_secret(runner)
+
+
+async def test_unreachable_host_names_it(cli: Cli) -> None:
+    port = closed_port()
+    code, text = await cli.run(
+        "setup",
+        "--public-url",
+        "http://127.0.0.1:9",
+        CRONOFY_API_BASE_URL=f"http://127.0.0.1:{port}",
+        CRONOFY_AVAIL_MAX_ATTEMPTS="1",
+    )
+    assert code == 1
+    assert f"cannot reach 127.0.0.1:{port}" in text
+    assert "CRONOFY_API_BASE_URL" in text
+    assert "Traceback" not in text
+
+
+async def test_402_names_the_plan(cli: Cli) -> None:
+    await cli.setup()
+    cli.emu.add_fault(endpoint="GET /v1/available_periods", error_rate=1.0, error_status=402)
+    code, text = await cli.run("periods")
+    assert code == 1
+    assert "402" in text
+    assert "plan" in text
+    assert "Emerging" in text
+    code, text = await cli.run("reconcile")
+    assert code == 1
+    assert "HTTP 402" in text
+    assert "Emerging" in text
+    user = await cli.user()
+    assert user is not None
+    assert user.state == "failed"
+
+
+async def test_429_says_it_slowed_down(cli: Cli) -> None:
+    await cli.setup()
+    cli.emu.clear_request_log()
+    cli.emu.add_fault(endpoint="GET /v1/available_periods", rate_limit_rate=1.0, retry_after=0)
+    code, text = await cli.run("periods")
+    assert code == 1
+    assert "429" in text
+    assert "slowed down" in text
+    assert cli.emu.request_counts()["GET /v1/available_periods"] == 5  # retried, then gave up
+
+
+async def test_403_on_a_later_call_names_the_scope(cli: Cli) -> None:
+    await cli.setup()
+    cli.record.scopes = tuple(s for s in cli.record.scopes if s != "read_events")
+    code, text = await cli.run("sync", "--full")
+    assert code == 1
+    assert "HTTP 403" in text
+    assert "scope" in text
+
+
+async def test_unexpected_error_suggests_debug(cli: Cli, tmp_path: Path) -> None:
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    code, text = await cli.run("status", CRONOFY_AVAIL_DB=str(directory))
+    assert code == 1
+    assert "unexpected error" in text
+    assert "run with --debug for the traceback" in text
+    assert "Traceback" not in text
+    code, text = await cli.run("status", "--debug", CRONOFY_AVAIL_DB=str(directory))
+    assert code == 1
+    assert "Traceback" in text
+
+
+async def test_commands_need_a_stored_user(cli: Cli) -> None:
+    for command in ("sync", "reconcile", "periods", "availability", "teardown"):
+        code, text = await cli.run(command)
+        assert code == 1, command
+        assert "no user 'default'" in text
+        assert "cronofy-avail setup" in text
+
+
+# --------------------------------------------------------------------------- the sync commands
+
+
+async def test_sync_dry_run_shows_the_plan_and_writes_nothing(cli: Cli) -> None:
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 11))
+    cli.add_event(calendar, at(2, 14), at(2, 15))
+    cli.emu.clear_request_log()
+    code, text = await cli.run("sync", "--dry-run")
+    assert code == 0, text
+    assert "upsert" in text
+    assert "period_id" in text
+    assert "Dry run: nothing was written" in text
+    assert "full (dry run)" in text
+    assert cli.remote_periods() == {}
+    counts = cli.emu.request_counts()
+    assert "POST /v1/batch" not in counts
+    assert "POST /v1/available_periods" not in counts
+    assert await cli.owned() == {}
+
+    code, text = await cli.run("sync")
+    assert code == 0, text
+    assert len(cli.remote_periods()) == 2
+    assert len(await cli.owned()) == 2
+    user = await cli.user()
+    assert user is not None
+    assert user.watermark is not None
+    assert not user.pending_full
+
+    cli.add_event(calendar, at(3, 8), at(3, 9))
+    code, text = await cli.run("sync")
+    assert code == 0, text
+    assert "incremental" in text
+    assert len(cli.remote_periods()) == 3
+
+
+async def test_reconcile_repairs_a_period_deleted_behind_its_back(cli: Cli) -> None:
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10))
+    code, _ = await cli.run("reconcile")
+    assert code == 0
+    cli.record.periods.clear()
+    code, text = await cli.run("reconcile", "--dry-run")
+    assert code == 0
+    assert "upsert" in text
+    assert cli.remote_periods() == {}
+    code, text = await cli.run("reconcile")
+    assert code == 0, text
+    assert "full" in text
+    assert len(cli.remote_periods()) == 1
+
+
+async def test_periods_lists_owned_and_foreign_in_the_users_zone(cli: Cli) -> None:
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10, 30))
+    await cli.run("sync")
+    async with cli.emu.client(cli.account) as client:
+        await client.upsert_available_period("foreign-1", at(2, 12), at(2, 13))
+    code, text = await cli.run("periods")
+    assert code == 0, text
+    lines = text.splitlines()
+    assert lines[0].split() == ["start", "end", "available_period_id", "owned"]
+    assert any(line.rstrip().endswith("yes") for line in lines)
+    assert any("foreign-1" in line and line.rstrip().endswith("no") for line in lines)
+    paris = at(1, 9).astimezone(ZoneInfo("Europe/Paris"))
+    assert paris.strftime("%Y-%m-%d %H:%M") in text
+    assert "2 Available Period(s), 1 owned by this toolkit; times in Europe/Paris." in text
+
+
+async def test_availability_managed_and_unmanaged(cli: Cli) -> None:
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 11))
+    await cli.run("sync")
+    code, text = await cli.run("availability", "--days", "3", "--minutes", "60")
+    assert code == 0, text
+    assert "1 periods of at least 60 min in the next 3 day(s) (managed availability)" in text
+    assert "120 min" in text
+    code, text = await cli.run("availability", "--days", "3", "--unmanaged")
+    assert code == 0, text
+    assert "plain free/busy" in text
+    code, text = await cli.run("availability", "--days", "99")
+    assert code == 2
+
+
+async def test_status_lists_users_masked(cli: Cli) -> None:
+    code, text = await cli.run("status")
+    assert code == 0
+    assert "No users" in text
+    await cli.setup()
+    code, text = await cli.run("status")
+    assert code == 0, text
+    assert "CRONOFY_CLIENT_SECRET  CRN_…p4" in text
+    assert "default" in text
+    assert "idle" in text
+    assert "full" in text
+    user = await cli.user()
+    assert user is not None
+    assert str(user.channel_id) in text
+
+
+# --------------------------------------------------------------------------- teardown
+
+
+async def test_teardown_deletes_only_owned_periods_and_says_the_calendar_stays(
+    cli: Cli,
+) -> None:
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10))
+    cli.add_event(calendar, at(2, 9), at(2, 10))
+    await cli.run("sync")
+    async with cli.emu.client(cli.account) as client:
+        await client.upsert_available_period("foreign-1", at(3, 12), at(3, 13))
+    assert len(cli.remote_periods()) == 3
+    code, text = await cli.run("teardown", "--delete-calendar")
+    assert code == 1  # the calendar could not be deleted: never a fake success
+    assert "Closed channel" in text
+    assert "Deleted 2 Available Period(s)" in text
+    assert "NOT deleted" in text
+    assert "no way to delete a calendar" in text
+    assert "calendar app" in text
+    assert list(cli.remote_periods()) == ["foreign-1"]
+    assert cli.active_channels() == []
+    assert await cli.user() is None
+    assert calendar in cli.record.calendars  # still there
+
+    await cli.setup()
+    for channel in cli.active_channels():  # closed behind our back: teardown still completes
+        cli.emu.state.close_channel(cli.record, channel.channel_id)
+    code, text = await cli.run("teardown")
+    assert code == 0, text
+    assert "was already closed" in text
+    assert "is kept" in text
+
+
+# --------------------------------------------------------------------------- notify / replay
+
+
+async def test_notify_against_a_dead_receiver_names_the_host(cli: Cli) -> None:
+    port = closed_port()
+    code, text = await cli.run("notify", f"http://127.0.0.1:{port}/cronofy/notifications/x")
+    assert code == 1
+    assert f"cannot reach 127.0.0.1:{port}" in text
+
+
+async def test_notify_without_a_secret(cli: Cli) -> None:
+    code, text = await cli.run("notify", "http://127.0.0.1:9/x", CRONOFY_CLIENT_SECRET="")
+    assert code == 2
+    assert "CRONOFY_CLIENT_SECRET" in text
+
+
+async def test_replay_without_a_server(cli: Cli) -> None:
+    port = closed_port()
+    code, text = await cli.run("replay", "1", "--server", f"http://127.0.0.1:{port}/cronofy")
+    assert code == 1
+    assert f"cannot reach 127.0.0.1:{port}" in text
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A receiver that records what it gets and answers 401 when the signature is off."""
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append((dict(request.headers), body))
+        try:
+            verify(body, request.headers.get(SIGNATURE_HEADER), [CLIENT_SECRET])
+        except SignatureVerificationError:
+            return web.json_response({"error": "invalid signature"}, status=401)
+        return web.json_response({"status": "accepted"}, status=202)
+
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook", received
+    await runner.cleanup()
+
+
+async def test_notify_signs_any_type(
+    cli: Cli, sink: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    url, received = sink
+    code, text = await cli.run("notify", url, "--changes-since", "2026-11-24T09:00:00Z")
+    assert code == 0, text
+    assert "receiver answered 202" in text
+    body = json.loads(received[-1][1])
+    assert body["notification"] == {"type": "change", "changes_since": "2026-11-24T09:00:00Z"}
+    assert body["channel"]["callback_url"] == url
+    assert received[-1][0]["Content-Type"].startswith("application/json")
+
+    code, text = await cli.run("notify", url, "--type", "gdpr_requested")
+    assert code == 0
+    assert json.loads(received[-1][1])["notification"] == {"type": "gdpr_requested"}
+
+    code, text = await cli.run("notify", url, "--secret", "CRN_wrongSecretForTheTest000000")
+    assert code == 1
+    assert "receiver answered 401" in text
+    assert "rejected the signature" in text
+    cli.extra_secrets.append("CRN_wrongSecretForTheTest000000")
+
+    code, text = await cli.run("notify", url, "--changes-since", "yesterday")
+    assert code == 1
+    assert "is not a time" in text
+
+
+async def test_setup_again_after_syncing_keeps_the_ownership_record(cli: Cli) -> None:
+    """Re-running setup must not forget which periods this toolkit wrote (teardown relies
+    on it)."""
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10))
+    code, _ = await cli.run("sync")
+    assert code == 0
+    assert len(await cli.owned()) == 1
+    await cli.setup(f"http://127.0.0.1:{closed_port()}")
+    assert len(await cli.owned()) == 1
+    code, text = await cli.run("teardown")
+    assert code == 0, text
+    assert "Deleted 1 Available Period(s)" in text
+    assert cli.remote_periods() == {}
+
+
+async def test_sync_with_revoked_grant_says_reauthorize(cli: Cli) -> None:
+    await cli.setup()
+    cli.emu.expire_tokens(cli.account.account_id)
+    cli.emu.state.revoke_refresh_tokens(cli.account.account_id)
+    code, text = await cli.run("sync")
+    assert code == 1
+    assert "authorize" in text
+    assert "Fix: authorize the user again" in text
+    user = await cli.user()
+    assert user is not None
+    assert user.state == "needs_reauth"
+    code, text = await cli.run("status")
+    assert "needs_reauth" in text
+    assert "fix: authorize the user again" in text
+
+
+async def test_setup_with_only_a_refresh_token(cli: Cli) -> None:
+    code, text = await cli.run(
+        "setup", "--public-url", f"http://127.0.0.1:{closed_port()}", CRONOFY_ACCESS_TOKEN=""
+    )
+    assert code == 0, text
+    user = await cli.user()
+    assert user is not None
+    assert user.credentials is not None
+    assert user.credentials.access_token  # the renewed token was stored (and is masked)
+    assert cli.emu.request_counts().get("POST /oauth/token") == 1
+
+
+def test_main_commands_without_a_command_prints_help() -> None:
+    out = io.StringIO()
+    assert main_commands([], environ={}, out=out) == 2
+    assert "setup" in out.getvalue()
+    assert "replay" in out.getvalue()
+
+
+async def test_register_on_another_parser_and_run_parsed(cli: Cli) -> None:
+    """How cli.py wires it: ``register`` on its own parser, then ``run_parsed``."""
+    import argparse
+
+    from cronofy_avail.commands import COMMANDS, register, run_parsed
+
+    parser = argparse.ArgumentParser(prog="cronofy-avail")
+    register(parser.add_subparsers(dest="command"))
+    for name in COMMANDS:
+        assert name in parser.format_help()
+    args = parser.parse_args(["status", "--env-file", str(cli.db.parent / "absent.env")])
+    out = io.StringIO()
+    code = await asyncio.to_thread(
+        lambda: asyncio.run(run_parsed(args, environ=cli.environ, out=out))
+    )
+    cli.outputs.append(out.getvalue())
+    assert code == 0
+    assert "Settings (secrets masked)" in out.getvalue()

@@ -1,0 +1,297 @@
+"""``serve`` end to end: the emulator notifies the served receiver, syncs land in Cronofy,
+``notify`` and ``replay`` reach the running server, stale channels are found and recreated."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from cronofy_avail.commands import serve
+from cronofy_avail.settings import Settings
+
+from .test_commands_support import Cli, at, cli, closed_port, emulator
+
+__all__ = ["cli", "emulator"]  # fixtures used by name
+
+WAIT = 15.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def until(condition: Callable[[], Awaitable[bool] | bool], within: float = WAIT) -> None:
+    """Wait for a condition, bounded; polls without fixed sleeps beyond a tick."""
+    async with asyncio.timeout(within):
+        while True:
+            outcome = condition()
+            if not isinstance(outcome, bool):
+                outcome = await outcome
+            if outcome:
+                return
+            await asyncio.sleep(0.01)
+
+
+class Served:
+    """``serve`` running as a task in the test's loop (next to the emulator)."""
+
+    def __init__(self, cli: Cli, port: int, **options: object) -> None:
+        self.cli = cli
+        self.port = port
+        self.out = io.StringIO()
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+        settings = Settings.load(cli.environ, None)
+        self.task = asyncio.create_task(
+            serve(
+                settings,
+                self.out,
+                port=port,
+                ready=self.ready,
+                stop=self.stop,
+                schedule_every=None,
+                **options,  # type: ignore[arg-type]
+            )
+        )
+
+    async def __aenter__(self) -> Served:
+        waiter = asyncio.create_task(self.ready.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self.task}, timeout=WAIT, return_when="FIRST_COMPLETED"
+        )
+        if self.task in done:
+            waiter.cancel()
+            self.task.result()  # raises what went wrong
+            raise AssertionError(f"serve ended early:\n{self.out.getvalue()}")
+        assert waiter in done, self.out.getvalue()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        code = await asyncio.wait_for(self.task, WAIT)
+        self.cli.outputs.append(self.out.getvalue())
+        assert code == 0
+
+    @property
+    def text(self) -> str:
+        return self.out.getvalue()
+
+
+async def test_serve_receives_syncs_and_answers_notify_and_replay(cli: Cli) -> None:
+    port = closed_port()
+    public = f"http://127.0.0.1:{port}"
+    await cli.setup(public)
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10))
+    async with Served(cli, port, public_url=public) as served:
+        assert f"Receiver listening on http://127.0.0.1:{port}/cronofy" in served.text
+        assert "(ok)" in served.text  # the stored callback URL matches
+        # The first full reconcile (requested by setup) runs on start.
+        await until(lambda: len(cli.remote_periods()) == 1)
+        # A change in the calendar: the emulator notifies the served receiver.
+        cli.add_event(calendar, at(2, 9), at(2, 10))
+        await until(lambda: len(cli.remote_periods()) == 2)
+        await until(lambda: "incremental ok" in served.text)
+
+        user = await cli.user()
+        assert user is not None
+        assert user.callback_url is not None
+        code, text = await cli.run("notify", user.callback_url)
+        assert code == 0, text
+        assert "receiver answered 202" in text
+        assert user.callback_key not in text
+
+        code, text = await cli.run("status")
+        assert code == 0
+        assert "Recent deliveries" in text
+        delivery_ids = [
+            line.split()[0]
+            for line in text.split("Recent deliveries", 1)[1].splitlines()[2:]
+            if line.strip()
+        ]
+        assert delivery_ids
+        code, text = await cli.run(
+            "replay", delivery_ids[0], "--server", f"http://127.0.0.1:{port}/cronofy"
+        )
+        assert code == 0, text
+        assert "server answered 202" in text
+
+        code, text = await cli.run(
+            "replay", "99999", "--server", f"http://127.0.0.1:{port}/cronofy"
+        )
+        assert code == 1
+        assert "no delivery 99999" in text
+
+        code, text = await cli.run("notify", user.callback_url, "--secret", "CRN_wrong0000000000")
+        assert code == 1
+        assert "receiver answered 401" in text
+    assert "Stopped." in served.text
+
+
+async def test_serve_warns_about_a_stale_channel_and_recreates_it(cli: Cli) -> None:
+    old_public = f"http://127.0.0.1:{closed_port()}"
+    await cli.setup(old_public)
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10))
+    code, _ = await cli.run("sync")
+    assert code == 0
+    before = await cli.user()
+    assert before is not None
+    port = closed_port()
+    public = f"http://127.0.0.1:{port}"
+
+    async with Served(cli, port, public_url=public, recreate_channel=False) as served:
+        assert "warning: default: channel" in served.text
+        assert "--recreate-channel" in served.text
+    unchanged = await cli.user()
+    assert unchanged is not None
+    assert unchanged.channel_id == before.channel_id
+
+    async with Served(cli, port, public_url=public, recreate_channel=True) as served:
+        assert f"closed channel {before.channel_id}" in served.text
+        after = await cli.user()
+        assert after is not None
+        assert after.channel_id != before.channel_id
+        assert after.callback_url == f"{public}/cronofy/notifications/{after.callback_key}"
+        assert len(await cli.owned()) == 1  # the ownership record survives the update
+        channels = cli.active_channels()
+        assert [c.channel_id for c in channels] == [after.channel_id]
+        # Cronofy verifies the new channel against the served receiver.
+        await until(
+            lambda: any(
+                d.ok and d.notification_type == "verification" for d in channels[0].deliveries
+            )
+        )
+
+
+async def test_serve_asks_before_recreating(cli: Cli) -> None:
+    await cli.setup(f"http://127.0.0.1:{closed_port()}")
+    port = closed_port()
+    questions: list[str] = []
+
+    async def yes(question: str) -> bool:
+        questions.append(question)
+        return True
+
+    async with Served(
+        cli, port, public_url=f"http://127.0.0.1:{port}", recreate_channel=None, confirm=yes
+    ) as served:
+        assert "closed channel" in served.text
+    assert questions == ["Recreate default's channel now? [y/N] "]
+
+
+async def test_serve_without_public_url_or_users(cli: Cli, tmp_path: Path) -> None:
+    port = closed_port()
+    code, text = await cli.run("serve", "--port", str(port))
+    assert code == 1
+    assert "no users" in text
+    await cli.setup()
+    async with Served(cli, port, ngrok_api=f"http://127.0.0.1:{closed_port()}") as served:
+        assert "warning: no public URL" in served.text
+        assert "--public-url" in served.text
+
+
+async def test_serve_port_in_use(cli: Cli) -> None:
+    await cli.setup()
+    port = closed_port()
+    async with Served(cli, port, public_url=f"http://127.0.0.1:{port}"):
+        code, text = await cli.run("serve", "--port", str(port), "--public-url", "http://x.y")
+    assert code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in text
+
+
+async def test_serve_command_stops_gracefully_on_sigterm(cli: Cli) -> None:
+    """The real entry point in a child process: serves until SIGTERM, then stops cleanly."""
+    await cli.setup()
+    port = closed_port()
+    env = {
+        **cli.environ,
+        "PYTHONPATH": str(ROOT),
+        "PATH": os.environ.get("PATH", ""),
+    }
+    script = (
+        "import sys; from cronofy_avail.commands import main_commands; "
+        "sys.exit(main_commands(sys.argv[1:]))"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        "serve",
+        "--env-file",
+        str(cli.db.parent / "absent.env"),
+        "--port",
+        str(port),
+        "--public-url",
+        f"http://127.0.0.1:{port}",
+        "--recreate-channel",
+        cwd=str(cli.db.parent),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(WAIT):
+            while True:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "".join(seen)
+                seen.append(line)
+                if line.startswith("Serving;"):
+                    break
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(WAIT):
+            rest = (await proc.stdout.read()).decode()
+            code = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = "".join(seen) + rest
+    cli.outputs.append(text)
+    assert code == 0, text
+    assert "Stopped." in text
+    assert "Traceback" not in text
+
+
+async def test_serve_command_line_without_users(cli: Cli) -> None:
+    code, text = await cli.run("serve", "--recreate-channel", "--port", str(closed_port()))
+    assert code == 1
+    assert "no users" in text
+
+
+async def test_serve_finds_its_public_url_from_the_ngrok_agent(cli: Cli) -> None:
+    port = closed_port()
+    public = f"http://127.0.0.1:{port}"  # what the fake agent reports (loopback only)
+    await cli.setup(public)
+
+    async def tunnels(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "tunnels": [
+                    {
+                        "public_url": public,
+                        "proto": "http",
+                        "config": {"addr": f"http://localhost:{port}"},
+                    }
+                ]
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/api/tunnels", tunnels)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    agent = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async with Served(cli, port, ngrok_api=agent) as served:
+            assert f"(from ngrok agent at {agent})" in served.text
+            assert "(ok)" in served.text
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,131 @@
+"""Settings: environment over ``.env``, the small ``.env`` parser, masking, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cronofy_avail.settings import ConfigError, Settings, mask, parse_env
+
+SECRET = "CRN_settingsSECRETvalue77aa4f"
+ACCESS = "ACC-settings-5ecret-token-91"
+REFRESH = "REF-settings-5ecret-token-38"
+
+
+def test_parse_env_comments_export_quotes() -> None:
+    text = """
+# a comment
+
+export CRONOFY_CLIENT_ID=app_123
+CRONOFY_CLIENT_SECRET="CRN_quoted # not a comment"
+CRONOFY_ACCESS_TOKEN='single quoted'
+CRONOFY_TZID=Europe/Paris   # trailing comment
+CRONOFY_AVAIL_USER =  spaced
+EMPTY=
+"""
+    assert parse_env(text) == {
+        "CRONOFY_CLIENT_ID": "app_123",
+        "CRONOFY_CLIENT_SECRET": "CRN_quoted # not a comment",
+        "CRONOFY_ACCESS_TOKEN": "single quoted",
+        "CRONOFY_TZID": "Europe/Paris",
+        "CRONOFY_AVAIL_USER": "spaced",
+        "EMPTY": "",
+    }
+
+
+def test_parse_env_rejects_garbage_with_line_number() -> None:
+    with pytest.raises(ConfigError, match=r"\.env:2"):
+        parse_env("A=1\nnot a pair\n")
+
+
+def test_environment_overrides_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "CRONOFY_CLIENT_ID=from_file\nCRONOFY_DATA_CENTER=uk\nCRONOFY_TZID=Europe/Paris\n"
+    )
+    settings = Settings.load({"CRONOFY_CLIENT_ID": "from_env", "HOME": "/x"}, env_file)
+    assert settings.client_id == "from_env"
+    assert settings.data_center == "uk"
+    assert settings.api_url == "https://api-uk.cronofy.com"
+    assert settings.tzid == "Europe/Paris"
+    assert settings.env_file == env_file
+
+
+def test_defaults_without_anything(tmp_path: Path) -> None:
+    settings = Settings.load({}, tmp_path / "missing.env")
+    assert settings.data_center == "us"
+    assert settings.api_url == "https://api.cronofy.com"
+    assert settings.user_id == "default"
+    assert settings.db_path == Path("~/.cronofy_avail/state.db").expanduser()
+    assert settings.max_attempts == 5
+    assert settings.env_file is None
+
+
+def test_base_url_and_db(tmp_path: Path) -> None:
+    settings = Settings.load(
+        {
+            "CRONOFY_API_BASE_URL": "http://127.0.0.1:8181/",
+            "CRONOFY_AVAIL_DB": str(tmp_path / "s.db"),
+            "CRONOFY_AVAIL_USER": "jane",
+            "CRONOFY_AVAIL_MAX_ATTEMPTS": "2",
+        },
+        None,
+    )
+    assert settings.api_url == "http://127.0.0.1:8181"
+    assert settings.db_path == tmp_path / "s.db"
+    assert settings.user_id == "jane"
+    assert settings.max_attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("CRONOFY_DATA_CENTER", "mars", "CRONOFY_DATA_CENTER='mars' is not a Cronofy data center"),
+        ("CRONOFY_API_BASE_URL", "ftp://x", "must be an absolute http(s) URL"),
+        ("CRONOFY_AVAIL_MAX_ATTEMPTS", "zero", "CRONOFY_AVAIL_MAX_ATTEMPTS"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.load({name: value}, None)
+    assert expected in str(info.value)
+
+
+def test_missing_variables_say_where_to_get_them() -> None:
+    settings = Settings.load({}, None)
+    with pytest.raises(ConfigError) as info:
+        settings.require_app()
+    assert "CRONOFY_CLIENT_ID is not set" in str(info.value)
+    assert "developer dashboard" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        Settings.load({"CRONOFY_CLIENT_ID": "a"}, None).require_app()
+    assert "CRONOFY_CLIENT_SECRET" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        settings.require_tokens()
+    assert "CRONOFY_ACCESS_TOKEN" in str(info.value)
+    assert "personal token" in str(info.value)
+
+
+def test_secrets_never_shown() -> None:
+    settings = Settings.load(
+        {
+            "CRONOFY_CLIENT_SECRET": f"{SECRET},CRN_previousSECRETvalue00zz",
+            "CRONOFY_ACCESS_TOKEN": ACCESS,
+            "CRONOFY_REFRESH_TOKEN": REFRESH,
+        },
+        None,
+    )
+    assert settings.client_secrets == [SECRET, "CRN_previousSECRETvalue00zz"]
+    shown = repr(settings) + str(settings) + str(settings.masked())
+    for secret in (SECRET, "CRN_previousSECRETvalue00zz", ACCESS, REFRESH):
+        assert secret not in shown
+        assert secret[:-2] not in shown
+    assert "CRN_…4f" in shown
+
+
+def test_mask() -> None:
+    assert mask(SECRET) == "CRN_…4f"
+    assert mask("short") == "***"
+    assert mask(None) == "(not set)"
+    assert mask("abcdefghijklmnopqrstu") == "…tu"
