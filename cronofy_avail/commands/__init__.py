@@ -87,11 +87,11 @@ def _common() -> argparse.ArgumentParser:
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add every real-Cronofy command to ``subparsers``; each sets ``handler``."""
-    common = _common()
 
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        # A fresh parent each time: argparse lists a shared parent's options once per user.
         parser: argparse.ArgumentParser = subparsers.add_parser(
-            name, help=help_text, description=help_text, parents=[common]
+            name, help=help_text, description=help_text, parents=[_common()]
         )
         parser.set_defaults(handler=handler, command=name)
         return parser
