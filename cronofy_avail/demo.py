@@ -41,6 +41,9 @@ class DemoReport:
     notifications: int = 0
     notifications_by_type: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
+    """Cronofy API requests as the emulator counted them."""
+    client_api_calls: int = 0
+    """The same, counted on our side: the demo's own client plus every sync's client."""
     syncs: int = 0
     managed_slots: int = 0
     unmanaged_slots: int = 0
@@ -86,11 +89,13 @@ class Demo:
         self.pg = pg
         self.p = out
         self.results: list[SyncResult] = []
+        self.sync_api_calls = 0
         self.seen_delivery = 0
         pg.coordinator.add_listener(self._on_sync)
 
     def _on_sync(self, user_id: str, result: SyncResult) -> None:
         self.results.append(result)
+        self.sync_api_calls += result.api_calls
 
     async def show_deliveries(self) -> None:
         deliveries = [
@@ -331,6 +336,7 @@ async def run_demo(
         report.periods_extra = len(set(actual) - set(expected))
         counts = pg.emulator.request_counts()
         report.api_calls = sum(n for k, n in counts.items() if " /v1/" in k or " /oauth/" in k)
+        report.client_api_calls = pg.client.stats.requests + demo.sync_api_calls
         accepted = pg.server.handle.accepted
         report.notifications_by_type = dict(accepted)
         report.notifications = sum(accepted.values())
@@ -341,6 +347,7 @@ async def run_demo(
             and report.periods_in_sync == report.periods_expected
             and report.periods_extra == 0
             and 0 < report.managed_slots < report.unmanaged_slots
+            and report.api_calls == report.client_api_calls
             and final.state == "idle"
         )
         p.step("Summary")

@@ -28,6 +28,8 @@ async def test_demo_converges_and_shows_the_effect_of_managed_availability(tzid:
     assert report.syncs == 6
     assert 0 < report.managed_slots < report.unmanaged_slots
     assert report.api_calls > report.syncs
+    # Counted by the emulator and, independently, by our clients: the same number.
+    assert report.api_calls == report.client_api_calls
 
     for heading in ("Step 1", "Step 2", "Step 3", "Step 4", "Summary"):
         assert f"== {heading}" in text
