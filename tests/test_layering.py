@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = """
 import json, sys
 import cronofy_avail.models, cronofy_avail.signatures, cronofy_avail.errors
-import cronofy_avail.hosts, cronofy_avail.retry
+import cronofy_avail.hosts, cronofy_avail.retry, cronofy_avail.mapping, cronofy_avail.planner
+import cronofy_avail.emulator.state, cronofy_avail.emulator.availability
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("aiohttp", "ipywidgets"))))
 print(json.dumps("cronofy_avail.models" in sys.modules and "cronofy_avail.retry" in sys.modules))
 """
