@@ -16,6 +16,7 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -126,6 +127,22 @@ class ClientStats:
     retries: int = 0
     refreshes: int = 0
     by_endpoint: Counter[str] = field(default_factory=Counter)
+
+
+class TransportCause(Exception):
+    """What a transport failure was, without the request it failed on.
+
+    aiohttp's exceptions carry the request (headers included) and show it in their ``repr``;
+    chaining them would put the bearer token in every logged or printed chain.
+    """
+
+
+_BEARER = re.compile(r"(Bearer\s+)[^\s'\",}]+", re.IGNORECASE)
+
+
+def _sanitized(exc: BaseException) -> TransportCause:
+    text = _BEARER.sub(r"\1***", str(exc))
+    return TransportCause(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 def _bool(value: bool) -> str:
@@ -471,7 +488,7 @@ class CronofyClient:
             elapsed = self._monotonic() - started
             if not retryable or not self._retry.should_retry(attempt, elapsed, delay):
                 if cause is not None:
-                    raise failure from cause
+                    raise failure from _sanitized(cause)
                 raise failure
             self.stats.retries += 1
             _LOGGER.warning(

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
+from cronofy_avail.client import TransportCause
 from cronofy_avail.errors import (
     AuthenticationError,
     CronofyAPIError,
@@ -196,7 +197,9 @@ async def test_connection_error_is_chained(m: aioresponses, exc: Exception) -> N
     m.get(f"{API}/v1/profiles", exception=exc, repeat=True)
     error = await _profiles_error(m, retry=NO_RETRY)
     assert type(error) is CronofyTransportError
-    assert error.__cause__ is exc
+    # Chained to what happened, by type and message, without aiohttp's request object.
+    assert isinstance(error.__cause__, TransportCause)
+    assert str(error.__cause__).startswith(type(exc).__name__)
     assert error.url == f"{API}/v1/profiles"
     assert count(m) == 1
 
@@ -207,7 +210,8 @@ async def test_timeout(m: aioresponses, exc: Exception) -> None:
     error = await _profiles_error(m, retry=NO_RETRY)
     assert type(error) is CronofyTimeoutError
     assert isinstance(error, CronofyTransportError)
-    assert error.__cause__ is exc
+    assert isinstance(error.__cause__, TransportCause)
+    assert str(error.__cause__).startswith(type(exc).__name__)
 
 
 async def test_cancellation_is_not_swallowed(m: aioresponses) -> None:
@@ -256,3 +260,38 @@ async def test_no_secret_in_any_client_error(m: aioresponses) -> None:
             for secret in SECRETS:
                 assert secret not in str(error)
                 assert secret not in repr(error)
+
+
+async def test_a_malformed_answer_chains_no_request_headers() -> None:
+    """aiohttp's exceptions carry the request and print its headers in their repr; the chain
+    we raise must not (the bearer token is one of those headers)."""
+    token = "ACCESS-TOKEN-THAT-MUST-NOT-LEAK-1234567"
+
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nBad Header\x00: x\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbage, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        client = make_client(
+            access_token=token, api_base_url=f"http://127.0.0.1:{port}", retry=NO_RETRY
+        )
+        with pytest.raises(CronofyError) as info:
+            await client.account()
+        await client.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    chain: list[BaseException] = []
+    link: BaseException | None = info.value
+    while link is not None:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    assert len(chain) >= 2  # still chained: the cause says what went wrong
+    for exc in chain:
+        assert token not in repr(exc)
+        assert token not in str(exc)
+        assert "Bearer" not in repr(exc) or "***" in repr(exc)

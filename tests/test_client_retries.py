@@ -170,7 +170,7 @@ async def test_timeouts_bounded_by_max_attempts(m: aioresponses) -> None:
     async with make_client(clock, retry=RetryPolicy(max_attempts=2, rng=random.Random(0))) as c:
         with pytest.raises(CronofyTimeoutError) as info:
             await c.list_profiles()
-    assert info.value.__cause__ is cause
+    assert str(info.value.__cause__) == type(cause).__name__  # chained, sanitized
     assert count(m) == 2
 
 
@@ -264,6 +264,6 @@ async def test_connection_refused_is_retried_even_for_create_calendar() -> None:
         with pytest.raises(CronofyTransportError) as info:
             await client.create_calendar("pro_1", "Availability")
         assert client.stats.requests == 3
-    assert isinstance(info.value.__cause__, aiohttp.ClientConnectorError)
+    assert str(info.value.__cause__).startswith("ClientConnectorError")
     assert "cannot connect to 127.0.0.1" in str(info.value)
     assert len(clock.sleeps) == 2
