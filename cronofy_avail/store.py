@@ -332,9 +332,10 @@ class MemoryStore:
         settle: bool = True,
     ) -> UserRecord:
         user = self._copy(user)
-        resolve_intent(
-            user, self._users.get(user.user_id), started_at=started_at, full=full, settle=settle
-        )
+        stored = self._users.get(user.user_id)
+        if stored is None:
+            return user  # deleted while the sync ran (teardown): it stays deleted
+        resolve_intent(user, stored, started_at=started_at, full=full, settle=settle)
         self._periods[user.user_id] = dict(periods)
         self._users[user.user_id] = self._copy(user)
         return self._copy(user)
@@ -694,7 +695,8 @@ class SQLiteStore:
         """Record the periods, the watermark and the state in one transaction.
 
         ``settle`` clears the intent the sync covered; a failed sync passes ``False`` and the
-        intent stays for the retry.
+        intent stays for the retry. A user deleted while the sync ran (``teardown``) is not
+        brought back.
         """
         user = replace(user, counts=dict(user.counts))
         rows = [
@@ -704,7 +706,9 @@ class SQLiteStore:
 
         def q(db: sqlite3.Connection) -> UserRecord:
             current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
-            stored = _user_from(current) if current is not None else None
+            if current is None:
+                return user  # deleted while the sync ran (teardown): it stays deleted
+            stored = _user_from(current)
             resolve_intent(user, stored, started_at=started_at, full=full, settle=settle)
             db.execute("DELETE FROM periods WHERE user_id = ?", (user.user_id,))
             row = _user_row(user)

@@ -250,3 +250,13 @@ async def test_saving_a_user_again_keeps_its_owned_periods(store: Store) -> None
     stored = await store.get_user("u1")
     assert stored is not None
     assert stored.state == UserState.DISCONNECTED
+
+
+async def test_a_sync_finishing_after_teardown_does_not_bring_the_user_back(store: Store) -> None:
+    await store.save_user(user())
+    running = await store.get_user("u1")  # the sync's copy, taken when it started
+    assert running is not None
+    await store.delete_user("u1")  # teardown meanwhile
+    await store.commit_sync(running, {"a": period("a")}, started_at=T0, full=False)
+    assert await store.get_user("u1") is None
+    assert await store.get_periods("u1") == {}
