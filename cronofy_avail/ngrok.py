@@ -50,9 +50,13 @@ def parse_tunnels(payload: Any) -> list[Tunnel]:
     return tunnels
 
 
-def _forwards_to(tunnel: Tunnel, port: int) -> bool:
+def forwards_to(tunnel: Tunnel, port: int) -> bool:
+    """Whether the tunnel forwards to local ``port`` (``8080``, ``:8080``, ``host:8080``,
+    ``http://host:8080``); an unknown address does not."""
     if tunnel.addr is None:
         return False
+    if tunnel.addr.isdigit():
+        return int(tunnel.addr) == port
     addr = tunnel.addr if "://" in tunnel.addr else f"http://{tunnel.addr}"
     try:
         return urlsplit(addr).port == port
@@ -61,16 +65,16 @@ def _forwards_to(tunnel: Tunnel, port: int) -> bool:
 
 
 def choose_tunnel(tunnels: list[Tunnel], port: int | None = None) -> Tunnel | None:
-    """Prefer a tunnel to ``port`` (when given), then https over http."""
-    if not tunnels:
+    """The best tunnel, https over http; when ``port`` is given, only a tunnel to that port
+    (a tunnel to another port would deliver to something else): ``None`` if there is none."""
+    candidates = tunnels if port is None else [t for t in tunnels if forwards_to(t, port)]
+    if not candidates:
         return None
 
-    def rank(tunnel: Tunnel) -> tuple[int, int]:
-        to_port = 0 if port is None or _forwards_to(tunnel, port) else 1
-        https = 0 if urlsplit(tunnel.public_url).scheme == "https" else 1
-        return (to_port, https)
+    def rank(tunnel: Tunnel) -> int:
+        return 0 if urlsplit(tunnel.public_url).scheme == "https" else 1
 
-    return sorted(tunnels, key=rank)[0]
+    return sorted(candidates, key=rank)[0]
 
 
 async def list_tunnels(
@@ -103,7 +107,8 @@ async def discover_public_url(
     *,
     port: int | None = None,
 ) -> str | None:
-    """The public URL of the agent's best tunnel (https preferred, to ``port`` if given)."""
+    """The public URL of the agent's best tunnel (https preferred); when ``port`` is given,
+    ``None`` unless a tunnel forwards to that port."""
     tunnels = await list_tunnels(agent_url, session)
     chosen = choose_tunnel(tunnels or [], port)
     return chosen.public_url if chosen else None

@@ -52,14 +52,32 @@ class ConfigError(Exception):
     """The configuration is missing or wrong; the message names the variable and the fix."""
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+_ESCAPE = re.compile(r"\\(.)")
+_DOUBLE_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_SINGLE_QUOTED = re.compile(r"'([^']*)'")
+
+
+class _ValueError(Exception):
+    """A value that cannot be parsed; the message never contains the value."""
+
+
 def _unquote(value: str) -> str:
-    value = value.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        inner = value[1:-1]
-        if value[0] == '"':
-            inner = inner.replace("\\n", "\n").replace('\\"', '"').replace("\\\\", "\\")
+    """The value of a ``NAME=value`` line.
+
+    Quoted: the quoted part, whatever follows it (a ``# comment``) ignored; escapes of a
+    double-quoted value are decoded in one pass (``\\n`` stays a backslash and ``n``).
+    Unquoted: an inline comment starts at `` #``.
+    """
+    stripped = value.strip()
+    if stripped[:1] in ("'", '"'):
+        quoted = (_DOUBLE_QUOTED if stripped[0] == '"' else _SINGLE_QUOTED).match(stripped)
+        if quoted is None:
+            raise _ValueError("the value opens a quote that is not closed")
+        inner = quoted.group(1)
+        if stripped[0] == '"':
+            inner = _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), inner)
         return inner
-    # Unquoted: an inline comment starts at " #".
     hashed = re.search(r"\s#", value)
     if hashed:
         value = value[: hashed.start()]
@@ -70,7 +88,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def parse_env(text: str, *, source: str = ".env") -> dict[str, str]:
-    """``NAME=value`` pairs of a ``.env`` file (comments, blanks, ``export``, quotes)."""
+    """``NAME=value`` pairs of a ``.env`` file (comments, blanks, ``export``, quotes).
+
+    Errors name the file and the line, never a value: a malformed line may hold a secret.
+    """
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -80,9 +101,20 @@ def parse_env(text: str, *, source: str = ".env") -> dict[str, str]:
             line = line[len("export ") :].lstrip()
         name, sep, value = line.partition("=")
         name = name.strip()
-        if not sep or not _NAME.match(name):
-            raise ConfigError(f"{source}:{number}: expected NAME=value, got {raw.strip()[:40]!r}")
-        values[name] = _unquote(value)
+        if not sep:
+            raise ConfigError(
+                f"{source}:{number}: line {number} has no '=' (expected NAME=value; "
+                "the line is not shown, it may hold a secret)"
+            )
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"{source}:{number}: the part before '=' on line {number} is not a variable "
+                "name (letters, digits and _, not starting with a digit)"
+            )
+        try:
+            values[name] = _unquote(value)
+        except _ValueError as exc:
+            raise ConfigError(f"{source}:{number}: {name}: {exc}") from None
     return values
 
 
@@ -123,11 +155,23 @@ class Settings:
         cls,
         environ: Mapping[str, str] | None = None,
         env_file: Path | None = Path(".env"),
+        *,
+        env_file_required: bool = False,
     ) -> Settings:
-        """Settings from ``environ`` (default ``os.environ``) over the ``.env`` file."""
+        """Settings from ``environ`` (default ``os.environ``) over the ``.env`` file.
+
+        An absent ``env_file`` is skipped, unless ``env_file_required`` (a file named on the
+        command line): then it is a :class:`ConfigError`.
+        """
         env = dict(os.environ if environ is None else environ)
         merged: dict[str, str] = {}
         read_file: Path | None = None
+        if env_file is not None and env_file_required and not env_file.is_file():
+            what = "is not a file" if env_file.exists() else "does not exist"
+            raise ConfigError(
+                f"the .env file {env_file} {what}; fix the --env-file path, or leave the "
+                "option out to read ./.env when it exists"
+            )
         if env_file is not None and env_file.is_file():
             try:
                 text = env_file.read_text(encoding="utf-8")

@@ -17,7 +17,9 @@ import pytest
 from aiohttp import web
 
 from cronofy_avail.commands import main_commands
+from cronofy_avail.commands.errors import explain, hint_for_text
 from cronofy_avail.emulator import Emulator
+from cronofy_avail.errors import OAuthError
 from cronofy_avail.signatures import SIGNATURE_HEADER, SignatureVerificationError, verify
 
 from .test_commands_support import (
@@ -305,17 +307,33 @@ async def test_403_on_a_later_call_names_the_scope(cli: Cli) -> None:
     assert "scope" in text
 
 
-async def test_unexpected_error_suggests_debug(cli: Cli, tmp_path: Path) -> None:
+async def test_a_db_that_is_not_a_store_names_it(cli: Cli, tmp_path: Path) -> None:
     directory = tmp_path / "a-directory"
     directory.mkdir()
-    code, text = await cli.run("status", CRONOFY_AVAIL_DB=str(directory))
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("these are not the tables you are looking for\n" * 100)
+    for path in (directory, not_sqlite):
+        code, text = await cli.run("status", CRONOFY_AVAIL_DB=str(path))
+        assert code == 1, text
+        assert f"store: {path} is not a cronofy-avail database" in text
+        assert "move it aside" in text
+        assert "--db" in text
+        assert "unexpected error" not in text
+        assert "Traceback" not in text
+    assert not_sqlite.read_text().startswith("these are not")  # left alone
+    code, text = await cli.run("sync", "--db", str(not_sqlite))
     assert code == 1
-    assert "unexpected error" in text
-    assert "run with --debug for the traceback" in text
-    assert "Traceback" not in text
+    assert f"store: {not_sqlite} is not a cronofy-avail database" in text
     code, text = await cli.run("status", "--debug", CRONOFY_AVAIL_DB=str(directory))
     assert code == 1
     assert "Traceback" in text
+
+
+def test_unexpected_error_suggests_debug() -> None:
+    explained = explain(RuntimeError("boom"))
+    assert explained.code == 1
+    assert "unexpected error: RuntimeError: boom" in explained.message
+    assert "run with --debug for the traceback" in explained.message
 
 
 async def test_commands_need_a_stored_user(cli: Cli) -> None:
@@ -600,7 +618,7 @@ async def test_register_on_another_parser_and_run_parsed(cli: Cli) -> None:
     register(parser.add_subparsers(dest="command"))
     for name in COMMANDS:
         assert name in parser.format_help()
-    args = parser.parse_args(["status", "--env-file", str(cli.db.parent / "absent.env")])
+    args = parser.parse_args(["status", "--env-file", str(cli.env_file)])
     out = io.StringIO()
     code = await asyncio.to_thread(
         lambda: asyncio.run(run_parsed(args, environ=cli.environ, out=out))
@@ -608,3 +626,244 @@ async def test_register_on_another_parser_and_run_parsed(cli: Cli) -> None:
     cli.outputs.append(out.getvalue())
     assert code == 0
     assert "Settings (secrets masked)" in out.getvalue()
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+async def fake_agent(tunnels: list[dict[str, object]]) -> tuple[str, web.AppRunner]:
+    """A local endpoint shaped like the ngrok agent's API (loopback only)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"tunnels": tunnels})
+
+    app = web.Application()
+    app.router.add_get("/api/tunnels", handler)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    return f"http://127.0.0.1:{runner.addresses[0][1]}", runner
+
+
+async def test_setup_never_uses_a_tunnel_to_another_port(cli: Cli) -> None:
+    other = f"https://127.0.0.1:{closed_port()}"
+    agent, runner = await fake_agent(
+        [{"public_url": other, "proto": "https", "config": {"addr": "http://localhost:3000"}}]
+    )
+    try:
+        code, text = await cli.run("setup", "--ngrok-api", agent, "--port", "8080")
+    finally:
+        await runner.cleanup()
+    assert code == 1, text
+    assert "no tunnel to port 8080" in text
+    assert f"{other} → http://localhost:3000" in text  # names where the tunnels go
+    assert "ngrok http 8080" in text
+    assert "--public-url" in text
+    assert await cli.user() is None
+    assert cli.active_channels() == []
+
+
+async def test_setup_again_after_the_refresh_token_rotated(cli: Cli) -> None:
+    """The configured refresh token was rotated away by a sync: setup uses the stored
+    tokens, and what it stores afterwards still works."""
+    cli.emu.state.rotate_refresh_tokens = True
+    public = f"http://127.0.0.1:{closed_port()}"
+    await cli.setup(public)
+    cli.emu.expire_tokens(cli.account.account_id)
+    code, text = await cli.run("sync")  # renews with the stored refresh token: rotated
+    assert code == 0, text
+    stored = await cli.user()
+    assert stored is not None
+    assert stored.credentials is not None
+    assert stored.credentials.refresh_token != cli.account.refresh_token
+    cli.emu.expire_tokens(cli.account.account_id)
+
+    code, text = await cli.run("setup", "--public-url", public)
+    assert code == 0, text
+    assert "configured tokens were refused" in text
+    assert "using the tokens stored for user 'default'" in text
+    after = await cli.user()
+    assert after is not None
+    assert after.credentials is not None
+    assert after.credentials.refresh_token != cli.account.refresh_token  # not the old ones
+    assert after.channel_id == stored.channel_id
+
+    cli.emu.expire_tokens(cli.account.account_id)
+    code, text = await cli.run("sync")  # the stored tokens still renew
+    assert code == 0, text
+
+
+async def test_setup_stores_the_tokens_it_renewed(cli: Cli) -> None:
+    """A rotating refresh during setup: the stored tokens are the renewed ones."""
+    cli.emu.state.rotate_refresh_tokens = True
+    await cli.setup()
+    user = await cli.user()
+    assert user is not None
+    assert user.credentials is not None
+    assert user.credentials.refresh_token not in (None, cli.account.refresh_token)
+    assert user.credentials.expires_at is not None
+    cli.emu.expire_tokens(cli.account.account_id)
+    code, text = await cli.run("sync")
+    assert code == 0, text
+
+
+async def test_setup_with_another_accounts_tokens_refuses(cli: Cli) -> None:
+    await cli.setup()
+    first = await cli.user()
+    assert first is not None
+    other = await cli.emu.create_account(tzid="Europe/London")
+    env = {
+        "CRONOFY_ACCESS_TOKEN": other.access_token,
+        "CRONOFY_REFRESH_TOKEN": other.refresh_token,
+    }
+    public = f"http://127.0.0.1:{closed_port()}"
+    code, text = await cli.run("setup", "--public-url", public, **env)
+    assert code == 1, text
+    assert f"belongs to Cronofy account {cli.account.account_id}" in text
+    assert other.account_id in text
+    assert "teardown" in text
+    assert "--user" in text
+    assert "Closed" not in text
+    unchanged = await cli.user()
+    assert unchanged is not None
+    assert (unchanged.sub, unchanged.channel_id) == (first.sub, first.channel_id)
+    assert [c.channel_id for c in cli.active_channels()] == [first.channel_id]
+
+    code, text = await cli.run("setup", "--public-url", public, "--force", **env)
+    assert code == 0, text
+    assert "Closed the previous channel" not in text
+    assert f"Left at Cronofy (account {cli.account.account_id})" in text
+    assert str(first.channel_id) in text
+    replaced = await cli.user()
+    assert replaced is not None
+    assert replaced.sub == other.account_id
+    assert [c.channel_id for c in cli.active_channels()] == [first.channel_id]  # untouched
+    cli.extra_secrets += [other.access_token, other.refresh_token]
+
+
+async def test_setup_says_closed_only_when_it_closed(cli: Cli) -> None:
+    await cli.setup()
+    first = await cli.user()
+    assert first is not None
+    for channel in cli.active_channels():
+        cli.emu.state.close_channel(cli.record, channel.channel_id)
+    _, text = await cli.setup(f"http://127.0.0.1:{closed_port()}")
+    assert "Closed the previous channel" not in text
+    assert f"The previous channel {first.channel_id} was already closed" in text
+
+
+async def test_setup_with_a_wrong_client_secret(cli: Cli) -> None:
+    wrong = "CRN_notThisApplicationsSecret0042"
+    cli.extra_secrets.append(wrong)
+    code, text = await cli.run(
+        "setup", "--public-url", "http://127.0.0.1:9", CRONOFY_CLIENT_SECRET=wrong
+    )
+    assert code == 1, text
+    assert "CRONOFY_CLIENT_SECRET (or CRONOFY_CLIENT_ID) is not this application's" in text
+    assert "developer dashboard" in text
+    assert "re-authorize" not in text
+    assert await cli.user() is None
+    assert cli.active_channels() == []
+
+
+async def test_sync_with_a_wrong_client_secret_says_which(cli: Cli) -> None:
+    await cli.setup()
+    cli.emu.expire_tokens(cli.account.account_id)
+    wrong = "CRN_notThisApplicationsSecret0042"
+    cli.extra_secrets.append(wrong)
+    code, text = await cli.run("sync", CRONOFY_CLIENT_SECRET=wrong)
+    assert code == 1
+    assert "CRONOFY_CLIENT_SECRET (or CRONOFY_CLIENT_ID) is not this application's" in text
+    assert "Fix: re-authorize" not in text
+    hint = hint_for_text("HTTP 401: token request refused (invalid_client) (POST x)")
+    assert hint is not None
+    assert hint.startswith("CRONOFY_CLIENT_SECRET")
+    explained = explain(OAuthError("token request refused (invalid_client)", status=401))
+    assert "is not this application's" in explained.message
+
+
+async def test_setup_next_step_repeats_the_public_url(cli: Cli) -> None:
+    public = f"http://127.0.0.1:{closed_port()}"
+    _, text = await cli.setup(public)
+    assert f"`cronofy-avail serve --port 8080 --public-url {public}`" in text
+
+
+async def test_429_with_a_long_retry_after_says_it_was_not_retried(cli: Cli) -> None:
+    await cli.setup()
+    cli.emu.clear_request_log()
+    cli.emu.add_fault(endpoint="GET /v1/available_periods", rate_limit_rate=1.0, retry_after=120)
+    code, text = await cli.run("periods")
+    assert code == 1
+    assert "429" in text
+    assert "not retried" in text
+    assert "wait 120 seconds" in text
+    assert "slowed down and retried" not in text
+    assert cli.emu.request_counts()["GET /v1/available_periods"] == 1
+
+
+async def test_replay_and_notify_without_a_receiver_say_start_serve(cli: Cli) -> None:
+    port = closed_port()
+    server = f"http://127.0.0.1:{port}/cronofy"
+    code, text = await cli.run("replay", "1", "--server", server)
+    assert code == 1
+    assert f"{server}/deliveries/1/replay" in text
+    assert "cronofy-avail serve" in text
+    assert "--server" in text
+    assert "CRONOFY_API_BASE_URL" not in text
+    assert "CRONOFY_DATA_CENTER" not in text
+    url = f"http://127.0.0.1:{port}/cronofy/notifications/x"
+    code, text = await cli.run("notify", url)
+    assert code == 1
+    assert url in text
+    assert "cronofy-avail serve" in text
+    assert "CRONOFY_API_BASE_URL" not in text
+
+
+async def test_teardown_local_after_the_grant_was_revoked(cli: Cli) -> None:
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10))
+    code, _ = await cli.run("sync")
+    assert code == 0
+    user = await cli.user()
+    assert user is not None
+    cli.emu.expire_tokens(cli.account.account_id)
+    cli.emu.state.revoke_refresh_tokens(cli.account.account_id)
+    code, text = await cli.run("teardown")
+    assert code == 1
+    assert "teardown --local" in text
+    assert await cli.user() is not None
+    cli.emu.clear_request_log()
+
+    code, text = await cli.run("teardown", "--local")
+    assert code == 0, text
+    assert cli.emu.request_counts() == {}  # nothing asked of Cronofy
+    assert await cli.user() is None
+    assert await cli.owned() == {}
+    assert f"channel {user.channel_id}" in text
+    assert "1 Available Period(s)" in text
+    assert "DELETE /v1/channels" in text
+    assert len(cli.active_channels()) == 1  # still there, and said so
+    assert len(cli.remote_periods()) == 1
+
+
+async def test_env_file_errors_never_show_a_value(cli: Cli, tmp_path: Path) -> None:
+    code, text = await cli.run("status", "--env-file", str(tmp_path / "missing.env"))
+    assert code == 2
+    assert f"{tmp_path / 'missing.env'} does not exist" in text
+    pasted = tmp_path / "pasted.env"
+    pasted.write_text(f"{CLIENT_SECRET}\n")
+    code, text = await cli.run("status", "--env-file", str(pasted))
+    assert code == 2
+    assert f"{pasted}:1: line 1 has no '='" in text
+    assert CLIENT_SECRET[:10] not in text
+    quoted = tmp_path / "quoted.env"
+    quoted.write_text(f'CRONOFY_CLIENT_SECRET="{CLIENT_SECRET}" # current\n')
+    environ = {k: v for k, v in cli.environ.items() if k != "CRONOFY_CLIENT_SECRET"}
+    out = io.StringIO()
+    code = await asyncio.to_thread(
+        main_commands, ["status", "--env-file", str(quoted)], environ=environ, out=out
+    )
+    cli.outputs.append(out.getvalue())
+    assert code == 0
+    assert "CRONOFY_CLIENT_SECRET  CRN_…p4" in out.getvalue()  # no quote kept

@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import io
 import os
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from aiohttp import web
 
 from cronofy_avail.commands import serve
+from cronofy_avail.commands.serve import _ask
 from cronofy_avail.settings import Settings
 
 from .test_commands_support import Cli, at, cli, closed_port, emulator
@@ -223,7 +227,7 @@ async def test_serve_command_stops_gracefully_on_sigterm(cli: Cli) -> None:
         script,
         "serve",
         "--env-file",
-        str(cli.db.parent / "absent.env"),
+        str(cli.env_file),
         "--port",
         str(port),
         "--public-url",
@@ -295,3 +299,91 @@ async def test_serve_finds_its_public_url_from_the_ngrok_agent(cli: Cli) -> None
             assert "(ok)" in served.text
     finally:
         await runner.cleanup()
+
+
+async def test_serve_finds_a_channel_cronofy_closed(cli: Cli) -> None:
+    """Same callback URL, but Cronofy closed the channel (deliveries failed too long)."""
+    port = closed_port()
+    public = f"http://127.0.0.1:{port}"
+    await cli.setup(public)
+    before = await cli.user()
+    assert before is not None
+    for channel in cli.active_channels():
+        cli.emu.state.close_channel_for_failures(channel)
+
+    async with Served(cli, port, public_url=public, recreate_channel=False) as served:
+        assert "(ok)" not in served.text
+        assert f"Cronofy no longer lists channel {before.channel_id}" in served.text
+        assert "no notification will arrive" in served.text
+        assert "--recreate-channel" in served.text
+    assert cli.active_channels() == []
+
+    async with Served(cli, port, public_url=public, recreate_channel=True) as served:
+        after = await cli.user()
+        assert after is not None
+        assert after.channel_id != before.channel_id
+        assert f"created channel {after.channel_id}" in served.text
+        assert f"the old channel {before.channel_id} was already closed" in served.text
+        assert [c.channel_id for c in cli.active_channels()] == [after.channel_id]
+
+
+async def test_recreate_keeps_the_old_channel_when_creation_fails(cli: Cli) -> None:
+    await cli.setup(f"http://127.0.0.1:{closed_port()}")
+    before = await cli.user()
+    assert before is not None
+    cli.emu.add_fault(endpoint="POST /v1/channels", error_rate=1.0, error_status=422)
+    port = closed_port()
+    async with Served(
+        cli, port, public_url=f"http://127.0.0.1:{port}", recreate_channel=True
+    ) as served:
+        assert "could not create a new channel" in served.text
+    assert [c.channel_id for c in cli.active_channels()] == [before.channel_id]
+    after = await cli.user()
+    assert after is not None
+    assert (after.channel_id, after.callback_url) == (before.channel_id, before.callback_url)
+
+
+async def test_stop_at_the_recreate_prompt_does_not_serve(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while the real prompt waits for a line: serve ends without serving."""
+    await cli.setup(f"http://127.0.0.1:{closed_port()}")
+    before = await cli.user()
+    assert before is not None
+    asked = threading.Event()
+    release = threading.Event()
+
+    def blocking_input(prompt: str = "") -> str:  # a terminal nobody answers
+        asked.set()
+        release.wait()
+        return "y"
+
+    monkeypatch.setattr(builtins, "input", blocking_input)
+    port = closed_port()
+    stop = asyncio.Event()
+    out = io.StringIO()
+    task = asyncio.create_task(
+        serve(
+            Settings.load(cli.environ, None),
+            out,
+            port=port,
+            public_url=f"http://127.0.0.1:{port}",
+            recreate_channel=None,
+            confirm=_ask,
+            stop=stop,
+            schedule_every=None,
+        )
+    )
+    try:
+        await until(asked.is_set)
+        stop.set()  # what SIGINT does in run_serve
+        code = await asyncio.wait_for(task, WAIT)
+    finally:
+        release.set()
+    cli.outputs.append(out.getvalue())
+    assert code == 0
+    assert "Serving" not in out.getvalue()
+    assert "Stop requested before serving started." in out.getvalue()
+    after = await cli.user()
+    assert after is not None
+    assert after.channel_id == before.channel_id  # the answer never came: nothing recreated

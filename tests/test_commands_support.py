@@ -59,8 +59,8 @@ class Cli:
         """``main_commands(argv)`` with this test's environment (``env`` overrides)."""
         buffer = io.StringIO()
         environ = {**self.environ, **env}
-        # Never a .env from the working directory: point at one that does not exist.
-        full = [argv[0], "--env-file", str(self.db.parent / "absent.env"), *argv[1:]]
+        # Never a .env from the working directory: point at an empty one.
+        full = [argv[0], "--env-file", str(self.env_file), *argv[1:]]
         code = await asyncio.to_thread(main_commands, full, environ=environ, out=buffer)
         text = buffer.getvalue()
         self.outputs.append(text)
@@ -72,6 +72,14 @@ class Cli:
         )
         assert code == 0, text
         return code, text
+
+    @property
+    def env_file(self) -> Path:
+        """An empty ``.env`` (an ``--env-file`` that does not exist is an error)."""
+        path = self.db.parent / "empty.env"
+        if not path.exists():
+            path.write_text("")
+        return path
 
     @property
     def record(self) -> AccountRecord:

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from cronofy_avail.ngrok import choose_tunnel, discover_public_url, parse_tunnels
+from cronofy_avail.ngrok import (
+    Tunnel,
+    choose_tunnel,
+    discover_public_url,
+    forwards_to,
+    parse_tunnels,
+)
 
 AGENT_SHAPE = {
     "tunnels": [
@@ -103,3 +109,30 @@ def test_parse_skips_malformed_entries() -> None:
     )
     assert [t.public_url for t in tunnels] == ["https://a.b"]
     assert choose_tunnel([]) is None
+
+
+async def test_a_port_without_a_tunnel_is_none(agent: StartAgent) -> None:
+    """A tunnel to another local port would deliver to something else: never chosen."""
+    payload = {
+        "tunnels": [
+            {
+                "public_url": "https://other.ngrok-free.app",
+                "proto": "https",
+                "config": {"addr": "http://localhost:9999"},
+            },
+            {"public_url": "https://bare.ngrok-free.app", "proto": "https", "config": {}},
+        ]
+    }
+    url = await agent(payload, 200)
+    assert await discover_public_url(url, port=8080) is None
+    assert await discover_public_url(url, port=9999) == "https://other.ngrok-free.app"
+
+
+def test_forwards_to_address_forms() -> None:
+    def tunnel(addr: str | None) -> Tunnel:
+        return Tunnel(public_url="https://a.b", proto="https", addr=addr)
+
+    for addr in ("8080", ":8080", "localhost:8080", "http://localhost:8080", "https://h:8080"):
+        assert forwards_to(tunnel(addr), 8080), addr
+    for other in ("9999", "localhost:9999", None, "http://[bad"):
+        assert not forwards_to(tunnel(other), 8080), other

@@ -39,6 +39,61 @@ def test_parse_env_rejects_garbage_with_line_number() -> None:
         parse_env("A=1\nnot a pair\n")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"{SECRET}\n", "line 1 has no '='"),
+        (f"A=1\nexport {SECRET}\n", "line 2 has no '='"),
+        (f"{SECRET} x={SECRET}\n", "not a variable name"),
+        (f'CRONOFY_CLIENT_SECRET="{SECRET}\n', "quote that is not closed"),
+    ],
+)
+def test_parse_env_errors_never_show_a_value(text: str, expected: str) -> None:
+    """A malformed line may be a secret pasted without its name: never echo it."""
+    with pytest.raises(ConfigError) as info:
+        parse_env(text, source="config/x.env")
+    message = str(info.value)
+    assert expected in message
+    assert "config/x.env" in message
+    assert SECRET[:8] not in message
+    assert SECRET[-8:] not in message
+
+
+def test_parse_env_quoted_value_with_a_trailing_comment() -> None:
+    text = (
+        f'CRONOFY_CLIENT_SECRET="{SECRET}" # current\n'
+        f"CRONOFY_ACCESS_TOKEN='{ACCESS}'   # from the OAuth exchange\n"
+        f"CRONOFY_REFRESH_TOKEN={REFRESH} # comment\n"
+        "HASHED=a#b\n"
+    )
+    assert parse_env(text) == {
+        "CRONOFY_CLIENT_SECRET": SECRET,
+        "CRONOFY_ACCESS_TOKEN": ACCESS,
+        "CRONOFY_REFRESH_TOKEN": REFRESH,
+        "HASHED": "a#b",
+    }
+
+
+def test_parse_env_decodes_escapes_in_one_pass() -> None:
+    values = parse_env('A="a\\\\nb"\nB="x\\ny"\nC="say \\"hi\\""\nD=\'a\\nb\'\n')
+    assert values["A"] == "a\\nb"  # an escaped backslash, then a plain n
+    assert values["B"] == "x\ny"
+    assert values["C"] == 'say "hi"'
+    assert values["D"] == "a\\nb"  # single quotes: literal
+
+
+def test_an_explicit_env_file_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.env"
+    with pytest.raises(ConfigError) as info:
+        Settings.load({}, missing, env_file_required=True)
+    assert str(missing) in str(info.value)
+    assert "does not exist" in str(info.value)
+    with pytest.raises(ConfigError, match="is not a file"):
+        Settings.load({}, tmp_path, env_file_required=True)
+    # The default ./.env may be absent.
+    assert Settings.load({}, missing).env_file is None
+
+
 def test_environment_overrides_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text(

@@ -143,13 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment and ``.env``, with ``--user``/``--db`` on top."""
-    env_file: Path = getattr(args, "env_file", None) or Path(".env")
+    given: Path | None = getattr(args, "env_file", None)
+    env_file = given or Path(".env")
     merged = dict(os.environ if environ is None else environ)
     if getattr(args, "user", None):
         merged["CRONOFY_AVAIL_USER"] = args.user
     if getattr(args, "db", None):
         merged["CRONOFY_AVAIL_DB"] = str(args.db)
-    return Settings.load(merged, env_file)
+    # The default ./.env may be absent; a file named with --env-file must exist.
+    return Settings.load(merged, env_file, env_file_required=given is not None)
 
 
 class _LogToOutput(logging.Handler):

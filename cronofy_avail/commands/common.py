@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from webhook_server import DEFAULT_PREFIX
 
 from ..client import CronofyClient, OAuthTokens
 from ..coordinator import UserClients
-from ..ngrok import DEFAULT_AGENT_URL, discover_public_url
+from ..ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
 from ..retry import RetryPolicy
 from ..settings import Settings
 from ..store import SQLiteStore, StoredCredentials, UserRecord
@@ -144,10 +145,20 @@ async def resolve_public_url(
                 "e.g. https://abc.ngrok-free.app"
             )
         return given.rstrip("/"), "--public-url"
-    found = await discover_public_url(agent_url, session, port=port)
-    if found:
-        return found, f"ngrok agent at {agent_url}"
-    return None, f"no ngrok agent answered at {agent_url}"
+    tunnels = await list_tunnels(agent_url, session)
+    if tunnels is None:
+        return None, f"no ngrok agent answered at {agent_url}"
+    chosen = choose_tunnel(tunnels, port)
+    if chosen is not None:
+        return chosen.public_url, f"ngrok agent at {agent_url}"
+    if not tunnels:
+        return None, f"the ngrok agent at {agent_url} has no http(s) tunnel"
+    # Never a tunnel to another port: Cronofy would deliver to something else.
+    others = ", ".join(sorted({f"{t.public_url} → {t.addr or 'unknown address'}" for t in tunnels}))
+    return None, (
+        f"the ngrok agent at {agent_url} has no tunnel to port {port}; its tunnels forward "
+        f"elsewhere ({others})"
+    )
 
 
 @dataclass
@@ -220,12 +231,28 @@ class Runtime:
         )
 
 
+async def open_store(settings: Settings) -> SQLiteStore:
+    """The store at ``settings.db_path``; a path that is no SQLite database (or a directory,
+    or unwritable) is a :class:`CommandError` naming it, not an unexpected error."""
+    path = settings.db_path
+    try:
+        return await SQLiteStore.open(path)
+    except sqlite3.DatabaseError as exc:
+        reason = str(exc) or type(exc).__name__
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    raise CommandError(
+        f"store: {path} is not a cronofy-avail database ({reason}).\n"
+        "Fix: move it aside, or pass --db (or CRONOFY_AVAIL_DB) with another path."
+    )
+
+
 @asynccontextmanager
 async def runtime(settings: Settings, out: Out) -> AsyncIterator[Runtime]:
     masked = writer(out)
     for secret in settings.secrets():
         masked.add_secret(secret)
-    store = await SQLiteStore.open(settings.db_path)
+    store = await open_store(settings)
     try:
         async with aiohttp.ClientSession() as session:
             yield Runtime(settings, store, session, masked)

@@ -30,6 +30,7 @@ from ..errors import (
     UnexpectedResponseError,
 )
 from ..pattern import SetupError
+from ..retry import RetryPolicy
 from ..settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
 from ..store import StoreSchemaError
 
@@ -40,6 +41,21 @@ REAUTHORIZE = (
     "authorize the user again through your application's OAuth flow, put the new tokens in "
     "CRONOFY_ACCESS_TOKEN / CRONOFY_REFRESH_TOKEN and run `cronofy-avail setup`"
 )
+
+
+INVALID_CLIENT = (
+    "CRONOFY_CLIENT_SECRET (or CRONOFY_CLIENT_ID) is not this application's: copy it from the "
+    "developer dashboard (https://app.cronofy.com/oauth/applications, the application the "
+    "user authorized)"
+)
+
+MAX_RETRY_AFTER = RetryPolicy().max_retry_after
+"""The longest ``Retry-After`` the commands' clients wait out (their policy's default)."""
+
+
+def is_invalid_client(text: str | None) -> bool:
+    """Whether an error (or its stored text) is Cronofy refusing the client credentials."""
+    return bool(text) and "invalid_client" in str(text)
 
 
 class CommandError(Exception):
@@ -81,6 +97,20 @@ def data_center_hint(settings: Settings | None) -> str:
     return hint
 
 
+def rate_limit_hint(retry_after: float | None = None) -> str:
+    """The fix for a 429: retried unless Cronofy asked for a longer wait than the client's."""
+    if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+        return (
+            f"Cronofy rate-limited the application and asked to wait {retry_after:g}s, longer "
+            f"than the client waits ({MAX_RETRY_AFTER:g}s), so it was not retried; wait "
+            f"{retry_after:g} seconds and run again (limits are per application: 50/s, 500/min)"
+        )
+    return (
+        "Cronofy rate-limited the application and the client slowed down and retried; "
+        "wait a minute and run again (limits are per application: 50/s, 500/min)"
+    )
+
+
 def status_hint(status: int | None, settings: Settings | None = None) -> str | None:
     """The fix for an error status (also used for a sync result's stored error text)."""
     if status == 401:
@@ -98,10 +128,7 @@ def status_hint(status: int | None, settings: Settings | None = None) -> str | N
     if status == 423:
         return "the calendar profile is locked: the user must unlock or relink it in Cronofy"
     if status == 429:
-        return (
-            "Cronofy rate-limited the application and the client slowed down and retried; "
-            "wait a minute and run again (limits are per application: 50/s, 500/min)"
-        )
+        return rate_limit_hint()
     if status is not None and status >= 500:
         return "a fault on Cronofy's side: run again later (check status.cronofy.com)"
     return None
@@ -114,6 +141,8 @@ def hint_for_text(error: str | None, settings: Settings | None = None) -> str | 
     """The fix for an error stored as text (``"HTTP 402: ..."``) by the sync engine."""
     if not error:
         return None
+    if is_invalid_client(error):  # a 401 of the token endpoint: not the user's tokens
+        return INVALID_CLIENT
     found = _HTTP_STATUS.match(error)
     hint = status_hint(int(found.group(1)), settings) if found else None
     if hint:
@@ -135,6 +164,11 @@ def explain(exc: BaseException, settings: Settings | None = None) -> Explained:
         return Explained(f"setup: {exc.message}")
     if isinstance(exc, StoreSchemaError):
         return Explained(f"store: {exc}")
+    if isinstance(exc, OAuthError) and is_invalid_client(exc.message):
+        return Explained(
+            f"Cronofy refused the application's credentials ({exc.message}).\n"
+            f"Fix: {INVALID_CLIENT}."
+        )
     if isinstance(exc, ReauthorizationRequiredError):
         return Explained(
             f"Cronofy: the credentials cannot be renewed ({exc.message}).\n"
@@ -167,9 +201,11 @@ def explain(exc: BaseException, settings: Settings | None = None) -> Explained:
         )
     if isinstance(exc, RateLimitedError):
         wait = f" (Cronofy asks for {exc.retry_after:g}s)" if exc.retry_after is not None else ""
+        retried = exc.retry_after is None or exc.retry_after <= MAX_RETRY_AFTER
+        state = "still after slowing down" if retried else "not retried"
         return Explained(
-            f"Cronofy answered 429: rate limited, still after slowing down{wait}{_where(exc)}.\n"
-            f"Fix: {status_hint(429)}."
+            f"Cronofy answered 429: rate limited, {state}{wait}{_where(exc)}.\n"
+            f"Fix: {rate_limit_hint(exc.retry_after)}."
         )
     if isinstance(exc, ProfileLockedError):
         return Explained(f"Cronofy answered 423{_where(exc)}.\nFix: {status_hint(423)}.")

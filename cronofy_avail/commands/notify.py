@@ -7,12 +7,12 @@ import argparse
 import json
 from datetime import UTC, datetime
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from webhook_server import DEFAULT_PREFIX
 
-from ..errors import CronofyTransportError
 from ..models import NotificationType, format_time, parse_time
 from ..settings import ENV_CLIENT_SECRET, ConfigError, Settings
 from ..signatures import SIGNATURE_HEADER, sign
@@ -70,23 +70,44 @@ def build_body(
     return json.dumps(envelope, separators=(",", ":")).encode("utf-8")
 
 
+NOTIFY_FIX = (
+    "check the URL (copy the callback URL from `cronofy-avail status`) and that the receiver "
+    "is running (`cronofy-avail serve`)"
+)
+
+
+def replay_fix(server: str) -> str:
+    return (
+        f"start `cronofy-avail serve` on this host, or pass --server with the URL of the "
+        f"running one (now {server}; the default is {DEFAULT_SERVER})"
+    )
+
+
 async def _post(
-    session: aiohttp.ClientSession, url: str, body: bytes | None, headers: dict[str, str]
+    session: aiohttp.ClientSession,
+    url: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    *,
+    fix: str,
 ) -> tuple[int, str]:
+    """POST to a receiver (never Cronofy): a failure names the URL tried and ``fix``."""
+    host = urlsplit(url).netloc or url
     try:
         async with session.post(
             url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
         ) as response:
             return response.status, (await response.text())[:300]
     except TimeoutError as exc:
-        raise CronofyTransportError("no answer in time", method="POST", url=url) from exc
+        raise CommandError(f"no answer from {host} in time (POST {url}).\nFix: {fix}.") from exc
     except aiohttp.ClientConnectorError as exc:
-        raise CronofyTransportError(
-            f"cannot connect to {exc.host}:{exc.port}", method="POST", url=url
+        raise CommandError(
+            f"cannot reach {host}: nothing accepts connections there (POST {url}).\nFix: {fix}."
         ) from exc
     except aiohttp.ClientError as exc:
-        raise CronofyTransportError(
-            f"connection failed ({type(exc).__name__})", method="POST", url=url
+        raise CommandError(
+            f"cannot reach {host}: connection failed ({type(exc).__name__}) (POST {url}).\n"
+            f"Fix: {fix}."
         ) from exc
 
 
@@ -130,7 +151,7 @@ async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) 
             SIGNATURE_HEADER: sign(body, secrets),
             "User-Agent": "cronofy-avail notify",
         }
-        status, text = await _post(rt.session, url, body, headers)
+        status, text = await _post(rt.session, url, body, headers, fix=NOTIFY_FIX)
         shown = url
         for user in await rt.store.list_users():
             shown = redact_callback(shown, user.callback_key) or shown
@@ -155,7 +176,9 @@ async def run_replay(args: argparse.Namespace, settings: Settings, out: TextIO) 
     server = args.server.rstrip("/")
     url = f"{server}/deliveries/{args.delivery_id}/replay"
     async with aiohttp.ClientSession() as session:
-        status, text = await _post(session, url, None, {"Accept": "application/json"})
+        status, text = await _post(
+            session, url, None, {"Accept": "application/json"}, fix=replay_fix(server)
+        )
     emit(out, f"POST {url}")
     emit(out, f"server answered {status}: {text.strip() or '(empty body)'}")
     if 200 <= status < 300:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
@@ -18,7 +19,7 @@ from typing import TextIO
 from webhook_server import WebhookConfig, WebhookServer
 
 from ..coordinator import SyncCoordinator
-from ..errors import NotFoundError
+from ..errors import CronofyError, NotFoundError
 from ..ngrok import DEFAULT_AGENT_URL
 from ..pattern import callback_url_for, create_channel
 from ..settings import Settings
@@ -32,7 +33,7 @@ from .common import (
     resolve_public_url,
     runtime,
 )
-from .errors import CommandError, hint_for_text
+from .errors import CommandError, explain, hint_for_text
 
 Confirm = Callable[[str], Awaitable[bool]]
 
@@ -47,25 +48,42 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recreate-channel",
         action="store_true",
-        help="recreate channels whose callback URL no longer matches the public URL",
+        help="recreate channels whose callback URL no longer matches the public URL, or that "
+        "Cronofy has closed",
     )
 
 
+def _first_line(exc: BaseException) -> str:
+    return explain(exc).message.splitlines()[0]
+
+
 async def _recreate(rt: Runtime, user: UserRecord, callback_url: str) -> UserRecord:
-    """Close the user's old channel and create one that calls this server back."""
+    """Create a channel that calls this server back, then close the user's old one.
+
+    Created first: if creation fails the old channel (and the store naming it) is untouched.
+    """
     assert user.calendar_id is not None
     client = rt.client_for(user)
+    old = user.channel_id
+    closed: str | None = None
     try:
-        if user.channel_id:
-            with contextlib.suppress(NotFoundError):
-                await client.close_channel(user.channel_id)
         channel = await create_channel(
             client, callback_url=callback_url, calendar_id=user.calendar_id
         )
+        if old and old != channel.channel_id:
+            try:
+                await client.close_channel(old)
+                closed = f"closed channel {old}"
+            except NotFoundError:
+                closed = f"the old channel {old} was already closed"
+            except CronofyError as exc:
+                closed = (
+                    f"could not close the old channel {old} ({_first_line(exc)}); it keeps "
+                    "calling its old URL until Cronofy closes it"
+                )
     finally:
         await client.close()
     fresh = await rt.store.get_user(user.user_id) or user
-    old = fresh.channel_id
     fresh.channel_id = channel.channel_id
     fresh.callback_url = callback_url
     await rt.store.save_user(fresh)
@@ -73,8 +91,31 @@ async def _recreate(rt: Runtime, user: UserRecord, callback_url: str) -> UserRec
     await rt.store.record_intent(
         user.user_id, changes_since=None, full=True, received_at=datetime.now(UTC)
     )
-    emit(rt.out, f"{user.user_id}: closed channel {old}, created {channel.channel_id}")
+    emit(
+        rt.out,
+        f"{user.user_id}: created channel {channel.channel_id}" + (f", {closed}" if closed else ""),
+    )
     return fresh
+
+
+async def _channel_listed(rt: Runtime, user: UserRecord) -> bool | None:
+    """Whether Cronofy still lists the user's channel (it closes a channel whose deliveries
+    failed for too long); ``None`` when it cannot be asked."""
+    if not user.channel_id or user.credentials is None:
+        return None
+    client = rt.client_for(user)
+    try:
+        channels = await client.list_channels()
+    except CronofyError as exc:
+        emit(
+            rt.out,
+            f"warning: {user.user_id}: cannot check channel {user.channel_id} at Cronofy "
+            f"({_first_line(exc)}).",
+        )
+        return None
+    finally:
+        await client.close()
+    return any(c.channel_id == user.channel_id for c in channels)
 
 
 async def serve(
@@ -153,7 +194,12 @@ async def serve(
             else:
                 emit(rt.out, f"Public URL {receiver_base(public)} (from {source})")
             for user in users:
-                await _check_user(rt, user, public, recreate_channel, confirm)
+                if stop.is_set():
+                    break
+                await _check_user(rt, user, public, recreate_channel, confirm, stop)
+            if stop.is_set():
+                emit(rt.out, "Stop requested before serving started.")
+                return 0
             await coordinator.start()  # resumes pending work (the first reconcile after setup)
             emit(rt.out, "Serving; Ctrl-C stops.")
             if ready is not None:
@@ -173,45 +219,121 @@ async def _check_user(
     public: str | None,
     recreate_channel: bool | None,
     confirm: Confirm | None,
+    stop: asyncio.Event,
 ) -> None:
+    listed = await _channel_listed(rt, user)
+    closed_warning = (
+        f"warning: {user.user_id}: Cronofy no longer lists channel {user.channel_id}: it was "
+        "closed (Cronofy closes a channel whose deliveries keep failing); no notification "
+        "will arrive"
+    )
     if public is None:
         emit(
             rt.out,
             f"{user.user_id}: channel {user.channel_id} calls back "
             f"{redact_callback(user.callback_url, user.callback_key)}",
         )
+        if listed is False:
+            emit(
+                rt.out,
+                f"{closed_warning} until `cronofy-avail setup` or `serve --recreate-channel` "
+                "(with a public URL) creates a new one.",
+            )
         return
     expected = callback_url_for(receiver_base(public), user.callback_key)
     shown = redact_callback(expected, user.callback_key)
-    if user.callback_url == expected:
+    if user.callback_url == expected and listed is not False:
         emit(rt.out, f"{user.user_id}: channel {user.channel_id} calls back {shown} (ok)")
         return
-    emit(
-        rt.out,
-        f"warning: {user.user_id}: channel {user.channel_id} calls back "
-        f"{redact_callback(user.callback_url, user.callback_key)}, not this server's "
-        f"{shown} (ngrok URLs change on every run).",
-    )
+    if listed is False:
+        emit(rt.out, f"{closed_warning}.")
+    else:
+        emit(
+            rt.out,
+            f"warning: {user.user_id}: channel {user.channel_id} calls back "
+            f"{redact_callback(user.callback_url, user.callback_key)}, not this server's "
+            f"{shown} (ngrok URLs change on every run).",
+        )
     if not user.calendar_id or user.credentials is None:
         emit(rt.out, f"{user.user_id}: not set up completely: run `cronofy-avail setup`.")
         return
     recreate = recreate_channel
     if recreate is None:
         recreate = (
-            await confirm(f"Recreate {user.user_id}'s channel now? [y/N] ") if confirm else False
+            await _confirm_or_stop(confirm, f"Recreate {user.user_id}'s channel now? [y/N] ", stop)
+            if confirm
+            else False
         )
+        if stop.is_set():
+            return
     if recreate:
-        await _recreate(rt, user, expected)
+        try:
+            await _recreate(rt, user, expected)
+        except CronofyError as exc:
+            emit(
+                rt.out,
+                f"warning: {user.user_id}: could not create a new channel "
+                f"({_first_line(exc)}); channel {user.channel_id} is kept as it was. Fix: "
+                "run `cronofy-avail setup` (it explains the cause) or serve again with "
+                "--recreate-channel.",
+            )
     else:
         emit(
             rt.out,
-            f"{user.user_id}: notifications will not arrive here. Fix: run again with "
-            "--recreate-channel (or `cronofy-avail setup --public-url ...`).",
+            f"{user.user_id}: no notification will arrive here until `cronofy-avail setup` "
+            "creates a new channel. Fix: run again with --recreate-channel (or "
+            "`cronofy-avail setup --public-url ...`).",
         )
 
 
+async def _confirm_or_stop(confirm: Confirm, question: str, stop: asyncio.Event) -> bool:
+    """``confirm(question)``, unless ``stop`` is set first (Ctrl-C at the prompt): then no."""
+    asking = asyncio.ensure_future(confirm(question))
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({asking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if asking.done() and not stop.is_set():
+        return asking.result()
+    asking.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asking
+    return False
+
+
+def _input_in_daemon_thread(question: str) -> asyncio.Future[str]:
+    """``input(question)`` in a daemon thread: a pending prompt never holds up the exit
+    (the default executor's threads are joined when the loop closes)."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def settle(value: str | None, error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value or "")
+
+    def read() -> None:
+        try:
+            value: str | None = input(question)
+            error: BaseException | None = None
+        except BaseException as exc:  # EOF or a closed stdin: answered "no"
+            value, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=read, name="cronofy-avail-prompt", daemon=True).start()
+    return answer
+
+
 async def _ask(question: str) -> bool:
-    answer = await asyncio.to_thread(input, question)
+    try:
+        answer = await _input_in_daemon_thread(question)
+    except (EOFError, OSError):
+        return False
     return answer.strip().lower() in ("y", "yes")
 
 

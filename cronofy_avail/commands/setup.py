@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import TextIO
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from ..errors import (
     AuthenticationError,
     ForbiddenError,
     NotFoundError,
+    OAuthError,
     ReauthorizationRequiredError,
 )
 from ..models import Account, Calendar, Profile
@@ -18,10 +20,12 @@ from ..ngrok import DEFAULT_AGENT_URL
 from ..pattern import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
 from ..planner import Action, ActionKind, Plan
 from ..settings import Settings
+from ..store import UserRecord
 from ..sync import PlanRunner
 from .common import (
     Out,
     Runtime,
+    credentials_of,
     emit,
     pairs,
     receiver_base,
@@ -29,11 +33,13 @@ from .common import (
     resolve_public_url,
     runtime,
 )
-from .errors import REAUTHORIZE, CommandError, data_center_hint
+from .errors import INVALID_CLIENT, REAUTHORIZE, CommandError, data_center_hint, is_invalid_client
 
 REQUIRED_SCOPES = ("read_events",)
 """Scopes without which the pattern cannot work at all (``create_calendar`` is checked apart:
 it is only needed while the sub calendar does not exist yet)."""
+
+PERIOD_IDS_SHOWN = 10
 
 CHANNEL_REFUSED = (
     "push notifications need an application (OAuth) token, not a personal token: Cronofy "
@@ -55,6 +61,12 @@ def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
         "--calendar-name", default=SUB_CALENDAR_NAME, help="name of the sub calendar"
     )
     parser.add_argument("--tzid", help="the user's IANA time zone (default: the account's)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a stored user that belongs to another Cronofy account (its channel and "
+        "periods stay at that account)",
+    )
 
 
 def add_teardown_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,18 +75,44 @@ def add_teardown_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also asks to delete the sub calendar (Cronofy's API cannot: says how instead)",
     )
+    parser.add_argument(
+        "--local",
+        action="store_true",
+        help="only forget the user in the store, without calling Cronofy (when the grant was "
+        "revoked); says what is left at Cronofy",
+    )
 
 
-async def _first_call(client: CronofyClient, settings: Settings) -> Account:
-    """``GET /v1/account``: the call where a wrong data center or a dead token shows."""
+def _refused(exc: Exception, settings: Settings, *, tried: str = "") -> CommandError:
+    return CommandError(
+        f"Cronofy did not accept the credentials on the first call "
+        f"({type(exc).__name__}, {settings.api_url}){tried}.\n"
+        f"Fix: {REAUTHORIZE}{data_center_hint(settings)}."
+    )
+
+
+async def _verify(client: CronofyClient) -> Account:
+    """One refresh grant when a refresh token is there (it proves the client id and secret,
+    which nothing else in ``setup`` uses, and yields ``expires_at``), then ``GET /v1/account``:
+    the call where a wrong data center or a dead token shows."""
+    tokens = client.tokens
+    if tokens is not None and tokens.refresh_token:
+        try:
+            await client.refresh_access_token()
+        except OAuthError as exc:
+            if is_invalid_client(exc.message):
+                raise CommandError(
+                    f"Cronofy refused the application's credentials ({exc.message}): every "
+                    "notification would then be rejected as wrongly signed.\n"
+                    f"Fix: {INVALID_CLIENT}."
+                ) from exc
+            raise
+    return await _first_call(client)
+
+
+async def _first_call(client: CronofyClient) -> Account:
     try:
         return await client.account()
-    except (AuthenticationError, ReauthorizationRequiredError) as exc:
-        raise CommandError(
-            f"Cronofy did not accept the credentials on the first call "
-            f"({type(exc).__name__}, {settings.api_url}).\n"
-            f"Fix: {REAUTHORIZE}{data_center_hint(settings)}."
-        ) from exc
     except ForbiddenError as exc:
         raise CommandError(
             "Cronofy answered 403 to GET /v1/account: the token lacks the read_account scope.\n"
@@ -126,8 +164,40 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         if settings.api_base_url
         else f"data center {settings.data_center}"
     )
-    client = rt.settings_client()
-    account = await _first_call(client, settings)
+    previous = await rt.store.get_user(settings.user_id)
+    if previous is not None:
+        rt.remember(previous)
+    client, account = await _working_client(rt, previous)
+    if previous is not None and previous.sub and previous.sub != account.account_id:
+        if not args.force:
+            raise CommandError(
+                f"user {previous.user_id!r} in {settings.db_path} belongs to Cronofy account "
+                f"{previous.sub}, but these tokens are for {account.account_id}.\n"
+                f"Fix: run `cronofy-avail teardown` with account {previous.sub}'s tokens first "
+                "(`teardown --local` if its grant is gone), or pass --user with another user "
+                "id; --force replaces the stored user (its channel and periods stay at "
+                f"{previous.sub})."
+            )
+        await forget_locally(rt, previous, reason="replaced with --force")
+        previous = None
+    elif previous is not None and previous.sub == account.account_id:
+        # The tokens that work replace the stored ones now: a rotated refresh token must not
+        # be lost if a later step fails.
+        working = credentials_of(client)
+        if working is not None and working.refresh_token:
+            await rt.store.save_credentials(previous.user_id, working)
+    kept_refresh = (  # the stored refresh token of this same account, if any
+        previous.credentials.refresh_token
+        if previous is not None
+        and previous.credentials is not None
+        and previous.sub == account.account_id
+        else None
+    )
+    previous_active = False
+    if previous is not None and previous.channel_id:
+        previous_active = any(
+            c.channel_id == previous.channel_id for c in await client.list_channels()
+        )
     profiles = await client.list_profiles()
     profile: Profile = choose_profile(profiles, args.profile_id)
     existing = next(
@@ -141,9 +211,6 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         None,
     )
     _check_scopes(account, existing, out)
-    previous = await rt.store.get_user(settings.user_id)
-    if previous is not None:
-        rt.remember(previous)
     tzid = args.tzid or settings.tzid or (previous.tzid if previous else None)
     try:
         user, channel = await onboard_user(
@@ -168,11 +235,19 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
                 "'read_account list_calendars create_calendar read_events'."
             ) from exc
         raise
+    # What is stored are the tokens that worked last (a refresh during onboarding rotates them).
+    working = credentials_of(client)
+    if working is not None and working.refresh_token is None and kept_refresh is not None:
+        # Only an access token was configured: keep the stored refresh token of this account.
+        working = dataclasses.replace(working, refresh_token=kept_refresh)
+    if working is not None and working != user.credentials:
+        await rt.store.save_credentials(user.user_id, working)
+        user.credentials = working
     rt.remember(user)
     channel_reused = previous is not None and previous.channel_id == channel.channel_id
-    closed_old = None  # onboard_user closed the channel this one replaces
+    replaced = None  # onboard_user closed the channel this one replaces (if still open)
     if previous is not None and previous.channel_id and previous.channel_id != channel.channel_id:
-        closed_old = previous.channel_id
+        replaced = previous.channel_id
     calendar_state = "reused" if existing is not None else "created"
     emit(
         out,
@@ -194,20 +269,95 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
             ]
         ),
     )
-    if closed_old:
-        emit(out, f"Closed the previous channel {closed_old} (its callback URL changed).")
+    if replaced and previous_active:
+        emit(out, f"Closed the previous channel {replaced} (its callback URL changed).")
+    elif replaced:
+        emit(out, f"The previous channel {replaced} was already closed at Cronofy.")
     if urlsplit(base).scheme != "https" and not settings.api_base_url:
         emit(out, "warning: Cronofy expects an https callback URL; use the https ngrok tunnel.")
+    serve_options = f"--port {args.port}"
+    if source == "--public-url":
+        serve_options += f" --public-url {public_url}"
     emit(
         out,
-        f"Next: run `cronofy-avail serve --port {args.port}` (a first full reconcile runs on "
+        f"Next: run `cronofy-avail serve {serve_options}` (a first full reconcile runs on "
         "start), or `cronofy-avail reconcile` now.",
     )
     return 0
 
 
+async def _working_client(
+    rt: Runtime, previous: UserRecord | None
+) -> tuple[CronofyClient, Account]:
+    """A client whose tokens Cronofy accepts, and the account: the configured tokens, else
+    (when they are refused) the tokens stored for this user id, which may have been renewed
+    (a rotated refresh token) since the configured ones were issued."""
+    settings = rt.settings
+    client = rt.settings_client()
+    try:
+        return client, await _verify(client)
+    except (AuthenticationError, ReauthorizationRequiredError) as exc:
+        await client.close()
+        if previous is None or previous.credentials is None:
+            raise _refused(exc, settings) from exc
+        refused = type(exc).__name__
+    stored = rt.client_for(previous)  # persists what it renews: nothing rotates away
+    try:
+        account = await _verify(stored)
+    except (AuthenticationError, ReauthorizationRequiredError) as exc:
+        await stored.close()
+        raise _refused(
+            exc,
+            settings,
+            tried=f"; neither the configured nor user {previous.user_id!r}'s stored tokens",
+        ) from exc
+    emit(
+        rt.out,
+        f"note: the configured tokens were refused ({refused}); using the tokens stored for "
+        f"user {previous.user_id!r}, which work. Update CRONOFY_ACCESS_TOKEN / "
+        "CRONOFY_REFRESH_TOKEN when you next authorize.",
+    )
+    return stored, account
+
+
+async def forget_locally(rt: Runtime, user: UserRecord, *, reason: str) -> None:
+    """Forget ``user`` and its store rows without calling Cronofy; say what is left there."""
+    owned = await rt.store.get_periods(user.user_id)
+    await rt.store.delete_user(user.user_id)
+    account = user.sub or "its Cronofy account"
+    emit(rt.out, f"Forgot user {user.user_id!r} in {rt.settings.db_path} ({reason}).")
+    left = []
+    if user.channel_id:
+        left.append(f"channel {user.channel_id}")
+    if owned:
+        ids = sorted(k.period_id for k in owned.values())
+        shown = ", ".join(ids[:PERIOD_IDS_SHOWN]) + (", …" if len(ids) > PERIOD_IDS_SHOWN else "")
+        left.append(f"{len(owned)} Available Period(s) this toolkit wrote ({shown})")
+    if not left:
+        emit(rt.out, f"Nothing of it is left at Cronofy (account {account}) but the calendar.")
+    else:
+        emit(
+            rt.out,
+            f"Left at Cronofy (account {account}), no longer tracked here: "
+            f"{'; '.join(left)}.\nTo remove them later, with a token of that account (after "
+            "it authorizes again): close the channel (DELETE /v1/channels/ID) and delete the "
+            "periods (DELETE /v1/available_periods with each available_period_id).",
+        )
+    if user.calendar_id:
+        emit(
+            rt.out,
+            f"The sub calendar {user.calendar_id} is kept (Cronofy's API cannot delete "
+            "calendars; remove it in the calendar app if you no longer need it).",
+        )
+
+
 async def run_teardown(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Close the channel, delete the periods this toolkit owns, forget the user."""
+    if args.local:
+        async with runtime(settings, out) as rt:
+            user = await rt.user()
+            await forget_locally(rt, user, reason="--local: nothing was asked of Cronofy")
+        return 0
     settings.require_app()
     async with runtime(settings, out) as rt:
         user = await rt.user()
@@ -219,6 +369,13 @@ async def run_teardown(args: argparse.Namespace, settings: Settings, out: TextIO
                     emit(rt.out, f"Closed channel {user.channel_id}.")
                 except NotFoundError:
                     emit(rt.out, f"Channel {user.channel_id} was already closed.")
+                except ReauthorizationRequiredError as exc:
+                    raise CommandError(
+                        f"Cronofy: the credentials of user {user.user_id!r} cannot be renewed "
+                        f"({exc.message}), so its channel cannot be closed.\n"
+                        f"Fix: {REAUTHORIZE}, then run teardown again; or run "
+                        "`cronofy-avail teardown --local` to forget the user here only."
+                    ) from exc
             owned = await rt.store.get_periods(user.user_id)
             actions = tuple(
                 Action(ActionKind.DELETE, "teardown", event_uid=k.event_uid, period_id=k.period_id)
