@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .hosts import DATA_CENTERS, api_base_url, app_base_url
+from .hosts import DATA_CENTERS, api_base_url
 
 ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
 ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name
@@ -235,10 +235,6 @@ class Settings:
     def api_url(self) -> str:
         """Where API requests go: the override, else the data center's host."""
         return self.api_base_url or api_base_url(self.data_center)
-
-    @property
-    def app_url(self) -> str:
-        return self.api_base_url or app_base_url(self.data_center)
 
     def secrets(self) -> list[str]:
         """Every secret value, for output masking."""

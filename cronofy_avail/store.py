@@ -39,7 +39,6 @@ class UserState:
 
     NEW = "new"
     IDLE = "idle"
-    SYNCING = "syncing"
     RETRYING = "retrying"
     NEEDS_REAUTH = "needs_reauth"
     DISCONNECTED = "disconnected"

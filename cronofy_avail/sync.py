@@ -78,7 +78,6 @@ class ApplyResult:
     rejected: list[tuple[Action, str]] = field(default_factory=list)
     not_applied: list[Action] = field(default_factory=list)
     error: CronofyError | None = None
-    used_batch: bool = False
 
     @property
     def complete(self) -> bool:
@@ -114,7 +113,6 @@ class PlanRunner:
         return result
 
     async def _apply_batch(self, writes: list[Action], result: ApplyResult) -> None:
-        result.used_batch = True
         done = 0
         try:
             # One call per 50 entries: a failure after the first chunk leaves the rest unapplied.
