@@ -65,11 +65,19 @@ async def _plugin(store: Store, kind: str) -> float:
         store, client_id="c", client_secret=SECRET, api_base_url="http://127.0.0.1:9"
     )
     coordinator = SyncCoordinator(store, SyncEngine(store), clients.for_user, schedule_every=None)
+    # Stopped: request() is then a no-op, so only the acknowledgement is measured (a change
+    # still records its delivery and its intent before the 202).
+    await coordinator.stop()
     body = json.dumps(
-        {"notification": {"type": kind}, "channel": {"channel_id": "chn_bench"}}
+        {
+            "notification": {"type": kind, "changes_since": "2026-11-24T09:00:00Z"},
+            "channel": {"channel_id": "chn_bench"},
+        }
     ).encode()
     headers = {SIGNATURE_HEADER: sign(body, SECRET), "Content-Type": "application/json"}
-    config = WebhookConfig(store=store, coordinator=coordinator, client_secrets=[SECRET])
+    config = WebhookConfig(
+        store=store, coordinator=coordinator, client_secrets=[SECRET], own_coordinator=False
+    )
     async with WebhookServer(config) as server:
         return await _time_posts(f"{server.url}/notifications/{user.callback_key}", body, headers)
 
@@ -90,7 +98,16 @@ async def run() -> None:
             finally:
                 await store.close()
 
+        async def sqlite_change() -> float:
+            store = await SQLiteStore.open(Path(tmp) / "bench-change.db")
+            try:
+                return await _plugin(store, "change")
+            finally:
+                await store.close()
+
         cases.append(("plugin, verification, SQLiteStore (durable log)", sqlite_case))
+        cases.append(("plugin, change, MemoryStore", lambda: _plugin(MemoryStore(), "change")))
+        cases.append(("plugin, change, SQLiteStore (log + intent)", sqlite_change))
         for name, case in cases:
             rows.append((name, await case()))
     print(f"webhook ack path, {N} sequential deliveries each")
