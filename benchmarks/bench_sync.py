@@ -13,11 +13,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+from cronofy_avail.client.ratelimit import RateLimiter, RateWindow
+from cronofy_avail.core.mapping import MappingPolicy
+from cronofy_avail.core.planner import plan_changes
 from cronofy_avail.emulator import Emulator
-from cronofy_avail.mapping import MappingPolicy
-from cronofy_avail.planner import plan_changes
-from cronofy_avail.ratelimit import RateLimiter, RateWindow
-from cronofy_avail.sync import PlanRunner
+from cronofy_avail.runtime.sync import PlanRunner
 
 SIZES = (10, 100, 400)
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from cronofy_avail.coordinator import SyncCoordinator, UserClients
-from cronofy_avail.signatures import SIGNATURE_HEADER, sign
-from cronofy_avail.store import MemoryStore, SQLiteStore, Store, UserRecord, UserState
-from cronofy_avail.sync import SyncEngine
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.store import MemoryStore, SQLiteStore, Store, UserRecord, UserState
+from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import WebhookConfig, WebhookServer
 
 SECRET = "CRN_benchmark_secret"  # noqa: S105 - a fixed test value

@@ -21,14 +21,15 @@ from typing import Any
 
 import aiohttp
 
-from .client import CronofyClient
-from .coordinator import SyncCoordinator, UserClients
-from .emulator import Emulator, EmulatorAccount
-from .models import AvailablePeriod
-from .pattern import onboard_user
-from .retry import RetryPolicy
-from .store import MemoryStore, Store, UserRecord
-from .sync import SyncEngine
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.models import AvailablePeriod
+from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.emulator import Emulator, EmulatorAccount
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.steps import onboard_user
+from cronofy_avail.runtime.store import MemoryStore, Store, UserRecord
+from cronofy_avail.runtime.sync import SyncEngine
+from webhook_server import WebhookConfig, WebhookServer
 
 
 @dataclass
@@ -102,8 +103,6 @@ class Playground:
     ) -> AsyncIterator[Playground]:
         """Start everything; unless ``onboard=False``, onboard the user (steps 1 and 2) and
         run the first reconcile."""
-        from webhook_server import WebhookConfig, WebhookServer
-
         settings = {"debounce": 0.05, "retry_initial_delay": 0.05, **(emulator_settings or {})}
         emulator = Emulator(**settings)
         await emulator.start()

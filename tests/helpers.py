@@ -14,9 +14,9 @@ from typing import Any
 from aioresponses import aioresponses
 from yarl import URL
 
-from cronofy_avail.client import CronofyClient
-from cronofy_avail.ratelimit import RateLimiter, RateWindow
-from cronofy_avail.retry import RetryPolicy
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.client.ratelimit import RateLimiter, RateWindow
+from cronofy_avail.core.retry import RetryPolicy
 
 API = "https://api.cronofy.com"
 ACCESS_TOKEN = "ACCESS-tok-5ecret-7f3a9c"

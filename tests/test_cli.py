@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cronofy_avail import __version__
-from cronofy_avail.cli import main
+from cronofy_avail.cli.main import main
 
 
 def test_demo_command_runs_and_reports_json_last(capsys: pytest.CaptureFixture[str]) -> None:

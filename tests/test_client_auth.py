@@ -12,16 +12,16 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from cronofy_avail.client import OAuthTokens
-from cronofy_avail.errors import (
+from cronofy_avail.client.api import OAuthTokens
+from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyError,
     OAuthError,
     ReauthorizationRequiredError,
     UnexpectedResponseError,
 )
-from cronofy_avail.models import AvailabilityRequest
-from cronofy_avail.retry import RetryPolicy
+from cronofy_avail.core.models import AvailabilityRequest
+from cronofy_avail.core.retry import RetryPolicy
 
 from .helpers import (
     ACCESS_TOKEN,

@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from cronofy_avail.client import TransportCause
-from cronofy_avail.errors import (
+from cronofy_avail.client.api import TransportCause
+from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyAPIError,
     CronofyError,
@@ -26,7 +26,7 @@ from cronofy_avail.errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from cronofy_avail.retry import NO_RETRY
+from cronofy_avail.core.retry import NO_RETRY
 
 from .helpers import API, SECRETS, FakeClock, count, make_client, sent
 

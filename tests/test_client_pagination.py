@@ -8,8 +8,8 @@ import pytest
 from aioresponses import aioresponses
 from yarl import URL
 
-from cronofy_avail.client import CronofyClient
-from cronofy_avail.errors import PaginationError
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import PaginationError
 
 from .helpers import ACCESS_TOKEN, API, bearer, event, make_client, sent
 

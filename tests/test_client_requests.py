@@ -15,9 +15,9 @@ from aioresponses import CallbackResult, aioresponses
 from pydantic import ValidationError
 from yarl import URL
 
-from cronofy_avail.client import USER_AGENT, CronofyClient
-from cronofy_avail.errors import InvalidRequestError, UnexpectedResponseError
-from cronofy_avail.models import (
+from cronofy_avail.client.api import USER_AGENT, CronofyClient
+from cronofy_avail.core.errors import InvalidRequestError, UnexpectedResponseError
+from cronofy_avail.core.models import (
     AvailabilityRequest,
     BatchEntry,
     LocalizedTime,

@@ -13,14 +13,14 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from cronofy_avail.errors import (
+from cronofy_avail.client.ratelimit import RateLimiter, RateWindow
+from cronofy_avail.core.errors import (
     CronofyTimeoutError,
     CronofyTransportError,
     RateLimitedError,
     ServerError,
 )
-from cronofy_avail.ratelimit import RateLimiter, RateWindow
-from cronofy_avail.retry import RetryPolicy
+from cronofy_avail.core.retry import RetryPolicy
 
 from .helpers import API, CALENDAR, TOKEN_URL, FakeClock, count, make_client, token_payload
 

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
-from cronofy_avail.commands import main_commands
-from cronofy_avail.commands.errors import explain, hint_for_text
+from cronofy_avail.cli.explain import explain, hint_for_text
+from cronofy_avail.cli.main import main_commands
+from cronofy_avail.core.errors import OAuthError
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, SignatureVerificationError, verify
 from cronofy_avail.emulator import Emulator
-from cronofy_avail.errors import OAuthError
-from cronofy_avail.signatures import SIGNATURE_HEADER, SignatureVerificationError, verify
 
 from .test_commands_support import (
     CLIENT_SECRET,
@@ -612,7 +612,7 @@ async def test_register_on_another_parser_and_run_parsed(cli: Cli) -> None:
     """How cli.py wires it: ``register`` on its own parser, then ``run_parsed``."""
     import argparse
 
-    from cronofy_avail.commands import COMMANDS, register, run_parsed
+    from cronofy_avail.cli.commands import COMMANDS, register, run_parsed
 
     parser = argparse.ArgumentParser(prog="cronofy-avail")
     register(parser.add_subparsers(dest="command"))

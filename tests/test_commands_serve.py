@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from cronofy_avail.commands import serve
-from cronofy_avail.commands.serve import _ask
-from cronofy_avail.settings import Settings
+from cronofy_avail.cli.commands import serve
+from cronofy_avail.cli.serve import _ask
+from cronofy_avail.cli.settings import Settings
 
 from .test_commands_support import Cli, at, cli, closed_port, emulator
 
@@ -218,7 +218,7 @@ async def test_serve_command_stops_gracefully_on_sigterm(cli: Cli) -> None:
         "PATH": os.environ.get("PATH", ""),
     }
     script = (
-        "import sys; from cronofy_avail.commands import main_commands; "
+        "import sys; from cronofy_avail.cli.main import main_commands; "
         "sys.exit(main_commands(sys.argv[1:]))"
     )
     proc = await asyncio.create_subprocess_exec(

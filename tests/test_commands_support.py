@@ -1,5 +1,5 @@
 """Shared fixtures of the command tests: an emulator on 127.0.0.1, a temporary store, and a
-runner that calls :func:`cronofy_avail.commands.main_commands` in-process.
+runner that calls :func:`cronofy_avail.cli.commands.main_commands` in-process.
 
 The commands run through ``main_commands`` (``asyncio.run``) in a worker thread, while the
 emulator serves from the test's event loop: real HTTP both ways, no mocks. Every output of a
@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from cronofy_avail.commands import main_commands
+from cronofy_avail.cli.main import main_commands
+from cronofy_avail.core.planner import KnownPeriod
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.state import AccountRecord
-from cronofy_avail.planner import KnownPeriod
-from cronofy_avail.store import SQLiteStore, UserRecord
+from cronofy_avail.runtime.store import SQLiteStore, UserRecord
 
 CLIENT_SECRET = "CRN_CmdTestSecretDistinct7Qx9Lm2Zp4"
 OLD_CLIENT_SECRET = "CRN_CmdOldSecretDistinct3Vb8Nk1Wq6"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cronofy_avail.demo import run_demo
+from cronofy_avail.cli.demo import run_demo
 
 
 @pytest.mark.parametrize("tzid", ["Europe/London", "America/New_York"])

@@ -17,13 +17,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cronofy_avail.coordinator import SyncCoordinator, UserClients
-from cronofy_avail.mapping import HASHED_ID_PREFIX, period_id_for
+from cronofy_avail.core.mapping import HASHED_ID_PREFIX, period_id_for
+from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.playground import Playground
-from cronofy_avail.retry import RetryPolicy
-from cronofy_avail.signatures import SIGNATURE_HEADER, sign
-from cronofy_avail.store import SQLiteStore, UserState
-from cronofy_avail.sync import SyncEngine
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.store import SQLiteStore, UserState
+from cronofy_avail.runtime.sync import SyncEngine
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, max_elapsed=5.0)
 
@@ -359,7 +359,7 @@ async def test_graceful_shutdown_lets_a_running_sync_finish(tmp_path: Path) -> N
 
 
 async def test_users_are_served_in_turn_and_a_busy_user_cannot_starve_others() -> None:
-    from cronofy_avail.pattern import onboard_user
+    from cronofy_avail.runtime.steps import onboard_user
 
     async with Playground.running(retry=FAST, max_concurrent=1) as pg:
         for name in ("b", "c"):

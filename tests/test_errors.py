@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from cronofy_avail.errors import (
+from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyAPIError,
     CronofyError,

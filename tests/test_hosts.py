@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cronofy_avail.hosts import DATA_CENTERS, Endpoints, api_base_url, app_base_url
+from cronofy_avail.core.hosts import DATA_CENTERS, Endpoints, api_base_url, app_base_url
 
 from .helpers import make_client
 

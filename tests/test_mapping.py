@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cronofy_avail.mapping import (
+from cronofy_avail.core.mapping import (
     HASHED_ID_PREFIX,
     MappingPolicy,
     Reason,
     period_id_for,
 )
-from cronofy_avail.models import AVAILABLE_PERIOD_ID_MAX, Event, UpsertAvailablePeriodRequest
+from cronofy_avail.core.models import AVAILABLE_PERIOD_ID_MAX, Event, UpsertAvailablePeriodRequest
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cronofy_avail.models import (
+from cronofy_avail.core.models import (
     Account,
     AccountResponse,
     AvailabilityRequest,

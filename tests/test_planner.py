@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cronofy_avail.mapping import MappingPolicy, Reason, period_id_for
-from cronofy_avail.models import AvailablePeriod, Event
-from cronofy_avail.planner import (
+from cronofy_avail.core.mapping import MappingPolicy, Reason, period_id_for
+from cronofy_avail.core.models import AvailablePeriod, Event
+from cronofy_avail.core.planner import (
     ActionKind,
     KnownPeriod,
     PlanReason,

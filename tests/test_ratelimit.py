@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cronofy_avail.ratelimit import (
+from cronofy_avail.client.ratelimit import (
     CRONOFY_DEFAULT_WINDOWS,
     RateLimiter,
     RateWindow,

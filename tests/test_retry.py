@@ -8,7 +8,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from cronofy_avail.retry import NO_RETRY, RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from cronofy_avail.core.retry import NO_RETRY, RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 NOW = 1_800_000_000.0
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cronofy_avail.core.errors import ProfileLockedError
+from cronofy_avail.core.planner import Action, ActionKind, KnownPeriod, Plan
+from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.errors import ProfileLockedError
-from cronofy_avail.planner import Action, ActionKind, KnownPeriod, Plan
 from cronofy_avail.playground import Playground
-from cronofy_avail.retry import RetryPolicy
-from cronofy_avail.store import UserState
-from cronofy_avail.sync import PlanRunner, rejects_entry
+from cronofy_avail.runtime.store import UserState
+from cronofy_avail.runtime.sync import PlanRunner, rejects_entry
 
 from .test_e2e_sync import _until, add, at
 

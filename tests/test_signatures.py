@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cronofy_avail.models import NotificationType
-from cronofy_avail.signatures import (
+from cronofy_avail.core.models import NotificationType
+from cronofy_avail.core.signatures import (
     SIGNATURE_HEADER,
     MalformedNotificationError,
     SignatureVerificationError,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cronofy_avail.planner import KnownPeriod
-from cronofy_avail.store import (
+from cronofy_avail.core.planner import KnownPeriod
+from cronofy_avail.runtime.store import (
     SCHEMA_VERSION,
     Delivery,
     MemoryStore,

@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from cronofy_avail.coordinator import SyncCoordinator, UserClients
-from cronofy_avail.signatures import SIGNATURE_HEADER, sign
-from cronofy_avail.store import MemoryStore, StoredCredentials, UserRecord, UserState
-from cronofy_avail.sync import SyncEngine
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
+from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import WebhookConfig, WebhookHandle, async_setup, manifest
 
 SECRET = "CRN_current_secret_value_for_tests"

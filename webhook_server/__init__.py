@@ -11,7 +11,7 @@ import json
 from importlib.resources import files
 from typing import Any
 
-from .plugin import (
+from webhook_server.plugin import (
     DEFAULT_MAX_BODY,
     DEFAULT_PREFIX,
     WebhookConfig,
@@ -20,7 +20,7 @@ from .plugin import (
     async_unload,
     redact,
 )
-from .server import WebhookServer
+from webhook_server.server import WebhookServer
 
 
 def manifest() -> dict[str, Any]:

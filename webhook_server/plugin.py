@@ -42,17 +42,17 @@ from typing import Any
 from aiohttp import web
 
 from cronofy_avail import __version__
-from cronofy_avail.coordinator import SyncCoordinator
-from cronofy_avail.models import NotificationEnvelope, NotificationType
-from cronofy_avail.signatures import (
+from cronofy_avail.core.models import NotificationEnvelope, NotificationType
+from cronofy_avail.core.signatures import (
     SIGNATURE_HEADER,
     MalformedNotificationError,
     SignatureVerificationError,
     parse_notification,
     verify,
 )
-from cronofy_avail.store import Delivery, Store, UserState
-from cronofy_avail.sync import SyncResult
+from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.store import Delivery, Store, UserState
+from cronofy_avail.runtime.sync import SyncResult
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from typing import Self
 
 from aiohttp import web
 
-from cronofy_avail.serving import start_site
-
-from .plugin import WebhookConfig, WebhookHandle, async_setup
+from cronofy_avail.runtime.serving import start_site
+from webhook_server.plugin import WebhookConfig, WebhookHandle, async_setup
 
 
 class WebhookServer:

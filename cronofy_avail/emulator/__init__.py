@@ -1,4 +1,4 @@
-"""A local, faithful Cronofy emulator (see ``../shared/cronofy-api.md`` and the README).
+"""A local, faithful Cronofy emulator (see ``docs/api-contract.md`` and the README).
 
 >>> async with Emulator() as emu:               # doctest: +SKIP
 ...     account = await emu.create_account()
@@ -17,11 +17,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .app import create_app
-    from .config import EmulatorConfig
-    from .control_client import EmulatorControl
-    from .server import Emulator
-    from .state import EmulatorAccount, EmulatorState
+    from cronofy_avail.emulator.app import create_app
+    from cronofy_avail.emulator.config import EmulatorConfig
+    from cronofy_avail.emulator.control_client import EmulatorControl
+    from cronofy_avail.emulator.server import Emulator
+    from cronofy_avail.emulator.state import EmulatorAccount, EmulatorState
 
 __all__ = [
     "Emulator",

@@ -11,21 +11,35 @@ import asyncio
 import base64
 import json
 import logging
-from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 from multidict import MultiDict
 
-from ..models import format_time
-from .config import EmulatorConfig
-from .faults import FaultInjector, RateLimit
-from .notifications import Notifier
-from .state import AccountRecord, EmulatorState, Json, Query, parse_form
-from .validation import ApiError, unprocessable
+from cronofy_avail.core.models import format_time
+from cronofy_avail.emulator.config import EmulatorConfig
+from cronofy_avail.emulator.control import add_control_routes
+from cronofy_avail.emulator.faults import FaultInjector, RateLimit
+from cronofy_avail.emulator.http import (
+    ACCOUNT_ID,
+    SERVICES,
+    RequestLog,
+    Services,
+    accepted,
+    authenticate,
+    base_url,
+    bearer,
+    error_response,
+    json_response,
+    query,
+    read_json,
+    services,
+)
+from cronofy_avail.emulator.notifications import Notifier
+from cronofy_avail.emulator.state import EmulatorState, parse_form
+from cronofy_avail.emulator.validation import ApiError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,115 +47,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _REDACTED = "[redacted]"
 _SECRET_QUERY_NAMES = ("token", "secret", "code", "password")
-
-
-@dataclass(slots=True)
-class RequestLog:
-    """The last requests (bounded) and counts per endpoint since the last clear."""
-
-    size: int = 10_000
-    entries: deque[Json] = field(default_factory=deque)
-    counts: Counter[str] = field(default_factory=Counter)
-
-    def add(self, entry: Json) -> None:
-        self.entries.append(entry)
-        while len(self.entries) > self.size:
-            self.entries.popleft()
-        self.counts[entry["endpoint"]] += 1
-
-    def clear(self) -> None:
-        self.entries.clear()
-        self.counts.clear()
-
-    def json(self, limit: int | None = None) -> Json:
-        entries = list(self.entries)
-        if limit is not None:
-            entries = entries[-limit:] if limit > 0 else []
-        return {
-            "counts": dict(self.counts),
-            "total": sum(self.counts.values()),
-            "requests": entries,
-        }
-
-
-@dataclass(slots=True)
-class Services:
-    """Everything the handlers share; stored on the application under :data:`SERVICES`."""
-
-    state: EmulatorState
-    notifier: Notifier
-    faults: FaultInjector
-    rate_limit: RateLimit
-    log: RequestLog
-    config: EmulatorConfig
-    base_url: str = ""
-    """The base URL the embedding :class:`~.server.Emulator` reports (informational)."""
-
-
-SERVICES: web.AppKey[Services] = web.AppKey("cronofy_emulator_services", Services)
-ACCOUNT_ID: web.RequestKey[str] = web.RequestKey("cronofy_emulator_account_id", str)
-
-
-def services(request: web.Request) -> Services:
-    return request.app[SERVICES]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status)
-
-
-def accepted() -> web.Response:
-    return web.Response(status=202)
-
-
-def error_response(exc: ApiError) -> web.Response:
-    if exc.body is None:
-        return web.Response(status=exc.status, headers=exc.headers)
-    return web.json_response(exc.body, status=exc.status, headers=exc.headers)
-
-
-def bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
-
-
-def base_url(request: web.Request) -> str:
-    """The origin the caller used (``Host``): ``next_page`` stays on the host the client
-    configured, whether it says ``127.0.0.1`` or ``localhost``."""
-    return str(request.url.origin())
-
-
-def query(request: web.Request) -> Query:
-    out: dict[str, list[str]] = {}
-    for key, value in request.query.items():
-        out.setdefault(key, []).append(value)
-    return out
-
-
-async def read_json(request: web.Request) -> Json:
-    """The JSON object body; an empty body is ``{}``; anything else is a 422."""
-    raw = await request.read()
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise unprocessable("body", "errors.invalid", "the body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise unprocessable("body", "errors.invalid", "the body must be a JSON object")
-    return data
-
-
-def authenticate(request: web.Request) -> AccountRecord:
-    account, _ = services(request).state.authenticate(bearer(request))
-    request[ACCOUNT_ID] = account.account_id
-    return account
 
 
 def _endpoint(request: web.Request) -> str:
@@ -491,8 +396,6 @@ def create_app(
     _add(app, "GET", "/oauth/authorize", oauth_authorize)
     _add(app, "GET", "/oauth/relink/{profile_id}", oauth_relink)
     if config.control_api:
-        from .control import add_control_routes
-
         add_control_routes(app)
 
     async def on_startup(_: web.Application) -> None:

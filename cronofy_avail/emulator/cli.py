@@ -13,8 +13,8 @@ import json
 import signal
 import sys
 
-from .config import EmulatorConfig
-from .server import Emulator
+from cronofy_avail.emulator.config import EmulatorConfig
+from cronofy_avail.emulator.server import Emulator
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

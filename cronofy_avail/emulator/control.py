@@ -12,10 +12,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import Services, base_url, json_response, read_json, services
-from .faults import parse_rule
-from .state import ChannelRecord, Json
-from .validation import ApiError, Errors, parse_bool
+from cronofy_avail.emulator.faults import parse_rule
+from cronofy_avail.emulator.http import Services, base_url, json_response, read_json, services
+from cronofy_avail.emulator.state import ChannelRecord, Json
+from cronofy_avail.emulator.validation import ApiError, Errors, parse_bool
 
 PREFIX = "/_emulator"
 

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import aiohttp
 
-from .state import EmulatorAccount, Json
+from cronofy_avail.emulator.state import EmulatorAccount, Json
 
 _TIMEOUT = aiohttp.ClientTimeout(total=30)
 

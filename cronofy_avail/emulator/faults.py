@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .validation import Errors
+from cronofy_avail.emulator.validation import Errors
 
 
 @dataclass(slots=True)

@@ -22,10 +22,10 @@ from typing import Any
 
 import aiohttp
 
-from ..models import format_time
-from ..signatures import SIGNATURE_HEADER, sign
-from .config import EmulatorConfig
-from .state import ChannelRecord, Delivery, EmulatorState
+from cronofy_avail.core.models import format_time
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
+from cronofy_avail.emulator.config import EmulatorConfig
+from cronofy_avail.emulator.state import ChannelRecord, Delivery, EmulatorState
 
 _LOGGER = logging.getLogger(__name__)
 

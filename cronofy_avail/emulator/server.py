@@ -10,13 +10,14 @@ from typing import Any, Self
 
 from aiohttp import web
 
-from ..client import CronofyClient
-from ..serving import start_site
-from .app import SERVICES, Services, create_app
-from .config import EmulatorConfig
-from .faults import FaultInjector, FaultRule, RateLimit
-from .notifications import Notifier
-from .state import Clock, EmulatorAccount, EmulatorState, Json, utc_now
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.emulator.app import create_app
+from cronofy_avail.emulator.config import EmulatorConfig
+from cronofy_avail.emulator.faults import FaultInjector, FaultRule, RateLimit
+from cronofy_avail.emulator.http import SERVICES, Services
+from cronofy_avail.emulator.notifications import Notifier
+from cronofy_avail.emulator.state import Clock, EmulatorAccount, EmulatorState, Json, utc_now
+from cronofy_avail.runtime.serving import start_site
 
 
 class Emulator:

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from ..models import AvailabilityRequest, Member, format_time, utc_instant
-from . import availability as av
-from .config import EmulatorConfig
-from .validation import (
+from cronofy_avail.core.models import AvailabilityRequest, Member, format_time, utc_instant
+from cronofy_avail.emulator import availability as av
+from cronofy_avail.emulator.config import EmulatorConfig
+from cronofy_avail.emulator.validation import (
     KEY_INVALID,
     ApiError,
     Errors,

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from cronofy_avail.client import CronofyClient
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount, EmulatorControl
-from cronofy_avail.retry import RetryPolicy
 
 FAST = {
     "page_size": 3,

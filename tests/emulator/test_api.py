@@ -5,15 +5,15 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from cronofy_avail.client import CronofyClient
-from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.errors import (
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import (
     AuthenticationError,
     ForbiddenError,
     InvalidRequestError,
     NotFoundError,
 )
-from cronofy_avail.models import UpsertEventRequest, parse_time
+from cronofy_avail.core.models import UpsertEventRequest, parse_time
+from cronofy_avail.emulator import Emulator, EmulatorAccount
 
 from .conftest import auth
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import aiohttp
 
-from cronofy_avail.client import CronofyClient
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.models import AvailabilityRequest, format_time, parse_time, utc_instant
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.models import AvailabilityRequest, format_time, parse_time, utc_instant
 
 from .conftest import auth
 
@@ -171,8 +171,8 @@ async def test_member_available_periods_restrict(
 async def test_events_of_a_deleted_calendar_are_not_busy_time() -> None:
     from datetime import UTC, datetime, timedelta
 
+    from cronofy_avail.core.models import AvailabilityRequest
     from cronofy_avail.emulator import Emulator
-    from cronofy_avail.models import AvailabilityRequest
 
     async with Emulator() as emu:
         account = await emu.create_account(calendars=["Old"])

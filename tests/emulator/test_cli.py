@@ -9,7 +9,7 @@ import sys
 
 import aiohttp
 
-from cronofy_avail.cli import build_parser
+from cronofy_avail.cli.main import build_parser
 
 from .conftest import WAIT, auth
 
@@ -18,7 +18,7 @@ async def _start(*extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "cronofy_avail.cli",
+        "cronofy_avail.cli.main",
         "emulator",
         "--host",
         "127.0.0.1",

@@ -9,9 +9,9 @@ import logging
 import aiohttp
 import pytest
 
+from cronofy_avail.core.signatures import verify_notification
 from cronofy_avail.emulator import Emulator, EmulatorControl
 from cronofy_avail.emulator.control_client import EmulatorControlError
-from cronofy_avail.signatures import verify_notification
 
 from .conftest import FAST, Receiver, auth
 

@@ -7,16 +7,16 @@ from datetime import date
 import aiohttp
 import pytest
 
-from cronofy_avail.client import CronofyClient
-from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.errors import InvalidRequestError
-from cronofy_avail.models import (
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import InvalidRequestError
+from cronofy_avail.core.models import (
     EventsResponse,
     LocalizedTime,
     UpsertEventRequest,
     format_time,
     parse_time,
 )
+from cronofy_avail.emulator import Emulator, EmulatorAccount
 
 from .conftest import FAST, FakeClock, auth
 

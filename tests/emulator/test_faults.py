@@ -5,10 +5,10 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from cronofy_avail.client import CronofyClient
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import CronofyTransportError, RateLimitedError, ServerError
+from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount, EmulatorControl
-from cronofy_avail.errors import CronofyTransportError, RateLimitedError, ServerError
-from cronofy_avail.retry import RetryPolicy
 
 from .conftest import auth
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import aiohttp
 
+from cronofy_avail.core.models import UpsertEventRequest, parse_time
+from cronofy_avail.core.signatures import is_valid, verify, verify_notification
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.models import UpsertEventRequest, parse_time
-from cronofy_avail.signatures import is_valid, verify, verify_notification
 
 from .conftest import FAST, WAIT, FakeClock, Receiver
 

@@ -6,9 +6,9 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from cronofy_avail.client import CronofyClient, OAuthTokens
+from cronofy_avail.client.api import CronofyClient, OAuthTokens
+from cronofy_avail.core.errors import ReauthorizationRequiredError
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.errors import ReauthorizationRequiredError
 
 from .conftest import FAST, auth
 

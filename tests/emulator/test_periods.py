@@ -7,16 +7,16 @@ from datetime import date, timedelta
 import aiohttp
 import pytest
 
-from cronofy_avail.client import CronofyClient
-from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.errors import RateLimitedError
-from cronofy_avail.models import (
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import RateLimitedError
+from cronofy_avail.core.models import (
     AvailablePeriodsResponse,
     BatchEntry,
     LocalizedTime,
     format_time,
     parse_time,
 )
+from cronofy_avail.emulator import Emulator, EmulatorAccount
 
 from .conftest import auth
 

@@ -30,8 +30,9 @@ import aiohttp
 from pydantic import BaseModel, ValidationError
 from yarl import URL
 
-from ._version import __version__
-from .errors import (
+from cronofy_avail._version import __version__
+from cronofy_avail.client.ratelimit import RateLimiter, shared_limiter
+from cronofy_avail.core.errors import (
     CronofyAPIError,
     CronofyError,
     CronofyTimeoutError,
@@ -43,8 +44,8 @@ from .errors import (
     error_for_status,
     oauth_error,
 )
-from .hosts import Endpoints
-from .models import (
+from cronofy_avail.core.hosts import Endpoints
+from cronofy_avail.core.models import (
     BATCH_MAX_ENTRIES,
     Account,
     AccountResponse,
@@ -78,8 +79,7 @@ from .models import (
     UserInfo,
     format_time,
 )
-from .ratelimit import RateLimiter, shared_limiter
-from .retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from cronofy_avail.core.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
 
 _LOGGER = logging.getLogger(__name__)
 

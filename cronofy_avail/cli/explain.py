@@ -1,7 +1,7 @@
 """One place where failures become a message for people: the cause, then the fix.
 
 :func:`explain` maps an exception to one or two lines and an exit code; no traceback, no
-secret (errors of :mod:`cronofy_avail.errors` never carry one, and the command output is masked
+secret (errors of :mod:`cronofy_avail.core.errors` never carry one, and the command output is masked
 on top of that).
 """
 
@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..errors import (
+from cronofy_avail.cli.settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
+from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyAPIError,
     CronofyError,
@@ -29,10 +30,9 @@ from ..errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from ..pattern import SetupError
-from ..retry import RetryPolicy
-from ..settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
-from ..store import StoreSchemaError
+from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.runtime.steps import SetupError
+from cronofy_avail.runtime.store import StoreSchemaError
 
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2

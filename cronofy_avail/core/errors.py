@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .models import ErrorBody, ErrorDetail, OAuthErrorBody
+from cronofy_avail.core.models import ErrorBody, ErrorDetail, OAuthErrorBody
 
 
 def _safe_url(url: str | None) -> str | None:

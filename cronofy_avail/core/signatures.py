@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 
 from pydantic import ValidationError
 
-from .models import NotificationEnvelope
+from cronofy_avail.core.models import NotificationEnvelope
 
 SIGNATURE_HEADER = "Cronofy-HMAC-SHA256"
 

@@ -7,22 +7,7 @@ import dataclasses
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from ..client import CronofyClient
-from ..errors import (
-    AuthenticationError,
-    ForbiddenError,
-    NotFoundError,
-    OAuthError,
-    ReauthorizationRequiredError,
-)
-from ..models import Account, Calendar, Profile
-from ..ngrok import DEFAULT_AGENT_URL
-from ..pattern import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
-from ..planner import Action, ActionKind, Plan
-from ..settings import Settings
-from ..store import UserRecord
-from ..sync import PlanRunner
-from .common import (
+from cronofy_avail.cli.common import (
     Out,
     Runtime,
     credentials_of,
@@ -33,7 +18,28 @@ from .common import (
     resolve_public_url,
     runtime,
 )
-from .errors import INVALID_CLIENT, REAUTHORIZE, CommandError, data_center_hint, is_invalid_client
+from cronofy_avail.cli.explain import (
+    INVALID_CLIENT,
+    REAUTHORIZE,
+    CommandError,
+    data_center_hint,
+    is_invalid_client,
+)
+from cronofy_avail.cli.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.cli.settings import Settings
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import (
+    AuthenticationError,
+    ForbiddenError,
+    NotFoundError,
+    OAuthError,
+    ReauthorizationRequiredError,
+)
+from cronofy_avail.core.models import Account, Calendar, Profile
+from cronofy_avail.core.planner import Action, ActionKind, Plan
+from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
+from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.sync import PlanRunner
 
 REQUIRED_SCOPES = ("read_events",)
 """Scopes without which the pattern cannot work at all (``create_calendar`` is checked apart:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .hosts import DATA_CENTERS, api_base_url
+from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
 
 ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
 ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name

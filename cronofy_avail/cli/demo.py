@@ -20,12 +20,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from .errors import CronofyError
-from .mapping import MappingPolicy
-from .models import AvailabilityResponse, utc_instant
-from .pattern import busy_calendar_ids, query_availability
-from .playground import Playground
-from .sync import SyncResult
+from cronofy_avail.core.errors import CronofyError
+from cronofy_avail.core.mapping import MappingPolicy
+from cronofy_avail.core.models import AvailabilityResponse, utc_instant
+from cronofy_avail.playground import Playground
+from cronofy_avail.runtime.steps import busy_calendar_ids, query_availability
+from cronofy_avail.runtime.sync import SyncResult
 
 DEMO_TZID = "Europe/London"
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .planner import KnownPeriod
+from cronofy_avail.core.planner import KnownPeriod
 
 SCHEMA_VERSION = 1
 DEFAULT_DELIVERY_LOG = 100

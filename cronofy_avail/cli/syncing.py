@@ -6,14 +6,23 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from ..coordinator import SyncCoordinator
-from ..models import utc_instant
-from ..pattern import query_availability
-from ..settings import Settings
-from ..store import UserState
-from ..sync import SyncEngine, SyncResult
-from .common import Runtime, emit, local, pairs, redact_callback, runtime, table, zone
-from .errors import hint_for_text
+from cronofy_avail.cli.common import (
+    Runtime,
+    emit,
+    local,
+    pairs,
+    redact_callback,
+    runtime,
+    table,
+    zone,
+)
+from cronofy_avail.cli.explain import hint_for_text
+from cronofy_avail.cli.settings import Settings
+from cronofy_avail.core.models import utc_instant
+from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.steps import query_availability
+from cronofy_avail.runtime.store import UserState
+from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
 MAX_AVAILABILITY_DAYS = 35
 

@@ -38,8 +38,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .models import AVAILABLE_PERIOD_ID_MAX, Event, EventStatus, LocalizedTime, Transparency
-from .models import ParticipationStatus as Participation
+from cronofy_avail.core.models import (
+    AVAILABLE_PERIOD_ID_MAX,
+    Event,
+    EventStatus,
+    LocalizedTime,
+    Transparency,
+)
+from cronofy_avail.core.models import ParticipationStatus as Participation
 
 HASHED_ID_PREFIX = "cav_h_"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.\-]+")

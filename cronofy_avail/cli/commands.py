@@ -1,7 +1,7 @@
 """The real-Cronofy commands of ``cronofy-avail``: setup, serve, status, sync, reconcile,
 periods, availability, teardown, notify and replay.
 
-Configured from the environment or a ``.env`` file (:mod:`cronofy_avail.settings`);
+Configured from the environment or a ``.env`` file (:mod:`cronofy_avail.cli.settings`);
 ``CRONOFY_API_BASE_URL`` points them at the emulator. Every handler is
 ``async def run_xxx(args, settings, out) -> int``; :func:`register` adds them to any argparse
 sub-parsers, :func:`run_parsed` runs a parsed command with the one error mapping, and
@@ -19,17 +19,27 @@ import logging
 import os
 import sys
 import traceback
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from ..settings import ConfigError, Settings
-from .common import MaskingWriter, emit
-from .errors import EXIT_CONFIG, CommandError, explain
-from .notify import add_notify_arguments, add_replay_arguments, run_notify, run_replay
-from .serve import add_serve_arguments, run_serve, serve
-from .setup import add_setup_arguments, add_teardown_arguments, run_setup, run_teardown
-from .syncing import (
+from cronofy_avail.cli.common import MaskingWriter, emit
+from cronofy_avail.cli.explain import EXIT_CONFIG, CommandError, explain
+from cronofy_avail.cli.notify import (
+    add_notify_arguments,
+    add_replay_arguments,
+    run_notify,
+    run_replay,
+)
+from cronofy_avail.cli.serve import add_serve_arguments, run_serve, serve
+from cronofy_avail.cli.settings import ConfigError, Settings
+from cronofy_avail.cli.setup import (
+    add_setup_arguments,
+    add_teardown_arguments,
+    run_setup,
+    run_teardown,
+)
+from cronofy_avail.cli.syncing import (
     add_availability_arguments,
     add_status_arguments,
     add_sync_arguments,
@@ -134,13 +144,6 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole ``cronofy-avail`` parser (one parser for tests and the console script)."""
-    from ..cli import build_parser as cli_parser
-
-    return cli_parser()
-
-
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment and ``.env``, with ``--user``/``--db`` on top."""
     given: Path | None = getattr(args, "env_file", None)
@@ -236,55 +239,14 @@ async def run_parsed(
         return explained.code
 
 
-async def run_commands(
-    argv: Sequence[str],
-    *,
-    environ: Mapping[str, str] | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """Parse ``argv`` and run the command in the running event loop."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    if getattr(args, "handler", None) is None:
-        parser.print_help(out or sys.stdout)
-        return 2
-    return await run_parsed(args, environ=environ, out=out, err=err)
-
-
-def main_commands(
-    argv: list[str],
-    *,
-    environ: Mapping[str, str] | None = None,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-) -> int:
-    """Entry point: parse ``argv``, run the command with ``asyncio.run``, return the exit code.
-
-    ``environ`` replaces ``os.environ`` (tests); ``out`` receives the output (and the errors,
-    unless ``err`` is given).
-    """
-    try:
-        return asyncio.run(run_commands(argv, environ=environ, out=out, err=err))
-    except KeyboardInterrupt:
-        emit(err or out or sys.stderr, "cronofy-avail: interrupted")
-        return 130
-
-
 __all__ = [
     "COMMANDS",
     "EXIT_CONFIG",
     "CommandError",
     "ConfigError",
-    "build_parser",
     "load_settings",
-    "main_commands",
     "register",
     "run_availability",
-    "run_commands",
     "run_notify",
     "run_parsed",
     "run_periods",

@@ -11,13 +11,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from cronofy_avail.cli.common import emit, redact_callback, runtime
+from cronofy_avail.cli.explain import CommandError
+from cronofy_avail.cli.settings import ENV_CLIENT_SECRET, ConfigError, Settings
+from cronofy_avail.core.models import NotificationType, format_time, parse_time
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from webhook_server import DEFAULT_PREFIX
-
-from ..models import NotificationType, format_time, parse_time
-from ..settings import ENV_CLIENT_SECRET, ConfigError, Settings
-from ..signatures import SIGNATURE_HEADER, sign
-from .common import emit, redact_callback, runtime
-from .errors import CommandError
 
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
 DEFAULT_SERVER = f"http://127.0.0.1:8080{DEFAULT_PREFIX}"

@@ -16,16 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
 
-from webhook_server import WebhookConfig, WebhookServer
-
-from ..coordinator import SyncCoordinator
-from ..errors import CronofyError, NotFoundError
-from ..ngrok import DEFAULT_AGENT_URL
-from ..pattern import callback_url_for, create_channel
-from ..settings import Settings
-from ..store import UserRecord
-from ..sync import SyncEngine, SyncResult
-from .common import (
+from cronofy_avail.cli.common import (
     Runtime,
     emit,
     receiver_base,
@@ -33,7 +24,15 @@ from .common import (
     resolve_public_url,
     runtime,
 )
-from .errors import CommandError, explain, hint_for_text
+from cronofy_avail.cli.explain import CommandError, explain, hint_for_text
+from cronofy_avail.cli.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.cli.settings import Settings
+from cronofy_avail.core.errors import CronofyError, NotFoundError
+from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.steps import callback_url_for, create_channel
+from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from webhook_server import WebhookConfig, WebhookServer
 
 Confirm = Callable[[str], Awaitable[bool]]
 

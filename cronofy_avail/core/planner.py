@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
-from .mapping import Decision, MappingPolicy, period_id_for
-from .models import AvailablePeriod, Event, utc_instant
+from cronofy_avail.core.mapping import Decision, MappingPolicy, period_id_for
+from cronofy_avail.core.models import AvailablePeriod, Event, utc_instant
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class ActionKind:
 
 
 class PlanReason:
-    """Reasons the planner adds to the mapping policy's (:class:`cronofy_avail.mapping.Reason`)."""
+    """Reasons the planner adds to the mapping policy's (:class:`.mapping.Reason`)."""
 
     UNCHANGED = "unchanged"
     IN_SYNC = "in_sync"

@@ -2,9 +2,8 @@
 
 1. :func:`create_sub_calendar` — the "Availability" calendar in the user's profile;
 2. :func:`create_channel` — a push channel filtered to it, with the callback URL;
-3. syncing — :class:`cronofy_avail.sync.SyncEngine` behind :class:`cronofy_avail.coordinator.
-   SyncCoordinator`; :func:`onboard_user` records what steps 1 and 2 made and asks for the
-   first full reconcile;
+3. syncing — :class:`.sync.SyncEngine` behind :class:`.coordinator.SyncCoordinator`;
+   :func:`onboard_user` records what steps 1 and 2 made and asks for the first full reconcile;
 4. :func:`query_availability` — an availability query with managed availability that avoids
    the busy-calendar trap: the sub calendar's own opaque events would be busy time and cancel
    the periods made from them, so it is left out of the consulted calendars.
@@ -17,9 +16,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Literal
 
-from .client import CronofyClient
-from .errors import CronofyError, NotFoundError
-from .models import (
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import CronofyError, NotFoundError
+from cronofy_avail.core.models import (
     AvailabilityRequest,
     AvailabilityResponse,
     Calendar,
@@ -30,7 +29,7 @@ from .models import (
     Profile,
     QueryPeriod,
 )
-from .store import Store, StoredCredentials, UserRecord, UserState
+from cronofy_avail.runtime.store import Store, StoredCredentials, UserRecord, UserState
 
 SUB_CALENDAR_NAME = "Availability"
 SUB_CALENDAR_COLOR = "#49BED8"

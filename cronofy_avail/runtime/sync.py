@@ -1,6 +1,6 @@
 """Apply plans to Cronofy, and run a user's incremental sync or full reconcile.
 
-* :class:`PlanRunner` applies a :class:`~cronofy_avail.planner.Plan` through ``POST /v1/batch``
+* :class:`PlanRunner` applies a :class:`~cronofy_avail.core.planner.Plan` through ``POST /v1/batch``
   (50 entries a call), falls back to single calls when batch is unavailable (402/403/404 on the
   batch endpoint), reads per-entry 207 results, and treats deleting a missing period as success.
   A rejected entry (4xx for that entry) is reported and not retried: retrying cannot help. A
@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from .client import CronofyClient
-from .errors import (
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyAPIError,
     CronofyError,
@@ -31,10 +31,10 @@ from .errors import (
     ReauthorizationRequiredError,
     error_for_status,
 )
-from .mapping import MappingPolicy
-from .models import BatchEntry, format_time
-from .planner import Action, ActionKind, Plan, plan_changes, plan_reconcile
-from .store import Store, UserRecord, UserState
+from cronofy_avail.core.mapping import MappingPolicy
+from cronofy_avail.core.models import BatchEntry, format_time
+from cronofy_avail.core.planner import Action, ActionKind, Plan, plan_changes, plan_reconcile
+from cronofy_avail.runtime.store import Store, UserRecord, UserState
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 
-from ._version import __version__
+from cronofy_avail._version import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", type=Path, help="the SQLite store")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    from . import commands as real
-    from . import demo
-    from .emulator import cli as emulator_cli
+    from cronofy_avail.cli import commands as real
+    from cronofy_avail.cli import demo
+    from cronofy_avail.emulator import cli as emulator_cli
 
     demo.add_arguments(
         commands.add_parser(
@@ -54,15 +55,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     if args.command == "demo":
-        from . import demo
+        from cronofy_avail.cli import demo
 
         return demo.run(args)
     if args.command == "emulator":
-        from .emulator import cli as emulator_cli
+        from cronofy_avail.emulator import cli as emulator_cli
 
         return emulator_cli.run(args)
     if getattr(args, "handler", None) is not None:
-        from .commands import run_parsed
+        from cronofy_avail.cli.commands import run_parsed
 
         try:
             return asyncio.run(run_parsed(args))
@@ -71,6 +72,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits
     return 2  # pragma: no cover
+
+
+async def run_commands(
+    argv: Sequence[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Parse ``argv`` and run the command in the running event loop."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    if getattr(args, "handler", None) is None:
+        parser.print_help(out or sys.stdout)
+        return 2
+    from cronofy_avail.cli.commands import run_parsed
+
+    return await run_parsed(args, environ=environ, out=out, err=err)
+
+
+def main_commands(
+    argv: list[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """Entry point: parse ``argv``, run the command with ``asyncio.run``, return the exit code.
+
+    ``environ`` replaces ``os.environ`` (tests); ``out`` receives the output (and the errors,
+    unless ``err`` is given).
+    """
+    try:
+        return asyncio.run(run_commands(argv, environ=environ, out=out, err=err))
+    except KeyboardInterrupt:
+        print("cronofy-avail: interrupted", file=err or out or sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from .client import CronofyClient, OAuthTokens
-from .ratelimit import RateLimiter
-from .retry import RetryPolicy
-from .store import Store, StoredCredentials, UserRecord, UserState
-from .sync import SyncEngine, SyncResult
+from cronofy_avail.client.api import CronofyClient, OAuthTokens
+from cronofy_avail.client.ratelimit import RateLimiter
+from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.runtime.store import Store, StoredCredentials, UserRecord, UserState
+from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -13,15 +13,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
+from cronofy_avail.cli.explain import CommandError
+from cronofy_avail.cli.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
+from cronofy_avail.cli.settings import Settings
+from cronofy_avail.client.api import CronofyClient, OAuthTokens
+from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.runtime.coordinator import UserClients
+from cronofy_avail.runtime.store import SQLiteStore, StoredCredentials, UserRecord
 from webhook_server import DEFAULT_PREFIX
-
-from ..client import CronofyClient, OAuthTokens
-from ..coordinator import UserClients
-from ..ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
-from ..retry import RetryPolicy
-from ..settings import Settings
-from ..store import SQLiteStore, StoredCredentials, UserRecord
-from .errors import CommandError
 
 MIN_SECRET = 8
 
