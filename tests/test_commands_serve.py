@@ -18,7 +18,7 @@ from aiohttp import web
 
 from cronofy_avail.cli.commands import serve
 from cronofy_avail.cli.serve import _ask
-from cronofy_avail.cli.settings import Settings
+from cronofy_avail.runtime.settings import Settings
 
 from .test_commands_support import Cli, at, cli, closed_port, emulator
 

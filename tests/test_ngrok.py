@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from cronofy_avail.cli.ngrok import (
+from cronofy_avail.runtime.ngrok import (
     Tunnel,
     choose_tunnel,
     discover_public_url,

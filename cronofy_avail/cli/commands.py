@@ -1,7 +1,7 @@
 """The real-Cronofy commands of ``cronofy-avail``: setup, serve, status, sync, reconcile,
 periods, availability, teardown, notify and replay.
 
-Configured from the environment or a ``.env`` file (:mod:`cronofy_avail.cli.settings`);
+Configured from the environment or a ``.env`` file (:mod:`cronofy_avail.runtime.settings`);
 ``CRONOFY_API_BASE_URL`` points them at the emulator. Every handler is
 ``async def run_xxx(args, settings, out) -> int``; :func:`register` adds them to any argparse
 sub-parsers, :func:`run_parsed` runs a parsed command with the one error mapping, and
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from cronofy_avail.cli.common import MaskingWriter, emit
-from cronofy_avail.cli.explain import EXIT_CONFIG, CommandError, explain
 from cronofy_avail.cli.notify import (
     add_notify_arguments,
     add_replay_arguments,
@@ -32,7 +31,6 @@ from cronofy_avail.cli.notify import (
     run_replay,
 )
 from cronofy_avail.cli.serve import add_serve_arguments, run_serve, serve
-from cronofy_avail.cli.settings import ConfigError, Settings
 from cronofy_avail.cli.setup import (
     add_setup_arguments,
     add_teardown_arguments,
@@ -49,6 +47,8 @@ from cronofy_avail.cli.syncing import (
     run_status,
     run_sync,
 )
+from cronofy_avail.runtime.explain import EXIT_CONFIG, CommandError, explain
+from cronofy_avail.runtime.settings import ConfigError, Settings
 
 Handler = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
 

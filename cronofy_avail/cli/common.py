@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
-from cronofy_avail.cli.explain import CommandError
-from cronofy_avail.cli.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
-from cronofy_avail.cli.settings import Settings
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.runtime.coordinator import UserClients
+from cronofy_avail.runtime.explain import CommandError
+from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
+from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import SQLiteStore, StoredCredentials, UserRecord
 from webhook_server import DEFAULT_PREFIX
 

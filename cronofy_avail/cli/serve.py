@@ -24,11 +24,11 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
-from cronofy_avail.cli.explain import CommandError, explain, hint_for_text
-from cronofy_avail.cli.ngrok import DEFAULT_AGENT_URL
-from cronofy_avail.cli.settings import Settings
 from cronofy_avail.core.errors import CronofyError, NotFoundError
 from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.explain import CommandError, explain, hint_for_text
+from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult

@@ -18,15 +18,6 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
-from cronofy_avail.cli.explain import (
-    INVALID_CLIENT,
-    REAUTHORIZE,
-    CommandError,
-    data_center_hint,
-    is_invalid_client,
-)
-from cronofy_avail.cli.ngrok import DEFAULT_AGENT_URL
-from cronofy_avail.cli.settings import Settings
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import (
     AuthenticationError,
@@ -37,6 +28,15 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.models import Account, Calendar, Profile
 from cronofy_avail.core.planner import Action, ActionKind, Plan
+from cronofy_avail.runtime.explain import (
+    INVALID_CLIENT,
+    REAUTHORIZE,
+    CommandError,
+    data_center_hint,
+    is_invalid_client,
+)
+from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import PlanRunner

@@ -16,10 +16,10 @@ from cronofy_avail.cli.common import (
     table,
     zone,
 )
-from cronofy_avail.cli.explain import hint_for_text
-from cronofy_avail.cli.settings import Settings
 from cronofy_avail.core.models import utc_instant
 from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.explain import hint_for_text
+from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import query_availability
 from cronofy_avail.runtime.store import UserState
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult

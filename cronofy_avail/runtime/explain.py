@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from cronofy_avail.cli.settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
 from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyAPIError,
@@ -31,6 +30,7 @@ from cronofy_avail.core.errors import (
     UnexpectedResponseError,
 )
 from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.runtime.settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
 from cronofy_avail.runtime.steps import SetupError
 from cronofy_avail.runtime.store import StoreSchemaError
 
