@@ -33,10 +33,11 @@ class Clock:
 
 
 def _violations(starts: list[float], window: RateWindow) -> list[int]:
-    """Indexes i where more than ``limit`` starts fall in [starts[i], starts[i] + period)."""
+    """Indexes i where more than ``limit`` starts fall in [starts[i], starts[i] + period]: the
+    window closed at both ends, as a server that counts inclusively sees it."""
     bad = []
     for i, start in enumerate(starts):
-        inside = [s for s in starts[i:] if s < start + window.period]
+        inside = [s for s in starts[i:] if s <= start + window.period]
         if len(inside) > window.limit:
             bad.append(i)
     return bad
@@ -58,9 +59,11 @@ async def test_200_acquisitions_respect_every_window() -> None:
     assert starts == sorted(starts)
     for window in windows:
         assert _violations(starts, window) == []
-    # ...and it waits no more than needed: each minute admits 20, five per second.
-    assert starts[-1] - starts[0] == pytest.approx(9 * 60.0 + 3.0)
-    assert starts[20] - starts[0] == pytest.approx(60.0)
+    # ...and it waits no more than needed: each minute admits 20, five per second, each window
+    # waited out plus the margin.
+    m = limiter.margin
+    assert starts[-1] - starts[0] == pytest.approx(9 * (60.0 + m) + 3 * (1.0 + m))
+    assert starts[20] - starts[0] == pytest.approx(60.0 + m)
     assert limiter.acquired == 200
     assert limiter.waited == pytest.approx(sum(clock.sleeps))
 
@@ -70,9 +73,9 @@ async def test_burst_then_wait_on_the_short_window() -> None:
     limiter = RateLimiter([RateWindow(5, 1.0)], clock=clock, sleep=clock.sleep)
     starts = await _acquire_recording(limiter, clock, 12)
     assert starts[:5] == [1000.0] * 5
-    assert clock.sleeps[0] == pytest.approx(1.0)
-    assert starts[5:10] == [pytest.approx(1001.0)] * 5
-    assert starts[10:] == [pytest.approx(1002.0)] * 2
+    assert clock.sleeps[0] == pytest.approx(1.05)
+    assert starts[5:10] == [pytest.approx(1001.05)] * 5
+    assert starts[10:] == [pytest.approx(1002.1)] * 2
     assert _violations(starts, RateWindow(5, 1.0)) == []
 
 
@@ -81,7 +84,7 @@ async def test_spread_requests_are_not_delayed() -> None:
     limiter = RateLimiter([RateWindow(2, 1.0)], clock=clock, sleep=clock.sleep)
     for _ in range(10):
         await limiter.acquire()
-        clock.now += 0.5
+        clock.now += 0.55  # two starts span 1.1 s: clear of the 1 s window and its margin
     assert clock.sleeps == []
 
 
@@ -136,3 +139,21 @@ def test_clients_of_one_application_share_the_limiter() -> None:
     explicit = RateLimiter()
     assert make_client(client_id=app, rate_limiter=explicit).rate_limiter is explicit
     assert make_client(client_id=None, rate_limiter=None).rate_limiter is not first.rate_limiter
+
+
+async def test_no_request_starts_on_the_exact_edge_of_a_window() -> None:
+    """The 501st request of a minute waits past the edge by the margin, not onto it."""
+    clock = Clock()
+    limiter = RateLimiter((RateWindow(3, 60.0),), clock=clock, sleep=clock.sleep, margin=0.05)
+    starts = await _acquire_recording(limiter, clock, 4)
+    assert starts[3] - starts[0] == pytest.approx(60.05)
+    without = RateLimiter((RateWindow(3, 60.0),), clock=clock, sleep=clock.sleep, margin=0.0)
+    edge = await _acquire_recording(without, clock, 4)
+    assert edge[3] - edge[0] == pytest.approx(60.0)  # the old behaviour: on the edge
+    assert _violations(edge, RateWindow(3, 60.0)) == [0]
+    assert _violations(starts, RateWindow(3, 60.0)) == []
+
+
+def test_a_negative_margin_is_refused() -> None:
+    with pytest.raises(ValueError, match="margin"):
+        RateLimiter(margin=-1.0)

@@ -5,9 +5,12 @@ by default. Every client of one application in a process should therefore share 
 :func:`shared_limiter` hands out one per client id.
 
 Sliding-window log: a request may start only when, for every window, fewer than ``limit``
-requests started within the last ``period`` seconds. Clock and sleep are injectable so tests
-measure the windows without waiting. No asyncio lock is held across awaits, so one limiter can
-serve several event loops in turn (a notebook, a test run, a server).
+requests started within the last ``period + margin`` seconds. The margin (50 ms by default) keeps
+a request off the exact edge of a window: a server that counts its window inclusively, or whose
+clock runs slightly behind ours, would otherwise see ``limit + 1`` requests in one window.
+Clock and sleep are injectable so tests measure the windows without waiting. No asyncio lock is
+held across awaits, so one limiter can serve several event loops in turn (a notebook, a test
+run, a server).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class RateWindow:
 
 
 CRONOFY_DEFAULT_WINDOWS: tuple[RateWindow, ...] = (RateWindow(50, 1.0), RateWindow(500, 60.0))
+DEFAULT_MARGIN = 0.05
+"""Seconds kept between a window's oldest counted start and the next start's edge."""
 
 
 class RateLimiter:
@@ -44,10 +49,14 @@ class RateLimiter:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        margin: float = DEFAULT_MARGIN,
     ) -> None:
         if not windows:
             raise ValueError("a rate limiter needs at least one window")
+        if margin < 0:
+            raise ValueError("a rate limiter's margin cannot be negative")
         self.windows = tuple(windows)
+        self.margin = margin
         self._clock = clock
         self._sleep = sleep
         self._keep = max(w.limit for w in self.windows)
@@ -77,7 +86,7 @@ class RateLimiter:
                 continue
             # The window.limit-th most recent start must have left the window.
             oldest = starts[len(starts) - window.limit]
-            wait = max(wait, oldest + window.period - now)
+            wait = max(wait, oldest + window.period + self.margin - now)
         return wait
 
     async def acquire(self) -> None:
@@ -85,7 +94,7 @@ class RateLimiter:
         while True:
             now = self._clock()
             wait = self._wait_needed(now)
-            if wait <= 0:
+            if wait <= 0.0:
                 self._starts.append(now)
                 self.acquired += 1
                 return
