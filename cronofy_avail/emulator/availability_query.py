@@ -106,8 +106,7 @@ def _periods(errors: Errors, name: str, value: Any) -> list[Interval]:
 
 
 def _member(errors: Errors, value: Any) -> MemberQuery | None:
-    if isinstance(value, str):  # pycronofy maps a bare sub to {"sub": ...}; accept both
-        return MemberQuery(value, None, False, None)
+    # A bare sub string is not accepted: pycronofy maps it to {"sub": ...} before sending.
     if not isinstance(value, Mapping) or not isinstance(value.get("sub"), str):
         errors.invalid("participants", "each member must be an object with a sub")
         return None
@@ -156,9 +155,6 @@ def parse_availability(body: Mapping[str, Any], errors: Errors) -> AvailabilityQ
     groups: list[GroupQuery] = []
     if participants is None:
         errors.required("participants")
-    elif isinstance(participants, Mapping):  # one group without the list around it
-        group = _group(errors, participants)
-        groups = [group] if group else []
     elif isinstance(participants, list) and participants:
         groups = [g for g in (_group(errors, raw) for raw in participants) if g is not None]
     else:

@@ -187,8 +187,8 @@ def time_value(
             errors.invalid(name, f"{name}.time {raw!r} is not an ISO-8601 time")
             return None
         if parsed.tzinfo is None:
-            wall_clock = tz or local_tz if local_tz is not None else None
-            parsed = parsed.replace(tzinfo=wall_clock or UTC)
+            # Cronofy: UTC. The control API (local_tz given): wall-clock time in the zone.
+            parsed = parsed.replace(tzinfo=(tz or local_tz) if local_tz is not None else UTC)
         return parsed.astimezone(UTC)
     if not isinstance(value, str):
         errors.invalid(name, f"{name} must be a time string")
