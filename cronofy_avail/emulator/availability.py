@@ -216,8 +216,9 @@ def compute_slots(
     """One slot per start time, in time order, naming every member free throughout it.
 
     Starts are multiples of ``start_interval`` (aligned to the epoch, so a 15-minute interval
-    starts at :00, :15, :30, :45 UTC) inside the available periods; without ``overlapping`` a
-    slot starts where the previous one of its period ended (rounded up)."""
+    starts at :00, :15, :30, :45 UTC) inside the available periods. Without ``overlapping``
+    each slot starts at the first such start at or after the end of the previous slot, so
+    slots never overlap even where several members' periods do."""
     free_by_member = _free_by_member(groups, query, buffer_before, buffer_after)
     periods = compute_periods(
         groups,
@@ -226,17 +227,16 @@ def compute_slots(
         buffer_before=buffer_before,
         buffer_after=buffer_after,
     )
-    step = start_interval
-    if not overlapping:
-        step = start_interval * -(-duration // start_interval)
     starts: set[datetime] = set()
     for period in periods:
         cursor = _align(period.start, start_interval)
         while cursor + duration <= period.end:
             starts.add(cursor)
-            cursor += step
+            cursor += start_interval
     out: list[Result] = []
     for start in sorted(starts):
+        if not overlapping and out and start < out[-1].end:
+            continue
         named = participants_free(groups, free_by_member, start, start + duration)
         if named is not None:
             out.append(Result(start, start + duration, named))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -270,3 +271,22 @@ def test_fault_rules_match_and_count() -> None:
     assert [r.hits for r in faults.rules] == [1, 1]
     with pytest.raises(ApiError):
         parse_rule({"drop_rate": -1})
+
+
+def test_n_of_m_slots_never_overlap_where_members_periods_do() -> None:
+    a = av.MemberInput("a", busy=[(t(11), t(17))])
+    b = av.MemberInput("b", busy=[(t(9), t(9, 30)), (t(11, 30), t(17))])
+    kwargs: dict[str, Any] = {
+        "duration": timedelta(minutes=60),
+        "start_interval": timedelta(minutes=30),
+    }
+    group = [av.GroupInput([a, b], 1)]
+    plain = av.compute_slots(group, [(t(9), t(17))], overlapping=False, **kwargs)
+    assert [(s.start, s.participants) for s in plain] == [(t(9), ("a",)), (t(10), ("a", "b"))]
+    both = av.compute_slots(group, [(t(9), t(17))], overlapping=True, **kwargs)
+    assert [(s.start, s.participants) for s in both] == [
+        (t(9), ("a",)),
+        (t(9, 30), ("a", "b")),
+        (t(10), ("a", "b")),
+        (t(10, 30), ("b",)),
+    ]
