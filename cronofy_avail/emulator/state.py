@@ -136,7 +136,8 @@ class EventRecord:
     tzid: str | None = None
     deleted: bool = False
     external_updated: datetime | None = None
-    """When the user (not this application) last changed the event; ``last_modified`` uses it."""
+    """When the user (not this application) last changed the event; ``last_modified`` uses it
+    when ``own_changes_count`` is off (otherwise ``updated``)."""
     positions: list[tuple[Boundary, Boundary]] = field(default_factory=list)
     """Every (start, end) the event has had, current last: ``include_moved`` looks here."""
 
