@@ -120,3 +120,12 @@ async def test_sync_is_correct_and_quiet_under_both_settings(pg: Playground) -> 
     assert (last["upserts"], last["deletes"], last["ok"]) == (0, 0, True)
     await pg.settle()
     assert await syncs(pg) == before + 1
+
+
+@pytest.mark.parametrize("own_changes_count", [True, False])
+async def test_settings_show_which_rule_is_in_force(own_changes_count: bool) -> None:
+    from cronofy_avail.emulator import Emulator, EmulatorControl
+
+    async with Emulator(own_changes_count=own_changes_count) as emu, aiohttp.ClientSession() as s:
+        settings = await EmulatorControl(emu.base_url, session=s).settings()
+    assert settings["own_changes_count"] is own_changes_count
