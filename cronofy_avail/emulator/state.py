@@ -43,6 +43,8 @@ Json = dict[str, Any]
 Query = Mapping[str, Sequence[str]]
 """A decoded query string: each name with all its values (``calendar_ids[]`` may repeat)."""
 
+CALLBACK_URL_MAX_LENGTH = 128
+
 DEFAULT_SCOPES = (
     "read_account",
     "list_calendars",
@@ -756,6 +758,14 @@ class EmulatorState:
             errors.required("callback_url")
         elif not isinstance(url, str) or not url.startswith(("http://", "https://")):
             errors.invalid("callback_url", "callback_url must be an absolute http(s) URL")
+        elif len(url) > CALLBACK_URL_MAX_LENGTH:
+            # pycronofy Client.create_notification_channel: "Must not be longer than 128
+            # characters".
+            errors.add(
+                "callback_url",
+                "errors.too_long",
+                f"callback_url must be {CALLBACK_URL_MAX_LENGTH} characters or fewer",
+            )
         filters_in = body.get("filters")
         filters: Json = {}
         if filters_in is not None and not isinstance(filters_in, Mapping):

@@ -340,3 +340,19 @@ async def test_userinfo_has_attachments_and_conferencing_profiles(
     assert data["conferencing_profiles"] == []
     (profile,) = data["profiles"]
     assert all(c["calendar_attachments_available"] is False for c in profile["profile_calendars"])
+
+
+@pytest.mark.parametrize(("length", "status"), [(128, 200), (129, 422)])
+async def test_callback_url_at_most_128_characters(
+    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession, length: int, status: int
+) -> None:
+    # pycronofy/client.py Client.create_notification_channel docstring: "Must not be longer
+    # than 128 characters".
+    base = "http://127.0.0.1:9/"  # nothing listens: the verification fails fast
+    url = base + "x" * (length - len(base))
+    got, answer = await post(
+        http, f"{emu.base_url}/v1/channels", account.access_token, {"callback_url": url}
+    )
+    assert got == status
+    if status == 422:
+        assert answer["errors"]["callback_url"][0]["key"] == "errors.too_long"
