@@ -1208,6 +1208,12 @@ class EmulatorState:
                     errors.invalid(name, f"{name} must be a string")
                 else:
                     fields[name] = spec[name]
+        if "organizer" in spec:
+            organizer = spec["organizer"]
+            if not isinstance(organizer, dict) or not isinstance(organizer.get("email"), str):
+                errors.invalid("organizer", "organizer must be an object with an email")
+            else:
+                fields["organizer"] = organizer
         if "attendees" in spec:
             attendees = spec["attendees"]
             if not isinstance(attendees, list) or not all(isinstance(a, dict) for a in attendees):

@@ -329,6 +329,12 @@ async def test_events_carry_an_organizer(
     )
     (event,) = read["events"]
     assert event["organizer"] == {"email": account.email, "display_name": account.name}
+    someone = {"email": "boss@example.com", "display_name": "The Boss"}
+    emu.update_event(event["event_uid"], organizer=someone)
+    _, read = await get(
+        http, f"{emu.base_url}/v1/events", account.access_token, {"tzid": "Etc/UTC"}
+    )
+    assert read["events"][0]["organizer"] == someone
 
 
 async def test_userinfo_has_attachments_and_conferencing_profiles(
