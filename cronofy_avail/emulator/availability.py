@@ -112,16 +112,52 @@ def member_free(
 
 def _group_options(
     group: GroupInput, free_by_member: dict[str, list[Interval]]
-) -> list[tuple[tuple[str, ...], list[Interval]]]:
-    """Each set of ``required`` members of the group, with the time they are all free."""
+) -> list[list[Interval]]:
+    """For each set of ``required`` members of the group, the time they are all free."""
     options = []
     for combo in itertools.combinations([m.sub for m in group.members], group.required):
         free = normalise(free_by_member[combo[0]])
         for sub in combo[1:]:
             free = intersect(free, free_by_member[sub])
         if free:
-            options.append((combo, free))
+            options.append(free)
     return options
+
+
+def _free_by_member(
+    groups: Sequence[GroupInput],
+    query: Sequence[Interval],
+    buffer_before: timedelta,
+    buffer_after: timedelta,
+) -> dict[str, list[Interval]]:
+    return {
+        member.sub: member_free(
+            member, query, buffer_before=buffer_before, buffer_after=buffer_after
+        )
+        for group in groups
+        for member in group.members
+    }
+
+
+def _covers(free: Sequence[Interval], start: datetime, end: datetime) -> bool:
+    return any(s <= start and end <= e for s, e in free)
+
+
+def participants_free(
+    groups: Sequence[GroupInput],
+    free_by_member: dict[str, list[Interval]],
+    start: datetime,
+    end: datetime,
+) -> tuple[str, ...] | None:
+    """Every member free throughout ``[start, end)``, or ``None`` when some group has fewer
+    than ``required`` of them."""
+    named: list[str] = []
+    for group in groups:
+        free = [m.sub for m in group.members if _covers(free_by_member[m.sub], start, end)]
+        if len(free) < group.required:
+            return None
+        named.extend(free)
+    return tuple(dict.fromkeys(named))
 
 
 def compute_periods(
@@ -133,56 +169,94 @@ def compute_periods(
     buffer_after: timedelta = timedelta(0),
 ) -> list[Result]:
     """Maximal periods, at least ``required_duration`` long, in which every group has
-    ``required`` members free throughout; each period names those members.
+    ``required`` members free throughout; in time order, each naming **every** member free
+    throughout it.
 
-    With ``required`` below the group's size every qualifying set of members is considered on
-    its own, so one member free long enough is found even where the set of free members keeps
-    changing around it.
+    With ``required`` below the group's size each qualifying set of members is considered on
+    its own (so one member free long enough is found even where the set of free members keeps
+    changing around it); a period found for several sets is listed once, and a period inside
+    a longer one is not listed.
     """
-    free_by_member: dict[str, list[Interval]] = {}
-    for group in groups:
-        for member in group.members:
-            free_by_member[member.sub] = member_free(
-                member, query, buffer_before=buffer_before, buffer_after=buffer_after
-            )
-    options: list[tuple[tuple[str, ...], list[Interval]]] = [((), normalise(query))]
+    free_by_member = _free_by_member(groups, query, buffer_before, buffer_after)
+    options: list[list[Interval]] = [normalise(query)]
     for group in groups:
         combined = []
-        for participants, free in options:
-            for more, group_free in _group_options(group, free_by_member):
+        for free in options:
+            for group_free in _group_options(group, free_by_member):
                 both = intersect(free, group_free)
                 if both:
-                    combined.append((tuple(dict.fromkeys(participants + more)), both))
+                    combined.append(both)
         options = combined
-    results = {
-        Result(start, end, participants)
-        for participants, free in options
-        for start, end in free
-        if end - start >= required_duration
+    candidates = {
+        (start, end) for free in options for start, end in free if end - start >= required_duration
     }
-    return sorted(results, key=lambda r: (r.start, r.end, r.participants))
+    maximal = sorted(
+        c
+        for c in candidates
+        if not any(o != c and o[0] <= c[0] and c[1] <= o[1] for o in candidates)
+    )
+    results = []
+    for start, end in maximal:
+        named = participants_free(groups, free_by_member, start, end)
+        if named is not None:
+            results.append(Result(start, end, named))
+    return results
 
 
-def slots(
-    periods: Sequence[Result],
+def compute_slots(
+    groups: Sequence[GroupInput],
+    query: Sequence[Interval],
     *,
     duration: timedelta,
     start_interval: timedelta,
     overlapping: bool,
+    buffer_before: timedelta = timedelta(0),
+    buffer_after: timedelta = timedelta(0),
 ) -> list[Result]:
-    """Slots of ``duration`` inside each period, starting on multiples of ``start_interval``
-    (aligned to the epoch, so a 15-minute interval starts at :00, :15, :30, :45 UTC).
-    Without ``overlapping`` a slot starts where the previous one ended (rounded up)."""
-    out: list[Result] = []
-    step = start_interval
-    if not overlapping:
-        multiples = -(-duration // start_interval)
-        step = start_interval * multiples
+    """One slot per start time, in time order, naming every member free throughout it.
+
+    Starts are multiples of ``start_interval`` (aligned to the epoch, so a 15-minute interval
+    starts at :00, :15, :30, :45 UTC) inside the available periods. Without ``overlapping``
+    each slot starts at the first such start at or after the end of the previous slot, so
+    slots never overlap even where several members' periods do."""
+    free_by_member = _free_by_member(groups, query, buffer_before, buffer_after)
+    periods = compute_periods(
+        groups,
+        query,
+        required_duration=duration,
+        buffer_before=buffer_before,
+        buffer_after=buffer_after,
+    )
+    starts: set[datetime] = set()
     for period in periods:
         cursor = _align(period.start, start_interval)
         while cursor + duration <= period.end:
-            out.append(Result(cursor, cursor + duration, period.participants))
-            cursor += step
+            starts.add(cursor)
+            cursor += start_interval
+    out: list[Result] = []
+    for start in sorted(starts):
+        if not overlapping and out and start < out[-1].end:
+            continue
+        named = participants_free(groups, free_by_member, start, start + duration)
+        if named is not None:
+            out.append(Result(start, start + duration, named))
+    return out
+
+
+def check_slots(
+    groups: Sequence[GroupInput],
+    slots: Sequence[Interval],
+    *,
+    buffer_before: timedelta = timedelta(0),
+    buffer_after: timedelta = timedelta(0),
+) -> list[Result]:
+    """``query_slots``: each asked-for slot that is available, in time order."""
+    free_by_member = _free_by_member(groups, slots, buffer_before, buffer_after)
+    out = []
+    for start, end in sorted(set(slots)):
+        named = participants_free(groups, free_by_member, start, end)
+        if named is not None:
+            out.append(Result(start, end, named))
     return out
 
 

@@ -49,6 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds of failed deliveries before a channel is closed",
     )
     parser.add_argument(
+        "--own-changes-ignored",
+        action="store_true",
+        help=(
+            "the application's own event writes are neither notified nor returned by "
+            "last_modified (default: they are, as Cronofy's docs word it)"
+        ),
+    )
+    parser.add_argument(
         "--no-control-api", action="store_true", help="do not serve /_emulator (Cronofy only)"
     )
 
@@ -65,6 +73,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         retry_initial_delay=args.retry_initial_delay,
         failure_window=args.failure_window,
         control_api=not args.no_control_api,
+        own_changes_count=not args.own_changes_ignored,
     )
 
 

@@ -37,3 +37,11 @@ class EmulatorConfig:
     request_log_size: int = 10_000
     events_days_back: int = 16
     events_days_ahead: int = 201
+    own_changes_count: bool = True
+    """Whether this application's own writes to events (managed event upserts and deletes,
+    edits and deletes of external events by ``event_uid``) count as modifications: with
+    ``True`` (the default) ``last_modified`` returns every event modified on or after it, as
+    the SDK docs word it, and those writes trigger ``change`` notifications like any other
+    change. ``False`` restores the earlier house rule: only changes made outside this
+    application are returned by ``last_modified`` or notified. docs/api-contract.md §5 gives
+    the evidence; ``cronofy-avail emulator --own-changes-ignored`` switches it."""

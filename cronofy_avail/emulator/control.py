@@ -56,6 +56,7 @@ def settings_json(svc: Services) -> Json:
         "retry_max_delay": n.retry_max_delay,
         "retry_backoff": n.retry_backoff,
         "failure_window": n.failure_window,
+        "own_changes_count": svc.state.config.own_changes_count,
     }
 
 

@@ -20,10 +20,9 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
-from cronofy_avail.core.models import AvailabilityRequest, Member, format_time, utc_instant
+from cronofy_avail.core.models import format_time
 from cronofy_avail.emulator import availability as av
+from cronofy_avail.emulator.availability_query import MemberQuery, parse_availability
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.validation import (
     KEY_INVALID,
@@ -43,6 +42,8 @@ Clock = Callable[[], datetime]
 Json = dict[str, Any]
 Query = Mapping[str, Sequence[str]]
 """A decoded query string: each name with all its values (``calendar_ids[]`` may repeat)."""
+
+CALLBACK_URL_MAX_LENGTH = 128
 
 DEFAULT_SCOPES = (
     "read_account",
@@ -132,10 +133,13 @@ class EventRecord:
     series_identifier: str | None = None
     location: str | None = None
     attendees: list[Json] = field(default_factory=list)
+    organizer: Json | None = None
+    """``{"email", "display_name"}``; ``None`` means the calendar's owner (house rule)."""
     tzid: str | None = None
     deleted: bool = False
     external_updated: datetime | None = None
-    """When the user (not this application) last changed the event; ``last_modified`` uses it."""
+    """When the user (not this application) last changed the event; ``last_modified`` uses it
+    when ``own_changes_count`` is off (otherwise ``updated``)."""
     positions: list[tuple[Boundary, Boundary]] = field(default_factory=list)
     """Every (start, end) the event has had, current last: ``include_moved`` looks here."""
 
@@ -328,18 +332,6 @@ def _overlaps(start: Boundary, end: Boundary, window: tuple[date, date], tz: Zon
     assert isinstance(start, date)
     assert isinstance(end, date)
     return start < last and end > first
-
-
-def _pydantic_errors(exc: ValidationError) -> ApiError:
-    errors = Errors()
-    for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        param = loc[0] if loc else "body"
-        if err["type"] == "missing":
-            errors.add(param, "errors.required", f"{'.'.join(loc)} must be specified")
-        else:
-            errors.add(param, KEY_INVALID, f"{'.'.join(loc)}: {err['msg']}")
-    return ApiError(422, {"errors": errors.errors})
 
 
 # --------------------------------------------------------------------------- the state
@@ -652,6 +644,7 @@ class EmulatorState:
             "calendar_deleted": calendar.deleted,
             "calendar_primary": calendar.primary,
             "calendar_integrated_conferencing_available": False,
+            "calendar_attachments_available": False,
             "calendar_attendee_permissions": ["none"],
             "permission_level": "sandbox" if calendar.readonly else "unrestricted",
         }
@@ -681,6 +674,8 @@ class EmulatorState:
             "cronofy.data": {
                 "authorization": {"scope": account.scope, "status": "active"},
                 "profiles": profiles,
+                # No conferencing service is ever connected in the emulator.
+                "conferencing_profiles": [],
             },
         }
 
@@ -763,6 +758,14 @@ class EmulatorState:
             errors.required("callback_url")
         elif not isinstance(url, str) or not url.startswith(("http://", "https://")):
             errors.invalid("callback_url", "callback_url must be an absolute http(s) URL")
+        elif len(url) > CALLBACK_URL_MAX_LENGTH:
+            # pycronofy Client.create_notification_channel: "Must not be longer than 128
+            # characters".
+            errors.add(
+                "callback_url",
+                "errors.too_long",
+                f"callback_url must be {CALLBACK_URL_MAX_LENGTH} characters or fewer",
+            )
         filters_in = body.get("filters")
         filters: Json = {}
         if filters_in is not None and not isinstance(filters_in, Mapping):
@@ -772,6 +775,9 @@ class EmulatorState:
             if ids is not None:
                 if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
                     errors.invalid("filters", "filters.calendar_ids must be a list of ids")
+                elif not ids:
+                    # Cronofy's docs: at least one id when calendar_ids is given.
+                    errors.invalid("filters", "filters.calendar_ids must hold at least one id")
                 elif any(i not in account.calendars for i in ids):
                     errors.invalid("filters", "filters.calendar_ids holds an unknown calendar")
                 else:
@@ -863,6 +869,8 @@ class EmulatorState:
         errors.raise_if_any()
         assert tz is not None
         today = self.clock().astimezone(tz).date()
+        # Cronofy's docs: managed events are not subject to the *default* window.
+        managed_windowed = first is not None or last is not None
         first = first or today - timedelta(days=self.config.events_days_back)
         last = last or today + timedelta(days=self.config.events_days_ahead)
         if last <= first:
@@ -882,12 +890,16 @@ class EmulatorState:
                 continue
             if event.deleted and not include_deleted:
                 continue
-            if last_modified is not None and (
-                event.external_updated is None or event.external_updated < last_modified
-            ):
-                continue
+            if last_modified is not None:
+                modified = (
+                    event.updated if self.config.own_changes_count else event.external_updated
+                )
+                if modified is None or modified < last_modified:
+                    continue
             positions = event.positions if include_moved else [(event.start, event.end)]
-            if not any(_overlaps(s, e, window, tz) for s, e in positions):
+            if (not event.managed or managed_windowed) and not any(
+                _overlaps(s, e, window, tz) for s, e in positions
+            ):
                 continue
             found.append(event)
         found.sort(key=lambda e: (_instant_bounds(e.start, e.end, tz)[0], e.event_uid))
@@ -912,6 +924,7 @@ class EmulatorState:
             "participation_status": event.participation_status,
             "recurring": event.recurring,
             "attendees": list(event.attendees),
+            "organizer": dict(event.organizer or self._owner_organizer(event)),
             "categories": [],
             "options": {"delete": True, "update": True, "change_participation_status": True},
             "event_private": False,
@@ -923,6 +936,14 @@ class EmulatorState:
         if event.location:
             out["location"] = {"description": event.location}
         return out
+
+    def _owner_organizer(self, event: EventRecord) -> Json:
+        """House rule: an event nobody set an organizer on is organized by the calendar's
+        owner (the account), as for events a person creates in their own calendar."""
+        account = self.accounts.get(event.account_id)
+        if account is None:
+            return {}
+        return {"email": account.email, "display_name": account.name}
 
     # ------------------------------------------------------------------ pagination
 
@@ -963,26 +984,47 @@ class EmulatorState:
     def upsert_managed_event(
         self, account: AccountRecord, calendar_id: str, body: Mapping[str, Any]
     ) -> None:
+        """``POST /v1/calendars/{calendar_id}/events``: a managed event keyed by ``event_id``,
+        or an edit of an existing (external) event keyed by ``event_uid``."""
         self.require_scope(account, "create_event")
         calendar = self._own_calendar(account, calendar_id)
         errors = Errors()
-        event_id = check_id(errors, "event_id", body.get("event_id"))
+        by_uid = body.get("event_id") is None and body.get("event_uid") is not None
+        event_id = "" if by_uid else check_id(errors, "event_id", body.get("event_id"))
         summary = body.get("summary")
-        if not summary:
+        if not summary and not by_uid:
             errors.required("summary")
         tz = zone(errors, "tzid", body.get("tzid"), required=False)
-        start = time_value(errors, "start", body.get("start"), allow_date=True, default_tz=tz)
-        end = time_value(errors, "end", body.get("end"), allow_date=True, default_tz=tz)
-        check_order(errors, start, end)
+        start = end = None
+        if not by_uid or "start" in body or "end" in body:
+            start = time_value(errors, "start", body.get("start"), allow_date=True)
+            end = time_value(errors, "end", body.get("end"), allow_date=True)
+            check_order(errors, start, end)
         transparency = body.get("transparency", "opaque")
         if transparency not in ("opaque", "transparent"):
             errors.invalid("transparency", "transparency must be opaque or transparent")
+        target = None
+        if by_uid:
+            target = self._event_by_uid(errors, account, calendar_id, body.get("event_uid"))
         errors.raise_if_any()
-        assert start is not None
-        assert end is not None
         if calendar.readonly:
             raise unprocessable("calendar_id", "errors.read_only", "the calendar is read-only")
         now = self.clock()
+        description = body.get("description")
+        if by_uid:
+            assert target is not None
+            if summary:
+                target.summary = str(summary)
+            if description is not None:
+                target.description = str(description)
+            if "transparency" in body:
+                target.transparency = str(transparency)
+            if start is not None and end is not None:
+                self._move(target, start, end)
+            self._own_change(account, target, now)
+            return
+        assert start is not None
+        assert end is not None
         existing = next(
             (
                 e
@@ -991,7 +1033,6 @@ class EmulatorState:
             ),
             None,
         )
-        description = body.get("description")
         if existing is None:
             event = EventRecord(
                 event_uid=f"evt_managed_{_hex(12)}",
@@ -1010,6 +1051,7 @@ class EmulatorState:
             )
             account.events[event.event_uid] = event
             self._event_owner[event.event_uid] = account.account_id
+            self._own_change(account, event, now)
             return
         existing.summary = str(summary)
         existing.description = str(description or "")
@@ -1017,14 +1059,28 @@ class EmulatorState:
         existing.deleted = False
         existing.status = "confirmed"
         self._move(existing, start, end)
-        existing.updated = now
+        self._own_change(account, existing, now)
 
     def delete_managed_event(
         self, account: AccountRecord, calendar_id: str, body: Mapping[str, Any]
     ) -> None:
+        """``DELETE /v1/calendars/{calendar_id}/events`` by ``event_id`` (a managed event)
+        or by ``event_uid`` (any event of the calendar, external ones included)."""
         self.require_scope(account, "delete_event")
         self._own_calendar(account, calendar_id)
         errors = Errors()
+        now = self.clock()
+        if body.get("event_id") is None and body.get("event_uid") is not None:
+            uid = body.get("event_uid")
+            if not isinstance(uid, str) or not uid:
+                errors.invalid("event_uid", "event_uid must be a string")
+            errors.raise_if_any()
+            event = account.events.get(str(uid))
+            # Unknown event_uid: accepted like an unknown event_id (house rule).
+            if event is not None and event.calendar_id == calendar_id and not event.deleted:
+                event.deleted = True
+                self._own_change(account, event, now)
+            return
         event_id = check_id(errors, "event_id", body.get("event_id"))
         errors.raise_if_any()
         for event in account.events.values():
@@ -1034,8 +1090,25 @@ class EmulatorState:
                 and not event.deleted
             ):
                 event.deleted = True
-                event.updated = self.clock()
+                self._own_change(account, event, now)
         # Unknown event_id: accepted (the event is gone either way).
+
+    def _event_by_uid(
+        self, errors: Errors, account: AccountRecord, calendar_id: str, uid: Any
+    ) -> EventRecord | None:
+        event = account.events.get(uid) if isinstance(uid, str) else None
+        if event is None or event.calendar_id != calendar_id or event.deleted:
+            # House rule (Cronofy is silent): editing an unknown event_uid is a 422.
+            errors.invalid("event_uid", "event_uid is not an event of this calendar")
+            return None
+        return event
+
+    def _own_change(self, account: AccountRecord, event: EventRecord, at: datetime) -> None:
+        """This application changed ``event``: ``updated`` moves; whether ``last_modified``
+        and the channels see it is ``config.own_changes_count``."""
+        event.updated = at
+        if self.config.own_changes_count:
+            self._changed(account, event.calendar_id, managed=event.managed, at=at)
 
     @staticmethod
     def _move(event: EventRecord, start: Boundary, end: Boundary) -> None:
@@ -1050,8 +1123,8 @@ class EmulatorState:
         account = self._calendar_account(calendar_id)
         errors = Errors()
         tz = zone(errors, "tzid", spec.get("tzid") or account.tzid, required=True)
-        start = time_value(errors, "start", spec.get("start"), allow_date=True, default_tz=tz)
-        end = time_value(errors, "end", spec.get("end"), allow_date=True, default_tz=tz)
+        start = time_value(errors, "start", spec.get("start"), allow_date=True, local_tz=tz)
+        end = time_value(errors, "end", spec.get("end"), allow_date=True, local_tz=tz)
         check_order(errors, start, end)
         fields = self._external_fields(errors, spec)
         uid = spec.get("event_uid")
@@ -1135,6 +1208,12 @@ class EmulatorState:
                     errors.invalid(name, f"{name} must be a string")
                 else:
                     fields[name] = spec[name]
+        if "organizer" in spec:
+            organizer = spec["organizer"]
+            if not isinstance(organizer, dict) or not isinstance(organizer.get("email"), str):
+                errors.invalid("organizer", "organizer must be an object with an email")
+            else:
+                fields["organizer"] = organizer
         if "attendees" in spec:
             attendees = spec["attendees"]
             if not isinstance(attendees, list) or not all(isinstance(a, dict) for a in attendees):
@@ -1153,9 +1232,9 @@ class EmulatorState:
         start: Boundary | None = event.start
         end: Boundary | None = event.end
         if "start" in spec:
-            start = time_value(errors, "start", spec["start"], allow_date=True, default_tz=tz)
+            start = time_value(errors, "start", spec["start"], allow_date=True, local_tz=tz)
         if "end" in spec:
-            end = time_value(errors, "end", spec["end"], allow_date=True, default_tz=tz)
+            end = time_value(errors, "end", spec["end"], allow_date=True, local_tz=tz)
         check_order(errors, start, end)
         fields = self._external_fields(errors, spec)
         errors.raise_if_any()
@@ -1270,9 +1349,9 @@ class EmulatorState:
     def upsert_period(self, account: AccountRecord, body: Mapping[str, Any]) -> None:
         errors = Errors()
         period_id = check_id(errors, "available_period_id", body.get("available_period_id"))
-        tz = zone(errors, "tzid", body.get("tzid"), required=False)
-        start = time_value(errors, "start", body.get("start"), allow_date=False, default_tz=tz)
-        end = time_value(errors, "end", body.get("end"), allow_date=False, default_tz=tz)
+        zone(errors, "tzid", body.get("tzid"), required=False)
+        start = time_value(errors, "start", body.get("start"), allow_date=False)
+        end = time_value(errors, "end", body.get("end"), allow_date=False)
         check_order(errors, start, end)
         errors.raise_if_any()
         assert isinstance(start, datetime)
@@ -1373,21 +1452,10 @@ class EmulatorState:
     # ------------------------------------------------------------------ availability
 
     def availability(self, body: Mapping[str, Any]) -> Json:
-        try:
-            request = AvailabilityRequest.model_validate(dict(body))
-        except ValidationError as exc:
-            raise _pydantic_errors(exc) from exc
         errors = Errors()
-        query: list[av.Interval] = []
-        for index, period in enumerate(request.query_periods):
-            start, end = utc_instant(period.start), utc_instant(period.end)
-            if end <= start:
-                errors.invalid("query_periods", f"query_periods[{index}]: end must be after start")
-            query.append((start, end))
-        if not request.participants:
-            errors.required("participants")
+        request = parse_availability(body, errors)
         groups: list[av.GroupInput] = []
-        for group in request.participants:
+        for group in request.groups if request is not None else []:
             members: list[av.MemberInput] = []
             for member in group.members:
                 account = self.accounts.get(member.sub)
@@ -1395,42 +1463,32 @@ class EmulatorState:
                     errors.invalid("participants", f"{member.sub} is not an authorized account")
                     continue
                 members.append(self._member_input(errors, account, member))
-            required = len(group.members) if group.required == "all" else group.required
-            if not group.members or not 1 <= required <= len(group.members):
-                errors.invalid(
-                    "participants", "required must be all or between 1 and the member count"
-                )
+            required = len(group.members) if group.required is None else group.required
             groups.append(av.GroupInput(members, required))
         errors.raise_if_any()
-        duration = timedelta(minutes=request.required_duration.minutes)
-        before = after = timedelta(0)
-        if request.buffer is not None:
-            if request.buffer.before is not None:
-                before = timedelta(minutes=request.buffer.before.minutes)
-            if request.buffer.after is not None:
-                after = timedelta(minutes=request.buffer.after.minutes)
-        periods = av.compute_periods(
-            groups, query, required_duration=duration, buffer_before=before, buffer_after=after
-        )
-        response_format = request.response_format or "periods"
-        if response_format == "periods":
-            results = periods
-            key = "available_periods"
-        else:
-            interval = (
-                timedelta(minutes=request.start_interval.minutes)
-                if request.start_interval is not None
-                else timedelta(minutes=min(request.required_duration.minutes, 60))
+        assert request is not None
+        duration = request.required_duration
+        buffers = {"buffer_before": request.buffer_before, "buffer_after": request.buffer_after}
+        results: list[av.Result]
+        if request.query_slots is not None:
+            results = av.check_slots(groups, request.query_periods, **buffers)
+        elif request.response_format == "periods":
+            results = av.compute_periods(
+                groups, request.query_periods, required_duration=duration, **buffers
             )
-            results = av.slots(
-                periods,
+        else:
+            interval = request.start_interval or min(duration, timedelta(minutes=60))
+            results = av.compute_slots(
+                groups,
+                request.query_periods,
                 duration=duration,
                 start_interval=interval,
-                overlapping=response_format == "overlapping_slots",
+                overlapping=request.response_format == "overlapping_slots",
+                **buffers,
             )
-            key = "available_slots"
         if request.max_results is not None:
             results = results[: request.max_results]
+        key = "available_periods" if request.response_format == "periods" else "available_slots"
         return {
             key: [
                 {
@@ -1443,7 +1501,7 @@ class EmulatorState:
         }
 
     def _member_input(
-        self, errors: Errors, account: AccountRecord, member: Member
+        self, errors: Errors, account: AccountRecord, member: MemberQuery
     ) -> av.MemberInput:
         calendar_ids = member.calendar_ids
         if calendar_ids is None:
@@ -1466,10 +1524,7 @@ class EmulatorState:
         managed = None
         if member.managed_availability:
             managed = [(p.start, p.end) for p in account.periods.values()]
-        own = None
-        if member.available_periods is not None:
-            own = [(utc_instant(p.start), utc_instant(p.end)) for p in member.available_periods]
-        return av.MemberInput(account.account_id, busy, managed, own)
+        return av.MemberInput(account.account_id, busy, managed, member.available_periods)
 
     # ------------------------------------------------------------------ control views
 

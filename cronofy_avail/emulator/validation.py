@@ -123,11 +123,29 @@ def check_id(errors: Errors, name: str, value: Any, *, max_length: int = ID_MAX_
     return value
 
 
+def looks_like_time(value: str) -> bool:
+    """A date-time rather than a date: ``2026-11-24T09:00:00Z``, or the .NET SDK's
+    ``2026-11-24 09:00:00Z`` (a space where ISO-8601 has ``T``)."""
+    text = value.strip()
+    return len(text) > 10 and text[10] in "Tt "
+
+
+def _iso(value: str) -> datetime:
+    """``datetime.fromisoformat`` after the UTC spellings SDKs send: ``Z``/``z`` and
+    pycronofy's documented ``UTC`` suffix (``2016-01-31T12:33:00UTC``)."""
+    text = value.strip()
+    if text.upper().endswith("UTC"):
+        text = text[:-3] + "+00:00"
+    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+
+
 def parse_instant(value: str) -> datetime:
-    """A time string with ``Z`` or an offset, as an aware UTC datetime. Raises ``ValueError``."""
-    if "T" not in value.upper():
+    """A time string with ``Z`` or an offset, as an aware UTC datetime. Raises ``ValueError``.
+
+    Accepts the ``T`` and the .NET SDK's space separator (``2026-11-24 09:00:00Z``)."""
+    if not looks_like_time(value):
         raise ValueError("not a time")
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    parsed = _iso(value)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError("no offset")
     return parsed.astimezone(UTC)
@@ -139,41 +157,43 @@ def time_value(
     value: Any,
     *,
     allow_date: bool,
-    default_tz: ZoneInfo | None = None,
+    local_tz: ZoneInfo | None = None,
 ) -> datetime | date | None:
     """A boundary: a UTC time string, ``{"time", "tzid"}``, or (if allowed) an all-day date.
 
-    A local time inside ``{"time", "tzid"}`` without an offset is read in that zone.
+    Cronofy's docs: ``time`` inside ``{"time", "tzid"}`` is always UTC; ``tzid`` names the
+    zone the event belongs to. So a ``time`` without an offset is read as UTC (one with an
+    explicit offset is converted: house rule). ``local_tz`` is for the emulator's own control
+    API only (a person typing a wall-clock time): there a time without an offset is read in
+    ``tzid`` or ``local_tz``.
     """
     if value is None or value == "":
         errors.required(name)
         return None
     if isinstance(value, Mapping):
         raw = value.get("time")
-        tz = zone(errors, f"{name}.tzid", value.get("tzid"), required=False) or default_tz
+        tz = zone(errors, f"{name}.tzid", value.get("tzid"), required=False)
         if not isinstance(raw, str) or not raw:
             errors.invalid(name, f"{name}.time must be a time string")
             return None
-        if "T" not in raw.upper():
+        if not looks_like_time(raw):
             if allow_date:
                 return _date(errors, name, raw)
             errors.invalid(name, f"{name} must be a time, not a date")
             return None
         try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+            parsed = _iso(raw)
         except ValueError:
             errors.invalid(name, f"{name}.time {raw!r} is not an ISO-8601 time")
             return None
         if parsed.tzinfo is None:
-            if tz is None:
-                errors.invalid(name, f"{name}.time has no offset and no tzid")
-                return None
-            parsed = parsed.replace(tzinfo=tz)
+            # Cronofy: UTC. The control API (local_tz given): wall-clock time in the zone.
+            parsed = parsed.replace(tzinfo=(tz or local_tz) if local_tz is not None else UTC)
         return parsed.astimezone(UTC)
     if not isinstance(value, str):
         errors.invalid(name, f"{name} must be a time string")
         return None
-    if "T" not in value.upper():
+    if not looks_like_time(value):
         if allow_date:
             return _date(errors, name, value)
         errors.invalid(name, f"{name} must be a time such as 2026-11-24T09:00:00Z, not a date")

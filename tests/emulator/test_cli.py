@@ -90,3 +90,12 @@ async def test_human_output() -> None:
 def test_parser_has_the_emulator_command() -> None:
     args = build_parser().parse_args(["emulator", "--port", "0", "--json"])
     assert (args.command, args.port, args.json, args.host) == ("emulator", 0, True, "127.0.0.1")
+
+
+def test_own_changes_switch() -> None:
+    from cronofy_avail.emulator.cli import config_from_args
+
+    default = build_parser().parse_args(["emulator"])
+    assert config_from_args(default).own_changes_count is True
+    switched = build_parser().parse_args(["emulator", "--own-changes-ignored"])
+    assert config_from_args(switched).own_changes_count is False

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 
 import aiohttp
+import pytest
 
 from cronofy_avail.core.models import UpsertEventRequest, parse_time
 from cronofy_avail.core.signatures import is_valid, verify, verify_notification
@@ -20,43 +21,48 @@ async def settle(emu: Emulator) -> None:
         await emu.wait_notifications()
 
 
-async def test_verification_then_change(
-    emu: Emulator, account: EmulatorAccount, receiver: Receiver
-) -> None:
-    acc = await emu.create_account(calendars=["Availability"])
-    primary, sub = acc.calendar_ids
-    async with emu.client(acc) as client:
-        channel = await client.create_channel(receiver.url, calendar_ids=[sub])
-        await settle(emu)
-        (verification,) = receiver.received
-        envelope = verify_notification(verification.body, verification.headers, emu.client_secret)
-        assert envelope.type == "verification"
-        assert envelope.changes_since is None
-        assert envelope.channel is not None
-        assert envelope.channel.channel_id == channel.channel_id
-        assert envelope.channel.filters.calendar_ids == [sub]
-        assert verification.headers["Content-Type"] == "application/json; charset=utf-8"
-        # A change in another calendar, or made by the application, is not notified.
-        emu.add_event(primary, start="2026-11-25T09:00:00Z", end="2026-11-25T10:00:00Z")
-        await client.upsert_event(
-            sub,
-            UpsertEventRequest(
-                event_id="app",
-                summary="app",
-                start=parse_time("2026-11-25T09:00:00Z"),
-                end=parse_time("2026-11-25T10:00:00Z"),
-            ),
-        )
-        await settle(emu)
-        assert len(receiver.received) == 1
-        emu.add_event(sub, start="2026-11-25T11:00:00Z", end="2026-11-25T12:00:00Z")
-        await settle(emu)
-    assert [json.loads(r.body)["notification"]["type"] for r in receiver.received] == [
-        "verification",
-        "change",
-    ]
-    # The first account's channel-less calendar produced nothing for it either.
-    assert emu.state.accounts[account.account_id].channels == {}
+@pytest.mark.parametrize("own_changes_count", [True, False])
+async def test_verification_then_change(receiver: Receiver, own_changes_count: bool) -> None:
+    async with Emulator(**(FAST | {"own_changes_count": own_changes_count})) as emu:  # type: ignore[arg-type]
+        account = await emu.create_account()
+        acc = await emu.create_account(calendars=["Availability"])
+        primary, sub = acc.calendar_ids
+        async with emu.client(acc) as client:
+            channel = await client.create_channel(receiver.url, calendar_ids=[sub])
+            await settle(emu)
+            (verification,) = receiver.received
+            envelope = verify_notification(
+                verification.body, verification.headers, emu.client_secret
+            )
+            assert envelope.type == "verification"
+            assert envelope.changes_since is None
+            assert envelope.channel is not None
+            assert envelope.channel.channel_id == channel.channel_id
+            assert envelope.channel.filters.calendar_ids == [sub]
+            assert verification.headers["Content-Type"] == "application/json; charset=utf-8"
+            # A change in another calendar is not notified.
+            emu.add_event(primary, start="2026-11-25T09:00:00Z", end="2026-11-25T10:00:00Z")
+            await settle(emu)
+            assert len(receiver.received) == 1
+            # A change the application makes is notified by default (the channel filter
+            # only_managed exists to receive exactly those); not under the old house rule.
+            await client.upsert_event(
+                sub,
+                UpsertEventRequest(
+                    event_id="app",
+                    summary="app",
+                    start=parse_time("2026-11-25T09:00:00Z"),
+                    end=parse_time("2026-11-25T10:00:00Z"),
+                ),
+            )
+            await settle(emu)
+            assert len(receiver.received) == (2 if own_changes_count else 1)
+            emu.add_event(sub, start="2026-11-25T11:00:00Z", end="2026-11-25T12:00:00Z")
+            await settle(emu)
+        types = [json.loads(r.body)["notification"]["type"] for r in receiver.received]
+        assert types == ["verification", "change", "change"][: 3 if own_changes_count else 2]
+        # The first account's channel-less calendar produced nothing for it either.
+        assert emu.state.accounts[account.account_id].channels == {}
 
 
 async def test_changes_are_debounced_with_earliest_changes_since(

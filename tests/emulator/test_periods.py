@@ -64,13 +64,14 @@ async def test_localized_input_and_validation(
     ok = {
         "available_period_id": "loc",
         "start": {"time": "2026-11-25T10:00:00+01:00", "tzid": "Europe/Paris"},
+        # Cronofy's docs: `time` inside {time, tzid} is always UTC, whatever the tzid.
         "end": {"time": "2026-11-25T11:00:00", "tzid": "Europe/Paris"},
     }
     async with http.post(url, json=ok, headers=headers) as r:
         assert r.status == 202
         assert await r.read() == b""
     (period,) = await client.list_available_periods()
-    assert format_time(period.end) == "2026-11-25T10:00:00Z"  # type: ignore[arg-type]
+    assert format_time(period.end) == "2026-11-25T11:00:00Z"  # type: ignore[arg-type]
     bad_cases = [
         (
             {"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T10:00:00Z"},

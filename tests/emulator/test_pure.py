@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from cronofy_avail.emulator import availability as av
+from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import EmulatorState
 from cronofy_avail.emulator.validation import ApiError, Errors, check_id, parse_bool, time_value
 
@@ -75,12 +77,11 @@ def test_periods_required_all_and_n() -> None:
     one = av.compute_periods(
         [av.GroupInput([a, b], 1)], query, required_duration=timedelta(minutes=30)
     )
-    # Each member who is free long enough on their own makes a period naming them.
+    # Each maximal period in which one of them is free throughout, once, in time order,
+    # naming every member free throughout it; a period inside a longer one is not repeated.
     assert [(r.start, r.end, r.participants) for r in one] == [
-        (t(9), t(10), ("a",)),
         (t(9), t(12), ("b",)),
         (t(11), t(17), ("a",)),
-        (t(13), t(17), ("b",)),
     ]
 
 
@@ -121,16 +122,19 @@ def test_managed_periods_duration_and_buffer() -> None:
 
 
 def test_slots_alignment() -> None:
-    periods = [av.Result(t(9, 10), t(11), ("a",))]
-    plain = av.slots(
-        periods,
+    a = av.MemberInput("a", busy=[])
+    query = [(t(9, 10), t(11))]
+    plain = av.compute_slots(
+        [av.GroupInput([a], 1)],
+        query,
         duration=timedelta(minutes=30),
         start_interval=timedelta(minutes=15),
         overlapping=False,
     )
     assert [s.start for s in plain] == [t(9, 15), t(9, 45), t(10, 15)]
-    overlapping = av.slots(
-        periods,
+    overlapping = av.compute_slots(
+        [av.GroupInput([a], 1)],
+        query,
         duration=timedelta(minutes=30),
         start_interval=timedelta(minutes=15),
         overlapping=True,
@@ -142,6 +146,27 @@ def test_slots_alignment() -> None:
         t(10),
         t(10, 15),
         t(10, 30),
+    ]
+
+
+def test_n_of_m_slots_one_per_time_naming_every_free_member_in_time_order() -> None:
+    # Cronofy docs (as recorded in issue 13): a group whose required is below its member
+    # count gives one slot per time naming every free member, in time order.
+    rooms = [
+        av.MemberInput("r1", busy=[(t(10), t(11))]),
+        av.MemberInput("r2", busy=[(t(9), t(10))]),
+        av.MemberInput("r3", busy=[]),
+    ]
+    slots = av.compute_slots(
+        [av.GroupInput(rooms, 1)],
+        [(t(9), t(11))],
+        duration=timedelta(minutes=60),
+        start_interval=timedelta(minutes=60),
+        overlapping=False,
+    )
+    assert [(s.start, s.participants) for s in slots] == [
+        (t(9), ("r1", "r3")),
+        (t(10), ("r2", "r3")),
     ]
 
 
@@ -161,8 +186,14 @@ def test_validation_helpers() -> None:
     assert caught.value.status == 422
 
 
-def test_last_modified_sees_only_external_changes(clock: FakeClock) -> None:
-    state = EmulatorState(clock=clock)
+@pytest.mark.parametrize("own_changes_count", [True, False])
+def test_last_modified_and_the_applications_own_changes(
+    clock: FakeClock, own_changes_count: bool
+) -> None:
+    # Default (True): "modified on or after" (pycronofy/client.py, Client.read_events
+    # docstring), so the application's own writes are returned too. False: the earlier
+    # house rule, only external changes.
+    state = EmulatorState(EmulatorConfig(own_changes_count=own_changes_count), clock=clock)
     created = state.create_account()
     account = state.accounts[created.account_id]
     cal = created.calendar_id
@@ -195,11 +226,19 @@ def test_last_modified_sees_only_external_changes(clock: FakeClock) -> None:
         "last_modified": [since.strftime("%Y-%m-%dT%H:%M:%SZ")],
         "include_managed": ["true"],
     }
-    assert state.read_events(account, query, "http://x")["events"] == []
+    found = [e["summary"] for e in state.read_events(account, query, "http://x")["events"]]
+    assert found == (["mine, moved"] if own_changes_count else [])
+    # An edit of the external event by event_uid is the application's own change too.
+    state.upsert_managed_event(
+        account, cal, {"event_uid": external["event_uid"], "summary": "ext, edited by app"}
+    )
+    found = [e["summary"] for e in state.read_events(account, query, "http://x")["events"]]
+    assert found == (["ext, edited by app", "mine, moved"] if own_changes_count else [])
+    clock.advance(minutes=1)
     state.external_update_event(external["event_uid"], {"summary": "ext edited"})
     events = state.read_events(account, query, "http://x")["events"]
-    assert [e["event_uid"] for e in events] == [external["event_uid"]]
-    assert events[0]["updated"] == "2026-11-24T08:05:00Z"
+    assert "ext edited" in [e["summary"] for e in events]
+    assert events[0]["updated"] == "2026-11-24T08:06:00Z"
 
 
 def test_rate_limit_windows_with_an_injected_clock() -> None:
@@ -232,3 +271,22 @@ def test_fault_rules_match_and_count() -> None:
     assert [r.hits for r in faults.rules] == [1, 1]
     with pytest.raises(ApiError):
         parse_rule({"drop_rate": -1})
+
+
+def test_n_of_m_slots_never_overlap_where_members_periods_do() -> None:
+    a = av.MemberInput("a", busy=[(t(11), t(17))])
+    b = av.MemberInput("b", busy=[(t(9), t(9, 30)), (t(11, 30), t(17))])
+    kwargs: dict[str, Any] = {
+        "duration": timedelta(minutes=60),
+        "start_interval": timedelta(minutes=30),
+    }
+    group = [av.GroupInput([a, b], 1)]
+    plain = av.compute_slots(group, [(t(9), t(17))], overlapping=False, **kwargs)
+    assert [(s.start, s.participants) for s in plain] == [(t(9), ("a",)), (t(10), ("a", "b"))]
+    both = av.compute_slots(group, [(t(9), t(17))], overlapping=True, **kwargs)
+    assert [(s.start, s.participants) for s in both] == [
+        (t(9), ("a",)),
+        (t(9, 30), ("a", "b")),
+        (t(10), ("a", "b")),
+        (t(10, 30), ("b",)),
+    ]
