@@ -49,11 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds of failed deliveries before a channel is closed",
     )
     parser.add_argument(
-        "--own-changes-ignored",
+        "--own-changes-count",
         action="store_true",
         help=(
-            "the application's own event writes are neither notified nor returned by "
-            "last_modified (default: they are, as Cronofy's docs word it)"
+            "the application's own event writes are notified and returned by last_modified "
+            "too (default: only external changes, as Cronofy documents)"
         ),
     )
     parser.add_argument(
@@ -73,7 +73,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         retry_initial_delay=args.retry_initial_delay,
         failure_window=args.failure_window,
         control_api=not args.no_control_api,
-        own_changes_count=not args.own_changes_ignored,
+        own_changes_count=args.own_changes_count,
     )
 
 

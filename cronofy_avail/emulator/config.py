@@ -37,11 +37,12 @@ class EmulatorConfig:
     request_log_size: int = 10_000
     events_days_back: int = 16
     events_days_ahead: int = 201
-    own_changes_count: bool = True
+    own_changes_count: bool = False
     """Whether this application's own writes to events (managed event upserts and deletes,
-    edits and deletes of external events by ``event_uid``) count as modifications: with
-    ``True`` (the default) ``last_modified`` returns every event modified on or after it, as
-    the SDK docs word it, and those writes trigger ``change`` notifications like any other
-    change. ``False`` restores the earlier house rule: only changes made outside this
-    application are returned by ``last_modified`` or notified. docs/api-contract.md §5 gives
-    the evidence; ``cronofy-avail emulator --own-changes-ignored`` switches it."""
+    edits and deletes of external events by ``event_uid``) count as modifications. ``False``
+    (the default) is Cronofy's documented behaviour: ``last_modified`` filters on when events
+    were "last externally modified, ie not by the application" (Cronofy docs, Filtering
+    Events), so only changes made outside this application are returned or notified. ``True``
+    makes them count as well (pycronofy's docstring words ``last_modified`` as "modified on or
+    after"), for a program that must cope with either; docs/api-contract.md §5 and §10 give
+    the evidence; ``cronofy-avail emulator --own-changes-count`` switches it."""

@@ -1,8 +1,8 @@
 """Push notifications: debounced, signed, delivered asynchronously with retries.
 
 * ``verification`` right after a channel is created;
-* ``change`` after changes in a calendar the channel's filters cover (the application's own
-  writes included unless ``own_changes_count`` is off): changes within
+* ``change`` after external changes in a calendar the channel's filters cover (the
+  application's own writes too when ``own_changes_count`` is on): changes within
   ``debounce`` seconds are folded into one delivery whose ``changes_since`` is the earliest
   unnotified change (second precision, rounded down so ``last_modified`` finds it);
 * ``profile_disconnected`` when a profile is disconnected.

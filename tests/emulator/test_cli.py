@@ -96,6 +96,6 @@ def test_own_changes_switch() -> None:
     from cronofy_avail.emulator.cli import config_from_args
 
     default = build_parser().parse_args(["emulator"])
-    assert config_from_args(default).own_changes_count is True
-    switched = build_parser().parse_args(["emulator", "--own-changes-ignored"])
-    assert config_from_args(switched).own_changes_count is False
+    assert config_from_args(default).own_changes_count is False
+    switched = build_parser().parse_args(["emulator", "--own-changes-count"])
+    assert config_from_args(switched).own_changes_count is True

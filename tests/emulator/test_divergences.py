@@ -176,6 +176,9 @@ async def test_6_dotnet_time_format_in_upserts_and_last_modified(
         "end": "2026-11-25 10:00:00Z",
     }
     assert (await post(http, f"{emu.base_url}/v1/available_periods", token, period))[0] == 202
+    # last_modified in the .NET format: the user's own (external) edit is returned; the
+    # application's managed write above is not an external modification (house rule 1).
+    emu.add_event(account.calendar_id, start="2026-11-26T09:00:00Z", end="2026-11-26T10:00:00Z")
     status, read = await get(
         http,
         f"{emu.base_url}/v1/events",
@@ -183,7 +186,7 @@ async def test_6_dotnet_time_format_in_upserts_and_last_modified(
         {"tzid": "Etc/UTC", "include_managed": "true", "last_modified": "2000-01-01 00:00:00Z"},
     )
     assert status == 200
-    assert [e["start"] for e in read["events"]] == ["2026-11-25T09:00:00Z"]
+    assert [e["start"] for e in read["events"]] == ["2026-11-26T09:00:00Z"]
 
 
 # ------------------------------------------------------------------ 7. external events by uid

@@ -1,10 +1,10 @@
 """Issue 13 item 5: the sync engine under both settings of ``own_changes_count``.
 
-With the default (``True``: the application's own event writes count as modifications for
-``last_modified`` and trigger ``change`` notifications, as the SDK docs word it) and with the
-old house rule (``False``), the end-to-end sync over real HTTP must converge and must not loop
-on writes: its own period writes never notify, and an application write to an event causes at
-most one sync, which plans no further writes.
+With the default (``False``: only external changes are returned by ``last_modified`` and
+notified, as Cronofy's docs say) and with ``True`` (the application's own event writes count
+too, as pycronofy's docstring could be read), the end-to-end sync over real HTTP must converge
+and must not loop on writes: its own period writes never notify, and an application write to an
+event causes at most one sync, which plans no further writes.
 """
 
 from __future__ import annotations
