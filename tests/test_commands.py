@@ -231,7 +231,10 @@ async def test_revoked_refresh_token_says_reauthorize(cli: Cli) -> None:
     )
     assert code == 1
     assert "authorize the user again" in text
-    assert "CRONOFY_DATA_CENTER" in text
+    assert "the refresh token was revoked or is unknown (invalid_grant)" in text
+    # A refused refresh token is revoked or used up, not in another data center.
+    assert "CRONOFY_DATA_CENTER" not in text
+    assert "ReauthorizationRequiredError" not in text
 
 
 async def test_missing_create_calendar_scope(emulator: Emulator, tmp_path: Path) -> None:
@@ -337,7 +340,7 @@ def test_unexpected_error_suggests_debug() -> None:
 
 
 async def test_commands_need_a_stored_user(cli: Cli) -> None:
-    for command in ("sync", "reconcile", "periods", "availability", "teardown"):
+    for command in ("sync", "reconcile", "periods", "availability"):
         code, text = await cli.run(command)
         assert code == 1, command
         assert "no user 'default'" in text

@@ -48,6 +48,7 @@ from cronofy_avail.cli.syncing import (
     run_sync,
 )
 from cronofy_avail.runtime.explain import EXIT_CONFIG, CommandError, explain
+from cronofy_avail.runtime.inputs import DefaultsHelpFormatter
 from cronofy_avail.runtime.settings import ConfigError, Settings
 
 Handler = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
@@ -101,7 +102,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         # A fresh parent each time: argparse lists a shared parent's options once per user.
         parser: argparse.ArgumentParser = subparsers.add_parser(
-            name, help=help_text, description=help_text, parents=[_common()]
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[_common()],
+            formatter_class=DefaultsHelpFormatter,
         )
         parser.set_defaults(handler=handler, command=name)
         return parser

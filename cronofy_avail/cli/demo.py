@@ -24,6 +24,7 @@ from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
 from cronofy_avail.playground import Playground
+from cronofy_avail.runtime.inputs import tzid_arg
 from cronofy_avail.runtime.steps import busy_calendar_ids, query_availability
 from cronofy_avail.runtime.sync import SyncResult
 
@@ -355,7 +356,12 @@ async def run_demo(
             ["what", "count"],
             [
                 ["Cronofy API calls made", str(report.api_calls)],
-                ["notifications received", f"{report.notifications} {dict(accepted)}"],
+                [
+                    "notifications received",
+                    f"{report.notifications} ("
+                    + ", ".join(f"{n} {kind}" for kind, n in sorted(accepted.items()))
+                    + ")",
+                ],
                 ["syncs run", str(report.syncs)],
                 ["periods in sync", f"{report.periods_in_sync}/{report.periods_expected}"],
                 ["slots managed / unmanaged", f"{report.managed_slots} / {report.unmanaged_slots}"],
@@ -408,7 +414,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object as the last line"
     )
-    parser.add_argument("--tzid", default=DEMO_TZID, help="the demo user's time zone")
+    parser.add_argument(
+        "--tzid", type=tzid_arg, default=DEMO_TZID, help="the demo user's time zone (IANA name)"
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

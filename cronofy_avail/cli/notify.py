@@ -105,8 +105,7 @@ async def _post(
         ) from exc
     except aiohttp.ClientError as exc:
         raise CommandError(
-            f"cannot reach {host}: connection failed ({type(exc).__name__}) (POST {url}).\n"
-            f"Fix: {fix}."
+            f"cannot reach {host}: the connection failed (POST {url}).\nFix: {fix}."
         ) from exc
 
 

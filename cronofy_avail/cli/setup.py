@@ -35,6 +35,7 @@ from cronofy_avail.runtime.explain import (
     data_center_hint,
     is_invalid_client,
 )
+from cronofy_avail.runtime.inputs import public_url_arg, tunnel_port_arg, tzid_arg
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
@@ -56,17 +57,24 @@ CHANNEL_REFUSED = (
 def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--public-url",
-        help="public https URL that reaches `cronofy-avail serve` (default: ask the ngrok agent)",
+        type=public_url_arg,
+        help="public https URL that reaches `cronofy-avail serve`, without the callback path "
+        "(default: ask the ngrok agent)",
     )
     parser.add_argument("--ngrok-api", default=DEFAULT_AGENT_URL, help="ngrok agent local API")
     parser.add_argument(
-        "--port", type=int, default=8080, help="local port `serve` will use (picks the tunnel)"
+        "--port",
+        type=tunnel_port_arg,
+        default=8080,
+        help="local port `serve` will use (picks the tunnel)",
     )
     parser.add_argument("--profile-id", help="calendar profile for the sub calendar")
     parser.add_argument(
         "--calendar-name", default=SUB_CALENDAR_NAME, help="name of the sub calendar"
     )
-    parser.add_argument("--tzid", help="the user's IANA time zone (default: the account's)")
+    parser.add_argument(
+        "--tzid", type=tzid_arg, help="the user's IANA time zone (default: the account's)"
+    )
     parser.add_argument(
         "--force",
         action="store_true",
@@ -89,11 +97,21 @@ def add_teardown_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _why_refused(exc: Exception) -> str:
+    """What Cronofy said, in its own words (never a Python class name)."""
+    if isinstance(exc, ReauthorizationRequiredError):
+        return exc.message
+    return "401: the access token was not recognised"
+
+
 def _refused(exc: Exception, settings: Settings, *, tried: str = "") -> CommandError:
+    # A wrong data center answers 401 to a valid access token; a refused refresh token
+    # (invalid_grant) is revoked or already used, whatever the data center.
+    hint = data_center_hint(settings) if isinstance(exc, AuthenticationError) else ""
     return CommandError(
         f"Cronofy did not accept the credentials on the first call "
-        f"({type(exc).__name__}, {settings.api_url}){tried}.\n"
-        f"Fix: {REAUTHORIZE}{data_center_hint(settings)}."
+        f"({_why_refused(exc)}; {settings.api_url}){tried}.\n"
+        f"Fix: {REAUTHORIZE}{hint}."
     )
 
 
@@ -306,7 +324,7 @@ async def _working_client(
         await client.close()
         if previous is None or previous.credentials is None:
             raise _refused(exc, settings) from exc
-        refused = type(exc).__name__
+        refused = _why_refused(exc)
     stored = rt.client_for(previous)  # persists what it renews: nothing rotates away
     try:
         account = await _verify(stored)
@@ -357,16 +375,33 @@ async def forget_locally(rt: Runtime, user: UserRecord, *, reason: str) -> None:
         )
 
 
+async def _stored_or_nothing(rt: Runtime) -> UserRecord | None:
+    """The user to tear down; ``None`` (said, not an error) when it is already gone."""
+    user = await rt.store.get_user(rt.settings.user_id)
+    if user is None:
+        emit(
+            rt.out,
+            f"Nothing to tear down: no user {rt.settings.user_id!r} in {rt.settings.db_path} "
+            "(already torn down, or never set up).",
+        )
+        return None
+    rt.remember(user)
+    return user
+
+
 async def run_teardown(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Close the channel, delete the periods this toolkit owns, forget the user."""
     if args.local:
         async with runtime(settings, out) as rt:
-            user = await rt.user()
-            await forget_locally(rt, user, reason="--local: nothing was asked of Cronofy")
+            local_user = await _stored_or_nothing(rt)
+            if local_user is not None:
+                await forget_locally(rt, local_user, reason="--local: nothing was asked of Cronofy")
         return 0
     settings.require_app()
     async with runtime(settings, out) as rt:
-        user = await rt.user()
+        user = await _stored_or_nothing(rt)
+        if user is None:
+            return 0
         client = rt.client_for(user)
         try:
             if user.channel_id:
@@ -405,7 +440,10 @@ async def run_teardown(args: argparse.Namespace, settings: Settings, out: TextIO
         finally:
             await client.close()
         await rt.store.delete_user(user.user_id)
-        emit(rt.out, f"Forgot user {user.user_id!r} in {settings.db_path}.")
+        emit(
+            rt.out,
+            f"Forgot user {user.user_id!r} in {settings.db_path} (its delivery log included).",
+        )
         if args.delete_calendar:
             emit(
                 rt.out,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
+from cronofy_avail.runtime.inputs import InputError, check_tzid
 
 ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
 ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name
@@ -209,6 +210,12 @@ class Settings:
                 max_attempts = 0
             if max_attempts < 1:
                 raise ConfigError(f"{ENV_MAX_ATTEMPTS} must be a whole number ≥ 1")
+        tzid = get(ENV_TZID)
+        if tzid is not None:
+            try:
+                tzid = check_tzid(tzid)
+            except InputError as exc:
+                raise ConfigError(f"{ENV_TZID}: {exc}") from None
         db = get(ENV_DB)
         return cls(
             client_id=get(ENV_CLIENT_ID),
@@ -219,7 +226,7 @@ class Settings:
             api_base_url=base_url,
             db_path=Path(db).expanduser() if db else DEFAULT_DB.expanduser(),
             user_id=get(ENV_USER) or DEFAULT_USER,
-            tzid=get(ENV_TZID),
+            tzid=tzid,
             max_attempts=max_attempts,
             env_file=read_file,
         )
@@ -261,7 +268,7 @@ class Settings:
         if not self.access_token and not self.refresh_token:
             raise ConfigError(
                 f"{ENV_ACCESS_TOKEN} is not set (nor {ENV_REFRESH_TOKEN}). "
-                f"Get them by {WHERE_TO_GET[ENV_ACCESS_TOKEN]}."
+                f"To get them, {WHERE_TO_GET[ENV_ACCESS_TOKEN]}."
             )
 
     # ------------------------------------------------------------------ display
