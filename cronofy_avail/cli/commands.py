@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from cronofy_avail.cli.common import MaskingWriter, emit
+from cronofy_avail.cli.dev import add_dev_arguments, run_dev
+from cronofy_avail.cli.events import add_event_arguments, run_event
 from cronofy_avail.cli.notify import (
     add_notify_arguments,
     add_replay_arguments,
@@ -64,6 +66,8 @@ COMMANDS: tuple[str, ...] = (
     "teardown",
     "notify",
     "replay",
+    "dev",
+    "event",
 )
 
 
@@ -147,6 +151,33 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_replay_arguments(
         add("replay", run_replay, "ask the running server to process a logged delivery again")
     )
+    add_dev_arguments(
+        add(
+            "dev",
+            run_dev,
+            "the emulator and the webhook receiver in one process, settings written for the "
+            "other commands (no account needed)",
+        )
+    )
+    event_help = "act as the user in the emulator: add, move, delete or list events"
+    event = subparsers.add_parser("event", help=event_help, description=event_help)
+    event.set_defaults(command="event")
+    actions = event.add_subparsers(dest="event_action", metavar="ACTION", required=True)
+    for action, text in (
+        ("add", "add an event to the user's sub calendar"),
+        ("move", "move an event of the sub calendar (keeps its uid)"),
+        ("delete", "delete an event of the sub calendar"),
+        ("list", "list the events of the sub calendar"),
+    ):
+        parser = actions.add_parser(
+            action,
+            help=text,
+            description=text,
+            parents=[_common()],
+            formatter_class=DefaultsHelpFormatter,
+        )
+        parser.set_defaults(handler=run_event, command=f"event {action}")
+        add_event_arguments(parser, action)
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from cronofy_avail.cli.live import AnnouncingStore, report_syncs
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
@@ -379,7 +380,21 @@ async def _wait_until_interrupted(pg: Playground, p: Printer, stop: asyncio.Even
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
     body = json.dumps({"start": _iso(start), "end": _iso(start + timedelta(hours=1))})
     p.step("Still running: poke it (Ctrl-C to stop)")
-    p.line("  add an availability event as the user (a notification and a sync follow):")
+    # From now on each delivery and each sync prints one line as it happens.
+    pg.server.handle.config.store = AnnouncingStore(pg.server.handle.config.store, p.out).as_store()
+    emulator = pg.emulator
+
+    def summary_of(uid: str) -> str | None:
+        for account in emulator.state.accounts.values():
+            for event in account.events.values():
+                if event.event_uid == uid:
+                    return event.summary or None
+        return None
+
+    pg.coordinator.add_listener(
+        report_syncs(p.out, None, tzid_of=lambda _u: pg.tzid, summary_of=summary_of)
+    )
+    p.line("  add an availability event as the user (its delivery and sync print below):")
     p.line(
         f"    curl -X POST {base}/_emulator/calendars/{pg.calendar_id}/events "
         f"-H 'Content-Type: application/json' -d '{body}'"

@@ -125,6 +125,21 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".serve.lock")
 
 
+def receiver_running(db_path: Path) -> str | None:
+    """The process id of the receiver serving the store at ``db_path``, or ``None``."""
+    path = lock_path(db_path)
+    if not path.exists():
+        return None
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
+
+
 @contextlib.contextmanager
 def serving_lock(db_path: Path) -> Iterator[None]:
     """Held while a receiver serves the store at ``db_path``: a second one is refused.

@@ -388,7 +388,7 @@ async def run_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -
             out,
             host=args.host,
             port=args.port,
-            public_url=args.public_url,
+            public_url=args.public_url or settings.public_url,
             ngrok_api=args.ngrok_api,
             recreate_channel=True if args.recreate_channel else (None if interactive else False),
             confirm=_ask if interactive else None,

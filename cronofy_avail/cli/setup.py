@@ -7,6 +7,8 @@ import dataclasses
 from typing import TextIO
 from urllib.parse import urlsplit
 
+import aiohttp
+
 from cronofy_avail.cli.common import (
     Out,
     Runtime,
@@ -18,6 +20,7 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
+from cronofy_avail.cli.live import receiver_running
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import (
     AuthenticationError,
@@ -28,6 +31,7 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.models import Account, Calendar, Profile
 from cronofy_avail.core.planner import Action, ActionKind, Plan
+from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
 from cronofy_avail.runtime.explain import (
     INVALID_CLIENT,
     REAUTHORIZE,
@@ -37,7 +41,7 @@ from cronofy_avail.runtime.explain import (
 )
 from cronofy_avail.runtime.inputs import public_url_arg, tunnel_port_arg, tzid_arg
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
-from cronofy_avail.runtime.settings import Settings
+from cronofy_avail.runtime.settings import ENV_PUBLIC_URL, Settings
 from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import PlanRunner
@@ -174,9 +178,12 @@ async def run_setup(args: argparse.Namespace, settings: Settings, out: TextIO) -
 
 async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
     settings, out = rt.settings, rt.out
+    given = args.public_url or settings.public_url
     public_url, source = await resolve_public_url(
-        args.public_url, agent_url=args.ngrok_api, port=args.port, session=rt.session
+        given, agent_url=args.ngrok_api, port=args.port, session=rt.session
     )
+    if given and not args.public_url:
+        source = ENV_PUBLIC_URL
     if public_url is None:
         raise CommandError(
             f"no public URL for the callback: {source}.\n"
@@ -192,6 +199,20 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
     if previous is not None:
         rt.remember(previous)
     client, account = await _working_client(rt, previous)
+    if (
+        previous is not None
+        and previous.sub
+        and previous.sub != account.account_id
+        and await _emulator_forgot(rt, previous.sub)
+    ):
+        emit(
+            out,
+            f"note: the emulator at {settings.api_base_url} no longer knows account "
+            f"{previous.sub} of the stored user {previous.user_id!r}: it was restarted (an "
+            "emulator forgets everything when it stops). Replacing the stale user.",
+        )
+        await forget_locally(rt, previous, reason="its emulator account is gone")
+        previous = None
     if previous is not None and previous.sub and previous.sub != account.account_id:
         if not args.force:
             raise CommandError(
@@ -299,6 +320,15 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         emit(out, f"The previous channel {replaced} was already closed at Cronofy.")
     if urlsplit(base).scheme != "https" and not settings.api_base_url:
         emit(out, "warning: Cronofy expects an https callback URL; use the https ngrok tunnel.")
+    running = receiver_running(settings.db_path)
+    if running is not None:
+        emit(
+            out,
+            f"A receiver (process {running}) already serves this store: each change to the "
+            "sub calendar now becomes an Available Period as its notification arrives. Run "
+            "`cronofy-avail reconcile` to copy what the sub calendar holds already.",
+        )
+        return 0
     serve_options = f"--port {args.port}"
     if source == "--public-url":
         serve_options += f" --public-url {public_url}"
@@ -308,6 +338,19 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         "start), or `cronofy-avail reconcile` now.",
     )
     return 0
+
+
+async def _emulator_forgot(rt: Runtime, account_id: str) -> bool:
+    """Whether ``CRONOFY_API_BASE_URL`` is an emulator that does not know ``account_id`` (it
+    was restarted). ``False`` for Cronofy itself or an emulator without its control API."""
+    if not rt.settings.api_base_url:
+        return False
+    control = EmulatorControl(rt.settings.api_base_url, rt.session)
+    try:
+        accounts = await control.accounts()
+    except (EmulatorControlError, aiohttp.ClientError, KeyError, TypeError, ValueError):
+        return False
+    return all(a.get("account_id") != account_id for a in accounts)
 
 
 async def _working_client(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
-from cronofy_avail.runtime.inputs import InputError, check_tzid
+from cronofy_avail.runtime.inputs import InputError, check_public_url, check_tzid
 
 ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
 ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name
@@ -31,6 +31,7 @@ ENV_DB = "CRONOFY_AVAIL_DB"
 ENV_USER = "CRONOFY_AVAIL_USER"
 ENV_TZID = "CRONOFY_TZID"
 ENV_MAX_ATTEMPTS = "CRONOFY_AVAIL_MAX_ATTEMPTS"
+ENV_PUBLIC_URL = "CRONOFY_AVAIL_PUBLIC_URL"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
@@ -148,6 +149,8 @@ class Settings:
     """Tries of one request (retries of 429/5xx/connection failures included)."""
     env_file: Path | None = None
     """The ``.env`` file that was read, if any."""
+    public_url: str | None = None
+    """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""
 
     # ------------------------------------------------------------------ loading
 
@@ -216,6 +219,14 @@ class Settings:
                 tzid = check_tzid(tzid)
             except InputError as exc:
                 raise ConfigError(f"{ENV_TZID}: {exc}") from None
+        public_url = get(ENV_PUBLIC_URL)
+        if public_url is not None:
+            try:
+                public_url = check_public_url(public_url)
+            except InputError as exc:
+                raise ConfigError(
+                    f"{ENV_PUBLIC_URL}: {str(exc).removeprefix('--public-url ')}"
+                ) from None
         db = get(ENV_DB)
         return cls(
             client_id=get(ENV_CLIENT_ID),
@@ -229,6 +240,7 @@ class Settings:
             tzid=tzid,
             max_attempts=max_attempts,
             env_file=read_file,
+            public_url=public_url,
         )
 
     # ------------------------------------------------------------------ requirements
@@ -285,6 +297,7 @@ class Settings:
             ENV_DB: str(self.db_path),
             ENV_USER: self.user_id,
             ENV_TZID: self.tzid or "(not set: the account's time zone)",
+            ENV_PUBLIC_URL: self.public_url or "(not set: --public-url, else the ngrok agent)",
         }
 
     def __repr__(self) -> str:
