@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from cronofy_avail.cli.authorize import add_authorize_arguments, run_authorize
 from cronofy_avail.cli.common import MaskingWriter, emit
 from cronofy_avail.cli.dev import add_dev_arguments, run_dev
 from cronofy_avail.cli.events import add_event_arguments, run_event
@@ -68,6 +69,7 @@ COMMANDS: tuple[str, ...] = (
     "replay",
     "dev",
     "event",
+    "authorize",
 )
 
 
@@ -150,6 +152,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     add_replay_arguments(
         add("replay", run_replay, "ask the running server to process a logged delivery again")
+    )
+    add_authorize_arguments(
+        add(
+            "authorize",
+            run_authorize,
+            "get the user's tokens through your application's OAuth flow (stored for setup)",
+        )
     )
     add_dev_arguments(
         add(

@@ -171,13 +171,16 @@ def _check_scopes(account: Account, existing: Calendar | None, out: Out) -> None
 async def run_setup(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Steps 1 and 2: choose a profile, find or create the sub calendar, create the channel."""
     settings.require_app()
-    settings.require_tokens()
     async with runtime(settings, out) as rt:
         return await _setup(rt, args)
 
 
 async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
     settings, out = rt.settings, rt.out
+    if not settings.access_token and not settings.refresh_token:
+        stored = await rt.store.get_user(settings.user_id)
+        if stored is None or stored.credentials is None:
+            settings.require_tokens()  # raises: says where tokens come from
     given = args.public_url or settings.public_url
     public_url, source = await resolve_public_url(
         given, agent_url=args.ngrok_api, port=args.port, session=rt.session
@@ -360,6 +363,19 @@ async def _working_client(
     (when they are refused) the tokens stored for this user id, which may have been renewed
     (a rotated refresh token) since the configured ones were issued."""
     settings = rt.settings
+    if not settings.access_token and not settings.refresh_token:
+        if previous is None or previous.credentials is None:
+            settings.require_tokens()  # raises: says where tokens come from
+        assert previous is not None
+        # The tokens `cronofy-avail authorize` (or an earlier setup) stored for this user.
+        stored = rt.client_for(previous)
+        try:
+            return stored, await _verify(stored)
+        except (AuthenticationError, ReauthorizationRequiredError) as exc:
+            await stored.close()
+            raise _refused(
+                exc, settings, tried=f"; user {previous.user_id!r}'s stored tokens"
+            ) from exc
     client = rt.settings_client()
     try:
         return client, await _verify(client)

@@ -42,6 +42,7 @@ WHERE_TO_GET: dict[str, str] = {
     ENV_CLIENT_ID: f"your application's page in {_DASHBOARD}",
     ENV_CLIENT_SECRET: f"your application's page in {_DASHBOARD}",
     ENV_ACCESS_TOKEN: (
+        "run `cronofy-avail authorize` (it stores them where `setup` finds them), or "
         "authorize the user through your application's OAuth flow (scopes "
         "'read_account list_calendars create_calendar read_events') and exchange the code; "
         "a personal token from the dashboard cannot create push channels"
@@ -279,8 +280,8 @@ class Settings:
         """An access token, or a refresh token to get one."""
         if not self.access_token and not self.refresh_token:
             raise ConfigError(
-                f"{ENV_ACCESS_TOKEN} is not set (nor {ENV_REFRESH_TOKEN}). "
-                f"To get them, {WHERE_TO_GET[ENV_ACCESS_TOKEN]}."
+                f"{ENV_ACCESS_TOKEN} is not set (nor {ENV_REFRESH_TOKEN}), and no tokens are "
+                f"stored for this user. To get them, {WHERE_TO_GET[ENV_ACCESS_TOKEN]}."
             )
 
     # ------------------------------------------------------------------ display
