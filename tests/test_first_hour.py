@@ -186,3 +186,99 @@ async def test_serve_on_every_interface_says_so(emulator: Emulator, shell: UserS
     assert listening("127.0.0.1", 8080, "http://127.0.0.1:8080/cronofy") == (
         "http://127.0.0.1:8080/cronofy"
     )
+
+
+# --------------------------------------------------------------------------- the emulator path
+
+
+async def test_setup_after_an_emulator_restart_replaces_the_stale_user(
+    shell: UserShell,
+) -> None:
+    public = f"http://127.0.0.1:{closed_port()}"
+    async with Emulator(client_secret=CLIENT_SECRET) as first:
+        await exported_for(first, shell)
+        code, text = await shell.run("setup", "--public-url", public)
+        assert code == 0, text
+        old_account = next(iter(first.state.accounts))
+    # A new emulator (a restart) knows none of the old accounts.
+    async with Emulator(client_secret=CLIENT_SECRET) as second:
+        await exported_for(second, shell)
+        code, text = await shell.run("event", "list")
+        assert code == 1
+        assert f"does not know user 'default''s account {old_account}: it was restarted" in text
+        code, text = await shell.run("setup", "--public-url", public)
+        assert code == 0, text
+        assert f"no longer knows account {old_account} of the stored user 'default': it " in text
+        assert "Replacing the stale user." in text
+        assert "--force" not in text
+
+
+async def test_notify_without_a_url_targets_the_stored_user(
+    emulator: Emulator, shell: UserShell
+) -> None:
+    await exported_for(emulator, shell)
+    code, text = await shell.run("notify")
+    assert code == 1
+    assert "no user 'default'" in text
+    port = closed_port()
+    code, text = await shell.run("setup", "--public-url", f"http://127.0.0.1:{port}")
+    assert code == 0, text
+    code, text = await shell.run("notify")
+    assert code == 1
+    assert f"cannot reach 127.0.0.1:{port}: nothing accepts connections there" in text
+    assert "leave the URL out to target the stored user's callback URL" in text
+    assert "copy the callback URL" not in text
+    code, text = await shell.run("notify", "not-a-url")
+    assert code == 1
+    assert "'not-a-url' is not an http(s) URL" in text
+
+
+async def test_event_commands_need_the_emulator(shell: UserShell) -> None:
+    code, text = await shell.run(
+        "event", "add", CRONOFY_CLIENT_ID="id", CRONOFY_CLIENT_SECRET="secret-secret"
+    )
+    assert code == 1
+    assert "`event` acts as the user in the local emulator, and CRONOFY_API_BASE_URL is not" in (
+        text
+    )
+    assert "add events to the sub calendar in your calendar app" in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--date", "someday"), "argument --date: 'someday' is not a day; use today, tomorrow"),
+        (("--from", "9am"), "argument --from: '9am' is not a time of day such as 09:00"),
+        (("--to", "24:00"), "argument --to: '24:00' is not a time of day"),
+    ],
+)
+async def test_event_times_are_checked(
+    shell: UserShell, argv: tuple[str, ...], message: str
+) -> None:
+    code, text = await shell.run("event", "add", *argv)
+    assert code == 2
+    assert message in text
+
+
+async def test_an_event_ending_before_it_starts_is_refused(
+    emulator: Emulator, shell: UserShell
+) -> None:
+    await exported_for(emulator, shell)
+    code, text = await shell.run("setup", "--public-url", f"http://127.0.0.1:{closed_port()}")
+    assert code == 0, text
+    code, text = await shell.run("event", "add", "--from", "12:00", "--to", "09:00")
+    assert code == 1
+    assert "the event would end (09:00) before it starts (12:00)" in text
+    code, text = await shell.run("event", "delete", "evt_nope")
+    assert code == 1
+    assert "the emulator has no such event" in text
+
+
+async def test_dev_leaves_a_users_own_env_file_alone(shell: UserShell) -> None:
+    mine = "CRONOFY_CLIENT_ID=my-real-app\n"
+    (shell.cwd / ".env").write_text(mine)
+    code, text = await shell.run("dev", "--port", "0", "--receiver-port", "0")
+    assert code == 1
+    assert ".env exists and was not written by `cronofy-avail dev`; it is left alone" in text
+    assert "pass --write-env with another file" in text
+    assert (shell.cwd / ".env").read_text() == mine
