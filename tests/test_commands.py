@@ -22,6 +22,7 @@ from cronofy_avail.core.errors import OAuthError
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, SignatureVerificationError, verify
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.runtime.explain import explain, hint_for_text
+from cronofy_avail.runtime.store import SQLiteStore
 
 from .test_commands_support import (
     CLIENT_SECRET,
@@ -871,3 +872,22 @@ async def test_env_file_errors_never_show_a_value(cli: Cli, tmp_path: Path) -> N
     cli.outputs.append(out.getvalue())
     assert code == 0
     assert re.search(r"CRONOFY_CLIENT_SECRET +CRN_…p4", out.getvalue())  # no quote kept
+
+
+async def test_setup_drops_a_misspelt_time_zone_an_older_version_stored(cli: Cli) -> None:
+    await cli.setup()
+    store = await SQLiteStore.open(cli.db)
+    try:
+        user = await store.get_user("default")
+        assert user is not None
+        user.tzid = "europe/london"
+        await store.save_user(user)
+    finally:
+        await store.close()
+    code, text = await cli.run("setup", "--public-url", f"http://127.0.0.1:{closed_port()}")
+    assert code == 0, text
+    assert "note: the stored time zone is dropped: 'europe/london' is not a time zone" in text
+    assert "did you mean 'Europe/London'?" in text
+    fixed = await cli.user()
+    assert fixed is not None
+    assert fixed.tzid == "Europe/Paris"  # the account's

@@ -25,6 +25,7 @@ from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
 from cronofy_avail.playground import Playground
+from cronofy_avail.runtime.explain import explain
 from cronofy_avail.runtime.inputs import tzid_arg
 from cronofy_avail.runtime.steps import busy_calendar_ids, query_availability
 from cronofy_avail.runtime.sync import SyncResult
@@ -439,8 +440,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         report = asyncio.run(run_demo(out, keep_running=args.keep_running, tzid=args.tzid))
     except (CronofyError, OSError, TimeoutError) as exc:
-        report = DemoReport(ok=False, error=f"{type(exc).__name__}: {exc}")
-        print(f"demo failed: {report.error}", file=sys.stderr)
+        message = explain(exc).message  # cause and fix, never a Python class name
+        if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+            message = f"{exc.strerror or exc}"
+        report = DemoReport(ok=False, error=message.splitlines()[0])
+        print(f"demo failed: {message}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     if args.json:

@@ -39,7 +39,13 @@ from cronofy_avail.runtime.explain import (
     data_center_hint,
     is_invalid_client,
 )
-from cronofy_avail.runtime.inputs import public_url_arg, tunnel_port_arg, tzid_arg
+from cronofy_avail.runtime.inputs import (
+    InputError,
+    check_tzid,
+    public_url_arg,
+    tunnel_port_arg,
+    tzid_arg,
+)
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
 from cronofy_avail.runtime.settings import ENV_PUBLIC_URL, Settings
 from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
@@ -259,7 +265,15 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         None,
     )
     _check_scopes(account, existing, out)
-    tzid = args.tzid or settings.tzid or (previous.tzid if previous else None)
+    kept_tzid = previous.tzid if previous else None
+    if kept_tzid is not None:
+        try:
+            check_tzid(kept_tzid)
+        except InputError as exc:
+            # Stored by an older version that did not check: say so, use the account's.
+            emit(out, f"note: the stored time zone is dropped: {exc}")
+            kept_tzid = None
+    tzid = args.tzid or settings.tzid or kept_tzid
     try:
         user, channel = await onboard_user(
             rt.store,
