@@ -428,7 +428,7 @@ async def test_availability_managed_and_unmanaged(cli: Cli) -> None:
     await cli.run("sync")
     code, text = await cli.run("availability", "--days", "3", "--minutes", "60")
     assert code == 0, text
-    assert "1 periods of at least 60 min in the next 3 day(s) (managed availability)" in text
+    assert "1 period of at least 60 min in the next 3 day(s) (managed availability)" in text
     assert "120 min" in text
     code, text = await cli.run("availability", "--days", "3", "--unmanaged")
     assert code == 0, text

@@ -117,7 +117,7 @@ async def test_the_emulator_walkthrough_as_written(tmp_path: Path) -> None:
         # ... and the only availability offered.
         availability = outputs["availability"]
         assert re.search(r"09:00 +\S+ 12:00 +180 min", availability), availability
-        assert "1 periods of at least 30 min" in availability
+        assert "1 period of at least 30 min" in availability
     finally:
         with contextlib.suppress(ProcessLookupError):
             dev.send_signal(signal.SIGINT)  # Ctrl-C

@@ -16,6 +16,7 @@ from cronofy_avail.cli.common import (
     table,
     zone,
 )
+from cronofy_avail.cli.live import plural
 from cronofy_avail.core.models import utc_instant
 from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import hint_for_text
@@ -322,7 +323,8 @@ async def run_availability(args: argparse.Namespace, settings: Settings, out: Te
             emit(rt.out, table(rows, ("start", "end", "length")))
         emit(
             rt.out,
-            f"{len(rows)} {args.response_format} of at least {args.minutes} min in the next "
+            f"{plural(len(rows), args.response_format.rstrip('s'))} of at least "
+            f"{args.minutes} min in the next "
             f"{args.days} day(s) ({mode}); times in {user.tzid}.",
         )
         if not rows and not args.unmanaged:
