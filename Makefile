@@ -1,35 +1,59 @@
-# Two entry points, each creating the virtual environment on first use.
+# Each target creates the virtual environment on first use and installs only what it needs:
+# `make demo` the package alone, `make test` the dev and notebook extras. One stamp per set of
+# extras (.venv/.installed-<extras>), so a target that needs another extra (e.g. a notebook
+# target: $(call installed,notebook)) adds only that.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+CFG    := $(VENV)/pyvenv.cfg
+comma  := ,
+# The stamp of an installed set of extras: $(call installed,dev+notebook); `base` = none.
+installed = $(VENV)/.installed-$(1)
 
 .PHONY: demo test lint typecheck pytest bench clean
 
-# Reinstall whenever the project metadata changes.
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,notebook]"
-	touch $(STAMP)
+# A .venv left by a failed first run (made by a Python older than 3.11, or without pip because
+# the venv module was incomplete) is rebuilt instead of reused.
+ifneq ($(wildcard $(VENV)),)
+VENV_OK := $(shell $(BIN)/python -c 'import sys, pip; sys.exit(sys.version_info < (3, 11))' \
+                   >/dev/null 2>&1 && echo yes)
+ifneq ($(VENV_OK),yes)
+$(info make: $(VENV) is unusable (no Python 3.11+ with pip in it); rebuilding it)
+$(shell rm -rf $(VENV))
+endif
+endif
 
-demo: $(STAMP)
+$(CFG):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make: $(PYTHON) is not Python 3.11 or newer; run e.g. make PYTHON=python3.11 $(MAKECMDGOALS)" >&2; \
+	  exit 1; }
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "make: could not create $(VENV) (on Debian/Ubuntu: apt-get install python3-venv)" >&2; \
+	  exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall whenever the project metadata changes; a failed install leaves no stamp.
+$(VENV)/.installed-%: pyproject.toml | $(CFG)
+	$(BIN)/python -m pip install --quiet -e "$(if $(filter base,$*),.,.[$(subst +,$(comma),$*)])"
+	touch $@
+
+demo: $(call installed,base)
 	$(BIN)/cronofy-avail demo
 
-test: $(STAMP) lint typecheck pytest
+test: $(call installed,dev+notebook) lint typecheck pytest
 
-lint: $(STAMP)
+lint: $(call installed,dev+notebook)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+typecheck: $(call installed,dev+notebook)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(call installed,dev+notebook)
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(call installed,dev+notebook)
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -8,6 +8,7 @@ import builtins
 import io
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -19,6 +20,7 @@ from aiohttp import web
 from cronofy_avail.cli.commands import serve
 from cronofy_avail.cli.serve import _ask
 from cronofy_avail.runtime.settings import Settings
+from cronofy_avail.runtime.store import SQLiteStore
 
 from .test_commands_support import Cli, at, cli, closed_port, emulator
 
@@ -201,11 +203,28 @@ async def test_serve_without_public_url_or_users(cli: Cli, tmp_path: Path) -> No
 
 async def test_serve_port_in_use(cli: Cli) -> None:
     await cli.setup()
-    port = closed_port()
-    async with Served(cli, port, public_url=f"http://127.0.0.1:{port}"):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
         code, text = await cli.run("serve", "--port", str(port), "--public-url", "http://x.y")
     assert code == 1
     assert f"cannot listen on 127.0.0.1:{port}" in text
+
+
+async def test_a_second_serve_on_one_store_is_refused(cli: Cli) -> None:
+    await cli.setup()
+    port = closed_port()
+    async with Served(cli, port, public_url=f"http://127.0.0.1:{port}"):
+        other = closed_port()
+        code, text = await cli.run("serve", "--port", str(other), "--public-url", "http://x.y")
+    assert code == 1
+    assert "another receiver (process " in text
+    assert f"already serves the store {cli.db}" in text
+    assert "--db" in text
+    # Once the first one stopped, the store is free again.
+    async with Served(cli, port, public_url=f"http://127.0.0.1:{port}") as served:
+        assert "Serving" in served.text
 
 
 async def test_serve_command_stops_gracefully_on_sigterm(cli: Cli) -> None:
@@ -387,3 +406,33 @@ async def test_stop_at_the_recreate_prompt_does_not_serve(
     after = await cli.user()
     assert after is not None
     assert after.channel_id == before.channel_id  # the answer never came: nothing recreated
+
+
+async def test_teardown_twice_is_fine_and_forgets_the_delivery_log(cli: Cli) -> None:
+    port = closed_port()
+    await cli.setup(f"http://127.0.0.1:{port}")
+    user = await cli.user()
+    assert user is not None
+    assert user.callback_url is not None
+    async with Served(cli, port, public_url=f"http://127.0.0.1:{port}") as served:
+        code, text = await cli.run("notify", user.callback_url, "--type", "verification")
+        assert code == 0, text
+    assert "delivery 1: verification for default, signature ok" in served.text
+    store = await SQLiteStore.open(cli.db)
+    try:
+        assert len(await store.list_deliveries()) == 1
+    finally:
+        await store.close()
+    code, first = await cli.run("teardown")
+    assert code == 0, first
+    assert "its delivery log included" in first
+    store = await SQLiteStore.open(cli.db)
+    try:
+        # The logged bodies held the callback key: nothing of the user is left.
+        assert await store.list_deliveries() == []
+    finally:
+        await store.close()
+    for argv in (("teardown",), ("teardown", "--local")):
+        code, again = await cli.run(*argv)
+        assert code == 0, again
+        assert "Nothing to tear down: no user 'default'" in again

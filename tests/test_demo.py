@@ -87,3 +87,7 @@ async def test_keep_running_prints_instructions_that_work() -> None:
     stop.set()
     report = await asyncio.wait_for(task, 10)
     assert report.ok
+    after = out.getvalue().split("Still running", 1)[1]
+    # The delivery and the sync of the poke each printed one line as they happened.
+    assert re.search(r"^delivery \d+: change for \S+, signature ok, accepted$", after, re.M)
+    assert re.search(r"^sync \S+: \w+ ok: upserted .*as period \S+ .*\(1 upsert,", after, re.M)

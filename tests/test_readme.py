@@ -44,3 +44,23 @@ def test_every_readme_block_parses_and_its_imports_resolve(block: str) -> None:
         timeout=60,
     )
     assert result.returncode == 0, f"{imports}\n{result.stderr}"
+
+
+def test_the_readme_and_docs_stand_alone() -> None:
+    """A clone has no ../shared folder: nothing may point there."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        assert "../shared" not in text, page
+        assert "shared/cronofy-api.md" not in text, page
+
+
+def test_every_path_in_the_map_of_the_packages_exists() -> None:
+    """The README promises only what is there (a row marked "(planned)" says it is not yet)."""
+    rows = re.findall(r"^\| `([\w.-]+/[\w./-]*)` \|(.*)\|$", README, flags=re.M)
+    assert len(rows) >= 8
+    for path, what in rows:
+        if "(planned)" in what:
+            continue
+        assert (ROOT / path).exists(), f"README names {path}, which does not exist"
+    for link in re.findall(r"\]\(((?!https?:)[^)#]+)\)", README):
+        assert (ROOT / link).exists(), f"README links to {link}, which does not exist"

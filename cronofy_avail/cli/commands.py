@@ -23,7 +23,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from cronofy_avail.cli.authorize import add_authorize_arguments, run_authorize
 from cronofy_avail.cli.common import MaskingWriter, emit
+from cronofy_avail.cli.dev import add_dev_arguments, run_dev
+from cronofy_avail.cli.events import add_event_arguments, run_event
 from cronofy_avail.cli.notify import (
     add_notify_arguments,
     add_replay_arguments,
@@ -48,6 +51,7 @@ from cronofy_avail.cli.syncing import (
     run_sync,
 )
 from cronofy_avail.runtime.explain import EXIT_CONFIG, CommandError, explain
+from cronofy_avail.runtime.inputs import DefaultsHelpFormatter
 from cronofy_avail.runtime.settings import ConfigError, Settings
 
 Handler = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
@@ -63,6 +67,9 @@ COMMANDS: tuple[str, ...] = (
     "teardown",
     "notify",
     "replay",
+    "dev",
+    "event",
+    "authorize",
 )
 
 
@@ -101,7 +108,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
         # A fresh parent each time: argparse lists a shared parent's options once per user.
         parser: argparse.ArgumentParser = subparsers.add_parser(
-            name, help=help_text, description=help_text, parents=[_common()]
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[_common()],
+            formatter_class=DefaultsHelpFormatter,
         )
         parser.set_defaults(handler=handler, command=name)
         return parser
@@ -142,6 +153,40 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     add_replay_arguments(
         add("replay", run_replay, "ask the running server to process a logged delivery again")
     )
+    add_authorize_arguments(
+        add(
+            "authorize",
+            run_authorize,
+            "get the user's tokens through your application's OAuth flow (stored for setup)",
+        )
+    )
+    add_dev_arguments(
+        add(
+            "dev",
+            run_dev,
+            "the emulator and the webhook receiver in one process, settings written for the "
+            "other commands (no account needed)",
+        )
+    )
+    event_help = "act as the user in the emulator: add, move, delete or list events"
+    event = subparsers.add_parser("event", help=event_help, description=event_help)
+    event.set_defaults(command="event")
+    actions = event.add_subparsers(dest="event_action", metavar="ACTION", required=True)
+    for action, text in (
+        ("add", "add an event to the user's sub calendar"),
+        ("move", "move an event of the sub calendar (keeps its uid)"),
+        ("delete", "delete an event of the sub calendar"),
+        ("list", "list the events of the sub calendar"),
+    ):
+        parser = actions.add_parser(
+            action,
+            help=text,
+            description=text,
+            parents=[_common()],
+            formatter_class=DefaultsHelpFormatter,
+        )
+        parser.set_defaults(handler=run_event, command=f"event {action}")
+        add_event_arguments(parser, action)
 
 
 def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:

@@ -17,6 +17,7 @@ from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.explain import CommandError
+from cronofy_avail.runtime.inputs import InputError, check_public_url
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import SQLiteStore, StoredCredentials, UserRecord
@@ -138,12 +139,10 @@ async def resolve_public_url(
 ) -> tuple[str | None, str]:
     """``(public URL or None, where it came from)``: ``--public-url``, else the ngrok agent."""
     if given:
-        if not given.startswith(("http://", "https://")):
-            raise CommandError(
-                f"--public-url {given!r} must be an absolute http(s) URL, "
-                "e.g. https://abc.ngrok-free.app"
-            )
-        return given.rstrip("/"), "--public-url"
+        try:
+            return check_public_url(given), "--public-url"
+        except InputError as exc:
+            raise CommandError(str(exc)) from None
     tunnels = await list_tunnels(agent_url, session)
     if tunnels is None:
         return None, f"no ngrok agent answered at {agent_url}"

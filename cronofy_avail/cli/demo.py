@@ -20,10 +20,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from cronofy_avail.cli.live import AnnouncingStore, report_syncs
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
 from cronofy_avail.playground import Playground
+from cronofy_avail.runtime.explain import explain
+from cronofy_avail.runtime.inputs import tzid_arg
 from cronofy_avail.runtime.steps import busy_calendar_ids, query_availability
 from cronofy_avail.runtime.sync import SyncResult
 
@@ -355,7 +358,12 @@ async def run_demo(
             ["what", "count"],
             [
                 ["Cronofy API calls made", str(report.api_calls)],
-                ["notifications received", f"{report.notifications} {dict(accepted)}"],
+                [
+                    "notifications received",
+                    f"{report.notifications} ("
+                    + ", ".join(f"{n} {kind}" for kind, n in sorted(accepted.items()))
+                    + ")",
+                ],
                 ["syncs run", str(report.syncs)],
                 ["periods in sync", f"{report.periods_in_sync}/{report.periods_expected}"],
                 ["slots managed / unmanaged", f"{report.managed_slots} / {report.unmanaged_slots}"],
@@ -373,7 +381,21 @@ async def _wait_until_interrupted(pg: Playground, p: Printer, stop: asyncio.Even
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
     body = json.dumps({"start": _iso(start), "end": _iso(start + timedelta(hours=1))})
     p.step("Still running: poke it (Ctrl-C to stop)")
-    p.line("  add an availability event as the user (a notification and a sync follow):")
+    # From now on each delivery and each sync prints one line as it happens.
+    pg.server.handle.config.store = AnnouncingStore(pg.server.handle.config.store, p.out).as_store()
+    emulator = pg.emulator
+
+    def summary_of(uid: str) -> str | None:
+        for account in emulator.state.accounts.values():
+            for event in account.events.values():
+                if event.event_uid == uid:
+                    return event.summary or None
+        return None
+
+    pg.coordinator.add_listener(
+        report_syncs(p.out, None, tzid_of=lambda _u: pg.tzid, summary_of=summary_of)
+    )
+    p.line("  add an availability event as the user (its delivery and sync print below):")
     p.line(
         f"    curl -X POST {base}/_emulator/calendars/{pg.calendar_id}/events "
         f"-H 'Content-Type: application/json' -d '{body}'"
@@ -408,7 +430,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object as the last line"
     )
-    parser.add_argument("--tzid", default=DEMO_TZID, help="the demo user's time zone")
+    parser.add_argument(
+        "--tzid", type=tzid_arg, default=DEMO_TZID, help="the demo user's time zone (IANA name)"
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -416,8 +440,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         report = asyncio.run(run_demo(out, keep_running=args.keep_running, tzid=args.tzid))
     except (CronofyError, OSError, TimeoutError) as exc:
-        report = DemoReport(ok=False, error=f"{type(exc).__name__}: {exc}")
-        print(f"demo failed: {report.error}", file=sys.stderr)
+        message = explain(exc).message  # cause and fix, never a Python class name
+        if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):
+            message = f"{exc.strerror or exc}"
+        report = DemoReport(ok=False, error=message.splitlines()[0])
+        print(f"demo failed: {message}", file=sys.stderr)
     except KeyboardInterrupt:
         return 130
     if args.json:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from cronofy_avail._version import __version__
+from cronofy_avail.runtime.inputs import DefaultsHelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("--env-file", type=Path, default=Path(".env"), help="the .env file")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=None,
+        help="the .env file to read (default: ./.env when it exists; the environment wins)",
+    )
     parser.add_argument("--user", help="the user id in the store")
     parser.add_argument("--db", type=Path, help="the SQLite store")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -36,12 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(
             "demo",
             help="the four steps end to end against the embedded emulator (no account needed)",
+            formatter_class=DefaultsHelpFormatter,
         )
     )
     emulator_cli.add_arguments(
         commands.add_parser(
             "emulator",
             help="serve a local Cronofy emulator (prints its URL, credentials and tokens)",
+            formatter_class=DefaultsHelpFormatter,
         )
     )
     real.register(commands)

@@ -23,7 +23,12 @@ DEFAULT_SERVER = f"http://127.0.0.1:8080{DEFAULT_PREFIX}"
 
 
 def add_notify_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("url", help="the callback URL (…/cronofy/notifications/KEY)")
+    parser.add_argument(
+        "url",
+        nargs="?",
+        help="the callback URL (…/cronofy/notifications/KEY); default: the stored user's "
+        "(--user, else CRONOFY_AVAIL_USER or 'default')",
+    )
     parser.add_argument(
         "--type",
         default=NotificationType.CHANGE,
@@ -70,8 +75,8 @@ def build_body(
 
 
 NOTIFY_FIX = (
-    "check the URL (copy the callback URL from `cronofy-avail status`) and that the receiver "
-    "is running (`cronofy-avail serve`)"
+    "check that the receiver is running (`cronofy-avail serve`, or `cronofy-avail dev`), and "
+    "leave the URL out to target the stored user's callback URL (`--user ID` for another user)"
 )
 
 
@@ -105,16 +110,18 @@ async def _post(
         ) from exc
     except aiohttp.ClientError as exc:
         raise CommandError(
-            f"cannot reach {host}: connection failed ({type(exc).__name__}) (POST {url}).\n"
-            f"Fix: {fix}."
+            f"cannot reach {host}: the connection failed (POST {url}).\nFix: {fix}."
         ) from exc
 
 
 async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Sign and POST a notification to a callback URL; print what the receiver answered."""
-    url: str = args.url
-    if not url.startswith(("http://", "https://")):
-        raise CommandError(f"{url!r} is not an http(s) URL")
+    given: str | None = args.url
+    if given is not None and not given.startswith(("http://", "https://")):
+        raise CommandError(
+            f"{given!r} is not an http(s) URL.\nFix: leave it out to target the stored user "
+            "(`--user ID` for another one)."
+        )
     secrets = list(args.secret or settings.client_secrets)
     if not secrets:
         raise ConfigError(
@@ -132,6 +139,16 @@ async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) 
     async with runtime(settings, out) as rt:
         for secret in secrets:
             rt.out.add_secret(secret)
+        if given is None:
+            target = await rt.user()
+            if not target.callback_url:
+                raise CommandError(
+                    f"user {target.user_id!r} has no callback URL yet.\n"
+                    "Fix: run `cronofy-avail setup`."
+                )
+            url = target.callback_url
+        else:
+            url = given
         channel_id, calendar_id = args.channel_id, None
         for user in await rt.store.list_users():
             rt.remember(user)
@@ -166,7 +183,12 @@ async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) 
                 f"server uses ({ENV_CLIENT_SECRET} or --secret).",
             )
         elif status == 404:
-            emit(rt.out, "Fix: no user has that callback key: copy the URL from `status`.")
+            emit(
+                rt.out,
+                "Fix: no user of the receiver has that callback key: leave the URL out to "
+                "target the stored user (`--user ID`), and check that the receiver serves "
+                "this store.",
+            )
         return 1
 
 

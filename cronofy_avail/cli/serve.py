@@ -24,24 +24,29 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
+from cronofy_avail.cli.live import AnnouncingStore, report_syncs, serving_lock
 from cronofy_avail.core.errors import CronofyError, NotFoundError
 from cronofy_avail.runtime.coordinator import SyncCoordinator
-from cronofy_avail.runtime.explain import CommandError, explain, hint_for_text
+from cronofy_avail.runtime.explain import CommandError, explain
+from cronofy_avail.runtime.inputs import port_arg, public_url_arg
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
-from cronofy_avail.runtime.sync import SyncEngine, SyncResult
-from webhook_server import WebhookConfig, WebhookServer
+from cronofy_avail.runtime.sync import SyncEngine
+from webhook_server import DEFAULT_PREFIX, WebhookConfig, WebhookServer
 
 Confirm = Callable[[str], Awaitable[bool]]
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8080, help="port to listen on")
+    parser.add_argument("--port", type=port_arg, default=8080, help="port to listen on")
     parser.add_argument(
-        "--public-url", help="public URL that reaches this server (default: ask ngrok)"
+        "--public-url",
+        type=public_url_arg,
+        help="public URL that reaches this server, without the callback path (default: ask "
+        "the ngrok agent)",
     )
     parser.add_argument("--ngrok-api", default=DEFAULT_AGENT_URL, help="ngrok agent local API")
     parser.add_argument(
@@ -50,6 +55,16 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="recreate channels whose callback URL no longer matches the public URL, or that "
         "Cronofy has closed",
     )
+
+
+def listening(host: str, port: int, local_url: str) -> str:
+    """Where the receiver listens, as typed: all interfaces are not only 127.0.0.1."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - describing, not binding
+        return (
+            f"{host or 'every address'} port {port}, every interface (from this machine: "
+            f"http://127.0.0.1:{port}{DEFAULT_PREFIX})"
+        )
+    return local_url
 
 
 def _first_line(exc: BaseException) -> str:
@@ -134,6 +149,36 @@ async def serve(
     """Serve until ``stop`` is set. ``recreate_channel=None`` asks ``confirm`` per user."""
     settings.require_app()
     stop = stop or asyncio.Event()
+    with serving_lock(settings.db_path):
+        return await _serve(
+            settings,
+            out,
+            host=host,
+            port=port,
+            public_url=public_url,
+            ngrok_api=ngrok_api,
+            recreate_channel=recreate_channel,
+            confirm=confirm,
+            ready=ready,
+            stop=stop,
+            schedule_every=schedule_every,
+        )
+
+
+async def _serve(
+    settings: Settings,
+    out: TextIO,
+    *,
+    host: str,
+    port: int,
+    public_url: str | None,
+    ngrok_api: str,
+    recreate_channel: bool | None,
+    confirm: Confirm | None,
+    ready: asyncio.Event | None,
+    stop: asyncio.Event,
+    schedule_every: float | None,
+) -> int:
     async with runtime(settings, out) as rt:
         users = await rt.store.list_users()
         if not users:
@@ -151,21 +196,11 @@ async def serve(
             rt.store, engine, rt.user_clients().for_user, schedule_every=schedule_every
         )
 
-        def report(user_id: str, result: SyncResult) -> None:
-            line = (
-                f"sync {user_id}: {result.kind} {'ok' if result.ok else 'FAILED'}, "
-                f"{result.upserts} upserts, {result.deletes} deletes, "
-                f"{result.api_calls} API calls, state {result.state}"
-            )
-            emit(rt.out, line)
-            if result.error:
-                hint = hint_for_text(result.error, settings)
-                emit(rt.out, f"  error: {result.error}" + (f"\n  fix: {hint}" if hint else ""))
-
-        coordinator.add_listener(report)
+        tzids = {user.user_id: user.tzid for user in users}
+        coordinator.add_listener(report_syncs(rt.out, settings, tzid_of=tzids.get))
         server = WebhookServer(
             WebhookConfig(
-                store=rt.store,
+                store=AnnouncingStore(rt.store, rt.out).as_store(),
                 coordinator=coordinator,
                 client_secrets=settings.client_secrets,
                 # Started after the channel checks below, so no sync races a channel update.
@@ -182,7 +217,7 @@ async def serve(
                 "Fix: stop what uses the port or pick another with --port."
             ) from exc
         try:
-            emit(rt.out, f"Receiver listening on {local_url}")
+            emit(rt.out, f"Receiver listening on {listening(host, server.port, local_url)}")
             if public is None:
                 emit(
                     rt.out,
@@ -353,7 +388,7 @@ async def run_serve(args: argparse.Namespace, settings: Settings, out: TextIO) -
             out,
             host=args.host,
             port=args.port,
-            public_url=args.public_url,
+            public_url=args.public_url or settings.public_url,
             ngrok_api=args.ngrok_api,
             recreate_channel=True if args.recreate_channel else (None if interactive else False),
             confirm=_ask if interactive else None,

@@ -7,6 +7,8 @@ import dataclasses
 from typing import TextIO
 from urllib.parse import urlsplit
 
+import aiohttp
+
 from cronofy_avail.cli.common import (
     Out,
     Runtime,
@@ -18,6 +20,7 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
+from cronofy_avail.cli.live import receiver_running
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import (
     AuthenticationError,
@@ -28,6 +31,7 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.models import Account, Calendar, Profile
 from cronofy_avail.core.planner import Action, ActionKind, Plan
+from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
 from cronofy_avail.runtime.explain import (
     INVALID_CLIENT,
     REAUTHORIZE,
@@ -35,8 +39,15 @@ from cronofy_avail.runtime.explain import (
     data_center_hint,
     is_invalid_client,
 )
+from cronofy_avail.runtime.inputs import (
+    InputError,
+    check_tzid,
+    public_url_arg,
+    tunnel_port_arg,
+    tzid_arg,
+)
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
-from cronofy_avail.runtime.settings import Settings
+from cronofy_avail.runtime.settings import ENV_PUBLIC_URL, Settings
 from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import PlanRunner
@@ -56,17 +67,24 @@ CHANNEL_REFUSED = (
 def add_setup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--public-url",
-        help="public https URL that reaches `cronofy-avail serve` (default: ask the ngrok agent)",
+        type=public_url_arg,
+        help="public https URL that reaches `cronofy-avail serve`, without the callback path "
+        "(default: ask the ngrok agent)",
     )
     parser.add_argument("--ngrok-api", default=DEFAULT_AGENT_URL, help="ngrok agent local API")
     parser.add_argument(
-        "--port", type=int, default=8080, help="local port `serve` will use (picks the tunnel)"
+        "--port",
+        type=tunnel_port_arg,
+        default=8080,
+        help="local port `serve` will use (picks the tunnel)",
     )
     parser.add_argument("--profile-id", help="calendar profile for the sub calendar")
     parser.add_argument(
         "--calendar-name", default=SUB_CALENDAR_NAME, help="name of the sub calendar"
     )
-    parser.add_argument("--tzid", help="the user's IANA time zone (default: the account's)")
+    parser.add_argument(
+        "--tzid", type=tzid_arg, help="the user's IANA time zone (default: the account's)"
+    )
     parser.add_argument(
         "--force",
         action="store_true",
@@ -89,11 +107,21 @@ def add_teardown_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _why_refused(exc: Exception) -> str:
+    """What Cronofy said, in its own words (never a Python class name)."""
+    if isinstance(exc, ReauthorizationRequiredError):
+        return exc.message
+    return "401: the access token was not recognised"
+
+
 def _refused(exc: Exception, settings: Settings, *, tried: str = "") -> CommandError:
+    # A wrong data center answers 401 to a valid access token; a refused refresh token
+    # (invalid_grant) is revoked or already used, whatever the data center.
+    hint = data_center_hint(settings) if isinstance(exc, AuthenticationError) else ""
     return CommandError(
         f"Cronofy did not accept the credentials on the first call "
-        f"({type(exc).__name__}, {settings.api_url}){tried}.\n"
-        f"Fix: {REAUTHORIZE}{data_center_hint(settings)}."
+        f"({_why_refused(exc)}; {settings.api_url}){tried}.\n"
+        f"Fix: {REAUTHORIZE}{hint}."
     )
 
 
@@ -149,16 +177,22 @@ def _check_scopes(account: Account, existing: Calendar | None, out: Out) -> None
 async def run_setup(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Steps 1 and 2: choose a profile, find or create the sub calendar, create the channel."""
     settings.require_app()
-    settings.require_tokens()
     async with runtime(settings, out) as rt:
         return await _setup(rt, args)
 
 
 async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
     settings, out = rt.settings, rt.out
+    if not settings.access_token and not settings.refresh_token:
+        stored = await rt.store.get_user(settings.user_id)
+        if stored is None or stored.credentials is None:
+            settings.require_tokens()  # raises: says where tokens come from
+    given = args.public_url or settings.public_url
     public_url, source = await resolve_public_url(
-        args.public_url, agent_url=args.ngrok_api, port=args.port, session=rt.session
+        given, agent_url=args.ngrok_api, port=args.port, session=rt.session
     )
+    if given and not args.public_url:
+        source = ENV_PUBLIC_URL
     if public_url is None:
         raise CommandError(
             f"no public URL for the callback: {source}.\n"
@@ -174,6 +208,20 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
     if previous is not None:
         rt.remember(previous)
     client, account = await _working_client(rt, previous)
+    if (
+        previous is not None
+        and previous.sub
+        and previous.sub != account.account_id
+        and await _emulator_forgot(rt, previous.sub)
+    ):
+        emit(
+            out,
+            f"note: the emulator at {settings.api_base_url} no longer knows account "
+            f"{previous.sub} of the stored user {previous.user_id!r}: it was restarted (an "
+            "emulator forgets everything when it stops). Replacing the stale user.",
+        )
+        await forget_locally(rt, previous, reason="its emulator account is gone")
+        previous = None
     if previous is not None and previous.sub and previous.sub != account.account_id:
         if not args.force:
             raise CommandError(
@@ -217,7 +265,15 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         None,
     )
     _check_scopes(account, existing, out)
-    tzid = args.tzid or settings.tzid or (previous.tzid if previous else None)
+    kept_tzid = previous.tzid if previous else None
+    if kept_tzid is not None:
+        try:
+            check_tzid(kept_tzid)
+        except InputError as exc:
+            # Stored by an older version that did not check: say so, use the account's.
+            emit(out, f"note: the stored time zone is dropped: {exc}")
+            kept_tzid = None
+    tzid = args.tzid or settings.tzid or kept_tzid
     try:
         user, channel = await onboard_user(
             rt.store,
@@ -281,6 +337,15 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         emit(out, f"The previous channel {replaced} was already closed at Cronofy.")
     if urlsplit(base).scheme != "https" and not settings.api_base_url:
         emit(out, "warning: Cronofy expects an https callback URL; use the https ngrok tunnel.")
+    running = receiver_running(settings.db_path)
+    if running is not None:
+        emit(
+            out,
+            f"A receiver (process {running}) already serves this store: each change to the "
+            "sub calendar now becomes an Available Period as its notification arrives. Run "
+            "`cronofy-avail reconcile` to copy what the sub calendar holds already.",
+        )
+        return 0
     serve_options = f"--port {args.port}"
     if source == "--public-url":
         serve_options += f" --public-url {public_url}"
@@ -292,6 +357,19 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _emulator_forgot(rt: Runtime, account_id: str) -> bool:
+    """Whether ``CRONOFY_API_BASE_URL`` is an emulator that does not know ``account_id`` (it
+    was restarted). ``False`` for Cronofy itself or an emulator without its control API."""
+    if not rt.settings.api_base_url:
+        return False
+    control = EmulatorControl(rt.settings.api_base_url, rt.session)
+    try:
+        accounts = await control.accounts()
+    except (EmulatorControlError, aiohttp.ClientError, KeyError, TypeError, ValueError):
+        return False
+    return all(a.get("account_id") != account_id for a in accounts)
+
+
 async def _working_client(
     rt: Runtime, previous: UserRecord | None
 ) -> tuple[CronofyClient, Account]:
@@ -299,6 +377,19 @@ async def _working_client(
     (when they are refused) the tokens stored for this user id, which may have been renewed
     (a rotated refresh token) since the configured ones were issued."""
     settings = rt.settings
+    if not settings.access_token and not settings.refresh_token:
+        if previous is None or previous.credentials is None:
+            settings.require_tokens()  # raises: says where tokens come from
+        assert previous is not None
+        # The tokens `cronofy-avail authorize` (or an earlier setup) stored for this user.
+        stored = rt.client_for(previous)
+        try:
+            return stored, await _verify(stored)
+        except (AuthenticationError, ReauthorizationRequiredError) as exc:
+            await stored.close()
+            raise _refused(
+                exc, settings, tried=f"; user {previous.user_id!r}'s stored tokens"
+            ) from exc
     client = rt.settings_client()
     try:
         return client, await _verify(client)
@@ -306,7 +397,7 @@ async def _working_client(
         await client.close()
         if previous is None or previous.credentials is None:
             raise _refused(exc, settings) from exc
-        refused = type(exc).__name__
+        refused = _why_refused(exc)
     stored = rt.client_for(previous)  # persists what it renews: nothing rotates away
     try:
         account = await _verify(stored)
@@ -357,16 +448,33 @@ async def forget_locally(rt: Runtime, user: UserRecord, *, reason: str) -> None:
         )
 
 
+async def _stored_or_nothing(rt: Runtime) -> UserRecord | None:
+    """The user to tear down; ``None`` (said, not an error) when it is already gone."""
+    user = await rt.store.get_user(rt.settings.user_id)
+    if user is None:
+        emit(
+            rt.out,
+            f"Nothing to tear down: no user {rt.settings.user_id!r} in {rt.settings.db_path} "
+            "(already torn down, or never set up).",
+        )
+        return None
+    rt.remember(user)
+    return user
+
+
 async def run_teardown(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Close the channel, delete the periods this toolkit owns, forget the user."""
     if args.local:
         async with runtime(settings, out) as rt:
-            user = await rt.user()
-            await forget_locally(rt, user, reason="--local: nothing was asked of Cronofy")
+            local_user = await _stored_or_nothing(rt)
+            if local_user is not None:
+                await forget_locally(rt, local_user, reason="--local: nothing was asked of Cronofy")
         return 0
     settings.require_app()
     async with runtime(settings, out) as rt:
-        user = await rt.user()
+        user = await _stored_or_nothing(rt)
+        if user is None:
+            return 0
         client = rt.client_for(user)
         try:
             if user.channel_id:
@@ -405,7 +513,10 @@ async def run_teardown(args: argparse.Namespace, settings: Settings, out: TextIO
         finally:
             await client.close()
         await rt.store.delete_user(user.user_id)
-        emit(rt.out, f"Forgot user {user.user_id!r} in {settings.db_path}.")
+        emit(
+            rt.out,
+            f"Forgot user {user.user_id!r} in {settings.db_path} (its delivery log included).",
+        )
         if args.delete_calendar:
             emit(
                 rt.out,

@@ -16,9 +16,11 @@ from cronofy_avail.cli.common import (
     table,
     zone,
 )
+from cronofy_avail.cli.live import plural
 from cronofy_avail.core.models import utc_instant
 from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import hint_for_text
+from cronofy_avail.runtime.inputs import int_range
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import query_availability
 from cronofy_avail.runtime.store import UserState
@@ -29,7 +31,7 @@ MAX_AVAILABILITY_DAYS = 35
 
 def add_status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--deliveries", type=int, default=10, help="how many logged deliveries to list"
+        "--deliveries", type=int_range(0), default=10, help="how many logged deliveries to list"
     )
 
 
@@ -44,8 +46,15 @@ def add_sync_arguments(parser: argparse.ArgumentParser, *, full_flag: bool) -> N
 
 
 def add_availability_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--days", type=int, default=7, help="how many days ahead to look")
-    parser.add_argument("--minutes", type=int, default=30, help="required duration")
+    parser.add_argument(
+        "--days",
+        type=int_range(1, MAX_AVAILABILITY_DAYS),
+        default=7,
+        help=f"how many days ahead to look, 1 to {MAX_AVAILABILITY_DAYS}",
+    )
+    parser.add_argument(
+        "--minutes", type=int_range(1, 1440), default=30, help="required duration, in minutes"
+    )
     parser.add_argument(
         "--unmanaged",
         action="store_true",
@@ -314,7 +323,8 @@ async def run_availability(args: argparse.Namespace, settings: Settings, out: Te
             emit(rt.out, table(rows, ("start", "end", "length")))
         emit(
             rt.out,
-            f"{len(rows)} {args.response_format} of at least {args.minutes} min in the next "
+            f"{plural(len(rows), args.response_format.rstrip('s'))} of at least "
+            f"{args.minutes} min in the next "
             f"{args.days} day(s) ({mode}); times in {user.tzid}.",
         )
         if not rows and not args.unmanaged:

@@ -15,11 +15,15 @@ import sys
 
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.server import Emulator
+from cronofy_avail.runtime.inputs import float_range, int_range, port_arg, tzid_arg
+
+_POSITIVE = int_range(1)
+_SECONDS = float_range(0, inclusive=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8181, help="port; 0 picks a free one")
+    parser.add_argument("--port", type=port_arg, default=8181, help="port; 0 picks a free one")
     parser.add_argument("--json", action="store_true", help="print one JSON line first")
     parser.add_argument("--client-id", default=None, help="fixed client id (default: random)")
     parser.add_argument(
@@ -27,24 +31,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-account", action="store_true", help="do not create an account")
     parser.add_argument("--email", default=None, help="email of the ready account")
-    parser.add_argument("--tzid", default="Europe/London", help="ready account's time zone")
-    parser.add_argument("--page-size", type=int, default=50, help="events/periods per page")
-    parser.add_argument("--token-ttl", type=int, default=3600, help="access token seconds")
+    parser.add_argument(
+        "--tzid", type=tzid_arg, default="Europe/London", help="ready account's time zone"
+    )
+    parser.add_argument(
+        "--page-size", type=int_range(1, 1000), default=50, help="events/periods per page"
+    )
+    parser.add_argument(
+        "--token-ttl", type=_POSITIVE, default=3600, help="access token lifetime, seconds"
+    )
     parser.add_argument(
         "--rotate-refresh-tokens", action="store_true", help="new refresh token on each refresh"
     )
     parser.add_argument("--no-rate-limit", action="store_true", help="switch rate limiting off")
-    parser.add_argument("--rate-limit-per-second", type=int, default=50)
-    parser.add_argument("--rate-limit-per-minute", type=int, default=500)
     parser.add_argument(
-        "--debounce", type=float, default=1.0, help="seconds changes are folded into one push"
+        "--rate-limit-per-second", type=_POSITIVE, default=50, help="requests per second"
     )
     parser.add_argument(
-        "--retry-initial-delay", type=float, default=5.0, help="first delivery retry (s)"
+        "--rate-limit-per-minute", type=_POSITIVE, default=500, help="requests per minute"
+    )
+    parser.add_argument(
+        "--debounce",
+        type=float_range(0),
+        default=1.0,
+        help="seconds changes are folded into one push",
+    )
+    parser.add_argument(
+        "--retry-initial-delay", type=_SECONDS, default=5.0, help="first delivery retry (s)"
     )
     parser.add_argument(
         "--failure-window",
-        type=float,
+        type=_SECONDS,
         default=24 * 3600.0,
         help="seconds of failed deliveries before a channel is closed",
     )

@@ -161,7 +161,7 @@ def explain(exc: BaseException, settings: Settings | None = None) -> Explained:
     if isinstance(exc, ConfigError):
         return Explained(f"configuration: {exc}", EXIT_CONFIG)
     if isinstance(exc, SetupError):
-        return Explained(f"setup: {exc.message}")
+        return Explained(exc.message)  # the command's name already prefixes it
     if isinstance(exc, StoreSchemaError):
         return Explained(f"store: {exc}")
     if isinstance(exc, OAuthError) and is_invalid_client(exc.message):
@@ -171,8 +171,7 @@ def explain(exc: BaseException, settings: Settings | None = None) -> Explained:
         )
     if isinstance(exc, ReauthorizationRequiredError):
         return Explained(
-            f"Cronofy: the credentials cannot be renewed ({exc.message}).\n"
-            f"Fix: {REAUTHORIZE}{data_center_hint(settings)}."
+            f"Cronofy: the credentials cannot be renewed ({exc.message}).\nFix: {REAUTHORIZE}."
         )
     if isinstance(exc, CronofyTimeoutError):
         return Explained(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
+from cronofy_avail.runtime.inputs import InputError, check_public_url, check_tzid
 
 ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
 ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name
@@ -30,6 +31,7 @@ ENV_DB = "CRONOFY_AVAIL_DB"
 ENV_USER = "CRONOFY_AVAIL_USER"
 ENV_TZID = "CRONOFY_TZID"
 ENV_MAX_ATTEMPTS = "CRONOFY_AVAIL_MAX_ATTEMPTS"
+ENV_PUBLIC_URL = "CRONOFY_AVAIL_PUBLIC_URL"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
@@ -40,6 +42,7 @@ WHERE_TO_GET: dict[str, str] = {
     ENV_CLIENT_ID: f"your application's page in {_DASHBOARD}",
     ENV_CLIENT_SECRET: f"your application's page in {_DASHBOARD}",
     ENV_ACCESS_TOKEN: (
+        "run `cronofy-avail authorize` (it stores them where `setup` finds them), or "
         "authorize the user through your application's OAuth flow (scopes "
         "'read_account list_calendars create_calendar read_events') and exchange the code; "
         "a personal token from the dashboard cannot create push channels"
@@ -147,6 +150,8 @@ class Settings:
     """Tries of one request (retries of 429/5xx/connection failures included)."""
     env_file: Path | None = None
     """The ``.env`` file that was read, if any."""
+    public_url: str | None = None
+    """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""
 
     # ------------------------------------------------------------------ loading
 
@@ -209,6 +214,20 @@ class Settings:
                 max_attempts = 0
             if max_attempts < 1:
                 raise ConfigError(f"{ENV_MAX_ATTEMPTS} must be a whole number ≥ 1")
+        tzid = get(ENV_TZID)
+        if tzid is not None:
+            try:
+                tzid = check_tzid(tzid)
+            except InputError as exc:
+                raise ConfigError(f"{ENV_TZID}: {exc}") from None
+        public_url = get(ENV_PUBLIC_URL)
+        if public_url is not None:
+            try:
+                public_url = check_public_url(public_url)
+            except InputError as exc:
+                raise ConfigError(
+                    f"{ENV_PUBLIC_URL}: {str(exc).removeprefix('--public-url ')}"
+                ) from None
         db = get(ENV_DB)
         return cls(
             client_id=get(ENV_CLIENT_ID),
@@ -219,9 +238,10 @@ class Settings:
             api_base_url=base_url,
             db_path=Path(db).expanduser() if db else DEFAULT_DB.expanduser(),
             user_id=get(ENV_USER) or DEFAULT_USER,
-            tzid=get(ENV_TZID),
+            tzid=tzid,
             max_attempts=max_attempts,
             env_file=read_file,
+            public_url=public_url,
         )
 
     # ------------------------------------------------------------------ requirements
@@ -260,8 +280,8 @@ class Settings:
         """An access token, or a refresh token to get one."""
         if not self.access_token and not self.refresh_token:
             raise ConfigError(
-                f"{ENV_ACCESS_TOKEN} is not set (nor {ENV_REFRESH_TOKEN}). "
-                f"Get them by {WHERE_TO_GET[ENV_ACCESS_TOKEN]}."
+                f"{ENV_ACCESS_TOKEN} is not set (nor {ENV_REFRESH_TOKEN}), and no tokens are "
+                f"stored for this user. To get them, {WHERE_TO_GET[ENV_ACCESS_TOKEN]}."
             )
 
     # ------------------------------------------------------------------ display
@@ -278,6 +298,7 @@ class Settings:
             ENV_DB: str(self.db_path),
             ENV_USER: self.user_id,
             ENV_TZID: self.tzid or "(not set: the account's time zone)",
+            ENV_PUBLIC_URL: self.public_url or "(not set: --public-url, else the ngrok agent)",
         }
 
     def __repr__(self) -> str:

@@ -307,6 +307,8 @@ class MemoryStore:
     async def delete_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
         self._periods.pop(user_id, None)
+        # The logged bodies carry the user's callback key: forgetting the user forgets them.
+        self._deliveries = [d for d in self._deliveries if d.user_id != user_id]
 
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
         user = self._users.get(user_id)
@@ -642,6 +644,8 @@ class SQLiteStore:
         def q(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM periods WHERE user_id = ?", (user_id,))
             db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            # The logged bodies carry the user's callback key: forgetting the user forgets them.
+            db.execute("DELETE FROM deliveries WHERE user_id = ?", (user_id,))
 
         await self._run(self._tx(q))
 

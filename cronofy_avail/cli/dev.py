@@ -1,0 +1,306 @@
+"""``cronofy-avail dev``: the emulator and the webhook receiver in one process, for trying the
+CLI without an account.
+
+It starts a local Cronofy emulator with a ready account, serves the receiver for a store of its
+own, writes the connection settings to ``.env`` (``0600``; git-ignored) so every other command
+run from the same directory finds them, prints the next commands, and then one line per
+delivery and per sync as they happen. Ctrl-C stops both and removes the settings it wrote.
+
+The emulator forgets everything when it stops; so a new ``dev`` run starts with an empty store
+(the users of the previous run would point at accounts that no longer exist).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+from pathlib import Path
+from typing import TextIO
+
+from cronofy_avail.cli.common import emit, open_store
+from cronofy_avail.cli.live import AnnouncingStore, report_syncs, serving_lock
+from cronofy_avail.emulator import Emulator, EmulatorAccount
+from cronofy_avail.emulator.config import EmulatorConfig
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.explain import CommandError
+from cronofy_avail.runtime.inputs import port_arg, tzid_arg
+from cronofy_avail.runtime.settings import (
+    ENV_ACCESS_TOKEN,
+    ENV_API_BASE_URL,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_DB,
+    ENV_PUBLIC_URL,
+    ENV_REFRESH_TOKEN,
+    Settings,
+)
+from cronofy_avail.runtime.store import SQLiteStore
+from cronofy_avail.runtime.sync import SyncEngine
+from webhook_server import DEFAULT_PREFIX, WebhookConfig, WebhookServer
+
+MARKER = "# Written by `cronofy-avail dev`"
+"""The first line of a settings file ``dev`` wrote (and may therefore replace and remove)."""
+
+DEFAULT_SETTINGS = Path(".env")
+DEFAULT_STORE = Path(".cronofy_avail/dev.db")
+READY = "Ready."
+
+
+def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port", type=port_arg, default=8181, help="the emulator's port (0: any free one)"
+    )
+    parser.add_argument(
+        "--receiver-port",
+        type=port_arg,
+        default=8080,
+        help="the webhook receiver's port (0: any free one)",
+    )
+    parser.add_argument(
+        "--write-env",
+        type=Path,
+        default=DEFAULT_SETTINGS,
+        help="where to write the connection settings the other commands read",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=DEFAULT_STORE,
+        help="the SQLite store of this dev run (emptied on start)",
+    )
+    parser.add_argument("--email", default="you@example.com", help="the emulated user's email")
+    parser.add_argument(
+        "--tzid", type=tzid_arg, default="Europe/London", help="the emulated user's time zone"
+    )
+    parser.add_argument(
+        "--debounce",
+        type=float,
+        default=1.0,
+        help="seconds the emulator folds changes into one notification",
+    )
+
+
+def settings_text(emu: Emulator, account: EmulatorAccount, store: Path, public_url: str) -> str:
+    values = {
+        ENV_API_BASE_URL: emu.base_url,
+        ENV_CLIENT_ID: emu.client_id,
+        ENV_CLIENT_SECRET: emu.client_secret,
+        ENV_ACCESS_TOKEN: account.access_token,
+        ENV_REFRESH_TOKEN: account.refresh_token,
+        ENV_DB: str(store),
+        ENV_PUBLIC_URL: public_url,
+    }
+    lines = [
+        f"{MARKER}: the local emulator's connection settings. Removed when it stops.",
+        "# Secrets (client secret, tokens): never commit this file (.gitignore lists .env).",
+        *(f"{name}={value}" for name, value in values.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by the owner only, atomically (a reader never sees
+    half a file: its appearance is the readiness signal)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+
+
+def ours(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.readline().startswith(MARKER)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def remove_ours(path: Path) -> None:
+    """Remove the settings file ``dev`` wrote (never one it did not)."""
+    with contextlib.suppress(OSError):
+        if ours(path):
+            path.unlink()
+
+
+def check_settings_file(path: Path) -> None:
+    if path.exists() and not ours(path):
+        raise CommandError(
+            f"{path} exists and was not written by `cronofy-avail dev`; it is left alone.\n"
+            "Fix: move it aside, or pass --write-env with another file (then run the other "
+            "commands with --env-file that file)."
+        )
+
+
+async def _forget_previous_run(store: SQLiteStore, out: TextIO) -> None:
+    users = await store.list_users()
+    for user in users:
+        await store.delete_user(user.user_id)
+    if users:
+        names = ", ".join(repr(u.user_id) for u in users)
+        emit(
+            out,
+            f"Forgot user(s) {names} of the previous dev run: the emulator forgets every "
+            "account when it stops.",
+        )
+
+
+def _summary_lookup(emu: Emulator) -> dict[str, str]:
+    """Event summaries by event_uid, read from the in-process emulator."""
+    found: dict[str, str] = {}
+    with contextlib.suppress(Exception):  # a display nicety: never break a sync report
+        for account in emu.state.accounts.values():
+            for event in account.events.values():
+                if event.summary:
+                    found[event.event_uid] = event.summary
+    return found
+
+
+async def dev(
+    args: argparse.Namespace,
+    out: TextIO,
+    *,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+) -> int:
+    settings_path: Path = args.write_env
+    check_settings_file(settings_path)
+    store_path = args.store.expanduser().resolve()
+    with serving_lock(store_path):
+        emu = Emulator("127.0.0.1", args.port, config=EmulatorConfig(debounce=args.debounce))
+        try:
+            await emu.start()
+        except OSError as exc:
+            raise CommandError(
+                f"cannot start the emulator on 127.0.0.1:{args.port} ({exc.strerror or exc}).\n"
+                "Fix: stop what uses the port, or pick another with --port (0: any free one)."
+            ) from exc
+        try:
+            return await _run(args, out, emu, settings_path, store_path, stop, ready)
+        finally:
+            await emu.stop()
+
+
+async def _run(
+    args: argparse.Namespace,
+    out: TextIO,
+    emu: Emulator,
+    settings_path: Path,
+    store_path: Path,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+) -> int:
+    account = await emu.create_account(email=args.email, tzid=args.tzid)
+    settings = Settings(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        api_base_url=emu.base_url,
+        db_path=store_path,
+    )
+    store = await open_store(settings)
+    try:
+        await _forget_previous_run(store, out)
+        engine = SyncEngine(store)
+        clients = UserClients(
+            store,
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            api_base_url=emu.base_url,
+        )
+        coordinator = SyncCoordinator(store, engine, clients.for_user, schedule_every=None)
+
+        coordinator.add_listener(
+            report_syncs(
+                out,
+                settings,
+                tzid_of=lambda _user_id: str(args.tzid),
+                summary_of=lambda uid: _summary_lookup(emu).get(uid),
+            )
+        )
+        server = WebhookServer(
+            WebhookConfig(
+                store=AnnouncingStore(store, out).as_store(),
+                coordinator=coordinator,
+                client_secrets=[emu.client_secret],
+                own_coordinator=False,
+            ),
+            host="127.0.0.1",
+            port=args.receiver_port,
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            raise CommandError(
+                f"cannot start the receiver on 127.0.0.1:{args.receiver_port} "
+                f"({exc.strerror or exc}).\nFix: stop what uses the port, or pick another "
+                "with --receiver-port (0: any free one)."
+            ) from exc
+        public_url = f"http://127.0.0.1:{server.port}"
+        try:
+            await coordinator.start()
+            write_private(settings_path, settings_text(emu, account, store_path, public_url))
+            try:
+                _announce(out, emu, account, settings_path, public_url)
+                if ready is not None:
+                    ready.set()
+                await stop.wait()
+            finally:
+                remove_ours(settings_path)
+                emit(out, f"Stopping: removed {settings_path}.")
+        finally:
+            await server.stop()
+            await coordinator.stop()
+    finally:
+        await store.close()
+    emit(out, "Stopped.")
+    return 0
+
+
+def _announce(
+    out: TextIO, emu: Emulator, account: EmulatorAccount, settings_path: Path, public_url: str
+) -> None:
+    env = "" if settings_path == DEFAULT_SETTINGS else f" --env-file {settings_path}"
+    lines = [
+        f"Cronofy emulator   {emu.base_url}  (user {account.email}, time zone {account.tzid})",
+        f"Webhook receiver   {public_url}{DEFAULT_PREFIX}",
+        f"Settings written   {settings_path} (0600; the other commands read it from this "
+        "directory)",
+        "",
+        "Next, in another terminal in this directory (with the environment activated):",
+        f"  cronofy-avail setup{env}                                   # steps 1 and 2",
+        f"  cronofy-avail event add{env} --from 09:00 --to 12:00 --wait  # play the user",
+        f"  cronofy-avail periods{env}                                 # step 3's result",
+        f"  cronofy-avail availability{env}                            # step 4",
+        "Each delivery and each sync shows here as it happens. Ctrl-C stops.",
+        READY,
+    ]
+    for line in lines:
+        emit(out, line)
+
+
+async def run_dev(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """The command (``settings`` are not used: ``dev`` makes its own)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    try:
+        return await dev(args, out, stop=stop)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+__all__ = ["MARKER", "READY", "add_dev_arguments", "dev", "run_dev"]

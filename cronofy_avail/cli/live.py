@@ -1,0 +1,185 @@
+"""What a running receiver (``serve``, ``dev``, ``demo --keep-running``) shows as it happens, and
+the lock that keeps two receivers off one store.
+
+One line per delivery (``delivery 7: change for default, signature ok, accepted``) and one per
+sync (``sync default: incremental ok: upserted 'Office hours' 2026-12-02 09:00-12:00 as
+period evt_1; 3 API calls``), flushed at once so a pipe or a log sees them live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import IO, Any, cast
+
+from cronofy_avail.cli.common import Out, emit, zone
+from cronofy_avail.core.planner import ActionKind
+from cronofy_avail.runtime.explain import CommandError, hint_for_text
+from cronofy_avail.runtime.settings import Settings
+from cronofy_avail.runtime.store import Delivery, Store
+from cronofy_avail.runtime.sync import SyncResult
+
+SummaryOf = Callable[[str], str | None]
+"""The summary (title) of an event by its ``event_uid``, when known."""
+
+ACTIONS_SHOWN = 3
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _span(start: datetime | None, end: datetime | None, tz: tzinfo) -> str:
+    if start is None or end is None:
+        return ""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    tail = b.strftime("%H:%M") if a.date() == b.date() else b.strftime("%Y-%m-%d %H:%M")
+    return f" {a.strftime('%Y-%m-%d %H:%M')} to {tail}"
+
+
+def sync_line(
+    user_id: str,
+    result: SyncResult,
+    *,
+    tzid: str | None = None,
+    summary_of: SummaryOf | None = None,
+) -> str:
+    """One line for one sync: what changed (event summary next to period id), counts, state."""
+    tz = zone(tzid)
+    head = f"sync {user_id}: {result.kind} {'ok' if result.ok else 'FAILED'}"
+    done: list[str] = []
+    if result.plan is not None:
+        for action in result.plan.writes:
+            summary = summary_of(action.event_uid) if summary_of and action.event_uid else None
+            named = f"{summary!r} " if summary else ""
+            if action.kind == ActionKind.DELETE:
+                done.append(f"deleted {named}period {action.period_id}")
+            else:
+                span = _span(action.start, action.end, tz)
+                done.append(f"upserted {named}as period {action.period_id}{span}")
+    if len(done) > ACTIONS_SHOWN:
+        done = [*done[:ACTIONS_SHOWN], f"and {len(done) - ACTIONS_SHOWN} more"]
+    changes = "; ".join(done) if done else "no change"
+    if done and result.dry_run:
+        changes = "would have " + changes
+    counts = (
+        f"{plural(result.upserts, 'upsert')}, {plural(result.deletes, 'delete')}, "
+        f"{plural(result.api_calls, 'API call')}"
+    )
+    return f"{head}: {changes} ({counts}; state {result.state})"
+
+
+def report_syncs(
+    out: Out,
+    settings: Settings | None,
+    *,
+    tzid_of: Callable[[str], str | None] | None = None,
+    summary_of: SummaryOf | None = None,
+) -> Callable[[str, SyncResult], None]:
+    """A coordinator listener printing :func:`sync_line` (and the fix of a failure)."""
+
+    def report(user_id: str, result: SyncResult) -> None:
+        tzid = tzid_of(user_id) if tzid_of else None
+        emit(out, sync_line(user_id, result, tzid=tzid, summary_of=summary_of))
+        if result.error:
+            hint = hint_for_text(result.error, settings)
+            emit(out, f"  error: {result.error}" + (f"\n  fix: {hint}" if hint else ""))
+
+    return report
+
+
+def delivery_line(delivery: Delivery, delivery_id: int) -> str:
+    kind = delivery.notification_type or "notification"
+    who = f" for {delivery.user_id}" if delivery.user_id else ""
+    signature = "signature ok" if delivery.verified else "signature NOT verified"
+    return f"delivery {delivery_id}: {kind}{who}, {signature}, {delivery.outcome}"
+
+
+class AnnouncingStore:
+    """A :class:`Store` that prints a line for every delivery the receiver logs.
+
+    Everything else is passed through unchanged; the receiver is not modified.
+    """
+
+    def __init__(self, store: Store, out: Out) -> None:
+        self._store = store
+        self._out = out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def add_delivery(self, delivery: Delivery) -> int:
+        delivery_id = await self._store.add_delivery(delivery)
+        emit(self._out, delivery_line(delivery, delivery_id))
+        return delivery_id
+
+    def as_store(self) -> Store:
+        return cast(Store, self)
+
+
+def lock_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".serve.lock")
+
+
+def receiver_running(db_path: Path) -> str | None:
+    """The process id of the receiver serving the store at ``db_path``, or ``None``."""
+    path = lock_path(db_path)
+    if not path.exists():
+        return None
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            return handle.read().strip() or "unknown"
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
+
+
+@contextlib.contextmanager
+def serving_lock(db_path: Path) -> Iterator[None]:
+    """Held while a receiver serves the store at ``db_path``: a second one is refused.
+
+    An advisory ``flock``: released by the kernel when the process ends, however it ends.
+    """
+    path = lock_path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = path.open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            raise CommandError(
+                f"another receiver (process {pid}) already serves the store {db_path}; two "
+                "would sync the same users side by side.\nFix: stop that one first, or give "
+                "this one another store with --db (or CRONOFY_AVAIL_DB)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                handle.seek(0)
+                handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+__all__ = [
+    "AnnouncingStore",
+    "delivery_line",
+    "plural",
+    "report_syncs",
+    "serving_lock",
+    "sync_line",
+]
