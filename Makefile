@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench notebook workshop clean
 
 # Reinstall whenever the project metadata changes.
 $(STAMP): pyproject.toml
@@ -31,6 +31,14 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# JupyterLab on notebooks/ (the environment carries the notebook extra).
+notebook: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The instructor's emulator for a workshop (README: "Running a workshop").
+workshop: $(STAMP)
+	$(BIN)/cronofy-avail workshop
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info

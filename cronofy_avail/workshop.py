@@ -80,10 +80,13 @@ class WorkshopAttendee:
         receiver_host: str = "127.0.0.1",
         receiver_port: int = 0,
         retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0),
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> Self:
-        """Join the workshop at ``url`` (what the instructor shows) as ``name``."""
+        """Join the workshop at ``url`` (what the instructor shows) as ``name``.
+
+        ``trace_configs`` go to the attendee's HTTP session (the benchmark times requests)."""
         base_url = url.rstrip("/")
-        session = aiohttp.ClientSession()
+        session = aiohttp.ClientSession(trace_configs=trace_configs)
         try:
             body: dict[str, Any] = {"name": name}
             if tzid:

@@ -307,3 +307,17 @@ def _soon() -> dict[str, str]:
     start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     return {"start": start.strftime(fmt), "end": (start + timedelta(hours=3)).strftime(fmt)}
+
+
+def test_the_exercise_checks_import_no_widget_library() -> None:
+    """The checks run in scripts and tests too: no ipywidgets/anywidget/IPython in them."""
+    import ast
+
+    source = (ROOT / "cronofy_avail" / "notebook" / "exercises.py").read_text(encoding="utf-8")
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    assert names.isdisjoint({"ipywidgets", "anywidget", "IPython", "traitlets"})
