@@ -164,10 +164,12 @@ from cronofy_avail import (
     Emulator, MemoryStore, SyncCoordinator, SyncEngine, create_sub_calendar, onboard_user,
     query_availability, sign, verify_notification,
 )
+from cronofy_avail.core.errors import ServerError
 from cronofy_avail.core.mapping import MappingPolicy, period_id_for
 from cronofy_avail.core.models import (
     AvailabilityRequest, Duration, Member, ParticipantGroup, QueryPeriod,
 )
+from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.core.planner import plan_reconcile
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, SignatureVerificationError
 from cronofy_avail.runtime.coordinator import UserClients
@@ -221,7 +223,8 @@ assert again.calendar_id == calendar.calendar_id and not created_again
 ## Step 2 — the receiver and the channel
 
 The receiver is the webhook server (`webhook_server`), the same one `cronofy-avail serve` runs.
-Behind it, a store (in memory here), the sync engine and the coordinator. `onboard_user`
+Behind it, a store (in memory here), the sync engine and the coordinator (with quick retries,
+so the failures shown below heal in a moment). `onboard_user`
 records the user, creates the channel filtered to the sub calendar with a callback URL that
 carries a per-user secret key, and asks for a first full reconcile. Cronofy (here, the
 emulator) answers a new channel with a signed `verification` notification.
@@ -230,9 +233,10 @@ emulator) answers a new channel with a signed `verification` notification.
         Code(
             """
 store = MemoryStore()
+quick = RetryPolicy(base_delay=0.05)
 clients = UserClients(
     store, client_id=emu.client_id, client_secret=emu.client_secret,
-    api_base_url=emu.base_url, session=session,
+    api_base_url=emu.base_url, session=session, retry=quick,
 )
 engine = SyncEngine(store)
 coordinator = SyncCoordinator(
@@ -373,7 +377,7 @@ writes, then A writes its stale view.
         Code(
             """
 seed_account = await emu.create_account(tzid=TZ, email="seed@example.com")
-seed_client = emu.client(seed_account, session=session)
+seed_client = emu.client(seed_account, session=session, retry=quick)
 seed_calendar, _ = await create_sub_calendar(seed_client)
 
 
@@ -448,6 +452,45 @@ print("sync requests:", coordinator.stats.requests["ada"] - requests_before,
       "syncs run:", coordinator.stats.syncs["ada"] - syncs_before)
 engine_kept_change = engine_period.start == at(17)
 print("the engine kept the move" if engine_kept_change else "LOST")
+"""
+        ),
+        Md(
+            """
+### A write that fails: the seed forgets, the watermark remembers
+
+Cronofy sends one notification per change and never resends it after your 2xx. If the seed
+loop's write fails (a 503 outlasting the client's retries), the change is gone for good. The
+engine records the notification's intent first, and moves its watermark (where the next
+incremental read starts) only after every write of a sync landed: a failed sync is retried
+from the same place.
+"""
+        ),
+        Code(
+            """
+fault = emu.add_fault(endpoint="POST /v1/available_periods", error_count=5, error_status=503)
+since = datetime.now(UTC) - timedelta(seconds=1)
+lunch = emu.add_event(seed_calendar.calendar_id, start=iso(at(12)), end=iso(at(13)))
+try:
+    await seed_loop(since)
+except ServerError as exc:
+    print("seed loop: the write failed with", exc.status, "after the client's retries")
+emu.faults.remove(fault.fault_id)
+seed_ids = {p.available_period_id for p in await seed_client.list_available_periods()}
+seed_lost_write = period_id_for(lunch["event_uid"]) not in seed_ids
+print("seed loop: lunch has a period?", not seed_lost_write)
+
+before = await store.get_user("ada")
+fault = emu.add_fault(endpoint="POST /v1/batch", error_count=5, error_status=503)
+lunch_ada = emu.add_event(calendar.calendar_id, start=iso(at(12)), end=iso(at(13)))
+await settle()
+emu.faults.remove(fault.fault_id)
+after = await store.get_user("ada")
+ada_ids = {p.available_period_id for p in await client.list_available_periods()}
+engine_kept_write = period_id_for(lunch_ada["event_uid"]) in ada_ids
+print("engine: failed batch calls", fault.hits, "· coordinator retries",
+      coordinator.stats.retries["ada"])
+print("engine: watermark", before.watermark.strftime("%H:%M:%S.%f"), "→",
+      after.watermark.strftime("%H:%M:%S.%f"), "· lunch has a period?", engine_kept_write)
 """
         ),
         Md(

@@ -143,6 +143,8 @@ def test_02_under_the_hood_runs_and_shows_what_it_claims(tmp_path: Path) -> None
         _probe(
             "print('FACTS ' + json.dumps({"
             "'seed_lost': seed_lost_change, 'engine_kept': engine_kept_change,"
+            "'seed_lost_write': seed_lost_write, 'engine_kept_write': engine_kept_write,"
+            "'hits': fault.hits, 'retries': coordinator.stats.retries['ada'],"
             "'trap_slots': len(trap.results), 'slots': len(answer.results),"
             "'deliveries': sorted({d.notification_type for d in await store.list_deliveries()}),"
             "'what_if': what_if.counts(), 'owned': len(await store.get_periods('ada')),"
@@ -154,11 +156,15 @@ def test_02_under_the_hood_runs_and_shows_what_it_claims(tmp_path: Path) -> None
     text = _all_text(nb)
     assert facts["seed_lost"] is True
     assert facts["engine_kept"] is True
+    assert facts["seed_lost_write"] is True
+    assert facts["engine_kept_write"] is True
+    assert facts["hits"] == 5  # every injected 503 was met, and still nothing was lost
+    assert facts["retries"] >= 1
     assert facts["trap_slots"] == 0
     assert facts["slots"] > 0
     assert facts["deliveries"] == ["change", "verification"]
     assert facts["what_if"] == {"upsert": 0, "delete": 1, "skip": 1}
-    assert facts["owned"] == 3
+    assert facts["owned"] == 4
     assert "tampered body: refused (signature_mismatch)" in text
     assert "no signature: refused (missing_signature)" in text
     assert "forged POST -> 401" in text

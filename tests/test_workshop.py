@@ -266,6 +266,13 @@ async def test_an_attendee_runs_the_four_steps_and_the_instructor_sees_it(
     assert ada["deliveries_failed"] == 0
     assert ada["syncs"] >= 2
     assert (ada["relay"]["received"] > 0) is relay
+    # A relay id lets anyone read the box: never listed.
+    relay_ids = list(workshop.app[RELAY].boxes)
+    async with http.get(workshop.base_url + "/_emulator/relay") as r:
+        listing = await r.text()
+    for relay_id in relay_ids:
+        assert relay_id not in json.dumps(status)
+        assert relay_id not in listing
 
     # The page shows the attendee and never a credential.
     async with http.get(workshop.base_url + WORKSHOP_PATH) as r:
@@ -275,7 +282,7 @@ async def test_an_attendee_runs_the_four_steps_and_the_instructor_sees_it(
     account = workshop.state.accounts[ada["account_id"]]
     secrets = [workshop.client_secret, *(t.token for t in workshop.state.access_tokens.values())]
     secrets += [t.token for t in workshop.state.refresh_tokens.values()]
-    for secret in secrets:
+    for secret in secrets + relay_ids:
         assert secret not in page
         assert secret not in json.dumps(status)
     assert account.name == "Ada Lovelace"

@@ -122,7 +122,7 @@ def attendee_status(svc: Services, attendee: Attendee, relay_summary: dict[str, 
 
 
 def status(svc: Services, classroom: Classroom, app: web.Application) -> dict[str, Any]:
-    relays = {r["relay_id"]: r for r in app[RELAY].summaries()}
+    relays = app[RELAY].summaries()
     attendees = [
         attendee_status(svc, a, relays.get(a.relay_id)) for a in classroom.attendees.values()
     ]

@@ -70,8 +70,8 @@ class RelayBox:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def summary(self, now: float) -> dict[str, Any]:
+        # No relay id: whoever knows it can read the box (the page and listings are public).
         return {
-            "relay_id": self.relay_id,
             "label": self.label,
             "held": len(self.held),
             "received": self.received,
@@ -131,9 +131,11 @@ class Relay:
         for box in self.boxes.values():
             box.changed.set()
 
-    def summaries(self) -> list[dict[str, Any]]:
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        """Each box's counters, by relay id (for the emulator's own pages, which never show
+        the id)."""
         now = self._clock()
-        return [box.summary(now) for box in self.boxes.values()]
+        return {relay_id: box.summary(now) for relay_id, box in self.boxes.items()}
 
     def _box(self, relay_id: str) -> RelayBox:
         box = self.boxes.get(relay_id)
@@ -201,7 +203,7 @@ async def poll(request: web.Request) -> web.Response:
 
 
 async def list_boxes(request: web.Request) -> web.Response:
-    return web.json_response({"relays": request.app[RELAY].summaries()})
+    return web.json_response({"relays": list(request.app[RELAY].summaries().values())})
 
 
 def add_relay_routes(app: web.Application, relay: Relay | None = None) -> Relay:
