@@ -383,3 +383,42 @@ def test_the_workshop_command_prints_the_url_attendees_paste(tmp_path: Path) -> 
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "Traceback" not in err
+
+
+async def test_the_page_shows_an_attendee_out_of_sync_until_their_kernel_wakes(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    attendee = await WorkshopAttendee.join(workshop.base_url, "Sleepy")
+    async with attendee:
+        await attendee.onboard()
+        assert attendee.pump is not None
+        await attendee.pump.stop()  # the laptop sleeps: nobody polls the relay
+        uid = await attendee.add_availability(_tomorrow(9), _tomorrow(10))
+        await workshop.wait_notifications()  # delivered to the relay, which answered 202
+
+        (me,) = (await _status(http, workshop.base_url))["attendees"]
+        assert me["in_sync"] is False
+        assert (me["periods_in_sync"], me["periods_expected"]) == (0, 1)
+        assert me["relay"]["held"] >= 1
+        assert me["deliveries_failed"] == 0  # the relay took it: Cronofy's side is fine
+        async with http.get(workshop.base_url + WORKSHOP_PATH) as r:
+            assert "0/1 (not in sync)" in await r.text()
+
+        await attendee.pump.start()  # wakes up: the backlog is fed to the receiver
+        await attendee.wait_in_sync({uid})
+        (me,) = (await _status(http, workshop.base_url))["attendees"]
+        assert me["in_sync"] is True
+        assert me["relay"]["held"] == 0
+
+
+def test_the_attendee_url_and_fault_sizes() -> None:
+    from cronofy_avail.cli.workshop import attendee_url
+    from cronofy_avail.emulator.classroom import fault_rules
+
+    assert attendee_url("127.0.0.1", 8181, None) == "http://127.0.0.1:8181"
+    assert attendee_url("0.0.0.0", 8181, "http://room.example:80/") == "http://room.example:80"  # noqa: S104
+    assert attendee_url("0.0.0.0", 8181, None).startswith("http://")  # noqa: S104
+    (burst,) = fault_rules("429_burst", 30)
+    assert burst.rate_limit_count == 90
+    assert burst.retry_after == 1.0
+    assert fault_rules("clear", 30) == []
