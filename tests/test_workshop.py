@@ -20,7 +20,7 @@ import pytest
 
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.emulator import Emulator
-from cronofy_avail.emulator.classroom import WORKSHOP_PATH, add_classroom_routes
+from cronofy_avail.emulator.classroom import CLASSROOM, WORKSHOP_PATH, add_classroom_routes
 from cronofy_avail.emulator.relay import RELAY
 from cronofy_avail.runtime.store import MemoryStore, UserRecord
 from cronofy_avail.workshop import WorkshopAttendee, WorkshopError
@@ -287,6 +287,11 @@ async def test_an_attendee_runs_the_four_steps_and_the_instructor_sees_it(
         assert secret not in json.dumps(status)
     assert account.name == "Ada Lovelace"
 
+    # The page tells attendees the URL the workshop command chose, not the one it was opened at.
+    workshop.app[CLASSROOM].attendee_url = "http://192.0.2.7:8181"
+    async with http.get(workshop.base_url + WORKSHOP_PATH) as r:
+        assert "<code>http://192.0.2.7:8181</code>" in await r.text()
+
 
 async def test_attendees_are_isolated(workshop: Emulator, http: aiohttp.ClientSession) -> None:
     a = await WorkshopAttendee.join(workshop.base_url, "A")
@@ -396,7 +401,9 @@ async def test_the_page_shows_an_attendee_out_of_sync_until_their_kernel_wakes(
         uid = await attendee.add_availability(_tomorrow(9), _tomorrow(10))
         await workshop.wait_notifications()  # delivered to the relay, which answered 202
 
-        (me,) = (await _status(http, workshop.base_url))["attendees"]
+        status = await _status(http, workshop.base_url)
+        assert status["in_sync"] == 0
+        (me,) = status["attendees"]
         assert me["in_sync"] is False
         assert (me["periods_in_sync"], me["periods_expected"]) == (0, 1)
         assert me["relay"]["held"] >= 1
@@ -422,3 +429,15 @@ def test_the_attendee_url_and_fault_sizes() -> None:
     assert burst.rate_limit_count == 90
     assert burst.retry_after == 1.0
     assert fault_rules("clear", 30) == []
+
+
+async def test_an_attendee_who_only_joined_is_neither_in_sync_nor_out(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    attendee = await WorkshopAttendee.join(workshop.base_url, "Late")
+    async with attendee:
+        status = await _status(http, workshop.base_url)
+    (late,) = status["attendees"]
+    assert late["step"] == 0
+    assert late["in_sync"] is None
+    assert status["in_sync"] == 0

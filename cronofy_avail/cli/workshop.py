@@ -66,10 +66,11 @@ def attendee_url(host: str, port: int, public_url: str | None) -> str:
 async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> None:
     config = EmulatorConfig(debounce=args.debounce, rate_limit_enabled=args.rate_limit)
     emulator = Emulator(args.host, args.port, config=config)
-    add_classroom_routes(emulator.app)
+    classroom = add_classroom_routes(emulator.app)
     await emulator.start()
     try:
         url = attendee_url(args.host, emulator.port, args.public_url)
+        classroom.attendee_url = url
         info = {"attendee_url": url, "instructor_url": url + WORKSHOP_PATH, "port": emulator.port}
         if args.json:
             out.write(json.dumps(info) + "\n")

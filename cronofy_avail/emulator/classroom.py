@@ -54,6 +54,9 @@ class Classroom:
     attendees: dict[str, Attendee] = field(default_factory=dict)
     """By account id."""
     faults_injected: list[str] = field(default_factory=list)
+    attendee_url: str | None = None
+    """The URL the page tells attendees to paste (the workshop command sets it: the page may
+    be opened as localhost on the instructor's laptop); else the URL the page was opened at."""
 
     def count(self, account_id: str, endpoint: str) -> None:
         attendee = self.attendees.get(account_id)
@@ -116,7 +119,8 @@ def attendee_status(svc: Services, attendee: Attendee, relay_summary: dict[str, 
         "periods": len(actual),
         "periods_expected": len(expected),
         "periods_in_sync": len(expected & actual),
-        "in_sync": expected == actual,
+        # Nothing to be in sync with before step 1.
+        "in_sync": (expected == actual) if subs else None,
         "relay": relay_summary,
     }
 
@@ -130,7 +134,7 @@ def status(svc: Services, classroom: Classroom, app: web.Application) -> dict[st
         "attendees": attendees,
         "count": len(attendees),
         "at_step": dict(Counter(a["step"] for a in attendees)),
-        "in_sync": sum(1 for a in attendees if a.get("in_sync")),
+        "in_sync": sum(1 for a in attendees if a.get("in_sync") is True),
         "faults": [rule.json() for rule in svc.faults.rules],
         "faults_injected": classroom.faults_injected,
     }
@@ -204,6 +208,19 @@ async def inject_fault(request: web.Request) -> web.StreamResponse:
 _STEPS = ("joined", "1 sub calendar", "2 channel", "3 syncing", "4 availability")
 
 
+def _sync_class(in_sync: bool | None) -> str:
+    if in_sync is None:
+        return ""
+    return "ok" if in_sync else "bad"
+
+
+def _sync_text(a: dict[str, Any]) -> str:
+    if a.get("in_sync") is None:
+        return "-"
+    counts = f"{a.get('periods_in_sync', 0)}/{a.get('periods_expected', 0)}"
+    return counts if a["in_sync"] else counts + " (not in sync)"
+
+
 def render_page(data: dict[str, Any], attendee_url: str) -> str:
     esc = html.escape
     rows = []
@@ -216,9 +233,7 @@ def render_page(data: dict[str, Any], attendee_url: str) -> str:
             f"<td>{esc(_STEPS[a['step']])}</td>"
             f"<td>{a.get('deliveries_ok', 0)} ok / {a.get('deliveries_failed', 0)} failed</td>"
             f"<td>{a.get('syncs', 0)}</td>"
-            f"<td class='{'ok' if a.get('in_sync') else 'bad'}'>"
-            f"{a.get('periods_in_sync', 0)}/{a.get('periods_expected', 0)}"
-            f"{'' if a.get('in_sync') else ' (not in sync)'}</td>"
+            f"<td class='{_sync_class(a.get('in_sync'))}'>{_sync_text(a)}</td>"
             f"<td>{'' if since is None else f'{since}s ago'}"
             f"{' · ' + str(relay.get('held')) + ' held' if relay.get('held') else ''}</td>"
             "</tr>"
@@ -247,12 +262,13 @@ def render_page(data: dict[str, Any], attendee_url: str) -> str:
 
 async def page(request: web.Request) -> web.Response:
     data = status(request.app[SERVICES], request.app[CLASSROOM], request.app)
-    return web.Response(text=render_page(data, str(request.url.origin())), content_type="text/html")
+    url = request.app[CLASSROOM].attendee_url or str(request.url.origin())
+    return web.Response(text=render_page(data, url), content_type="text/html")
 
 
-def add_classroom_routes(app: web.Application) -> Classroom:
+def add_classroom_routes(app: web.Application, attendee_url: str | None = None) -> Classroom:
     """Serve the workshop routes on the emulator's ``app`` (before it starts)."""
-    classroom = Classroom()
+    classroom = Classroom(attendee_url=attendee_url)
     app[CLASSROOM] = classroom
     app.router.add_get(WORKSHOP_PATH, page)
     app.router.add_get(WORKSHOP_PATH + "/status", get_status)
