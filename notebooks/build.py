@@ -1,4 +1,4 @@
-"""Write the notebooks in this folder from the Python source below (``make notebooks``).
+"""Write the notebooks in this folder from the Python source below.
 
 The notebooks are generated, not edited by hand, so that they stay thin and consistent with
 the API: cells have stable ids (``<notebook>-<nn>``), no outputs and no execution counts, and
