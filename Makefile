@@ -10,7 +10,7 @@ comma  := ,
 # The stamp of an installed set of extras: $(call installed,dev+notebook); `base` = none.
 installed = $(VENV)/.installed-$(1)
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench notebook workshop clean
 
 # A .venv left by a failed first run (made by a Python older than 3.11, or without pip because
 # the venv module was incomplete) is rebuilt instead of reused.
@@ -55,6 +55,14 @@ pytest: $(call installed,dev+notebook)
 
 bench: $(call installed,dev+notebook)
 	$(BIN)/python -m benchmarks
+
+# JupyterLab on notebooks/ (the environment carries the notebook extra).
+notebook: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
+
+# The instructor's emulator for a workshop (README: "Running a workshop").
+workshop: $(STAMP)
+	$(BIN)/cronofy-avail workshop
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from cronofy_avail.cli import commands as real
-    from cronofy_avail.cli import demo
+    from cronofy_avail.cli import demo, workshop
     from cronofy_avail.emulator import cli as emulator_cli
 
     demo.add_arguments(
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
     )
     real.register(commands)
+    workshop.register(commands)
     return parser
 
 
@@ -62,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if getattr(args, "direct", None) is not None:
+        return int(args.direct(args))
     if args.command == "demo":
         from cronofy_avail.cli import demo
 

@@ -38,6 +38,7 @@ from cronofy_avail.emulator.http import (
     services,
 )
 from cronofy_avail.emulator.notifications import Notifier
+from cronofy_avail.emulator.relay import add_relay_routes
 from cronofy_avail.emulator.state import EmulatorState, parse_form
 from cronofy_avail.emulator.validation import ApiError
 
@@ -397,6 +398,7 @@ def create_app(
     _add(app, "GET", "/oauth/relink/{profile_id}", oauth_relink)
     if config.control_api:
         add_control_routes(app)
+        add_relay_routes(app)
 
     async def on_startup(_: web.Application) -> None:
         await notifier.start()

@@ -1,0 +1,1 @@
+"""The Jupyter toolkit (optional ``notebook`` extra)."""

@@ -1,0 +1,408 @@
+"""The workshop's exercises (``notebooks/04_exercises.ipynb``): a lab to play in and self-checks.
+
+Each check looks at the real state (the emulator's Available Periods, the sub calendar's
+events, the channel) and says what is still wrong, in words an attendee can act on. No widget
+library is imported here: the checks run the same in a notebook, a script or a test.
+
+>>> lab = await Lab.start()                                 # doctest: +SKIP
+>>> check_thursday_afternoon(lab)                           # doctest: +SKIP
+✘ Make Thursday afternoon available — still wrong:
+  - no event in the Availability calendar covers Thu 03 Dec 13:00-17:00 (Europe/London)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.mapping import MappingPolicy, period_id_for
+from cronofy_avail.core.models import utc_instant
+from cronofy_avail.emulator.server import Emulator
+from cronofy_avail.playground import Playground
+from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.steps import query_availability
+from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from webhook_server import WebhookConfig, WebhookServer
+
+THURSDAY, FRIDAY, SATURDAY = 3, 4, 5
+AFTERNOON = (time(13), time(17))
+
+
+@dataclass
+class Check:
+    """A self-check's verdict: ``ok`` when nothing is left in ``problems``."""
+
+    title: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"✔ {self.title} — solved"
+        lines = [f"✘ {self.title} — still wrong:"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+class Lab:
+    """One attendee's sandbox: the playground (emulator, receiver, coordinator, one user)
+    started in the running loop, plus helpers that speak in the user's local time."""
+
+    def __init__(self, playground: Playground, stack: contextlib.AsyncExitStack) -> None:
+        self.playground = playground
+        self._stack = stack
+        self.zone = ZoneInfo(playground.tzid)
+
+    @classmethod
+    async def start(cls, *, tzid: str = "Europe/London") -> Lab:
+        """Start everything and run steps 1 and 2 (onboarding) for the lab's user."""
+        stack = contextlib.AsyncExitStack()
+        playground = await stack.enter_async_context(Playground.running(tzid=tzid))
+        return cls(playground, stack)
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    # ------------------------------------------------------------------ shortcuts
+
+    @property
+    def emulator(self) -> Emulator:
+        return self.playground.emulator
+
+    @property
+    def client(self) -> CronofyClient:
+        return self.playground.client
+
+    @property
+    def engine(self) -> SyncEngine:
+        return self.playground.engine
+
+    @property
+    def coordinator(self) -> SyncCoordinator:
+        return self.playground.coordinator
+
+    @property
+    def calendar_id(self) -> str:
+        """The sub calendar ("Availability")."""
+        return self.playground.calendar_id
+
+    @property
+    def primary_calendar_id(self) -> str:
+        return self.playground.account.calendar_id
+
+    async def user(self) -> UserRecord:
+        return await self.playground.user()
+
+    def next_weekday(self, weekday: int) -> date:
+        """The next ``weekday`` (Monday 0 … Sunday 6) at least two days away, in the user's zone."""
+        today = datetime.now(self.zone).date()
+        ahead = (weekday - today.weekday()) % 7
+        if ahead < 2:
+            ahead += 7
+        return today + timedelta(days=ahead)
+
+    def at(self, day: date, clock: time) -> datetime:
+        """``day`` at ``clock`` in the user's zone, as an aware datetime."""
+        return datetime.combine(day, clock, self.zone)
+
+    def add_availability(self, start: datetime, end: datetime, summary: str = "Free") -> str:
+        """Act as the user: add an event to the Availability calendar; returns its uid."""
+        event = self.emulator.add_event(
+            self.calendar_id, start=_iso(start), end=_iso(end), summary=summary
+        )
+        return str(event["event_uid"])
+
+    async def settle(self) -> None:
+        """Wait for every notification and the syncs they start."""
+        await self.playground.settle()
+
+    async def reconcile(self) -> SyncResult:
+        """A full reconcile now (what the coordinator does daily and on a new channel)."""
+        return await self.coordinator.sync_now(self.playground.user_id, full=True)
+
+    async def periods(self) -> list[tuple[datetime, datetime, str]]:
+        """The account's Available Periods as (start, end, id), local time, sorted."""
+        out = [
+            (
+                utc_instant(p.start).astimezone(self.zone),
+                utc_instant(p.end).astimezone(self.zone),
+                p.available_period_id,
+            )
+            for p in await self.client.list_available_periods()
+        ]
+        return sorted(out)
+
+    async def slots(
+        self, day: date, *, minutes: int = 60, managed: bool = True
+    ) -> list[tuple[datetime, datetime]]:
+        """Step 4 for one local day: the bookable slots, local time."""
+        user = await self.user()
+        assert user.sub and user.calendar_id
+        answer = await query_availability(
+            self.client,
+            sub=user.sub,
+            sub_calendar_id=user.calendar_id,
+            start=max(self.at(day, time(0)), datetime.now(UTC) + timedelta(minutes=5)),
+            end=self.at(day + timedelta(days=1), time(0)),
+            minutes=minutes,
+            managed=managed,
+        )
+        return [
+            (utc_instant(s.start).astimezone(self.zone), utc_instant(s.end).astimezone(self.zone))
+            for s in answer.results
+        ]
+
+    def live_events(self, calendar_id: str | None = None) -> list[dict[str, Any]]:
+        """The events the user sees in a calendar (the sub calendar by default)."""
+        calendar_id = calendar_id or self.calendar_id
+        account = self.emulator.state.accounts[self.playground.account.account_id]
+        return [
+            {"event_uid": e.event_uid, "summary": e.summary, "start": e.start, "end": e.end}
+            for e in account.events.values()
+            if e.calendar_id == calendar_id and not e.deleted
+        ]
+
+    def channel_active(self) -> bool:
+        account = self.emulator.state.accounts[self.playground.account.account_id]
+        channel = account.channels.get(self.playground.channel_id)
+        return channel is not None and channel.active
+
+    # ------------------------------------------------------------------ the receiver
+
+    async def receiver_down(self) -> None:
+        """Stop the webhook receiver, as a laptop going to sleep does."""
+        await self.playground.server.stop()
+
+    async def receiver_up(self) -> None:
+        """Start the receiver again on the same port (the callback URL is unchanged)."""
+        old = self.playground.server
+        server = WebhookServer(
+            WebhookConfig(
+                store=self.playground.store,
+                coordinator=self.coordinator,
+                client_secrets=self.emulator.client_secrets,
+            ),
+            port=old.port,
+        )
+        await server.start()
+        self.playground.server = server
+        self._stack.push_async_callback(server.stop)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _fmt(value: datetime) -> str:
+    return value.strftime("%a %d %b %H:%M")
+
+
+async def _missing_periods(lab: Lab) -> list[str]:
+    """Live, future events of the sub calendar without their period, described."""
+    have = {pid for _, _, pid in await lab.periods()}
+    now = datetime.now(UTC)
+    missing = []
+    for event in lab.live_events():
+        end = event["end"]
+        if isinstance(end, datetime) and end <= now:
+            continue
+        if period_id_for(event["event_uid"]) not in have:
+            missing.append(f"{event['summary'] or event['event_uid']} ({event['start']})")
+    return missing
+
+
+# --------------------------------------------------------------------------- exercise 1
+
+
+async def check_thursday_afternoon(lab: Lab) -> Check:
+    """Exercise 1: next Thursday 13:00-17:00 (local) is available, end to end."""
+    check = Check("Make Thursday afternoon available")
+    day = lab.next_weekday(THURSDAY)
+    start, end = lab.at(day, AFTERNOON[0]), lab.at(day, AFTERNOON[1])
+    where = f"{_fmt(start)}-{end:%H:%M} ({lab.playground.tzid})"
+    covering = [
+        e
+        for e in lab.live_events()
+        if isinstance(e["start"], datetime)
+        and isinstance(e["end"], datetime)
+        and e["start"] <= start
+        and e["end"] >= end
+    ]
+    if not covering:
+        check.problems.append(
+            f"no event in the Availability calendar covers {where}: add one as the user "
+            "(lab.add_availability(start, end))"
+        )
+        return check
+    periods = await lab.periods()
+    if not any(p_start <= start and p_end >= end for p_start, p_end, _ in periods):
+        check.problems.append(
+            "the event is there but no Available Period covers it yet: the sync runs on the "
+            "notification; wait for it with `await lab.settle()`"
+        )
+        return check
+    slots = await lab.slots(day)
+    afternoon = [s for s, e in slots if start <= s and e <= end]
+    if not afternoon:
+        check.problems.append(
+            f"the period exists but availability offers nothing in {where}: is something busy?"
+        )
+    return check
+
+
+# --------------------------------------------------------------------------- exercise 2
+
+
+@dataclass
+class SlotMystery:
+    day: date
+    missing_at: datetime
+    availability_uid: str
+    blocker_uid: str
+
+
+async def prepare_slot_mystery(lab: Lab) -> SlotMystery:
+    """Exercise 2's setup: Friday 09:00-12:00 is available, yet the 10:00 slot is missing."""
+    day = lab.next_weekday(FRIDAY)
+    availability_uid = lab.add_availability(lab.at(day, time(9)), lab.at(day, time(12)))
+    blocker = lab.emulator.add_event(
+        lab.primary_calendar_id,
+        start=_iso(lab.at(day, time(10))),
+        end=_iso(lab.at(day, time(11))),
+        summary="Dentist",
+    )
+    await lab.settle()
+    return SlotMystery(day, lab.at(day, time(10)), availability_uid, str(blocker["event_uid"]))
+
+
+def check_slot_mystery(mystery: SlotMystery, blocking_event_uid: str | None) -> Check:
+    """Exercise 2: the attendee names the event that took the 10:00 slot away."""
+    check = Check("Why did this slot disappear?")
+    if not blocking_event_uid:
+        check.problems.append(
+            "set blocking_event_uid to the event_uid of the event that makes "
+            f"{_fmt(mystery.missing_at)} busy (read the events of every calendar that day)"
+        )
+    elif blocking_event_uid == mystery.availability_uid:
+        check.problems.append(
+            "that is the Availability event: it is what creates the period 09:00-12:00; "
+            "the missing hour is busy time in another calendar"
+        )
+    elif blocking_event_uid != mystery.blocker_uid:
+        check.problems.append(
+            f"{blocking_event_uid!r} does not overlap {_fmt(mystery.missing_at)}: look at the "
+            "primary calendar"
+        )
+    return check
+
+
+# --------------------------------------------------------------------------- exercise 3
+
+
+def skip_all_day_events(lab: Lab) -> None:
+    """Exercise 3's setup: the lab's policy ignores all-day events (a house rule gone wrong)."""
+    lab.engine.policy_for = lambda user: MappingPolicy(tzid=user.tzid, include_all_day=False)
+
+
+async def prepare_all_day(lab: Lab) -> str:
+    """Exercise 3's setup: an all-day event next Saturday that produces no period."""
+    skip_all_day_events(lab)
+    day = lab.next_weekday(SATURDAY)
+    event = lab.emulator.add_event(
+        lab.calendar_id, start=day.isoformat(), end=(day + timedelta(days=1)).isoformat()
+    )
+    await lab.settle()
+    return str(event["event_uid"])
+
+
+async def check_all_day(lab: Lab, event_uid: str) -> Check:
+    """Exercise 3: the all-day event is one whole local day of availability."""
+    check = Check("Make an all-day event count")
+    day = lab.next_weekday(SATURDAY)
+    want = (lab.at(day, time(0)), lab.at(day + timedelta(days=1), time(0)))
+    user = await lab.user()
+    policy = lab.engine.policy_for(user)
+    if not policy.include_all_day:
+        check.problems.append(
+            "the sync policy still skips all-day events (reason `all_day_skipped` in the "
+            "plan): give the engine a MappingPolicy with include_all_day=True"
+        )
+    found = [(s, e) for s, e, pid in await lab.periods() if pid == period_id_for(event_uid)]
+    if not found:
+        check.problems.append(
+            "no Available Period for the all-day event yet: a changed policy only applies to "
+            "events read again, so run a full reconcile (`await lab.reconcile()`)"
+        )
+    elif found[0] != want:
+        check.problems.append(
+            f"the period is {_fmt(found[0][0])}-{_fmt(found[0][1])}, not the whole local day"
+        )
+    return check
+
+
+# --------------------------------------------------------------------------- exercise 4
+
+
+async def prepare_receiver_outage(lab: Lab, *, events: int = 2) -> list[str]:
+    """Exercise 4's setup: the receiver goes down, the user adds ``events`` slots, Cronofy gives
+    up on the channel (here after one second of failures instead of a day), the receiver
+    comes back. Returns the uids added while it was down."""
+    notifier = lab.emulator.notifier
+    notifier.failure_window, notifier.retry_initial_delay = 0.3, 0.05
+    await lab.receiver_down()
+    day = lab.next_weekday(FRIDAY) + timedelta(days=7)
+    uids = [
+        lab.add_availability(lab.at(day, time(9 + 2 * i)), lab.at(day, time(10 + 2 * i)))
+        for i in range(events)
+    ]
+    async with asyncio.timeout(30):
+        while lab.channel_active():
+            await lab.emulator.wait_notifications()
+            await asyncio.sleep(0.05)
+    await lab.receiver_up()
+    notifier.failure_window = lab.emulator.config.failure_window
+    notifier.retry_initial_delay = lab.emulator.config.retry_initial_delay
+    return uids
+
+
+async def check_recovered(lab: Lab) -> Check:
+    """Exercise 4: the channel is back and every event has its period again."""
+    check = Check("Recover after the receiver was down")
+    if not lab.channel_active():
+        check.problems.append(
+            "the channel is closed: Cronofy closes a channel whose deliveries failed for a "
+            "day and never resends; create it again (step 2: `await lab.playground.onboard()`)"
+        )
+    missing = await _missing_periods(lab)
+    if missing:
+        check.problems.append(
+            f"{len(missing)} event(s) have no Available Period: {', '.join(missing)}; "
+            "the notifications were lost, so only a full reconcile finds them"
+        )
+    return check
+
+
+__all__ = [
+    "Check",
+    "Lab",
+    "SlotMystery",
+    "check_all_day",
+    "check_recovered",
+    "check_slot_mystery",
+    "check_thursday_afternoon",
+    "prepare_all_day",
+    "prepare_receiver_outage",
+    "prepare_slot_mystery",
+    "skip_all_day_events",
+]

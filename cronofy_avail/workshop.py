@@ -1,0 +1,260 @@
+"""An attendee of a workshop: one isolated account on the instructor's emulator, and the
+receiver, store and coordinator in the attendee's own kernel.
+
+The instructor runs ``cronofy-avail workshop`` and shows one URL. An attendee (the wizard's
+"shared emulator" option, a notebook cell, or the load test) joins with it::
+
+    attendee = await WorkshopAttendee.join("http://192.168.1.20:8181", name="Ada")
+    await attendee.onboard()                      # steps 1 and 2 (and the first reconcile)
+    await attendee.add_availability(start, end)   # play the user; step 3 follows by itself
+    await attendee.wait_in_sync()
+    slots = await attendee.query(start, end)      # step 4
+    await attendee.close()
+
+Laptops on conference Wi-Fi usually cannot be reached from the instructor's machine, so by
+default the channel's callback is the attendee's relay box on the emulator and a
+:class:`~webhook_server.relay.RelayPump` feeds the held deliveries to the local receiver
+(``relay=False`` when the emulator can reach the receiver directly, e.g. on one machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Self
+
+import aiohttp
+
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.mapping import period_id_for
+from cronofy_avail.core.models import AvailabilityResponse
+from cronofy_avail.core.planner import KnownPeriod
+from cronofy_avail.emulator.control_client import EmulatorControl, account_from_json
+from cronofy_avail.emulator.state import EmulatorAccount
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.steps import onboard_user, query_availability
+from cronofy_avail.runtime.store import MemoryStore, Store
+from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from webhook_server import WebhookConfig, WebhookServer
+from webhook_server.relay import RelayPump
+
+JOIN_PATH = "/_emulator/workshop/join"
+
+
+class WorkshopError(Exception):
+    """Joining or playing failed; the message says what to check."""
+
+
+@dataclass
+class WorkshopAttendee:
+    name: str
+    base_url: str
+    account: EmulatorAccount
+    relay_url: str
+    session: aiohttp.ClientSession
+    client: CronofyClient
+    control: EmulatorControl
+    store: Store
+    coordinator: SyncCoordinator
+    server: WebhookServer
+    pump: RelayPump | None
+    user_id: str = "attendee"
+    calendar_id: str = ""
+    channel_id: str = ""
+    syncs: list[SyncResult] = field(default_factory=list)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __repr__(self) -> str:
+        return f"WorkshopAttendee(name={self.name!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    async def join(
+        cls,
+        url: str,
+        name: str,
+        *,
+        relay: bool = True,
+        tzid: str | None = None,
+        receiver_host: str = "127.0.0.1",
+        receiver_port: int = 0,
+        retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0),
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
+    ) -> Self:
+        """Join the workshop at ``url`` (what the instructor shows) as ``name``.
+
+        ``trace_configs`` go to the attendee's HTTP session (the benchmark times requests)."""
+        base_url = url.rstrip("/")
+        session = aiohttp.ClientSession(trace_configs=trace_configs)
+        try:
+            body: dict[str, Any] = {"name": name}
+            if tzid:
+                body["tzid"] = tzid
+            try:
+                async with session.post(base_url + JOIN_PATH, json=body) as response:
+                    data = await response.json(content_type=None)
+                    if response.status != 201:
+                        raise WorkshopError(
+                            f"{base_url} refused to join ({response.status}): is it a "
+                            "`cronofy-avail workshop` emulator?"
+                        )
+            except aiohttp.ClientError as exc:
+                raise WorkshopError(
+                    f"cannot reach the workshop at {base_url} ({type(exc).__name__}): check "
+                    "the URL the instructor shows and that you are on the same network"
+                ) from exc
+            account = account_from_json(data["account"])
+            client_id, client_secret = data["client_id"], data["client_secret"]
+            store = MemoryStore()
+            clients = UserClients(
+                store,
+                client_id=client_id,
+                client_secret=client_secret,
+                api_base_url=base_url,
+                session=session,
+            )
+            coordinator = SyncCoordinator(
+                store,
+                SyncEngine(store),
+                clients.for_user,
+                retry_delays=retry_delays,
+                schedule_every=None,
+            )
+            server = WebhookServer(
+                WebhookConfig(store=store, coordinator=coordinator, client_secrets=[client_secret]),
+                host=receiver_host,
+                port=receiver_port,
+            )
+            client = CronofyClient(
+                access_token=account.access_token,
+                refresh_token=account.refresh_token,
+                client_id=client_id,
+                client_secret=client_secret,
+                api_base_url=base_url,
+                session=session,
+            )
+            attendee = cls(
+                name=name,
+                base_url=base_url,
+                account=account,
+                relay_url=data["relay_url"],
+                session=session,
+                client=client,
+                control=EmulatorControl(base_url, session=session),
+                store=store,
+                coordinator=coordinator,
+                server=server,
+                pump=None,
+            )
+            coordinator.add_listener(attendee._on_sync)
+            receiver_url = await server.start()
+            if relay:
+                attendee.pump = RelayPump(attendee.relay_url, receiver_url, session=session)
+                await attendee.pump.start()
+            return attendee
+        except BaseException:
+            await session.close()
+            raise
+
+    async def _on_sync(self, user_id: str, result: SyncResult) -> None:
+        self.syncs.append(result)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    @property
+    def public_base_url(self) -> str:
+        """Where the emulator delivers: the relay box, or the receiver itself."""
+        if self.pump is not None:
+            return self.relay_url
+        assert self.server.url is not None
+        return self.server.url
+
+    async def onboard(self) -> None:
+        """Steps 1 and 2; the first full reconcile is requested and awaited."""
+        user, channel = await onboard_user(
+            self.store,
+            self.client,
+            user_id=self.user_id,
+            public_base_url=self.public_base_url,
+            tzid=self.account.tzid,
+        )
+        assert user.calendar_id is not None
+        self.calendar_id, self.channel_id = user.calendar_id, channel.channel_id
+        self.coordinator.request(self.user_id, full=True)
+        await self.wait_for(lambda known: True)
+
+    async def add_availability(
+        self, start: datetime | str, end: datetime | str, summary: str = "Free"
+    ) -> str:
+        """Play the user over the control API; returns the new event's uid."""
+        event = await self.control.add_event(
+            self.calendar_id, start=_text(start), end=_text(end), summary=summary
+        )
+        return str(event["event_uid"])
+
+    async def move(self, event_uid: str, start: datetime | str, end: datetime | str) -> None:
+        await self.control.move_event(event_uid, _text(start), _text(end))
+
+    async def delete(self, event_uid: str) -> None:
+        await self.control.delete_event(event_uid)
+
+    async def known_periods(self) -> Mapping[str, KnownPeriod]:
+        return await self.store.get_periods(self.user_id)
+
+    async def wait_for(
+        self, condition: Callable[[Mapping[str, KnownPeriod]], bool], within: float = 60.0
+    ) -> None:
+        """Wait until a sync finished and the periods this receiver owns satisfy
+        ``condition`` (checked after each sync, no polling of the API)."""
+        async with asyncio.timeout(within):
+            while True:
+                changed = self._changed
+                user = await self.store.get_user(self.user_id)
+                settled = user is not None and user.watermark is not None
+                if (
+                    settled
+                    and not self.coordinator.is_busy(self.user_id)
+                    and condition(await self.known_periods())
+                ):
+                    return
+                await changed.wait()
+
+    async def wait_in_sync(self, event_uids: set[str], within: float = 60.0) -> None:
+        """Wait until the owned periods are exactly those of ``event_uids``."""
+        want = {period_id_for(uid) for uid in event_uids}
+        await self.wait_for(lambda known: {k.period_id for k in known.values()} == want, within)
+
+    async def query(
+        self, start: datetime, end: datetime, *, minutes: int = 60, managed: bool = True
+    ) -> AvailabilityResponse:
+        """Step 4."""
+        return await query_availability(
+            self.client,
+            sub=self.account.sub,
+            sub_calendar_id=self.calendar_id,
+            start=start,
+            end=end,
+            minutes=minutes,
+            managed=managed,
+        )
+
+    async def close(self) -> None:
+        if self.pump is not None:
+            await self.pump.stop()
+        await self.server.stop()
+        await self.session.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _text(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value.utcoffset() is None:
+        raise ValueError("give an aware datetime (with a time zone), or a string")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
