@@ -148,7 +148,13 @@ async def serve(
         )
         engine = SyncEngine(rt.store)
         coordinator = SyncCoordinator(
-            rt.store, engine, rt.user_clients().for_user, schedule_every=schedule_every
+            rt.store,
+            engine,
+            rt.user_clients().for_user,
+            schedule_every=schedule_every,
+            # Notifications arriving during the channel checks are recorded (durable intent)
+            # and acknowledged, but no sync starts before the checks and start().
+            hold_until_start=True,
         )
 
         def report(user_id: str, result: SyncResult) -> None:

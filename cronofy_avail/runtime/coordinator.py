@@ -134,6 +134,7 @@ class SyncCoordinator:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         failed_backoff_max: float = 6 * 3600.0,
+        hold_until_start: bool = False,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -153,13 +154,20 @@ class SyncCoordinator:
         """Scheduler rounds still to skip, and the current skip length, per ``failed`` user."""
         self._failed_skip: dict[str, int] = {}
         self._stopping = False
+        self._held = hold_until_start
+        """Requests are queued, not run, until :meth:`start` (``serve``: after its checks)."""
         self.stats = CoordinatorStats()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Resume interrupted work (durable intent) and start the reconcile scheduler."""
+        """Resume interrupted work (durable intent), run requests held until now, and start
+        the reconcile scheduler."""
         self._stopping = False
+        self._held = False
+        for user_id, slot in self._slots.items():
+            if slot.requested and (slot.task is None or slot.task.done()):
+                slot.task = asyncio.create_task(self._worker(user_id, slot))
         for user in await self.store.list_users():
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 continue
@@ -210,6 +218,8 @@ class SyncCoordinator:
         slot = self._slots.setdefault(user_id, _Slot())
         slot.requested = True
         slot.full = slot.full or full
+        if self._held:
+            return  # start() runs it
         if slot.task is None or slot.task.done():
             slot.task = asyncio.create_task(self._worker(user_id, slot))
 
