@@ -26,10 +26,16 @@ Routes (under the prefix):
 ``GET /status``, ``GET /diagnostics``, ``GET /deliveries``, ``POST /deliveries/{id}/replay``
     Admin views. With ``admin_token`` set they need ``Authorization: Bearer <admin_token>``;
     without it they answer only direct loopback requests (not forwarded ones, as through ngrok).
+    Either way a cross-site browser request (``Origin`` of another site, ``Sec-Fetch-Site``
+    other than same-origin/none) is refused, and with ``allowed_hosts`` set so is any ``Host``
+    not in it (DNS rebinding). ``cronofy-avail serve`` always sets a token and the hosts.
+
+A body must arrive within ``body_timeout`` seconds (408 otherwise).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
@@ -122,6 +128,9 @@ class WebhookConfig:
     prefix: str = DEFAULT_PREFIX
     max_body: int = DEFAULT_MAX_BODY
     admin_token: str | None = field(default=None, repr=False)
+    allowed_hosts: Sequence[str] | None = None
+    """Host names (without port) the admin views answer to; ``None``: any."""
+    body_timeout: float = 10.0
     own_store: bool = False
     own_coordinator: bool = True
     clock: Clock = _utcnow
@@ -248,7 +257,11 @@ class WebhookHandle:
         if len(path) != 1:
             raise web.HTTPNotFound()
         try:
-            body = await self._read_capped(request)
+            async with asyncio.timeout(self.config.body_timeout):
+                body = await self._read_capped(request)
+        except TimeoutError:
+            self.rejected["body_timeout"] += 1
+            return web.json_response({"error": "body not received in time"}, status=408)
         except _BadBody:
             self.rejected["unreadable_body"] += 1
             return web.json_response({"error": "unreadable body"}, status=400)
@@ -374,11 +387,27 @@ class WebhookHandle:
 
     def _admin(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self._is_admin(request):
-                return web.json_response({"error": "forbidden"}, status=403)
+            refusal = self._refuse_admin(request)
+            if refusal is not None:
+                return web.json_response({"error": refusal}, status=403)
             return await handler(request)
 
         return guarded
+
+    def _refuse_admin(self, request: web.Request) -> str | None:
+        """Why an admin request is refused, or ``None``."""
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return "forbidden: cross-site request"
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            return "forbidden: cross-site request"
+        allowed = self.config.allowed_hosts
+        if allowed is not None and _host_name(request.host) not in {h.lower() for h in allowed}:
+            return "forbidden: unexpected Host"
+        if not self._is_admin(request):
+            return "forbidden"
+        return None
 
     def _is_admin(self, request: web.Request) -> bool:
         token = self.config.admin_token
@@ -470,6 +499,16 @@ class WebhookHandle:
         except (KeyError, MalformedNotificationError):
             return web.json_response({"error": "no such delivery"}, status=404)
         return web.json_response({"status": outcome, "delivery_id": int(path[0])}, status=202)
+
+
+def _host_name(host: str) -> str:
+    """``Host`` without its port, lower case (``[::1]:8080`` → ``::1``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
 
 
 def _delivery_view(d: Delivery) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from cronofy_avail.cli.common import (
     Runtime,
@@ -28,6 +29,7 @@ from cronofy_avail.core.errors import CronofyError, NotFoundError
 from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import CommandError, explain, hint_for_text
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.runtime.serving import admin_token, admin_token_path, mask
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
@@ -169,11 +171,18 @@ async def serve(
                 emit(rt.out, f"  error: {result.error}" + (f"\n  fix: {hint}" if hint else ""))
 
         coordinator.add_listener(report)
+        token = admin_token(settings.db_path)
+        assert token is not None
+        hosts = {"127.0.0.1", "localhost", "::1", host.lower()}
+        if public is not None:
+            hosts.add((urlsplit(public).hostname or "").lower())
         server = WebhookServer(
             WebhookConfig(
                 store=rt.store,
                 coordinator=coordinator,
                 client_secrets=settings.client_secrets,
+                admin_token=token,
+                allowed_hosts=sorted(h for h in hosts if h),
                 # Started after the channel checks below, so no sync races a channel update.
                 own_coordinator=False,
             ),
@@ -189,6 +198,11 @@ async def serve(
             ) from exc
         try:
             emit(rt.out, f"Receiver listening on {local_url}")
+            emit(
+                rt.out,
+                f"Admin token {mask(token)} (for /status, /deliveries, replay) in "
+                f"{admin_token_path(settings.db_path)}",
+            )
             if public is None:
                 emit(
                     rt.out,
