@@ -4,6 +4,9 @@ round, backoff for ``failed`` users, and no sync before ``start()`` when held.""
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
+import sys
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -119,3 +122,33 @@ def test_the_reconcile_reads_every_day_the_incremental_sync_accepts(tzid: str, h
     local_day = latest_start.astimezone(ZoneInfo(tzid)).date()
     assert local_day < last  # ``to`` is exclusive
     assert first <= (now - timedelta(hours=1)).astimezone(ZoneInfo(tzid)).date()
+
+
+def test_a_logged_error_keeps_its_cause_and_masks_secrets() -> None:
+    """Issue 9: "log: error: sync worker for u1 crashed" used to print with no cause."""
+
+    from cronofy_avail.cli.commands import _LogToOutput
+    from cronofy_avail.cli.common import MaskingWriter
+
+    buffer = io.StringIO()
+    writer = MaskingWriter(buffer)
+    writer.add_secret("SECRET-token-value-123456")
+    handler = _LogToOutput(writer, logging.WARNING)
+    try:
+        raise RuntimeError("database is locked near SECRET-token-value-123456")
+    except RuntimeError:
+        record = logging.getLogger("cronofy_avail.test").makeRecord(
+            "cronofy_avail.test",
+            logging.ERROR,
+            __file__,
+            1,
+            "sync worker for %s crashed",
+            ("u1",),
+            sys.exc_info(),
+        )
+    handler.emit(record)
+    text = buffer.getvalue()
+    assert "sync worker for u1 crashed" in text
+    assert "RuntimeError: database is locked" in text
+    assert "SECRET-token-value-123456" not in text
+    assert "Traceback" not in text  # only with --debug
