@@ -4,7 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench soak clean
+
+MINUTES ?= 30
 
 # Reinstall whenever the project metadata changes.
 $(STAMP): pyproject.toml
@@ -31,6 +33,10 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# A long soak (the suite runs a short one): make soak MINUTES=30
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info
