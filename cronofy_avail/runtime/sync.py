@@ -306,7 +306,11 @@ class SyncEngine:
             while True:
                 await asyncio.sleep(self.lock_ttl / 3)
                 try:
-                    await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+                    holder = await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+                    if holder is not None:
+                        # The lease ran out (a stalled process) and another took it. Our
+                        # writes stay safe (claimed ahead, committed as changes only).
+                        _LOGGER.warning("the sync lock of %s passed to %s", user_id, holder)
                 except Exception:
                     _LOGGER.warning("could not renew the sync lock of %s", user_id, exc_info=True)
 
