@@ -10,7 +10,9 @@ comma  := ,
 # The stamp of an installed set of extras: $(call installed,dev+notebook); `base` = none.
 installed = $(VENV)/.installed-$(1)
 
-.PHONY: demo test lint typecheck pytest bench notebook workshop clean
+.PHONY: demo test lint typecheck pytest bench soak notebook workshop clean
+
+MINUTES ?= 30
 
 # A .venv left by a failed first run (made by a Python older than 3.11, or without pip because
 # the venv module was incomplete) is rebuilt instead of reused.
@@ -57,12 +59,16 @@ bench: $(call installed,dev+notebook)
 	$(BIN)/python -m benchmarks
 
 # JupyterLab on notebooks/ (the environment carries the notebook extra).
-notebook: $(STAMP)
+notebook: $(call installed,notebook)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The instructor's emulator for a workshop (README: "Running a workshop").
-workshop: $(STAMP)
+workshop: $(call installed,base)
 	$(BIN)/cronofy-avail workshop
+
+# A long soak (the suite runs a short one): make soak MINUTES=30
+soak: $(call installed,dev+notebook)
+	$(BIN)/python -m tests.soak.soak --minutes $(MINUTES)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info

@@ -29,3 +29,73 @@ class _ShimClientResponse(ClientResponse):
 
 
 aioresponses.core.ClientResponse = _ShimClientResponse  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- secret scan
+# Every log record the whole suite produces (any logger, any level) is scanned for the secrets
+# the tests use and for secret-shaped values (bearer tokens, unmasked callback keys, emulator
+# client secrets). A hit fails the test that produced it.
+
+import logging  # noqa: E402
+import re  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests import helpers  # noqa: E402
+
+_KNOWN = {
+    *helpers.SECRETS,
+    "CRN_current_secret_value_for_tests",
+    "CRN_previous_secret_value_for_tests",
+    "access-token-VERY-SECRET",
+    "refresh-token-VERY-SECRET",
+    "ADMIN-tok-5ecret-0c1d2e3f4a5b",
+    "KEY-cb-5ecret-aaaaaaaaaaaa",
+    "SOAK-client-5ecret-7e1f0a9b3c",
+}
+_SHAPES = re.compile(
+    r"Bearer [A-Za-z0-9_\-]{20,}"  # an unmasked bearer token
+    r"|/notifications/[A-Za-z0-9_\-]{12,}"  # an unmasked callback key
+    r"|CRN_[A-Za-z0-9_\-]{20,}"  # an emulator client secret
+    r"|\"(?:access|refresh)_token\"\s*:\s*\"[^\"*]{12,}\""  # a token in a JSON dump
+)
+
+
+class _SecretScan(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.hits: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        for secret in _KNOWN:
+            if secret in text:
+                self.hits.append(f"{record.name}: known secret {secret[:6]}… in {text[:200]!r}")
+        match = _SHAPES.search(text)
+        if match:
+            self.hits.append(f"{record.name}: {match.group(0)[:24]}… in {text[:200]!r}")
+
+
+_SCAN = _SecretScan()
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_any_log_record() -> Iterator[None]:
+    root = logging.getLogger()
+    root.addHandler(_SCAN)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    _SCAN.hits.clear()
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.removeHandler(_SCAN)
+    hits, _SCAN.hits[:] = list(_SCAN.hits), []
+    assert not hits, "secrets in log records:\n" + "\n".join(hits[:5])

@@ -22,7 +22,7 @@ from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
-from cronofy_avail.runtime.store import SQLiteStore, UserState
+from cronofy_avail.runtime.store import MemoryStore, SQLiteStore, UserState
 from cronofy_avail.runtime.sync import SyncEngine
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, max_elapsed=5.0)
@@ -120,28 +120,55 @@ async def test_cancelled_and_declined_events_make_no_period(pg: Playground) -> N
     assert set(await period_map(pg)) == {keep}
 
 
-async def test_many_notifications_during_a_sync_give_at_most_two_reads(pg: Playground) -> None:
-    user = await pg.user()
-    # Slow event reads down so every notification lands while the first sync runs.
-    pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=150)
-    pg.emulator.clear_request_log()
-    body = json.dumps(
-        {
-            "notification": {"type": "change", "changes_since": iso(datetime.now(UTC))},
-            "channel": {"channel_id": pg.channel_id},
-        }
-    ).encode()
-    headers = {SIGNATURE_HEADER: sign(body, pg.emulator.client_secret)}
-    url = f"{pg.webhook_url}/notifications/{user.callback_key}"
-    async with aiohttp.ClientSession() as session:
-        for _ in range(10):
+class HeldStore(MemoryStore):
+    """A real in-memory store that, once armed, holds the next sync in its planning step
+    (``get_claims`` is read only there) until the test releases it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.gate: asyncio.Event | None = None
+
+    async def get_claims(self, user_id: str) -> dict[str, str | None]:
+        gate, self.gate = self.gate, None
+        if gate is not None:
+            self.entered.set()
+            await gate.wait()
+        return await super().get_claims(user_id)
+
+
+async def test_many_notifications_during_a_sync_give_at_most_two_reads() -> None:
+    store = HeldStore()
+    async with Playground.running(
+        store=store, emulator_settings={"page_size": 2}, retry=FAST, tzid="Europe/Paris"
+    ) as pg:
+        user = await pg.user()
+        pg.emulator.clear_request_log()
+        body = json.dumps(
+            {
+                "notification": {"type": "change", "changes_since": iso(datetime.now(UTC))},
+                "channel": {"channel_id": pg.channel_id},
+            }
+        ).encode()
+        headers = {SIGNATURE_HEADER: sign(body, pg.emulator.client_secret)}
+        url = f"{pg.webhook_url}/notifications/{user.callback_key}"
+        release = asyncio.Event()
+        store.gate = release
+        async with aiohttp.ClientSession() as session:
             async with session.post(url, data=body, headers=headers) as resp:
                 assert resp.status == 202
-            await asyncio.sleep(0.01)
-    await pg.settle()
-    reads = pg.emulator.request_counts().get("GET /v1/events", 0)
-    assert 1 <= reads <= 2
-    assert pg.coordinator.stats.syncs[pg.user_id] <= 3  # the onboarding reconcile + ≤ 2
+            # The first sync is now running and held: every other notification lands in it.
+            async with asyncio.timeout(10):
+                await store.entered.wait()
+            for _ in range(9):
+                async with session.post(url, data=body, headers=headers) as resp:
+                    assert resp.status == 202
+        release.set()
+        await pg.settle()
+        reads = pg.emulator.request_counts().get("GET /v1/events", 0)
+        # The held sync, then exactly one follow-up for the nine that arrived meanwhile.
+        assert reads == 2
+        assert pg.coordinator.stats.syncs[pg.user_id] == 3  # the onboarding reconcile + 2
 
 
 async def test_duplicate_delivery_is_idempotent(pg: Playground) -> None:

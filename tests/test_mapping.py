@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cronofy_avail.core.mapping import (
@@ -198,6 +198,7 @@ def test_period_id_hashes_what_cronofy_would_reject_or_could_collide(uid: str) -
     )
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.text(min_size=1, max_size=120), min_size=2, max_size=40, unique=True))
 def test_period_id_is_injective_and_always_valid(uids: list[str]) -> None:
     ids = [period_id_for(uid) for uid in uids]
@@ -207,13 +208,17 @@ def test_period_id_is_injective_and_always_valid(uids: list[str]) -> None:
         assert 0 < len(pid) <= AVAILABLE_PERIOD_ID_MAX
 
 
-@given(
-    st.lists(
-        st.from_regex(r"evt_(external|google|o365)_[0-9a-f]{8,90}", fullmatch=True),
-        min_size=2,
-        max_size=40,
-        unique=True,
-    )
+# Built from cheap parts rather than ``from_regex`` (whose generation tripped the ``too_slow``
+# health check on a loaded machine); health checks and deadlines measure time, which a test
+# must not depend on, so both are off: the number of examples is what counts.
+REALISTIC_UID = st.builds(
+    "evt_{}_{}".format,
+    st.sampled_from(["external", "google", "o365"]),
+    st.text(alphabet="0123456789abcdef", min_size=8, max_size=90),
 )
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(REALISTIC_UID, min_size=2, max_size=40, unique=True))
 def test_period_id_is_injective_on_realistic_uids(uids: list[str]) -> None:
     assert len({period_id_for(uid) for uid in uids}) == len(uids)

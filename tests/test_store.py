@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import stat
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cronofy_avail.core.planner import KnownPeriod
+from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.store import (
     SCHEMA_VERSION,
     Delivery,
@@ -52,6 +53,13 @@ def user(**kw: object) -> UserRecord:
 
 def period(uid: str, hour: int = 9) -> KnownPeriod:
     return KnownPeriod(uid, f"p-{uid}", T0.replace(hour=hour), T0.replace(hour=hour + 1))
+
+
+def put(*periods: KnownPeriod) -> OwnershipChanges:
+    return OwnershipChanges(put={p.event_uid: p for p in periods})
+
+
+NOTHING = OwnershipChanges()
 
 
 async def test_user_round_trip_and_lookup_by_callback_key(store: Store) -> None:
@@ -97,7 +105,7 @@ async def test_commit_records_periods_watermark_and_settles_covered_intent(store
     assert u is not None
     u.watermark = T0 + timedelta(minutes=1)
     committed = await store.commit_sync(
-        u, {"a": period("a")}, started_at=T0 + timedelta(minutes=1), full=False
+        u, put(period("a")), started_at=T0 + timedelta(minutes=1), full=False
     )
     assert committed.pending_since is None
     assert committed.pending_at is None
@@ -116,7 +124,7 @@ async def test_notification_arriving_during_a_sync_stays_pending(store: Store) -
     await store.record_intent(
         "u1", changes_since=T0 + timedelta(seconds=30), received_at=T0 + timedelta(seconds=31)
     )
-    committed = await store.commit_sync(u, {}, started_at=started, full=False)
+    committed = await store.commit_sync(u, NOTHING, started_at=started, full=False)
     assert committed.pending_since == T0 + timedelta(seconds=30)
     stored = await store.get_user("u1")
     assert stored is not None
@@ -131,22 +139,128 @@ async def test_failed_sync_keeps_intent_and_full_flag_cleared_only_by_a_full_syn
     u = await store.get_user("u1")
     assert u is not None
     kept = await store.commit_sync(
-        u, {}, started_at=T0 + timedelta(minutes=1), full=True, settle=False
+        u, NOTHING, started_at=T0 + timedelta(minutes=1), full=True, settle=False
     )
     assert (kept.pending_since, kept.pending_full) == (T0, True)
-    partial = await store.commit_sync(u, {}, started_at=T0 + timedelta(minutes=1), full=False)
+    partial = await store.commit_sync(u, NOTHING, started_at=T0 + timedelta(minutes=1), full=False)
     assert partial.pending_since is None
     assert partial.pending_full  # an incremental sync does not satisfy a reconcile request
-    done = await store.commit_sync(u, {}, started_at=T0 + timedelta(minutes=2), full=True)
+    done = await store.commit_sync(u, NOTHING, started_at=T0 + timedelta(minutes=2), full=True)
     assert not done.pending_full
 
 
-async def test_commit_replaces_the_period_set(store: Store) -> None:
+async def test_commit_records_only_the_changes_never_the_whole_set(store: Store) -> None:
+    """Issue 9, item 1: a commit used to replace the user's whole ownership set with the view
+    its sync read at the start, erasing what another process had recorded meanwhile."""
     await store.save_user(user())
     u = user()
-    await store.commit_sync(u, {"a": period("a"), "b": period("b")}, started_at=T0, full=False)
-    await store.commit_sync(u, {"b": period("b", 11)}, started_at=T0, full=False)
-    assert await store.get_periods("u1") == {"b": period("b", 11)}
+    await store.commit_sync(u, put(period("a"), period("b")), started_at=T0, full=False)
+    # Another process recorded "c" after this sync read the record; this sync moved "b" and
+    # removed "a". "c" must survive.
+    await store.commit_sync(u, put(period("c")), started_at=T0, full=False)
+    changes = OwnershipChanges(put={"b": period("b", 11)}, drop={"a": "p-a"})
+    await store.commit_sync(u, changes, started_at=T0, full=False)
+    assert await store.get_periods("u1") == {"b": period("b", 11), "c": period("c")}
+    # A drop names the period id it saw: a row holding another id by now stays.
+    await store.commit_sync(u, OwnershipChanges(drop={"c": "p-other"}), started_at=T0, full=False)
+    assert "c" in await store.get_periods("u1")
+
+
+async def test_claims_are_recorded_ahead_and_released_by_commit(store: Store) -> None:
+    await store.save_user(user())
+    await store.claim_periods("u1", {"p-a": "a", "p-b": "b"})
+    assert await store.get_claims("u1") == {"p-a": "a", "p-b": "b"}
+    changes = OwnershipChanges(put={"a": period("a")}, release=frozenset({"p-a"}))
+    await store.commit_sync(user(), changes, started_at=T0, full=False, settle=False)
+    assert await store.get_claims("u1") == {"p-b": "b"}  # outcome of p-b still unknown
+    assert await store.get_periods("u1") == {"a": period("a")}
+    await store.delete_user("u1")
+    assert await store.get_claims("u1") == {}
+
+
+async def test_an_intent_recorded_after_the_read_is_never_settled_by_clocks(store: Store) -> None:
+    """Issue 9, item 3: settled by comparing clocks, a notification recorded after the sync
+    read the user but stamped before the sync's start time was cleared unread."""
+    await store.save_user(user())
+    u = await store.get_user("u1")  # the sync reads the user ...
+    assert u is not None
+    # ... a notification is recorded after that read, stamped (by another clock) earlier.
+    await store.record_intent("u1", changes_since=T0, received_at=T0 - timedelta(seconds=5))
+    committed = await store.commit_sync(u, NOTHING, started_at=T0, full=False)
+    assert committed.pending_since == T0
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert stored.pending_since == T0
+    # A sync that read the user after the intent settles it.
+    settled = await store.commit_sync(stored, NOTHING, started_at=T0, full=False)
+    assert settled.pending_since is None
+
+
+async def test_sync_lock_is_exclusive_renewable_and_released(store: Store) -> None:
+    await store.save_user(user())
+    assert await store.acquire_lock("u1", "host:1:a", ttl=60) is None
+    assert await store.acquire_lock("u1", "host:1:a", ttl=60) is None  # renew
+    assert await store.acquire_lock("u1", "host:1:b", ttl=60) == "host:1:a"
+    await store.release_lock("u1", "host:1:b")  # not the holder: no effect
+    assert await store.acquire_lock("u1", "host:1:b", ttl=60) == "host:1:a"
+    await store.release_lock("u1", "host:1:a")
+    assert await store.acquire_lock("u1", "host:1:b", ttl=60) is None
+
+
+async def test_an_expired_lock_is_taken_over(store: Store) -> None:
+    assert await store.acquire_lock("u1", "host:1:a", ttl=-1) is None  # already expired
+    assert await store.acquire_lock("u1", "host:1:b", ttl=60) is None
+
+
+async def test_a_lock_held_by_a_dead_local_process_is_taken_over(store: Store) -> None:
+    import socket
+    import sys
+
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os; print(os.getpid())", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    dead = f"{socket.gethostname()}:{out.decode().strip()}:x"
+    assert await store.acquire_lock("u1", dead, ttl=3600) is None
+    assert await store.acquire_lock("u1", "other:1:b", ttl=60) is None
+
+
+async def test_sqlite_lock_is_shared_between_two_connections(tmp_path: Path) -> None:
+    a = await SQLiteStore.open(tmp_path / "state.db")
+    b = await SQLiteStore.open(tmp_path / "state.db")
+    try:
+        assert await a.acquire_lock("u1", "host:1:a", ttl=60) is None
+        assert await b.acquire_lock("u1", "host:1:b", ttl=60) == "host:1:a"
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_sqlite_migrates_version_1_keeping_users_and_periods(tmp_path: Path) -> None:
+    from cronofy_avail.runtime.store import _MIGRATIONS
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATIONS[0])
+    conn.execute("INSERT INTO users (user_id, callback_key, state) VALUES ('u1', 'k', 'idle')")
+    conn.execute(
+        'INSERT INTO periods (user_id, event_uid, period_id, start, "end") '
+        "VALUES ('u1', 'a', 'p-a', ?, ?)",
+        (T0.replace(hour=9).isoformat(), T0.replace(hour=10).isoformat()),
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    s = await SQLiteStore.open(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION == 2
+        got = await s.get_user("u1")
+        assert got is not None
+        assert got.pending_gen == 0
+        assert await s.get_periods("u1") == {"a": period("a")}
+        assert await s.get_claims("u1") == {}
+    finally:
+        await s.close()
 
 
 async def test_credentials_saved_separately_survive(store: Store) -> None:
@@ -176,7 +290,7 @@ async def test_delivery_log_is_bounded_newest_first_and_updatable(store: Store) 
 
 async def test_delete_user_removes_its_periods(store: Store) -> None:
     await store.save_user(user())
-    await store.commit_sync(user(), {"a": period("a")}, started_at=T0, full=False)
+    await store.commit_sync(user(), put(period("a")), started_at=T0, full=False)
     await store.delete_user("u1")
     assert await store.get_user("u1") is None
     assert await store.get_periods("u1") == {}
@@ -195,7 +309,7 @@ async def test_sqlite_file_is_owner_only_and_survives_reopen(tmp_path: Path) -> 
     path = tmp_path / "sub" / "state.db"
     s = await SQLiteStore.open(path)
     await s.save_user(user())
-    await s.commit_sync(user(), {"a": period("a")}, started_at=T0, full=False)
+    await s.commit_sync(user(), put(period("a")), started_at=T0, full=False)
     await s.close()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     s2 = await SQLiteStore.open(path)
@@ -241,7 +355,7 @@ async def test_sqlite_migrates_an_empty_database(tmp_path: Path) -> None:
 
 async def test_saving_a_user_again_keeps_its_owned_periods(store: Store) -> None:
     await store.save_user(user())
-    await store.commit_sync(user(), {"a": period("a")}, started_at=T0, full=False)
+    await store.commit_sync(user(), put(period("a")), started_at=T0, full=False)
     again = await store.get_user("u1")
     assert again is not None
     again.state = UserState.DISCONNECTED
@@ -257,6 +371,6 @@ async def test_a_sync_finishing_after_teardown_does_not_bring_the_user_back(stor
     running = await store.get_user("u1")  # the sync's copy, taken when it started
     assert running is not None
     await store.delete_user("u1")  # teardown meanwhile
-    await store.commit_sync(running, {"a": period("a")}, started_at=T0, full=False)
+    await store.commit_sync(running, put(period("a")), started_at=T0, full=False)
     assert await store.get_user("u1") is None
     assert await store.get_periods("u1") == {}

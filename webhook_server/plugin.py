@@ -26,20 +26,29 @@ Routes (under the prefix):
 ``GET /status``, ``GET /diagnostics``, ``GET /deliveries``, ``POST /deliveries/{id}/replay``
     Admin views. With ``admin_token`` set they need ``Authorization: Bearer <admin_token>``;
     without it they answer only direct loopback requests (not forwarded ones, as through ngrok).
+    Either way a cross-site browser request (``Origin`` of another site, ``Sec-Fetch-Site``
+    other than same-origin/none) is refused, and with ``allowed_hosts`` set so is any ``Host``
+    not in it (DNS rebinding). ``cronofy-avail serve`` always sets a token and the hosts.
+
+A body must arrive within ``body_timeout`` seconds (408 otherwise).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import logging
+import re
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestPayloadError
 
 from cronofy_avail import __version__
 from cronofy_avail.core.models import NotificationEnvelope, NotificationType
@@ -58,6 +67,9 @@ _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "/cronofy"
 DEFAULT_MAX_BODY = 64 * 1024
+MAX_COUNTED_TYPES = 64
+OTHER_TYPES = "(other)"
+MAX_DELIVERY_ID = 10**12
 REDACTED = "**REDACTED**"
 SECRET_KEYS = frozenset(
     {
@@ -77,6 +89,10 @@ _ROUTED: web.AppKey[set[str]] = web.AppKey("cronofy_avail_webhook_routes")
 _PATH: web.RequestKey[list[str]] = web.RequestKey("cronofy_avail_path", list)
 
 Clock = Callable[[], datetime]
+
+
+class _BadBody(Exception):
+    """The request body could not be read as sent (encoding or framing)."""
 
 
 def _utcnow() -> datetime:
@@ -112,6 +128,9 @@ class WebhookConfig:
     prefix: str = DEFAULT_PREFIX
     max_body: int = DEFAULT_MAX_BODY
     admin_token: str | None = field(default=None, repr=False)
+    allowed_hosts: Sequence[str] | None = None
+    """Host names (without port) the admin views answer to; ``None``: any."""
+    body_timeout: float = 10.0
     own_store: bool = False
     own_coordinator: bool = True
     clock: Clock = _utcnow
@@ -203,19 +222,49 @@ class WebhookHandle:
     # ------------------------------------------------------------------ notifications
 
     async def _read_capped(self, request: web.Request) -> bytes | None:
+        """The whole body, up to the cap (``None`` when larger).
+
+        ``content.read(n)`` returns what happens to be buffered, so a body arriving in several
+        TCP segments or chunks is read until the end of the payload, never hashed in part.
+        A body that cannot be decoded (bad ``Content-Encoding``, broken chunking) raises
+        :class:`_BadBody`.
+        """
         cap = self.config.max_body
         if request.content_length is not None and request.content_length > cap:
             return None
-        body = await request.content.read(cap + 1)
-        if len(body) > cap:
-            return None
-        return body
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                chunk = await request.content.read(cap + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > cap:
+                    return None
+        except (
+            HttpProcessingError,
+            RequestPayloadError,
+            ClientPayloadError,
+            ValueError,
+        ) as exc:
+            raise _BadBody(type(exc).__name__) from exc
+        return b"".join(chunks)
 
     async def _notification(self, request: web.Request) -> web.StreamResponse:
         path = request[_PATH]
         if len(path) != 1:
             raise web.HTTPNotFound()
-        body = await self._read_capped(request)
+        try:
+            async with asyncio.timeout(self.config.body_timeout):
+                body = await self._read_capped(request)
+        except TimeoutError:
+            self.rejected["body_timeout"] += 1
+            return web.json_response({"error": "body not received in time"}, status=408)
+        except _BadBody:
+            self.rejected["unreadable_body"] += 1
+            return web.json_response({"error": "unreadable body"}, status=400)
         if body is None:
             self.rejected["too_large"] += 1
             return web.json_response({"error": "body too large"}, status=413)
@@ -232,9 +281,9 @@ class WebhookHandle:
             return web.json_response({"error": "invalid signature"}, status=401)
         try:
             envelope = parse_notification(body)
-        except MalformedNotificationError:
+        except MalformedNotificationError as exc:
             self.rejected["malformed"] += 1
-            return web.json_response({"error": "malformed notification"}, status=400)
+            return web.json_response({"error": f"malformed notification: {exc}"}, status=400)
         now = self.config.clock()
         delivery_id = await store.add_delivery(
             Delivery(
@@ -253,8 +302,16 @@ class WebhookHandle:
             await store.update_delivery(delivery_id, outcome=outcome, sync_result=None)
         else:
             self._await(user.user_id, delivery_id, now)
-        self.accepted[envelope.type] += 1
+        self._count_type(envelope.type)
         return web.json_response({"status": outcome}, status=202)
+
+    def _count_type(self, kind: str) -> None:
+        """Count accepted deliveries by type; unknown types beyond a few share one bucket, so
+        a sender inventing types cannot grow ``/status`` without bound."""
+        if kind in self.accepted or len(self.accepted) < MAX_COUNTED_TYPES:
+            self.accepted[kind] += 1
+        else:
+            self.accepted[OTHER_TYPES] += 1
 
     async def _act(self, user_id: str, envelope: NotificationEnvelope, now: datetime) -> str:
         """Record the intent durably, then hand the work on. Returns the delivery outcome."""
@@ -330,11 +387,27 @@ class WebhookHandle:
 
     def _admin(self, handler: Handler) -> Handler:
         async def guarded(request: web.Request) -> web.StreamResponse:
-            if not self._is_admin(request):
-                return web.json_response({"error": "forbidden"}, status=403)
+            refusal = self._refuse_admin(request)
+            if refusal is not None:
+                return web.json_response({"error": refusal}, status=403)
             return await handler(request)
 
         return guarded
+
+    def _refuse_admin(self, request: web.Request) -> str | None:
+        """Why an admin request is refused, or ``None``."""
+        fetch_site = request.headers.get("Sec-Fetch-Site")
+        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+            return "forbidden: cross-site request"
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1] != request.host:
+            return "forbidden: cross-site request"
+        allowed = self.config.allowed_hosts
+        if allowed is not None and _host_name(request.host) not in {h.lower() for h in allowed}:
+            return "forbidden: unexpected Host"
+        if not self._is_admin(request):
+            return "forbidden"
+        return None
 
     def _is_admin(self, request: web.Request) -> bool:
         token = self.config.admin_token
@@ -393,7 +466,12 @@ class WebhookHandle:
     async def _deliveries(self, request: web.Request) -> web.StreamResponse:
         if request[_PATH]:
             raise web.HTTPNotFound()
-        limit = min(int(request.query.get("limit", "50") or 50), 500)
+        raw = request.query.get("limit", "50") or "50"
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 6):
+            return web.json_response(
+                {"error": "limit must be a whole number from 0 to 500"}, status=400
+            )
+        limit = min(int(raw), 500)
         deliveries = await self.config.store.list_deliveries(limit)
         return web.json_response({"deliveries": [_delivery_view(d) for d in deliveries]})
 
@@ -410,13 +488,27 @@ class WebhookHandle:
 
     async def _replay(self, request: web.Request) -> web.StreamResponse:
         path = request[_PATH]
-        if len(path) != 2 or path[1] != "replay" or not path[0].isdigit():
-            raise web.HTTPNotFound()
+        if (
+            len(path) != 2
+            or path[1] != "replay"
+            or not (path[0].isascii() and path[0].isdigit() and len(path[0]) <= 12)
+        ):
+            return web.json_response({"error": "no such delivery"}, status=404)
         try:
             outcome = await self.replay(int(path[0]))
         except (KeyError, MalformedNotificationError):
             return web.json_response({"error": "no such delivery"}, status=404)
         return web.json_response({"status": outcome, "delivery_id": int(path[0])}, status=202)
+
+
+def _host_name(host: str) -> str:
+    """``Host`` without its port, lower case (``[::1]:8080`` → ``::1``)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
 
 
 def _delivery_view(d: Delivery) -> dict[str, Any]:
@@ -433,6 +525,53 @@ def _delivery_view(d: Delivery) -> dict[str, Any]:
     }
 
 
+_CALLBACK_PATH = re.compile(r"(/notifications/)([^/\s?#\"']{1,4})[^/\s?#\"']*")
+_AIOHTTP_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.internal")
+
+
+def mask_callback_keys(text: str) -> str:
+    """Callback keys in URLs cut to their first four characters (logs, errors)."""
+    return _CALLBACK_PATH.sub(lambda m: f"{m.group(1)}{m.group(2)}…", text)
+
+
+def _client_caused(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, HttpProcessingError | RequestPayloadError | ClientPayloadError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class RedactingLogFilter(logging.Filter):
+    """Installed on aiohttp's own loggers: masks callback keys in access and error records,
+    renders tracebacks as masked text, and reports a malformed request (a client's fault,
+    such as a body that is not the gzip it claims) as a one-line warning, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = mask_callback_keys(record.getMessage())
+        except Exception:  # a broken record must not break logging
+            return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.exc_info and _client_caused(exc):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            message = f"{message}: malformed request from the client ({type(exc).__name__})"
+        elif record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            message = f"{message}\n{mask_callback_keys(trace)}"
+        record.exc_info, record.exc_text = None, None
+        record.msg, record.args = message, None
+        return True
+
+
+def install_log_filter() -> None:
+    """Put :class:`RedactingLogFilter` on aiohttp's loggers once (idempotent)."""
+    for name in _AIOHTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactingLogFilter) for f in logger.filters):
+            logger.addFilter(RedactingLogFilter())
+
+
 def _normalise_prefix(prefix: str) -> str:
     prefix = "/" + prefix.strip("/")
     if prefix == "/":
@@ -444,6 +583,7 @@ async def async_setup(app: web.Application, config: WebhookConfig) -> WebhookHan
     """Mount the receiver in ``app`` under ``config.prefix`` and start its coordinator."""
     prefix = _normalise_prefix(config.prefix)
     config.prefix = prefix
+    install_log_filter()
     registry = app.get(_REGISTRY)
     if registry is None:
         if app.frozen:

@@ -12,13 +12,22 @@ from typing import Self
 
 from aiohttp import web
 
-from cronofy_avail.runtime.serving import start_site
+from cronofy_avail.runtime.serving import ConnectionLimits, start_site
 from webhook_server.plugin import WebhookConfig, WebhookHandle, async_setup
 
 
 class WebhookServer:
-    def __init__(self, config: WebhookConfig, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: WebhookConfig,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        limits: ConnectionLimits | None = None,
+    ) -> None:
         self.config = config
+        self.limits = limits or ConnectionLimits()
+        """Header timeout and the cap on connections still sending their request head."""
         self.host = host
         self.port = port
         self.app = web.Application(client_max_size=config.max_body + 1024)
@@ -30,7 +39,7 @@ class WebhookServer:
         """Mount, bind and serve. Returns the base URL of the receiver (with its prefix)."""
         self.handle = await async_setup(self.app, self.config)
         try:
-            runner, base = await start_site(self.app, self.host, self.port)
+            runner, base = await start_site(self.app, self.host, self.port, limits=self.limits)
         except BaseException:
             await self.handle.async_unload()
             raise

@@ -212,12 +212,22 @@ class _LogToOutput(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(f"log: {record.levelname.lower()}: {record.getMessage()}\n")
+            line = f"log: {record.levelname.lower()}: {record.getMessage()}"
+            if record.exc_info and record.exc_info[1] is not None:
+                # The cause on the same line (a record without it says nothing); the whole
+                # traceback only with --debug.
+                exc = record.exc_info[1]
+                line += f" (cause: {type(exc).__name__}: {exc})"
+                if self.level <= logging.DEBUG:
+                    line += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+            self.stream.write(line + "\n")
         except Exception:  # never let logging break a command
             self.handleError(record)
 
 
-LOGGERS = ("cronofy_avail", "webhook_server")
+# aiohttp too: its own error records (masked by webhook_server's filter) go through the same
+# masked stream instead of Python's last-resort handler.
+LOGGERS = ("cronofy_avail", "webhook_server", "aiohttp")
 
 
 @contextlib.contextmanager

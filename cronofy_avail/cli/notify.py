@@ -15,6 +15,7 @@ from cronofy_avail.cli.common import emit, redact_callback, runtime
 from cronofy_avail.core.models import NotificationType, format_time, parse_time
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.runtime.explain import CommandError
+from cronofy_avail.runtime.serving import admin_token, admin_token_path
 from cronofy_avail.runtime.settings import ENV_CLIENT_SECRET, ConfigError, Settings
 from webhook_server import DEFAULT_PREFIX
 
@@ -196,10 +197,12 @@ async def run_replay(args: argparse.Namespace, settings: Settings, out: TextIO) 
     """Ask the running server to process a logged delivery again."""
     server = args.server.rstrip("/")
     url = f"{server}/deliveries/{args.delivery_id}/replay"
+    headers = {"Accept": "application/json"}
+    token = admin_token(settings.db_path, create=False)  # written by `serve`, owner-only
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     async with aiohttp.ClientSession() as session:
-        status, text = await _post(
-            session, url, None, {"Accept": "application/json"}, fix=replay_fix(server)
-        )
+        status, text = await _post(session, url, None, headers, fix=replay_fix(server))
     emit(out, f"POST {url}")
     emit(out, f"server answered {status}: {text.strip() or '(empty body)'}")
     if 200 <= status < 300:
@@ -211,5 +214,10 @@ async def run_replay(args: argparse.Namespace, settings: Settings, out: TextIO) 
             f"{server}); list them with `cronofy-avail status`.",
         )
     elif status == 403:
-        emit(out, "Fix: the admin routes answer only direct loopback requests: run on the host.")
+        emit(
+            out,
+            "Fix: the admin routes need the admin token `serve` keeps next to its database "
+            f"({admin_token_path(settings.db_path)}): run with the same CRONOFY_AVAIL_DB, "
+            "on the host.",
+        )
     return 1

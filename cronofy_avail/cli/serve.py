@@ -15,6 +15,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from cronofy_avail.cli.common import (
     Runtime,
@@ -30,6 +31,7 @@ from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import CommandError, explain
 from cronofy_avail.runtime.inputs import port_arg, public_url_arg
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.runtime.serving import admin_token, admin_token_path, mask
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
@@ -193,16 +195,29 @@ async def _serve(
         )
         engine = SyncEngine(rt.store)
         coordinator = SyncCoordinator(
-            rt.store, engine, rt.user_clients().for_user, schedule_every=schedule_every
+            rt.store,
+            engine,
+            rt.user_clients().for_user,
+            schedule_every=schedule_every,
+            # Notifications arriving during the channel checks are recorded (durable intent)
+            # and acknowledged, but no sync starts before the checks and start().
+            hold_until_start=True,
         )
 
         tzids = {user.user_id: user.tzid for user in users}
         coordinator.add_listener(report_syncs(rt.out, settings, tzid_of=tzids.get))
+        token = admin_token(settings.db_path)
+        assert token is not None
+        hosts = {"127.0.0.1", "localhost", "::1", host.lower()}
+        if public is not None:
+            hosts.add((urlsplit(public).hostname or "").lower())
         server = WebhookServer(
             WebhookConfig(
                 store=AnnouncingStore(rt.store, rt.out).as_store(),
                 coordinator=coordinator,
                 client_secrets=settings.client_secrets,
+                admin_token=token,
+                allowed_hosts=sorted(h for h in hosts if h),
                 # Started after the channel checks below, so no sync races a channel update.
                 own_coordinator=False,
             ),
@@ -218,6 +233,11 @@ async def _serve(
             ) from exc
         try:
             emit(rt.out, f"Receiver listening on {listening(host, server.port, local_url)}")
+            emit(
+                rt.out,
+                f"Admin token {mask(token)} (for /status, /deliveries, replay) in "
+                f"{admin_token_path(settings.db_path)}",
+            )
             if public is None:
                 emit(
                     rt.out,

@@ -224,6 +224,14 @@ async def _run_sync(settings: Settings, out: TextIO, *, full: bool | None, dry_r
             rt.store, engine, rt.user_clients().for_user, schedule_every=None
         )
         result = await coordinator.sync_now(user.user_id, full=full, dry_run=dry_run)
+        if result.busy:
+            emit(
+                rt.out,
+                f"user {user.user_id}: another process is syncing this user (probably "
+                "`cronofy-avail serve`); nothing was read or written. It will sync the "
+                "changes itself; run this again once it has finished if you still need to.",
+            )
+            return 1
         return _print_result(rt, result, user.tzid)
 
 

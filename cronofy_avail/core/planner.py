@@ -11,7 +11,13 @@ Pure: no I/O. Two planners share one vocabulary:
 
 A :class:`Plan` knows the state to record once its writes are applied
 (:meth:`Plan.state_after`), given which writes failed: a failed write leaves the previous
-knowledge in place so the next sync tries again.
+knowledge in place so the next sync tries again. :meth:`Plan.changes_after` gives only what
+changed, so a commit never replaces a whole ownership record with the view it read.
+
+*Claims* (write-ahead ownership): before an upsert is sent its period id is recorded as claimed.
+A claim whose outcome is unknown (the process died, the commit failed) is treated as owned: an
+incremental sync never calls it "unchanged", and a later delete or reconcile removes it. A claim
+that never landed costs one idempotent delete; a write never recorded would be lost for good.
 """
 
 from __future__ import annotations
@@ -65,6 +71,23 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True)
+class OwnershipChanges:
+    """What one sync changes in a user's ownership record, and nothing else.
+
+    ``put``: event uid → the period now known to be at Cronofy. ``drop``: event uid → the period
+    id no longer held (removed only if the record still holds that id). ``release``: claimed
+    period ids whose fate is now known (written and recorded in ``put``, or gone).
+    """
+
+    put: Mapping[str, KnownPeriod] = field(default_factory=dict)
+    drop: Mapping[str, str] = field(default_factory=dict)
+    release: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.put or self.drop or self.release)
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """Ordered actions (deletes, then upserts, then skips) and the state they lead to."""
 
@@ -72,6 +95,8 @@ class Plan:
     previous: Mapping[str, KnownPeriod]
     target: Mapping[str, KnownPeriod]
     full: bool = False
+    released: frozenset[str] = frozenset()
+    """Claimed period ids a reconcile found settled (absent at Cronofy, or there and right)."""
 
     @property
     def writes(self) -> tuple[Action, ...]:
@@ -103,11 +128,30 @@ class Plan:
             uid = action.event_uid
             if uid is None:
                 continue
+            mine = self.previous.get(uid)
+            if action.kind == ActionKind.DELETE and (
+                mine is None or mine.period_id != action.period_id
+            ):
+                continue  # deleting a claim or a stale id: nothing recorded to restore
             if uid in self.previous:
                 state[uid] = self.previous[uid]
             else:
                 state.pop(uid, None)
         return state
+
+    def changes_after(
+        self, applied: Iterable[Action] = (), failed: Iterable[Action] = ()
+    ) -> OwnershipChanges:
+        """Only what these writes changed: commit this, never the whole state.
+
+        Claims of ``applied`` writes are released (the upsert is recorded in ``put``, the
+        delete is gone); claims of failed writes stay, their outcome is unknown.
+        """
+        state = self.state_after(failed)
+        put = {uid: k for uid, k in state.items() if self.previous.get(uid) != k}
+        drop = {uid: k.period_id for uid, k in self.previous.items() if uid not in state}
+        done = {a.period_id for a in applied if a.period_id is not None}
+        return OwnershipChanges(put, drop, frozenset(done | self.released))
 
     def explain(self, tz: tzinfo | None = None) -> str:
         """A plain table of the plan, for dry runs and notebooks (times in ``tz``, else UTC)."""
@@ -181,15 +225,22 @@ class _Builder:
         if uid is not None:
             self.target.pop(uid, None)
 
+    def delete_claim(self, uid: str | None, period_id: str, reason: str) -> None:
+        """Delete a claimed period (maybe written, never recorded); the known state stays."""
+        if any(a.period_id == period_id for a in self.deletes):
+            return
+        self.deletes.append(Action(ActionKind.DELETE, reason, uid, period_id))
+
     def skip(self, uid: str | None, reason: str, period_id: str | None = None) -> None:
         self.skips.append(Action(ActionKind.SKIP, reason, uid, period_id))
 
-    def plan(self, *, full: bool) -> Plan:
+    def plan(self, *, full: bool, released: frozenset[str] = frozenset()) -> Plan:
         return Plan(
             tuple(self.deletes + self.upserts + self.skips),
             dict(self.previous),
             dict(self.target),
             full,
+            released,
         )
 
 
@@ -208,30 +259,46 @@ def plan_changes(
     now: datetime,
     *,
     calendar_id: str | None = None,
+    claimed: Mapping[str, str | None] | None = None,
 ) -> Plan:
     """Incremental plan from the events changed since the watermark.
 
     Events not in ``events`` keep their known period. ``calendar_id`` (the sub calendar)
-    guards against events from any other calendar.
+    guards against events from any other calendar. ``claimed`` (period id → event uid) are
+    write-ahead claims whose outcome is unknown: owned, and never "unchanged".
     """
+    claims = dict(claimed or {})
+    claims_of: dict[str, set[str]] = {}
+    for period_id, claim_uid in claims.items():
+        if claim_uid is not None:
+            claims_of.setdefault(claim_uid, set()).add(period_id)
     b = _Builder(previous=known, target=dict(known))
     for uid, event in latest_by_uid(events).items():
         decision = _decide(event, policy, now, calendar_id)
         mine = known.get(uid)
+        wanted = decision.period.period_id if decision.period is not None else None
+        for period_id in sorted(claims_of.get(uid, set())):
+            if period_id != wanted and (mine is None or period_id != mine.period_id):
+                b.delete_claim(uid, period_id, decision.reason)
         if decision.period is None:
             if mine is not None:
                 b.delete(uid, mine.period_id, decision.reason)
-            else:
+            elif not claims_of.get(uid):
                 b.skip(uid, decision.reason)
             continue
         p = decision.period
         if mine is not None and mine.period_id != p.period_id:
             # The id rule changed between versions: remove the old id, write the new one.
             b.delete(uid, mine.period_id, decision.reason)
-        if mine is not None and (mine.period_id, mine.start, mine.end) == (
-            p.period_id,
-            p.start,
-            p.end,
+        if (
+            p.period_id not in claims
+            and mine is not None
+            and (mine.period_id, mine.start, mine.end)
+            == (
+                p.period_id,
+                p.start,
+                p.end,
+            )
         ):
             b.keep(decision, PlanReason.UNCHANGED)
         else:
@@ -247,13 +314,16 @@ def plan_reconcile(
     now: datetime,
     *,
     calendar_id: str | None = None,
+    claimed: Mapping[str, str | None] | None = None,
 ) -> Plan:
     """Full reconcile: converge the account's periods on the sub calendar's events.
 
     ``events`` is every event of the window; ``remote`` every period of the account. Owned
-    periods are those whose id appears in ``known``; a period whose id is derived from a live
-    event is adopted whoever wrote it (the id says which event it stands for).
+    periods are those whose id appears in ``known`` or in ``claimed`` (write-ahead claims); a
+    period whose id is derived from a live event is adopted whoever wrote it (the id says which
+    event it stands for). Claims found absent at Cronofy, or present and right, are released.
     """
+    claims = dict(claimed or {})
     remote_by_id = {p.available_period_id: p for p in remote}
     owned = {k.period_id: k for k in known.values()}
     b = _Builder(previous=known, target={})
@@ -278,11 +348,22 @@ def plan_reconcile(
         if period_id in desired_ids:
             continue
         mine = owned.get(period_id)
-        if mine is None:
-            b.skip(None, PlanReason.NOT_OWNED, period_id)
-            continue
         why = undesired.pop(period_id, None)
-        b.delete(mine.event_uid, period_id, why.reason if why else PlanReason.NO_EVENT)
+        reason = why.reason if why else PlanReason.NO_EVENT
+        if mine is None:
+            if period_id in claims:
+                b.delete_claim(claims[period_id], period_id, reason)
+            else:
+                b.skip(None, PlanReason.NOT_OWNED, period_id)
+            continue
+        b.delete(mine.event_uid, period_id, reason)
     for decision in undesired.values():
         b.skip(decision.event_uid, decision.reason)
-    return b.plan(full=True)
+    in_sync = {a.period_id for a in b.skips if a.reason == PlanReason.IN_SYNC}
+    upserted = {a.period_id for a in b.upserts}
+    released = frozenset(
+        period_id
+        for period_id in claims
+        if period_id not in upserted and (period_id not in remote_by_id or period_id in in_sync)
+    )
+    return b.plan(full=True, released=released)

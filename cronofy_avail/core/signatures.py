@@ -129,15 +129,41 @@ def parse_notification(body: bytes) -> NotificationEnvelope:
     """Parse a notification body. Unknown types parse fine; a wrong shape is an error."""
     try:
         payload = json.loads(body)
+    except RecursionError as exc:
+        raise MalformedNotificationError("body is nested too deeply") from exc
     except ValueError as exc:
         raise MalformedNotificationError(f"body is not JSON: {exc}") from exc
     if not isinstance(payload, dict):
         raise MalformedNotificationError("body is not a JSON object")
     try:
-        return NotificationEnvelope.model_validate(payload)
+        envelope = NotificationEnvelope.model_validate(payload)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in err["loc"]) for err in exc.errors())
         raise MalformedNotificationError(f"not a Cronofy notification (bad: {fields})") from exc
+    except RecursionError as exc:
+        raise MalformedNotificationError("body is nested too deeply") from exc
+    kind = envelope.type
+    if len(kind) > MAX_TYPE_LENGTH or not kind.isprintable() or not _encodable(kind):
+        raise MalformedNotificationError("notification type is not a short printable string")
+    since = envelope.changes_since
+    if since is not None and not EARLIEST_CHANGES_SINCE <= since.year <= LATEST_CHANGES_SINCE:
+        raise MalformedNotificationError("changes_since is out of range")
+    return envelope
+
+
+MAX_TYPE_LENGTH = 64
+"""Types are an open set, but a real one is a short word (``change``, ``verification`` …)."""
+EARLIEST_CHANGES_SINCE, LATEST_CHANGES_SINCE = 1970, 2200
+"""Years a ``changes_since`` may have: anything else is not a real notification, and would
+overflow date arithmetic (year 1 minus the sync's overlap) further on."""
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def verify_notification(

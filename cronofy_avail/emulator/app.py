@@ -85,6 +85,11 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
             if _is_cronofy(request.path):
                 decision = svc.faults.decide(request.method, request.path)
                 if decision.latency > 0:
+                    # Read the whole request first, as Cronofy has it once the client has sent
+                    # it: a client that gives up or dies during the latency still has its write
+                    # applied (the "written at Cronofy, unknown to us" state fault tests need).
+                    if request.can_read_body:
+                        await request.read()
                     await asyncio.sleep(decision.latency)
                 if decision.drop:
                     dropped = True

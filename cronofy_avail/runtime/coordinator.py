@@ -8,7 +8,11 @@
   ``Retry-After``), or a visible ``needs_reauth`` / ``failed`` state; never a silent drop.
 * Intent is durable (recorded in the store before a notification is acknowledged), so
   :meth:`SyncCoordinator.start` resumes whatever a crash interrupted.
-* A scheduler requests the regular full reconcile Cronofy advises (daily by default).
+* A scheduler requests the regular full reconcile Cronofy advises (daily by default). It
+  survives any failing round (logged with its cause) and backs off per user for users in
+  ``failed``, whom only a person can fix.
+* Another process syncing the same user (the store's sync lock) is not a failure: the sync is
+  retried after the first retry delay, without counting towards giving up.
 """
 
 from __future__ import annotations
@@ -129,6 +133,8 @@ class SyncCoordinator:
         grace: float = 10.0,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        failed_backoff_max: float = 6 * 3600.0,
+        hold_until_start: bool = False,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -143,14 +149,25 @@ class SyncCoordinator:
         self._syncing: set[str] = set()
         self._listeners: list[SyncListener] = []
         self._scheduler: asyncio.Task[None] | None = None
+        self.failed_backoff_max = failed_backoff_max
+        self._failed_rounds: dict[str, int] = {}
+        """Scheduler rounds still to skip, and the current skip length, per ``failed`` user."""
+        self._failed_skip: dict[str, int] = {}
         self._stopping = False
+        self._held = hold_until_start
+        """Requests are queued, not run, until :meth:`start` (``serve``: after its checks)."""
         self.stats = CoordinatorStats()
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Resume interrupted work (durable intent) and start the reconcile scheduler."""
+        """Resume interrupted work (durable intent), run requests held until now, and start
+        the reconcile scheduler."""
         self._stopping = False
+        self._held = False
+        for user_id, slot in self._slots.items():
+            if slot.requested and (slot.task is None or slot.task.done()):
+                slot.task = asyncio.create_task(self._worker(user_id, slot))
         for user in await self.store.list_users():
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 continue
@@ -169,8 +186,12 @@ class SyncCoordinator:
         self._stopping = True
         if self._scheduler is not None:
             self._scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._scheduler
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                _LOGGER.exception("the reconcile scheduler had stopped on an error")
             self._scheduler = None
         tasks = [s.task for s in self._slots.values() if s.task and not s.task.done()]
         for slot in self._slots.values():
@@ -197,6 +218,8 @@ class SyncCoordinator:
         slot = self._slots.setdefault(user_id, _Slot())
         slot.requested = True
         slot.full = slot.full or full
+        if self._held:
+            return  # start() runs it
         if slot.task is None or slot.task.done():
             slot.task = asyncio.create_task(self._worker(user_id, slot))
 
@@ -283,6 +306,13 @@ class SyncCoordinator:
                 return
             async with slot.lock, self._semaphore:
                 result = await self._sync_once(user_id, full=True if full else None)
+            if result.busy:
+                # Another process is syncing this user: not a failure, just not our turn.
+                slot.requested = True
+                slot.full = slot.full or full
+                self.stats.retries[user_id] += 1
+                await self._sleep(self.retry_delays[0] if self.retry_delays else 1.0)
+                continue
             if not result.retryable:
                 slot.failures = 0
                 continue
@@ -307,12 +337,42 @@ class SyncCoordinator:
         await self.store.set_state(user_id, UserState.FAILED, message)
 
     async def _schedule_loop(self) -> None:
+        """Request due reconciles every ``schedule_every`` seconds, forever.
+
+        A round that fails (a store error, a bug) is logged with its cause and the next round
+        runs as usual: the reconcile is the safety net for every other miss.
+        """
         assert self.schedule_every is not None
         while True:
             await self._sleep(self.schedule_every)
-            now = self.engine.clock()
-            for user in await self.store.list_users():
-                if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
-                    continue
-                if user.calendar_id and self.engine.needs_full(user, now):
-                    self.request(user.user_id, full=True)
+            try:
+                await self.schedule_round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.exception("reconcile scheduling round failed; trying again next round")
+
+    async def schedule_round(self) -> None:
+        """One scheduler round: request a full reconcile for every user due one.
+
+        Users in ``failed`` are retried with a per-user backoff (1, 2, 4 … rounds skipped, up to
+        ``failed_backoff_max`` seconds): a person must fix them, hammering the API cannot.
+        """
+        now = self.engine.clock()
+        for user in await self.store.list_users():
+            if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
+                continue
+            if user.state != UserState.FAILED:
+                self._failed_rounds.pop(user.user_id, None)
+                self._failed_skip.pop(user.user_id, None)
+            elif self._failed_rounds.get(user.user_id, 0) > 0:
+                self._failed_rounds[user.user_id] -= 1
+                continue
+            else:
+                assert self.schedule_every is not None
+                limit = max(1, int(self.failed_backoff_max // max(self.schedule_every, 1e-9)))
+                skip = min(limit, max(1, 2 * self._failed_skip.get(user.user_id, 0)))
+                self._failed_skip[user.user_id] = skip
+                self._failed_rounds[user.user_id] = skip
+            if user.calendar_id and self.engine.needs_full(user, now):
+                self.request(user.user_id, full=True)

@@ -2,22 +2,89 @@
 
 ``AppRunner``/``TCPSite`` (never ``web.run_app``), no signal handlers of our own, port 0 picks a
 free port, and the caller learns the address that was actually bound.
+
+A site started with a :class:`ConnectionLimits` is guarded against slow and idle clients: a
+connection must send its request head within ``header_timeout`` seconds (aiohttp's
+keep-alive timer, which also runs before the first request), and at most ``max_pending``
+connections may be waiting for a head at once; beyond that the oldest waiting one is closed,
+so a flood of half-sent requests can never crowd out a genuine delivery.
+
+The admin token of ``serve`` lives next to the database, owner-only (:func:`admin_token`).
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - only compared, never bound here
 
 
-async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+@dataclass(slots=True)
+class ConnectionLimits:
+    """Bounds on connections that have not sent a complete request head yet."""
+
+    header_timeout: float = 10.0
+    max_pending: int = 128
+    evicted: int = field(default=0, init=False)
+    """Connections closed because too many were waiting (for status and tests)."""
+
+
+class _PendingGuard:
+    """Tracks, on one aiohttp ``Server``, the connections still waiting for a request head."""
+
+    def __init__(self, server: Any, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        self.pending: dict[RequestHandler, None] = {}  # oldest first
+        made: Callable[..., None] = server.connection_made
+        lost: Callable[..., None] = server.connection_lost
+        factory: Callable[..., Any] = server.request_factory
+
+        def connection_made(handler: RequestHandler, transport: Any) -> None:
+            made(handler, transport)
+            self.pending[handler] = None
+            while len(self.pending) > limits.max_pending:
+                oldest = next(iter(self.pending))
+                del self.pending[oldest]
+                limits.evicted += 1
+                oldest.force_close()
+
+        def connection_lost(handler: RequestHandler, exc: BaseException | None = None) -> None:
+            self.pending.pop(handler, None)
+            lost(handler, exc)
+
+        def request_factory(
+            message: Any, payload: Any, protocol: RequestHandler, writer: Any, task: Any
+        ) -> Any:
+            self.pending.pop(protocol, None)  # the head is complete
+            return factory(message, payload, protocol, writer, task)
+
+        server.connection_made = connection_made
+        server.connection_lost = connection_lost
+        server.request_factory = request_factory
+
+
+async def start_site(
+    app: web.Application, host: str, port: int, *, limits: ConnectionLimits | None = None
+) -> tuple[web.AppRunner, str]:
     """Start serving ``app``; returns the runner (to ``cleanup()``) and ``http://host:port``.
 
     A wildcard bind is reported as 127.0.0.1, the address a local client can reach.
     """
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    kwargs: dict[str, Any] = {}
+    if limits is not None:
+        kwargs["keepalive_timeout"] = limits.header_timeout
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, **kwargs)
     await runner.setup()
+    if limits is not None:
+        _PendingGuard(runner.server, limits)
     site = web.TCPSite(runner, host, port)
     try:
         await site.start()
@@ -28,3 +95,31 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     shown = "127.0.0.1" if host in _WILDCARDS else host
     shown = f"[{shown}]" if ":" in shown else shown
     return runner, f"http://{shown}:{bound_port}"
+
+
+def admin_token_path(db_path: Path) -> Path:
+    """Where ``serve`` keeps its admin token: next to the database, owner-only."""
+    return db_path.with_name(db_path.name + ".admin-token")
+
+
+def admin_token(db_path: Path, *, create: bool = True) -> str | None:
+    """The admin token for the server on ``db_path``; made (0600) on first use if ``create``."""
+    path = admin_token_path(db_path)
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    if token or not create:
+        return token or None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    os.chmod(path, 0o600)
+    return token
+
+
+def mask(secret: str) -> str:
+    """Enough of a secret to recognise it, not to use it."""
+    return secret[:4] + "…" if len(secret) > 8 else "…"

@@ -2,8 +2,15 @@
 
 Per user the store keeps: credentials, profile, sub calendar, channel, callback key, watermark,
 sync state, last result and counts; the periods this toolkit wrote (its ownership record); the
-durable *intent* to sync (earliest unsynced ``changes_since`` and whether a full reconcile is
-due), recorded before a notification is acknowledged; and a bounded delivery log.
+period ids it *claimed* before sending them (write-ahead: a claim whose outcome is unknown is
+still owned); the durable *intent* to sync (earliest unsynced ``changes_since``, whether a full
+reconcile is due, and a generation counter bumped by every recorded intent), recorded before a
+notification is acknowledged; a per-user sync lock shared by every process using the store;
+and a bounded delivery log.
+
+A sync commits only what it changed (:class:`~cronofy_avail.core.planner.OwnershipChanges`),
+never a whole ownership set, and settles the intent only if no intent was recorded since it
+read the user (same generation), whatever the clocks say.
 
 SQLite runs on one worker thread owned by the store, so no call blocks the event loop. The
 database file is created owner-only (0600): it holds tokens. Its schema carries a version
@@ -17,18 +24,21 @@ import asyncio
 import json
 import os
 import secrets
+import socket
 import sqlite3
 import stat
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
-from cronofy_avail.core.planner import KnownPeriod
+from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DELIVERY_LOG = 100
 
 T = TypeVar("T")
@@ -80,6 +90,8 @@ class UserRecord:
     pending_since: datetime | None = None
     pending_full: bool = False
     pending_at: datetime | None = None
+    pending_gen: int = 0
+    """Bumped by every recorded intent; a sync settles the intent only if it is unchanged."""
     counts: dict[str, int] = field(default_factory=dict)
 
     def bump(self, **deltas: int) -> None:
@@ -132,6 +144,37 @@ class Delivery:
     delivery_id: int | None = None
 
 
+def lock_owner() -> str:
+    """A lock owner id for this process: ``host:pid:random`` (the pid lets a dead holder on
+    the same host be recognised at once instead of waiting for its lease to expire)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(owner: str) -> bool:
+    """Whether ``owner`` names a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def _lock_free(holder: tuple[str, float] | None, owner: str, now: float) -> bool:
+    if holder is None:
+        return True
+    held_by, expires_at = holder
+    return held_by == owner or expires_at <= now or holder_is_dead(held_by)
+
+
 class Store(Protocol):
     """What the runtime needs from persistence. All methods are coroutines."""
 
@@ -143,10 +186,14 @@ class Store(Protocol):
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
     async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
     async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]: ...
+    async def get_claims(self, user_id: str) -> dict[str, str | None]: ...
+    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None: ...
+    async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None: ...
+    async def release_lock(self, user_id: str, owner: str) -> None: ...
     async def commit_sync(
         self,
         user: UserRecord,
-        periods: Mapping[str, KnownPeriod],
+        changes: OwnershipChanges,
         *,
         started_at: datetime,
         full: bool,
@@ -188,7 +235,9 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 def merge_intent(
     user: UserRecord, *, changes_since: datetime | None, full: bool, received_at: datetime
 ) -> UserRecord:
-    """Fold a new notification into the pending intent: the earliest point wins."""
+    """Fold a new notification into the pending intent: the earliest point wins, and the
+    generation moves on (a sync that read the user before this cannot settle it)."""
+    user.pending_gen += 1
     user.pending_since = _earliest(user.pending_since, changes_since)
     user.pending_full = user.pending_full or full
     user.pending_at = received_at if user.pending_at is None else max(user.pending_at, received_at)
@@ -202,19 +251,24 @@ def settle_intent(
     started_at: datetime,
     full: bool,
 ) -> UserRecord:
-    """The intent left once a sync that started at ``started_at`` succeeded.
+    """The intent left once a sync succeeded that read the user at generation
+    ``user.pending_gen``.
 
-    The stored intent is the truth (notifications keep arriving while a sync runs). If any
-    arrived after the sync started, all of it stays pending: reading a little more next time is
-    cheap and idempotent, missing a change is not. Otherwise it is cleared, the full-reconcile
-    flag only by a full sync.
+    The stored intent is the truth (notifications keep arriving while a sync runs). If any was
+    recorded after the sync read the user (the generation moved), all of it stays pending:
+    reading a little more next time is cheap and idempotent, missing a change is not. Clocks
+    are not compared: a notification stamped before ``started_at`` but recorded after the read
+    was not covered. Otherwise it is cleared, the full-reconcile flag only by a full sync.
     """
+    del started_at  # kept for callers; generations decide, not clocks
     if stored is None:
         user.pending_since, user.pending_at, user.pending_full = None, None, False
         return user
+    seen = user.pending_gen
     user.pending_since, user.pending_at = stored.pending_since, stored.pending_at
     user.pending_full = stored.pending_full
-    if stored.pending_at is None or stored.pending_at <= started_at:
+    user.pending_gen = stored.pending_gen
+    if stored.pending_gen == seen:
         user.pending_since = None
         user.pending_at = None
         if full:
@@ -227,6 +281,7 @@ def keep_intent(user: UserRecord, stored: UserRecord | None) -> UserRecord:
     if stored is not None:
         user.pending_since, user.pending_at = stored.pending_since, stored.pending_at
         user.pending_full = stored.pending_full
+        user.pending_gen = stored.pending_gen
     return user
 
 
@@ -276,6 +331,8 @@ class MemoryStore:
     def __init__(self, *, delivery_log: int = DEFAULT_DELIVERY_LOG) -> None:
         self._users: dict[str, UserRecord] = {}
         self._periods: dict[str, dict[str, KnownPeriod]] = {}
+        self._claims: dict[str, dict[str, str | None]] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
         self._deliveries: list[Delivery] = []
         self._next_delivery = 1
         self._delivery_log = delivery_log
@@ -307,6 +364,7 @@ class MemoryStore:
     async def delete_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
         self._periods.pop(user_id, None)
+        self._claims.pop(user_id, None)
         # The logged bodies carry the user's callback key: forgetting the user forgets them.
         self._deliveries = [d for d in self._deliveries if d.user_id != user_id]
 
@@ -323,10 +381,31 @@ class MemoryStore:
     async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
         return dict(self._periods.get(user_id, {}))
 
+    async def get_claims(self, user_id: str) -> dict[str, str | None]:
+        return dict(self._claims.get(user_id, {}))
+
+    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
+        if user_id in self._users:
+            self._claims.setdefault(user_id, {}).update(claims)
+
+    async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
+        now = time.time()
+        holder = self._locks.get(user_id)
+        if not _lock_free(holder, owner, now):
+            assert holder is not None
+            return holder[0]
+        self._locks[user_id] = (owner, now + ttl)
+        return None
+
+    async def release_lock(self, user_id: str, owner: str) -> None:
+        holder = self._locks.get(user_id)
+        if holder is not None and holder[0] == owner:
+            del self._locks[user_id]
+
     async def commit_sync(
         self,
         user: UserRecord,
-        periods: Mapping[str, KnownPeriod],
+        changes: OwnershipChanges,
         *,
         started_at: datetime,
         full: bool,
@@ -337,7 +416,14 @@ class MemoryStore:
         if stored is None:
             return user  # deleted while the sync ran (teardown): it stays deleted
         resolve_intent(user, stored, started_at=started_at, full=full, settle=settle)
-        self._periods[user.user_id] = dict(periods)
+        periods = self._periods.setdefault(user.user_id, {})
+        for uid, period_id in changes.drop.items():
+            if uid in periods and periods[uid].period_id == period_id:
+                del periods[uid]
+        periods.update(changes.put)
+        claims = self._claims.get(user.user_id, {})
+        for period_id in changes.release:
+            claims.pop(period_id, None)
         self._users[user.user_id] = self._copy(user)
         return self._copy(user)
 
@@ -430,6 +516,21 @@ _MIGRATIONS: list[str] = [
         sync_result TEXT
     );
     """,
+    # 1 -> 2: write-ahead claims, the intent generation, the cross-process sync lock
+    """
+    ALTER TABLE users ADD COLUMN pending_gen INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE claims (
+        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+        period_id TEXT NOT NULL,
+        event_uid TEXT,
+        PRIMARY KEY (user_id, period_id)
+    );
+    CREATE TABLE sync_locks (
+        user_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 ]
 
 
@@ -440,7 +541,7 @@ class StoreSchemaError(RuntimeError):
 _USER_COLUMNS = (
     "user_id, callback_key, credentials, sub, profile_id, calendar_id, channel_id, callback_url, "
     "tzid, watermark, state, last_error, last_result, last_sync_at, last_reconcile_at, "
-    "pending_since, pending_full, pending_at, counts"
+    "pending_since, pending_full, pending_at, pending_gen, counts"
 )
 
 
@@ -480,6 +581,7 @@ def _user_row(user: UserRecord) -> tuple[Any, ...]:
         _iso(user.pending_since),
         int(user.pending_full),
         _iso(user.pending_at),
+        user.pending_gen,
         json.dumps(user.counts),
     )
 
@@ -505,6 +607,7 @@ def _user_from(row: sqlite3.Row) -> UserRecord:
         pending_since=_dt(row["pending_since"]),
         pending_full=bool(row["pending_full"]),
         pending_at=_dt(row["pending_at"]),
+        pending_gen=int(row["pending_gen"]),
         counts=json.loads(row["counts"]),
     )
 
@@ -536,7 +639,7 @@ class SQLiteStore:
     @classmethod
     async def open(
         cls, path: str | os.PathLike[str], *, delivery_log: int = DEFAULT_DELIVERY_LOG
-    ) -> SQLiteStore:
+    ) -> Self:
         store = cls(Path(path), delivery_log=delivery_log)
         try:
             await store._run(store._connect)
@@ -643,6 +746,7 @@ class SQLiteStore:
     async def delete_user(self, user_id: str) -> None:
         def q(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM periods WHERE user_id = ?", (user_id,))
+            db.execute("DELETE FROM claims WHERE user_id = ?", (user_id,))
             db.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
             # The logged bodies carry the user's callback key: forgetting the user forgets them.
             db.execute("DELETE FROM deliveries WHERE user_id = ?", (user_id,))
@@ -686,26 +790,81 @@ class SQLiteStore:
 
         return await self._run(q)
 
+    async def get_claims(self, user_id: str) -> dict[str, str | None]:
+        def q() -> dict[str, str | None]:
+            rows = self._db.execute(
+                "SELECT period_id, event_uid FROM claims WHERE user_id = ?", (user_id,)
+            ).fetchall()
+            return {r["period_id"]: r["event_uid"] for r in rows}
+
+        return await self._run(q)
+
+    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
+        """Record period ids as owned *before* they are sent (write-ahead), durably."""
+        rows = [(user_id, period_id, uid) for period_id, uid in claims.items()]
+
+        def q(db: sqlite3.Connection) -> None:
+            if db.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
+                db.executemany(
+                    "INSERT INTO claims (user_id, period_id, event_uid) VALUES (?, ?, ?) "
+                    "ON CONFLICT(user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid",
+                    rows,
+                )
+
+        await self._run(self._tx(q))
+
+    async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
+        """Take (or renew) the user's sync lock for ``ttl`` seconds; shared by every process
+        on this database file. Returns ``None`` when held, else the holder's id."""
+
+        def q(db: sqlite3.Connection) -> str | None:
+            now = time.time()
+            row = db.execute(
+                "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user_id,)
+            ).fetchone()
+            holder = (str(row["owner"]), float(row["expires_at"])) if row else None
+            if not _lock_free(holder, owner, now):
+                assert holder is not None
+                return holder[0]
+            db.execute(
+                "INSERT INTO sync_locks (user_id, owner, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(user_id) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at",
+                (user_id, owner, now + ttl),
+            )
+            return None
+
+        return await self._run(self._tx(q))
+
+    async def release_lock(self, user_id: str, owner: str) -> None:
+        def q(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM sync_locks WHERE user_id = ? AND owner = ?", (user_id, owner))
+
+        await self._run(self._tx(q))
+
     async def commit_sync(
         self,
         user: UserRecord,
-        periods: Mapping[str, KnownPeriod],
+        changes: OwnershipChanges,
         *,
         started_at: datetime,
         full: bool,
         settle: bool = True,
     ) -> UserRecord:
-        """Record the periods, the watermark and the state in one transaction.
+        """Record the ownership changes, the watermark and the state in one transaction.
 
-        ``settle`` clears the intent the sync covered; a failed sync passes ``False`` and the
-        intent stays for the retry. A user deleted while the sync ran (``teardown``) is not
-        brought back.
+        Only ``changes`` touch the ownership record: rows this sync did not plan are left as
+        they are. ``settle`` clears the intent the sync covered; a failed sync passes ``False``
+        and the intent stays for the retry. A user deleted while the sync ran (``teardown``) is
+        not brought back.
         """
         user = replace(user, counts=dict(user.counts))
         rows = [
             (user.user_id, k.event_uid, k.period_id, _iso(k.start), _iso(k.end))
-            for k in periods.values()
+            for k in changes.put.values()
         ]
+        drops = [(user.user_id, uid, period_id) for uid, period_id in changes.drop.items()]
+        releases = [(user.user_id, period_id) for period_id in changes.release]
 
         def q(db: sqlite3.Connection) -> UserRecord:
             current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
@@ -713,14 +872,19 @@ class SQLiteStore:
                 return user  # deleted while the sync ran (teardown): it stays deleted
             stored = _user_from(current)
             resolve_intent(user, stored, started_at=started_at, full=full, settle=settle)
-            db.execute("DELETE FROM periods WHERE user_id = ?", (user.user_id,))
             row = _user_row(user)
             db.execute(_WRITE_USER, row)
             db.executemany(
+                "DELETE FROM periods WHERE user_id = ? AND event_uid = ? AND period_id = ?",
+                drops,
+            )
+            db.executemany(
                 'INSERT INTO periods (user_id, event_uid, period_id, start, "end") '
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(user_id, event_uid) DO UPDATE SET "
+                'period_id = excluded.period_id, start = excluded.start, "end" = excluded."end"',
                 rows,
             )
+            db.executemany("DELETE FROM claims WHERE user_id = ? AND period_id = ?", releases)
             return user
 
         return await self._run(self._tx(q))
@@ -741,9 +905,15 @@ class SQLiteStore:
                 _user_from(row), changes_since=changes_since, full=full, received_at=received_at
             )
             db.execute(
-                "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ? "
-                "WHERE user_id = ?",
-                (_iso(user.pending_since), int(user.pending_full), _iso(user.pending_at), user_id),
+                "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ?, "
+                "pending_gen = ? WHERE user_id = ?",
+                (
+                    _iso(user.pending_since),
+                    int(user.pending_full),
+                    _iso(user.pending_at),
+                    user.pending_gen,
+                    user_id,
+                ),
             )
             return user
 

@@ -8,16 +8,28 @@
 * :class:`SyncEngine` runs one sync for one user: it reads **every** page before writing
   anything, plans, applies, and commits the new watermark only when every write succeeded
   (rejections aside). It decides when an incremental sync must become a full reconcile.
+
+Nothing is lost between Cronofy and the store:
+
+* the user's sync lock (in the store, so shared by every process on the same database) is held
+  around read, plan, apply and commit; a second process gets ``busy`` ("another process is
+  syncing this user") and changes nothing;
+* every period id about to be upserted is *claimed* in the store before it is sent
+  (write-ahead); a crash or a failed commit leaves a claim, which the next sync treats as owned;
+* a commit records only the plan's changes, never a whole ownership set.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import (
@@ -33,10 +45,19 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import BatchEntry, format_time
-from cronofy_avail.core.planner import Action, ActionKind, Plan, plan_changes, plan_reconcile
-from cronofy_avail.runtime.store import Store, UserRecord, UserState
+from cronofy_avail.core.planner import (
+    Action,
+    ActionKind,
+    OwnershipChanges,
+    Plan,
+    plan_changes,
+    plan_reconcile,
+)
+from cronofy_avail.runtime.store import Store, UserRecord, UserState, lock_owner
 
 _LOGGER = logging.getLogger(__name__)
+
+BUSY_MESSAGE = "another process is syncing this user; try again when it has finished"
 
 PERIODS_PATH = "/v1/available_periods"
 
@@ -193,6 +214,8 @@ class SyncResult:
     error: str | None = None
     retry_after: float | None = None
     dry_run: bool = False
+    busy: bool = False
+    """Another process holds this user's sync lock: nothing was read or written."""
     plan: Plan | None = field(default=None, repr=False)
 
     @property
@@ -239,6 +262,7 @@ class SyncEngine:
         window_ahead: timedelta = timedelta(days=201),
         use_batch: bool = True,
         clock: Callable[[], datetime] = _utcnow,
+        lock_ttl: float = 60.0,
     ) -> None:
         self.store = store
         self.policy_for = policy_for or (lambda user: MappingPolicy(tzid=user.tzid))
@@ -249,6 +273,9 @@ class SyncEngine:
         self.window_ahead = window_ahead
         self.use_batch = use_batch
         self.clock = clock
+        self.lock_ttl = lock_ttl
+        self.owner = lock_owner()
+        """This engine's id in the store's sync locks."""
         self._no_batch: set[str] = set()
         """Users whose account answered that the batch endpoint is unavailable."""
 
@@ -266,6 +293,36 @@ class SyncEngine:
         last = user.last_reconcile_at
         return last is None or now - last >= self.reconcile_every
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, user_id: str) -> AsyncIterator[bool]:
+        """Hold the user's sync lock (renewed while held); yields ``False`` if another holds it."""
+        holder = await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+        if holder is not None:
+            _LOGGER.info("not syncing %s: its sync lock is held by %s", user_id, holder)
+            yield False
+            return
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.lock_ttl / 3)
+                try:
+                    holder = await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+                    if holder is not None:
+                        # The lease ran out (a stalled process) and another took it. Our
+                        # writes stay safe (claimed ahead, committed as changes only).
+                        _LOGGER.warning("the sync lock of %s passed to %s", user_id, holder)
+                except Exception:
+                    _LOGGER.warning("could not renew the sync lock of %s", user_id, exc_info=True)
+
+        renewer = asyncio.create_task(renew())
+        try:
+            yield True
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            await asyncio.shield(self.store.release_lock(user_id, self.owner))
+
     async def sync(
         self,
         user: UserRecord,
@@ -275,9 +332,42 @@ class SyncEngine:
         dry_run: bool = False,
     ) -> SyncResult:
         """One sync for ``user``; ``full=None`` lets the engine decide. Never raises a
-        :class:`CronofyError`: the outcome, state and error are in the result (and stored)."""
+        :class:`CronofyError`: the outcome, state and error are in the result (and stored).
+
+        The user's sync lock is held throughout (a dry run writes nothing and takes none); if
+        another process holds it the result is ``busy`` and nothing was read or written.
+        """
         if not user.calendar_id:
             raise ValueError(f"user {user.user_id!r} has no sub calendar yet (run step 1)")
+        if dry_run:
+            return await self._sync(user, client, full=full, dry_run=True)
+        async with self._locked(user.user_id) as held:
+            if not held:
+                now = self.clock()
+                return SyncResult(
+                    kind="full" if full else "incremental",
+                    ok=False,
+                    started_at=now,
+                    finished_at=now,
+                    state=UserState.RETRYING,
+                    error=BUSY_MESSAGE,
+                    busy=True,
+                )
+            stored = await self.store.get_user(user.user_id)
+            if stored is not None:
+                # Another process may have synced since the caller read the user.
+                for name in _SYNC_OWNED:
+                    setattr(user, name, getattr(stored, name))
+            return await self._sync(user, client, full=full, dry_run=False)
+
+    async def _sync(
+        self,
+        user: UserRecord,
+        client: CronofyClient,
+        *,
+        full: bool | None,
+        dry_run: bool,
+    ) -> SyncResult:
         started = self.clock()
         calls_before = client.stats.requests
         do_full = self.needs_full(user, started) if full is None else full
@@ -297,6 +387,11 @@ class SyncEngine:
             runner = PlanRunner(
                 client, use_batch=self.use_batch and user.user_id not in self._no_batch
             )
+            # Write-ahead: recorded as owned before Cronofy hears of it. If this fails nothing
+            # is sent (the error propagates; the intent stays for the next sync).
+            claims = {a.period_id: a.event_uid for a in plan.upserts if a.period_id}
+            if claims:
+                await self.store.claim_periods(user.user_id, claims)
             applied = await runner.apply(plan)
             if not runner.use_batch:
                 self._no_batch.add(user.user_id)
@@ -310,7 +405,7 @@ class SyncEngine:
             return await self._failed(user, client, calls_before, result, exc, UserState.RETRYING)
         result.rejected = len(applied.rejected)
         result.not_applied = len(applied.not_applied)
-        state = plan.state_after(applied.failed)
+        state = plan.changes_after(applied.applied, applied.failed)
         if not applied.complete:
             assert applied.error is not None
             self._finish(result, client, calls_before)
@@ -356,17 +451,17 @@ class SyncEngine:
         assert user.calendar_id is not None
         policy = self.policy_for(user)
         known = await self.store.get_periods(user.user_id)
+        claimed = await self.store.get_claims(user.user_id)
         if full:
-            today: date = now.date()
+            first, last = self.reconcile_window(user.tzid, now)
             events = await client.read_events(
-                tzid=user.tzid,
-                from_=today - self.window_back,
-                to=today + self.window_ahead,
-                calendar_ids=[user.calendar_id],
+                tzid=user.tzid, from_=first, to=last, calendar_ids=[user.calendar_id]
             )
             remote = await client.list_available_periods(tzid=user.tzid)
             result.events_read = len(events)
-            return plan_reconcile(events, known, remote, policy, now, calendar_id=user.calendar_id)
+            return plan_reconcile(
+                events, known, remote, policy, now, calendar_id=user.calendar_id, claimed=claimed
+            )
         assert user.watermark is not None
         since = user.watermark
         if user.pending_since is not None:
@@ -378,7 +473,20 @@ class SyncEngine:
             tzid=user.tzid, calendar_id=user.calendar_id, changes_since=since
         )
         result.events_read = len(events)
-        return plan_changes(events, known, policy, now, calendar_id=user.calendar_id)
+        return plan_changes(
+            events, known, policy, now, calendar_id=user.calendar_id, claimed=claimed
+        )
+
+    def reconcile_window(self, tzid: str, now: datetime) -> tuple[date, date]:
+        """The dates a reconcile reads (``to`` exclusive), in the user's own zone.
+
+        "Today" is the user's local date, not UTC's, and the window reaches one day past
+        ``window_ahead`` so it holds every event the mapping policy's horizon (measured from
+        *now*) accepts: the incremental sync and the reconcile then agree on one horizon, and
+        the policy alone says what is beyond it.
+        """
+        today = now.astimezone(ZoneInfo(tzid)).date()
+        return today - self.window_back, today + self.window_ahead + timedelta(days=1)
 
     def _finish(self, result: SyncResult, client: CronofyClient, calls_before: int) -> SyncResult:
         result.finished_at = self.clock()
@@ -412,8 +520,24 @@ class SyncEngine:
         self._mark(user, result, exc, state)
         if result.dry_run:
             return result
-        known = await self.store.get_periods(user.user_id)
         await self.store.commit_sync(
-            user, known, started_at=result.started_at, full=False, settle=False
+            user, OwnershipChanges(), started_at=result.started_at, full=False, settle=False
         )
         return result
+
+
+# What a sync reads and writes of the user's record; refreshed once the lock is held, since
+# another process may have synced since the caller read it.
+_SYNC_OWNED = (
+    "watermark",
+    "state",
+    "last_error",
+    "last_result",
+    "last_sync_at",
+    "last_reconcile_at",
+    "pending_since",
+    "pending_full",
+    "pending_at",
+    "pending_gen",
+    "counts",
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 
@@ -147,3 +149,30 @@ async def test_default_rate_limit_is_cronofys() -> None:
     async with Emulator() as emu:
         limit = emu.rate_limit.json()
     assert (limit["enabled"], limit["per_second"], limit["per_minute"]) == (True, 50, 500)
+
+
+async def test_a_write_delayed_past_the_client_timeout_is_still_applied(
+    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
+) -> None:
+    """Issue 9, item 8: Cronofy applies a write whose client gave up waiting. The emulator
+    reads the body before the injected latency, so the write lands after the client left."""
+    emu.add_fault(endpoint="POST /v1/available_periods", latency_ms=300)
+    url = f"{emu.base_url}/v1/available_periods"
+    data = {
+        "available_period_id": "late-1",
+        "start": "2030-01-07T09:00:00Z",
+        "end": "2030-01-07T10:00:00Z",
+    }
+    with pytest.raises(TimeoutError):
+        await http.post(
+            url,
+            json=data,
+            headers=auth(account.access_token),
+            timeout=aiohttp.ClientTimeout(total=0.05),
+        )
+    periods = emu.state.accounts[account.account_id].periods
+    for _ in range(500):  # wait for the state, bounded; not for a duration
+        if "late-1" in periods:
+            break
+        await asyncio.sleep(0.01)
+    assert "late-1" in periods

@@ -1,0 +1,242 @@
+"""Issue 9, item 1: a period written at Cronofy is never left without an owner.
+
+Against the emulator over real HTTP and a real SQLite file: a commit that fails after the
+writes landed, a second process holding the user's sync lock (the CLI racing ``serve``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cronofy_avail.core.mapping import MappingPolicy, period_id_for
+from cronofy_avail.core.models import AvailablePeriod, Event
+from cronofy_avail.core.planner import (
+    ActionKind,
+    KnownPeriod,
+    OwnershipChanges,
+    PlanReason,
+    plan_changes,
+    plan_reconcile,
+)
+from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.playground import Playground
+from cronofy_avail.runtime.store import SQLiteStore, UserRecord, lock_owner
+from cronofy_avail.runtime.sync import BUSY_MESSAGE
+
+from .test_commands_support import Cli, at, cli, emulator
+
+__all__ = ["cli", "emulator"]
+
+FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, max_elapsed=5.0)
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CommitFails(SQLiteStore):
+    """A real SQLite store whose next commit fails as a locked database does."""
+
+    armed: bool = False
+
+    async def commit_sync(
+        self,
+        user: UserRecord,
+        changes: OwnershipChanges,
+        *,
+        started_at: datetime,
+        full: bool,
+        settle: bool = True,
+    ) -> UserRecord:
+        if self.armed:
+            self.armed = False
+            raise sqlite3.OperationalError("database is locked")
+        return await super().commit_sync(
+            user, changes, started_at=started_at, full=full, settle=settle
+        )
+
+
+async def test_a_write_whose_commit_failed_is_removed_when_its_event_goes(tmp_path: Path) -> None:
+    store = await CommitFails.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        store.armed = True
+        uid = pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+        )["event_uid"]
+        await pg.settle()
+        # The write reached Cronofy; the commit recording it failed.
+        assert uid in {p.available_period_id for p in await pg.periods()}
+        assert uid not in await store.get_periods(pg.user_id)
+        assert await store.get_claims(pg.user_id) == {uid: uid}  # written ahead
+
+        pg.emulator.delete_event(uid)
+        await pg.settle()
+        assert uid not in {p.available_period_id for p in await pg.periods()}
+
+        # And the full reconcile agrees, with nothing left claimed.
+        result = await pg.coordinator.sync_now(pg.user_id, full=True)
+        assert result.ok
+        assert uid not in {p.available_period_id for p in await pg.periods()}
+        assert await store.get_claims(pg.user_id) == {}
+        assert uid not in await store.get_periods(pg.user_id)
+
+
+async def test_a_claim_that_never_landed_costs_one_delete_in_the_reconcile(
+    tmp_path: Path,
+) -> None:
+    store = await SQLiteStore.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        await pg.client.upsert_available_period("foreign-1", at(2, 9), at(2, 10))
+        await store.claim_periods(pg.user_id, {"never-sent": "gone-uid"})
+        result = await pg.coordinator.sync_now(pg.user_id, full=True)
+        assert result.ok
+        assert await store.get_claims(pg.user_id) == {}  # absent at Cronofy: released
+        assert "foreign-1" in {p.available_period_id for p in await pg.periods()}
+
+
+async def test_a_second_process_is_told_the_user_is_busy_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    store = await SQLiteStore.open(tmp_path / "state.db")
+    other = await SQLiteStore.open(tmp_path / "state.db")  # another process's connection
+    try:
+        async with Playground.running(store=store, retry=FAST) as pg:
+            await pg.coordinator.stop()  # no background syncs: this test drives them
+            owner = lock_owner()
+            assert await other.acquire_lock(pg.user_id, owner, ttl=60) is None
+            pg.emulator.add_event(
+                pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+            )
+            before = await store.get_user(pg.user_id)
+            result = await pg.coordinator.sync_now(pg.user_id, full=True)
+            assert result.busy
+            assert result.error == BUSY_MESSAGE
+            assert result.api_calls == 0
+            after = await store.get_user(pg.user_id)
+            assert after == before
+            await other.release_lock(pg.user_id, owner)
+            result = await pg.coordinator.sync_now(pg.user_id, full=True)
+            assert result.ok
+            assert result.upserts == 1
+    finally:
+        await other.close()
+
+
+async def test_serve_retries_a_busy_user_and_converges_once_the_lock_is_free(
+    tmp_path: Path,
+) -> None:
+    store = await SQLiteStore.open(tmp_path / "state.db")
+    other = await SQLiteStore.open(tmp_path / "state.db")
+    try:
+        async with Playground.running(store=store, retry=FAST) as pg:
+            owner = lock_owner()
+            assert await other.acquire_lock(pg.user_id, owner, ttl=60) is None
+            turned_away = asyncio.Event()
+            pg.coordinator.add_listener(lambda _, r: turned_away.set() if r.busy else None)
+            uid = pg.emulator.add_event(
+                pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+            )["event_uid"]
+            await pg.emulator.wait_notifications()
+            async with asyncio.timeout(10):
+                await turned_away.wait()
+            assert uid not in {p.available_period_id for p in await pg.periods()}
+            await other.release_lock(pg.user_id, owner)
+            await pg.settle()
+            assert uid in {p.available_period_id for p in await pg.periods()}
+            user = await pg.user()
+            assert user.state == "idle"
+    finally:
+        await other.close()
+
+
+async def test_cli_reconcile_while_another_process_syncs_says_so(cli: Cli) -> None:
+    await cli.setup()
+    calendar = await cli.sub_calendar()
+    cli.add_event(calendar, at(1, 9), at(1, 10))
+    store = await SQLiteStore.open(cli.db)
+    owner = lock_owner()
+    try:
+        assert await store.acquire_lock("default", owner, ttl=60) is None
+        code, text = await cli.run("reconcile")
+        assert code == 1
+        assert "another process is syncing this user" in text
+        assert "Traceback" not in text
+        assert cli.remote_periods() == {}
+    finally:
+        await store.release_lock("default", owner)
+        await store.close()
+    code, text = await cli.run("reconcile")
+    assert code == 0, text
+    assert len(cli.remote_periods()) == 1
+
+
+# --------------------------------------------------------------------------- pure planner
+
+
+def event(uid: str, *, deleted: bool = False, hour: int = 9) -> Event:
+    return Event.model_validate(
+        {
+            "calendar_id": "cal_sub",
+            "event_uid": uid,
+            "summary": "x",
+            "start": iso(NOW.replace(hour=hour) + timedelta(days=1)),
+            "end": iso(NOW.replace(hour=hour + 1) + timedelta(days=1)),
+            "deleted": deleted,
+        }
+    )
+
+
+def known_for(e: Event) -> dict[str, KnownPeriod]:
+    d = MappingPolicy().decide(e, NOW)
+    assert d.period is not None
+    return {e.event_uid: KnownPeriod(e.event_uid, d.period.period_id, d.period.start, d.period.end)}
+
+
+def kinds(actions: tuple[object, ...]) -> list[tuple[str, str | None]]:
+    return [(a.kind, a.period_id) for a in actions]  # type: ignore[attr-defined]
+
+
+def test_a_claimed_period_of_a_deleted_event_is_deleted() -> None:
+    plan = plan_changes([event("a", deleted=True)], {}, MappingPolicy(), NOW, claimed={"a": "a"})
+    assert kinds(plan.writes) == [(ActionKind.DELETE, "a")]
+    changes = plan.changes_after(plan.writes)
+    assert changes.release == frozenset({"a"})
+
+
+def test_a_claim_is_never_unchanged() -> None:
+    e = event("a")
+    claimed: Mapping[str, str | None] = {"a": "a"}
+    assert kinds(plan_changes([e], known_for(e), MappingPolicy(), NOW).writes) == []
+    plan = plan_changes([e], known_for(e), MappingPolicy(), NOW, claimed=claimed)
+    assert kinds(plan.writes) == [(ActionKind.UPSERT, "a")]
+
+
+def test_reconcile_deletes_a_claimed_period_no_event_wants_and_skips_foreign_ones() -> None:
+    remote = [
+        AvailablePeriod.model_validate(
+            {"available_period_id": pid, "start": iso(NOW), "end": iso(NOW + timedelta(hours=1))}
+        )
+        for pid in ("claimed", "foreign")
+    ]
+    plan = plan_reconcile(
+        [], {}, remote, MappingPolicy(), NOW, claimed={"claimed": "x", "gone": None}
+    )
+    assert kinds(plan.writes) == [(ActionKind.DELETE, "claimed")]
+    assert [a.reason for a in plan.skips] == [PlanReason.NOT_OWNED]
+    assert plan.released == frozenset({"gone"})
+    failed = plan.changes_after((), plan.writes)
+    assert "claimed" not in failed.release  # outcome unknown: still claimed
+
+
+def test_changes_after_a_failed_write_keep_the_claim_and_the_old_record() -> None:
+    e = event("a", hour=11)
+    old = known_for(event("a"))
+    plan = plan_changes([e], old, MappingPolicy(), NOW)
+    changes = plan.changes_after((), plan.writes)
+    assert changes == OwnershipChanges()
+    assert period_id_for("a") == "a"

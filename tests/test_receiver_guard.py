@@ -1,0 +1,153 @@
+"""Issue 9: the receiver under slow clients and the admin views under hostile browsers.
+
+Real sockets against a real ``WebhookServer``; ``serve`` through its command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
+from cronofy_avail.runtime.serving import ConnectionLimits, admin_token_path
+from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
+from webhook_server import WebhookServer
+
+from .test_commands_serve import Served
+from .test_commands_support import Cli, cli, closed_port, emulator
+from .test_webhook_inputs import SECRET, body, build
+
+__all__ = ["cli", "emulator"]  # fixtures used by name
+
+TOKEN = "ADMIN-tok-5ecret-0c1d2e3f4a5b"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[WebhookServer]:
+    store = MemoryStore()
+    await store.save_user(
+        UserRecord(
+            user_id="u1",
+            callback_key="KEY-cb-5ecret-aaaaaaaaaaaa",
+            credentials=StoredCredentials("at", "rt"),
+            calendar_id="cal_sub",
+            channel_id="chn_1",
+            state=UserState.IDLE,
+        )
+    )
+    config = build(store, admin_token=TOKEN)
+    config.allowed_hosts = ["127.0.0.1", "localhost"]
+    config.body_timeout = 0.3
+    srv = WebhookServer(config, limits=ConnectionLimits(header_timeout=0.5, max_pending=16))
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+def genuine(srv: WebhookServer) -> tuple[str, bytes, dict[str, str]]:
+    data = body()
+    url = f"{srv.url}/notifications/KEY-cb-5ecret-aaaaaaaaaaaa"
+    return url, data, {SIGNATURE_HEADER: sign(data, SECRET)}
+
+
+async def test_a_flood_of_half_sent_requests_does_not_stop_a_genuine_delivery(
+    server: WebhookServer,
+) -> None:
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(200):
+            _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"POST /cronofy/notifications/x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            await writer.drain()
+            writers.append(writer)
+        url, data, headers = genuine(server)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=data, headers=headers) as resp,
+        ):
+            assert resp.status == 202
+    finally:
+        for writer in writers:
+            writer.close()
+    assert server.limits.evicted >= 200 - 16
+
+
+async def test_a_client_that_never_finishes_its_head_is_disconnected(
+    server: WebhookServer,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"POST /cronofy/notifications/x HTTP/1.1\r\nHost: 127.0")
+    await writer.drain()
+    async with asyncio.timeout(10):
+        assert await reader.read() == b""  # closed by the server, not answered
+    writer.close()
+
+
+async def test_a_body_that_never_arrives_is_408(server: WebhookServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
+        b'Host: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"notif'
+    )
+    await writer.drain()
+    async with asyncio.timeout(10):
+        head = await reader.readline()
+    assert b" 408 " in head
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, 403),
+        ({"Authorization": f"Bearer {TOKEN}"}, 200),
+        ({"Authorization": f"Bearer {TOKEN}", "Host": "evil.example"}, 403),
+        ({"Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"}, 403),
+        ({"Authorization": f"Bearer {TOKEN}", "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Authorization": "Bearer wrong"}, 403),
+    ],
+)
+async def test_admin_views_need_the_token_the_host_and_the_same_site(
+    server: WebhookServer, headers: dict[str, str], status: int
+) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{server.url}/status", headers=headers) as resp,
+    ):
+        assert resp.status == status
+        text = await resp.text()
+    assert TOKEN not in text
+    assert "KEY-cb-5ecret" not in text
+
+
+async def test_serve_makes_an_owner_only_admin_token_shows_it_masked_and_replay_uses_it(
+    cli: Cli,
+) -> None:
+    port = closed_port()
+    public = f"http://127.0.0.1:{port}"
+    await cli.setup(public)
+    async with Served(cli, port, public_url=public) as served:
+        path = admin_token_path(cli.db)
+        token = path.read_text().strip()
+        cli.extra_secrets.append(token)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert f"Admin token {token[:4]}…" in served.text
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{public}/cronofy/status") as resp:
+                assert resp.status == 403  # loopback alone is no longer enough
+            auth = {"Authorization": f"Bearer {token}"}
+            async with session.get(f"{public}/cronofy/status", headers=auth) as resp:
+                assert resp.status == 200
+        _, text = await cli.run("replay", "1", "--server", f"{public}/cronofy")
+        assert "server answered 403" not in text, text
+    # The same token on the next start.
+    async with Served(cli, port, public_url=public):
+        assert path.read_text().strip() == token

@@ -1,0 +1,154 @@
+"""Issue 9, items 4 to 7: one horizon in the user's zone, a scheduler that survives a failing
+round, backoff for ``failed`` users, and no sync before ``start()`` when held."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import sys
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from cronofy_avail.core.mapping import MappingPolicy
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
+from cronofy_avail.runtime.sync import SyncEngine
+
+
+class ListFailsOnce(MemoryStore):
+    """A real in-memory store whose second ``list_users`` (the first scheduler round) fails
+    like a locked database."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.list_calls = 0
+
+    async def list_users(self) -> list[UserRecord]:
+        self.list_calls += 1
+        if self.list_calls == 2:  # call 1 is start(), call 2 the first round
+            raise RuntimeError("database is locked")
+        return await super().list_users()
+
+
+def coordinator_for(store: MemoryStore, **kwargs: object) -> SyncCoordinator:
+    clients = UserClients(
+        store, client_id="cid", client_secret="sec", api_base_url="http://127.0.0.1:9"
+    )
+    return SyncCoordinator(store, SyncEngine(store), clients.for_user, **kwargs)  # type: ignore[arg-type]
+
+
+def user(state: str = UserState.IDLE) -> UserRecord:
+    return UserRecord(
+        user_id="u1",
+        credentials=StoredCredentials("at", "rt"),
+        calendar_id="cal_sub",
+        channel_id="chn_1",
+        state=state,
+    )
+
+
+async def test_the_scheduler_survives_a_failing_round_and_logs_its_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = ListFailsOnce()
+    await store.save_user(user(UserState.NEEDS_REAUTH))  # listed, never synced
+    gate: asyncio.Queue[None] = asyncio.Queue()
+    slept = asyncio.Event()
+
+    async def sleep(_: float) -> None:
+        slept.set()
+        await gate.get()
+
+    coordinator = coordinator_for(store, schedule_every=60.0, sleep=sleep)
+    await coordinator.start()
+    async with asyncio.timeout(10):  # the old loop died in round one and never slept again
+        for _ in range(3):  # three rounds: the first fails, the loop must go on
+            await slept.wait()
+            slept.clear()
+            gate.put_nowait(None)
+        await slept.wait()
+    assert store.list_calls == 4
+    await coordinator.stop()  # drains; does not raise
+    failures = [r for r in caplog.records if "scheduling round failed" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].exc_info is not None
+    assert "database is locked" in str(failures[0].exc_info[1])
+
+
+async def test_failed_users_back_off_instead_of_a_reconcile_every_round() -> None:
+    store = MemoryStore()
+    await store.save_user(user(UserState.FAILED))
+    # Held: requests are counted and queued, never run (nothing to reach here).
+    coordinator = coordinator_for(store, schedule_every=300.0, hold_until_start=True)
+    for _ in range(16):
+        await coordinator.schedule_round()
+    # Rounds 1, 3, 6, 11: skipping 1, 2, 4, 8 rounds in between.
+    assert coordinator.stats.requests["u1"] == 4
+    # Fixed by a person: back to normal at once.
+    await store.set_state("u1", UserState.IDLE, None)
+    await coordinator.schedule_round()
+    await coordinator.schedule_round()
+    assert coordinator.stats.requests["u1"] == 6
+
+
+async def test_held_requests_wait_for_start() -> None:
+    store = MemoryStore()
+    await store.save_user(user(UserState.NEEDS_REAUTH))  # the worker returns at once
+    coordinator = coordinator_for(store, schedule_every=None, hold_until_start=True)
+    coordinator.request("u1")
+    await asyncio.sleep(0)
+    assert not coordinator.is_busy("u1")
+    assert coordinator.stats.requests["u1"] == 1
+    await coordinator.start()
+    assert coordinator.is_busy("u1")
+    await coordinator.wait_idle()
+    await coordinator.stop()
+
+
+@pytest.mark.parametrize("tzid", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC", "Asia/Kolkata"])
+@pytest.mark.parametrize("hour", [0, 5, 11, 13, 23])
+def test_the_reconcile_reads_every_day_the_incremental_sync_accepts(tzid: str, hour: int) -> None:
+    """Issue 9, item 4: with "today" taken in UTC, an event on the horizon's last local day
+    east of UTC was created incrementally and deleted by the next reconcile."""
+    engine = SyncEngine(MemoryStore())
+    policy = MappingPolicy(tzid=tzid)
+    now = datetime(2026, 11, 24, hour, 30, tzinfo=UTC)
+    first, last = engine.reconcile_window(tzid, now)
+    assert policy.horizon is not None
+    latest_start = now + policy.horizon  # the last start the policy accepts
+    local_day = latest_start.astimezone(ZoneInfo(tzid)).date()
+    assert local_day < last  # ``to`` is exclusive
+    assert first <= (now - timedelta(hours=1)).astimezone(ZoneInfo(tzid)).date()
+
+
+def test_a_logged_error_keeps_its_cause_and_masks_secrets() -> None:
+    """Issue 9: "log: error: sync worker for u1 crashed" used to print with no cause."""
+
+    from cronofy_avail.cli.commands import _LogToOutput
+    from cronofy_avail.cli.common import MaskingWriter
+
+    buffer = io.StringIO()
+    writer = MaskingWriter(buffer)
+    writer.add_secret("SECRET-token-value-123456")
+    handler = _LogToOutput(writer, logging.WARNING)
+    try:
+        raise RuntimeError("database is locked near SECRET-token-value-123456")
+    except RuntimeError:
+        record = logging.getLogger("cronofy_avail.test").makeRecord(
+            "cronofy_avail.test",
+            logging.ERROR,
+            __file__,
+            1,
+            "sync worker for %s crashed",
+            ("u1",),
+            sys.exc_info(),
+        )
+    handler.emit(record)
+    text = buffer.getvalue()
+    assert "sync worker for u1 crashed" in text
+    assert "RuntimeError: database is locked" in text
+    assert "SECRET-token-value-123456" not in text
+    assert "Traceback" not in text  # only with --debug
