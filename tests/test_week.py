@@ -120,7 +120,7 @@ def test_now_is_marked_only_in_its_week_and_selection_recolours() -> None:
     assert float(lines[0].get("x1", "0")) == GUTTER + 3 * DAY_W
     later = render_week(bars, week_start=MONDAY + timedelta(days=7), tzid="Europe/London", now=now)
     assert 'class="now"' not in later
-    chosen = render_week(bars, week_start=MONDAY, tzid="Europe/London", selected="a")
+    chosen = render_week(bars, week_start=MONDAY, tzid="Europe/London", selected="event:a")
     assert _bars(_parse(chosen))[0].get("fill") != _bars(root)[0].get("fill")
 
 

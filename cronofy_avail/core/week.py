@@ -150,8 +150,9 @@ def render_week(
     """The SVG text of one week. ``week_start`` should be a Monday (:func:`week_start_of`).
 
     Every bar carries ``class="bar <kind>"``, ``data-id``, ``data-kind`` and a ``<title>``
-    (hover text); day columns are ``<rect class="day" data-day="0..6" data-date=...>``
-    (targets for a drag on empty time).
+    (hover text); ``selected`` is ``"<kind>:<id>"`` (an event and its period share an id).
+    Day columns are ``<rect class="day" data-day="0..6" data-date=...>`` (targets for a drag
+    on empty time).
     """
     zone = ZoneInfo(tzid)
     items = list(bars)
@@ -240,7 +241,8 @@ def render_week(
 
 
 def _rect(bar: Bar, x: float, y: float, w: float, h: float, selected: str | None, part: str) -> str:
-    fill = COLORS["selected"] if selected is not None and bar.id == selected else COLORS[bar.kind]
+    chosen = selected is not None and f"{bar.kind}:{bar.id}" == selected
+    fill = COLORS["selected"] if chosen else COLORS[bar.kind]
     label = bar.label or bar.id
     return (
         f'<rect class="bar {bar.kind}" data-id="{escape(bar.id)}" data-kind="{bar.kind}" '

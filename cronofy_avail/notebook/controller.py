@@ -879,8 +879,9 @@ class WizardController:
         self.week_offset += weeks
         self._changed()
 
-    def select(self, bar_id: str | None) -> None:
-        self.selected = bar_id or None
+    def select(self, key: str | None) -> None:
+        """Select the bar ``"<kind>:<id>"`` (a click in the week view)."""
+        self.selected = key or None
         self._changed()
 
     def week_bars(self) -> list[Bar]:
@@ -929,11 +930,12 @@ class WizardController:
             for a, b, pid in rows
         ]
 
-    def describe(self, bar_id: str) -> str:
-        """What a selected bar is (the details panel)."""
+    def describe(self, key: str) -> str:
+        """What the bar ``"<kind>:<id>"`` is (hover text, the details panel)."""
         zone = ZoneInfo(self.inputs.tzid)
+        kind, _, bar_id = key.partition(":")
         for bar in self.week_bars():
-            if bar.id == bar_id:
+            if bar.id == bar_id and bar.kind == kind:
                 if isinstance(bar.start, datetime) and isinstance(bar.end, datetime):
                     when = (
                         f"{bar.start.astimezone(zone):%a %d %b %H:%M} - "
@@ -948,8 +950,10 @@ class WizardController:
 
     async def close(self) -> None:
         """Stop the emulator, receiver and background work this wizard started."""
+        current = asyncio.current_task()
         for task in list(self._tasks):
-            task.cancel()
+            if task is not current:  # a Connect button re-connecting closes the old backend
+                task.cancel()
         if self._refresh_task is not None:
             self._refresh_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -40,11 +40,12 @@ function render({ model, el }) {
     if (!svg) return;
     svg.querySelectorAll("rect.bar").forEach((bar) => {
       bar.style.cursor = "pointer";
-      bar.addEventListener("mouseenter", () => send("hovered", bar.dataset.id));
+      const key = bar.dataset.kind + ":" + bar.dataset.id;
+      bar.addEventListener("mouseenter", () => send("hovered", key));
       bar.addEventListener("mouseleave", () => send("hovered", ""));
       bar.addEventListener("click", (e) => {
         e.stopPropagation();
-        send("selected", bar.dataset.id);
+        send("selected", key);
       });
     });
     svg.querySelectorAll("rect.day").forEach((day) => {
@@ -85,7 +86,8 @@ export default { render };
 
 
 class WeekView(anywidget.AnyWidget):
-    """Injects the Python-made week SVG; sends hover, click and drag back as traits."""
+    """Injects the Python-made week SVG; sends hover and click (``"<kind>:<id>"``) and drag
+    (``{day, y0, y1}`` in SVG units) back as traits."""
 
     _esm = _WEEK_ESM
     svg = traitlets.Unicode("").tag(sync=True)
@@ -337,9 +339,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
 
     def _act(self, name: str) -> None:
         c = self.controller
-        target = (
-            c.selected if c.selected and not c.selected.startswith(("managed", "unm")) else None
-        )
+        kind, _, target = (c.selected or "").partition(":")
         if name == "timed":
             coro: Any = c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Open for calls")
         elif name == "all_day":
@@ -347,7 +347,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         elif name == "recurring":
             coro = c.add_recurring(c.tomorrow_at(14, days=3), c.tomorrow_at(16, days=3))
         elif name in ("move", "delete"):
-            event = next((e for e in c.events if e.event_uid == target), None)
+            event = next((e for e in c.events if kind == "event" and e.event_uid == target), None)
             if event is None:
                 c.steps["sync"].error = "Select an event bar in the week view first."
                 self.redraw()
