@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import traceback
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -65,11 +66,12 @@ class StepState(StrEnum):
 
 
 ICONS = {
-    StepState.WAITING: "⏸",
+    # Plain symbols every font has (DejaVu included): emoji show as boxes on bare Linux.
+    StepState.WAITING: "○",
     StepState.READY: "▶",
-    StepState.RUNNING: "⏳",
-    StepState.DONE: "✅",
-    StepState.FAILED: "❌",
+    StepState.RUNNING: "◐",
+    StepState.DONE: "✔",
+    StepState.FAILED: "✘",
 }
 
 MODES = ("embedded", "shared", "cronofy")
@@ -213,6 +215,7 @@ class WizardController:
         user_id: str = "notebook",
         account_options: dict[str, Any] | None = None,
         clock: Callable[[], datetime] | None = None,
+        debug: bool = False,
     ) -> None:
         self.steps: dict[str, Step] = {key: Step(key, *_ABOUT[key]) for key in STEP_KEYS}
         self.steps["connect"].state = StepState.READY
@@ -220,6 +223,10 @@ class WizardController:
         self.secrets = _Secrets()
         self.account_options = dict(account_options or {})
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.debug = debug
+        self._loop = _running_loop()
+        """The loop the wizard was made on (the kernel's): all its work runs there."""
+        """Show the traceback under the explanation (the CLI's ``--debug``)."""
         self._store = store
         self._stack: AsyncExitStack | None = None
         self.backend: _Backend | None = None
@@ -308,6 +315,8 @@ class WizardController:
         if not self.can_run(key):
             earlier = STEP_KEYS[STEP_KEYS.index(key) - 1]
             raise WizardError(f"step {self.steps[earlier].title!r} must be done first")
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
         step = self.steps[key]
         step.state, step.error = StepState.RUNNING, None
         self._changed()
@@ -345,6 +354,8 @@ class WizardController:
 
     def _explain(self, exc: BaseException) -> str:
         message = explain(exc).message
+        if self.debug:
+            message += "\n\n" + "".join(traceback.format_exception(exc))
         for secret in self._secret_values():
             message = message.replace(secret, "…")
         return message
@@ -803,13 +814,30 @@ class WizardController:
             return None
         return await self.add_timed(a, b, summary="Dragged in the week view")
 
-    def spawn(self, coro: Any, *, step: str = "sync") -> asyncio.Task[Any]:
-        """Run ``coro`` on the running loop (for button handlers); an error lands in the
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the wizard's event loop, now if already there.
+
+        Widget handlers may run on another thread: JupyterLab 4.6 sends widget messages
+        through ipykernel 7 subshells, each with its own thread and event loop. The servers,
+        the aiohttp session and the widgets' comms all belong to the kernel's main loop, so
+        every handler is handed over to it (thread-safe) instead of running where it landed.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed() or _running_loop() is loop:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
+    def spawn(self, coro: Any, *, step: str = "sync") -> None:
+        """Run ``coro`` on the wizard's loop (for button handlers); an error lands in the
         panel of ``step``, explained, never as a traceback."""
-        task: asyncio.Task[Any] = asyncio.ensure_future(self._guard(coro, step))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+
+        def start() -> None:
+            task: asyncio.Task[Any] = asyncio.ensure_future(self._guard(coro, step))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self.call_soon(start)
 
     async def _guard(self, coro: Any, step: str) -> Any:
         try:
@@ -832,11 +860,6 @@ class WizardController:
         if self.inputs.minutes <= 0 or self.inputs.days <= 0:
             raise WizardError("duration and window must be positive")
         await self._query_slots()
-        step.summary = (
-            f"{len(self.managed_slots)} slot(s) with managed availability, "
-            f"{len(self.unmanaged_slots)} without."
-        )
-        step.lines = [self.availability_note]
 
     def query_window(self) -> tuple[datetime, datetime]:
         start = self.tomorrow_at(0)
@@ -867,6 +890,11 @@ class WizardController:
         if not self.periods and not self.managed_slots:
             note += " No Available Periods yet: add availability (step 3) to get managed slots."
         self.availability_note = note
+        step = self.steps["availability"]
+        step.summary = (
+            f"{len(self.managed_slots)} slot(s) with managed availability, "
+            f"{len(self.unmanaged_slots)} without (updated after every sync)."
+        )
 
     # ------------------------------------------------------------------ the week view
 
@@ -961,6 +989,13 @@ class WizardController:
         stack, self._stack, self.backend = self._stack, None, None
         if stack is not None:
             await stack.aclose()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _iso(value: datetime) -> str:

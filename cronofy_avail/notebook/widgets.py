@@ -8,7 +8,7 @@ runs at the time).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
@@ -149,9 +149,9 @@ class Wizard(w.VBox):  # type: ignore[misc]
         }
         for key in STEP_KEYS:
             self.run_buttons[key] = _button(labels[key], f"cav-run-{key}", button_style="primary")
-            self.run_buttons[key].on_click(lambda _b, k=key: self._run(k))
+            self.run_buttons[key].on_click(self._wrap(lambda _b, k=key: self._run(k)))
             self.next_buttons[key] = _button("Next", f"cav-next-{key}", disabled=True)
-            self.next_buttons[key].on_click(lambda _b, k=key: self._next(k))
+            self.next_buttons[key].on_click(self._wrap(lambda _b, k=key: self._next(k)))
             self.status[key] = w.HTML()
             self.status[key].add_class(f"cav-status-{key}")
 
@@ -176,20 +176,26 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 ("refresh_token", "Refresh token"),
             )
         }
-        self.mode.observe(lambda ch: c.set_input("mode", ch["new"]), names="value")
-        self.emulator_url.observe(lambda ch: c.set_input("emulator_url", ch["new"]), names="value")
-        self.data_center.observe(lambda ch: c.set_input("data_center", ch["new"]), names="value")
+        self.mode.observe(self._wrap(lambda ch: c.set_input("mode", ch["new"])), names="value")
+        self.emulator_url.observe(
+            self._wrap(lambda ch: c.set_input("emulator_url", ch["new"])), names="value"
+        )
+        self.data_center.observe(
+            self._wrap(lambda ch: c.set_input("data_center", ch["new"])), names="value"
+        )
         for name, field in self.secret_fields.items():
-            field.observe(lambda ch, n=name: self._secret(n, ch), names="value")
+            field.observe(self._wrap(lambda ch, n=name: self._secret(n, ch)), names="value")
         # step 1
         self.profile = w.Dropdown(options=[], description="Profile")
-        self.profile.observe(self._profile_changed, names="value")
+        self.profile.observe(self._wrap(self._profile_changed), names="value")
         # step 2
         self.callback_url = w.Text(
             description="Callback",
             placeholder="automatic: the receiver in this kernel, or the ngrok tunnel",
         )
-        self.callback_url.observe(lambda ch: c.set_input("callback_url", ch["new"]), names="value")
+        self.callback_url.observe(
+            self._wrap(lambda ch: c.set_input("callback_url", ch["new"])), names="value"
+        )
         # step 3
         self.act_buttons = {
             "timed": _button("Add timed", "cav-add-timed"),
@@ -201,7 +207,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
             "reconcile": _button("Full reconcile", "cav-reconcile"),
         }
         for name, button in self.act_buttons.items():
-            button.on_click(lambda _b, n=name: self._act(n))
+            button.on_click(self._wrap(lambda _b, n=name: self._act(n)))
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile")
         self.feed = w.HTML()
         self.feed.add_class("cav-feed")
@@ -212,15 +218,17 @@ class Wizard(w.VBox):  # type: ignore[misc]
             value=c.inputs.minutes, min=5, max=480, description="Minutes"
         )
         self.days = w.BoundedIntText(value=c.inputs.days, min=1, max=35, description="Days")
-        self.minutes.observe(lambda ch: c.set_input("minutes", ch["new"]), names="value")
-        self.days.observe(lambda ch: c.set_input("days", ch["new"]), names="value")
+        self.minutes.observe(
+            self._wrap(lambda ch: c.set_input("minutes", ch["new"])), names="value"
+        )
+        self.days.observe(self._wrap(lambda ch: c.set_input("days", ch["new"])), names="value")
         self.slots_table = w.HTML()
         self.slots_table.add_class("cav-slots")
         # week view
         self.week = WeekView()
-        self.week.observe(self._week_selected, names="selected")
-        self.week.observe(self._week_hovered, names="hovered")
-        self.week.observe(self._week_dragged, names="drag")
+        self.week.observe(self._wrap(self._week_selected), names="selected")
+        self.week.observe(self._wrap(self._week_hovered), names="hovered")
+        self.week.observe(self._wrap(self._week_dragged), names="drag")
         self.week_label = w.HTML()
         self.hover = w.HTML()
         self.hover.add_class("cav-hover")
@@ -228,8 +236,8 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.details.add_class("cav-details")
         prev_week = _button("◀ previous week", "cav-prev-week")
         next_week = _button("next week ▶", "cav-next-week")
-        prev_week.on_click(lambda _b: c.shift_week(-1))
-        next_week.on_click(lambda _b: c.shift_week(1))
+        prev_week.on_click(self._wrap(lambda _b: c.shift_week(-1)))
+        next_week.on_click(self._wrap(lambda _b: c.shift_week(1)))
 
         extra: dict[str, list[w.Widget]] = {
             "connect": [
@@ -282,12 +290,13 @@ class Wizard(w.VBox):  # type: ignore[misc]
         in this kernel's loop."""
         wizard = cls(**options)
         await wizard.run_step("connect")
+        if wizard.steps["connect"].state == StepState.DONE:
+            wizard._open("calendar")
         return wizard
 
     async def run_step(self, key: str) -> Step:
-        step = await self.controller.run_step(key)
-        self._open(key if step.state != StepState.DONE else self._after(key))
-        return step
+        self._open(key)  # its panel shows the outcome; "Next" moves on once it is done
+        return await self.controller.run_step(key)
 
     async def run_all(self) -> bool:
         ok = await self.controller.run_all()
@@ -309,6 +318,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
         return self.controller.week_svg()
 
     # ------------------------------------------------------------------ handlers
+
+    def _wrap(self, handler: Callable[..., Any]) -> Callable[..., None]:
+        """Every handler runs on the wizard's loop, whichever thread the message came in on
+        (see :meth:`WizardController.call_soon`)."""
+        return lambda *args: self.controller.call_soon(handler, *args)
 
     def _run(self, key: str) -> None:
         self.controller.spawn(self.run_step(key), step=key)

@@ -53,11 +53,11 @@ def all_widget_state() -> str:
 async def test_titles_show_each_state_and_next_opens_only_on_success(wizard: Wizard) -> None:
     titles = wizard.accordion.titles
     assert titles[0].startswith("▶ 0. Connect")
-    assert titles[1].startswith("⏸ 1. Sub calendar")
+    assert titles[1].startswith("○ 1. Sub calendar")
     assert wizard.run_buttons["calendar"].disabled
     assert wizard.next_buttons["connect"].disabled
     await click(wizard, wizard.run_buttons["connect"])
-    assert wizard.accordion.titles[0].startswith("✅")
+    assert wizard.accordion.titles[0].startswith("✔")
     assert not wizard.next_buttons["connect"].disabled
     assert not wizard.run_buttons["calendar"].disabled
     assert "embedded emulator" in wizard.status["connect"].value
@@ -118,7 +118,7 @@ async def test_a_failing_step_is_explained_in_its_panel(wizard: Wizard) -> None:
     assert "403" in html
     assert "Fix:" in html
     assert "Traceback" not in html
-    assert wizard.accordion.titles[1].startswith("❌")
+    assert wizard.accordion.titles[1].startswith("✘")
     assert wizard.next_buttons["calendar"].disabled
     await click(wizard, wizard.run_buttons["calendar"])
     assert "cav-error" not in wizard.status["calendar"].value
@@ -128,7 +128,7 @@ async def test_changing_the_callback_url_reopens_step_two(wizard: Wizard) -> Non
     await click_through(wizard)
     wizard.callback_url.value = wizard.controller.backend.receiver_url + "/"  # type: ignore[union-attr]
     assert wizard.accordion.titles[2].startswith("▶")
-    assert wizard.accordion.titles[3].startswith("⏸")
+    assert wizard.accordion.titles[3].startswith("○")
     assert wizard.run_buttons["sync"].disabled
     assert wizard.next_buttons["channel"].disabled
 
