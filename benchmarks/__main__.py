@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from . import bench_sync, bench_webhook
+from . import bench_sync, bench_webhook, bench_week
 
 
 async def main() -> None:
     await bench_webhook.run()
     print()
     await bench_sync.run()
+    print()
+    await bench_week.run()
 
 
 if __name__ == "__main__":
