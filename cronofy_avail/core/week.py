@@ -20,6 +20,9 @@ from datetime import date, datetime, time, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
+from cronofy_avail.core.mapping import period_id_for
+from cronofy_avail.core.models import AvailablePeriod, Event, LocalizedTime, utc_instant
+
 KINDS = ("event", "period", "managed", "unmanaged")
 """Lane order inside a day column."""
 
@@ -89,6 +92,40 @@ class Layout:
 
     def y_of(self, minutes: float) -> float:
         return self.axis_top + minutes * HOUR_H / 60
+
+
+def _bound(value: datetime | date | LocalizedTime) -> datetime | date:
+    return utc_instant(value) if isinstance(value, LocalizedTime) else value
+
+
+def bars_from(
+    events: Iterable[Event] = (),
+    periods: Iterable[AvailablePeriod] = (),
+    managed: Iterable[tuple[datetime, datetime]] = (),
+    unmanaged: Iterable[tuple[datetime, datetime]] = (),
+) -> list[Bar]:
+    """Cronofy's objects as bars: the sub calendar's events (deleted ones left out), the
+    Available Periods (labelled with their event's summary), and the slots of an availability
+    query with and without managed availability. The CLI, the demo and the notebook all draw
+    through this."""
+    bars: list[Bar] = []
+    summaries: dict[str, str] = {}
+    for e in events:
+        if e.deleted:
+            continue
+        summaries[period_id_for(e.event_uid)] = e.summary or ""
+        bars.append(Bar(e.event_uid, "event", _bound(e.start), _bound(e.end), e.summary or ""))
+    for p in periods:
+        pid = p.available_period_id
+        bars.append(
+            Bar(pid, "period", utc_instant(p.start), utc_instant(p.end), summaries.get(pid, ""))
+        )
+    for kind, slots, label in (
+        ("managed", managed, "free (managed availability)"),
+        ("unmanaged", unmanaged, "free (without managed availability)"),
+    ):
+        bars.extend(Bar(f"{kind}-{i}", kind, a, b, label) for i, (a, b) in enumerate(slots))
+    return bars
 
 
 def week_start_of(day: date) -> date:

@@ -37,7 +37,7 @@ from cronofy_avail.core.models import (
     Profile,
     utc_instant,
 )
-from cronofy_avail.core.week import Bar, render_week, time_at, week_start_of
+from cronofy_avail.core.week import Bar, bars_from, render_week, time_at, week_start_of
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
@@ -913,23 +913,7 @@ class WizardController:
         self._changed()
 
     def week_bars(self) -> list[Bar]:
-        bars: list[Bar] = []
-        summaries: dict[str, str] = {}
-        for e in self.events:
-            if e.deleted:
-                continue
-            summaries[period_id_for(e.event_uid)] = e.summary or e.event_uid
-            bars.append(Bar(e.event_uid, "event", _bound(e.start), _bound(e.end), e.summary or ""))
-        for p in self.periods:
-            pid = p.available_period_id
-            bars.append(
-                Bar(pid, "period", utc_instant(p.start), utc_instant(p.end), summaries.get(pid, ""))
-            )
-        for i, (a, b) in enumerate(self.managed_slots):
-            bars.append(Bar(f"managed-{i}", "managed", a, b, "free (managed)"))
-        for i, (a, b) in enumerate(self.unmanaged_slots):
-            bars.append(Bar(f"unmanaged-{i}", "unmanaged", a, b, "free (unmanaged)"))
-        return bars
+        return bars_from(self.events, self.periods, self.managed_slots, self.unmanaged_slots)
 
     def week_svg(self) -> str:
         return render_week(
@@ -1000,14 +984,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _bound(value: Any) -> datetime | date:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, date):
-        return value
-    return utc_instant(value)
 
 
 def _allday_rows_of(svg: str) -> int:
