@@ -30,7 +30,7 @@ COLORS = {
     "event": "#4a78c2",
     "period": "#3aa76d",
     "managed": "#f0b429",
-    "unmanaged": "#b8b8b8",
+    "unmanaged": "#cfcfcf",
     "selected": "#e0533d",
     "now": "#d62728",
 }
@@ -281,6 +281,8 @@ def _rect(bar: Bar, x: float, y: float, w: float, h: float, selected: str | None
     chosen = selected is not None and f"{bar.kind}:{bar.id}" == selected
     fill = COLORS["selected"] if chosen else COLORS[bar.kind]
     label = bar.label or bar.id
+    if bar.kind in ("managed", "unmanaged") and h > 3:
+        h -= 1  # back-to-back slots stay apart
     return (
         f'<rect class="bar {bar.kind}" data-id="{escape(bar.id)}" data-kind="{bar.kind}" '
         f'data-part="{part}" x="{_fmt(x)}" y="{_fmt(y)}" width="{_fmt(w)}" '

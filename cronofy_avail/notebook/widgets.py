@@ -8,6 +8,7 @@ runs at the time).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
@@ -17,6 +18,7 @@ import ipywidgets as w
 import traitlets
 
 from cronofy_avail.core.errors import CronofyError
+from cronofy_avail.core.week import COLORS
 from cronofy_avail.notebook.controller import (
     MODES,
     STEP_KEYS,
@@ -83,6 +85,21 @@ function render({ model, el }) {
 }
 export default { render };
 """
+
+
+SLOT_ROWS = 6
+"""First slots listed side by side; the week view shows them all."""
+
+_LEGEND = "".join(
+    f'<span style="display:inline-block;width:10px;height:10px;background:{COLORS[k]};'
+    f'margin:0 3px 0 10px"></span>{label}'
+    for k, label in (
+        ("event", "event in the sub calendar"),
+        ("period", "Available Period"),
+        ("managed", "slot, managed"),
+        ("unmanaged", "slot, unmanaged"),
+    )
+)
 
 
 class WeekView(anywidget.AnyWidget):
@@ -271,6 +288,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         week_box = w.VBox(
             [
                 w.HBox([prev_week, self.week_label, next_week]),
+                w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
                 self.week,
                 self.hover,
                 self.details,
@@ -307,8 +325,19 @@ class Wizard(w.VBox):  # type: ignore[misc]
     async def settle(self, within: float = 30.0) -> None:
         await self.controller.settle(within)
 
-    async def close(self) -> None:
+    async def shutdown(self) -> None:
+        """Stop the emulator, the receiver and the background work, then close the widgets.
+
+        (``close()`` stays ipywidgets' own: it closes the comms, and is called on garbage
+        collection; it also schedules this stop on the wizard's loop.)"""
         await self.controller.close()
+        super().close()
+
+    def close(self) -> None:
+        super().close()
+        loop = self.controller._loop
+        if self.controller.backend is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.controller.close()))
 
     @property
     def steps(self) -> dict[str, Step]:
@@ -473,10 +502,10 @@ def _slot_rows(c: WizardController) -> list[tuple[str, ...]]:
 
     n = max(len(c.managed_slots), len(c.unmanaged_slots))
     rows: list[tuple[str, ...]] = []
-    for i in range(min(n, 12)):
+    for i in range(min(n, SLOT_ROWS)):
         m = c.managed_slots[i] if i < len(c.managed_slots) else None
         u = c.unmanaged_slots[i] if i < len(c.unmanaged_slots) else None
         rows.append((fmt(m), fmt(u)))
-    if n > 12:
+    if n > SLOT_ROWS:
         rows.append((f"… {len(c.managed_slots)} in all", f"… {len(c.unmanaged_slots)} in all"))
     return rows

@@ -114,6 +114,16 @@ def test_click_through_to_availability_then_drag_a_period(
     week.locator("rect.bar.event").click()
     expect(page.locator(".cav-details")).to_contain_text("Dragged in the week view")
 
+    page.screenshot(path=str(artifacts / "wizard-drag.png"))
+
+    # Step 3's buttons act as the user: an all-day slot and a daily series arrive live.
+    page.get_by_text("3. Sync, live").click()
+    page.locator(".cav-add-all-day").click()
+    page.locator(".cav-add-recurring").click()
+    expect(page.locator(".cav-periods-table tbody tr")).to_have_count(5, timeout=WAIT)
+    expect(page.locator(".cav-feed")).to_contain_text("upsert")
+    page.get_by_text("4. Availability").click()
+    expect(page.locator(".cav-status-availability .cav-state-done")).to_be_visible()
     page.screenshot(path=str(artifacts / "wizard-step4.png"))
     wizard.screenshot(path=str(artifacts / "wizard-step4-widget.png"))
     week.screenshot(path=str(artifacts / "week-view.png"))

@@ -100,4 +100,4 @@ def test_a_delivery_between_cells_updates_the_wizard(kernel: Any) -> None:
     feed = execute(kernel, "print(wizard.feed.value)")
     assert "change" in feed
     assert "signature ok" in feed
-    execute(kernel, "await wizard.close()")
+    execute(kernel, "await wizard.shutdown()")

@@ -26,7 +26,7 @@ async def wizard() -> AsyncIterator[Wizard]:
     try:
         yield wz
     finally:
-        await wz.close()
+        await wz.shutdown()
 
 
 async def click(wz: Wizard, button: object) -> None:
@@ -189,8 +189,8 @@ async def test_no_token_reaches_any_widget_value(
             leaked = [s for s in secrets if s and s in state]
             assert leaked == []
         finally:
-            await real.close()
-            await embedded.close()
+            await real.shutdown()
+            await embedded.shutdown()
 
 
 async def test_wizard_start_connects_in_the_running_loop() -> None:
@@ -200,4 +200,4 @@ async def test_wizard_start_connects_in_the_running_loop() -> None:
         assert wz.accordion.selected_index == 1
         assert wz.week_svg().startswith("<svg")
     finally:
-        await wz.close()
+        await wz.shutdown()
