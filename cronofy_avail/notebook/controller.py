@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import traceback
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -25,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
+from aiohttp import web
 
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import CronofyError
@@ -43,6 +45,7 @@ from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
 from cronofy_avail.runtime.explain import CommandError, explain
 from cronofy_avail.runtime.ngrok import discover_public_url
+from cronofy_avail.runtime.serving import start_site
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import (
     busy_calendar_ids,
@@ -122,6 +125,7 @@ INPUT_STEP = {
     "callback_url": "channel",
     "minutes": "availability",
     "days": "availability",
+    "redirect_port": "connect",
 }
 """Which step each input belongs to: changing it drops that step and the later ones back."""
 
@@ -163,6 +167,9 @@ class Inputs:
     """Public base URL of the receiver; empty: the receiver's own URL (emulator) or ngrok."""
     minutes: int = 60
     days: int = 5
+    redirect_port: int = 0
+    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``): register
+    that exact URL with your Cronofy application; 0 picks a free one (emulators accept any)."""
 
 
 class _Secrets:
@@ -250,6 +257,10 @@ class WizardController:
         self._refresh_again = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self.refreshes = 0
+        self.authorization: str = ""
+        """What the Authorize flow says (never the tokens)."""
+        self._oauth_runner: web.AppRunner | None = None
+        self.authorized = asyncio.Event()
 
     # ------------------------------------------------------------------ observing
 
@@ -575,6 +586,85 @@ class WizardController:
         self.feed, self.events, self.periods = [], [], []
         self.managed_slots, self.unmanaged_slots, self.availability_note = [], [], ""
         self._seen_delivery = 0
+
+    # ------------------------------------------------------------------ Authorize (OAuth)
+
+    async def authorize_url(self) -> str:
+        """Real Cronofy: start a local redirect receiver and return the page to open.
+
+        The user signs in and agrees at Cronofy, which redirects to
+        ``http://127.0.0.1:PORT/oauth/callback`` with a code; the code is exchanged for
+        tokens that are kept with the other secrets (never shown) and Connect can run.
+        """
+        settings = Settings.load()
+        client_id = self.secrets.client_id or settings.client_id
+        known = settings.client_secrets
+        client_secret = self.secrets.client_secret or (known[0] if known else None)
+        if not client_id or not client_secret:
+            raise CommandError(
+                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET."
+                "\nFix: put them in .env or the environment, or type them in the password "
+                "fields first."
+            )
+        await self._stop_oauth()
+        self.authorized.clear()
+        expected_state = secrets.token_urlsafe(16)
+        data_center = self.inputs.data_center or settings.data_center
+        redirect: dict[str, str] = {}
+
+        async def callback(request: web.Request) -> web.Response:
+            if request.query.get("state") != expected_state or "code" not in request.query:
+                return web.Response(
+                    status=400, text="Unexpected request: start again from the notebook."
+                )
+            async with CronofyClient(
+                client_id=client_id,
+                client_secret=client_secret,
+                data_center=data_center,
+                api_base_url=settings.api_base_url,
+            ) as client:
+                try:
+                    tokens = await client.exchange_code(request.query["code"], redirect["uri"])
+                except CronofyError as exc:
+                    self.authorization = self._explain(exc)
+                    self._changed()
+                    return web.Response(
+                        status=400, text="Cronofy refused the code: see the notebook."
+                    )
+            self.secrets.client_id, self.secrets.client_secret = client_id, client_secret
+            self.secrets.access_token = tokens.access_token
+            self.secrets.refresh_token = tokens.refresh_token
+            self.authorization = "Authorized: tokens received and kept hidden. Press Connect."
+            self.authorized.set()
+            self.invalidate("connect")
+            return web.Response(
+                text="Authorized. You can close this tab and go back to the notebook."
+            )
+
+        app = web.Application()
+        app.router.add_get("/oauth/callback", callback)
+        self._oauth_runner, base = await start_site(app, "127.0.0.1", self.inputs.redirect_port)
+        redirect["uri"] = base + "/oauth/callback"
+        async with CronofyClient(
+            client_id=client_id,
+            data_center=data_center,
+            api_base_url=settings.api_base_url,
+        ) as client:
+            url = client.authorization_url(
+                redirect["uri"],
+                state=expected_state,
+                scope="read_account list_calendars create_calendar read_events",
+            )
+        self.authorization = (
+            f"Open the link, sign in and agree; Cronofy returns to {redirect['uri']}."
+        )
+        self._changed()
+        return url
+
+    async def _stop_oauth(self) -> None:
+        runner, self._oauth_runner = self._oauth_runner, None
+        if runner is not None:
+            await runner.cleanup()
 
     # ------------------------------------------------------------------ step 1: sub calendar
 
@@ -973,6 +1063,7 @@ class WizardController:
         stack, self._stack, self.backend = self._stack, None, None
         if stack is not None:
             await stack.aclose()
+        await self._stop_oauth()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -202,6 +202,10 @@ class Wizard(w.VBox):  # type: ignore[misc]
         )
         for name, field in self.secret_fields.items():
             field.observe(self._wrap(lambda ch, n=name: self._secret(n, ch)), names="value")
+        self.authorize = _button("Authorize", "cav-authorize")
+        self.authorize.on_click(self._wrap(lambda _b: c.spawn(self._authorize(), step="connect")))
+        self.authorize_link = w.HTML()
+        self.authorize_link.add_class("cav-authorize-link")
         # step 1
         self.profile = w.Dropdown(options=[], description="Profile")
         self.profile.observe(self._wrap(self._profile_changed), names="value")
@@ -367,6 +371,13 @@ class Wizard(w.VBox):  # type: ignore[misc]
     def _open(self, key: str) -> None:
         self.accordion.selected_index = STEP_KEYS.index(key)
 
+    async def _authorize(self) -> None:
+        url = await self.controller.authorize_url()
+        self.authorize_link.value = (
+            f'<a href="{escape(url)}" target="_blank" rel="noopener">Open Cronofy to authorize</a>'
+            f" {escape(self.controller.authorization)}"
+        )
+
     def _secret(self, name: str, change: dict[str, Any]) -> None:
         value = change["new"]
         if not value:
@@ -442,6 +453,10 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.data_center.layout.display = "" if cronofy else "none"
         for field in self.secret_fields.values():
             field.layout.display = "" if cronofy else "none"
+        self.authorize.layout.display = "" if cronofy else "none"
+        self.authorize_link.layout.display = "" if cronofy else "none"
+        if c.authorized.is_set():
+            self.authorize_link.value = escape(c.authorization)
         options = [(f"{p.profile_name} ({p.provider_name})", p.profile_id) for p in c.profiles]
         if [o[1] for o in self.profile.options] != [o[1] for o in options]:
             self.profile.options = options

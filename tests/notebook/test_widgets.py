@@ -201,3 +201,60 @@ async def test_wizard_start_connects_in_the_running_loop() -> None:
         assert wz.week_svg().startswith("<svg")
     finally:
         await wz.shutdown()
+
+
+async def test_authorize_runs_the_oauth_code_flow_without_showing_a_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Real-Cronofy mode pointed at an emulator, whose authorize page consents at once: the
+    link leads back to the local redirect, the code becomes tokens, Connect and the rest run,
+    and no token appears in any widget value."""
+    import aiohttp
+
+    async with Emulator(debounce=0.05, retry_initial_delay=0.05) as emu:
+        for name in ("CRONOFY_ACCESS_TOKEN", "CRONOFY_REFRESH_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("CRONOFY_API_BASE_URL", emu.base_url)
+        monkeypatch.setenv("CRONOFY_CLIENT_ID", emu.client_id)
+        monkeypatch.setenv("CRONOFY_CLIENT_SECRET", emu.client_secret)
+        monkeypatch.chdir(tmp_path)
+        wz = Wizard(mode="cronofy")
+        try:
+            await click(wz, wz.authorize)
+            link = wz.authorize_link.value
+            assert "Open Cronofy to authorize" in link
+            url = link.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                assert response.status == 200  # followed the redirect to our callback
+                assert "Authorized" in await response.text()
+            assert wz.controller.authorized.is_set()
+            assert "Authorized" in wz.authorize_link.value
+            await click(wz, wz.run_buttons["connect"])
+            assert wz.steps["connect"].state == "done", wz.steps["connect"].error
+            backend = wz.controller.backend
+            assert backend is not None
+            wz.callback_url.value = backend.receiver_url
+            assert await wz.run_all(), [s.error for s in wz.steps.values()]
+            tokens = backend.client.tokens
+            assert tokens is not None
+            state = all_widget_state()
+            assert tokens.access_token not in state
+            assert (tokens.refresh_token or "-") not in state
+            assert emu.client_secret not in state
+        finally:
+            await wz.shutdown()
+
+
+async def test_authorize_without_app_credentials_is_explained(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    wz = Wizard(mode="cronofy")
+    try:
+        await click(wz, wz.authorize)
+        assert "CRONOFY_CLIENT_ID" in wz.status["connect"].value
+        assert "Fix:" in wz.status["connect"].value
+    finally:
+        await wz.shutdown()
