@@ -255,6 +255,10 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.hover.add_class("cav-hover")
         self.details = w.HTML()
         self.details.add_class("cav-details")
+        self.week_move = _button("Move +1h", "cav-week-move")
+        self.week_delete = _button("Delete", "cav-week-delete")
+        self.week_move.on_click(self._wrap(lambda _b: self._act("move")))
+        self.week_delete.on_click(self._wrap(lambda _b: self._act("delete")))
         prev_week = _button("◀ previous week", "cav-prev-week")
         next_week = _button("next week ▶", "cav-next-week")
         prev_week.on_click(self._wrap(lambda _b: c.shift_week(-1)))
@@ -295,7 +299,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
                 self.week,
                 self.hover,
-                self.details,
+                w.HBox([self.details, self.week_move, self.week_delete]),
             ]
         )
         week_box.add_class("cav-week-box")
@@ -494,6 +498,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
         )
         self.week.svg = c.week_svg()
         self.details.value = escape(c.describe(c.selected)) if c.selected else ""
+        # move/delete act as the user on an emulator, on a selected event bar
+        on_emulator = c.backend is not None and c.backend.control is not None
+        shown = on_emulator and (c.selected or "").startswith("event:")
+        for button in (self.week_move, self.week_delete):
+            button.layout.display = "" if shown else "none"
 
 
 async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:

@@ -81,7 +81,8 @@ async def test_click_through_to_availability_and_act_as_the_user(wizard: Wizard)
     timed = next(e for e in wizard.controller.events if e.summary == "Open for calls")
     wizard.week.selected = f"event:{timed.event_uid}"
     assert "Open for calls" in wizard.details.value
-    await click(wizard, wizard.act_buttons["move"])
+    assert wizard.week_move.layout.display == ""
+    await click(wizard, wizard.week_move)  # the same action as step 3's "Move selected +1h"
     await wizard.settle()
     assert "10:00" in wizard.periods_table.value
     await click(wizard, wizard.act_buttons["delete"])
