@@ -210,6 +210,22 @@ async def test_reopening_for_a_user_in_the_store_resumes(shared: Emulator) -> No
         await again.close()
 
 
+async def test_the_embedded_emulator_never_resumes_a_stale_user() -> None:
+    store = MemoryStore()
+    first = WizardController(store=store)
+    try:
+        assert await first.run_all()
+    finally:
+        await first.close()
+    again = WizardController(store=store)  # a new, empty emulator: redo the steps
+    try:
+        await again.run_step("connect")
+        assert states(again)["calendar"] == "ready"
+        assert await again.run_all()
+    finally:
+        await again.close()
+
+
 async def test_the_week_svg_holds_exactly_the_events_periods_and_slots(
     wizard: WizardController,
 ) -> None:

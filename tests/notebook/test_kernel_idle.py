@@ -4,7 +4,8 @@ ipykernel 7 changed when background tasks run between cells (ipykernel #1510). H
 kernel runs the wizard; then, with no cell running, the user's calendar changes on the
 emulator (from outside the kernel). The test waits for the widget update the kernel sends on
 its own: the periods table's new value, carried by a comm message on IOPub, as a front end
-would receive it. No cell awaits anything in between.
+would receive it. No cell awaits anything in between. Every output and widget message of the
+session is then scanned for the tokens and the client secret.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,11 +44,24 @@ def kernel() -> Iterator[Any]:
         km.shutdown_kernel(now=True)
 
 
+SEEN: list[dict[str, Any]] = []
+"""Every IOPub message of the session: outputs and widget updates, as a front end sees them."""
+
+SECRETS_TO_FILE = """
+import json as _json
+_b = wizard.controller.backend
+_secrets = [_b.client.tokens.access_token, _b.client.tokens.refresh_token,
+            _b.client._client_secret]
+open({path!r}, "w").write(_json.dumps(_secrets))  # a private channel: never an output
+"""
+
+
 def execute(kc: Any, code: str) -> str:
     out: list[str] = []
     errors: list[str] = []
 
     def hook(msg: dict[str, Any]) -> None:
+        SEEN.append(msg)
         content = msg["content"]
         if msg["msg_type"] == "stream":
             out.append(content["text"])
@@ -58,7 +73,7 @@ def execute(kc: Any, code: str) -> str:
     return "".join(out)
 
 
-def test_a_delivery_between_cells_updates_the_wizard(kernel: Any) -> None:
+def test_a_delivery_between_cells_updates_the_wizard(kernel: Any, tmp_path: Path) -> None:
     info = json.loads(execute(kernel, SETUP).strip().splitlines()[-1])
     assert execute(kernel, "print(len(wizard.controller.periods))").strip() == "0"
     # From here on no cell runs until the update has been seen.
@@ -87,6 +102,7 @@ def test_a_delivery_between_cells_updates_the_wizard(kernel: Any) -> None:
             msg = kernel.get_iopub_msg(timeout=remaining)
         except queue.Empty:
             continue
+        SEEN.append(msg)
         if msg["msg_type"] != "comm_msg":
             continue
         state = msg["content"]["data"].get("state", {})
@@ -100,4 +116,12 @@ def test_a_delivery_between_cells_updates_the_wizard(kernel: Any) -> None:
     feed = execute(kernel, "print(wizard.feed.value)")
     assert "change" in feed
     assert "signature ok" in feed
+    # No token or secret in any output or widget message the kernel sent.
+    secrets_file = tmp_path / "secrets.json"
+    execute(kernel, SECRETS_TO_FILE.format(path=str(secrets_file)))
+    secrets = [x for x in json.loads(secrets_file.read_text()) if x]
+    assert len(secrets) == 3
+    sent = json.dumps([m["content"] for m in SEEN], default=str)
+    assert "Added while the kernel was idle" in sent  # the scan sees the widget values
+    assert [x for x in secrets if x in sent] == []
     execute(kernel, "await wizard.shutdown()")
