@@ -14,6 +14,7 @@ from cronofy_avail.core.week import (
     HOUR_H,
     Bar,
     Layout,
+    allday_row_count,
     render_week,
     time_at,
     week_start_of,
@@ -107,6 +108,7 @@ def test_all_day_and_multi_day_events_in_the_band_stacked_when_overlapping() -> 
     assert float(drawn["trip"].get("width", "0")) > 2.5 * DAY_W
     assert drawn["trip"].get("y") != drawn["whole"].get("y")  # stacked, not hidden
     assert root.get("data-allday-rows") == "2"
+    assert allday_row_count(bars, MONDAY) == 2
     spill_end = float(drawn["spill"].get("x", "0")) + float(drawn["spill"].get("width", "0"))
     assert spill_end <= GUTTER + 7 * DAY_W  # clipped at the end of the week
 

@@ -175,6 +175,11 @@ def _allday_rows(bars: Sequence[Bar], week_start: date) -> dict[int, int]:
     return placed
 
 
+def allday_row_count(bars: Sequence[Bar], week_start: date) -> int:
+    """How many rows the all-day band of that week needs (it moves the time axis down)."""
+    return max(_allday_rows(bars, week_start).values(), default=0) + 1
+
+
 def render_week(
     bars: Iterable[Bar],
     *,

@@ -39,7 +39,16 @@ from cronofy_avail.core.models import (
     Profile,
     utc_instant,
 )
-from cronofy_avail.core.week import Bar, bars_from, render_week, time_at, week_start_of
+from cronofy_avail.core.week import (
+    HOUR_H,
+    SNAP_MINUTES,
+    Bar,
+    allday_row_count,
+    bars_from,
+    render_week,
+    time_at,
+    week_start_of,
+)
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
@@ -53,7 +62,7 @@ from cronofy_avail.runtime.steps import (
     onboard_user,
     query_availability,
 )
-from cronofy_avail.runtime.store import Delivery, MemoryStore, Store, UserRecord
+from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 from webhook_server import WebhookConfig, WebhookServer
 
@@ -134,6 +143,10 @@ TRAP = (
     "events are opaque, so consulting it would make every Available Period busy and the "
     "managed answer empty."
 )
+
+
+MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
+"""The shortest drag (SVG units) that creates an event."""
 
 
 class WizardError(Exception):
@@ -900,9 +913,12 @@ class WizardController:
 
     async def create_from_drag(self, day_index: int, y0: float, y1: float) -> str | None:
         """A drag across empty time in the week view: an availability event there, as the
-        user. The notification → sync → period path does the rest. ``None`` if too short."""
+        user. The notification → sync → period path does the rest. ``None`` for a drag shorter
+        than half the snap step (a click that moved a little)."""
+        if abs(y1 - y0) < MIN_DRAG:
+            return None
         week = self.week_start
-        rows = _allday_rows_of(self.week_svg())
+        rows = allday_row_count(self.week_bars(), week)
         a = time_at(week, self.inputs.tzid, day_index, min(y0, y1), allday_rows=rows)
         b = time_at(week, self.inputs.tzid, day_index, max(y0, y1), allday_rows=rows)
         if b <= a:
@@ -1082,14 +1098,6 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _allday_rows_of(svg: str) -> int:
-    marker = 'data-allday-rows="'
-    at = svg.find(marker)
-    if at < 0:
-        return 1
-    return int(svg[at + len(marker) : svg.index('"', at + len(marker))])
-
-
 def _delivery_text(d: Delivery) -> str:
     try:
         body = json.loads(d.body)
@@ -1112,7 +1120,6 @@ __all__ = [
     "Inputs",
     "Step",
     "StepState",
-    "UserRecord",
     "WizardController",
     "WizardError",
 ]

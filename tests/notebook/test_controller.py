@@ -264,17 +264,26 @@ async def test_a_drag_on_empty_time_becomes_a_period(wizard: WizardController) -
     if start.date() >= wizard.week_start + timedelta(days=7):
         wizard.shift_week(1)
     day = (start.date() - wizard.week_start).days
-    layout = Layout(wizard.week_start, wizard.inputs.tzid)
+    # two overlapping all-day events push the time axis down by a second band row
+    await wizard.add_all_day(start.date())
+    await wizard.add_all_day(start.date())
+    await wizard.settle()
+    layout = Layout(wizard.week_start, wizard.inputs.tzid, allday_rows=2)
+    periods_before = len(wizard.periods)
     uid = await wizard.create_from_drag(day, layout.y_of(11 * 60 + 2), layout.y_of(10 * 60 - 3))
     assert uid is not None
     await wizard.settle()
     zone = ZoneInfo(wizard.inputs.tzid)
-    [period] = wizard.periods
-    assert period.available_period_id == period_id_for(uid)
+    assert len(wizard.periods) == periods_before + 1
+    [period] = [p for p in wizard.periods if p.available_period_id == period_id_for(uid)]
     got = (period.start, period.end)
     assert [x.astimezone(zone) for x in got] == [start, start + timedelta(hours=1)]  # type: ignore[union-attr]
     root = ET.fromstring(wizard.week_svg())  # noqa: S314 - our own output
-    bars = [r for r in root.iter(f"{NS}rect") if r.get("data-kind") == "period"]
+    bars = [
+        r
+        for r in root.iter(f"{NS}rect")
+        if r.get("data-kind") == "period" and r.get("data-id") == period_id_for(uid)
+    ]
     assert len(bars) == 1
     assert float(bars[0].get("y", "0")) == pytest.approx(layout.y_of(10 * 60))
     assert await wizard.create_from_drag(day, 100.0, 101.0) is None  # too short: nothing
