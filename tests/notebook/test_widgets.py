@@ -259,3 +259,19 @@ async def test_authorize_without_app_credentials_is_explained(
         assert "Fix:" in wz.status["connect"].value
     finally:
         await wz.shutdown()
+
+
+def test_the_connect_fields_follow_the_mode() -> None:
+    wz = Wizard()
+    assert wz.emulator_url.layout.display == "none"
+    assert wz.authorize.layout.display == "none"
+    wz.mode.value = "shared"
+    assert wz.emulator_url.layout.display == ""
+    assert wz.controller.inputs.mode == "shared"
+    wz.mode.value = "cronofy"
+    assert wz.emulator_url.layout.display == "none"
+    assert wz.authorize.layout.display == ""
+    assert all(f.layout.display == "" for f in wz.secret_fields.values())
+    assert wz.data_center.layout.display == ""
+    wz.data_center.value = "uk"
+    assert wz.controller.inputs.data_center == "uk"
