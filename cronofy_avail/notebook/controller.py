@@ -236,6 +236,7 @@ class WizardController:
         account_options: dict[str, Any] | None = None,
         clock: Callable[[], datetime] | None = None,
         debug: bool = False,
+        receiver_host: str = "127.0.0.1",
     ) -> None:
         self.steps: dict[str, Step] = {key: Step(key, *_ABOUT[key]) for key in STEP_KEYS}
         self.steps["connect"].state = StepState.READY
@@ -244,6 +245,10 @@ class WizardController:
         self.account_options = dict(account_options or {})
         self.clock = clock or (lambda: datetime.now(UTC))
         self.debug = debug
+        self.receiver_host = receiver_host
+        """Where the in-kernel receiver listens (shared emulator, real Cronofy). A workshop
+        whose emulator runs on another machine needs ``"0.0.0.0"`` and, as the callback URL,
+        this machine's address."""
         self._loop = _running_loop()
         """The loop the wizard was made on (the kernel's): all its work runs there."""
         """Show the traceback under the explanation (the CLI's ``--debug``)."""
@@ -478,7 +483,8 @@ class WizardController:
         )
         stack.push_async_callback(coordinator.stop)
         server = WebhookServer(
-            WebhookConfig(store=store, coordinator=coordinator, client_secrets=client_secrets)
+            WebhookConfig(store=store, coordinator=coordinator, client_secrets=client_secrets),
+            host=self.receiver_host,
         )
         url = await server.start()
         stack.push_async_callback(server.stop)

@@ -147,6 +147,20 @@ async def test_shared_emulator_gives_an_isolated_account(shared: Emulator) -> No
         await b.close()
 
 
+async def test_a_workshop_receiver_can_listen_on_every_interface(shared: Emulator) -> None:
+    anywhere = "0.0.0.0"  # noqa: S104 - what a workshop attendee's receiver needs
+    c = WizardController(mode="shared", emulator_url=shared.base_url, receiver_host=anywhere)
+    try:
+        assert await c.run_all()
+        assert c.backend is not None
+        assert c.backend.server.host == anywhere
+        await c.add_timed(c.tomorrow_at(9), c.tomorrow_at(10))
+        await c.settle()
+        assert len(c.periods) == 1
+    finally:
+        await c.close()
+
+
 async def test_a_bad_shared_url_is_explained() -> None:
     c = WizardController(mode="shared", emulator_url="not a url")
     try:
