@@ -469,8 +469,10 @@ class Wizard(w.VBox):  # type: ignore[misc]
         synced = c.steps["channel"].state == StepState.DONE
         for button in self.act_buttons.values():
             button.disabled = not synced or c.busy
+        # The engine reports no per-page progress: the bar says "running" and "finished".
         self.progress.value = 0 if c.busy else self.progress.max
         self.progress.bar_style = "info" if c.busy else ""
+        self.progress.description = "Syncing…" if c.busy else "Idle"
         feed = c.feed[-40:]
         self.feed.value = (
             '<div class="cav-feed-items" style="max-height:14em;overflow:auto">'
