@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cronofy_avail.client.api import CronofyClient
     from cronofy_avail.core.signatures import sign, verify, verify_notification
     from cronofy_avail.emulator.server import Emulator
+    from cronofy_avail.notebook.widgets import Wizard
     from cronofy_avail.playground import Playground
     from cronofy_avail.runtime.coordinator import SyncCoordinator
     from cronofy_avail.runtime.steps import (
@@ -48,6 +49,8 @@ _WHERE = {
     "query_availability": "cronofy_avail.runtime.steps",
     "MemoryStore": "cronofy_avail.runtime.store",
     "SQLiteStore": "cronofy_avail.runtime.store",
+    # The Jupyter wizard: needs the optional `notebook` extra (ipywidgets, anywidget).
+    "Wizard": "cronofy_avail.notebook.widgets",
 }
 
 __all__ = [
@@ -58,6 +61,7 @@ __all__ = [
     "SQLiteStore",
     "SyncCoordinator",
     "SyncEngine",
+    "Wizard",
     "__version__",
     "create_channel",
     "create_sub_calendar",

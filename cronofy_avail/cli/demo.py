@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,7 @@ from cronofy_avail.cli.live import AnnouncingStore, report_syncs
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
+from cronofy_avail.core.week import bars_from, render_week, week_start_of
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.explain import explain
 from cronofy_avail.runtime.inputs import tzid_arg
@@ -188,6 +190,7 @@ async def run_demo(
     keep_running: bool = False,
     tzid: str = DEMO_TZID,
     stop: asyncio.Event | None = None,
+    svg: Path | None = None,
 ) -> DemoReport:
     """Run the demo, printing to ``out``. With ``keep_running`` it then waits for Ctrl-C,
     SIGTERM or ``stop`` before cleaning up."""
@@ -327,6 +330,9 @@ async def run_demo(
 
         rows = [[slot(m_slots, i), slot(u_slots, i)] for i in range(8)]
         p.table(["managed (first slots)", "unmanaged (first slots)"], rows)
+        if svg is not None:
+            await _write_week(pg, svg, m_slots, u_slots, window[0])
+            p.line(f"  the week picture: {svg}")
 
         # ---- summary
         expected = await _expected_periods(pg, now)
@@ -374,6 +380,30 @@ async def run_demo(
         if keep_running:
             await _wait_until_interrupted(pg, p, stop or asyncio.Event())
     return report
+
+
+async def _write_week(
+    pg: Playground,
+    path: Path,
+    managed: list[tuple[datetime, datetime]],
+    unmanaged: list[tuple[datetime, datetime]],
+    day: datetime,
+) -> None:
+    """The week view the notebook shows, as a standalone SVG file (opens in any browser)."""
+    events = await pg.client.read_events(
+        tzid=pg.tzid,
+        from_=(day - timedelta(days=7)).date(),
+        to=(day + timedelta(days=14)).date(),
+        calendar_ids=[pg.calendar_id],
+    )
+    picture = render_week(
+        bars_from(events, await pg.periods(), managed, unmanaged),
+        week_start=week_start_of(day.date()),
+        tzid=pg.tzid,
+        now=datetime.now(UTC),
+        title=f"Available Periods, week of {week_start_of(day.date()):%d %b %Y} ({pg.tzid})",
+    )
+    path.write_text(picture, encoding="utf-8")  # noqa: ASYNC240 - once, at the very end
 
 
 async def _wait_until_interrupted(pg: Playground, p: Printer, stop: asyncio.Event) -> None:
@@ -433,12 +463,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tzid", type=tzid_arg, default=DEMO_TZID, help="the demo user's time zone (IANA name)"
     )
+    parser.add_argument(
+        "--svg", type=Path, metavar="FILE", help="also write the week view (events, periods, slots)"
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out if out is not None else sys.stdout  # resolved now: tests and callers swap it
     try:
-        report = asyncio.run(run_demo(out, keep_running=args.keep_running, tzid=args.tzid))
+        report = asyncio.run(
+            run_demo(out, keep_running=args.keep_running, tzid=args.tzid, svg=args.svg)
+        )
     except (CronofyError, OSError, TimeoutError) as exc:
         message = explain(exc).message  # cause and fix, never a Python class name
         if isinstance(exc, OSError) and not isinstance(exc, TimeoutError):

@@ -1,0 +1,1131 @@
+"""The wizard's state, without any widget: steps, their states, and what each step shows.
+
+The views in :mod:`.widgets` only draw what this holds and call its methods, so everything here
+is tested in plain pytest against the emulator over real HTTP. Each step calls the same library
+functions as the CLI and the demo (:mod:`cronofy_avail.runtime.steps`, the
+:class:`~cronofy_avail.playground.Playground`, the coordinator and the store).
+
+Work runs on the running event loop (the kernel's in Jupyter); nothing here starts a thread.
+Views subscribe with :meth:`WizardController.on_change` and update widget traits from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+import traceback
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp import web
+
+from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.core.errors import CronofyError
+from cronofy_avail.core.mapping import period_id_for
+from cronofy_avail.core.models import (
+    AvailablePeriod,
+    Calendar,
+    Channel,
+    Event,
+    Profile,
+    utc_instant,
+)
+from cronofy_avail.core.week import (
+    HOUR_H,
+    SNAP_MINUTES,
+    Bar,
+    allday_row_count,
+    bars_from,
+    render_week,
+    time_at,
+    week_start_of,
+)
+from cronofy_avail.emulator.control_client import EmulatorControl
+from cronofy_avail.playground import Playground
+from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.explain import CommandError, explain
+from cronofy_avail.runtime.ngrok import discover_public_url
+from cronofy_avail.runtime.serving import start_site
+from cronofy_avail.runtime.settings import Settings
+from cronofy_avail.runtime.steps import (
+    busy_calendar_ids,
+    create_sub_calendar,
+    onboard_user,
+    query_availability,
+)
+from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
+from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from webhook_server import WebhookConfig, WebhookServer
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class StepState(StrEnum):
+    WAITING = "waiting"
+    READY = "ready"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+ICONS = {
+    # Plain symbols every font has (DejaVu included): emoji show as boxes on bare Linux.
+    StepState.WAITING: "○",
+    StepState.READY: "▶",
+    StepState.RUNNING: "◐",
+    StepState.DONE: "✔",
+    StepState.FAILED: "✘",
+}
+
+MODES = ("embedded", "shared", "cronofy")
+"""Connect options: the embedded emulator, a shared emulator by URL, real Cronofy."""
+
+STEP_KEYS = ("connect", "calendar", "channel", "sync", "availability")
+
+_ABOUT = {
+    "connect": (
+        "0. Connect",
+        "Your application talks to Cronofy with an access token per user and signs nothing "
+        "itself; Cronofy signs every push notification with your client secret. Here that is "
+        "the emulator in this kernel (default), a shared emulator, or real Cronofy.",
+    ),
+    "calendar": (
+        "1. Sub calendar",
+        "Cronofy creates a calendar in one of the user's connected profiles (or we reuse the "
+        "one already called Availability). Every event the user puts there will become an "
+        "Available Period.",
+    ),
+    "channel": (
+        "2. Channel",
+        "Cronofy registers a push channel filtered to that calendar and POSTs to its callback "
+        "URL on every change. It first sends a signed verification notification, which the "
+        "receiver checks against the client secret.",
+    ),
+    "sync": (
+        "3. Sync, live",
+        "On each change notification we read the events changed since changes_since (deleted "
+        "and moved ones too) and upsert or delete one Available Period per event. A full "
+        "reconcile compares everything and repairs what notifications cannot tell.",
+    ),
+    "availability": (
+        "4. Availability",
+        "Cronofy answers availability queries; with managed availability the user is only "
+        "free inside their Available Periods. The sub calendar itself is left out of the "
+        "busy calendars, or its events would cancel the very periods made from them.",
+    ),
+}
+
+INPUT_STEP = {
+    "mode": "connect",
+    "emulator_url": "connect",
+    "data_center": "connect",
+    "tzid": "connect",
+    "user_id": "connect",
+    "profile_id": "calendar",
+    "callback_url": "channel",
+    "minutes": "availability",
+    "days": "availability",
+    "redirect_port": "connect",
+}
+"""Which step each input belongs to: changing it drops that step and the later ones back."""
+
+TRAP = (
+    "Busy-calendar trap: the Availability calendar is not consulted for busy time. Its own "
+    "events are opaque, so consulting it would make every Available Period busy and the "
+    "managed answer empty."
+)
+
+
+MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
+"""The shortest drag (SVG units) that creates an event."""
+
+
+class WizardError(Exception):
+    """A step was asked for out of order, or an input is missing; the message says what to do."""
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    about: str
+    state: StepState = StepState.WAITING
+    summary: str = ""
+    error: str | None = None
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def icon(self) -> str:
+        return ICONS[self.state]
+
+
+@dataclass
+class Inputs:
+    mode: str = "embedded"
+    emulator_url: str = ""
+    data_center: str = "us"
+    tzid: str = "Europe/London"
+    user_id: str = "notebook"
+    profile_id: str | None = None
+    callback_url: str = ""
+    """Public base URL of the receiver; empty: the receiver's own URL (emulator) or ngrok."""
+    minutes: int = 60
+    days: int = 5
+    redirect_port: int = 0
+    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``): register
+    that exact URL with your Cronofy application; 0 picks a free one (emulators accept any)."""
+
+
+class _Secrets:
+    """Tokens typed in password fields: held here, never in a widget value or a repr."""
+
+    __slots__ = ("access_token", "client_id", "client_secret", "refresh_token")
+
+    def __init__(self) -> None:
+        self.access_token: str | None = None
+        self.refresh_token: str | None = None
+        self.client_id: str | None = None
+        self.client_secret: str | None = None
+
+    def __repr__(self) -> str:
+        return "_Secrets(…)"
+
+
+@dataclass
+class FeedItem:
+    """One line of step 3's live feed: a delivery or a sync."""
+
+    kind: str
+    text: str
+    detail: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Backend:
+    store: Store
+    coordinator: SyncCoordinator
+    client: CronofyClient
+    server: Any
+    receiver_url: str
+    control: EmulatorControl | None
+    where: str
+    account_label: str
+    busy_calendar_id: str | None = None
+
+
+class WizardController:
+    """The wizard: ``await run_step("connect")`` … ``await run_all()``; views call the same."""
+
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        mode: str = "embedded",
+        emulator_url: str = "",
+        tzid: str = "Europe/London",
+        user_id: str = "notebook",
+        account_options: dict[str, Any] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        debug: bool = False,
+        receiver_host: str = "127.0.0.1",
+    ) -> None:
+        self.steps: dict[str, Step] = {key: Step(key, *_ABOUT[key]) for key in STEP_KEYS}
+        self.steps["connect"].state = StepState.READY
+        self.inputs = Inputs(mode=mode, emulator_url=emulator_url, tzid=tzid, user_id=user_id)
+        self.secrets = _Secrets()
+        self.account_options = dict(account_options or {})
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.debug = debug
+        self.receiver_host = receiver_host
+        """Where the in-kernel receiver listens (shared emulator, real Cronofy). A workshop
+        whose emulator runs on another machine needs ``"0.0.0.0"`` and, as the callback URL,
+        this machine's address."""
+        self._loop = _running_loop()
+        """The loop the wizard was made on (the kernel's): all its work runs there."""
+        """Show the traceback under the explanation (the CLI's ``--debug``)."""
+        self._store = store
+        self._stack: AsyncExitStack | None = None
+        self.backend: _Backend | None = None
+        self._listeners: list[Callable[[], None]] = []
+        # what the steps show
+        self.profiles: list[Profile] = []
+        self.calendar: Calendar | None = None
+        self.channel: Channel | None = None
+        self.feed: list[FeedItem] = []
+        self.events: list[Event] = []
+        self.periods: list[AvailablePeriod] = []
+        self.managed_slots: list[tuple[datetime, datetime]] = []
+        self.unmanaged_slots: list[tuple[datetime, datetime]] = []
+        self.availability_note = ""
+        self.last_result: SyncResult | None = None
+        self.week_offset = 0
+        self.selected: str | None = None
+        self.busy = False
+        self._seen_delivery = 0
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._refresh_again = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.refreshes = 0
+        self.authorization: str = ""
+        """What the Authorize flow says (never the tokens)."""
+        self._oauth_runner: web.AppRunner | None = None
+        self.authorized = asyncio.Event()
+
+    # ------------------------------------------------------------------ observing
+
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` after every change of state; returns a remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:
+                _LOGGER.exception("wizard view listener failed")
+
+    # ------------------------------------------------------------------ inputs
+
+    def set_input(self, name: str, value: Any) -> None:
+        """Change an input; a step already done (and every later one) must run again."""
+        if name not in INPUT_STEP:
+            raise WizardError(f"unknown input {name!r}; inputs: {', '.join(INPUT_STEP)}")
+        if name == "mode" and value not in MODES:
+            raise WizardError(f"mode must be one of {', '.join(MODES)}")
+        if getattr(self.inputs, name) == value:
+            return
+        setattr(self.inputs, name, value)
+        self.invalidate(INPUT_STEP[name])
+
+    def set_secret(self, name: str, value: str) -> None:
+        """A token or the client secret from a password field (real Cronofy)."""
+        if name not in _Secrets.__slots__:
+            raise WizardError(f"unknown secret {name!r}")
+        setattr(self.secrets, name, value or None)
+        self.invalidate("connect")
+
+    def invalidate(self, key: str) -> None:
+        """``key`` drops from done/failed back to ready; the later steps wait for it again."""
+        index = STEP_KEYS.index(key)
+        step = self.steps[key]
+        before_ok = index == 0 or self.steps[STEP_KEYS[index - 1]].state == StepState.DONE
+        if step.state != StepState.RUNNING:
+            step.state = StepState.READY if before_ok else StepState.WAITING
+        for later in STEP_KEYS[index + 1 :]:
+            if self.steps[later].state != StepState.RUNNING:
+                self.steps[later].state = StepState.WAITING
+        self._changed()
+
+    # ------------------------------------------------------------------ running steps
+
+    @property
+    def ok(self) -> bool:
+        return all(s.state == StepState.DONE for s in self.steps.values())
+
+    def can_run(self, key: str) -> bool:
+        index = STEP_KEYS.index(key)
+        return index == 0 or self.steps[STEP_KEYS[index - 1]].state == StepState.DONE
+
+    async def run_step(self, key: str) -> Step:
+        """Run one step; its state ends ``done`` or ``failed`` (with cause and fix in
+        ``step.error``). Raises :class:`WizardError` only when an earlier step is not done."""
+        if key not in self.steps:
+            raise WizardError(f"unknown step {key!r}; steps: {', '.join(STEP_KEYS)}")
+        if not self.can_run(key):
+            earlier = STEP_KEYS[STEP_KEYS.index(key) - 1]
+            raise WizardError(f"step {self.steps[earlier].title!r} must be done first")
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        step = self.steps[key]
+        step.state, step.error = StepState.RUNNING, None
+        self._changed()
+        try:
+            await getattr(self, f"_run_{key}")(step)
+        except asyncio.CancelledError:
+            step.state = StepState.FAILED
+            step.error = "cancelled"
+            self._changed()
+            raise
+        except Exception as exc:
+            step.state = StepState.FAILED
+            step.error = self._explain(exc)
+            _LOGGER.debug("step %s failed", key, exc_info=True)
+        else:
+            step.state = StepState.DONE
+            index = STEP_KEYS.index(key)
+            for later in STEP_KEYS[index + 1 :]:
+                if self.steps[later].state == StepState.WAITING:
+                    self.steps[later].state = StepState.READY
+                break
+        self._changed()
+        return step
+
+    async def run_all(self) -> bool:
+        """Run every step not yet done, in order; stop at the first failure. ``True`` if all
+        are done."""
+        for key in STEP_KEYS:
+            if self.steps[key].state == StepState.DONE:
+                continue
+            step = await self.run_step(key)
+            if step.state != StepState.DONE:
+                return False
+        return True
+
+    def _explain(self, exc: BaseException) -> str:
+        message = explain(exc).message
+        if self.debug:
+            message += "\n\n" + "".join(traceback.format_exception(exc))
+        for secret in self._secret_values():
+            message = message.replace(secret, "…")
+        return message
+
+    def _secret_values(self) -> list[str]:
+        values = [
+            self.secrets.access_token,
+            self.secrets.refresh_token,
+            self.secrets.client_secret,
+        ]
+        if self.backend is not None:
+            tokens = self.backend.client.tokens
+            if tokens is not None:
+                values += [tokens.access_token, tokens.refresh_token]
+        return [v for v in values if v]
+
+    # ------------------------------------------------------------------ step 0: connect
+
+    async def _run_connect(self, step: Step) -> None:
+        await self.close()
+        self._reset_views()
+        stack = AsyncExitStack()
+        try:
+            mode = self.inputs.mode
+            if mode == "embedded":
+                backend = await self._connect_embedded(stack)
+            elif mode == "shared":
+                backend = await self._connect_shared(stack)
+            elif mode == "cronofy":
+                backend = await self._connect_cronofy(stack)
+            else:
+                raise WizardError(f"mode must be one of {', '.join(MODES)}")
+            account = await backend.client.account()
+            self.profiles = await backend.client.list_profiles()
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack, self.backend = stack, backend
+        stack.callback(backend.coordinator.add_listener(self._on_sync))
+        connected = [p for p in self.profiles if p.profile_connected]
+        if self.inputs.profile_id is None and connected:
+            self.inputs.profile_id = connected[0].profile_id
+        step.summary = f"Connected to {backend.where} as {backend.account_label}."
+        step.lines = [
+            f"Cronofy API: {backend.where}",
+            f"account: {account.email or account.account_id}",
+            f"webhook receiver in this kernel: {backend.receiver_url}",
+            f"profiles: {', '.join(p.profile_name for p in self.profiles) or '(none)'}",
+        ]
+        await self._resume()
+
+    async def _connect_embedded(self, stack: AsyncExitStack) -> _Backend:
+        pg = await stack.enter_async_context(
+            Playground.running(
+                user_id=self.inputs.user_id,
+                tzid=self.inputs.tzid,
+                store=self._store,
+                onboard=False,
+            )
+        )
+        control = EmulatorControl(pg.emulator.base_url, session=pg.session)
+        return _Backend(
+            store=pg.store,
+            coordinator=pg.coordinator,
+            client=pg.client,
+            server=pg.server,
+            receiver_url=pg.webhook_url,
+            control=control,
+            where=f"the embedded emulator at {pg.emulator.base_url}",
+            account_label=pg.account.email,
+            busy_calendar_id=pg.account.calendar_id,
+        )
+
+    async def _receiver(
+        self,
+        stack: AsyncExitStack,
+        store: Store,
+        session: aiohttp.ClientSession,
+        *,
+        client_id: str,
+        client_secrets: list[str],
+        api_base_url: str | None,
+        data_center: str,
+    ) -> tuple[SyncCoordinator, WebhookServer, str]:
+        """The same engine, coordinator and receiver the playground and ``serve`` build."""
+        clients = UserClients(
+            store,
+            client_id=client_id,
+            client_secret=client_secrets[0],
+            data_center=data_center,
+            api_base_url=api_base_url,
+            session=session,
+        )
+        coordinator = SyncCoordinator(
+            store, SyncEngine(store), clients.for_user, schedule_every=None
+        )
+        stack.push_async_callback(coordinator.stop)
+        server = WebhookServer(
+            WebhookConfig(store=store, coordinator=coordinator, client_secrets=client_secrets),
+            host=self.receiver_host,
+        )
+        url = await server.start()
+        stack.push_async_callback(server.stop)
+        assert url
+        return coordinator, server, url
+
+    async def _connect_shared(self, stack: AsyncExitStack) -> _Backend:
+        url = self.inputs.emulator_url.strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise WizardError(
+                "shared emulator: give its URL, e.g. http://192.168.1.10:8181 "
+                "(the instructor prints it with `cronofy-avail emulator`)"
+            )
+        store = self._store or MemoryStore()
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+        control = EmulatorControl(url, session=session)
+        info = await control.info()
+        user = await store.get_user(self.inputs.user_id)
+        if user is not None and user.credentials is not None:
+            access, refresh = user.credentials.access_token, user.credentials.refresh_token
+            label, busy = f"user {user.user_id} (resumed)", None
+        else:
+            # An isolated account of our own on the instructor's emulator.
+            account = await control.create_account(tzid=self.inputs.tzid, **self.account_options)
+            access, refresh = account.access_token, account.refresh_token
+            label, busy = account.email, account.calendar_id
+        coordinator, server, receiver = await self._receiver(
+            stack,
+            store,
+            session,
+            client_id=info.client_id,
+            client_secrets=[info.client_secret],
+            api_base_url=url,
+            data_center="us",
+        )
+        client = CronofyClient(
+            access_token=access,
+            refresh_token=refresh,
+            client_id=info.client_id,
+            client_secret=info.client_secret,
+            api_base_url=url,
+            session=session,
+        )
+        return _Backend(
+            store, coordinator, client, server, receiver, control,
+            f"the shared emulator at {url}", label, busy,
+        )  # fmt: skip
+
+    async def _connect_cronofy(self, stack: AsyncExitStack) -> _Backend:
+        settings = Settings.load()
+        s = self.secrets
+        client_id = s.client_id or settings.client_id
+        secrets_ = [s.client_secret] if s.client_secret else settings.client_secrets
+        access = s.access_token or settings.access_token
+        refresh = s.refresh_token or settings.refresh_token
+        store = self._store or MemoryStore()
+        user = await store.get_user(self.inputs.user_id)
+        if access is None and user is not None and user.credentials is not None:
+            access, refresh = user.credentials.access_token, user.credentials.refresh_token
+        if not client_id or not secrets_ or not access:
+            raise CommandError(
+                "real Cronofy needs CRONOFY_CLIENT_ID, CRONOFY_CLIENT_SECRET and "
+                "CRONOFY_ACCESS_TOKEN.\nFix: put them in .env or the environment, or type them "
+                "in the password fields (they are never shown back)."
+            )
+        session = aiohttp.ClientSession()
+        stack.push_async_callback(session.close)
+        data_center = self.inputs.data_center or settings.data_center
+        coordinator, server, receiver = await self._receiver(
+            stack,
+            store,
+            session,
+            client_id=client_id,
+            client_secrets=secrets_,
+            api_base_url=settings.api_base_url,
+            data_center=data_center,
+        )
+        client = CronofyClient(
+            access_token=access,
+            refresh_token=refresh,
+            client_id=client_id,
+            client_secret=secrets_[0],
+            data_center=data_center,
+            api_base_url=settings.api_base_url,
+            session=session,
+        )
+        where = settings.api_base_url or f"Cronofy ({data_center} data center)"
+        return _Backend(store, coordinator, client, server, receiver, None, where, "your account")
+
+    async def _resume(self) -> None:
+        """A user already in the store: steps 1-3 count as done from what it records.
+
+        Not with the embedded emulator: it starts empty each time, so what the store says about
+        an earlier one is stale (the steps then run again and overwrite it)."""
+        assert self.backend is not None
+        if self.inputs.mode == "embedded":
+            return
+        user = await self.backend.store.get_user(self.inputs.user_id)
+        if user is None or not user.calendar_id:
+            return
+        self.steps["calendar"].state = StepState.DONE
+        self.steps["calendar"].summary = f"Resumed: sub calendar {user.calendar_id}."
+        self.inputs.profile_id = user.profile_id or self.inputs.profile_id
+        if not (user.channel_id and user.callback_url):
+            self.steps["channel"].state = StepState.READY
+            return
+        self.steps["channel"].state = StepState.DONE
+        self.steps["channel"].summary = f"Resumed: channel {user.channel_id}."
+        if user.last_sync_at is None:
+            self.steps["sync"].state = StepState.READY
+            return
+        self.steps["sync"].state = StepState.DONE
+        self.steps["sync"].summary = f"Resumed: last sync {user.last_sync_at:%Y-%m-%d %H:%M} UTC."
+        self.steps["availability"].state = StepState.READY
+        await self.refresh()
+
+    def _reset_views(self) -> None:
+        for key in STEP_KEYS[1:]:
+            self.steps[key].state = StepState.WAITING
+            self.steps[key].summary, self.steps[key].error, self.steps[key].lines = "", None, []
+        self.profiles, self.calendar, self.channel = [], None, None
+        self.feed, self.events, self.periods = [], [], []
+        self.managed_slots, self.unmanaged_slots, self.availability_note = [], [], ""
+        self._seen_delivery = 0
+
+    # ------------------------------------------------------------------ Authorize (OAuth)
+
+    async def authorize_url(self) -> str:
+        """Real Cronofy: start a local redirect receiver and return the page to open.
+
+        The user signs in and agrees at Cronofy, which redirects to
+        ``http://127.0.0.1:PORT/oauth/callback`` with a code; the code is exchanged for
+        tokens that are kept with the other secrets (never shown) and Connect can run.
+        """
+        settings = Settings.load()
+        client_id = self.secrets.client_id or settings.client_id
+        known = settings.client_secrets
+        client_secret = self.secrets.client_secret or (known[0] if known else None)
+        if not client_id or not client_secret:
+            raise CommandError(
+                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET."
+                "\nFix: put them in .env or the environment, or type them in the password "
+                "fields first."
+            )
+        await self._stop_oauth()
+        self.authorized.clear()
+        expected_state = secrets.token_urlsafe(16)
+        data_center = self.inputs.data_center or settings.data_center
+        redirect: dict[str, str] = {}
+
+        async def callback(request: web.Request) -> web.Response:
+            if request.query.get("state") != expected_state or "code" not in request.query:
+                return web.Response(
+                    status=400, text="Unexpected request: start again from the notebook."
+                )
+            async with CronofyClient(
+                client_id=client_id,
+                client_secret=client_secret,
+                data_center=data_center,
+                api_base_url=settings.api_base_url,
+            ) as client:
+                try:
+                    tokens = await client.exchange_code(request.query["code"], redirect["uri"])
+                except CronofyError as exc:
+                    self.authorization = self._explain(exc)
+                    self._changed()
+                    return web.Response(
+                        status=400, text="Cronofy refused the code: see the notebook."
+                    )
+            self.secrets.client_id, self.secrets.client_secret = client_id, client_secret
+            self.secrets.access_token = tokens.access_token
+            self.secrets.refresh_token = tokens.refresh_token
+            self.authorization = "Authorized: tokens received and kept hidden. Press Connect."
+            self.authorized.set()
+            self.invalidate("connect")
+            return web.Response(
+                text="Authorized. You can close this tab and go back to the notebook."
+            )
+
+        app = web.Application()
+        app.router.add_get("/oauth/callback", callback)
+        self._oauth_runner, base = await start_site(app, "127.0.0.1", self.inputs.redirect_port)
+        redirect["uri"] = base + "/oauth/callback"
+        async with CronofyClient(
+            client_id=client_id,
+            data_center=data_center,
+            api_base_url=settings.api_base_url,
+        ) as client:
+            url = client.authorization_url(
+                redirect["uri"],
+                state=expected_state,
+                scope="read_account list_calendars create_calendar read_events",
+            )
+        self.authorization = (
+            f"Open the link, sign in and agree; Cronofy returns to {redirect['uri']}."
+        )
+        self._changed()
+        return url
+
+    async def _stop_oauth(self) -> None:
+        runner, self._oauth_runner = self._oauth_runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    # ------------------------------------------------------------------ step 1: sub calendar
+
+    def _need_backend(self) -> _Backend:
+        if self.backend is None:
+            raise WizardError("connect first (step 0)")
+        return self.backend
+
+    async def _run_calendar(self, step: Step) -> None:
+        backend = self._need_backend()
+        calendar, created = await create_sub_calendar(
+            backend.client, profile_id=self.inputs.profile_id
+        )
+        self.calendar = calendar
+        verb = "Created" if created else "Reused"
+        step.summary = f'{verb} "{calendar.calendar_name}" ({calendar.calendar_id}).'
+        step.lines = [f"profile: {calendar.profile_name or calendar.profile_id}"]
+
+    # ------------------------------------------------------------------ step 2: channel
+
+    async def public_base_url(self) -> str:
+        """Where Cronofy must POST: the pasted URL, else the receiver itself (emulator), else
+        the ngrok tunnel forwarding to the receiver (real Cronofy)."""
+        backend = self._need_backend()
+        if self.inputs.callback_url.strip():
+            return self.inputs.callback_url.strip()
+        if backend.control is not None:
+            return backend.receiver_url
+        port = int(backend.receiver_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        public = await discover_public_url(port=port)
+        if public is None:
+            raise CommandError(
+                f"no public URL: Cronofy cannot reach {backend.receiver_url}.\n"
+                f"Fix: run `ngrok http {port}` and press the button again, or paste the "
+                "public URL of the receiver."
+            )
+        prefix = backend.receiver_url.split("://", 1)[1].partition("/")[2]
+        return public.rstrip("/") + ("/" + prefix if prefix else "")
+
+    async def _run_channel(self, step: Step) -> None:
+        backend = self._need_backend()
+        base = await self.public_base_url()
+        user, channel = await onboard_user(
+            backend.store,
+            backend.client,
+            user_id=self.inputs.user_id,
+            public_base_url=base,
+            tzid=self.inputs.tzid,
+            profile_id=self.inputs.profile_id,
+        )
+        self.channel = channel
+        shown = (user.callback_url or "").replace(user.callback_key, user.callback_key[:4] + "…")
+        step.summary = f"Channel {channel.channel_id} filtered to {user.calendar_id}."
+        step.lines = [f"callback: {shown}"]
+        if backend.control is not None:
+            await backend.control.wait_notifications()
+        await self._read_deliveries()
+        verified = [f for f in self.feed if f.kind == "delivery" and "verification" in f.text]
+        step.lines.append(
+            verified[-1].text if verified else "verification notification: not arrived yet"
+        )
+
+    # ------------------------------------------------------------------ step 3: sync
+
+    async def _run_sync(self, step: Step) -> None:
+        result = await self.sync_now(full=True)
+        if not result.ok:
+            raise CommandError(
+                f"sync failed: {result.error or result.state}.\n"
+                "Fix: see the error above; press Full reconcile to try again."
+            )
+        step.summary = (
+            f"Full reconcile: {result.events_read} event(s) read, {result.upserts} upsert(s), "
+            f"{result.deletes} delete(s). Changes now sync live."
+        )
+
+    async def sync_now(self, *, full: bool = True, dry_run: bool = False) -> SyncResult:
+        """A full reconcile (or a dry run of one) right now; the feed shows it."""
+        backend = self._need_backend()
+        self.busy = True
+        self._changed()
+        try:
+            result = await backend.coordinator.sync_now(
+                self.inputs.user_id, full=full, dry_run=dry_run
+            )
+        finally:
+            self.busy = False
+        await self.refresh()
+        return result
+
+    async def _on_sync(self, user_id: str, result: SyncResult) -> None:
+        if user_id != self.inputs.user_id:
+            return
+        self.last_result = result
+        await self._read_deliveries()  # the deliveries this sync answers come first
+        kind = "dry run" if result.dry_run else result.kind
+        item = FeedItem(
+            "sync",
+            f"sync ({kind}): {result.events_read} event(s) read, {result.upserts} upsert(s), "
+            f"{result.deletes} delete(s), {result.skips} skip(s)"
+            + ("" if result.ok else f": FAILED ({result.state}: {result.error})"),
+        )
+        if result.plan is not None:
+            item.detail = result.plan.explain(ZoneInfo(self.inputs.tzid)).splitlines()
+        self.feed.append(item)
+        self.request_refresh()
+
+    async def _read_deliveries(self) -> None:
+        backend = self._need_backend()
+        for d in reversed(await backend.store.list_deliveries()):
+            if (d.delivery_id or 0) <= self._seen_delivery or d.user_id != self.inputs.user_id:
+                continue
+            self._seen_delivery = max(self._seen_delivery, d.delivery_id or 0)
+            self.feed.append(FeedItem("delivery", _delivery_text(d)))
+
+    def request_refresh(self) -> None:
+        """Re-read deliveries, events, periods (and slots once step 4 ran), coalesced."""
+        if self._refresh_task is not None and not self._refresh_task.done():
+            self._refresh_again = True
+            return
+        self._refresh_task = asyncio.ensure_future(self._refresh_loop())
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            self._refresh_again = False
+            try:
+                await self.refresh()
+            except CronofyError as exc:
+                self.steps["sync"].error = self._explain(exc)
+                self._changed()
+            if not self._refresh_again:
+                return
+
+    async def refresh(self) -> None:
+        backend = self.backend
+        if backend is None:
+            return
+        await self._read_deliveries()
+        user = await backend.store.get_user(self.inputs.user_id)
+        if user is not None and user.calendar_id:
+            today = self.clock().astimezone(ZoneInfo(self.inputs.tzid)).date()
+            self.events = await backend.client.read_events(
+                tzid=self.inputs.tzid,
+                from_=today - timedelta(days=28),
+                to=today + timedelta(days=60),
+                calendar_ids=[user.calendar_id],
+            )
+        self.periods = await backend.client.list_available_periods()
+        if self.steps["availability"].state == StepState.DONE:
+            await self._query_slots()
+        self.refreshes += 1
+        self._changed()
+
+    async def settle(self, within: float = 30.0) -> None:
+        """Wait until deliveries, the syncs they start and the views' refresh are done."""
+        backend = self._need_backend()
+        async with asyncio.timeout(within):
+            for _ in range(3):
+                if backend.control is not None:
+                    await backend.control.wait_notifications(within)
+                await backend.coordinator.wait_idle()
+                task = self._refresh_task
+                if task is not None:
+                    await task
+        await self.refresh()
+
+    # ------------------------------------------------------------------ acting as the user
+
+    def _control(self) -> tuple[EmulatorControl, str]:
+        backend = self._need_backend()
+        if backend.control is None:
+            raise WizardError("acting as the user needs an emulator (real Cronofy: use your "
+                              "calendar app)")  # fmt: skip
+        if self.calendar is None and not self.steps["calendar"].state == StepState.DONE:
+            raise WizardError("create the sub calendar first (step 1)")
+        return backend.control, self._calendar_id()
+
+    def _calendar_id(self) -> str:
+        if self.calendar is not None:
+            return self.calendar.calendar_id
+        raise WizardError("create the sub calendar first (step 1)")
+
+    async def add_timed(self, start: datetime, end: datetime, summary: str = "Available") -> str:
+        control, calendar_id = self._control()
+        event = await control.add_event(
+            calendar_id, summary=summary, start=_iso(start), end=_iso(end)
+        )
+        return str(event["event_uid"])
+
+    async def add_all_day(self, day: date, days: int = 1, summary: str = "Free all day") -> str:
+        control, calendar_id = self._control()
+        event = await control.add_event(
+            calendar_id,
+            summary=summary,
+            start=day.isoformat(),
+            end=(day + timedelta(days=days)).isoformat(),
+        )
+        return str(event["event_uid"])
+
+    async def add_recurring(
+        self, start: datetime, end: datetime, count: int = 3, summary: str = "Office hours"
+    ) -> list[str]:
+        control, calendar_id = self._control()
+        events = await control.add_events(
+            calendar_id,
+            {
+                "summary": summary,
+                "start": _iso(start),
+                "end": _iso(end),
+                "recurrence": {"frequency": "daily", "count": count},
+            },
+        )
+        return [str(e["event_uid"]) for e in events]
+
+    async def move(self, event_uid: str, start: datetime, end: datetime) -> None:
+        control, _ = self._control()
+        await control.move_event(event_uid, _iso(start), _iso(end))
+
+    async def delete(self, event_uid: str) -> None:
+        control, _ = self._control()
+        await control.delete_event(event_uid)
+
+    def tomorrow_at(self, hour: int, minute: int = 0, *, days: int = 1) -> datetime:
+        """Local ``hour:minute`` ``days`` from today in the user's zone (for the buttons)."""
+        zone = ZoneInfo(self.inputs.tzid)
+        today = self.clock().astimezone(zone).date()
+        return datetime.combine(today + timedelta(days=days), time(hour, minute), zone)
+
+    async def create_from_drag(self, day_index: int, y0: float, y1: float) -> str | None:
+        """A drag across empty time in the week view: an availability event there, as the
+        user. The notification → sync → period path does the rest. ``None`` for a drag shorter
+        than half the snap step (a click that moved a little)."""
+        if abs(y1 - y0) < MIN_DRAG:
+            return None
+        week = self.week_start
+        rows = allday_row_count(self.week_bars(), week)
+        a = time_at(week, self.inputs.tzid, day_index, min(y0, y1), allday_rows=rows)
+        b = time_at(week, self.inputs.tzid, day_index, max(y0, y1), allday_rows=rows)
+        if b <= a:
+            return None
+        return await self.add_timed(a, b, summary="Dragged in the week view")
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the wizard's event loop, now if already there.
+
+        Widget handlers may run on another thread: JupyterLab 4.6 sends widget messages
+        through ipykernel 7 subshells, each with its own thread and event loop. The servers,
+        the aiohttp session and the widgets' comms all belong to the kernel's main loop, so
+        every handler is handed over to it (thread-safe) instead of running where it landed.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed() or _running_loop() is loop:
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
+    def spawn(self, coro: Any, *, step: str = "sync") -> None:
+        """Run ``coro`` on the wizard's loop (for button handlers); an error lands in the
+        panel of ``step``, explained, never as a traceback."""
+
+        def start() -> None:
+            task: asyncio.Task[Any] = asyncio.ensure_future(self._guard(coro, step))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self.call_soon(start)
+
+    async def _guard(self, coro: Any, step: str) -> Any:
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.steps[step].error = self._explain(exc)
+            self._changed()
+            return None
+
+    async def wait_tasks(self) -> None:
+        """Wait for everything the buttons scheduled (tests, scripted cells)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # ------------------------------------------------------------------ step 4: availability
+
+    async def _run_availability(self, step: Step) -> None:
+        if self.inputs.minutes <= 0 or self.inputs.days <= 0:
+            raise WizardError("duration and window must be positive")
+        await self._query_slots()
+
+    def query_window(self) -> tuple[datetime, datetime]:
+        start = self.tomorrow_at(0)
+        return start, start + timedelta(days=self.inputs.days)
+
+    async def _query_slots(self) -> None:
+        backend = self._need_backend()
+        user = await backend.store.get_user(self.inputs.user_id)
+        if user is None or user.sub is None or user.calendar_id is None:
+            raise WizardError("run steps 1 and 2 first")
+        consulted = await busy_calendar_ids(backend.client, user.calendar_id)
+        start, end = self.query_window()
+        answers = []
+        for managed in (True, False):
+            response = await query_availability(
+                backend.client,
+                sub=user.sub,
+                sub_calendar_id=user.calendar_id,
+                start=start,
+                end=end,
+                minutes=self.inputs.minutes,
+                managed=managed,
+                calendar_ids=consulted,
+            )
+            answers.append([(utc_instant(r.start), utc_instant(r.end)) for r in response.results])
+        self.managed_slots, self.unmanaged_slots = answers
+        note = TRAP
+        if not self.periods and not self.managed_slots:
+            note += " No Available Periods yet: add availability (step 3) to get managed slots."
+        self.availability_note = note
+        step = self.steps["availability"]
+        step.summary = (
+            f"{len(self.managed_slots)} slot(s) with managed availability, "
+            f"{len(self.unmanaged_slots)} without (updated after every sync)."
+        )
+
+    # ------------------------------------------------------------------ the week view
+
+    @property
+    def week_start(self) -> date:
+        today = self.clock().astimezone(ZoneInfo(self.inputs.tzid)).date()
+        return week_start_of(today) + timedelta(days=7 * self.week_offset)
+
+    def shift_week(self, weeks: int) -> None:
+        self.week_offset += weeks
+        self._changed()
+
+    def select(self, key: str | None) -> None:
+        """Select the bar ``"<kind>:<id>"`` (a click in the week view)."""
+        self.selected = key or None
+        self._changed()
+
+    def week_bars(self) -> list[Bar]:
+        return bars_from(self.events, self.periods, self.managed_slots, self.unmanaged_slots)
+
+    def week_svg(self) -> str:
+        return render_week(
+            self.week_bars(),
+            week_start=self.week_start,
+            tzid=self.inputs.tzid,
+            now=self.clock(),
+            selected=self.selected,
+            title=f"Week of {self.week_start:%d %b %Y} ({self.inputs.tzid})",
+        )
+
+    def period_rows(self) -> list[tuple[str, str, str, str]]:
+        """(period id, start, end, event summary) in the user's zone, by start."""
+        zone = ZoneInfo(self.inputs.tzid)
+        summaries = {period_id_for(e.event_uid): e.summary or "" for e in self.events}
+        rows = sorted(
+            (utc_instant(p.start), utc_instant(p.end), p.available_period_id) for p in self.periods
+        )
+        return [
+            (
+                pid,
+                a.astimezone(zone).strftime("%a %d %b %H:%M"),
+                b.astimezone(zone).strftime("%a %d %b %H:%M"),
+                summaries.get(pid, ""),
+            )
+            for a, b, pid in rows
+        ]
+
+    def describe(self, key: str) -> str:
+        """What the bar ``"<kind>:<id>"`` is (hover text, the details panel)."""
+        zone = ZoneInfo(self.inputs.tzid)
+        kind, _, bar_id = key.partition(":")
+        for bar in self.week_bars():
+            if bar.id == bar_id and bar.kind == kind:
+                if isinstance(bar.start, datetime) and isinstance(bar.end, datetime):
+                    when = (
+                        f"{bar.start.astimezone(zone):%a %d %b %H:%M} - "
+                        f"{bar.end.astimezone(zone):%a %d %b %H:%M}"
+                    )
+                else:
+                    when = f"{bar.start} - {bar.end} (all day)"
+                return f"{bar.kind} {bar.id}: {bar.label or ''} {when}".replace("  ", " ")
+        return ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def close(self) -> None:
+        """Stop the emulator, receiver and background work this wizard started."""
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:  # a Connect button re-connecting closes the old backend
+                task.cancel()
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refresh_task
+        stack, self._stack, self.backend = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+        await self._stop_oauth()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _delivery_text(d: Delivery) -> str:
+    try:
+        body = json.loads(d.body)
+    except ValueError:
+        body = {}
+    since = body.get("notification", {}).get("changes_since") if isinstance(body, dict) else None
+    signed = "signature ok" if d.verified else "signature NOT verified"
+    extra = f", changes_since {since}" if since else ""
+    return (
+        f"{d.received_at:%H:%M:%S} {d.notification_type or 'notification'}{extra}, "
+        f"{signed}, {d.outcome}"
+    )
+
+
+__all__ = [
+    "ICONS",
+    "MODES",
+    "STEP_KEYS",
+    "FeedItem",
+    "Inputs",
+    "Step",
+    "StepState",
+    "WizardController",
+    "WizardError",
+]

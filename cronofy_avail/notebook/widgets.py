@@ -1,0 +1,537 @@
+"""Thin views over :class:`~cronofy_avail.notebook.controller.WizardController`.
+
+Every handler either changes an input on the controller or schedules one of its coroutines on
+the kernel's running loop; every redraw sets widget traits (``HTML.value``, ``titles``,
+``disabled``), never ``with out:`` from a background task (that would print into whatever cell
+runs at the time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from html import escape
+from typing import Any
+
+import anywidget
+import ipywidgets as w
+import traitlets
+
+from cronofy_avail.core.errors import CronofyError
+from cronofy_avail.core.week import COLORS
+from cronofy_avail.notebook.controller import (
+    MODES,
+    STEP_KEYS,
+    Step,
+    StepState,
+    WizardController,
+)
+
+_WEEK_ESM = """
+function render({ model, el }) {
+  el.classList.add("cav-week-view");
+  let drag = null, ghost = null;
+  const at = (svg, e) => {
+    const p = svg.createSVGPoint(); p.x = e.clientX; p.y = e.clientY;
+    return p.matrixTransform(svg.getScreenCTM().inverse());
+  };
+  const send = (name, value) => { model.set(name, value); model.save_changes(); };
+  const draw = () => {
+    el.innerHTML = model.get("svg");
+    const svg = el.querySelector("svg");
+    if (!svg) return;
+    svg.querySelectorAll("rect.bar").forEach((bar) => {
+      bar.style.cursor = "pointer";
+      const key = bar.dataset.kind + ":" + bar.dataset.id;
+      bar.addEventListener("mouseenter", () => send("hovered", key));
+      bar.addEventListener("mouseleave", () => send("hovered", ""));
+      bar.addEventListener("click", (e) => {
+        e.stopPropagation();
+        send("selected", key);
+      });
+    });
+    svg.querySelectorAll("rect.day").forEach((day) => {
+      day.style.cursor = "crosshair";
+      day.addEventListener("mousedown", (e) => {
+        e.preventDefault();
+        const y = at(svg, e).y;
+        drag = { day: Number(day.dataset.day), y0: y, x: Number(day.getAttribute("x")) };
+        ghost = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+        ghost.setAttribute("class", "drag-ghost");
+        ghost.setAttribute("x", drag.x + 2);
+        ghost.setAttribute("width", day.getAttribute("width") - 4);
+        ghost.setAttribute("y", y); ghost.setAttribute("height", 1);
+        ghost.setAttribute("fill", "#3aa76d"); ghost.setAttribute("opacity", "0.4");
+        ghost.setAttribute("pointer-events", "none");
+        svg.appendChild(ghost);
+      });
+    });
+    svg.addEventListener("mousemove", (e) => {
+      if (!drag || !ghost) return;
+      const y = at(svg, e).y;
+      ghost.setAttribute("y", Math.min(y, drag.y0));
+      ghost.setAttribute("height", Math.abs(y - drag.y0));
+    });
+    svg.addEventListener("mouseup", (e) => {
+      if (!drag) return;
+      const d = drag, y1 = at(svg, e).y;
+      drag = null;
+      if (Math.abs(y1 - d.y0) < 4) { if (ghost) ghost.remove(); ghost = null; return; }
+      send("drag", { day: d.day, y0: d.y0, y1: y1, n: Date.now() });
+    });
+  };
+  draw();
+  model.on("change:svg", draw);
+}
+export default { render };
+"""
+
+
+SLOT_ROWS = 6
+"""First slots listed side by side; the week view shows them all."""
+
+_LEGEND = "".join(
+    f'<span style="display:inline-block;width:10px;height:10px;background:{COLORS[k]};'
+    f'margin:0 3px 0 10px"></span>{label}'
+    for k, label in (
+        ("event", "event in the sub calendar"),
+        ("period", "Available Period"),
+        ("managed", "slot, managed"),
+        ("unmanaged", "slot, unmanaged"),
+    )
+)
+
+
+class WeekView(anywidget.AnyWidget):
+    """Injects the Python-made week SVG; sends hover and click (``"<kind>:<id>"``) and drag
+    (``{day, y0, y1}`` in SVG units) back as traits."""
+
+    _esm = _WEEK_ESM
+    svg = traitlets.Unicode("").tag(sync=True)
+    hovered = traitlets.Unicode("").tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    drag = traitlets.Dict().tag(sync=True)
+
+
+def _status_html(step: Step) -> str:
+    parts = [f'<div class="cav-state cav-state-{step.state}">{step.icon} {step.state}</div>']
+    if step.summary:
+        parts.append(f'<div class="cav-summary">{escape(step.summary)}</div>')
+    if step.lines:
+        items = "".join(f"<li>{escape(line)}</li>" for line in step.lines if line)
+        parts.append(f"<ul>{items}</ul>")
+    if step.error:
+        parts.append(
+            '<div class="cav-error" style="color:#a00;white-space:pre-wrap;border:1px solid '
+            f'#e99;padding:4px">{escape(step.error)}</div>'
+        )
+    return "".join(parts)
+
+
+def _table(headers: list[str], rows: Sequence[tuple[str, ...]], css: str) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    if not rows:
+        body = f'<tr><td colspan="{len(headers)}">(none)</td></tr>'
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _button(description: str, css: str, **kw: Any) -> w.Button:
+    button = w.Button(description=description, **kw)
+    button.add_class(css)
+    return button
+
+
+class Wizard(w.VBox):  # type: ignore[misc]
+    """The four steps as panels, plus the live week view.
+
+    ``Wizard()`` shows it with nothing started (press Connect); ``await Wizard.start()`` also
+    starts the embedded emulator and the webhook receiver in the running loop. Scripted:
+    ``await wizard.run_step("calendar")``, ``await wizard.run_all()``.
+    """
+
+    def __init__(self, controller: WizardController | None = None, **options: Any) -> None:
+        self.controller = controller or WizardController(**options)
+        c = self.controller
+        self.panels: dict[str, w.VBox] = {}
+        self.run_buttons: dict[str, w.Button] = {}
+        self.next_buttons: dict[str, w.Button] = {}
+        self.status: dict[str, w.HTML] = {}
+        labels = {
+            "connect": "Connect",
+            "calendar": "Create or reuse the Availability calendar",
+            "channel": "Create channel",
+            "sync": "Run the first full reconcile",
+            "availability": "Query availability",
+        }
+        for key in STEP_KEYS:
+            self.run_buttons[key] = _button(labels[key], f"cav-run-{key}", button_style="primary")
+            self.run_buttons[key].on_click(self._wrap(lambda _b, k=key: self._run(k)))
+            self.next_buttons[key] = _button("Next", f"cav-next-{key}", disabled=True)
+            self.next_buttons[key].on_click(self._wrap(lambda _b, k=key: self._next(k)))
+            self.status[key] = w.HTML()
+            self.status[key].add_class(f"cav-status-{key}")
+
+        # step 0 inputs
+        self.mode = w.Dropdown(options=list(MODES), value=c.inputs.mode, description="Cronofy")
+        self.emulator_url = w.Text(
+            value=c.inputs.emulator_url,
+            description="Emulator",
+            placeholder="http://instructor:8181 (shared emulator)",
+        )
+        self.data_center = w.Dropdown(
+            options=["us", "uk", "de", "au", "ca", "sg"],
+            value=c.inputs.data_center,
+            description="Data center",
+        )
+        self.secret_fields = {
+            name: w.Password(description=label, placeholder="from .env / environment")
+            for name, label in (
+                ("client_id", "Client id"),
+                ("client_secret", "Client secret"),
+                ("access_token", "Access token"),
+                ("refresh_token", "Refresh token"),
+            )
+        }
+        self.mode.observe(self._wrap(lambda ch: c.set_input("mode", ch["new"])), names="value")
+        self.emulator_url.observe(
+            self._wrap(lambda ch: c.set_input("emulator_url", ch["new"])), names="value"
+        )
+        self.data_center.observe(
+            self._wrap(lambda ch: c.set_input("data_center", ch["new"])), names="value"
+        )
+        for name, field in self.secret_fields.items():
+            field.observe(self._wrap(lambda ch, n=name: self._secret(n, ch)), names="value")
+        self.authorize = _button("Authorize", "cav-authorize")
+        self.authorize.on_click(self._wrap(lambda _b: c.spawn(self._authorize(), step="connect")))
+        self.authorize_link = w.HTML()
+        self.authorize_link.add_class("cav-authorize-link")
+        # step 1
+        self.profile = w.Dropdown(options=[], description="Profile")
+        self.profile.observe(self._wrap(self._profile_changed), names="value")
+        # step 2
+        self.callback_url = w.Text(
+            description="Callback",
+            placeholder="automatic: the receiver in this kernel, or the ngrok tunnel",
+        )
+        self.callback_url.observe(
+            self._wrap(lambda ch: c.set_input("callback_url", ch["new"])), names="value"
+        )
+        # step 3
+        self.act_buttons = {
+            "timed": _button("Add timed", "cav-add-timed"),
+            "all_day": _button("Add all-day", "cav-add-all-day"),
+            "recurring": _button("Add recurring", "cav-add-recurring"),
+            "move": _button("Move selected +1h", "cav-move"),
+            "delete": _button("Delete selected", "cav-delete"),
+            "dry_run": _button("Dry run", "cav-dry-run"),
+            "reconcile": _button("Full reconcile", "cav-reconcile"),
+        }
+        for name, button in self.act_buttons.items():
+            button.on_click(self._wrap(lambda _b, n=name: self._act(n)))
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile")
+        self.feed = w.HTML()
+        self.feed.add_class("cav-feed")
+        self.periods_table = w.HTML()
+        self.periods_table.add_class("cav-periods")
+        # step 4
+        self.minutes = w.BoundedIntText(
+            value=c.inputs.minutes, min=5, max=480, description="Minutes"
+        )
+        self.days = w.BoundedIntText(value=c.inputs.days, min=1, max=35, description="Days")
+        self.minutes.observe(
+            self._wrap(lambda ch: c.set_input("minutes", ch["new"])), names="value"
+        )
+        self.days.observe(self._wrap(lambda ch: c.set_input("days", ch["new"])), names="value")
+        self.slots_table = w.HTML()
+        self.slots_table.add_class("cav-slots")
+        # week view
+        self.week = WeekView()
+        self.week.observe(self._wrap(self._week_selected), names="selected")
+        self.week.observe(self._wrap(self._week_hovered), names="hovered")
+        self.week.observe(self._wrap(self._week_dragged), names="drag")
+        self.week_label = w.HTML()
+        self.hover = w.HTML()
+        self.hover.add_class("cav-hover")
+        self.details = w.HTML()
+        self.details.add_class("cav-details")
+        self.week_move = _button("Move +1h", "cav-week-move")
+        self.week_delete = _button("Delete", "cav-week-delete")
+        self.week_move.on_click(self._wrap(lambda _b: self._act("move")))
+        self.week_delete.on_click(self._wrap(lambda _b: self._act("delete")))
+        prev_week = _button("◀ previous week", "cav-prev-week")
+        next_week = _button("next week ▶", "cav-next-week")
+        prev_week.on_click(self._wrap(lambda _b: c.shift_week(-1)))
+        next_week.on_click(self._wrap(lambda _b: c.shift_week(1)))
+
+        extra: dict[str, list[w.Widget]] = {
+            "connect": [
+                self.mode,
+                self.emulator_url,
+                self.data_center,
+                *self.secret_fields.values(),
+            ],
+            "calendar": [self.profile],
+            "channel": [self.callback_url],
+            "sync": [
+                w.HBox([self.act_buttons[n] for n in ("timed", "all_day", "recurring")]),
+                w.HBox([self.act_buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
+                self.progress,
+                self.feed,
+                self.periods_table,
+            ],
+            "availability": [w.HBox([self.minutes, self.days]), self.slots_table],
+        }
+        children = []
+        for key in STEP_KEYS:
+            step = c.steps[key]
+            about = w.HTML(f'<p class="cav-about">{escape(step.about)}</p>')
+            buttons = w.HBox([self.run_buttons[key], self.next_buttons[key]])
+            panel = w.VBox([about, *extra[key], buttons, self.status[key]])
+            panel.add_class(f"cav-step-{key}")
+            self.panels[key] = panel
+            children.append(panel)
+        self.accordion = w.Accordion(children=children, selected_index=0)
+        self.accordion.add_class("cav-steps")
+        week_box = w.VBox(
+            [
+                w.HBox([prev_week, self.week_label, next_week]),
+                w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
+                self.week,
+                self.hover,
+                w.HBox([self.details, self.week_move, self.week_delete]),
+            ]
+        )
+        week_box.add_class("cav-week-box")
+        super().__init__([self.accordion, week_box])
+        self.add_class("cav-wizard")
+        c.on_change(self.redraw)
+        self.redraw()
+
+    # ------------------------------------------------------------------ public API
+
+    @classmethod
+    async def start(cls, **options: Any) -> Wizard:
+        """A wizard with step 0 done: by default the embedded emulator and the receiver run
+        in this kernel's loop."""
+        wizard = cls(**options)
+        await wizard.run_step("connect")
+        if wizard.steps["connect"].state == StepState.DONE:
+            wizard._open("calendar")
+        return wizard
+
+    async def run_step(self, key: str) -> Step:
+        self._open(key)  # its panel shows the outcome; "Next" moves on once it is done
+        return await self.controller.run_step(key)
+
+    async def run_all(self) -> bool:
+        ok = await self.controller.run_all()
+        failed = [k for k in STEP_KEYS if self.controller.steps[k].state != StepState.DONE]
+        self._open(failed[0] if failed else "availability")
+        return ok
+
+    async def settle(self, within: float = 30.0) -> None:
+        await self.controller.settle(within)
+
+    async def shutdown(self) -> None:
+        """Stop the emulator, the receiver and the background work, then close the widgets.
+
+        (``close()`` stays ipywidgets' own: it closes the comms, and is called on garbage
+        collection; it also schedules this stop on the wizard's loop.)"""
+        await self.controller.close()
+        super().close()
+
+    def close(self) -> None:
+        super().close()
+        loop = self.controller._loop
+        if self.controller.backend is not None and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self.controller.close()))
+
+    @property
+    def steps(self) -> dict[str, Step]:
+        return self.controller.steps
+
+    def week_svg(self) -> str:
+        return self.controller.week_svg()
+
+    # ------------------------------------------------------------------ handlers
+
+    def _wrap(self, handler: Callable[..., Any]) -> Callable[..., None]:
+        """Every handler runs on the wizard's loop, whichever thread the message came in on
+        (see :meth:`WizardController.call_soon`)."""
+        return lambda *args: self.controller.call_soon(handler, *args)
+
+    def _run(self, key: str) -> None:
+        self.controller.spawn(self.run_step(key), step=key)
+
+    def _next(self, key: str) -> None:
+        self._open(self._after(key))
+
+    @staticmethod
+    def _after(key: str) -> str:
+        index = STEP_KEYS.index(key)
+        return STEP_KEYS[min(index + 1, len(STEP_KEYS) - 1)]
+
+    def _open(self, key: str) -> None:
+        self.accordion.selected_index = STEP_KEYS.index(key)
+
+    async def _authorize(self) -> None:
+        url = await self.controller.authorize_url()
+        self.authorize_link.value = (
+            f'<a href="{escape(url)}" target="_blank" rel="noopener">Open Cronofy to authorize</a>'
+            f" {escape(self.controller.authorization)}"
+        )
+
+    def _secret(self, name: str, change: dict[str, Any]) -> None:
+        value = change["new"]
+        if not value:
+            return
+        self.controller.set_secret(name, value)
+        field = self.secret_fields[name]
+        field.value = ""  # held by the controller only; never left in a widget value
+        field.placeholder = "set (hidden)"
+
+    def _profile_changed(self, change: dict[str, Any]) -> None:
+        if change["new"]:
+            self.controller.set_input("profile_id", change["new"])
+
+    def _act(self, name: str) -> None:
+        c = self.controller
+        kind, _, target = (c.selected or "").partition(":")
+        if name == "timed":
+            coro: Any = c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Open for calls")
+        elif name == "all_day":
+            coro = c.add_all_day(c.tomorrow_at(0, days=2).date())
+        elif name == "recurring":
+            coro = c.add_recurring(c.tomorrow_at(14, days=3), c.tomorrow_at(16, days=3))
+        elif name in ("move", "delete"):
+            event = next((e for e in c.events if kind == "event" and e.event_uid == target), None)
+            if event is None:
+                c.steps["sync"].error = "Select an event bar in the week view first."
+                self.redraw()
+                return
+            if name == "delete":
+                coro = c.delete(event.event_uid)
+            else:
+                bar = next(b for b in c.week_bars() if b.id == event.event_uid)
+                coro = _shift(c, event.event_uid, bar.start, bar.end)
+        elif name == "dry_run":
+            coro = c.sync_now(full=True, dry_run=True)
+        else:
+            coro = c.sync_now(full=True)
+        c.spawn(coro, step="sync")
+
+    def _week_selected(self, change: dict[str, Any]) -> None:
+        self.controller.select(change["new"])
+
+    def _week_hovered(self, change: dict[str, Any]) -> None:
+        bar = change["new"]
+        self.hover.value = escape(self.controller.describe(bar)) if bar else ""
+
+    def _week_dragged(self, change: dict[str, Any]) -> None:
+        drag = change["new"]
+        if not drag:
+            return
+        self.controller.spawn(
+            self.controller.create_from_drag(
+                int(drag["day"]), float(drag["y0"]), float(drag["y1"])
+            ),
+            step="sync",
+        )
+
+    # ------------------------------------------------------------------ drawing
+
+    def redraw(self) -> None:
+        c = self.controller
+        titles = []
+        for key in STEP_KEYS:
+            step = c.steps[key]
+            titles.append(f"{step.icon} {step.title} ({step.state})")
+            running = step.state == StepState.RUNNING
+            self.run_buttons[key].disabled = running or not c.can_run(key)
+            self.next_buttons[key].disabled = step.state != StepState.DONE
+            self.status[key].value = _status_html(step)
+        self.accordion.titles = tuple(titles)
+        self.emulator_url.layout.display = "" if c.inputs.mode == "shared" else "none"
+        cronofy = c.inputs.mode == "cronofy"
+        self.data_center.layout.display = "" if cronofy else "none"
+        for field in self.secret_fields.values():
+            field.layout.display = "" if cronofy else "none"
+        self.authorize.layout.display = "" if cronofy else "none"
+        self.authorize_link.layout.display = "" if cronofy else "none"
+        if c.authorized.is_set():
+            self.authorize_link.value = escape(c.authorization)
+        options = [(f"{p.profile_name} ({p.provider_name})", p.profile_id) for p in c.profiles]
+        if [o[1] for o in self.profile.options] != [o[1] for o in options]:
+            self.profile.options = options
+        if c.inputs.profile_id in {o[1] for o in options}:
+            self.profile.value = c.inputs.profile_id
+        synced = c.steps["channel"].state == StepState.DONE
+        for button in self.act_buttons.values():
+            button.disabled = not synced or c.busy
+        # The engine reports no per-page progress: the bar says "running" and "finished".
+        self.progress.value = 0 if c.busy else self.progress.max
+        self.progress.bar_style = "info" if c.busy else ""
+        self.progress.description = "Syncing…" if c.busy else "Idle"
+        feed = c.feed[-40:]
+        self.feed.value = (
+            '<div class="cav-feed-items" style="max-height:14em;overflow:auto">'
+            + "".join(
+                f'<div class="cav-feed-{f.kind}">{escape(f.text)}'
+                + (
+                    "<pre>" + escape("\n".join(f.detail[:12])) + "</pre>"
+                    if f.detail and f.kind == "sync"
+                    else ""
+                )
+                + "</div>"
+                for f in feed
+            )
+            + "</div>"
+        )
+        self.periods_table.value = _table(
+            ["Available Period", "start", "end", "event"], c.period_rows(), "cav-periods-table"
+        )
+        zone_rows = _slot_rows(c)
+        self.slots_table.value = _table(
+            ["with managed availability", "without"], zone_rows, "cav-slots-table"
+        ) + (f'<p class="cav-trap">{escape(c.availability_note)}</p>' if zone_rows else "")
+        self.week_label.value = (
+            f"<b>Week of {c.week_start:%a %d %b %Y}</b> ({escape(c.inputs.tzid)})"
+        )
+        self.week.svg = c.week_svg()
+        self.details.value = escape(c.describe(c.selected)) if c.selected else ""
+        # move/delete act as the user on an emulator, on a selected event bar
+        on_emulator = c.backend is not None and c.backend.control is not None
+        shown = on_emulator and (c.selected or "").startswith("event:")
+        for button in (self.week_move, self.week_delete):
+            button.layout.display = "" if shown else "none"
+
+
+async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:
+    from datetime import datetime, timedelta
+
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        raise CronofyError("only timed events move by an hour here")
+    await c.move(uid, start + timedelta(hours=1), end + timedelta(hours=1))
+
+
+def _slot_rows(c: WizardController) -> list[tuple[str, ...]]:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(c.inputs.tzid)
+
+    def fmt(pair: tuple[Any, Any] | None) -> str:
+        if pair is None:
+            return ""
+        a, b = pair
+        return f"{a.astimezone(zone):%a %d %b %H:%M}-{b.astimezone(zone):%H:%M}"
+
+    n = max(len(c.managed_slots), len(c.unmanaged_slots))
+    rows: list[tuple[str, ...]] = []
+    for i in range(min(n, SLOT_ROWS)):
+        m = c.managed_slots[i] if i < len(c.managed_slots) else None
+        u = c.unmanaged_slots[i] if i < len(c.unmanaged_slots) else None
+        rows.append((fmt(m), fmt(u)))
+    if n > SLOT_ROWS:
+        rows.append((f"… {len(c.managed_slots)} in all", f"… {len(c.unmanaged_slots)} in all"))
+    return rows

@@ -1,0 +1,130 @@
+"""The wizard in a real JupyterLab in a real browser: open a notebook, click through the four
+steps to availability, drag on the week view to create an event, and watch it come back as a
+period bar after notification → sync. Screenshots go to ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from cronofy_avail.notebook.controller import STEP_KEYS
+from tests.browser.conftest import Lab
+
+pytestmark = pytest.mark.slow
+
+WAIT = 90_000
+NOTEBOOK = "wizard.ipynb"
+KERNEL_IDLE = """(path) => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.context && w.context.path === path && w.sessionContext.session
+            && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+
+
+def write_notebook(root: Path) -> None:
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Available Periods from a sub calendar"),
+            new_code_cell(
+                "from cronofy_avail import Wizard\n\nwizard = Wizard(debug=True)\nwizard"
+            ),
+        ]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.validate(nb)
+    nbformat.write(nb, str(root / NOTEBOOK))
+
+
+def test_click_through_to_availability_then_drag_a_period(
+    jupyterlab: Lab, page: Any, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    began = time.monotonic()
+    write_notebook(jupyterlab.root)
+    page.set_viewport_size({"width": 1400, "height": 2400})
+    # ?reset: no notebook restored from an earlier run becomes the current widget
+    page.goto(f"{jupyterlab.url}lab/tree/{NOTEBOOK}?reset&token={jupyterlab.token}")
+    page.wait_for_function(KERNEL_IDLE, arg=NOTEBOOK, timeout=120_000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    wizard = page.locator(".cav-wizard")
+    expect(wizard).to_be_visible(timeout=WAIT)
+
+    for key in STEP_KEYS:
+        page.locator(f".cav-run-{key}").click()
+        expect(page.locator(f".cav-status-{key} .cav-state-done")).to_be_visible(timeout=WAIT)
+        if key != "availability":
+            page.locator(f".cav-next-{key}").click()
+    expect(page.locator(".cav-status-channel")).to_contain_text("verification")
+    expect(page.locator(".cav-slots-table tbody tr").first).to_be_visible()
+    expect(page.locator(".cav-slots")).to_contain_text("Busy-calendar trap")
+    week = page.locator(".cav-week-view")
+    expect(week.locator("rect.bar.unmanaged").first).to_be_attached()
+    expect(week.locator("rect.bar.period")).to_have_count(0)
+
+    # Drag across empty time tomorrow 10:00-12:00 (the user's zone is Europe/London).
+    zone = ZoneInfo("Europe/London")
+    today = datetime.now(zone).date()
+    tomorrow = today + timedelta(days=1)
+    index = (tomorrow - (today - timedelta(days=today.weekday()))).days
+    if index > 6:
+        page.locator(".cav-next-week").click()
+        expect(week.locator(f'rect.day[data-date="{tomorrow.isoformat()}"]')).to_be_attached()
+        index -= 7
+    day = week.locator(f'rect.day[data-day="{index}"]')
+    day.scroll_into_view_if_needed()
+    box = day.bounding_box()
+    assert box is not None
+    x = box["x"] + box["width"] * 0.6
+    page.mouse.move(x, box["y"] + box["height"] * 10 / 24)
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + box["height"] * 11 / 24, steps=4)
+    page.mouse.move(x, box["y"] + box["height"] * 12 / 24, steps=4)
+    page.mouse.up()
+
+    # notification -> sync -> the period bar, the event bar and the table row
+    expect(week.locator("rect.bar.period")).to_have_count(1, timeout=WAIT)
+    expect(week.locator("rect.bar.event")).to_have_count(1)
+    expect(page.locator(".cav-periods")).to_contain_text("Dragged in the week view")
+    expect(page.locator(".cav-feed")).to_contain_text("signature ok")
+    period = week.locator("rect.bar.period")
+    period_box = period.bounding_box()
+    assert period_box is not None
+    hours = (period_box["y"] - box["y"]) / box["height"] * 24
+    assert round(hours * 4) / 4 == 10.0  # starts at 10:00 on the axis
+    assert round(period_box["height"] / box["height"] * 24 * 4) / 4 == 2.0  # two hours
+    # managed slots now exist inside the new period
+    expect(week.locator("rect.bar.managed").first).to_be_attached(timeout=WAIT)
+
+    # hover shows what a bar is; a click selects it
+    period.hover()
+    expect(page.locator(".cav-hover")).to_contain_text("period")
+    week.locator("rect.bar.event").click()
+    expect(page.locator(".cav-details")).to_contain_text("Dragged in the week view")
+
+    page.screenshot(path=str(artifacts / "wizard-drag.png"))
+
+    # Step 3's buttons act as the user: an all-day slot and a daily series arrive live.
+    page.get_by_text("3. Sync, live").click()
+    page.locator(".cav-add-all-day").click()
+    page.locator(".cav-add-recurring").click()
+    expect(page.locator(".cav-periods-table tbody tr")).to_have_count(5, timeout=WAIT)
+    expect(page.locator(".cav-feed")).to_contain_text("upsert")
+    page.get_by_text("4. Availability").click()
+    expect(page.locator(".cav-status-availability .cav-state-done")).to_be_visible()
+    page.screenshot(path=str(artifacts / "wizard-step4.png"))
+    wizard.screenshot(path=str(artifacts / "wizard-step4-widget.png"))
+    week.screenshot(path=str(artifacts / "week-view.png"))
+    (artifacts / "browser-test-seconds.txt").write_text(f"{time.monotonic() - began:.1f}\n")

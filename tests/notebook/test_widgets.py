@@ -1,0 +1,277 @@
+"""The views, driven as a user drives them (``.click()``, ``.value``, the week view's traits),
+against the emulator over real HTTP; no browser, no kernel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ipywidgets")
+pytest.importorskip("anywidget")
+
+import ipywidgets.widgets.widget as widget_registry
+
+from cronofy_avail import Wizard
+from cronofy_avail.core.week import Layout
+from cronofy_avail.emulator import Emulator
+from cronofy_avail.notebook.controller import STEP_KEYS, WizardError
+
+
+@pytest.fixture
+async def wizard() -> AsyncIterator[Wizard]:
+    wz = Wizard()
+    try:
+        yield wz
+    finally:
+        await wz.shutdown()
+
+
+async def click(wz: Wizard, button: object) -> None:
+    button.click()  # type: ignore[attr-defined]
+    await wz.controller.wait_tasks()
+
+
+async def click_through(wz: Wizard) -> None:
+    for key in STEP_KEYS:
+        assert not wz.run_buttons[key].disabled, key
+        await click(wz, wz.run_buttons[key])
+        assert wz.controller.steps[key].state == "done", wz.controller.steps[key].error
+        if key != "availability":
+            await click(wz, wz.next_buttons[key])
+            assert wz.accordion.selected_index == STEP_KEYS.index(key) + 1
+
+
+def all_widget_state() -> str:
+    """Every value of every live widget, as the front end would receive it."""
+    states = [w.get_state() for w in list(widget_registry._instances.values())]
+    return json.dumps(states, default=str)
+
+
+async def test_titles_show_each_state_and_next_opens_only_on_success(wizard: Wizard) -> None:
+    titles = wizard.accordion.titles
+    assert titles[0].startswith("▶ 0. Connect")
+    assert titles[1].startswith("○ 1. Sub calendar")
+    assert wizard.run_buttons["calendar"].disabled
+    assert wizard.next_buttons["connect"].disabled
+    await click(wizard, wizard.run_buttons["connect"])
+    assert wizard.accordion.titles[0].startswith("✔")
+    assert not wizard.next_buttons["connect"].disabled
+    assert not wizard.run_buttons["calendar"].disabled
+    assert "embedded emulator" in wizard.status["connect"].value
+    assert wizard.profile.options  # the profile picker is filled
+
+
+async def test_click_through_to_availability_and_act_as_the_user(wizard: Wizard) -> None:
+    await click_through(wizard)
+    assert "verification" in wizard.status["channel"].value
+    await click(wizard, wizard.act_buttons["timed"])
+    await click(wizard, wizard.act_buttons["all_day"])
+    await wizard.settle()
+    assert "Open for calls" in wizard.periods_table.value
+    assert wizard.periods_table.value.count("<tr>") == 3  # header + 2 periods
+    assert 'data-kind="period"' in wizard.week.svg
+    assert "change" in wizard.feed.value
+    assert "signature ok" in wizard.feed.value
+    assert "with managed availability" in wizard.slots_table.value
+    assert "Busy-calendar trap" in wizard.slots_table.value
+    # select the timed event in the week view, then move and delete it
+    timed = next(e for e in wizard.controller.events if e.summary == "Open for calls")
+    wizard.week.selected = f"event:{timed.event_uid}"
+    assert "Open for calls" in wizard.details.value
+    assert wizard.week_move.layout.display == ""
+    await click(wizard, wizard.week_move)  # the same action as step 3's "Move selected +1h"
+    await wizard.settle()
+    assert "10:00" in wizard.periods_table.value
+    await click(wizard, wizard.act_buttons["delete"])
+    await wizard.settle()
+    assert "Open for calls" not in wizard.periods_table.value
+    assert wizard.periods_table.value.count("<tr>") == 2
+    wizard.week.hovered = f"period:{wizard.controller.periods[0].available_period_id}"
+    assert "period" in wizard.hover.value
+
+
+async def test_a_drag_in_the_week_view_becomes_a_period_bar(wizard: Wizard) -> None:
+    assert await wizard.run_all()
+    c = wizard.controller
+    start = c.tomorrow_at(13)
+    if (start.date() - c.week_start).days >= 7:
+        await click(wizard, wizard.children[1].children[0].children[2])  # next week ▶
+    day = (start.date() - c.week_start).days
+    layout = Layout(c.week_start, c.inputs.tzid)
+    wizard.week.drag = {"day": day, "y0": layout.y_of(13 * 60), "y1": layout.y_of(15 * 60), "n": 1}
+    await c.wait_tasks()
+    await wizard.settle()
+    assert wizard.week.svg.count('data-kind="period"') == 1
+    assert "Dragged in the week view" in wizard.periods_table.value
+
+
+async def test_a_failing_step_is_explained_in_its_panel(wizard: Wizard) -> None:
+    await click(wizard, wizard.run_buttons["connect"])
+    control = wizard.controller.backend.control  # type: ignore[union-attr]
+    assert control is not None
+    await control.add_fault(endpoint="POST /v1/calendars", error_status=403, error_count=1)
+    await click(wizard, wizard.run_buttons["calendar"])
+    html = wizard.status["calendar"].value
+    assert 'class="cav-error"' in html
+    assert "403" in html
+    assert "Fix:" in html
+    assert "Traceback" not in html
+    assert wizard.accordion.titles[1].startswith("✘")
+    assert wizard.next_buttons["calendar"].disabled
+    await click(wizard, wizard.run_buttons["calendar"])
+    assert "cav-error" not in wizard.status["calendar"].value
+
+
+async def test_changing_the_callback_url_reopens_step_two(wizard: Wizard) -> None:
+    await click_through(wizard)
+    wizard.callback_url.value = wizard.controller.backend.receiver_url + "/"  # type: ignore[union-attr]
+    assert wizard.accordion.titles[2].startswith("▶")
+    assert wizard.accordion.titles[3].startswith("○")
+    assert wizard.run_buttons["sync"].disabled
+    assert wizard.next_buttons["channel"].disabled
+
+
+async def test_no_token_reaches_any_widget_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Real-Cronofy mode (pointed at an emulator) with tokens typed in password fields, and
+    the embedded emulator: no token or secret in any widget's state."""
+    async with Emulator(debounce=0.05, retry_initial_delay=0.05) as emu:
+        account = await emu.create_account()
+        for name in ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET", "CRONOFY_ACCESS_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("CRONOFY_API_BASE_URL", emu.base_url)
+        monkeypatch.chdir(tmp_path)
+        real = Wizard(mode="cronofy")
+        embedded = Wizard()
+        try:
+            real.secret_fields["client_id"].value = emu.client_id
+            real.secret_fields["client_secret"].value = emu.client_secret
+            real.secret_fields["access_token"].value = account.access_token
+            real.secret_fields["refresh_token"].value = account.refresh_token
+            assert all(f.value == "" for f in real.secret_fields.values())
+            await click(real, real.run_buttons["connect"])
+            assert real.controller.steps["connect"].state == "done"
+            backend = real.controller.backend
+            assert backend is not None
+            real.callback_url.value = backend.receiver_url  # no ngrok here: paste the URL
+            assert await real.run_all(), [s.error for s in real.steps.values()]
+            c = real.controller
+            with pytest.raises(WizardError, match="calendar app"):
+                await c.add_timed(c.tomorrow_at(9), c.tomorrow_at(10))
+            assert c.calendar is not None
+            emu.add_event(
+                c.calendar.calendar_id,
+                summary="Open for calls",
+                start=c.tomorrow_at(9).isoformat(),
+                end=c.tomorrow_at(10).isoformat(),
+            )
+            await emu.wait_notifications()
+            await real.settle()
+            assert len(c.periods) == 1
+            assert await embedded.run_all()
+            await click(embedded, embedded.act_buttons["timed"])
+            await embedded.settle()
+            emb = embedded.controller.backend
+            assert emb is not None
+            assert emb.client.tokens is not None
+            secrets = [
+                emu.client_secret,
+                account.access_token,
+                account.refresh_token,
+                emb.client.tokens.access_token,
+                emb.client.tokens.refresh_token or "",
+            ]
+            state = all_widget_state()
+            assert "Open for calls" in state  # the scan does see the values
+            leaked = [s for s in secrets if s and s in state]
+            assert leaked == []
+        finally:
+            await real.shutdown()
+            await embedded.shutdown()
+
+
+async def test_wizard_start_connects_in_the_running_loop() -> None:
+    wz = await Wizard.start()
+    try:
+        assert wz.steps["connect"].state == "done"
+        assert wz.accordion.selected_index == 1
+        assert wz.week_svg().startswith("<svg")
+    finally:
+        await wz.shutdown()
+
+
+async def test_authorize_runs_the_oauth_code_flow_without_showing_a_token(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Real-Cronofy mode pointed at an emulator, whose authorize page consents at once: the
+    link leads back to the local redirect, the code becomes tokens, Connect and the rest run,
+    and no token appears in any widget value."""
+    import aiohttp
+
+    async with Emulator(debounce=0.05, retry_initial_delay=0.05) as emu:
+        for name in ("CRONOFY_ACCESS_TOKEN", "CRONOFY_REFRESH_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("CRONOFY_API_BASE_URL", emu.base_url)
+        monkeypatch.setenv("CRONOFY_CLIENT_ID", emu.client_id)
+        monkeypatch.setenv("CRONOFY_CLIENT_SECRET", emu.client_secret)
+        monkeypatch.chdir(tmp_path)
+        wz = Wizard(mode="cronofy")
+        try:
+            await click(wz, wz.authorize)
+            link = wz.authorize_link.value
+            assert "Open Cronofy to authorize" in link
+            url = link.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+            async with aiohttp.ClientSession() as session, session.get(url) as response:
+                assert response.status == 200  # followed the redirect to our callback
+                assert "Authorized" in await response.text()
+            assert wz.controller.authorized.is_set()
+            assert "Authorized" in wz.authorize_link.value
+            await click(wz, wz.run_buttons["connect"])
+            assert wz.steps["connect"].state == "done", wz.steps["connect"].error
+            backend = wz.controller.backend
+            assert backend is not None
+            wz.callback_url.value = backend.receiver_url
+            assert await wz.run_all(), [s.error for s in wz.steps.values()]
+            tokens = backend.client.tokens
+            assert tokens is not None
+            state = all_widget_state()
+            assert tokens.access_token not in state
+            assert (tokens.refresh_token or "-") not in state
+            assert emu.client_secret not in state
+        finally:
+            await wz.shutdown()
+
+
+async def test_authorize_without_app_credentials_is_explained(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    wz = Wizard(mode="cronofy")
+    try:
+        await click(wz, wz.authorize)
+        assert "CRONOFY_CLIENT_ID" in wz.status["connect"].value
+        assert "Fix:" in wz.status["connect"].value
+    finally:
+        await wz.shutdown()
+
+
+def test_the_connect_fields_follow_the_mode() -> None:
+    wz = Wizard()
+    assert wz.emulator_url.layout.display == "none"
+    assert wz.authorize.layout.display == "none"
+    wz.mode.value = "shared"
+    assert wz.emulator_url.layout.display == ""
+    assert wz.controller.inputs.mode == "shared"
+    wz.mode.value = "cronofy"
+    assert wz.emulator_url.layout.display == "none"
+    assert wz.authorize.layout.display == ""
+    assert all(f.layout.display == "" for f in wz.secret_fields.values())
+    assert wz.data_center.layout.display == ""
+    wz.data_center.value = "uk"
+    assert wz.controller.inputs.data_center == "uk"
