@@ -244,6 +244,7 @@ class WizardController:
         emulator_url: str = "",
         tzid: str = "Europe/London",
         user_id: str = "notebook",
+        name: str = "",
         account_options: dict[str, Any] | None = None,
         clock: Callable[[], datetime] | None = None,
         debug: bool = False,
@@ -251,7 +252,9 @@ class WizardController:
     ) -> None:
         self.steps: dict[str, Step] = {key: Step(key, *_ABOUT[key]) for key in STEP_KEYS}
         self.steps["connect"].state = StepState.READY
-        self.inputs = Inputs(mode=mode, emulator_url=emulator_url, tzid=tzid, user_id=user_id)
+        self.inputs = Inputs(
+            mode=mode, emulator_url=emulator_url, tzid=tzid, user_id=user_id, name=name
+        )
         self.secrets = _Secrets()
         self.account_options = dict(account_options or {})
         self.clock = clock or (lambda: datetime.now(UTC))
