@@ -100,17 +100,24 @@ Period*, and availability queries with managed availability only offer those tim
 below walks through the four steps against an emulator of Cronofy that runs inside this kernel,
 together with the webhook receiver — nothing to configure, no account, no network.
 
-0. connect; 1. create the sub calendar; 2. create the push channel filtered to it;
-3. on each notification, read the changed events and upsert/delete periods;
-4. query availability with managed availability.
+- **0. Connect**: to the emulator in this kernel (or a workshop's, see below);
+- **1. Sub calendar**: create the Availability calendar in the user's profile;
+- **2. Channel**: a push channel filtered to it, with the receiver as callback;
+- **3. Sync**: on each notification, read the changed events and upsert/delete periods;
+- **4. Availability**: query availability with managed availability.
 
 Run the next cell: step 0 (Connect) is done for you. Then press each step's button and
 **Next**, or run the cell after it to do all four.
 
-*In a workshop*, connect to the instructor's emulator instead: replace the cell's second line
-with `wizard = await Wizard.start(mode="shared", emulator_url="http://…:8181", name="Your
-Name")` (the URL the instructor shows). You get an account of your own there, the deliveries
-reach this kernel through the emulator's relay, and the instructor's page shows your step.
+*In a workshop*, connect to the instructor's emulator instead: in the next cell, replace the
+`Wizard.start()` line with the URL the instructor shows and your name, e.g.
+
+```python
+wizard = await Wizard.start(mode="shared", emulator_url="http://192.168.1.20:8181", name="Ada")
+```
+
+You get an account of your own there, the deliveries reach this kernel through the emulator's
+relay (no public URL needed), and the instructor's page shows which step you reached.
 """
         ),
         Code(

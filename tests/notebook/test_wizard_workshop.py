@@ -130,8 +130,7 @@ async def test_a_resumed_workshop_wizard_keeps_its_relay(workshop: Workshop) -> 
     """Re-opening the wizard on the same store (same kernel) resumes the attendee: no second
     join, and deliveries still come through the same relay box."""
     store = MemoryStore()
-    first = WizardController(mode="shared", emulator_url=workshop.url, store=store)
-    first.set_input("name", "Grace")
+    first = WizardController(mode="shared", emulator_url=workshop.url, store=store, name="Grace")
     try:
         assert await first.run_all()
     finally:
