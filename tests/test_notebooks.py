@@ -403,3 +403,65 @@ def test_the_exercise_checks_import_no_widget_library() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module.split(".")[0])
     assert names.isdisjoint({"ipywidgets", "anywidget", "IPython", "traitlets"})
+
+
+# --------------------------------------------------------------------------- make notebook
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_make_notebook_gives_jupyterlab_and_everything_the_notebooks_import(
+    tmp_path: Path,
+) -> None:
+    """``make notebook`` on a fresh clone installs the ``notebook`` extra (a dry run on a copy
+    of the Makefile), and that extra plus the base dependencies cover JupyterLab, its kernel
+    and every third-party module a notebook imports (the wizard's included)."""
+    import ast
+    import importlib.metadata
+    import shutil
+    import tomllib
+
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed (apt-get install make)")
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    dry = subprocess.run(  # noqa: S603 - make, on a copy of our own Makefile
+        [make, "--no-print-directory", "-n", "notebook"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "-m venv .venv" in dry.stdout  # a fresh clone gets its environment
+    assert 'pip install --quiet -e ".[notebook]"' in dry.stdout
+    assert ".venv/bin/jupyter lab --notebook-dir=notebooks" in dry.stdout
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    installed = _requirement_names(project["dependencies"])
+    installed |= _requirement_names(project["optional-dependencies"]["notebook"])
+    assert {"jupyterlab", "ipykernel", "ipywidgets", "anywidget"} <= installed
+
+    imported: set[str] = {
+        "ipywidgets",
+        "anywidget",
+    }  # what `from cronofy_avail import Wizard` needs
+    for path in NOTEBOOKS.glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, ast.Import):
+                    imported.update(a.name.split(".")[0] for a in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    imported.add(node.module.split(".")[0])
+    ours = {"cronofy_avail", "webhook_server"}
+    third_party = {m for m in imported - ours if m not in sys.stdlib_module_names}
+    distributions = importlib.metadata.packages_distributions()
+    for module in sorted(third_party):
+        names = {d.lower() for d in distributions.get(module, [module])}
+        assert names & installed, f"notebooks import {module}: add it to the notebook extra"
