@@ -794,8 +794,14 @@ class WizardController:
         )
         self.channel = channel
         shown = (user.callback_url or "").replace(user.callback_key, user.callback_key[:4] + "…")
+        relay = _relay_url_of(user.callback_url)
+        if relay is not None:  # whoever knows a relay box's id can read it: shown cut too
+            box = relay.rsplit("/", 1)[1]
+            shown = shown.replace(box, box[:8] + "…")
         step.summary = f"Channel {channel.channel_id} filtered to {user.calendar_id}."
         step.lines = [f"callback: {shown}"]
+        if relay is not None:
+            step.lines.append("deliveries reach this kernel through the workshop's relay")
         await self._deliveries_in(backend)
         await self._read_deliveries()
         verified = [f for f in self.feed if f.kind == "delivery" and "verification" in f.text]
