@@ -155,3 +155,25 @@ async def test_a_resumed_workshop_wizard_keeps_its_relay(workshop: Workshop) -> 
         assert status["attendees"][0]["in_sync"] is True
     finally:
         await again.close()
+
+
+async def test_a_429_burst_for_everyone_is_survived_by_the_wizard(workshop: Workshop) -> None:
+    """What the README promises the instructor's "429 burst" button teaches: the attendee's
+    wizard retries (honouring Retry-After) and still reaches step 4, in sync."""
+    async with workshop.http.post(
+        workshop.url + WORKSHOP_PATH + "/fault", json={"kind": "429_burst"}
+    ) as response:
+        assert response.status == 200
+    wizard = Wizard(mode="shared", emulator_url=workshop.url, name="Grace")
+    try:
+        assert await wizard.run_all(), {k: s.error for k, s in wizard.steps.items()}
+        c = wizard.controller
+        await c.add_timed(c.tomorrow_at(9), c.tomorrow_at(11))
+        await wizard.settle()
+        assert len(c.periods) == 1
+        status = await workshop.get(WORKSHOP_PATH + "/status")
+        assert status["faults"][0]["hits"] > 0  # the burst was met
+        (grace,) = status["attendees"]
+        assert (grace["step"], grace["in_sync"]) == (4, True)
+    finally:
+        await wizard.shutdown()
