@@ -535,7 +535,16 @@ class WizardController:
                 )
             except WorkshopError as exc:
                 if exc.status != 404:
-                    raise
+                    cause = (
+                        f"cannot reach the shared emulator at {url}"
+                        if exc.status is None
+                        else f"{url} refused to join the workshop ({exc.status})"
+                    )
+                    raise CommandError(
+                        f"{cause}.\nFix: check the URL the instructor shows (e.g. "
+                        "http://192.168.1.20:8181) and that this computer is on the room's "
+                        "network."
+                    ) from exc
                 # Not a workshop: an isolated account of our own, delivered to directly.
                 account = await control.create_account(
                     tzid=self.inputs.tzid, **self.account_options

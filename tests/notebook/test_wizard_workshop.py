@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -177,3 +178,20 @@ async def test_a_429_burst_for_everyone_is_survived_by_the_wizard(workshop: Work
         assert (grace["step"], grace["in_sync"]) == (4, True)
     finally:
         await wizard.shutdown()
+
+
+async def test_an_unreachable_workshop_url_is_explained_in_the_panel() -> None:
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        c = WizardController(mode="shared", emulator_url=url)
+        try:
+            step = await c.run_step("connect")
+        finally:
+            await c.close()
+    assert step.state == StepState.FAILED
+    assert step.error is not None
+    assert step.error.startswith(f"cannot reach the shared emulator at {url}")
+    assert "Fix: check the URL the instructor shows" in step.error
+    assert "Traceback" not in step.error
+    assert "unexpected" not in step.error
