@@ -46,6 +46,65 @@ JOIN_PATH = "/_emulator/workshop/join"
 class WorkshopError(Exception):
     """Joining or playing failed; the message says what to check."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        """The emulator's HTTP status when it answered (404: not a workshop emulator)."""
+
+
+@dataclass(frozen=True)
+class Joined:
+    """What ``POST /_emulator/workshop/join`` answered: an isolated account, the application's
+    client id and secret, and the attendee's relay box."""
+
+    data: dict[str, Any]
+
+    def __repr__(self) -> str:  # the answer holds tokens and the client secret
+        return f"Joined(relay_url={self.relay_url!r})"
+
+    @property
+    def account(self) -> EmulatorAccount:
+        return account_from_json(self.data["account"])
+
+    @property
+    def client_id(self) -> str:
+        return str(self.data["client_id"])
+
+    @property
+    def client_secret(self) -> str:
+        return str(self.data["client_secret"])
+
+    @property
+    def relay_url(self) -> str:
+        return str(self.data["relay_url"])
+
+
+async def join_workshop(
+    session: aiohttp.ClientSession, url: str, name: str, *, tzid: str | None = None
+) -> Joined:
+    """Join the workshop at ``url`` as ``name``: the instructor page lists the attendee from
+    now on. Raises :class:`WorkshopError` (``status`` 404 when ``url`` is an emulator without
+    the workshop routes, e.g. ``cronofy-avail emulator``)."""
+    base_url = url.rstrip("/")
+    body: dict[str, Any] = {"name": name}
+    if tzid:
+        body["tzid"] = tzid
+    try:
+        async with session.post(base_url + JOIN_PATH, json=body) as response:
+            data = await response.json(content_type=None) if response.status == 201 else None
+            if not isinstance(data, dict):
+                raise WorkshopError(
+                    f"{base_url} refused to join ({response.status}): is it a "
+                    "`cronofy-avail workshop` emulator?",
+                    status=response.status,
+                )
+    except (aiohttp.ClientError, ValueError) as exc:
+        raise WorkshopError(
+            f"cannot reach the workshop at {base_url} ({type(exc).__name__}): check "
+            "the URL the instructor shows and that you are on the same network"
+        ) from exc
+    return Joined(data)
+
 
 @dataclass
 class WorkshopAttendee:
@@ -88,22 +147,8 @@ class WorkshopAttendee:
         base_url = url.rstrip("/")
         session = aiohttp.ClientSession(trace_configs=trace_configs)
         try:
-            body: dict[str, Any] = {"name": name}
-            if tzid:
-                body["tzid"] = tzid
-            try:
-                async with session.post(base_url + JOIN_PATH, json=body) as response:
-                    data = await response.json(content_type=None)
-                    if response.status != 201:
-                        raise WorkshopError(
-                            f"{base_url} refused to join ({response.status}): is it a "
-                            "`cronofy-avail workshop` emulator?"
-                        )
-            except aiohttp.ClientError as exc:
-                raise WorkshopError(
-                    f"cannot reach the workshop at {base_url} ({type(exc).__name__}): check "
-                    "the URL the instructor shows and that you are on the same network"
-                ) from exc
+            joined = await join_workshop(session, base_url, name, tzid=tzid)
+            data = joined.data
             account = account_from_json(data["account"])
             client_id, client_secret = data["client_id"], data["client_secret"]
             store = MemoryStore()

@@ -61,6 +61,8 @@ class RelayPump:
         self._session = session
         self._own_session = session is None
         self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()
+        """Set (and replaced) after every poll: :meth:`wait_drained` waits on it."""
 
     def __repr__(self) -> str:
         return f"RelayPump(forwarded={self.stats.forwarded}, after={self.after})"
@@ -101,7 +103,29 @@ class RelayPump:
                 break  # keep it (and what follows) held; try again on the next poll
             self.after = max(self.after, int(item["seq"]))
             fed += 1
+        self._progress.set()
+        self._progress = asyncio.Event()
         return fed
+
+    async def pending(self) -> int:
+        """How many held deliveries this pump has not fed yet (asks the relay without
+        waiting; acknowledges nothing the pump has not already fed)."""
+        assert self._session is not None, "start() the pump, or give it a session"
+        params = {"after": str(self.after), "wait": "0"}
+        async with self._session.get(self.relay_url, params=params) as response:
+            response.raise_for_status()
+            data: dict[str, Any] = await response.json()
+        return len(data.get("deliveries", []))
+
+    async def wait_drained(self, within: float = 30.0) -> None:
+        """Wait until every delivery the relay holds for us has been fed to the receiver
+        (its answer received). Waits on the pump's polls, never on a timer."""
+        async with asyncio.timeout(within):
+            while True:
+                progress = self._progress
+                if await self.pending() == 0:
+                    return
+                await progress.wait()
 
     async def _forward(self, item: dict[str, Any]) -> bool:
         assert self._session is not None

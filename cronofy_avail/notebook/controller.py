@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 import logging
 import secrets
@@ -50,6 +51,7 @@ from cronofy_avail.core.week import (
     week_start_of,
 )
 from cronofy_avail.emulator.control_client import EmulatorControl
+from cronofy_avail.emulator.relay import RELAY_PATH
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
 from cronofy_avail.runtime.explain import CommandError, explain
@@ -64,7 +66,9 @@ from cronofy_avail.runtime.steps import (
 )
 from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from cronofy_avail.workshop import WorkshopError, join_workshop
 from webhook_server import WebhookConfig, WebhookServer
+from webhook_server.relay import RelayPump
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -135,6 +139,7 @@ INPUT_STEP = {
     "minutes": "availability",
     "days": "availability",
     "redirect_port": "connect",
+    "name": "connect",
 }
 """Which step each input belongs to: changing it drops that step and the later ones back."""
 
@@ -180,6 +185,8 @@ class Inputs:
     """Public base URL of the receiver; empty: the receiver's own URL (emulator) or ngrok."""
     minutes: int = 60
     days: int = 5
+    name: str = ""
+    """The attendee's name on a workshop's instructor page (empty: the login name)."""
     redirect_port: int = 0
     """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``): register
     that exact URL with your Cronofy application; 0 picks a free one (emulators accept any)."""
@@ -220,6 +227,10 @@ class _Backend:
     where: str
     account_label: str
     busy_calendar_id: str | None = None
+    public_url: str | None = None
+    """Where the emulator delivers when not to the receiver itself: a workshop relay box."""
+    pump: RelayPump | None = None
+    """Feeds the relay box's deliveries to the receiver (workshop)."""
 
 
 class WizardController:
@@ -233,6 +244,7 @@ class WizardController:
         emulator_url: str = "",
         tzid: str = "Europe/London",
         user_id: str = "notebook",
+        name: str = "",
         account_options: dict[str, Any] | None = None,
         clock: Callable[[], datetime] | None = None,
         debug: bool = False,
@@ -240,7 +252,9 @@ class WizardController:
     ) -> None:
         self.steps: dict[str, Step] = {key: Step(key, *_ABOUT[key]) for key in STEP_KEYS}
         self.steps["connect"].state = StepState.READY
-        self.inputs = Inputs(mode=mode, emulator_url=emulator_url, tzid=tzid, user_id=user_id)
+        self.inputs = Inputs(
+            mode=mode, emulator_url=emulator_url, tzid=tzid, user_id=user_id, name=name
+        )
         self.secrets = _Secrets()
         self.account_options = dict(account_options or {})
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -492,26 +506,54 @@ class WizardController:
         return coordinator, server, url
 
     async def _connect_shared(self, stack: AsyncExitStack) -> _Backend:
+        """An isolated account on a shared emulator. On a ``cronofy-avail workshop``
+        emulator the wizard joins the workshop (the instructor page lists the attendee) and
+        the channel's callback is the attendee's relay box there, fed to the receiver in this
+        kernel by a :class:`~webhook_server.relay.RelayPump`: conference Wi-Fi rarely lets the
+        instructor's machine reach a laptop. A plain ``cronofy-avail emulator`` (no workshop
+        routes) delivers to the receiver directly."""
         url = self.inputs.emulator_url.strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise WizardError(
                 "shared emulator: give its URL, e.g. http://192.168.1.10:8181 "
-                "(the instructor prints it with `cronofy-avail emulator`)"
+                "(the instructor prints it with `cronofy-avail workshop`)"
             )
         store = self._store or MemoryStore()
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
         control = EmulatorControl(url, session=session)
-        info = await control.info()
         user = await store.get_user(self.inputs.user_id)
+        relay_url: str | None = None
         if user is not None and user.credentials is not None:
             access, refresh = user.credentials.access_token, user.credentials.refresh_token
             label, busy = f"user {user.user_id} (resumed)", None
+            relay_url = _relay_url_of(user.callback_url)
         else:
-            # An isolated account of our own on the instructor's emulator.
-            account = await control.create_account(tzid=self.inputs.tzid, **self.account_options)
+            try:
+                joined = await join_workshop(
+                    session, url, self.attendee_name(), tzid=self.inputs.tzid
+                )
+            except WorkshopError as exc:
+                if exc.status != 404:
+                    cause = (
+                        f"cannot reach the shared emulator at {url}"
+                        if exc.status is None
+                        else f"{url} refused to join the workshop ({exc.status})"
+                    )
+                    raise CommandError(
+                        f"{cause}.\nFix: check the URL the instructor shows (e.g. "
+                        "http://192.168.1.20:8181) and that this computer is on the room's "
+                        "network."
+                    ) from exc
+                # Not a workshop: an isolated account of our own, delivered to directly.
+                account = await control.create_account(
+                    tzid=self.inputs.tzid, **self.account_options
+                )
+            else:
+                account, relay_url = joined.account, joined.relay_url
             access, refresh = account.access_token, account.refresh_token
             label, busy = account.email, account.calendar_id
+        info = await control.info()
         coordinator, server, receiver = await self._receiver(
             stack,
             store,
@@ -521,6 +563,11 @@ class WizardController:
             api_base_url=url,
             data_center="us",
         )
+        pump: RelayPump | None = None
+        if relay_url is not None:
+            pump = RelayPump(relay_url, receiver, session=session)
+            await pump.start()
+            stack.push_async_callback(pump.stop)
         client = CronofyClient(
             access_token=access,
             refresh_token=refresh,
@@ -529,10 +576,20 @@ class WizardController:
             api_base_url=url,
             session=session,
         )
+        where = f"the shared emulator at {url}" + (" (deliveries via its relay)" if pump else "")
         return _Backend(
-            store, coordinator, client, server, receiver, control,
-            f"the shared emulator at {url}", label, busy,
+            store, coordinator, client, server, receiver, control, where, label, busy,
+            public_url=relay_url, pump=pump,
         )  # fmt: skip
+
+    def attendee_name(self) -> str:
+        """How the instructor page lists this attendee: the name typed, else the login."""
+        if self.inputs.name.strip():
+            return self.inputs.name.strip()
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):
+            return self.inputs.user_id
 
     async def _connect_cronofy(self, stack: AsyncExitStack) -> _Backend:
         settings = Settings.load()
@@ -588,6 +645,9 @@ class WizardController:
             return
         self.steps["calendar"].state = StepState.DONE
         self.steps["calendar"].summary = f"Resumed: sub calendar {user.calendar_id}."
+        # The buttons that act as the user add events to it.
+        calendars = await self.backend.client.list_calendars()
+        self.calendar = next((c for c in calendars if c.calendar_id == user.calendar_id), None)
         self.inputs.profile_id = user.profile_id or self.inputs.profile_id
         if not (user.channel_id and user.callback_url):
             self.steps["channel"].state = StepState.READY
@@ -715,6 +775,8 @@ class WizardController:
         backend = self._need_backend()
         if self.inputs.callback_url.strip():
             return self.inputs.callback_url.strip()
+        if backend.public_url is not None:
+            return backend.public_url
         if backend.control is not None:
             return backend.receiver_url
         port = int(backend.receiver_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
@@ -741,10 +803,15 @@ class WizardController:
         )
         self.channel = channel
         shown = (user.callback_url or "").replace(user.callback_key, user.callback_key[:4] + "…")
+        relay = _relay_url_of(user.callback_url)
+        if relay is not None:  # whoever knows a relay box's id can read it: shown cut too
+            box = relay.rsplit("/", 1)[1]
+            shown = shown.replace(box, box[:8] + "…")
         step.summary = f"Channel {channel.channel_id} filtered to {user.calendar_id}."
         step.lines = [f"callback: {shown}"]
-        if backend.control is not None:
-            await backend.control.wait_notifications()
+        if relay is not None:
+            step.lines.append("deliveries reach this kernel through the workshop's relay")
+        await self._deliveries_in(backend)
         await self._read_deliveries()
         verified = [f for f in self.feed if f.kind == "delivery" and "verification" in f.text]
         step.lines.append(
@@ -847,13 +914,21 @@ class WizardController:
         backend = self._need_backend()
         async with asyncio.timeout(within):
             for _ in range(3):
-                if backend.control is not None:
-                    await backend.control.wait_notifications(within)
+                await self._deliveries_in(backend, within)
                 await backend.coordinator.wait_idle()
                 task = self._refresh_task
                 if task is not None:
                     await task
         await self.refresh()
+
+    @staticmethod
+    async def _deliveries_in(backend: _Backend, within: float = 10.0) -> None:
+        """Wait until the emulator sent what it owes and, through a workshop relay, the
+        pump fed all of it to the receiver."""
+        if backend.control is not None:
+            await backend.control.wait_notifications(within)
+        if backend.pump is not None:
+            await backend.pump.wait_drained(within)
 
     # ------------------------------------------------------------------ acting as the user
 
@@ -1098,6 +1173,14 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def _relay_url_of(callback_url: str | None) -> str | None:
+    """The relay box a stored callback URL points at (a resumed workshop attendee)."""
+    if not callback_url or RELAY_PATH + "/" not in callback_url:
+        return None
+    head, _, tail = callback_url.partition(RELAY_PATH + "/")
+    return head + RELAY_PATH + "/" + tail.split("/", 1)[0]
 
 
 def _iso(value: datetime) -> str:

@@ -179,6 +179,12 @@ class Wizard(w.VBox):  # type: ignore[misc]
             description="Emulator",
             placeholder="http://instructor:8181 (shared emulator)",
         )
+        self.attendee_name = w.Text(
+            value=c.inputs.name,
+            description="Your name",
+            placeholder="shown on the instructor's page (workshop)",
+        )
+        self.attendee_name.add_class("cav-attendee-name")
         self.data_center = w.Dropdown(
             options=["us", "uk", "de", "au", "ca", "sg"],
             value=c.inputs.data_center,
@@ -196,6 +202,9 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.mode.observe(self._wrap(lambda ch: c.set_input("mode", ch["new"])), names="value")
         self.emulator_url.observe(
             self._wrap(lambda ch: c.set_input("emulator_url", ch["new"])), names="value"
+        )
+        self.attendee_name.observe(
+            self._wrap(lambda ch: c.set_input("name", ch["new"])), names="value"
         )
         self.data_center.observe(
             self._wrap(lambda ch: c.set_input("data_center", ch["new"])), names="value"
@@ -268,6 +277,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
             "connect": [
                 self.mode,
                 self.emulator_url,
+                self.attendee_name,
                 self.data_center,
                 *self.secret_fields.values(),
             ],
@@ -452,7 +462,9 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.next_buttons[key].disabled = step.state != StepState.DONE
             self.status[key].value = _status_html(step)
         self.accordion.titles = tuple(titles)
-        self.emulator_url.layout.display = "" if c.inputs.mode == "shared" else "none"
+        shared = c.inputs.mode == "shared"
+        self.emulator_url.layout.display = "" if shared else "none"
+        self.attendee_name.layout.display = "" if shared else "none"
         cronofy = c.inputs.mode == "cronofy"
         self.data_center.layout.display = "" if cronofy else "none"
         for field in self.secret_fields.values():

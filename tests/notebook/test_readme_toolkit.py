@@ -1,4 +1,4 @@
-"""The README's notebook-toolkit cell, run as written (top-level await, as in a kernel)."""
+"""The README's wizard cell, run as written (top-level await, as in a kernel)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 async def test_the_readme_cell_runs_the_wizard_through() -> None:
-    section = README.split("## The notebook toolkit", 1)[1]
+    section = README.split("### The wizard", 1)[1]
     match = re.search(r"^```python\n(.*?)^```", section, flags=re.S | re.M)
     assert match is not None
     code = compile(

@@ -265,8 +265,12 @@ def test_the_connect_fields_follow_the_mode() -> None:
     wz = Wizard()
     assert wz.emulator_url.layout.display == "none"
     assert wz.authorize.layout.display == "none"
+    assert wz.attendee_name.layout.display == "none"
     wz.mode.value = "shared"
     assert wz.emulator_url.layout.display == ""
+    assert wz.attendee_name.layout.display == ""
+    wz.attendee_name.value = "Ada"
+    assert wz.controller.attendee_name() == "Ada"
     assert wz.controller.inputs.mode == "shared"
     wz.mode.value = "cronofy"
     assert wz.emulator_url.layout.display == "none"
