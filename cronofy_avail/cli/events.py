@@ -19,12 +19,12 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from cronofy_avail.cli.common import Runtime, emit, local, runtime, table, zone
-from cronofy_avail.cli.live import receiver_running
+from cronofy_avail.cli.live import not_syncing, receiver_running
 from cronofy_avail.core.models import parse_time
 from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
-from cronofy_avail.runtime.explain import CommandError
+from cronofy_avail.runtime.explain import CommandError, hint_for_text
 from cronofy_avail.runtime.settings import ENV_API_BASE_URL, Settings
-from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.store import UserRecord, UserState
 
 WAIT_SECONDS = 30.0
 _RELATIVE = re.compile(r"^\+(\d{1,3})$")
@@ -201,7 +201,9 @@ def _describe(event: dict[str, Any], tzid: str) -> str:
 
 
 async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before: int) -> None:
-    """Until the emulator delivered every notification and the receiver synced this user."""
+    """Until the emulator delivered every notification and the receiver synced this user; at
+    once, with the reason, when the receiver will not sync it (disconnected, grant refused) or
+    its sync failed."""
     if receiver_running(rt.settings.db_path) is None:
         emit(
             rt.out,
@@ -209,6 +211,10 @@ async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before:
             "`cronofy-avail dev` (or `serve`), or `cronofy-avail sync` now.",
         )
         return
+    stopped = not_syncing(user)
+    if stopped:
+        raise CommandError(f"the change is made, but the receiver will not sync it: {stopped}.")
+    failures = user.counts.get("failures", 0)
     try:
         async with asyncio.timeout(WAIT_SECONDS):
             if not await control.wait_notifications(WAIT_SECONDS):
@@ -217,6 +223,15 @@ async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before:
                 fresh = await rt.store.get_user(user.user_id)
                 if fresh is None:
                     return
+                stopped = not_syncing(fresh)
+                if stopped:
+                    raise CommandError(f"the receiver's sync of the change failed: {stopped}.")
+                if fresh.state == UserState.FAILED and fresh.counts.get("failures", 0) > failures:
+                    hint = hint_for_text(fresh.last_error, rt.settings)
+                    raise CommandError(
+                        f"the receiver's sync of the change failed: {fresh.last_error}."
+                        + (f"\nFix: {hint}." if hint else "")
+                    )
                 synced = fresh.counts.get("syncs", 0) > before
                 if synced and not fresh.pending_since and not fresh.pending_full:
                     emit(rt.out, f"Synced: state {fresh.state}.")

@@ -1,0 +1,136 @@
+"""The findings of a new-user trial of the README and the CLI against the emulator, each run the
+way the user ran it: ``cronofy-avail dev`` in one child process, the other commands in others,
+a clean ``HOME`` and working directory, settings only from what ``dev`` wrote (``./.env``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cronofy_avail.emulator.control_client import EmulatorControl
+
+from .dev_run import running_dev
+from .user_cli import UserShell
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> UserShell:
+    return UserShell(tmp_path)
+
+
+def dev_setting(shell: UserShell, name: str) -> str:
+    for line in (shell.cwd / ".env").read_text().splitlines():
+        if line.startswith(f"{name}="):
+            return line.split("=", 1)[1]
+    raise AssertionError(f"no {name} in .env")
+
+
+async def setup_ok(shell: UserShell) -> str:
+    code, text = await shell.run("setup")
+    assert code == 0, text
+    return text
+
+
+# ----------------------------------------------------------------- 1: profile_disconnected
+
+
+async def test_a_test_disconnect_is_refused_then_explained_and_undone(shell: UserShell) -> None:
+    async with running_dev(shell) as dev:
+        await setup_ok(shell)
+        code, text = await shell.run("notify", "--type", "profile_disconnected")
+        assert code == 1, text
+        assert "not sent: a profile_disconnected notification makes the receiver stop" in text
+        assert "pass --allow-disconnect to send it anyway" in text
+        code, text = await shell.run(
+            "notify", "--type", "profile_disconnected", "--allow-disconnect"
+        )
+        assert code == 0, text
+        assert "Undo: `cronofy-avail notify --type profile_initial_sync_completed`" in text
+        await dev.wait_for(r"note: user default is now marked disconnected: its syncs stop")
+        code, text = await shell.run("status")
+        assert code == 0, text
+        assert "default: NOT SYNCING: user default is disconnected" in text
+        assert "default: fix: relink the calendar profile at Cronofy, then run `cronofy-avail " in (
+            text
+        )
+        # A change made meanwhile is refused at once, not after a 30 s wait.
+        code, text = await shell.run("event", "add", "--wait", within=20)
+        assert code == 1, text
+        assert "the change is made, but the receiver will not sync it: user default is " in text
+        code, text = await shell.run("notify", "--type", "profile_initial_sync_completed")
+        assert code == 0, text
+        code, text = await shell.run("event", "add", "--date", "+2", "--wait")
+        assert code == 0, text
+        assert "Synced: state idle." in text
+
+
+# ----------------------------------------------------------------- 8: a revoked grant
+
+
+async def test_a_revoked_grant_shows_as_it_happens_and_ends_the_wait(shell: UserShell) -> None:
+    async with running_dev(shell) as dev:
+        await setup_ok(shell)
+        async with EmulatorControl(dev_setting(shell, "CRONOFY_API_BASE_URL")) as control:
+            await control.revoke_refresh_tokens()
+            await control.expire_tokens()
+        code, text = await shell.run("event", "add", "--wait", within=20)
+        assert code == 1, text
+        assert "the receiver's sync of the change failed: user default needs authorizing" in text
+        assert "within 30s" not in text
+        await dev.wait_for(r"^sync default: \w+ FAILED")
+
+
+# ----------------------------------------------------------------- 2, 3, 4: dev's files
+
+
+async def test_dev_refuses_a_store_it_did_not_create(shell: UserShell) -> None:
+    real = shell.home / ".cronofy_avail" / "state.db"
+    code, text = await shell.run("status", CRONOFY_AVAIL_DB=str(real))  # makes the store
+    assert code == 0, text
+    before = real.read_bytes()
+    code, text = await shell.run("dev", "--port", "0", "--receiver-port", "0", "--db", str(real))
+    assert code == 1, text
+    assert f"{real} exists and was not created by `cronofy-avail dev`" in text
+    assert "Forgot" not in text
+    assert real.read_bytes() == before
+    assert not (shell.cwd / ".env").exists()
+
+
+async def test_dev_db_is_the_one_store_option_and_a_store_it_made_is_reused(
+    shell: UserShell,
+) -> None:
+    code, text = await shell.run("dev", "--help")
+    assert code == 0
+    assert "--store" not in text
+    assert " ".join(text.split()).count("--db DB the SQLite store of this dev run") == 1
+    mine = shell.cwd / "mine.db"
+    async with running_dev(shell, "--db", str(mine)):
+        await setup_ok(shell)
+        assert f"CRONOFY_AVAIL_DB={mine}" in (shell.cwd / ".env").read_text()
+    assert mine.exists()
+    async with running_dev(shell, "--db", str(mine)) as again:
+        assert "Forgot user(s) 'default' of the previous dev run" in again.text
+
+
+async def test_a_second_dev_leaves_the_running_ones_settings_alone(shell: UserShell) -> None:
+    async with running_dev(shell) as first:
+        settings = (shell.cwd / ".env").read_text()
+        code, text = await shell.run("dev", "--port", "0", "--receiver-port", "0")
+        assert code == 1, text
+        pid = str(first.process.pid)
+        assert f".env belongs to a `cronofy-avail dev` that is still running (process {pid})" in (
+            text
+        )
+        assert (shell.cwd / ".env").read_text() == settings
+        # Its own settings file, but the same store: the fix names the option that works.
+        code, text = await shell.run(
+            "dev", "--port", "0", "--receiver-port", "0", "--write-env", "b.env"
+        )
+        assert code == 1, text
+        assert "give this one another store with --db." in text
+        async with running_dev(shell, "--write-env", "b.env", "--db", "b.db"):
+            code, text = await shell.run("status", "--env-file", "b.env")
+            assert code == 0, text
+        assert (shell.cwd / ".env").read_text() == settings
