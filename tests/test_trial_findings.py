@@ -5,6 +5,9 @@ a clean ``HOME`` and working directory, settings only from what ``dev`` wrote (`
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,8 @@ import pytest
 from cronofy_avail.emulator.control_client import EmulatorControl
 
 from .dev_run import running_dev
-from .user_cli import UserShell
+from .test_commands_support import closed_port
+from .user_cli import SCRIPT, UserShell
 
 
 @pytest.fixture
@@ -134,3 +138,116 @@ async def test_a_second_dev_leaves_the_running_ones_settings_alone(shell: UserSh
             code, text = await shell.run("status", "--env-file", "b.env")
             assert code == 0, text
         assert (shell.cwd / ".env").read_text() == settings
+
+
+# ----------------------------------------------------------------- 6: a closed pipe
+
+
+async def test_a_closed_output_pipe_ends_quietly(shell: UserShell) -> None:
+    """``cronofy-avail status | head -1``: the reader is gone before the command writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            str(SCRIPT),
+            "status",
+            cwd=shell.cwd,
+            env=shell.environ(),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    finally:
+        os.close(write_end)
+    _, errors = await asyncio.wait_for(process.communicate(), 60)
+    assert errors.decode() == ""
+    assert process.returncode == 141
+
+
+# ----------------------------------------------------------------- 7, 12: the API base URL
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://127.0.0.1:99999", "'http://127.0.0.1:99999' has no valid port"),
+        ("http://127.0.0.1:http", "'http://127.0.0.1:http' has no valid port"),
+    ],
+)
+async def test_a_bad_port_in_the_api_base_url_names_the_variable(
+    shell: UserShell, url: str, shown: str
+) -> None:
+    code, text = await shell.run("setup", CRONOFY_API_BASE_URL=url)
+    assert code == 2, text
+    assert f"configuration: CRONOFY_API_BASE_URL={shown}" in text
+    assert "unexpected error" not in text
+
+
+async def test_a_password_in_the_api_base_url_is_masked(shell: UserShell) -> None:
+    code, text = await shell.run("status", CRONOFY_API_BASE_URL="https://user:pw@example.com")
+    assert code == 0, text
+    assert "https://***@example.com" in text
+    assert "user:pw" not in text
+    code, text = await shell.run("status", CRONOFY_API_BASE_URL="ftp://user:pw@example.com")
+    assert code == 2, text
+    assert "'ftp://***@example.com' must be an absolute http(s) URL" in text
+    assert "user:pw" not in text
+
+
+# ----------------------------------------------------------------- 14: Ctrl-C while loading
+
+
+def test_ctrl_c_while_the_modules_load_is_interrupted_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry = importlib.import_module("cronofy_avail.cli.main")  # the module, not main()
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt  # what Ctrl-C raises in the middle of an import
+
+    monkeypatch.setattr(entry, "build_parser", interrupted)
+    assert entry.main(["status"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err == "cronofy-avail: interrupted\n"
+    assert "Traceback" not in captured.out
+
+
+# ----------------------------------------------------------------- 5, 11: setup beside a receiver
+
+
+async def test_setup_to_a_url_no_receiver_answers_says_so(shell: UserShell) -> None:
+    async with running_dev(shell) as dev:
+        pid = dev.process.pid
+        port = closed_port()
+        code, text = await shell.run("setup", "--public-url", f"http://127.0.0.1:{port}")
+        assert code == 0, text
+        assert (
+            f"warning: a receiver (process {pid}) serves this store, but nothing answers at "
+            f"http://127.0.0.1:{port}/cronofy" in text
+        )
+        assert "now becomes an Available Period" not in text
+        code, text = await shell.run("setup")  # back to the running receiver's URL
+        assert code == 0, text
+        assert f"A receiver (process {pid}) serves this store at http://127.0.0.1:" in text
+        assert "warning" not in text
+
+
+async def test_setup_after_teardown_reconciles_the_existing_events_at_once(
+    shell: UserShell,
+) -> None:
+    async with running_dev(shell):
+        text = await setup_ok(shell)
+        assert "reconcile" not in text.split("Stored in", 1)[1]  # a new, empty calendar
+        code, text = await shell.run("event", "add", "--wait")
+        assert code == 0, text
+        code, text = await shell.run("teardown")
+        assert code == 0, text
+        assert "Deleted 1 Available Period(s)" in text
+        text = await setup_ok(shell)
+        assert "sync default: full ok: upserted as period" in text
+        code, text = await shell.run("periods")
+        assert code == 0, text
+        assert "1 Available Period(s), 1 owned by this toolkit" in text
+        code, text = await shell.run("status")
+        assert code == 0, text
+        assert "full" not in text.split("Users", 1)[1].splitlines()[2]  # nothing pending
