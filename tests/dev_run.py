@@ -42,14 +42,17 @@ class DevRun:
     async def wait_for(self, pattern: str, within: float = WITHIN, *, start: int = 0) -> str:
         """The first line (from index ``start``) matching ``pattern``; fails at exit."""
         found = re.compile(pattern)
-        async with asyncio.timeout(within), self.changed:
-            while True:
-                for line in self.lines[start:]:
-                    if found.search(line):
-                        return line
-                if self.reader is not None and self.reader.done():
-                    raise AssertionError(f"dev ended without {pattern!r}:\n{self.text}")
-                await self.changed.wait()
+        try:
+            async with asyncio.timeout(within), self.changed:
+                while True:
+                    for line in self.lines[start:]:
+                        if found.search(line):
+                            return line
+                    if self.reader is not None and self.reader.done():
+                        raise AssertionError(f"dev ended without {pattern!r}:\n{self.text}")
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"no {pattern!r} within {within}s:\n{self.text}") from None
 
     async def stop(self) -> int:
         with contextlib.suppress(ProcessLookupError):

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+from datetime import datetime, time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -84,6 +86,12 @@ async def test_a_revoked_grant_shows_as_it_happens_and_ends_the_wait(shell: User
         assert "the receiver's sync of the change failed: user default needs authorizing" in text
         assert "within 30s" not in text
         await dev.wait_for(r"^sync default: \w+ FAILED")
+        # The next change: the receiver says at once why it does not sync, and so does --wait.
+        mark = len(dev.lines)
+        code, text = await shell.run("event", "add", "--date", "+2", "--wait", within=20)
+        assert code == 1, text
+        assert "the receiver will not sync it: user default needs authorizing again" in text
+        await dev.wait_for(r"note: user default needs authorizing again .* Fix: ", start=mark)
 
 
 # ----------------------------------------------------------------- 2, 3, 4: dev's files
@@ -251,3 +259,52 @@ async def test_setup_after_teardown_reconciles_the_existing_events_at_once(
         code, text = await shell.run("status")
         assert code == 0, text
         assert "full" not in text.split("Users", 1)[1].splitlines()[2]  # nothing pending
+
+
+# ----------------------------------------------------------------- 9, 10: events as the user
+
+
+async def test_deleting_an_event_twice_says_already_deleted_without_waiting(
+    shell: UserShell,
+) -> None:
+    async with running_dev(shell):
+        await setup_ok(shell)
+        code, text = await shell.run("event", "add", "--wait")
+        assert code == 0, text
+        uid = text.split("Added ", 1)[1].split()[0]
+        code, text = await shell.run("event", "delete", uid, "--wait")
+        assert code == 0, text
+        assert "Synced" in text
+        code, text = await shell.run("event", "delete", uid, "--wait", within=20)
+        assert code == 0, text
+        assert f"Event {uid} was already deleted: nothing changed, so no notification" in text
+        assert "Deleted" not in text
+
+
+async def test_an_event_that_ended_is_warned_about_and_its_skip_explained(
+    shell: UserShell,
+) -> None:
+    now = datetime.now(ZoneInfo("Europe/London"))
+    if now.time() < time(0, 5):
+        pytest.skip("needs an event that ended earlier today (the user's today)")
+    async with running_dev(shell) as dev:
+        await setup_ok(shell)
+        # Out of every window: said when it is added (no sync will even read it).
+        code, text = await shell.run("event", "add", "--date", "2025-01-01")
+        assert code == 0, text
+        assert "warning: this event ended already (2025-01-01 12:00 Europe/London): no " in text
+        # Earlier today: read by the sync, which says why it made no period.
+        code, text = await shell.run(
+            "event", "add", "--date", "today", "--from", "00:00", "--to", "00:01",
+            "--summary", "Early", "--wait",
+        )  # fmt: skip
+        assert code == 0, text
+        assert "warning: this event ended already" in text
+        line = await dev.wait_for(r"^sync default: \w+ ok: skipped 'Early' ")
+        assert "(it has ended: no period in the past)" in line
+        code, text = await shell.run("event", "add", "--date", "+300")
+        assert code == 0, text
+        assert "warning: this event starts more than 201 days ahead" in text
+        code, text = await shell.run("event", "add", "--date", "+2")
+        assert code == 0, text
+        assert "warning" not in text

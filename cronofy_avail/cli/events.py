@@ -20,6 +20,7 @@ import aiohttp
 
 from cronofy_avail.cli.common import Runtime, emit, local, runtime, table, zone
 from cronofy_avail.cli.live import not_syncing, receiver_running
+from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import parse_time
 from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
 from cronofy_avail.runtime.explain import CommandError, hint_for_text
@@ -27,6 +28,7 @@ from cronofy_avail.runtime.settings import ENV_API_BASE_URL, Settings
 from cronofy_avail.runtime.store import UserRecord, UserState
 
 WAIT_SECONDS = 30.0
+HORIZON = MappingPolicy().horizon or timedelta(days=201)
 _RELATIVE = re.compile(r"^\+(\d{1,3})$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
@@ -288,12 +290,23 @@ async def run_event(args: argparse.Namespace, settings: Settings, out: TextIO) -
                 spec["start"], spec["end"] = _when(args, user.tzid, fallback=None)
             event = await _call(rt, "calendar", control.add_event(user.calendar_id, **spec))
             emit(rt.out, f"Added {_describe(event, user.tzid)} to the sub calendar.")
+            _warn_no_period(rt, event, user.tzid)
         elif action == "move":
             current = await _find(rt, control, user, args.event_uid)
             start, end = _when(args, user.tzid, fallback=current)
             event = await _call(rt, "event", control.move_event(args.event_uid, start, end))
             emit(rt.out, f"Moved {_describe(event, user.tzid)}.")
+            _warn_no_period(rt, event, user.tzid)
         else:
+            events = await _call(rt, "calendar", control.calendar_events(user.calendar_id))
+            if any(e.get("event_uid") == args.event_uid and e.get("deleted") for e in events):
+                # Cronofy's delete is idempotent: nothing changes, no notification follows.
+                emit(
+                    rt.out,
+                    f"Event {args.event_uid} was already deleted: nothing changed, so no "
+                    "notification follows and there is nothing to wait for.",
+                )
+                return 0
             event = await _call(rt, "event", control.delete_event(args.event_uid))
             emit(rt.out, f"Deleted {event['event_uid']} {event.get('summary', '')!r}.")
         if args.wait:
@@ -305,6 +318,31 @@ async def run_event(args: argparse.Namespace, settings: Settings, out: TextIO) -
                 "`cronofy-avail periods` shows the result.",
             )
     return 0
+
+
+def _warn_no_period(rt: Runtime, event: dict[str, Any], tzid: str) -> None:
+    """Say so when the event can make no Available Period (the sync would skip it)."""
+    tz = zone(tzid)
+    start, end = str(event["start"]), str(event["end"])
+    if len(end) == 10:  # all day: ends at midnight (user's zone) after its last day
+        end_at = datetime.combine(date.fromisoformat(end), time(0), tz)
+        start_at = datetime.combine(date.fromisoformat(start), time(0), tz)
+    else:
+        end_at, start_at = parse_time(end), parse_time(start)
+    now = datetime.now(UTC)
+    if end_at <= now:
+        emit(
+            rt.out,
+            f"warning: this event ended already ({local(end_at, tz)} {tzid}): no Available "
+            "Period is made for the past, so `periods` will not show it.",
+        )
+    elif start_at > now + HORIZON:
+        emit(
+            rt.out,
+            f"warning: this event starts more than {HORIZON.days} days ahead, beyond the "
+            "window Cronofy syncs: it becomes an Available Period once it comes within "
+            f"{HORIZON.days} days.",
+        )
 
 
 async def _find(

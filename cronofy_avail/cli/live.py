@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from cronofy_avail.cli.common import Out, emit, zone
+from cronofy_avail.core.mapping import Reason
 from cronofy_avail.core.models import NotificationType
 from cronofy_avail.core.planner import ActionKind
 from cronofy_avail.runtime.explain import REAUTHORIZE, CommandError, hint_for_text
@@ -28,6 +29,19 @@ SummaryOf = Callable[[str], str | None]
 """The summary (title) of an event by its ``event_uid``, when known."""
 
 ACTIONS_SHOWN = 3
+
+SKIPS_SHOWN = {
+    Reason.ENDED: "it has ended: no period in the past",
+    Reason.BEYOND_HORIZON: "it starts beyond the 201-day sync window",
+    Reason.CANCELLED: "cancelled",
+    Reason.DECLINED: "declined",
+    Reason.TENTATIVE: "tentative",
+    Reason.TRANSPARENT: "transparent (free)",
+    Reason.ALL_DAY_SKIPPED: "all-day events are not mirrored",
+    Reason.ZERO_LENGTH: "it lasts no time",
+    Reason.INVALID_TIMES: "it ends before it starts",
+}
+"""Why an event made no period, for the skips worth a line (not unchanged or deleted ones)."""
 
 
 def plural(count: int, word: str) -> str:
@@ -62,6 +76,13 @@ def sync_line(
             else:
                 span = _span(action.start, action.end, tz)
                 done.append(f"upserted {named}as period {action.period_id}{span}")
+        for action in result.plan.skips:
+            why = SKIPS_SHOWN.get(action.reason)
+            if why is None:
+                continue
+            summary = summary_of(action.event_uid) if summary_of and action.event_uid else None
+            named = f"{summary!r} " if summary else ""
+            done.append(f"skipped {named}{action.event_uid or ''} ({why})".replace("  ", " "))
     if len(done) > ACTIONS_SHOWN:
         done = [*done[:ACTIONS_SHOWN], f"and {len(done) - ACTIONS_SHOWN} more"]
     changes = "; ".join(done) if done else "no change"
