@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import os
+import signal
+import socket
 from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -308,3 +311,70 @@ async def test_an_event_that_ended_is_warned_about_and_its_skip_explained(
         code, text = await shell.run("event", "add", "--date", "+2")
         assert code == 0, text
         assert "warning" not in text
+
+
+# ----------------------------------------------------------------- 12, 16: the emulator's CLI
+
+
+async def _emulator(shell: UserShell, *argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        str(SCRIPT),
+        "emulator",
+        *argv,
+        cwd=shell.cwd,
+        env=shell.environ(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+
+
+async def _line_with(process: asyncio.subprocess.Process, marker: str) -> str:
+    assert process.stdout is not None
+    seen = ""
+    async with asyncio.timeout(60):
+        while marker not in seen:
+            line = (await process.stdout.readline()).decode()
+            assert line, f"the emulator ended early:\n{seen}"
+            seen += line
+    return seen
+
+
+async def test_emulator_out_writes_an_owner_only_file_and_removes_it(shell: UserShell) -> None:
+    process = await _emulator(shell, "--port", "0", "--out", "emulator.json")
+    try:
+        await _line_with(process, "Cronofy emulator running at")  # printed after the file
+        written = shell.cwd / "emulator.json"
+        assert written.stat().st_mode & 0o777 == 0o600
+        info = json.loads(written.read_text())
+        assert info["base_url"].startswith("http://127.0.0.1:")
+        assert info["access_token"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert not (shell.cwd / "emulator.json").exists()
+
+
+async def test_emulator_on_a_taken_port_says_the_fix(shell: UserShell) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, text = await shell.run("emulator", "--port", str(port))
+    assert code == 1, text
+    assert f"cannot listen on 127.0.0.1:{port} (Address already in use)." in text
+    assert "Fix: stop what uses the port, or pick another with --port (0: any free one)." in text
+    assert "Errno" not in text
+
+
+async def test_emulator_on_every_interface_warns_about_the_control_api(shell: UserShell) -> None:
+    process = await _emulator(shell, "--host", "0.0.0.0", "--port", "0")  # noqa: S104
+    try:
+        seen = await _line_with(process, "Ctrl-C stops")
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 60)
+    assert "warning: listening on every interface (0.0.0.0 port " in seen
+    assert "its control API (/_emulator) needs no credentials and returns the client " in seen
+    assert "Use --no-control-api, or --host 127.0.0.1." in seen

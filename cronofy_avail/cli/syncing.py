@@ -132,9 +132,11 @@ async def run_status(args: argparse.Namespace, settings: Settings, out: TextIO) 
             ),
         )
         for user in users:
+            callback = redact_callback(user.callback_url, user.callback_key)
             emit(
                 rt.out,
-                f"{user.user_id}: callback {redact_callback(user.callback_url, user.callback_key)}",
+                f"{user.user_id}: callback "
+                + (callback or "none yet (authorized, not set up: run `cronofy-avail setup`)"),
             )
             stopped = why_not_syncing(user)
             if stopped:
