@@ -95,6 +95,11 @@ async def test_a_revoked_grant_shows_as_it_happens_and_ends_the_wait(shell: User
         assert code == 1, text
         assert "the receiver will not sync it: user default needs authorizing again" in text
         await dev.wait_for(r"note: user default needs authorizing again .* Fix: ", start=mark)
+        # A manual sync: the refresh token is refused (invalid_grant), whatever the data center.
+        code, text = await shell.run("sync")
+        assert code == 1, text
+        assert "Fix: authorize the user again through your application's OAuth flow" in text
+        assert "CRONOFY_DATA_CENTER" not in text
 
 
 # ----------------------------------------------------------------- 2, 3, 4: dev's files
@@ -378,3 +383,80 @@ async def test_emulator_on_every_interface_warns_about_the_control_api(shell: Us
     assert "warning: listening on every interface (0.0.0.0 port " in seen
     assert "its control API (/_emulator) needs no credentials and returns the client " in seen
     assert "Use --no-control-api, or --host 127.0.0.1." in seen
+
+
+# ----------------------------------------------------------------- 15: event input wording
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ("--date", "+1000"),
+            "argument --date: '+1000' is too far ahead: +N takes at most +999 days",
+        ),
+        (("--summary", ""), "argument --summary: the summary is empty; give the event a title"),
+        (("--summary", "   "), "argument --summary: the summary is empty"),
+    ],
+)
+async def test_event_arguments_name_their_limits(
+    shell: UserShell, argv: tuple[str, ...], message: str
+) -> None:
+    code, text = await shell.run("event", "add", *argv)
+    assert code == 2, text
+    assert message in text
+
+
+async def test_event_times_and_moves_say_what_is_wrong(shell: UserShell) -> None:
+    async with running_dev(shell):
+        await setup_ok(shell)
+        code, text = await shell.run("event", "add", "--from", "09:00", "--to", "09:00")
+        assert code == 1, text
+        assert "the event would last no time (from 09:00 to 09:00)" in text
+        code, text = await shell.run("event", "add", "--from", "22:00", "--to", "00:00")
+        assert code == 0, text  # 00:00 is the midnight that ends the day
+        uid = text.split("Added ", 1)[1].split()[0]
+        code, text = await shell.run("event", "list")
+        assert code == 0, text
+        row = next(line for line in text.splitlines() if line.startswith(uid))
+        start, end = row.split()[-4:-2], row.split()[-2:]
+        assert start[1] == "22:00"
+        assert end[1] == "00:00"
+        assert end[0] > start[0]  # the next day
+        code, text = await shell.run("event", "move", uid)
+        assert code == 1, text
+        assert f"nothing to move: say where {uid} goes." in text
+        assert "Moved" not in text
+
+
+# ----------------------------------------------------------------- 16, 17: receiver output
+
+
+async def test_dev_shows_refused_deliveries_and_says_it_waits_on_stop(shell: UserShell) -> None:
+    async with running_dev(shell) as dev:
+        await setup_ok(shell)
+        code, text = await shell.run("notify", "--secret", "not-the-client-secret")
+        assert code == 1, text
+        assert "receiver answered 401" in text
+        await dev.wait_for(r"^log: warning: rejected delivery for default: ")
+    assert "Stopping: removed .env; letting running syncs finish (Ctrl-C again stops at " in (
+        dev.text
+    )
+
+
+def test_replay_fix_mentions_the_default_only_when_another_server_was_given() -> None:
+    from cronofy_avail.cli.notify import DEFAULT_SERVER, replay_fix
+
+    assert "the default is" not in replay_fix(DEFAULT_SERVER)
+    assert "(now" not in replay_fix(DEFAULT_SERVER)
+    assert f"; the default is {DEFAULT_SERVER}" in replay_fix("http://127.0.0.1:9/cronofy")
+
+
+async def test_replay_to_nothing_running_says_how_to_start_one(shell: UserShell) -> None:
+    server = f"http://127.0.0.1:{closed_port()}/cronofy"
+    code, text = await shell.run("replay", "12", "--server", server)
+    assert code == 1, text
+    assert "Fix: start `cronofy-avail serve` on this host, or pass --server with the URL of " in (
+        text
+    )
+    assert "(now " not in text

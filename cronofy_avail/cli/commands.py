@@ -279,7 +279,8 @@ async def run_parsed(
             stdout.add_secret(secret)
         if getattr(args, "debug", False):
             level = logging.DEBUG
-        elif getattr(args, "command", None) == "serve":
+        elif getattr(args, "command", None) in ("serve", "dev"):
+            # A receiver's warnings (a delivery refused for its signature) belong in its output.
             level = logging.WARNING
         else:
             level = logging.ERROR  # a command reports its own failures

@@ -326,7 +326,11 @@ async def _run(
                     await stop.wait()
             finally:
                 remove_ours(settings_path)
-                emit(out, f"Stopping: removed {settings_path}.")
+                emit(
+                    out,
+                    f"Stopping: removed {settings_path}; letting running syncs finish (Ctrl-C "
+                    "again stops at once)...",
+                )
         finally:
             await server.stop()
             await coordinator.stop()
@@ -362,13 +366,30 @@ async def run_dev(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     """The command (``settings`` are not used: ``dev`` makes its own)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    forced: list[bool] = []
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+        elif main is not None and not forced:
+            # A second Ctrl-C while stopping: stop now. Nothing is lost: the intent is in the
+            # store and a cut-short sync resumes on the next run.
+            forced.append(True)
+            main.cancel()
+
     installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
             installed.append(sig)
     try:
         return await dev(args, out, stop=stop)
+    except asyncio.CancelledError:
+        if not forced:
+            raise
+        emit(out, "Stopped at once (second Ctrl-C).")
+        return 130
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

@@ -29,14 +29,21 @@ from cronofy_avail.runtime.store import UserRecord, UserState
 
 WAIT_SECONDS = 30.0
 HORIZON = MappingPolicy().horizon or timedelta(days=201)
-_RELATIVE = re.compile(r"^\+(\d{1,3})$")
+_RELATIVE = re.compile(r"^\+(\d+)$")
+MAX_DAYS_AHEAD = 999
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 def day_arg(value: str) -> str:
     """argparse type: ``today``, ``tomorrow``, ``+N`` (days from today) or ``YYYY-MM-DD``."""
     text = value.strip().lower()
-    if text in ("today", "tomorrow") or _RELATIVE.match(text):
+    relative = _RELATIVE.match(text)
+    if relative and int(relative.group(1)) > MAX_DAYS_AHEAD:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is too far ahead: +N takes at most +{MAX_DAYS_AHEAD} days (give a date "
+            "such as 2029-08-28 for later)"
+        )
+    if text in ("today", "tomorrow") or relative:
         return text
     try:
         date.fromisoformat(text)
@@ -56,6 +63,15 @@ def clock_arg(value: str) -> time:
         if hour < 24 and minute < 60:
             return time(hour, minute)
     raise argparse.ArgumentTypeError(f"{value!r} is not a time of day such as 09:00 or 17:30")
+
+
+def summary_arg(value: str) -> str:
+    """argparse type: an event title that is not blank."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            "the summary is empty; give the event a title (default: Available)"
+        )
+    return value
 
 
 def resolve_day(text: str, tz: ZoneInfo) -> date:
@@ -90,7 +106,8 @@ def _add_when(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         dest="end",
         type=clock_arg,
         default=time(12) if defaults else None,
-        help="end, HH:MM in the user's time zone" + (" (default: 12:00)" if defaults else ""),
+        help="end, HH:MM in the user's time zone (00:00: the midnight ending the day)"
+        + (" (default: 12:00)" if defaults else ""),
     )
     parser.add_argument(
         "--wait",
@@ -102,7 +119,9 @@ def _add_when(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 def add_event_arguments(parser: argparse.ArgumentParser, action: str) -> None:
     if action == "add":
         _add_when(parser, defaults=True)
-        parser.add_argument("--summary", default="Available", help="the event's title")
+        parser.add_argument(
+            "--summary", type=summary_arg, default="Available", help="the event's title"
+        )
         parser.add_argument(
             "--all-day", action="store_true", help="an all-day event on --date (no times)"
         )
@@ -183,7 +202,14 @@ def _when(args: argparse.Namespace, tzid: str, *, fallback: dict[str, Any] | Non
         start_t, end_t = args.start, args.end
     start = datetime.combine(day, start_t, tz)
     end = datetime.combine(day, end_t, tz)
-    if end <= start:
+    if end_t == time(0) and start_t != time(0):
+        end = datetime.combine(day + timedelta(days=1), end_t, tz)  # the midnight ending the day
+    if end == start:
+        raise CommandError(
+            f"the event would last no time (from {start_t.strftime('%H:%M')} to "
+            f"{end_t.strftime('%H:%M')}).\nFix: give --to a later time than --from."
+        )
+    if end < start:
         raise CommandError(
             f"the event would end ({end_t.strftime('%H:%M')}) before it starts "
             f"({start_t.strftime('%H:%M')}).\nFix: give --to a later time than --from."
@@ -292,6 +318,11 @@ async def run_event(args: argparse.Namespace, settings: Settings, out: TextIO) -
             emit(rt.out, f"Added {_describe(event, user.tzid)} to the sub calendar.")
             _warn_no_period(rt, event, user.tzid)
         elif action == "move":
+            if args.date is None and args.start is None and args.end is None:
+                raise CommandError(
+                    f"nothing to move: say where {args.event_uid} goes.\nFix: give --date, "
+                    "--from and/or --to (what is left out stays as it is)."
+                )
             current = await _find(rt, control, user, args.event_uid)
             start, end = _when(args, user.tzid, fallback=current)
             event = await _call(rt, "event", control.move_event(args.event_uid, start, end))

@@ -88,9 +88,10 @@ NOTIFY_FIX = (
 
 
 def replay_fix(server: str) -> str:
+    given = "" if server == DEFAULT_SERVER.rstrip("/") else f"; the default is {DEFAULT_SERVER}"
     return (
-        f"start `cronofy-avail serve` on this host, or pass --server with the URL of the "
-        f"running one (now {server}; the default is {DEFAULT_SERVER})"
+        "start `cronofy-avail serve` on this host, or pass --server with the URL of the "
+        f"running receiver{given}"
     )
 
 
