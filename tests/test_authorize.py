@@ -9,6 +9,7 @@ import asyncio
 import re
 import stat
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -140,10 +141,12 @@ async def test_authorize_by_pasting_the_redirected_url(
             "http://127.0.0.1:9/cb?code=abc&state=forged",
             "the redirect's state does not match the one this run sent",
         ),
-        (
-            "http://127.0.0.1:9/cb?error=access_denied",
-            "Cronofy did not authorize: access_denied.",
+        (  # an error redirect is checked for the state too: not ours, not believed
+            "http://127.0.0.1:9/cb?error=access_denied&state=wrong",
+            "the redirect's state does not match the one this run sent",
         ),
+        ("", "nothing was pasted; nothing was stored."),
+        ("garbage", "what was pasted is not a URL (no http(s)://host); nothing was stored."),
     ],
 )
 async def test_a_pasted_url_that_is_not_our_answer_stores_nothing(
@@ -166,3 +169,47 @@ async def test_paste_needs_the_redirect_uri(shell: UserShell) -> None:
     code, text = await shell.run("authorize", "--paste")
     assert code == 1
     assert "--paste needs --redirect-uri" in text
+
+
+async def test_an_error_redirect_ends_the_run_only_with_this_runs_state(
+    shell: UserShell,
+) -> None:
+    process = await _start(shell, "--port", "0")
+    seen = await _read_until(process, "Waiting for the redirect")
+    found = AUTHORIZE_URL.search(seen)
+    assert found, seen
+    query = parse_qs(urlsplit(found.group(1)).query)
+    redirect_uri, state = query["redirect_uri"][0], query["state"][0]
+    async with aiohttp.ClientSession() as browser:
+        async with browser.get(f"{redirect_uri}?error=access_denied&state=wrong") as response:
+            assert response.status == 400
+            assert "ignored" in await response.text()
+        assert process.returncode is None  # still waiting for the real answer
+        async with browser.get(f"{redirect_uri}?error=access_denied&state={state}") as response:
+            assert response.status == 400
+    rest, _ = await asyncio.wait_for(process.communicate(), WITHIN)
+    assert process.returncode == 1
+    assert "Cronofy did not authorize: access_denied." in rest.decode()
+
+
+async def test_the_note_says_where_the_configured_token_comes_from(shell: UserShell) -> None:
+    (shell.cwd / ".env").write_text("CRONOFY_ACCESS_TOKEN=an-old-token-from-a-file\n")
+    process = await _start(shell, "--paste", "--redirect-uri", "http://127.0.0.1:9/cb")
+    seen = await _read_until(process, "paste here")
+    found = AUTHORIZE_URL.search(seen)
+    assert found, seen
+    async with (
+        aiohttp.ClientSession() as browser,
+        browser.get(found.group(1), allow_redirects=False) as response,
+    ):
+        redirected = response.headers["Location"]
+    rest, _ = await asyncio.wait_for(process.communicate((redirected + "\n").encode()), WITHIN)
+    output = rest.decode()
+    assert process.returncode == 0, output
+    assert "note: CRONOFY_ACCESS_TOKEN is set in .env, and `setup` uses it before the " in output
+    assert "remove it (and CRONOFY_REFRESH_TOKEN) from that file to use these." in output
+    code, text = await shell.run("status")
+    assert code == 0, text
+    assert "default: callback none yet (authorized, not set up: run `cronofy-avail setup`)" in (
+        text
+    )

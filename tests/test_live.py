@@ -48,10 +48,15 @@ def test_deletes_skips_and_long_plans() -> None:
     delete = Action(ActionKind.DELETE, "deleted", "uid-2", "evt_2")
     skip = Action(ActionKind.SKIP, "ended", "uid-3")
     many = [Action(ActionKind.UPSERT, "timed", f"u{i}", f"p{i}", T0, T1) for i in range(5)]
-    assert "deleted period evt_2 (0 upserts, 1 delete" in sync_line(
-        "a", result(delete, skip, deletes=1)
-    )
-    assert ": no change (" in sync_line("a", result(skip))
+    assert (
+        "deleted period evt_2; skipped uid-3 (it has ended: no period in the past) (0 upserts, "
+        "1 delete"
+    ) in sync_line("a", result(delete, skip, deletes=1))
+    # A skip worth knowing is said with its reason (an event that ended makes no period) ...
+    assert ": skipped uid-3 (it has ended: no period in the past) (" in sync_line("a", result(skip))
+    # ... an unchanged one is not news.
+    unchanged = Action(ActionKind.SKIP, "unchanged", "uid-4", "evt_4")
+    assert ": no change (" in sync_line("a", result(unchanged))
     assert "; and 2 more (" in sync_line("a", result(*many, upserts=5))
 
 

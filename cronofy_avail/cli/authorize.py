@@ -83,25 +83,39 @@ def _has_desktop() -> bool:
 
 def code_from_redirect(url: str, expected_state: str) -> str:
     """The ``code`` of a redirect URL, after checking ``state`` (and reporting ``error``)."""
-    query = parse_qs(urlsplit(url.strip()).query)
+    text = url.strip()
+    paste_whole = (
+        "Fix: paste the whole URL the browser shows after allowing access (it starts with the "
+        "redirect URI and contains ?code=…&state=…)."
+    )
+    if not text:
+        raise CommandError(f"nothing was pasted; nothing was stored.\n{paste_whole}")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CommandError(
+            f"what was pasted is not a URL (no http(s)://host); nothing was stored.\n{paste_whole}"
+        )
+    query = parse_qs(parts.query)
 
     def one(name: str) -> str | None:
         values = query.get(name)
         return values[0] if values else None
 
-    error = one("error")
-    if error:
-        raise CommandError(
-            f"Cronofy did not authorize: {error}"
-            + (f" ({one('error_description')})" if one("error_description") else "")
-            + ".\nFix: run `cronofy-avail authorize` again and allow the access asked for."
-        )
+    # The state first, for an error too: a redirect that is not the answer to this run (an
+    # old tab, someone else's link) must neither end it nor be believed.
     state = one("state")
     if state is None or not secrets.compare_digest(state, expected_state):
         raise CommandError(
             "the redirect's state does not match the one this run sent: it is not the answer "
             "to this authorization (an old tab, or someone else's link); nothing was stored.\n"
             "Fix: run `cronofy-avail authorize` again and use the URL it prints."
+        )
+    error = one("error")
+    if error:
+        raise CommandError(
+            f"Cronofy did not authorize: {error}"
+            + (f" ({one('error_description')})" if one("error_description") else "")
+            + ".\nFix: run `cronofy-avail authorize` again and allow the access asked for."
         )
     code = one("code")
     if not code:
@@ -234,10 +248,17 @@ async def run_authorize(args: argparse.Namespace, settings: Settings, out: TextI
             "are never printed.",
         )
         if settings.access_token:
+            exported = ENV_ACCESS_TOKEN in os.environ or settings.env_file is None
+            where = "exported in the environment" if exported else f"set in {settings.env_file}"
+            fix = (
+                "unset it (and CRONOFY_REFRESH_TOKEN)"
+                if exported
+                else "remove it (and CRONOFY_REFRESH_TOKEN) from that file"
+            )
             emit(
                 rt.out,
-                f"note: {ENV_ACCESS_TOKEN} is set, and `setup` uses it before the stored "
-                "tokens: unset it (and CRONOFY_REFRESH_TOKEN) to use these.",
+                f"note: {ENV_ACCESS_TOKEN} is {where}, and `setup` uses it before the stored "
+                f"tokens: {fix} to use these.",
             )
         emit(rt.out, "Next: run `cronofy-avail setup`.")
     return 0

@@ -27,6 +27,7 @@ from cronofy_avail.cli.authorize import add_authorize_arguments, run_authorize
 from cronofy_avail.cli.common import MaskingWriter, emit
 from cronofy_avail.cli.dev import add_dev_arguments, run_dev
 from cronofy_avail.cli.events import add_event_arguments, run_event
+from cronofy_avail.cli.main import OutputClosed
 from cronofy_avail.cli.notify import (
     add_notify_arguments,
     add_replay_arguments,
@@ -278,14 +279,15 @@ async def run_parsed(
             stdout.add_secret(secret)
         if getattr(args, "debug", False):
             level = logging.DEBUG
-        elif getattr(args, "command", None) == "serve":
+        elif getattr(args, "command", None) in ("serve", "dev"):
+            # A receiver's warnings (a delivery refused for its signature) belong in its output.
             level = logging.WARNING
         else:
             level = logging.ERROR  # a command reports its own failures
         with _logging_to(stderr, level):
             return await handler(args, settings, cast(TextIO, stdout))
-    except asyncio.CancelledError:
-        raise
+    except (asyncio.CancelledError, OutputClosed):
+        raise  # a closed output: nobody is left to read an error (main exits quietly)
     except (Exception, KeyboardInterrupt) as exc:  # the one place errors end
         explained = explain(exc, settings)
         emit(stderr, f"cronofy-avail {getattr(args, 'command', '')}: {explained.message}")

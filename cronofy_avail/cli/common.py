@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
+from cronofy_avail.cli.main import OutputClosed
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.runtime.coordinator import UserClients
@@ -42,7 +43,9 @@ class MaskingWriter:
 
     def add_secret(self, value: str | None, replacement: str | None = None) -> None:
         if value and len(value) >= MIN_SECRET and value not in self._replacements:
-            self._replacements[value] = replacement or "***"
+            # A URL's ``user:password@`` keeps its ``@`` so the URL still reads as one.
+            default = "***@" if value.endswith("@") else "***"
+            self._replacements[value] = replacement or default
 
     def add_callback_key(self, key: str | None) -> None:
         if key:
@@ -55,11 +58,17 @@ class MaskingWriter:
         return text
 
     def write(self, text: str) -> int:
-        self.stream.write(self.mask(text))
+        try:
+            self.stream.write(self.mask(text))
+        except BrokenPipeError as exc:
+            raise OutputClosed() from exc
         return len(text)
 
     def flush(self) -> None:
-        self.stream.flush()
+        try:
+            self.stream.flush()
+        except BrokenPipeError as exc:
+            raise OutputClosed() from exc
 
     def isatty(self) -> bool:
         isatty = getattr(self.stream, "isatty", None)

@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import os
+import re
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -46,10 +49,20 @@ MARKER = "# Written by `cronofy-avail dev`"
 
 DEFAULT_SETTINGS = Path(".env")
 DEFAULT_STORE = Path(".cronofy_avail/dev.db")
+STORE_MARK = ".dev-store"
+"""Suffix of the file next to a store that ``dev`` created (and may therefore empty)."""
 READY = "Ready."
 
 
 def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
+    # The one store option is the common --db; dev's default and meaning differ from the
+    # other commands' (it never reads CRONOFY_AVAIL_DB: that may name a store of real users).
+    for action in parser._actions:
+        if "--db" in action.option_strings:
+            action.help = (
+                f"the SQLite store of this dev run (default: {DEFAULT_STORE}; emptied on start, "
+                "so only a store dev created is accepted)"
+            )
     parser.add_argument(
         "--port", type=port_arg, default=8181, help="the emulator's port (0: any free one)"
     )
@@ -64,12 +77,6 @@ def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=DEFAULT_SETTINGS,
         help="where to write the connection settings the other commands read",
-    )
-    parser.add_argument(
-        "--store",
-        type=Path,
-        default=DEFAULT_STORE,
-        help="the SQLite store of this dev run (emptied on start)",
     )
     parser.add_argument("--email", default="you@example.com", help="the emulated user's email")
     parser.add_argument(
@@ -94,7 +101,8 @@ def settings_text(emu: Emulator, account: EmulatorAccount, store: Path, public_u
         ENV_PUBLIC_URL: public_url,
     }
     lines = [
-        f"{MARKER}: the local emulator's connection settings. Removed when it stops.",
+        f"{MARKER} (process {os.getpid()}): the local emulator's connection settings. "
+        "Removed when it stops.",
         "# Secrets (client secret, tokens): never commit this file (.gitignore lists .env).",
         *(f"{name}={value}" for name, value in values.items()),
     ]
@@ -139,6 +147,67 @@ def check_settings_file(path: Path) -> None:
             "Fix: move it aside, or pass --write-env with another file (then run the other "
             "commands with --env-file that file)."
         )
+    owner = _running_owner(path)
+    if owner is not None:
+        raise CommandError(
+            f"{path} belongs to a `cronofy-avail dev` that is still running (process {owner}); "
+            "this one would overwrite it, and remove it when it stops.\nFix: use that one "
+            "(Ctrl-C stops it), or run this one in another directory (or with --write-env "
+            "another file and --db another store)."
+        )
+
+
+def _running_owner(path: Path) -> str | None:
+    """The process id of the running ``dev`` holding the settings file ``path``, or ``None``."""
+    try:
+        handle = path.open("r", encoding="utf-8")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            found = re.search(r"\(process (\d+)\)", handle.readline())
+            return found.group(1) if found else "unknown"
+        except OSError:
+            return None
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return None
+
+
+@contextlib.contextmanager
+def holding(path: Path) -> Iterator[None]:
+    """Hold a lock on the settings file ``path`` while ``dev`` runs (released by the kernel
+    however the process ends): a second ``dev`` sees the file is in use."""
+    handle = path.open("r", encoding="utf-8")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        handle.close()
+
+
+def store_mark(store: Path) -> Path:
+    return store.with_name(store.name + STORE_MARK)
+
+
+def claim_store(store: Path) -> None:
+    """Refuse a store ``dev`` did not create (it empties its store on start); mark a new one.
+
+    The default store of a directory is ``dev``'s by definition (older versions did not mark it).
+    """
+    if store.exists() and not store_mark(store).exists() and store != DEFAULT_STORE.resolve():
+        raise CommandError(
+            f"{store} exists and was not created by `cronofy-avail dev`: it may hold users set "
+            "up against Cronofy, and dev forgets every user of its store on start, so it is "
+            f"left alone.\nFix: leave --db out (dev then uses {DEFAULT_STORE} in this "
+            "directory) or give a path that does not exist yet."
+        )
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store_mark(store).write_text(
+        "This SQLite store was created by `cronofy-avail dev`, which empties it on start.\n",
+        encoding="utf-8",
+    )
 
 
 async def _forget_previous_run(store: SQLiteStore, out: TextIO) -> None:
@@ -174,8 +243,9 @@ async def dev(
 ) -> int:
     settings_path: Path = args.write_env
     check_settings_file(settings_path)
-    store_path = args.store.expanduser().resolve()
-    with serving_lock(store_path):
+    store_path = (getattr(args, "db", None) or DEFAULT_STORE).expanduser().resolve()
+    with serving_lock(store_path, option="--db"):
+        claim_store(store_path)
         emu = Emulator("127.0.0.1", args.port, config=EmulatorConfig(debounce=args.debounce))
         try:
             await emu.start()
@@ -249,13 +319,18 @@ async def _run(
             await coordinator.start()
             write_private(settings_path, settings_text(emu, account, store_path, public_url))
             try:
-                _announce(out, emu, account, settings_path, public_url)
-                if ready is not None:
-                    ready.set()
-                await stop.wait()
+                with holding(settings_path):
+                    _announce(out, emu, account, settings_path, public_url)
+                    if ready is not None:
+                        ready.set()
+                    await stop.wait()
             finally:
                 remove_ours(settings_path)
-                emit(out, f"Stopping: removed {settings_path}.")
+                emit(
+                    out,
+                    f"Stopping: removed {settings_path}; letting running syncs finish (Ctrl-C "
+                    "again stops at once)...",
+                )
         finally:
             await server.stop()
             await coordinator.stop()
@@ -291,13 +366,30 @@ async def run_dev(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     """The command (``settings`` are not used: ``dev`` makes its own)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    forced: list[bool] = []
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+        elif main is not None and not forced:
+            # A second Ctrl-C while stopping: stop now. Nothing is lost: the intent is in the
+            # store and a cut-short sync resumes on the next run.
+            forced.append(True)
+            main.cancel()
+
     installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
             installed.append(sig)
     try:
         return await dev(args, out, stop=stop)
+    except asyncio.CancelledError:
+        if not forced:
+            raise
+        emit(out, "Stopped at once (second Ctrl-C).")
+        return 130
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

@@ -19,22 +19,31 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from cronofy_avail.cli.common import Runtime, emit, local, runtime, table, zone
-from cronofy_avail.cli.live import receiver_running
+from cronofy_avail.cli.live import not_syncing, receiver_running
+from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import parse_time
 from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
-from cronofy_avail.runtime.explain import CommandError
+from cronofy_avail.runtime.explain import CommandError, hint_for_text
 from cronofy_avail.runtime.settings import ENV_API_BASE_URL, Settings
-from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.store import UserRecord, UserState
 
 WAIT_SECONDS = 30.0
-_RELATIVE = re.compile(r"^\+(\d{1,3})$")
+HORIZON = MappingPolicy().horizon or timedelta(days=201)
+_RELATIVE = re.compile(r"^\+(\d+)$")
+MAX_DAYS_AHEAD = 999
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 def day_arg(value: str) -> str:
     """argparse type: ``today``, ``tomorrow``, ``+N`` (days from today) or ``YYYY-MM-DD``."""
     text = value.strip().lower()
-    if text in ("today", "tomorrow") or _RELATIVE.match(text):
+    relative = _RELATIVE.match(text)
+    if relative and int(relative.group(1)) > MAX_DAYS_AHEAD:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is too far ahead: +N takes at most +{MAX_DAYS_AHEAD} days (give a date "
+            "such as 2029-08-28 for later)"
+        )
+    if text in ("today", "tomorrow") or relative:
         return text
     try:
         date.fromisoformat(text)
@@ -54,6 +63,15 @@ def clock_arg(value: str) -> time:
         if hour < 24 and minute < 60:
             return time(hour, minute)
     raise argparse.ArgumentTypeError(f"{value!r} is not a time of day such as 09:00 or 17:30")
+
+
+def summary_arg(value: str) -> str:
+    """argparse type: an event title that is not blank."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            "the summary is empty; give the event a title (default: Available)"
+        )
+    return value
 
 
 def resolve_day(text: str, tz: ZoneInfo) -> date:
@@ -88,7 +106,8 @@ def _add_when(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
         dest="end",
         type=clock_arg,
         default=time(12) if defaults else None,
-        help="end, HH:MM in the user's time zone" + (" (default: 12:00)" if defaults else ""),
+        help="end, HH:MM in the user's time zone (00:00: the midnight ending the day)"
+        + (" (default: 12:00)" if defaults else ""),
     )
     parser.add_argument(
         "--wait",
@@ -100,7 +119,9 @@ def _add_when(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 def add_event_arguments(parser: argparse.ArgumentParser, action: str) -> None:
     if action == "add":
         _add_when(parser, defaults=True)
-        parser.add_argument("--summary", default="Available", help="the event's title")
+        parser.add_argument(
+            "--summary", type=summary_arg, default="Available", help="the event's title"
+        )
         parser.add_argument(
             "--all-day", action="store_true", help="an all-day event on --date (no times)"
         )
@@ -181,7 +202,14 @@ def _when(args: argparse.Namespace, tzid: str, *, fallback: dict[str, Any] | Non
         start_t, end_t = args.start, args.end
     start = datetime.combine(day, start_t, tz)
     end = datetime.combine(day, end_t, tz)
-    if end <= start:
+    if end_t == time(0) and start_t != time(0):
+        end = datetime.combine(day + timedelta(days=1), end_t, tz)  # the midnight ending the day
+    if end == start:
+        raise CommandError(
+            f"the event would last no time (from {start_t.strftime('%H:%M')} to "
+            f"{end_t.strftime('%H:%M')}).\nFix: give --to a later time than --from."
+        )
+    if end < start:
         raise CommandError(
             f"the event would end ({end_t.strftime('%H:%M')}) before it starts "
             f"({start_t.strftime('%H:%M')}).\nFix: give --to a later time than --from."
@@ -201,7 +229,9 @@ def _describe(event: dict[str, Any], tzid: str) -> str:
 
 
 async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before: int) -> None:
-    """Until the emulator delivered every notification and the receiver synced this user."""
+    """Until the emulator delivered every notification and the receiver synced this user; at
+    once, with the reason, when the receiver will not sync it (disconnected, grant refused) or
+    its sync failed."""
     if receiver_running(rt.settings.db_path) is None:
         emit(
             rt.out,
@@ -209,6 +239,10 @@ async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before:
             "`cronofy-avail dev` (or `serve`), or `cronofy-avail sync` now.",
         )
         return
+    stopped = not_syncing(user)
+    if stopped:
+        raise CommandError(f"the change is made, but the receiver will not sync it: {stopped}.")
+    failures = user.counts.get("failures", 0)
     try:
         async with asyncio.timeout(WAIT_SECONDS):
             if not await control.wait_notifications(WAIT_SECONDS):
@@ -217,6 +251,15 @@ async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before:
                 fresh = await rt.store.get_user(user.user_id)
                 if fresh is None:
                     return
+                stopped = not_syncing(fresh)
+                if stopped:
+                    raise CommandError(f"the receiver's sync of the change failed: {stopped}.")
+                if fresh.state == UserState.FAILED and fresh.counts.get("failures", 0) > failures:
+                    hint = hint_for_text(fresh.last_error, rt.settings)
+                    raise CommandError(
+                        f"the receiver's sync of the change failed: {fresh.last_error}."
+                        + (f"\nFix: {hint}." if hint else "")
+                    )
                 synced = fresh.counts.get("syncs", 0) > before
                 if synced and not fresh.pending_since and not fresh.pending_full:
                     emit(rt.out, f"Synced: state {fresh.state}.")
@@ -273,12 +316,28 @@ async def run_event(args: argparse.Namespace, settings: Settings, out: TextIO) -
                 spec["start"], spec["end"] = _when(args, user.tzid, fallback=None)
             event = await _call(rt, "calendar", control.add_event(user.calendar_id, **spec))
             emit(rt.out, f"Added {_describe(event, user.tzid)} to the sub calendar.")
+            _warn_no_period(rt, event, user.tzid)
         elif action == "move":
+            if args.date is None and args.start is None and args.end is None:
+                raise CommandError(
+                    f"nothing to move: say where {args.event_uid} goes.\nFix: give --date, "
+                    "--from and/or --to (what is left out stays as it is)."
+                )
             current = await _find(rt, control, user, args.event_uid)
             start, end = _when(args, user.tzid, fallback=current)
             event = await _call(rt, "event", control.move_event(args.event_uid, start, end))
             emit(rt.out, f"Moved {_describe(event, user.tzid)}.")
+            _warn_no_period(rt, event, user.tzid)
         else:
+            events = await _call(rt, "calendar", control.calendar_events(user.calendar_id))
+            if any(e.get("event_uid") == args.event_uid and e.get("deleted") for e in events):
+                # Cronofy's delete is idempotent: nothing changes, no notification follows.
+                emit(
+                    rt.out,
+                    f"Event {args.event_uid} was already deleted: nothing changed, so no "
+                    "notification follows and there is nothing to wait for.",
+                )
+                return 0
             event = await _call(rt, "event", control.delete_event(args.event_uid))
             emit(rt.out, f"Deleted {event['event_uid']} {event.get('summary', '')!r}.")
         if args.wait:
@@ -290,6 +349,31 @@ async def run_event(args: argparse.Namespace, settings: Settings, out: TextIO) -
                 "`cronofy-avail periods` shows the result.",
             )
     return 0
+
+
+def _warn_no_period(rt: Runtime, event: dict[str, Any], tzid: str) -> None:
+    """Say so when the event can make no Available Period (the sync would skip it)."""
+    tz = zone(tzid)
+    start, end = str(event["start"]), str(event["end"])
+    if len(end) == 10:  # all day: ends at midnight (user's zone) after its last day
+        end_at = datetime.combine(date.fromisoformat(end), time(0), tz)
+        start_at = datetime.combine(date.fromisoformat(start), time(0), tz)
+    else:
+        end_at, start_at = parse_time(end), parse_time(start)
+    now = datetime.now(UTC)
+    if end_at <= now:
+        emit(
+            rt.out,
+            f"warning: this event ended already ({local(end_at, tz)} {tzid}): no Available "
+            "Period is made for the past, so `periods` will not show it.",
+        )
+    elif start_at > now + HORIZON:
+        emit(
+            rt.out,
+            f"warning: this event starts more than {HORIZON.days} days ahead, beyond the "
+            "window Cronofy syncs: it becomes an Available Period once it comes within "
+            f"{HORIZON.days} days.",
+        )
 
 
 async def _find(

@@ -17,16 +17,31 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from cronofy_avail.cli.common import Out, emit, zone
+from cronofy_avail.core.mapping import Reason
+from cronofy_avail.core.models import NotificationType
 from cronofy_avail.core.planner import ActionKind
-from cronofy_avail.runtime.explain import CommandError, hint_for_text
+from cronofy_avail.runtime.explain import REAUTHORIZE, CommandError, hint_for_text
 from cronofy_avail.runtime.settings import Settings
-from cronofy_avail.runtime.store import Delivery, Store
+from cronofy_avail.runtime.store import Delivery, Store, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncResult
 
 SummaryOf = Callable[[str], str | None]
 """The summary (title) of an event by its ``event_uid``, when known."""
 
 ACTIONS_SHOWN = 3
+
+SKIPS_SHOWN = {
+    Reason.ENDED: "it has ended: no period in the past",
+    Reason.BEYOND_HORIZON: "it starts beyond the 201-day sync window",
+    Reason.CANCELLED: "cancelled",
+    Reason.DECLINED: "declined",
+    Reason.TENTATIVE: "tentative",
+    Reason.TRANSPARENT: "transparent (free)",
+    Reason.ALL_DAY_SKIPPED: "all-day events are not mirrored",
+    Reason.ZERO_LENGTH: "it lasts no time",
+    Reason.INVALID_TIMES: "it ends before it starts",
+}
+"""Why an event made no period, for the skips worth a line (not unchanged or deleted ones)."""
 
 
 def plural(count: int, word: str) -> str:
@@ -61,6 +76,13 @@ def sync_line(
             else:
                 span = _span(action.start, action.end, tz)
                 done.append(f"upserted {named}as period {action.period_id}{span}")
+        for action in result.plan.skips:
+            why = SKIPS_SHOWN.get(action.reason)
+            if why is None:
+                continue
+            summary = summary_of(action.event_uid) if summary_of and action.event_uid else None
+            named = f"{summary!r} " if summary else ""
+            done.append(f"skipped {named}{action.event_uid or ''} ({why})".replace("  ", " "))
     if len(done) > ACTIONS_SHOWN:
         done = [*done[:ACTIONS_SHOWN], f"and {len(done) - ACTIONS_SHOWN} more"]
     changes = "; ".join(done) if done else "no change"
@@ -99,6 +121,49 @@ def delivery_line(delivery: Delivery, delivery_id: int) -> str:
     return f"delivery {delivery_id}: {kind}{who}, {signature}, {delivery.outcome}"
 
 
+UNDO_DISCONNECT = (
+    "relink the calendar profile at Cronofy, then run `cronofy-avail setup` (a test "
+    "notification is undone by `cronofy-avail notify --type profile_initial_sync_completed`)"
+)
+
+
+def why_not_syncing(user: UserRecord) -> tuple[str, str] | None:
+    """``(why, fix)`` when the receiver does not sync ``user``, else ``None``."""
+    if user.state == UserState.DISCONNECTED:
+        return (
+            f"user {user.user_id} is disconnected ({user.last_error or 'profile_disconnected'}"
+            "), so its changes are not synced",
+            UNDO_DISCONNECT,
+        )
+    if user.state == UserState.NEEDS_REAUTH:
+        return (
+            f"user {user.user_id} needs authorizing again ({user.last_error or 'grant refused'}"
+            "), so its changes are not synced",
+            REAUTHORIZE,
+        )
+    return None
+
+
+def not_syncing(user: UserRecord) -> str | None:
+    """Why the receiver does not sync ``user`` and the fix, in one text, or ``None``."""
+    found = why_not_syncing(user)
+    return f"{found[0]}. Fix: {found[1]}" if found else None
+
+
+def delivery_note(delivery: Delivery, user: UserRecord | None) -> str | None:
+    """What a delivery means for the user's syncing, when it stops (or cannot start) it."""
+    if user is None:
+        return None
+    if delivery.notification_type == NotificationType.PROFILE_DISCONNECTED:
+        return (
+            f"user {user.user_id} is now marked disconnected: its syncs stop. "
+            f"Fix: {UNDO_DISCONNECT}"
+        )
+    if delivery.notification_type == NotificationType.CHANGE:
+        return not_syncing(user)
+    return None
+
+
 class AnnouncingStore:
     """A :class:`Store` that prints a line for every delivery the receiver logs.
 
@@ -114,8 +179,17 @@ class AnnouncingStore:
 
     async def add_delivery(self, delivery: Delivery) -> int:
         delivery_id = await self._store.add_delivery(delivery)
-        emit(self._out, delivery_line(delivery, delivery_id))
+        await self.announce(delivery, delivery_id)
         return delivery_id
+
+    async def announce(self, delivery: Delivery, delivery_id: int) -> None:
+        """The delivery's line, and a note when it stops (or cannot start) the user's syncs."""
+        emit(self._out, delivery_line(delivery, delivery_id))
+        if delivery.user_id:
+            with contextlib.suppress(Exception):  # a display nicety: never fail a delivery
+                note = delivery_note(delivery, await self._store.get_user(delivery.user_id))
+                if note:
+                    emit(self._out, f"  note: {note}")
 
     def as_store(self) -> Store:
         return cast(Store, self)
@@ -141,7 +215,7 @@ def receiver_running(db_path: Path) -> str | None:
 
 
 @contextlib.contextmanager
-def serving_lock(db_path: Path) -> Iterator[None]:
+def serving_lock(db_path: Path, *, option: str = "--db (or CRONOFY_AVAIL_DB)") -> Iterator[None]:
     """Held while a receiver serves the store at ``db_path``: a second one is refused.
 
     An advisory ``flock``: released by the kernel when the process ends, however it ends.
@@ -158,7 +232,7 @@ def serving_lock(db_path: Path) -> Iterator[None]:
             raise CommandError(
                 f"another receiver (process {pid}) already serves the store {db_path}; two "
                 "would sync the same users side by side.\nFix: stop that one first, or give "
-                "this one another store with --db (or CRONOFY_AVAIL_DB)."
+                f"this one another store with {option}."
             ) from None
         handle.seek(0)
         handle.truncate()
@@ -178,8 +252,11 @@ def serving_lock(db_path: Path) -> Iterator[None]:
 __all__ = [
     "AnnouncingStore",
     "delivery_line",
+    "delivery_note",
+    "not_syncing",
     "plural",
     "report_syncs",
     "serving_lock",
     "sync_line",
+    "why_not_syncing",
 ]

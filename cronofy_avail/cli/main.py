@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -57,7 +59,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class OutputClosed(Exception):
+    """The reader of the command's output went away (``cronofy-avail status | head -1``).
+
+    Defined here, not with the writers in :mod:`.common`, so the console script catches it
+    without importing aiohttp first."""
+
+
+EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141
+"""128 + SIGPIPE, what a shell reports for a program whose output pipe was closed."""
+
+
+def _output_closed() -> int:
+    """The reader went away (``cronofy-avail status | head -1``): exit quietly. Standard
+    output now goes nowhere, so the interpreter's final flush cannot complain either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE_CLOSED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: :func:`_main`, with Ctrl-C at any moment (also while the modules
+    load, the first half second) and a closed output pipe ending quietly."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            print("cronofy-avail: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (BrokenPipeError, OutputClosed):
+        return _output_closed()
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -76,11 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "handler", None) is not None:
         from cronofy_avail.cli.commands import run_parsed
 
-        try:
-            return asyncio.run(run_parsed(args))
-        except KeyboardInterrupt:
-            print("cronofy-avail: interrupted", file=sys.stderr)
-            return 130
+        return asyncio.run(run_parsed(args))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover - argparse exits
     return 2  # pragma: no cover
 

@@ -47,6 +47,12 @@ def add_notify_arguments(parser: argparse.ArgumentParser) -> None:
         help="sign with this secret instead of CRONOFY_CLIENT_SECRET (repeat to send several)",
     )
     parser.add_argument("--channel-id", help="channel id in the body (default: the stored one)")
+    parser.add_argument(
+        "--allow-disconnect",
+        action="store_true",
+        help="really send profile_disconnected: the receiver then stops syncing the user, as "
+        "for Cronofy's own (undo: --type profile_initial_sync_completed)",
+    )
 
 
 def add_replay_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,9 +88,10 @@ NOTIFY_FIX = (
 
 
 def replay_fix(server: str) -> str:
+    given = "" if server == DEFAULT_SERVER.rstrip("/") else f"; the default is {DEFAULT_SERVER}"
     return (
-        f"start `cronofy-avail serve` on this host, or pass --server with the URL of the "
-        f"running one (now {server}; the default is {DEFAULT_SERVER})"
+        "start `cronofy-avail serve` on this host, or pass --server with the URL of the "
+        f"running receiver{given}"
     )
 
 
@@ -128,6 +135,16 @@ async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) 
         raise ConfigError(
             f"{ENV_CLIENT_SECRET} is not set and no --secret was given: a notification is "
             "signed with the application's client secret (developer dashboard)."
+        )
+    disconnecting = args.notification_type == NotificationType.PROFILE_DISCONNECTED
+    if disconnecting and not args.allow_disconnect:
+        # Safer default: a test must not silently switch a working user's syncing off.
+        raise CommandError(
+            "not sent: a profile_disconnected notification makes the receiver stop syncing the "
+            "user, as Cronofy's own would (every later change is logged, not synced, until it "
+            "is undone).\nFix: pass --allow-disconnect to send it anyway; undo it afterwards "
+            "with `cronofy-avail notify --type profile_initial_sync_completed` (or run "
+            "`cronofy-avail setup` again)."
         )
     changes_since = None
     if args.changes_since:
@@ -176,6 +193,13 @@ async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) 
         emit(rt.out, f"type {args.notification_type}, signed with {len(secrets)} secret(s)")
         emit(rt.out, f"receiver answered {status}: {text.strip() or '(empty body)'}")
         if 200 <= status < 300:
+            if disconnecting:
+                emit(
+                    rt.out,
+                    "note: the receiver now treats this user as disconnected and syncs nothing "
+                    "for it. Undo: `cronofy-avail notify --type "
+                    "profile_initial_sync_completed` (or `cronofy-avail setup`).",
+                )
             return 0
         if status == 401:
             emit(

@@ -20,7 +20,7 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
-from cronofy_avail.cli.live import receiver_running
+from cronofy_avail.cli.live import receiver_running, sync_line
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import (
     AuthenticationError,
@@ -32,11 +32,13 @@ from cronofy_avail.core.errors import (
 from cronofy_avail.core.models import Account, Calendar, Profile
 from cronofy_avail.core.planner import Action, ActionKind, Plan
 from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
+from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import (
     INVALID_CLIENT,
     REAUTHORIZE,
     CommandError,
     data_center_hint,
+    hint_for_text,
     is_invalid_client,
 )
 from cronofy_avail.runtime.inputs import (
@@ -50,7 +52,7 @@ from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
 from cronofy_avail.runtime.settings import ENV_PUBLIC_URL, Settings
 from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
 from cronofy_avail.runtime.store import UserRecord
-from cronofy_avail.runtime.sync import PlanRunner
+from cronofy_avail.runtime.sync import PlanRunner, SyncEngine
 
 REQUIRED_SCOPES = ("read_events",)
 """Scopes without which the pattern cannot work at all (``create_calendar`` is checked apart:
@@ -339,22 +341,63 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         emit(out, "warning: Cronofy expects an https callback URL; use the https ngrok tunnel.")
     running = receiver_running(settings.db_path)
     if running is not None:
-        emit(
-            out,
-            f"A receiver (process {running}) already serves this store: each change to the "
-            "sub calendar now becomes an Available Period as its notification arrives. Run "
-            "`cronofy-avail reconcile` to copy what the sub calendar holds already.",
-        )
+        if await _answers(rt, base):
+            emit(
+                out,
+                f"A receiver (process {running}) serves this store at {base}: each change to "
+                "the sub calendar now becomes an Available Period as its notification arrives.",
+            )
+        else:
+            emit(
+                out,
+                f"warning: a receiver (process {running}) serves this store, but nothing "
+                f"answers at {base} (GET {base}/health): the new channel's notifications will "
+                "not reach it.\nFix: restart `cronofy-avail serve` where that URL leads (e.g. "
+                f"`cronofy-avail serve --port PORT --public-url {public_url}`), or run setup "
+                "again with --public-url set to the running receiver's URL.",
+            )
+        # The running receiver does not see the full reconcile this new channel asks for (it
+        # only looks for pending work when it starts): run it here, now.
+        await _first_reconcile(rt, user)
         return 0
     serve_options = f"--port {args.port}"
     if source == "--public-url":
         serve_options += f" --public-url {public_url}"
-    emit(
-        out,
-        f"Next: run `cronofy-avail serve {serve_options}` (a first full reconcile runs on "
-        "start), or `cronofy-avail reconcile` now.",
-    )
+    if existing is None:
+        emit(out, f"Next: run `cronofy-avail serve {serve_options}`.")
+    else:
+        emit(
+            out,
+            f"Next: run `cronofy-avail serve {serve_options}` (a first full reconcile of the "
+            "events already in the sub calendar runs on start), or `cronofy-avail reconcile` "
+            "now.",
+        )
     return 0
+
+
+async def _answers(rt: Runtime, base: str) -> bool:
+    """Whether a receiver answers ``GET {base}/health``."""
+    try:
+        async with rt.session.get(
+            f"{base}/health", timeout=aiohttp.ClientTimeout(total=5), allow_redirects=False
+        ) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return False
+
+
+async def _first_reconcile(rt: Runtime, user: UserRecord) -> None:
+    """The full reconcile a new channel asks for, with its one sync line."""
+    engine = SyncEngine(rt.store)
+    coordinator = SyncCoordinator(rt.store, engine, rt.user_clients().for_user, schedule_every=None)
+    result = await coordinator.sync_now(user.user_id, full=True)
+    if result.busy:
+        emit(rt.out, "The running receiver is syncing this user now; it reconciles the rest.")
+        return
+    emit(rt.out, sync_line(user.user_id, result, tzid=user.tzid))
+    if result.error:
+        hint = hint_for_text(result.error, rt.settings)
+        emit(rt.out, f"error: {result.error}" + (f"\nFix: {hint}." if hint else ""))
 
 
 async def _emulator_forgot(rt: Runtime, account_id: str) -> bool:

@@ -16,7 +16,7 @@ from cronofy_avail.cli.common import (
     table,
     zone,
 )
-from cronofy_avail.cli.live import plural
+from cronofy_avail.cli.live import not_syncing, plural, why_not_syncing
 from cronofy_avail.core.models import utc_instant
 from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import hint_for_text
@@ -132,11 +132,17 @@ async def run_status(args: argparse.Namespace, settings: Settings, out: TextIO) 
             ),
         )
         for user in users:
+            callback = redact_callback(user.callback_url, user.callback_key)
             emit(
                 rt.out,
-                f"{user.user_id}: callback {redact_callback(user.callback_url, user.callback_key)}",
+                f"{user.user_id}: callback "
+                + (callback or "none yet (authorized, not set up: run `cronofy-avail setup`)"),
             )
-            if user.last_error:
+            stopped = why_not_syncing(user)
+            if stopped:
+                emit(rt.out, f"{user.user_id}: NOT SYNCING: {stopped[0]}")
+                emit(rt.out, f"{user.user_id}: fix: {stopped[1]}")
+            elif user.last_error:
                 hint = hint_for_text(user.last_error, settings)
                 emit(rt.out, f"{user.user_id}: last error: {user.last_error}")
                 if hint:
@@ -232,7 +238,12 @@ async def _run_sync(settings: Settings, out: TextIO, *, full: bool | None, dry_r
                 "changes itself; run this again once it has finished if you still need to.",
             )
             return 1
-        return _print_result(rt, result, user.tzid)
+        code = _print_result(rt, result, user.tzid)
+        fresh = await rt.store.get_user(user.user_id)
+        stopped = not_syncing(fresh) if fresh is not None else None
+        if stopped and not dry_run:
+            emit(rt.out, f"note: this sync ran, but the receiver still skips the user: {stopped}")
+        return code
 
 
 async def run_sync(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:

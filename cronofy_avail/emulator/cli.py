@@ -10,8 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
+from pathlib import Path
 
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.server import Emulator
@@ -25,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=port_arg, default=8181, help="port; 0 picks a free one")
     parser.add_argument("--json", action="store_true", help="print one JSON line first")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write that JSON object to this file, readable by you only (0600), once "
+        "ready; removed when the emulator stops",
+    )
     parser.add_argument("--client-id", default=None, help="fixed client id (default: random)")
     parser.add_argument(
         "--client-secret", default=None, help="fixed client secret (default: random)"
@@ -113,10 +122,25 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
         await emulator.start()
     except OSError as exc:
         print(
-            f"cronofy-avail emulator: cannot listen on {args.host}:{args.port}: {exc}",
+            f"cronofy-avail emulator: cannot listen on {args.host}:{args.port} "
+            f"({os.strerror(exc.errno) if exc.errno else exc}).\nFix: stop what uses the "
+            "port, or pick another with --port (0: any free one).",
             file=sys.stderr,
         )
         return 1
+    if args.host in ("0.0.0.0", "::", ""):  # noqa: S104 - describing, not binding
+        print(
+            f"cronofy-avail emulator: warning: listening on every interface ({args.host or '*'} "
+            f"port {emulator.port}): other machines can reach it, "
+            + (
+                "and its control API (/_emulator) needs no credentials and returns the client "
+                "secret and tokens. Use --no-control-api, or --host 127.0.0.1."
+                if not args.no_control_api
+                else "with these credentials."
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         info: dict[str, object] = {
             "base_url": emulator.base_url,
@@ -127,18 +151,42 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
         if not args.no_account:
             account = await emulator.create_account(email=args.email, tzid=args.tzid)
             info.update(account.json())
+        if args.out is not None:
+            try:
+                _write_private(args.out, json.dumps(info) + "\n")
+            except OSError as exc:
+                print(
+                    f"cronofy-avail emulator: cannot write {args.out} ({exc.strerror or exc}).\n"
+                    "Fix: give --out a file in a directory that exists and you can write.",
+                    file=sys.stderr,
+                )
+                args.out = None  # nothing of ours to remove
+                return 1
         if args.json:
             print(json.dumps(info), flush=True)
         else:
             _print_human(info)
         await stop.wait()
     finally:
+        if args.out is not None:
+            with contextlib.suppress(OSError):
+                args.out.unlink()
         await emulator.stop()
         for sig in installed:
             loop.remove_signal_handler(sig)
     if not args.json:
         print("cronofy-avail emulator: stopped", flush=True)
     return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` to ``path``, owner-only (it holds the client secret and tokens) and atomically
+    (its appearance is the readiness signal: a reader never sees half of it)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(partial, path)
 
 
 def _print_human(info: dict[str, object]) -> None:

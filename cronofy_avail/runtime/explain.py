@@ -147,6 +147,8 @@ def hint_for_text(error: str | None, settings: Settings | None = None) -> str | 
     hint = status_hint(int(found.group(1)), settings) if found else None
     if hint:
         return hint
+    if "invalid_grant" in error:  # the refresh token is revoked or used: any data center
+        return REAUTHORIZE
     if "authorize" in error:
         return REAUTHORIZE + data_center_hint(settings)
     if "cannot connect" in error or "connection failed" in error or "no answer" in error:

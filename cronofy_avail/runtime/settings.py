@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
 from cronofy_avail.runtime.inputs import InputError, check_public_url, check_tzid
@@ -134,6 +135,15 @@ def mask(value: str | None) -> str:
     return f"{prefix.group(0) if prefix else ''}…{value[-2:]}"
 
 
+def hide_userinfo(url: str) -> str:
+    """``url`` with a ``user:password@`` part masked (it may hold a password)."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    if sep and "@" in host:
+        host = "***@" + host.rpartition("@")[2]
+    return f"{scheme}{sep}{host}{slash}{path}"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     client_id: str | None = None
@@ -201,10 +211,19 @@ class Settings:
         if base_url is not None:
             if not re.match(r"^https?://[^/\s]+", base_url):
                 raise ConfigError(
-                    f"{ENV_API_BASE_URL}={base_url!r} must be an absolute http(s) URL such as "
-                    "http://127.0.0.1:8181 (the emulator); unset it to use Cronofy itself"
+                    f"{ENV_API_BASE_URL}={hide_userinfo(base_url)!r} must be an absolute "
+                    "http(s) URL such as http://127.0.0.1:8181 (the emulator); unset it to use "
+                    "Cronofy itself"
                 )
             base_url = base_url.rstrip("/")
+            try:
+                urlsplit(base_url).port  # noqa: B018 - parsing is the check
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{ENV_API_BASE_URL}={hide_userinfo(base_url)!r} has no valid port ({exc}); "
+                    "use a URL such as http://127.0.0.1:8181 (the emulator), or unset it to use "
+                    "Cronofy itself"
+                ) from None
         attempts_text = get(ENV_MAX_ATTEMPTS)
         max_attempts = DEFAULT_MAX_ATTEMPTS
         if attempts_text is not None:
@@ -259,6 +278,9 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value, for output masking."""
         values = [*self.client_secrets, self.client_secret, self.access_token, self.refresh_token]
+        userinfo = urlsplit(self.api_base_url or "").netloc.rpartition("@")[0]
+        if userinfo:  # a user:password in CRONOFY_API_BASE_URL
+            values.append(userinfo + "@")
         return [v for v in values if v]
 
     def _missing(self, name: str) -> ConfigError:
@@ -294,7 +316,9 @@ class Settings:
             ENV_ACCESS_TOKEN: mask(self.access_token),
             ENV_REFRESH_TOKEN: mask(self.refresh_token),
             ENV_DATA_CENTER: self.data_center,
-            ENV_API_BASE_URL: self.api_base_url or f"(not set: {self.api_url})",
+            ENV_API_BASE_URL: hide_userinfo(self.api_base_url)
+            if self.api_base_url
+            else f"(not set: {self.api_url})",
             ENV_DB: str(self.db_path),
             ENV_USER: self.user_id,
             ENV_TZID: self.tzid or "(not set: the account's time zone)",
