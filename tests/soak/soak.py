@@ -33,6 +33,7 @@ import aiohttp
 from cronofy_avail.cli.main import main_commands
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import utc_instant
+from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.runtime.serving import admin_token_path
 from cronofy_avail.runtime.store import SQLiteStore
@@ -45,6 +46,7 @@ ZONES = (
     "Pacific/Kiritimati",
     "Asia/Kolkata",
 )
+PATIENT = RetryPolicy(max_attempts=20, max_elapsed=300.0, max_delay=20.0, max_retry_after=120.0)
 SERVE = [sys.executable, "-c", "import sys; from cronofy_avail.cli import main; sys.exit(main())"]
 
 
@@ -462,7 +464,8 @@ class Soak:
         for user in self.users:
             policy = MappingPolicy(tzid=user.tzid)
             today = now.astimezone(ZoneInfo(user.tzid)).date()
-            async with self.emu.client(user.account) as client:
+            # The check honours Cronofy's app-wide rate limit like everyone else: it waits.
+            async with self.emu.client(user.account, retry=PATIENT) as client:
                 events = await client.read_events(
                     tzid=user.tzid,
                     from_=today - timedelta(days=1),
