@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cronofy_avail.emulator.control_client import EmulatorControl
+from cronofy_avail.runtime.store import SQLiteStore
 
 from .dev_run import running_dev
 from .test_commands_support import closed_port
@@ -107,8 +108,8 @@ async def test_a_revoked_grant_shows_as_it_happens_and_ends_the_wait(shell: User
 
 async def test_dev_refuses_a_store_it_did_not_create(shell: UserShell) -> None:
     real = shell.home / ".cronofy_avail" / "state.db"
-    code, text = await shell.run("status", CRONOFY_AVAIL_DB=str(real))  # makes the store
-    assert code == 0, text
+    store = await SQLiteStore.open(real)  # a store of real users, made by setup
+    await store.close()
     before = real.read_bytes()
     code, text = await shell.run("dev", "--port", "0", "--receiver-port", "0", "--db", str(real))
     assert code == 1, text
@@ -460,3 +461,30 @@ async def test_replay_to_nothing_running_says_how_to_start_one(shell: UserShell)
         text
     )
     assert "(now " not in text
+
+
+# ----------------------------------------------------------------- 18: setup's calls, zones, status
+
+
+async def test_setup_reads_each_thing_once_and_status_creates_nothing(shell: UserShell) -> None:
+    store = shell.home / ".cronofy_avail" / "state.db"
+    code, text = await shell.run("status")
+    assert code == 0, text
+    assert f"No users: there is no store at {store} yet" in text
+    assert not store.exists()
+    async with running_dev(shell):
+        base = dev_setting(shell, "CRONOFY_API_BASE_URL")
+        for run in ("first", "again"):
+            async with EmulatorControl(base) as control:
+                await control.clear_request_log()
+                await setup_ok(shell)
+                counts = await control.request_counts()
+            for call in ("GET /v1/account", "GET /v1/profiles", "GET /v1/calendars"):
+                assert counts.get(call, 0) == 1, (run, counts)
+            assert counts.get("POST /oauth/token", 0) == 1, (run, counts)  # proves the secret
+        code, text = await shell.run("event", "add", "--wait")
+        assert code == 0, text
+        code, text = await shell.run("periods", CRONOFY_TZID="Asia/Tokyo")
+        assert code == 0, text
+        assert "times in Asia/Tokyo (CRONOFY_TZID; the user's zone is Europe/London)." in text
+        assert " 18:00 " in text or " 17:00 " in text  # 09:00 London is 18:00 (17:00 BST) Tokyo

@@ -24,6 +24,7 @@ from cronofy_avail.cli.live import receiver_running, sync_line
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import (
     AuthenticationError,
+    CronofyAPIError,
     ForbiddenError,
     NotFoundError,
     OAuthError,
@@ -50,7 +51,13 @@ from cronofy_avail.runtime.inputs import (
 )
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
 from cronofy_avail.runtime.settings import ENV_PUBLIC_URL, Settings
-from cronofy_avail.runtime.steps import SUB_CALENDAR_NAME, SetupError, choose_profile, onboard_user
+from cronofy_avail.runtime.steps import (
+    SUB_CALENDAR_COLOR,
+    SUB_CALENDAR_NAME,
+    SetupError,
+    choose_profile,
+    onboard_user,
+)
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import PlanRunner, SyncEngine
 
@@ -277,6 +284,9 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
             kept_tzid = None
     tzid = args.tzid or settings.tzid or kept_tzid
     try:
+        calendar = existing
+        if calendar is None:  # created here: the lists were read a moment ago
+            calendar = await _create_calendar(client, profile.profile_id, args.calendar_name)
         user, channel = await onboard_user(
             rt.store,
             client,
@@ -285,6 +295,8 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
             tzid=tzid,
             profile_id=profile.profile_id,
             calendar_name=args.calendar_name,
+            account=account,
+            calendar=calendar,
         )
     except (AuthenticationError, ForbiddenError) as exc:
         if exc.url and urlsplit(exc.url).path.rstrip("/") == "/v1/channels":
@@ -398,6 +410,18 @@ async def _first_reconcile(rt: Runtime, user: UserRecord) -> None:
     if result.error:
         hint = hint_for_text(result.error, rt.settings)
         emit(rt.out, f"error: {result.error}" + (f"\nFix: {hint}." if hint else ""))
+
+
+async def _create_calendar(client: CronofyClient, profile_id: str, name: str) -> Calendar:
+    """Create the sub calendar; one made meanwhile by someone else (a duplicate name) is
+    found and reused instead."""
+    try:
+        return await client.create_calendar(profile_id, name, color=SUB_CALENDAR_COLOR)
+    except CronofyAPIError as exc:
+        if "errors.duplicate_calendar_name" not in exc.error_keys("name"):
+            raise
+    calendar, _ = await client.find_or_create_calendar(profile_id, name, color=SUB_CALENDAR_COLOR)
+    return calendar
 
 
 async def _emulator_forgot(rt: Runtime, account_id: str) -> bool:

@@ -82,8 +82,28 @@ def _ago(value: datetime | None, now: datetime) -> str:
     return f"{seconds // 86400}d ago"
 
 
+def _shown_zone(settings: Settings, stored: str) -> str:
+    """The zone times are shown in: CRONOFY_TZID when set, else the user's stored zone."""
+    return settings.tzid or stored
+
+
+def _zone_note(shown: str, stored: str) -> str:
+    return shown if shown == stored else f"{shown} (CRONOFY_TZID; the user's zone is {stored})"
+
+
 async def run_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """The settings (masked), the users in the store and the recent deliveries."""
+    if not settings.db_path.exists():
+        # Only reading: no store is created (a typo in CRONOFY_AVAIL_DB leaves no stray file).
+        emit(out, "Settings (secrets masked)")
+        emit(out, pairs(settings.masked().items()))
+        emit(out)
+        emit(
+            out,
+            f"No users: there is no store at {settings.db_path} yet (`cronofy-avail setup` "
+            "creates it).",
+        )
+        return 0
     async with runtime(settings, out) as rt:
         emit(rt.out, "Settings (secrets masked)")
         emit(rt.out, pairs(settings.masked().items()))
@@ -261,7 +281,8 @@ async def run_periods(args: argparse.Namespace, settings: Settings, out: TextIO)
     settings.require_app()
     async with runtime(settings, out) as rt:
         user = await rt.user()
-        tz = zone(user.tzid)
+        shown = _shown_zone(settings, user.tzid)
+        tz = zone(shown)
         client = rt.client_for(user)
         try:
             periods = await client.list_available_periods(tzid=user.tzid)
@@ -284,7 +305,8 @@ async def run_periods(args: argparse.Namespace, settings: Settings, out: TextIO)
         mine = sum(1 for r in rows if r[3] == "yes")
         emit(
             rt.out,
-            f"{len(rows)} Available Period(s), {mine} owned by this toolkit; times in {user.tzid}.",
+            f"{len(rows)} Available Period(s), {mine} owned by this toolkit; times in "
+            f"{_zone_note(shown, user.tzid)}.",
         )
         missing = set(owned) - {p.available_period_id for p in periods}
         if missing:
@@ -310,7 +332,8 @@ async def run_availability(args: argparse.Namespace, settings: Settings, out: Te
         if not user.sub or not user.calendar_id:
             emit(rt.out, f"user {user.user_id} is not set up: run `cronofy-avail setup`.")
             return 1
-        tz = zone(user.tzid)
+        shown = _shown_zone(settings, user.tzid)
+        tz = zone(shown)
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         start = now + timedelta(minutes=1)
         end = start + timedelta(days=args.days)
@@ -344,7 +367,7 @@ async def run_availability(args: argparse.Namespace, settings: Settings, out: Te
             rt.out,
             f"{plural(len(rows), args.response_format.rstrip('s'))} of at least "
             f"{args.minutes} min in the next "
-            f"{args.days} day(s) ({mode}); times in {user.tzid}.",
+            f"{args.days} day(s) ({mode}); times in {_zone_note(shown, user.tzid)}.",
         )
         if not rows and not args.unmanaged:
             emit(

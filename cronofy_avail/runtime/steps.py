@@ -19,6 +19,7 @@ from typing import Literal
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import CronofyError, NotFoundError
 from cronofy_avail.core.models import (
+    Account,
     AvailabilityRequest,
     AvailabilityResponse,
     Calendar,
@@ -87,6 +88,8 @@ async def onboard_user(
     profile_id: str | None = None,
     calendar_name: str = SUB_CALENDAR_NAME,
     received_at: datetime | None = None,
+    account: Account | None = None,
+    calendar: Calendar | None = None,
 ) -> tuple[UserRecord, Channel]:
     """Steps 1 and 2 for one user, recorded in the store, with a full reconcile requested.
 
@@ -94,10 +97,14 @@ async def onboard_user(
     public URL changed (ngrok gives a new one per run) the new channel replaces the old one,
     which is closed. Re-onboarding is also how a user recovers from ``needs_reauth``,
     ``disconnected`` or ``failed``.
+
+    ``account`` and ``calendar``, when the caller has just read them, spare the same reads.
     """
     user = await store.get_user(user_id) or UserRecord(user_id=user_id)
-    account = await client.account()
-    calendar, _ = await create_sub_calendar(client, profile_id=profile_id, name=calendar_name)
+    if account is None:
+        account = await client.account()
+    if calendar is None:
+        calendar, _ = await create_sub_calendar(client, profile_id=profile_id, name=calendar_name)
     tokens = client.tokens
     if tokens is not None:
         user.credentials = StoredCredentials(
