@@ -59,8 +59,8 @@ class Joined:
 
     data: dict[str, Any]
 
-    def __repr__(self) -> str:  # the answer holds tokens and the client secret
-        return f"Joined(relay_url={self.relay_url!r})"
+    def __repr__(self) -> str:  # tokens, the client secret and the relay id stay out
+        return f"Joined(account_id={self.data['account'].get('account_id')!r})"
 
     @property
     def account(self) -> EmulatorAccount:
