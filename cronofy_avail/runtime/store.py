@@ -30,7 +30,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -186,7 +186,9 @@ class Store(Protocol):
     async def delete_user(self, user_id: str) -> None: ...
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
     async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
-    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]: ...
+    async def get_periods(
+        self, user_id: str, event_uids: Collection[str] | None = None
+    ) -> dict[str, KnownPeriod]: ...
     async def get_claims(self, user_id: str) -> dict[str, str | None]: ...
     async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None: ...
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None: ...
@@ -402,8 +404,13 @@ class MemoryStore:
         if user is not None:
             user.state, user.last_error = state, last_error
 
-    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
-        return dict(self._periods.get(user_id, {}))
+    async def get_periods(
+        self, user_id: str, event_uids: Collection[str] | None = None
+    ) -> dict[str, KnownPeriod]:
+        periods = self._periods.get(user_id, {})
+        if event_uids is None:
+            return dict(periods)
+        return {uid: periods[uid] for uid in event_uids if uid in periods}
 
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
         return dict(self._claims.get(user_id, {}))
@@ -879,12 +886,24 @@ class SQLiteStore:
 
         await self._run(self._tx(q))
 
-    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
+    async def get_periods(
+        self, user_id: str, event_uids: Collection[str] | None = None
+    ) -> dict[str, KnownPeriod]:
+        """The owned periods of ``user_id``; of those events only when ``event_uids`` is given
+        (an incremental sync loads what it read, not the whole calendar)."""
+
         def q() -> dict[str, KnownPeriod]:
-            rows = self._db.execute(
-                'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ?',
-                (user_id,),
-            ).fetchall()
+            if event_uids is None:
+                rows = self._db.execute(
+                    'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ?',
+                    (user_id,),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ? '
+                    "AND event_uid IN (SELECT value FROM json_each(?))",
+                    (user_id, json.dumps(sorted(event_uids))),
+                ).fetchall()
             return {
                 r["event_uid"]: KnownPeriod(
                     r["event_uid"],

@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -223,8 +223,9 @@ class SyncResult:
         return self.state == UserState.RETRYING
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("plan")
+        # Field by field: ``asdict`` would deep-copy the plan (every action and every known
+        # period of the user) only to drop it, which made a sync cost what the calendar holds.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
         for key in ("started_at", "finished_at", "since"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
@@ -450,9 +451,9 @@ class SyncEngine:
     ) -> Plan:
         assert user.calendar_id is not None
         policy = self.policy_for(user)
-        known = await self.store.get_periods(user.user_id)
         claimed = await self.store.get_claims(user.user_id)
         if full:
+            known = await self.store.get_periods(user.user_id)
             first, last = self.reconcile_window(user.tzid, now)
             events = await client.read_events(
                 tzid=user.tzid, from_=first, to=last, calendar_ids=[user.calendar_id]
@@ -473,6 +474,9 @@ class SyncEngine:
             tzid=user.tzid, calendar_id=user.calendar_id, changes_since=since
         )
         result.events_read = len(events)
+        # Only the stored periods of the events read: the plan touches no other, so a change
+        # costs what changed, not what the calendar holds.
+        known = await self.store.get_periods(user.user_id, {e.event_uid for e in events})
         return plan_changes(
             events, known, policy, now, calendar_id=user.calendar_id, claimed=claimed
         )
