@@ -69,3 +69,37 @@ def test_sync_summary_does_not_copy_the_plan() -> None:
     data = result.as_dict()
     assert "plan" not in data
     assert data["started_at"] == now.isoformat()
+
+
+async def test_idle_users_leave_no_per_user_state_behind() -> None:
+    """Per-user coordinator and receiver state lives only while there is work: after a
+    notification is synced and credited, nothing of the user is left in memory."""
+    import json
+
+    import aiohttp
+
+    from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
+
+    async with Playground.running(tzid="UTC") as pg:
+        await pg.settle()
+        user = await pg.store.get_user(pg.user_id)
+        assert user is not None
+        body = json.dumps(
+            {"notification": {"type": "change", "changes_since": iso(datetime.now(UTC))}}
+        ).encode()
+        headers = {SIGNATURE_HEADER: sign(body, pg.emulator.client_secret)}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{pg.webhook_url}/notifications/{user.callback_key}", data=body, headers=headers
+            ) as resp,
+        ):
+            assert resp.status == 202
+        await pg.settle()
+        assert pg.coordinator._slots == {}
+        assert pg.server.handle._awaiting == {}
+        deliveries = await pg.store.list_deliveries(1)
+        assert deliveries[0].outcome == "synced"
+        # And a sync made right away (CLI, notebook) leaves none either.
+        assert (await pg.coordinator.sync_now(pg.user_id)).ok
+        assert pg.coordinator._slots == {}

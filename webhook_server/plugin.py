@@ -397,9 +397,11 @@ class WebhookHandle:
         covered = [(i, at) for i, at in waiting if at <= result.started_at]
         if not covered:
             return
-        self._awaiting[user_id] = deque(
-            (item for item in waiting if item not in covered), maxlen=100
-        )
+        left = deque((item for item in waiting if item not in covered), maxlen=100)
+        if left:
+            self._awaiting[user_id] = left
+        else:
+            del self._awaiting[user_id]  # nothing waits: keep no per-user state
         summary = result.as_dict()
         outcome = "synced" if result.ok else f"sync_{result.state}"
         await self.config.store.update_deliveries(
