@@ -632,16 +632,36 @@ async def hygiene() -> Figure:
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
     per_user = sum(s.size_diff for s in after.compare_to(before, "filename")) / 10_000
-    met = ratio <= 1.2 and per_user <= 1024
+    # Reconcile spread: 10,000 users reconciled at the same moment, then a day of 5-minute
+    # scheduler rounds; each reconcile costs at least 2 calls (events, periods) of the
+    # 500-a-minute budget.
+    t0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    engine = SyncEngine(MemoryStore(), reconcile_every=timedelta(days=1))
+    spread_users = [
+        UserRecord(user_id=f"user-{i}", watermark=t0, last_reconcile_at=t0) for i in range(10_000)
+    ]
+    worst_round, now = 0, t0
+    while now < t0 + timedelta(days=1, minutes=5):
+        now += timedelta(minutes=5)
+        due = 0
+        for user in spread_users:
+            user.watermark = now
+            if engine.needs_full(user, now):
+                due += 1
+                user.last_reconcile_at = now
+        worst_round = max(worst_round, due)
+    calls_per_minute = worst_round * 2 / 5
+    met = ratio <= 1.2 and per_user <= 1024 and calls_per_minute <= 500
     return Figure(
         "P7",
         "key lookup at 10k users / at 1; per-user idle state",
-        "<= 1.2; <= 1 KiB",
+        "<= 1.2; <= 1 KiB; <= limit",
         f"{t1 * 1e6:.1f} us at 1 user",
-        f"{t10k * 1e6:.1f} us; {per_user:.0f} B/user",
+        f"{t10k * 1e6:.1f} us; {per_user:.0f} B/user; busiest round {worst_round} reconciles "
+        f"(>= {calls_per_minute:.0f} calls/min of 500)",
         ratio,
         met,
-        "reconcile spread not measured here",
+        "reconcile spread: 10k users reconciled together, then a day of 5-minute rounds",
     )
 
 

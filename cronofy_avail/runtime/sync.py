@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -248,6 +249,24 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_SLOT_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def reconcile_slot(user_id: str, now: datetime, every: timedelta) -> datetime:
+    """The latest of ``user_id``'s reconcile slots at or before ``now``.
+
+    Each user has its own phase within the period (from a hash of its id), so users onboarded
+    together come due spread over the period instead of all in one scheduler round. A user is
+    due when its last reconcile is older than its latest slot: never later than ``every``
+    after it (the slot before ``now`` is at most ``every`` old), at most one early reconcile
+    once (the first slot after onboarding), then exactly once per period.
+    """
+    digest = hashlib.sha256(user_id.encode()).digest()
+    phase = every * (int.from_bytes(digest[:8], "big") / 2**64)
+    periods = (now - _SLOT_EPOCH - phase) // every
+    return _SLOT_EPOCH + phase + every * periods
+
+
 class SyncEngine:
     """Runs syncs for users with one client per user (``client_for``)."""
 
@@ -292,7 +311,7 @@ class SyncEngine:
         if self.reconcile_every is None:
             return False
         last = user.last_reconcile_at
-        return last is None or now - last >= self.reconcile_every
+        return last is None or last < reconcile_slot(user.user_id, now, self.reconcile_every)
 
     @contextlib.asynccontextmanager
     async def _locked(self, user_id: str) -> AsyncIterator[bool]:
