@@ -33,7 +33,6 @@ import aiohttp
 from cronofy_avail.cli.main import main_commands
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import utc_instant
-from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.runtime.serving import admin_token_path
 from cronofy_avail.runtime.store import SQLiteStore
@@ -47,10 +46,6 @@ ZONES = (
     "Asia/Kolkata",
 )
 SERVE = [sys.executable, "-c", "import sys; from cronofy_avail.cli import main; sys.exit(main())"]
-
-
-ORACLE_RETRY = RetryPolicy(max_attempts=60, max_elapsed=300.0, max_delay=5.0)
-"""How patient the final check's own client is (see :meth:`Soak.mismatches`)."""
 
 
 @dataclass
@@ -467,10 +462,7 @@ class Soak:
         for user in self.users:
             policy = MappingPolicy(tzid=user.tzid)
             today = now.astimezone(ZoneInfo(user.tzid)).date()
-            # The oracle shares the application's rate limit with serve and the racing CLI
-            # (the emulator counts per application, as Cronofy does): it waits out 429s that
-            # a product client would hand back to its scheduler, so the check never gives up.
-            async with self.emu.client(user.account, retry=ORACLE_RETRY) as client:
+            async with self.emu.client(user.account) as client:
                 events = await client.read_events(
                     tzid=user.tzid,
                     from_=today - timedelta(days=1),
