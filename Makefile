@@ -56,7 +56,7 @@ pytest: $(call installed,dev+notebook)
 	$(BIN)/python -m pytest
 
 bench: $(call installed,dev+notebook)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # JupyterLab on notebooks/ (the environment carries the notebook extra).
 notebook: $(call installed,notebook)

@@ -152,3 +152,36 @@ def test_a_logged_error_keeps_its_cause_and_masks_secrets() -> None:
     assert "RuntimeError: database is locked" in text
     assert "SECRET-token-value-123456" not in text
     assert "Traceback" not in text  # only with --debug
+
+
+def test_reconciles_of_users_onboarded_together_spread_over_the_day() -> None:
+    """2,000 users reconciled at the same moment do not all come due in one scheduler round
+    a day later: each has its own slot, and none waits longer than a day."""
+    from datetime import UTC, datetime, timedelta
+
+    from cronofy_avail.runtime.store import MemoryStore, UserRecord
+    from cronofy_avail.runtime.sync import SyncEngine
+
+    t0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    engine = SyncEngine(MemoryStore(), reconcile_every=timedelta(days=1))
+    users = [
+        UserRecord(user_id=f"user-{i}", watermark=t0, last_reconcile_at=t0) for i in range(2_000)
+    ]
+    per_round: list[int] = []
+    reconciles = dict.fromkeys((u.user_id for u in users), 0)
+    now = t0
+    while now < t0 + timedelta(days=2):
+        now += timedelta(minutes=5)
+        due = 0
+        for user in users:
+            assert now - user.last_reconcile_at <= timedelta(days=1, minutes=5)  # type: ignore[operator]
+            user.watermark = now
+            if engine.needs_full(user, now):
+                due += 1
+                user.last_reconcile_at = now
+                reconciles[user.user_id] += 1
+        per_round.append(due)
+    # A day has 288 rounds: about 7 users a round; never a pile-up (it was all 2,000 at once).
+    assert max(per_round) <= 40
+    # Each user: one early reconcile at most (its first slot), then one a day.
+    assert set(reconciles.values()) <= {2, 3}

@@ -374,3 +374,13 @@ async def test_a_sync_finishing_after_teardown_does_not_bring_the_user_back(stor
     await store.commit_sync(running, put(period("a")), started_at=T0, full=False)
     assert await store.get_user("u1") is None
     assert await store.get_periods("u1") == {}
+
+
+async def test_periods_of_some_events_only(store: Store) -> None:
+    await store.save_user(user())
+    await store.commit_sync(
+        user(), put(period("a"), period("b", 11), period("c", 13)), started_at=T0, full=True
+    )
+    assert set(await store.get_periods("u1", ["a", "c", "zz"])) == {"a", "c"}
+    assert await store.get_periods("u1", []) == {}
+    assert set(await store.get_periods("u1")) == {"a", "b", "c"}

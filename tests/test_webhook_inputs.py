@@ -261,6 +261,7 @@ async def test_handler_error_is_500_without_traceback_or_secret(
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(h.store, "add_delivery", boom)
+    monkeypatch.setattr(h.store, "accept_delivery", boom)
     data = body()
     with caplog.at_level(logging.DEBUG):
         resp = await h.client.post(

@@ -269,34 +269,46 @@ class WebhookHandle:
             self.rejected["too_large"] += 1
             return web.json_response({"error": "body too large"}, status=413)
         store = self.config.store
-        user = await store.get_user_by_callback_key(path[0])
-        if user is None:
-            self.rejected["unknown_key"] += 1
-            return web.json_response({"error": "not found"}, status=404)
+        key = path[0]
         try:
             verify(body, request.headers.get(SIGNATURE_HEADER), self.config.client_secrets)
         except SignatureVerificationError as exc:
-            self.rejected[exc.reason] += 1
-            _LOGGER.warning("rejected delivery for %s: %s", user.user_id, exc.reason)
-            return web.json_response({"error": "invalid signature"}, status=401)
+            return await self._refuse(key, exc.reason, 401, "invalid signature")
         try:
             envelope = parse_notification(body)
         except MalformedNotificationError as exc:
-            self.rejected["malformed"] += 1
-            return web.json_response({"error": f"malformed notification: {exc}"}, status=400)
+            return await self._refuse(key, "malformed", 400, f"malformed notification: {exc}")
         now = self.config.clock()
-        delivery_id = await store.add_delivery(
-            Delivery(
-                received_at=now,
-                user_id=user.user_id,
-                callback_key_hint=path[0][:4] + "…",
-                headers=self._loggable_headers(request.headers),
-                body=self._loggable_body(body, path[0]),
-                verified=True,
-                outcome="accepted",
-                notification_type=envelope.type,
-            )
+        delivery = Delivery(
+            received_at=now,
+            user_id=None,
+            callback_key_hint=key[:4] + "…",
+            headers=self._loggable_headers(request.headers),
+            body=self._loggable_body(body, key),
+            verified=True,
+            outcome="accepted",
+            notification_type=envelope.type,
         )
+        if envelope.type == NotificationType.CHANGE:
+            # The common case, in one store call and one (group-committed) transaction: find
+            # the user by key, log the delivery, record the intent. On disk before the 202.
+            accepted = await store.accept_delivery(
+                delivery, callback_key=key, changes_since=envelope.changes_since
+            )
+            if accepted is None:
+                self.rejected["unknown_key"] += 1
+                return web.json_response({"error": "not found"}, status=404)
+            delivery_id, user_id = accepted
+            self.config.coordinator.request(user_id)
+            self._await(user_id, delivery_id, now)
+            self._count_type(envelope.type)
+            return web.json_response({"status": "accepted"}, status=202)
+        user = await store.get_user_by_callback_key(key)
+        if user is None:
+            self.rejected["unknown_key"] += 1
+            return web.json_response({"error": "not found"}, status=404)
+        delivery.user_id = user.user_id
+        delivery_id = await store.add_delivery(delivery)
         outcome = await self._act(user.user_id, envelope, now)
         if outcome != "accepted":
             await store.update_delivery(delivery_id, outcome=outcome, sync_result=None)
@@ -304,6 +316,18 @@ class WebhookHandle:
             self._await(user.user_id, delivery_id, now)
         self._count_type(envelope.type)
         return web.json_response({"status": outcome}, status=202)
+
+    async def _refuse(self, key: str, reason: str, status: int, error: str) -> web.Response:
+        """A delivery that failed its checks: an unknown key answers 404 whatever else is
+        wrong (the same answer whatever the reason); a known one gets ``status``."""
+        user = await self.config.store.get_user_by_callback_key(key)
+        if user is None:
+            self.rejected["unknown_key"] += 1
+            return web.json_response({"error": "not found"}, status=404)
+        self.rejected[reason] += 1
+        if status == 401:
+            _LOGGER.warning("rejected delivery for %s: %s", user.user_id, reason)
+        return web.json_response({"error": error}, status=status)
 
     def _count_type(self, kind: str) -> None:
         """Count accepted deliveries by type; unknown types beyond a few share one bucket, so
@@ -373,15 +397,16 @@ class WebhookHandle:
         covered = [(i, at) for i, at in waiting if at <= result.started_at]
         if not covered:
             return
-        self._awaiting[user_id] = deque(
-            (item for item in waiting if item not in covered), maxlen=100
-        )
+        left = deque((item for item in waiting if item not in covered), maxlen=100)
+        if left:
+            self._awaiting[user_id] = left
+        else:
+            del self._awaiting[user_id]  # nothing waits: keep no per-user state
         summary = result.as_dict()
         outcome = "synced" if result.ok else f"sync_{result.state}"
-        for delivery_id, _ in covered:
-            await self.config.store.update_delivery(
-                delivery_id, outcome=outcome, sync_result=summary
-            )
+        await self.config.store.update_deliveries(
+            [delivery_id for delivery_id, _ in covered], outcome=outcome, sync_result=summary
+        )
 
     # ------------------------------------------------------------------ admin views
 

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any, cast
@@ -190,6 +191,22 @@ class AnnouncingStore:
                 note = delivery_note(delivery, await self._store.get_user(delivery.user_id))
                 if note:
                     emit(self._out, f"  note: {note}")
+
+    async def accept_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        callback_key: str,
+        changes_since: datetime | None,
+        full: bool = False,
+    ) -> tuple[int, str] | None:
+        accepted = await self._store.accept_delivery(
+            delivery, callback_key=callback_key, changes_since=changes_since, full=full
+        )
+        if accepted is not None:
+            delivery_id, user_id = accepted
+            await self.announce(replace(delivery, user_id=user_id), delivery_id)
+        return accepted
 
     def as_store(self) -> Store:
         return cast(Store, self)

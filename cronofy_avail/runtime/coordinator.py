@@ -107,6 +107,8 @@ class _Slot:
     failures: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Held around every sync of the user, by the worker and by sync_now alike."""
+    callers: int = 0
+    """``sync_now`` calls holding or waiting for ``lock``."""
 
 
 @dataclass(slots=True)
@@ -253,8 +255,24 @@ class SyncCoordinator:
         """Run one sync right away and return its result (CLI, notebooks). Waits for a
         running sync of the same user first, so single flight holds."""
         slot = self._slots.setdefault(user_id, _Slot())
-        async with slot.lock, self._semaphore:
-            return await self._sync_once(user_id, full=full, dry_run=dry_run)
+        slot.callers += 1
+        try:
+            async with slot.lock, self._semaphore:
+                return await self._sync_once(user_id, full=full, dry_run=dry_run)
+        finally:
+            slot.callers -= 1
+            self._evict_if_idle(user_id, slot)
+
+    def _evict_if_idle(self, user_id: str, slot: _Slot) -> None:
+        """Forget an idle user's slot (nothing requested, running, waiting or queued): at
+        10,000 users, per-user state must not outlive the work. The next request makes a new
+        one. A slot still used by anybody stays, so single flight holds."""
+        task = slot.task
+        running = task is not None and not task.done() and task is not asyncio.current_task()
+        if slot.requested or running or slot.callers or slot.lock.locked():
+            return
+        if self._slots.get(user_id) is slot:
+            del self._slots[user_id]
 
     # ------------------------------------------------------------------ internals
 
@@ -284,6 +302,7 @@ class SyncCoordinator:
     async def _worker(self, user_id: str, slot: _Slot) -> None:
         try:
             await self._work(user_id, slot)
+            self._evict_if_idle(user_id, slot)
         except asyncio.CancelledError:
             raise
         except Exception:

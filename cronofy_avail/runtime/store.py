@@ -27,9 +27,10 @@ import secrets
 import socket
 import sqlite3
 import stat
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -185,7 +186,9 @@ class Store(Protocol):
     async def delete_user(self, user_id: str) -> None: ...
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
     async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
-    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]: ...
+    async def get_periods(
+        self, user_id: str, event_uids: Collection[str] | None = None
+    ) -> dict[str, KnownPeriod]: ...
     async def get_claims(self, user_id: str) -> dict[str, str | None]: ...
     async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None: ...
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None: ...
@@ -208,8 +211,19 @@ class Store(Protocol):
         received_at: datetime,
     ) -> UserRecord | None: ...
     async def add_delivery(self, delivery: Delivery) -> int: ...
+    async def accept_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        callback_key: str,
+        changes_since: datetime | None,
+        full: bool = False,
+    ) -> tuple[int, str] | None: ...
     async def update_delivery(
         self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None: ...
+    async def update_deliveries(
+        self, delivery_ids: Sequence[int], *, outcome: str, sync_result: dict[str, Any] | None
     ) -> None: ...
     async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]: ...
     async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
@@ -336,6 +350,8 @@ class MemoryStore:
         self._deliveries: list[Delivery] = []
         self._next_delivery = 1
         self._delivery_log = delivery_log
+        self._by_key: dict[str, str] = {}
+        """Callback key -> user id: a lookup costs the same at 1 user or 100,000."""
 
     @staticmethod
     def _copy(user: UserRecord) -> UserRecord:
@@ -349,20 +365,30 @@ class MemoryStore:
         user = self._users.get(user_id)
         return self._copy(user) if user else None
 
+    def _user_for_key(self, callback_key: str) -> UserRecord | None:
+        user = self._users.get(self._by_key.get(callback_key, ""))
+        if user is None or not secrets.compare_digest(user.callback_key, callback_key):
+            return None
+        return user
+
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
-        for user in self._users.values():
-            if secrets.compare_digest(user.callback_key, callback_key):
-                return self._copy(user)
-        return None
+        user = self._user_for_key(callback_key)
+        return self._copy(user) if user else None
 
     async def list_users(self) -> list[UserRecord]:
         return [self._copy(u) for u in sorted(self._users.values(), key=lambda u: u.user_id)]
 
     async def save_user(self, user: UserRecord) -> None:
+        old = self._users.get(user.user_id)
+        if old is not None and old.callback_key != user.callback_key:
+            self._by_key.pop(old.callback_key, None)
         self._users[user.user_id] = self._copy(user)
+        self._by_key[user.callback_key] = user.user_id
 
     async def delete_user(self, user_id: str) -> None:
-        self._users.pop(user_id, None)
+        old = self._users.pop(user_id, None)
+        if old is not None:
+            self._by_key.pop(old.callback_key, None)
         self._periods.pop(user_id, None)
         self._claims.pop(user_id, None)
         # The logged bodies carry the user's callback key: forgetting the user forgets them.
@@ -378,8 +404,13 @@ class MemoryStore:
         if user is not None:
             user.state, user.last_error = state, last_error
 
-    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
-        return dict(self._periods.get(user_id, {}))
+    async def get_periods(
+        self, user_id: str, event_uids: Collection[str] | None = None
+    ) -> dict[str, KnownPeriod]:
+        periods = self._periods.get(user_id, {})
+        if event_uids is None:
+            return dict(periods)
+        return {uid: periods[uid] for uid in event_uids if uid in periods}
 
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
         return dict(self._claims.get(user_id, {}))
@@ -449,11 +480,32 @@ class MemoryStore:
         assert delivery.delivery_id is not None
         return delivery.delivery_id
 
+    async def accept_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        callback_key: str,
+        changes_since: datetime | None,
+        full: bool = False,
+    ) -> tuple[int, str] | None:
+        user = self._user_for_key(callback_key)
+        if user is None:
+            return None
+        merge_intent(user, changes_since=changes_since, full=full, received_at=delivery.received_at)
+        delivery_id = await self.add_delivery(replace(delivery, user_id=user.user_id))
+        return delivery_id, user.user_id
+
     async def update_delivery(
         self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
     ) -> None:
+        await self.update_deliveries([delivery_id], outcome=outcome, sync_result=sync_result)
+
+    async def update_deliveries(
+        self, delivery_ids: Sequence[int], *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None:
+        wanted = set(delivery_ids)
         for i, delivery in enumerate(self._deliveries):
-            if delivery.delivery_id == delivery_id:
+            if delivery.delivery_id in wanted:
                 self._deliveries[i] = replace(delivery, outcome=outcome, sync_result=sync_result)
 
     async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]:
@@ -612,6 +664,16 @@ def _user_from(row: sqlite3.Row) -> UserRecord:
     )
 
 
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def _delivery_from(row: sqlite3.Row) -> Delivery:
     return Delivery(
         delivery_id=row["delivery_id"],
@@ -635,6 +697,12 @@ class SQLiteStore:
         self._delivery_log = delivery_log
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cronofy-store")
         self._conn: sqlite3.Connection | None = None
+        self._group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._group_lock = threading.Lock()
+        self._group_queued = False
+        self.group_commits = 0
+        """Transactions that committed grouped writes (tests, benchmarks)."""
+        self.grouped_writes = 0
 
     @classmethod
     async def open(
@@ -714,6 +782,52 @@ class SQLiteStore:
 
         return run
 
+    async def _grouped(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a transaction shared with the other grouped writes waiting for the
+        store thread (group commit), and return once that transaction has committed.
+
+        Each write runs under its own savepoint, so one that raises is undone alone and raises
+        to its own caller; the others still commit. While the thread commits one group, the
+        next one gathers: under load, many acknowledgements share one commit.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._group_lock:
+            self._group.append((fn, future))
+            schedule = not self._group_queued
+            self._group_queued = True
+        if schedule:
+            loop.run_in_executor(self._executor, self._commit_group, loop)
+        return await future
+
+    def _commit_group(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._group_lock:
+            group, self._group = self._group, []
+            self._group_queued = False
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for fn, _ in group:
+                    db.execute("SAVEPOINT grouped")
+                    try:
+                        outcomes.append((True, fn(db)))
+                    except Exception as exc:  # that write alone is undone and fails
+                        db.execute("ROLLBACK TO grouped")
+                        outcomes.append((False, exc))
+                    db.execute("RELEASE grouped")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            self.group_commits += 1
+            self.grouped_writes += len(group)
+        except BaseException as exc:  # nothing of the group committed
+            outcomes = [(False, exc)] * len(group)
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
     async def get_user(self, user_id: str) -> UserRecord | None:
         def q() -> UserRecord | None:
             row = self._db.execute(_SELECT_USER_BY_ID, (user_id,)).fetchone()
@@ -772,12 +886,24 @@ class SQLiteStore:
 
         await self._run(self._tx(q))
 
-    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
+    async def get_periods(
+        self, user_id: str, event_uids: Collection[str] | None = None
+    ) -> dict[str, KnownPeriod]:
+        """The owned periods of ``user_id``; of those events only when ``event_uids`` is given
+        (an incremental sync loads what it read, not the whole calendar)."""
+
         def q() -> dict[str, KnownPeriod]:
-            rows = self._db.execute(
-                'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ?',
-                (user_id,),
-            ).fetchall()
+            if event_uids is None:
+                rows = self._db.execute(
+                    'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ?',
+                    (user_id,),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ? '
+                    "AND event_uid IN (SELECT value FROM json_each(?))",
+                    (user_id, json.dumps(sorted(event_uids))),
+                ).fetchall()
             return {
                 r["event_uid"]: KnownPeriod(
                     r["event_uid"],
@@ -917,45 +1043,92 @@ class SQLiteStore:
             )
             return user
 
-        return await self._run(self._tx(q))
+        return await self._grouped(q)
+
+    def _insert_delivery(self, db: sqlite3.Connection, delivery: Delivery) -> int:
+        cur = db.execute(
+            "INSERT INTO deliveries (received_at, user_id, callback_key_hint, headers, body, "
+            "verified, outcome, notification_type, sync_result) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                _iso(delivery.received_at),
+                delivery.user_id,
+                delivery.callback_key_hint,
+                json.dumps(delivery.headers),
+                delivery.body,
+                int(delivery.verified),
+                delivery.outcome,
+                delivery.notification_type,
+                json.dumps(delivery.sync_result) if delivery.sync_result else None,
+            ),
+        )
+        new_id = cur.lastrowid
+        assert new_id is not None
+        db.execute("DELETE FROM deliveries WHERE delivery_id <= ?", (new_id - self._delivery_log,))
+        return new_id
 
     async def add_delivery(self, delivery: Delivery) -> int:
-        def q(db: sqlite3.Connection) -> int:
-            cur = db.execute(
-                "INSERT INTO deliveries (received_at, user_id, callback_key_hint, headers, body, "
-                "verified, outcome, notification_type, sync_result) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        return await self._grouped(lambda db: self._insert_delivery(db, delivery))
+
+    async def accept_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        callback_key: str,
+        changes_since: datetime | None,
+        full: bool = False,
+    ) -> tuple[int, str] | None:
+        """Find the user by ``callback_key``, log the delivery and record the intent, in one
+        transaction (shared with concurrent acknowledgements: group commit). Committed when
+        this returns; ``None`` (and nothing written) when no user holds the key."""
+
+        def q(db: sqlite3.Connection) -> tuple[int, str] | None:
+            row = db.execute(_SELECT_USER_BY_KEY, (callback_key,)).fetchone()
+            if row is None:
+                return None
+            user = merge_intent(
+                _user_from(row),
+                changes_since=changes_since,
+                full=full,
+                received_at=delivery.received_at,
+            )
+            db.execute(
+                "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ?, "
+                "pending_gen = ? WHERE user_id = ?",
                 (
-                    _iso(delivery.received_at),
-                    delivery.user_id,
-                    delivery.callback_key_hint,
-                    json.dumps(delivery.headers),
-                    delivery.body,
-                    int(delivery.verified),
-                    delivery.outcome,
-                    delivery.notification_type,
-                    json.dumps(delivery.sync_result) if delivery.sync_result else None,
+                    _iso(user.pending_since),
+                    int(user.pending_full),
+                    _iso(user.pending_at),
+                    user.pending_gen,
+                    user.user_id,
                 ),
             )
-            new_id = cur.lastrowid
-            assert new_id is not None
-            db.execute(
-                "DELETE FROM deliveries WHERE delivery_id <= ?", (new_id - self._delivery_log,)
-            )
-            return new_id
+            logged = replace(delivery, user_id=user.user_id)
+            return self._insert_delivery(db, logged), user.user_id
 
-        return await self._run(self._tx(q))
+        return await self._grouped(q)
 
     async def update_delivery(
         self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
     ) -> None:
+        await self.update_deliveries([delivery_id], outcome=outcome, sync_result=sync_result)
+
+    async def update_deliveries(
+        self, delivery_ids: Sequence[int], *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None:
+        """Credit one outcome to many deliveries in one statement (a sync's result)."""
+        ids = json.dumps(list(delivery_ids))
+        result = json.dumps(sync_result) if sync_result else None
+
         def q(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE deliveries SET outcome = ?, sync_result = ? WHERE delivery_id = ?",
-                (outcome, json.dumps(sync_result) if sync_result else None, delivery_id),
+                "UPDATE deliveries SET outcome = ?, sync_result = ? "
+                "WHERE delivery_id IN (SELECT value FROM json_each(?))",
+                (outcome, result, ids),
             )
 
-        await self._run(self._tx(q))
+        if delivery_ids:
+            await self._grouped(q)
 
     async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]:
         def q() -> list[Delivery]:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -223,8 +224,9 @@ class SyncResult:
         return self.state == UserState.RETRYING
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("plan")
+        # Field by field: ``asdict`` would deep-copy the plan (every action and every known
+        # period of the user) only to drop it, which made a sync cost what the calendar holds.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
         for key in ("started_at", "finished_at", "since"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
@@ -245,6 +247,24 @@ def state_for(exc: CronofyError) -> str:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+_SLOT_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def reconcile_slot(user_id: str, now: datetime, every: timedelta) -> datetime:
+    """The latest of ``user_id``'s reconcile slots at or before ``now``.
+
+    Each user has its own phase within the period (from a hash of its id), so users onboarded
+    together come due spread over the period instead of all in one scheduler round. A user is
+    due when its last reconcile is older than its latest slot: never later than ``every``
+    after it (the slot before ``now`` is at most ``every`` old), at most one early reconcile
+    once (the first slot after onboarding), then exactly once per period.
+    """
+    digest = hashlib.sha256(user_id.encode()).digest()
+    phase = every * (int.from_bytes(digest[:8], "big") / 2**64)
+    periods = (now - _SLOT_EPOCH - phase) // every
+    return _SLOT_EPOCH + phase + every * periods
 
 
 class SyncEngine:
@@ -291,7 +311,7 @@ class SyncEngine:
         if self.reconcile_every is None:
             return False
         last = user.last_reconcile_at
-        return last is None or now - last >= self.reconcile_every
+        return last is None or last < reconcile_slot(user.user_id, now, self.reconcile_every)
 
     @contextlib.asynccontextmanager
     async def _locked(self, user_id: str) -> AsyncIterator[bool]:
@@ -450,9 +470,9 @@ class SyncEngine:
     ) -> Plan:
         assert user.calendar_id is not None
         policy = self.policy_for(user)
-        known = await self.store.get_periods(user.user_id)
         claimed = await self.store.get_claims(user.user_id)
         if full:
+            known = await self.store.get_periods(user.user_id)
             first, last = self.reconcile_window(user.tzid, now)
             events = await client.read_events(
                 tzid=user.tzid, from_=first, to=last, calendar_ids=[user.calendar_id]
@@ -473,6 +493,9 @@ class SyncEngine:
             tzid=user.tzid, calendar_id=user.calendar_id, changes_since=since
         )
         result.events_read = len(events)
+        # Only the stored periods of the events read: the plan touches no other, so a change
+        # costs what changed, not what the calendar holds.
+        known = await self.store.get_periods(user.user_id, {e.event_uid for e in events})
         return plan_changes(
             events, known, policy, now, calendar_id=user.calendar_id, claimed=claimed
         )
