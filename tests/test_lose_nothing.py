@@ -52,18 +52,35 @@ class CommitFails(SQLiteStore):
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
     ) -> UserRecord:
         if self.armed:
             self.armed = False
             raise sqlite3.OperationalError("database is locked")
         return await super().commit_sync(
-            user, changes, started_at=started_at, full=full, settle=settle
+            user,
+            changes,
+            started_at=started_at,
+            full=full,
+            settle=settle,
+            release_claimed_before=release_claimed_before,
         )
+
+
+class Clock:
+    """The engine's clock: real time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
 
 
 async def test_a_write_whose_commit_failed_is_removed_when_its_event_goes(tmp_path: Path) -> None:
     store = await CommitFails.open(tmp_path / "state.db")
-    async with Playground.running(store=store, retry=FAST) as pg:
+    clock = Clock()
+    async with Playground.running(store=store, retry=FAST, clock=clock) as pg:
         store.armed = True
         uid = pg.emulator.add_event(
             pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
@@ -78,7 +95,9 @@ async def test_a_write_whose_commit_failed_is_removed_when_its_event_goes(tmp_pa
         await pg.settle()
         assert uid not in {p.available_period_id for p in await pg.periods()}
 
-        # And the full reconcile agrees, with nothing left claimed.
+        # And the full reconcile agrees, with nothing left claimed once no write of the claim
+        # can still be in flight.
+        clock.offset = timedelta(minutes=11)
         result = await pg.coordinator.sync_now(pg.user_id, full=True)
         assert result.ok
         assert uid not in {p.available_period_id for p in await pg.periods()}
@@ -92,11 +111,43 @@ async def test_a_claim_that_never_landed_costs_one_delete_in_the_reconcile(
     store = await SQLiteStore.open(tmp_path / "state.db")
     async with Playground.running(store=store, retry=FAST) as pg:
         await pg.client.upsert_available_period("foreign-1", at(2, 9), at(2, 10))
-        await store.claim_periods(pg.user_id, {"never-sent": "gone-uid"})
+        await store.claim_periods(
+            pg.user_id, {"never-sent": "gone-uid"}, claimed_at=at(0, 0) - timedelta(days=1)
+        )
         result = await pg.coordinator.sync_now(pg.user_id, full=True)
         assert result.ok
         assert await store.get_claims(pg.user_id) == {}  # absent at Cronofy: released
         assert "foreign-1" in {p.available_period_id for p in await pg.periods()}
+
+
+async def test_a_slow_upsert_landing_after_its_delete_got_404_is_still_removed(
+    tmp_path: Path,
+) -> None:
+    # Review of issue 9, finding 1. Sync 1 claims E and sends the upsert; it times out and
+    # stays in flight. The user deletes the event; sync 2 deletes E and gets 404. The slow
+    # upsert then lands: E must still be owned, so the reconcile removes it.
+    store = await SQLiteStore.open(tmp_path / "state.db")
+    clock = Clock()
+    async with Playground.running(store=store, retry=FAST, clock=clock) as pg:
+        await pg.coordinator.stop()  # this test drives the syncs
+        uid = pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+        )["event_uid"]
+        pid = period_id_for(uid)
+        await store.claim_periods(pg.user_id, {pid: uid}, claimed_at=clock())  # sync 1
+        pg.emulator.delete_event(uid)
+        clock.offset = timedelta(seconds=5)
+        result = await pg.coordinator.sync_now(pg.user_id)  # sync 2: DELETE E -> 404
+        assert result.ok
+        assert result.deletes == 1
+        assert await store.get_claims(pg.user_id) == {pid: uid}  # the upsert may still land
+
+        await pg.client.upsert_available_period(pid, at(1, 9), at(1, 10))  # ...and it does
+        clock.offset = timedelta(minutes=11)
+        result = await pg.coordinator.sync_now(pg.user_id, full=True)
+        assert result.ok
+        assert pid not in {p.available_period_id for p in await pg.periods()}
+        assert await store.get_claims(pg.user_id) == {}
 
 
 async def test_a_second_process_is_told_the_user_is_busy_and_changes_nothing(

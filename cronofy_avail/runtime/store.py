@@ -38,7 +38,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DELIVERY_LOG = 100
 
 T = TypeVar("T")
@@ -187,7 +187,9 @@ class Store(Protocol):
     async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
     async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]: ...
     async def get_claims(self, user_id: str) -> dict[str, str | None]: ...
-    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None: ...
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None: ...
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None: ...
     async def release_lock(self, user_id: str, owner: str) -> None: ...
     async def commit_sync(
@@ -198,6 +200,7 @@ class Store(Protocol):
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
     ) -> UserRecord: ...
     async def record_intent(
         self,
@@ -276,6 +279,22 @@ def settle_intent(
     return user
 
 
+def claim_settles(
+    claimed_at: datetime | None, *, started_at: datetime, before: datetime | None
+) -> bool:
+    """Whether a claim asked to be released may go (see ``Store.commit_sync``).
+
+    A write claimed at ``claimed_at`` may still be in flight (a timed-out request can land
+    minutes later). Its claim settles only if no write of it can still land: claimed at or
+    before ``before`` (the sync started at least the in-flight bound after it), or claimed by
+    this very sync (at or after ``started_at``: its one write is known). ``before=None``
+    releases unconditionally; an unknown ``claimed_at`` (a row from before schema 3) is old.
+    """
+    if before is None or claimed_at is None:
+        return True
+    return claimed_at <= before or claimed_at >= started_at
+
+
 def keep_intent(user: UserRecord, stored: UserRecord | None) -> UserRecord:
     """Carry the stored intent over unchanged (the sync did not cover it)."""
     if stored is not None:
@@ -332,6 +351,7 @@ class MemoryStore:
         self._users: dict[str, UserRecord] = {}
         self._periods: dict[str, dict[str, KnownPeriod]] = {}
         self._claims: dict[str, dict[str, str | None]] = {}
+        self._claimed_at: dict[str, dict[str, datetime]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._deliveries: list[Delivery] = []
         self._next_delivery = 1
@@ -365,6 +385,7 @@ class MemoryStore:
         self._users.pop(user_id, None)
         self._periods.pop(user_id, None)
         self._claims.pop(user_id, None)
+        self._claimed_at.pop(user_id, None)
         # The logged bodies carry the user's callback key: forgetting the user forgets them.
         self._deliveries = [d for d in self._deliveries if d.user_id != user_id]
 
@@ -384,9 +405,15 @@ class MemoryStore:
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
         return dict(self._claims.get(user_id, {}))
 
-    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None:
         if user_id in self._users:
             self._claims.setdefault(user_id, {}).update(claims)
+            times = self._claimed_at.setdefault(user_id, {})
+            for period_id in claims:
+                # The oldest write still in doubt decides when the claim may settle.
+                times[period_id] = min(times.get(period_id, claimed_at), claimed_at)
 
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         now = time.time()
@@ -410,6 +437,7 @@ class MemoryStore:
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
     ) -> UserRecord:
         user = self._copy(user)
         stored = self._users.get(user.user_id)
@@ -422,8 +450,13 @@ class MemoryStore:
                 del periods[uid]
         periods.update(changes.put)
         claims = self._claims.get(user.user_id, {})
+        times = self._claimed_at.get(user.user_id, {})
         for period_id in changes.release:
-            claims.pop(period_id, None)
+            if claim_settles(
+                times.get(period_id), started_at=started_at, before=release_claimed_before
+            ):
+                claims.pop(period_id, None)
+                times.pop(period_id, None)
         self._users[user.user_id] = self._copy(user)
         return self._copy(user)
 
@@ -530,6 +563,10 @@ _MIGRATIONS: list[str] = [
         owner TEXT NOT NULL,
         expires_at REAL NOT NULL
     );
+    """,
+    # 2 -> 3: when each claim was made (a claim settles only once its write cannot land)
+    """
+    ALTER TABLE claims ADD COLUMN claimed_at REAL;
     """,
 ]
 
@@ -799,15 +836,22 @@ class SQLiteStore:
 
         return await self._run(q)
 
-    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
-        """Record period ids as owned *before* they are sent (write-ahead), durably."""
-        rows = [(user_id, period_id, uid) for period_id, uid in claims.items()]
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None:
+        """Record period ids as owned *before* they are sent (write-ahead), durably, with the
+        time of the claim (a re-claim keeps the oldest: that write may still be in flight)."""
+        when = claimed_at.timestamp()
+        rows = [(user_id, period_id, uid, when) for period_id, uid in claims.items()]
 
         def q(db: sqlite3.Connection) -> None:
             if db.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
                 db.executemany(
-                    "INSERT INTO claims (user_id, period_id, event_uid) VALUES (?, ?, ?) "
-                    "ON CONFLICT(user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid",
+                    "INSERT INTO claims (user_id, period_id, event_uid, claimed_at) "
+                    "VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
+                    "claimed_at = MIN(COALESCE(claimed_at, excluded.claimed_at), "
+                    "excluded.claimed_at)",
                     rows,
                 )
 
@@ -850,6 +894,7 @@ class SQLiteStore:
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
     ) -> UserRecord:
         """Record the ownership changes, the watermark and the state in one transaction.
 
@@ -864,7 +909,11 @@ class SQLiteStore:
             for k in changes.put.values()
         ]
         drops = [(user.user_id, uid, period_id) for uid, period_id in changes.drop.items()]
-        releases = [(user.user_id, period_id) for period_id in changes.release]
+        if release_claimed_before is None:
+            cutoff, started = float("inf"), float("inf")
+        else:
+            cutoff, started = release_claimed_before.timestamp(), started_at.timestamp()
+        releases = [(user.user_id, period_id, cutoff, started) for period_id in changes.release]
 
         def q(db: sqlite3.Connection) -> UserRecord:
             current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
@@ -884,7 +933,12 @@ class SQLiteStore:
                 'period_id = excluded.period_id, start = excluded.start, "end" = excluded."end"',
                 rows,
             )
-            db.executemany("DELETE FROM claims WHERE user_id = ? AND period_id = ?", releases)
+            # Only claims no write of which can still land (see ``claim_settles``).
+            db.executemany(
+                "DELETE FROM claims WHERE user_id = ? AND period_id = ? AND (claimed_at IS NULL "
+                "OR claimed_at <= ? OR claimed_at >= ?)",
+                releases,
+            )
             return user
 
         return await self._run(self._tx(q))

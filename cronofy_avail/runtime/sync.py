@@ -16,6 +16,9 @@ Nothing is lost between Cronofy and the store:
   syncing this user") and changes nothing;
 * every period id about to be upserted is *claimed* in the store before it is sent
   (write-ahead); a crash or a failed commit leaves a claim, which the next sync treats as owned;
+  a claim is released (its period found absent, or its delete answered 404) only once no write
+  of it can still land (``in_flight`` after the claim), so a slow upsert landing late is still
+  owned;
 * a commit records only the plan's changes, never a whole ownership set.
 """
 
@@ -263,6 +266,7 @@ class SyncEngine:
         use_batch: bool = True,
         clock: Callable[[], datetime] = _utcnow,
         lock_ttl: float = 60.0,
+        in_flight: timedelta = timedelta(minutes=10),
     ) -> None:
         self.store = store
         self.policy_for = policy_for or (lambda user: MappingPolicy(tzid=user.tzid))
@@ -274,6 +278,10 @@ class SyncEngine:
         self.use_batch = use_batch
         self.clock = clock
         self.lock_ttl = lock_ttl
+        self.in_flight = in_flight
+        """The longest a write can stay in flight (a request that timed out here may still
+        land at Cronofy this long after it was sent): a claim is released only by a sync that
+        started at least this long after the claim (or by the sync that made it)."""
         self.owner = lock_owner()
         """This engine's id in the store's sync locks."""
         self._no_batch: set[str] = set()
@@ -391,7 +399,7 @@ class SyncEngine:
             # is sent (the error propagates; the intent stays for the next sync).
             claims = {a.period_id: a.event_uid for a in plan.upserts if a.period_id}
             if claims:
-                await self.store.claim_periods(user.user_id, claims)
+                await self.store.claim_periods(user.user_id, claims, claimed_at=self.clock())
             applied = await runner.apply(plan)
             if not runner.use_batch:
                 self._no_batch.add(user.user_id)
@@ -416,6 +424,7 @@ class SyncEngine:
                 started_at=started,
                 full=do_full,
                 settle=False,
+                release_claimed_before=started - self.in_flight,
             )
             return result
         result.ok = True
@@ -437,7 +446,13 @@ class SyncEngine:
             rejected=result.rejected,
             **({"reconciles": 1} if do_full else {}),
         )
-        await self.store.commit_sync(user, state, started_at=started, full=do_full)
+        await self.store.commit_sync(
+            user,
+            state,
+            started_at=started,
+            full=do_full,
+            release_claimed_before=started - self.in_flight,
+        )
         return result
 
     async def _plan(
