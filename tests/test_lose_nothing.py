@@ -25,7 +25,7 @@ from cronofy_avail.core.planner import (
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.store import SQLiteStore, UserRecord, lock_owner
-from cronofy_avail.runtime.sync import BUSY_MESSAGE
+from cronofy_avail.runtime.sync import BUSY_MESSAGE, LOST_MESSAGE
 
 from .test_commands_support import Cli, at, cli, emulator
 
@@ -53,6 +53,7 @@ class CommitFails(SQLiteStore):
         full: bool,
         settle: bool = True,
         release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord:
         if self.armed:
             self.armed = False
@@ -64,6 +65,7 @@ class CommitFails(SQLiteStore):
             full=full,
             settle=settle,
             release_claimed_before=release_claimed_before,
+            lock_owner=lock_owner,
         )
 
 
@@ -148,6 +150,150 @@ async def test_a_slow_upsert_landing_after_its_delete_got_404_is_still_removed(
         assert result.ok
         assert pid not in {p.available_period_id for p in await pg.periods()}
         assert await store.get_claims(pg.user_id) == {}
+
+
+class Stalls(SQLiteStore):
+    """A real SQLite store where the sync stalls (lid closed, SIGSTOP) at one protocol call
+    until the test resumes it."""
+
+    stall_at: str = ""
+    stalled: asyncio.Event
+    resume: asyncio.Event
+
+    def arm(self, at_call: str) -> None:
+        self.stall_at = at_call
+        self.stalled, self.resume = asyncio.Event(), asyncio.Event()
+
+    async def _maybe_stall(self, name: str) -> None:
+        if self.stall_at == name:
+            self.stall_at = ""
+            self.stalled.set()
+            await self.resume.wait()
+
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None:
+        await self._maybe_stall("claim_periods")
+        await super().claim_periods(user_id, claims, claimed_at=claimed_at)
+
+    async def commit_sync(
+        self,
+        user: UserRecord,
+        changes: OwnershipChanges,
+        *,
+        started_at: datetime,
+        full: bool,
+        settle: bool = True,
+        release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
+    ) -> UserRecord:
+        await self._maybe_stall("commit_sync")
+        return await super().commit_sync(
+            user,
+            changes,
+            started_at=started_at,
+            full=full,
+            settle=settle,
+            release_claimed_before=release_claimed_before,
+            lock_owner=lock_owner,
+        )
+
+
+async def take_over_expired_lock(db: Path, user_id: str) -> tuple[SQLiteStore, str]:
+    """Another process: the stalled holder's lease runs out and it takes the lock."""
+    other = await SQLiteStore.open(db)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE sync_locks SET expires_at = 0 WHERE user_id = ?", (user_id,))
+    conn.close()
+    owner = lock_owner()
+    assert await other.acquire_lock(user_id, owner, ttl=60) is None
+    return other, owner
+
+
+async def test_a_sync_that_lost_its_lock_before_applying_sends_nothing_and_records_nothing(
+    tmp_path: Path,
+) -> None:
+    # Review of issue 9, finding 2: serve stalls past its lease, the CLI takes the lock.
+    store = await Stalls.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        await pg.coordinator.stop()
+        pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+        )
+        before = await store.get_user(pg.user_id)
+        store.arm("claim_periods")
+        syncing = asyncio.create_task(pg.coordinator.sync_now(pg.user_id, full=True))
+        await store.stalled.wait()
+        other, owner = await take_over_expired_lock(store.path, pg.user_id)
+        try:
+            store.resume.set()
+            result = await syncing
+            assert result.busy
+            assert not result.ok
+            assert result.error == LOST_MESSAGE
+            assert await pg.periods() == []  # the stale upsert was never sent
+            assert await store.get_periods(pg.user_id) == {}
+            after = await store.get_user(pg.user_id)
+            assert before is not None
+            assert after is not None
+            assert after.watermark == before.watermark
+            assert after.last_reconcile_at == before.last_reconcile_at
+            # The new holder keeps its lock: the stale sync did not release it.
+            assert await store.acquire_lock(pg.user_id, lock_owner(), ttl=60) == owner
+        finally:
+            await other.release_lock(pg.user_id, owner)
+            await other.close()
+
+
+async def test_a_sync_that_lost_its_lock_before_committing_records_nothing(
+    tmp_path: Path,
+) -> None:
+    store = await Stalls.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        await pg.coordinator.stop()
+        uid = pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+        )["event_uid"]
+        before = await store.get_user(pg.user_id)
+        store.arm("commit_sync")
+        syncing = asyncio.create_task(pg.coordinator.sync_now(pg.user_id, full=True))
+        await store.stalled.wait()
+        other, owner = await take_over_expired_lock(store.path, pg.user_id)
+        try:
+            store.resume.set()
+            result = await syncing
+            assert result.busy
+            assert result.error == LOST_MESSAGE
+            after = await store.get_user(pg.user_id)
+            assert before is not None
+            assert after is not None
+            assert after.watermark == before.watermark  # the commit was refused
+            assert await store.get_periods(pg.user_id) == {}
+            # What it did send stays owned through its claim.
+            assert await store.get_claims(pg.user_id) == {period_id_for(uid): uid}
+        finally:
+            await other.release_lock(pg.user_id, owner)
+            await other.close()
+
+
+async def test_two_syncs_of_one_user_in_one_process_exclude_each_other(tmp_path: Path) -> None:
+    # Review of issue 9, finding 3 (second half): one owner id per sync, not per engine.
+    store = await Stalls.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        await pg.coordinator.stop()
+        pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+        )
+        user = await pg.user()
+        store.arm("claim_periods")
+        first = asyncio.create_task(pg.engine.sync(user, pg.client, full=True))
+        await store.stalled.wait()
+        second = await pg.engine.sync(await pg.user(), pg.client, full=True)
+        assert second.busy
+        assert second.error == BUSY_MESSAGE
+        store.resume.set()
+        assert (await first).ok
 
 
 async def test_a_second_process_is_told_the_user_is_busy_and_changes_nothing(

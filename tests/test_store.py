@@ -16,6 +16,7 @@ from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.store import (
     SCHEMA_VERSION,
     Delivery,
+    LockLost,
     MemoryStore,
     SQLiteStore,
     Store,
@@ -176,6 +177,29 @@ async def test_claims_are_recorded_ahead_and_released_by_commit(store: Store) ->
     assert await store.get_periods("u1") == {"a": period("a")}
     await store.delete_user("u1")
     assert await store.get_claims("u1") == {}
+
+
+async def test_commit_sync_is_conditional_on_still_holding_the_lock(store: Store) -> None:
+    # Review of issue 9, finding 2: checked in the commit's own transaction.
+    await store.save_user(user())
+    before = await store.get_user("u1")
+    with pytest.raises(LockLost):  # never held
+        await store.commit_sync(
+            user(watermark=T0), put(period("a")), started_at=T0, full=False, lock_owner="me"
+        )
+    assert await store.acquire_lock("u1", "other", ttl=60) is None
+    with pytest.raises(LockLost):  # held by another
+        await store.commit_sync(
+            user(watermark=T0), put(period("a")), started_at=T0, full=False, lock_owner="me"
+        )
+    assert await store.get_periods("u1") == {}
+    assert await store.get_user("u1") == before
+    await store.release_lock("u1", "other")
+    assert await store.acquire_lock("u1", "me", ttl=60) is None
+    await store.commit_sync(
+        user(watermark=T0), put(period("a")), started_at=T0, full=False, lock_owner="me"
+    )
+    assert await store.get_periods("u1") == {"a": period("a")}
 
 
 async def test_a_claim_settles_only_once_no_write_of_it_can_still_land(store: Store) -> None:

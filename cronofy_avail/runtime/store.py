@@ -168,6 +168,14 @@ def holder_is_dead(owner: str) -> bool:
     return False
 
 
+class LockLost(RuntimeError):
+    """A sync's lease on the user's sync lock ran out or passed to another holder."""
+
+
+def _lock_held_by(holder: tuple[str, float] | None, owner: str, now: float) -> bool:
+    return holder is not None and holder[0] == owner and holder[1] > now
+
+
 def _lock_free(holder: tuple[str, float] | None, owner: str, now: float) -> bool:
     if holder is None:
         return True
@@ -201,6 +209,7 @@ class Store(Protocol):
         full: bool,
         settle: bool = True,
         release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord: ...
     async def record_intent(
         self,
@@ -438,7 +447,12 @@ class MemoryStore:
         full: bool,
         settle: bool = True,
         release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord:
+        if lock_owner is not None and not _lock_held_by(
+            self._locks.get(user.user_id), lock_owner, time.time()
+        ):
+            raise LockLost(f"the sync lock of {user.user_id} is no longer held by {lock_owner}")
         user = self._copy(user)
         stored = self._users.get(user.user_id)
         if stored is None:
@@ -895,13 +909,17 @@ class SQLiteStore:
         full: bool,
         settle: bool = True,
         release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord:
         """Record the ownership changes, the watermark and the state in one transaction.
 
         Only ``changes`` touch the ownership record: rows this sync did not plan are left as
         they are. ``settle`` clears the intent the sync covered; a failed sync passes ``False``
         and the intent stays for the retry. A user deleted while the sync ran (``teardown``) is
-        not brought back.
+        not brought back. With ``lock_owner`` the commit happens only if that owner still holds
+        the user's sync lock (unexpired), checked in the same transaction; otherwise
+        :class:`LockLost` is raised and nothing changes. ``release_claimed_before``: see
+        :func:`claim_settles`.
         """
         user = replace(user, counts=dict(user.counts))
         rows = [
@@ -916,6 +934,15 @@ class SQLiteStore:
         releases = [(user.user_id, period_id, cutoff, started) for period_id in changes.release]
 
         def q(db: sqlite3.Connection) -> UserRecord:
+            if lock_owner is not None:
+                row = db.execute(
+                    "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user.user_id,)
+                ).fetchone()
+                holder = (str(row["owner"]), float(row["expires_at"])) if row else None
+                if not _lock_held_by(holder, lock_owner, time.time()):
+                    raise LockLost(
+                        f"the sync lock of {user.user_id} is no longer held by {lock_owner}"
+                    )
             current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted

@@ -13,7 +13,10 @@ Nothing is lost between Cronofy and the store:
 
 * the user's sync lock (in the store, so shared by every process on the same database) is held
   around read, plan, apply and commit; a second process gets ``busy`` ("another process is
-  syncing this user") and changes nothing;
+  syncing this user") and changes nothing. Each sync has its own owner id. A sync re-checks
+  (and renews) its lease before claiming, before applying and before every 50 writes, and
+  its commit is conditional on still holding it (same transaction): a sync that stalled past
+  its lease and lost the lock stops, writes no more and records nothing (``busy``);
 * every period id about to be upserted is *claimed* in the store before it is sent
   (write-ahead); a crash or a failed commit leaves a claim, which the next sync treats as owned;
   a claim is released (its period found absent, or its delete answered 404) only once no write
@@ -28,7 +31,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -56,11 +60,17 @@ from cronofy_avail.core.planner import (
     plan_changes,
     plan_reconcile,
 )
-from cronofy_avail.runtime.store import Store, UserRecord, UserState, lock_owner
+from cronofy_avail.runtime.store import LockLost, Store, UserRecord, UserState, lock_owner
 
 _LOGGER = logging.getLogger(__name__)
 
 BUSY_MESSAGE = "another process is syncing this user; try again when it has finished"
+LOST_MESSAGE = (
+    "this sync's lock on the user ran out and another process took it over; "
+    "it stopped without writing more and recorded nothing"
+)
+
+Checkpoint = Callable[[], Awaitable[None]]
 
 PERIODS_PATH = "/v1/available_periods"
 
@@ -119,12 +129,20 @@ class PlanRunner:
     def __init__(self, client: CronofyClient, *, use_batch: bool = True) -> None:
         self.client = client
         self.use_batch = use_batch
+        self._checkpoint: Checkpoint | None = None
 
-    async def apply(self, plan: Plan) -> ApplyResult:
+    async def _check(self) -> None:
+        if self._checkpoint is not None:
+            await self._checkpoint()
+
+    async def apply(self, plan: Plan, *, checkpoint: Checkpoint | None = None) -> ApplyResult:
+        """Apply the plan's writes. ``checkpoint`` is awaited before every 50 writes (a sync
+        re-checks its lock there); what it raises stops the run and propagates."""
         writes = list(plan.writes)
         result = ApplyResult()
         if not writes:
             return result
+        self._checkpoint = checkpoint
         if self.use_batch:
             try:
                 await self._apply_batch(writes, result)
@@ -142,6 +160,7 @@ class PlanRunner:
             # One call per 50 entries: a failure after the first chunk leaves the rest unapplied.
             for offset in range(0, len(writes), 50):
                 chunk = writes[offset : offset + 50]
+                await self._check()
                 outcomes = await self.client.batch(_entry(a) for a in chunk)
                 for action, outcome in zip(chunk, outcomes, strict=True):
                     self._record(action, outcome.status, outcome.data, result)
@@ -169,6 +188,8 @@ class PlanRunner:
 
     async def _apply_single(self, writes: list[Action], result: ApplyResult) -> None:
         for index, action in enumerate(writes):
+            if index % 50 == 0:
+                await self._check()
             try:
                 if action.kind == ActionKind.UPSERT:
                     assert action.period_id and action.start and action.end
@@ -302,9 +323,9 @@ class SyncEngine:
         return last is None or now - last >= self.reconcile_every
 
     @contextlib.asynccontextmanager
-    async def _locked(self, user_id: str) -> AsyncIterator[bool]:
+    async def _locked(self, user_id: str, owner: str) -> AsyncIterator[bool]:
         """Hold the user's sync lock (renewed while held); yields ``False`` if another holds it."""
-        holder = await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+        holder = await self.store.acquire_lock(user_id, owner, ttl=self.lock_ttl)
         if holder is not None:
             _LOGGER.info("not syncing %s: its sync lock is held by %s", user_id, holder)
             yield False
@@ -314,11 +335,12 @@ class SyncEngine:
             while True:
                 await asyncio.sleep(self.lock_ttl / 3)
                 try:
-                    holder = await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+                    holder = await self.store.acquire_lock(user_id, owner, ttl=self.lock_ttl)
                     if holder is not None:
-                        # The lease ran out (a stalled process) and another took it. Our
-                        # writes stay safe (claimed ahead, committed as changes only).
+                        # The lease ran out (a stalled process) and another took it. The sync
+                        # stops at its next checkpoint and its commit is refused.
                         _LOGGER.warning("the sync lock of %s passed to %s", user_id, holder)
+                        return
                 except Exception:
                     _LOGGER.warning("could not renew the sync lock of %s", user_id, exc_info=True)
 
@@ -329,7 +351,7 @@ class SyncEngine:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            await asyncio.shield(self.store.release_lock(user_id, self.owner))
+            await asyncio.shield(self.store.release_lock(user_id, owner))
 
     async def sync(
         self,
@@ -349,24 +371,41 @@ class SyncEngine:
             raise ValueError(f"user {user.user_id!r} has no sub calendar yet (run step 1)")
         if dry_run:
             return await self._sync(user, client, full=full, dry_run=True)
-        async with self._locked(user.user_id) as held:
+        # One owner id per sync: two syncs of one user in one process exclude each other too.
+        owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
+        async with self._locked(user.user_id, owner) as held:
             if not held:
-                now = self.clock()
-                return SyncResult(
-                    kind="full" if full else "incremental",
-                    ok=False,
-                    started_at=now,
-                    finished_at=now,
-                    state=UserState.RETRYING,
-                    error=BUSY_MESSAGE,
-                    busy=True,
-                )
+                return self._busy(full, BUSY_MESSAGE)
             stored = await self.store.get_user(user.user_id)
             if stored is not None:
                 # Another process may have synced since the caller read the user.
                 for name in _SYNC_OWNED:
                     setattr(user, name, getattr(stored, name))
-            return await self._sync(user, client, full=full, dry_run=False)
+            try:
+                return await self._sync(user, client, full=full, dry_run=False, owner=owner)
+            except LockLost:
+                _LOGGER.warning("sync of %s stopped: %s", user.user_id, LOST_MESSAGE)
+                return self._busy(full, LOST_MESSAGE)
+
+    def _busy(self, full: bool | None, message: str) -> SyncResult:
+        now = self.clock()
+        return SyncResult(
+            kind="full" if full else "incremental",
+            ok=False,
+            started_at=now,
+            finished_at=now,
+            state=UserState.RETRYING,
+            error=message,
+            busy=True,
+        )
+
+    async def _still_held(self, user_id: str, owner: str | None) -> None:
+        """Renew this sync's lease, or raise :class:`LockLost` if another took it."""
+        if owner is None:
+            return
+        holder = await self.store.acquire_lock(user_id, owner, ttl=self.lock_ttl)
+        if holder is not None:
+            raise LockLost(f"the sync lock of {user_id} passed to {holder}")
 
     async def _sync(
         self,
@@ -375,6 +414,7 @@ class SyncEngine:
         *,
         full: bool | None,
         dry_run: bool,
+        owner: str | None = None,
     ) -> SyncResult:
         started = self.clock()
         calls_before = client.stats.requests
@@ -398,19 +438,29 @@ class SyncEngine:
             # Write-ahead: recorded as owned before Cronofy hears of it. If this fails nothing
             # is sent (the error propagates; the intent stays for the next sync).
             claims = {a.period_id: a.event_uid for a in plan.upserts if a.period_id}
+            if plan.writes:
+                await self._still_held(user.user_id, owner)
             if claims:
                 await self.store.claim_periods(user.user_id, claims, claimed_at=self.clock())
-            applied = await runner.apply(plan)
+
+            async def checkpoint() -> None:
+                await self._still_held(user.user_id, owner)
+
+            applied = await runner.apply(plan, checkpoint=checkpoint)
             if not runner.use_batch:
                 self._no_batch.add(user.user_id)
         except (ReauthorizationRequiredError, AuthenticationError) as exc:
             return await self._failed(
-                user, client, calls_before, result, exc, UserState.NEEDS_REAUTH
+                user, client, calls_before, result, exc, UserState.NEEDS_REAUTH, owner
             )
         except (ForbiddenError, PaymentRequiredError) as exc:
-            return await self._failed(user, client, calls_before, result, exc, UserState.FAILED)
+            return await self._failed(
+                user, client, calls_before, result, exc, UserState.FAILED, owner
+            )
         except CronofyError as exc:
-            return await self._failed(user, client, calls_before, result, exc, UserState.RETRYING)
+            return await self._failed(
+                user, client, calls_before, result, exc, UserState.RETRYING, owner
+            )
         result.rejected = len(applied.rejected)
         result.not_applied = len(applied.not_applied)
         state = plan.changes_after(applied.applied, applied.failed)
@@ -425,6 +475,7 @@ class SyncEngine:
                 full=do_full,
                 settle=False,
                 release_claimed_before=started - self.in_flight,
+                lock_owner=owner,
             )
             return result
         result.ok = True
@@ -452,6 +503,7 @@ class SyncEngine:
             started_at=started,
             full=do_full,
             release_claimed_before=started - self.in_flight,
+            lock_owner=owner,
         )
         return result
 
@@ -529,6 +581,7 @@ class SyncEngine:
         result: SyncResult,
         exc: CronofyError,
         state: str,
+        owner: str | None = None,
     ) -> SyncResult:
         _LOGGER.warning("sync of %s failed (%s): %s", user.user_id, state, exc)
         self._finish(result, client, calls_before)
@@ -536,7 +589,12 @@ class SyncEngine:
         if result.dry_run:
             return result
         await self.store.commit_sync(
-            user, OwnershipChanges(), started_at=result.started_at, full=False, settle=False
+            user,
+            OwnershipChanges(),
+            started_at=result.started_at,
+            full=False,
+            settle=False,
+            lock_owner=owner,
         )
         return result
 
