@@ -179,6 +179,33 @@ async def test_claims_are_recorded_ahead_and_released_by_commit(store: Store) ->
     assert await store.get_claims("u1") == {}
 
 
+async def test_save_user_never_overwrites_the_intent_or_what_a_sync_recorded(
+    store: Store,
+) -> None:
+    # Review of issue 9, finding 7: serve and step 2 read the user, change its channel and
+    # save it; a notification or a sync committed meanwhile must survive that write.
+    await store.save_user(user())
+    stale = await store.get_user("u1")
+    assert stale is not None
+    await store.record_intent("u1", changes_since=T0, full=True, received_at=T0)
+    synced = await store.get_user("u1")
+    assert synced is not None
+    synced.watermark = T0 + timedelta(hours=1)
+    synced.bump(syncs=1)
+    await store.commit_sync(synced, NOTHING, started_at=T0, full=False, settle=False)
+    stale.channel_id, stale.state = "chn_new", UserState.IDLE
+    await store.save_user(stale)
+    after = await store.get_user("u1")
+    assert after is not None
+    assert after.channel_id == "chn_new"
+    assert after.state == UserState.IDLE
+    assert after.pending_gen == 1
+    assert after.pending_since == T0
+    assert after.pending_full
+    assert after.watermark == T0 + timedelta(hours=1)
+    assert after.counts == {"syncs": 1}
+
+
 async def test_commit_sync_is_conditional_on_still_holding_the_lock(store: Store) -> None:
     # Review of issue 9, finding 2: checked in the commit's own transaction.
     await store.save_user(user())

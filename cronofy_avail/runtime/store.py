@@ -189,7 +189,11 @@ class Store(Protocol):
     async def get_user(self, user_id: str) -> UserRecord | None: ...
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None: ...
     async def list_users(self) -> list[UserRecord]: ...
-    async def save_user(self, user: UserRecord) -> None: ...
+    async def save_user(self, user: UserRecord) -> None:
+        """Insert the user, or update only its setup and state: never the fields a sync owns
+        (``watermark``, ``last_result``, ``last_sync_at``, ``last_reconcile_at``, ``counts``,
+        ``pending_*``)."""
+
     async def delete_user(self, user_id: str) -> None: ...
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
     async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
@@ -350,6 +354,20 @@ def resolve_intent(
     return keep_intent(user, stored)
 
 
+# What a sync owns on a user's record; ``save_user`` never overwrites these.
+_SYNC_FIELDS = (
+    "watermark",
+    "last_result",
+    "last_sync_at",
+    "last_reconcile_at",
+    "pending_since",
+    "pending_full",
+    "pending_at",
+    "pending_gen",
+    "counts",
+)
+
+
 # --------------------------------------------------------------------------- in memory
 
 
@@ -388,7 +406,12 @@ class MemoryStore:
         return [self._copy(u) for u in sorted(self._users.values(), key=lambda u: u.user_id)]
 
     async def save_user(self, user: UserRecord) -> None:
-        self._users[user.user_id] = self._copy(user)
+        new = self._copy(user)
+        current = self._users.get(user.user_id)
+        if current is not None:
+            for name in _SYNC_FIELDS:  # never overwritten here (see ``_SYNC_COLUMNS``)
+                setattr(new, name, getattr(current, name))
+        self._users[user.user_id] = new
 
     async def delete_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
@@ -611,6 +634,23 @@ _WRITE_USER = (
 )
 
 
+# What a sync owns on the user's row: written only by ``commit_sync`` (and the intent by
+# ``record_intent``). ``save_user`` inserts them for a new user but never overwrites them: a
+# read-modify-write racing a notification or a sync would lower the intent's generation, drop
+# ``pending_since`` or move the watermark back.
+_SYNC_COLUMNS = frozenset(_SYNC_FIELDS)
+_SAVE_USER = (
+    f"INSERT INTO users ({_USER_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_USER_COLUMN_NAMES))}) "
+    "ON CONFLICT(user_id) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}"
+        for c in _USER_COLUMN_NAMES
+        if c != "user_id" and c not in _SYNC_COLUMNS
+    )
+)
+
+
 def _user_row(user: UserRecord) -> tuple[Any, ...]:
     creds = json.dumps(asdict(user.credentials)) if user.credentials else None
     return (
@@ -787,10 +827,12 @@ class SQLiteStore:
         return await self._run(q)
 
     async def save_user(self, user: UserRecord) -> None:
+        """Create the user, or update its setup (credentials, profile, calendar, channel, zone,
+        state); what a sync owns (watermark, results, counts, the intent) is never overwritten."""
         row = _user_row(user)
 
         def q(db: sqlite3.Connection) -> None:
-            db.execute(_WRITE_USER, row)
+            db.execute(_SAVE_USER, row)
 
         await self._run(self._tx(q))
 
