@@ -83,18 +83,21 @@ async def test_a_write_whose_commit_failed_is_removed_when_its_event_goes(tmp_pa
     store = await CommitFails.open(tmp_path / "state.db")
     clock = Clock()
     async with Playground.running(store=store, retry=FAST, clock=clock) as pg:
+        await pg.coordinator.stop()  # this test drives the syncs
         store.armed = True
         uid = pg.emulator.add_event(
             pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
         )["event_uid"]
-        await pg.settle()
+        result = await pg.coordinator.sync_now(pg.user_id)
+        assert result.state == "retrying"  # a store error: retried, never "failed"
         # The write reached Cronofy; the commit recording it failed.
         assert uid in {p.available_period_id for p in await pg.periods()}
         assert uid not in await store.get_periods(pg.user_id)
         assert await store.get_claims(pg.user_id) == {uid: uid}  # written ahead
 
         pg.emulator.delete_event(uid)
-        await pg.settle()
+        result = await pg.coordinator.sync_now(pg.user_id)
+        assert result.ok
         assert uid not in {p.available_period_id for p in await pg.periods()}
 
         # And the full reconcile agrees, with nothing left claimed once no write of the claim
@@ -150,6 +153,40 @@ async def test_a_slow_upsert_landing_after_its_delete_got_404_is_still_removed(
         assert result.ok
         assert pid not in {p.available_period_id for p in await pg.periods()}
         assert await store.get_claims(pg.user_id) == {}
+
+
+class ClaimFails(SQLiteStore):
+    """A real SQLite store whose next claim fails as a locked database does."""
+
+    armed: bool = False
+
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None:
+        if self.armed:
+            self.armed = False
+            raise sqlite3.OperationalError("database is locked")
+        await super().claim_periods(user_id, claims, claimed_at=claimed_at)
+
+
+async def test_a_store_error_inside_a_sync_is_retried_not_failed(tmp_path: Path) -> None:
+    # Review of issue 9, finding 6: "database is locked" from the sync's own store writes
+    # marked the user failed ("internal error") instead of retrying.
+    store = await ClaimFails.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        results: list[tuple[str, str | None]] = []
+        pg.coordinator.add_listener(lambda _, r: results.append((r.state, r.error)))
+        store.armed = True
+        uid = pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+        )["event_uid"]
+        await pg.settle()
+        assert ("retrying", "store error: OperationalError: database is locked") in results
+        assert "failed" not in {state for state, _ in results}
+        assert results[-1][0] == "idle"
+        assert uid in {p.available_period_id for p in await pg.periods()}
+        user = await pg.user()
+        assert user.state == "idle"
 
 
 class Stalls(SQLiteStore):

@@ -351,7 +351,11 @@ class SyncEngine:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            await asyncio.shield(self.store.release_lock(user_id, owner))
+            try:
+                await asyncio.shield(self.store.release_lock(user_id, owner))
+            except Exception:
+                # The lease runs out on its own; the sync's outcome matters more.
+                _LOGGER.warning("could not release the sync lock of %s", user_id, exc_info=True)
 
     async def sync(
         self,
@@ -373,19 +377,35 @@ class SyncEngine:
             return await self._sync(user, client, full=full, dry_run=True)
         # One owner id per sync: two syncs of one user in one process exclude each other too.
         owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
-        async with self._locked(user.user_id, owner) as held:
-            if not held:
-                return self._busy(full, BUSY_MESSAGE)
-            stored = await self.store.get_user(user.user_id)
-            if stored is not None:
-                # Another process may have synced since the caller read the user.
-                for name in _SYNC_OWNED:
-                    setattr(user, name, getattr(stored, name))
-            try:
+        try:
+            async with self._locked(user.user_id, owner) as held:
+                if not held:
+                    return self._busy(full, BUSY_MESSAGE)
+                stored = await self.store.get_user(user.user_id)
+                if stored is not None:
+                    # Another process may have synced since the caller read the user.
+                    for name in _SYNC_OWNED:
+                        setattr(user, name, getattr(stored, name))
                 return await self._sync(user, client, full=full, dry_run=False, owner=owner)
-            except LockLost:
-                _LOGGER.warning("sync of %s stopped: %s", user.user_id, LOST_MESSAGE)
-                return self._busy(full, LOST_MESSAGE)
+        except LockLost:
+            _LOGGER.warning("sync of %s stopped: %s", user.user_id, LOST_MESSAGE)
+            return self._busy(full, LOST_MESSAGE)
+        except Exception as exc:
+            # Not a Cronofy answer (those are in the result already): the store failed
+            # ("database is locked", a dropped connection). Nothing was committed; claims
+            # made stay owned. Transient until proven otherwise: retry, do not fail the user.
+            _LOGGER.warning(
+                "sync of %s hit a store error; it will be retried", user.user_id, exc_info=True
+            )
+            now = self.clock()
+            return SyncResult(
+                kind="full" if full else "incremental",
+                ok=False,
+                started_at=now,
+                finished_at=now,
+                state=UserState.RETRYING,
+                error=f"store error: {type(exc).__name__}: {exc}",
+            )
 
     def _busy(self, full: bool | None, message: str) -> SyncResult:
         now = self.clock()
