@@ -155,6 +155,29 @@ async def test_a_slow_upsert_landing_after_its_delete_got_404_is_still_removed(
         assert await store.get_claims(pg.user_id) == {}
 
 
+async def test_the_reconcile_reads_as_far_as_the_policy_horizon_reaches(tmp_path: Path) -> None:
+    # Review of issue 9, finding 8: the reconcile window came from window_ahead alone, so with
+    # a policy horizon beyond it, an event the incremental sync wrote was deleted by the next
+    # reconcile as "no event".
+    store = await SQLiteStore.open(tmp_path / "state.db")
+    settings = {
+        "policy_for": lambda user: MappingPolicy(tzid=user.tzid, horizon=timedelta(days=60)),
+        "window_ahead": timedelta(days=30),
+    }
+    async with Playground.running(store=store, retry=FAST, engine_settings=settings) as pg:
+        await pg.coordinator.stop()  # this test drives the syncs
+        uid = pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(45, 9)), end=iso(at(45, 10))
+        )["event_uid"]
+        result = await pg.coordinator.sync_now(pg.user_id)
+        assert result.kind == "incremental"
+        assert result.upserts == 1
+        result = await pg.coordinator.sync_now(pg.user_id, full=True)
+        assert result.ok
+        assert result.deletes == 0
+        assert period_id_for(uid) in {p.available_period_id for p in await pg.periods()}
+
+
 class ClaimFails(SQLiteStore):
     """A real SQLite store whose next claim fails as a locked database does."""
 

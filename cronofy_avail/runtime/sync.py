@@ -540,7 +540,7 @@ class SyncEngine:
         known = await self.store.get_periods(user.user_id)
         claimed = await self.store.get_claims(user.user_id)
         if full:
-            first, last = self.reconcile_window(user.tzid, now)
+            first, last = self.reconcile_window(user.tzid, now, horizon=policy.horizon)
             events = await client.read_events(
                 tzid=user.tzid, from_=first, to=last, calendar_ids=[user.calendar_id]
             )
@@ -564,16 +564,19 @@ class SyncEngine:
             events, known, policy, now, calendar_id=user.calendar_id, claimed=claimed
         )
 
-    def reconcile_window(self, tzid: str, now: datetime) -> tuple[date, date]:
+    def reconcile_window(
+        self, tzid: str, now: datetime, *, horizon: timedelta | None = None
+    ) -> tuple[date, date]:
         """The dates a reconcile reads (``to`` exclusive), in the user's own zone.
 
         "Today" is the user's local date, not UTC's, and the window reaches one day past
-        ``window_ahead`` so it holds every event the mapping policy's horizon (measured from
-        *now*) accepts: the incremental sync and the reconcile then agree on one horizon, and
-        the policy alone says what is beyond it.
+        ``max(window_ahead, horizon)`` (``horizon``: the mapping policy's) so it holds every
+        event the policy accepts (measured from *now*): the incremental sync and the reconcile
+        then agree on one horizon, and the policy alone says what is beyond it.
         """
+        ahead = self.window_ahead if horizon is None else max(self.window_ahead, horizon)
         today = now.astimezone(ZoneInfo(tzid)).date()
-        return today - self.window_back, today + self.window_ahead + timedelta(days=1)
+        return today - self.window_back, today + ahead + timedelta(days=1)
 
     def _finish(self, result: SyncResult, client: CronofyClient, calls_before: int) -> SyncResult:
         result.finished_at = self.clock()
