@@ -30,6 +30,19 @@ TOKEN = "ADMIN-tok-5ecret-0c1d2e3f4a5b"
 
 @pytest.fixture
 async def server() -> AsyncIterator[WebhookServer]:
+    async with serving(header_timeout=0.5) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def patient_server() -> AsyncIterator[WebhookServer]:
+    """Heads may take 30 s: only eviction, never the header timeout, closes the flood."""
+    async with serving(header_timeout=30.0) as srv:
+        yield srv
+
+
+@contextlib.asynccontextmanager
+async def serving(*, header_timeout: float) -> AsyncIterator[WebhookServer]:
     store = MemoryStore()
     await store.save_user(
         UserRecord(
@@ -44,10 +57,14 @@ async def server() -> AsyncIterator[WebhookServer]:
     config = build(store, admin_token=TOKEN)
     config.allowed_hosts = ["127.0.0.1", "localhost"]
     config.body_timeout = 0.3
-    srv = WebhookServer(config, limits=ConnectionLimits(header_timeout=0.5, max_pending=16))
+    srv = WebhookServer(
+        config, limits=ConnectionLimits(header_timeout=header_timeout, max_pending=16)
+    )
     await srv.start()
-    yield srv
-    await srv.stop()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
 
 
 def genuine(srv: WebhookServer) -> tuple[str, bytes, dict[str, str]]:
@@ -57,8 +74,11 @@ def genuine(srv: WebhookServer) -> tuple[str, bytes, dict[str, str]]:
 
 
 async def test_a_flood_of_half_sent_requests_does_not_stop_a_genuine_delivery(
-    server: WebhookServer,
+    patient_server: WebhookServer,
 ) -> None:
+    # Review of issue 9, finding 5: with a 0.5 s head timeout, a loaded machine closed early
+    # connections by timeout (not eviction) and ``evicted >= 184`` failed.
+    server = patient_server
     writers: list[asyncio.StreamWriter] = []
     try:
         for _ in range(200):
@@ -75,7 +95,8 @@ async def test_a_flood_of_half_sent_requests_does_not_stop_a_genuine_delivery(
     finally:
         for writer in writers:
             writer.close()
-    assert server.limits.evicted >= 200 - 16
+    # 200 half-sent heads and the genuine delivery's own (pending until its head is in), 16 kept.
+    assert server.limits.evicted == 200 + 1 - 16
 
 
 async def test_a_client_that_never_finishes_its_head_is_disconnected(
