@@ -114,12 +114,41 @@ async def test_a_body_that_never_arrives_is_408(server: WebhookServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
         b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
-        b'Host: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"notif'
+        b"Host: 127.0.0.1\r\nCronofy-HMAC-SHA256: c2ln\r\n"
+        b'Content-Length: 100\r\n\r\n{"notif'
     )
     await writer.drain()
     async with asyncio.timeout(10):
         head = await reader.readline()
     assert b" 408 " in head
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    ("key", "signature", "status"),
+    [
+        ("KEY-unknown-aaaaaaaaaaaaaaaaaa", "Cronofy-HMAC-SHA256: c2ln\r\n", b" 404 "),
+        ("KEY-cb-5ecret-aaaaaaaaaaaa", "", b" 401 "),
+    ],
+)
+async def test_a_refused_delivery_is_answered_before_its_body_is_read(
+    patient_server: WebhookServer, key: str, signature: str, status: bytes
+) -> None:
+    # Review of issue 9, finding 4: the body was read (up to body_timeout) before the key was
+    # looked up or the signature header checked, so slow bodies of refused requests piled up.
+    # The body below never completes: only an answer given before reading it can arrive.
+    patient_server.config.body_timeout = 60.0
+    reader, writer = await asyncio.open_connection("127.0.0.1", patient_server.port)
+    writer.write(
+        f"POST /cronofy/notifications/{key} HTTP/1.1\r\nHost: 127.0.0.1\r\n{signature}"
+        'Content-Length: 100\r\n\r\n{"notif'.encode()
+    )
+    await writer.drain()
+    async with asyncio.timeout(10):
+        head = await reader.readline()
+    assert status in head
     writer.close()
     with contextlib.suppress(ConnectionError):
         await writer.wait_closed()
