@@ -201,3 +201,37 @@ async def test_serve_makes_an_owner_only_admin_token_shows_it_masked_and_replay_
     # The same token on the next start.
     async with Served(cli, port, public_url=public):
         assert path.read_text().strip() == token
+
+
+async def test_bodies_read_at_once_are_bounded(patient_server: WebhookServer) -> None:
+    # Review of issue 9, finding 4: slow bodies of signed requests are bounded in number;
+    # beyond the bound a delivery is told to come back (503 with Retry-After), not held.
+    handle = patient_server.handle
+    assert handle is not None
+    patient_server.config.max_body_reads = 1
+    patient_server.config.body_timeout = 60.0
+    head = (
+        b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nCronofy-HMAC-SHA256: c2ln\r\n"
+        b'Content-Length: 100\r\n\r\n{"notif'
+    )
+    _, slow = await asyncio.open_connection("127.0.0.1", patient_server.port)
+    slow.write(head)
+    await slow.drain()
+    try:
+        for _ in range(1000):  # wait for the read to start, bounded; not for a duration
+            if handle._body_reads == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert handle._body_reads == 1
+        reader, writer = await asyncio.open_connection("127.0.0.1", patient_server.port)
+        writer.write(head)
+        await writer.drain()
+        async with asyncio.timeout(10):
+            status = await reader.readline()
+            rest = await reader.readuntil(b"\r\n\r\n")
+        assert b" 503 " in status
+        assert b"Retry-After: 5" in rest
+        writer.close()
+    finally:
+        slow.close()
