@@ -16,6 +16,7 @@ from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.store import (
     SCHEMA_VERSION,
     Delivery,
+    LockLost,
     MemoryStore,
     SQLiteStore,
     Store,
@@ -168,13 +169,112 @@ async def test_commit_records_only_the_changes_never_the_whole_set(store: Store)
 
 async def test_claims_are_recorded_ahead_and_released_by_commit(store: Store) -> None:
     await store.save_user(user())
-    await store.claim_periods("u1", {"p-a": "a", "p-b": "b"})
+    await store.claim_periods("u1", {"p-a": "a", "p-b": "b"}, claimed_at=T0)
     assert await store.get_claims("u1") == {"p-a": "a", "p-b": "b"}
     changes = OwnershipChanges(put={"a": period("a")}, release=frozenset({"p-a"}))
     await store.commit_sync(user(), changes, started_at=T0, full=False, settle=False)
     assert await store.get_claims("u1") == {"p-b": "b"}  # outcome of p-b still unknown
     assert await store.get_periods("u1") == {"a": period("a")}
     await store.delete_user("u1")
+    assert await store.get_claims("u1") == {}
+
+
+async def test_save_user_never_overwrites_the_intent_or_what_a_sync_recorded(
+    store: Store,
+) -> None:
+    # Review of issue 9, finding 7: serve and step 2 read the user, change its channel and
+    # save it; a notification or a sync committed meanwhile must survive that write.
+    await store.save_user(user())
+    stale = await store.get_user("u1")
+    assert stale is not None
+    await store.record_intent("u1", changes_since=T0, full=True, received_at=T0)
+    synced = await store.get_user("u1")
+    assert synced is not None
+    synced.watermark = T0 + timedelta(hours=1)
+    synced.bump(syncs=1)
+    await store.commit_sync(synced, NOTHING, started_at=T0, full=False, settle=False)
+    stale.channel_id, stale.state = "chn_new", UserState.IDLE
+    await store.save_user(stale)
+    after = await store.get_user("u1")
+    assert after is not None
+    assert after.channel_id == "chn_new"
+    assert after.state == UserState.IDLE
+    assert after.pending_gen == 1
+    assert after.pending_since == T0
+    assert after.pending_full
+    assert after.watermark == T0 + timedelta(hours=1)
+    assert after.counts == {"syncs": 1}
+
+
+async def test_commit_sync_is_conditional_on_still_holding_the_lock(store: Store) -> None:
+    # Review of issue 9, finding 2: checked in the commit's own transaction.
+    await store.save_user(user())
+    before = await store.get_user("u1")
+    with pytest.raises(LockLost):  # never held
+        await store.commit_sync(
+            user(watermark=T0), put(period("a")), started_at=T0, full=False, lock_owner="me"
+        )
+    assert await store.acquire_lock("u1", "other", ttl=60) is None
+    with pytest.raises(LockLost):  # held by another
+        await store.commit_sync(
+            user(watermark=T0), put(period("a")), started_at=T0, full=False, lock_owner="me"
+        )
+    assert await store.get_periods("u1") == {}
+    assert await store.get_user("u1") == before
+    await store.release_lock("u1", "other")
+    assert await store.acquire_lock("u1", "me", ttl=60) is None
+    await store.commit_sync(
+        user(watermark=T0), put(period("a")), started_at=T0, full=False, lock_owner="me"
+    )
+    assert await store.get_periods("u1") == {"a": period("a")}
+
+
+async def test_a_claim_settles_only_once_no_write_of_it_can_still_land(store: Store) -> None:
+    # Review of issue 9, finding 1: a delete answered 404 (or a listing without the period)
+    # soon after the claim does not prove the claimed upsert will not land later.
+    await store.save_user(user())
+    bound = timedelta(minutes=10)
+    await store.claim_periods("u1", {"p-old": "a", "p-young": "b"}, claimed_at=T0)
+    await store.claim_periods("u1", {"p-young": "b"}, claimed_at=T0 + timedelta(minutes=8))
+    await store.claim_periods("u1", {"p-mine": "c"}, claimed_at=T0 + timedelta(minutes=11))
+    started = T0 + timedelta(minutes=11)
+    release = OwnershipChanges(release=frozenset({"p-old", "p-young", "p-mine"}))
+    await store.commit_sync(
+        user(), release, started_at=started, full=False, release_claimed_before=started - bound
+    )
+    # p-old: claimed 11 minutes before. p-mine: claimed by this sync itself. p-young: claimed
+    # first at T0; a re-claim keeps the oldest time, so it settles as well.
+    assert await store.get_claims("u1") == {}
+
+    await store.claim_periods("u1", {"p-x": "x"}, claimed_at=T0 + timedelta(minutes=5))
+    await store.claim_periods("u1", {"p-x": "x"}, claimed_at=T0 + timedelta(minutes=12))
+    started = T0 + timedelta(minutes=12)
+    await store.commit_sync(
+        user(),
+        OwnershipChanges(release=frozenset({"p-x"})),
+        started_at=started,
+        full=False,
+        release_claimed_before=started - bound,
+    )
+    # The write of minute 5 may still be in flight: the re-claim of this sync does not settle it.
+    assert await store.get_claims("u1") == {"p-x": "x"}
+    started = T0 + timedelta(minutes=14, seconds=59)
+    await store.commit_sync(
+        user(),
+        OwnershipChanges(release=frozenset({"p-x"})),
+        started_at=started,
+        full=False,
+        release_claimed_before=started - bound,
+    )
+    assert await store.get_claims("u1") == {"p-x": "x"}
+    started = T0 + timedelta(minutes=15)
+    await store.commit_sync(
+        user(),
+        OwnershipChanges(release=frozenset({"p-x"})),
+        started_at=started,
+        full=False,
+        release_claimed_before=started - bound,
+    )
     assert await store.get_claims("u1") == {}
 
 
@@ -253,7 +353,7 @@ async def test_sqlite_migrates_version_1_keeping_users_and_periods(tmp_path: Pat
     conn.close()
     s = await SQLiteStore.open(path)
     try:
-        assert s.schema_version == SCHEMA_VERSION == 2
+        assert s.schema_version == SCHEMA_VERSION == 3
         got = await s.get_user("u1")
         assert got is not None
         assert got.pending_gen == 0

@@ -131,6 +131,8 @@ class WebhookConfig:
     allowed_hosts: Sequence[str] | None = None
     """Host names (without port) the admin views answer to; ``None``: any."""
     body_timeout: float = 10.0
+    max_body_reads: int = 64
+    """Bodies read at once; beyond it a delivery is answered 503 with ``Retry-After``."""
     own_store: bool = False
     own_coordinator: bool = True
     clock: Clock = _utcnow
@@ -156,6 +158,7 @@ class WebhookHandle:
         self._remove_listener: Callable[[], None] | None = None
         self._loaded = False
         self._routes: dict[tuple[str, str], Handler] = {}
+        self._body_reads = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -256,6 +259,26 @@ class WebhookHandle:
         path = request[_PATH]
         if len(path) != 1:
             raise web.HTTPNotFound()
+        # Before any body is read: an unknown key or an unsigned request is answered at once,
+        # so slow bodies cannot pile up behind requests that would be refused anyway.
+        store = self.config.store
+        user = await store.get_user_by_callback_key(path[0])
+        if user is None:
+            self.rejected["unknown_key"] += 1
+            return web.json_response({"error": "not found"}, status=404)
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if signature is None or not signature.strip():
+            self.rejected[SignatureVerificationError.REASON_MISSING] += 1
+            _LOGGER.warning("rejected delivery for %s: missing signature", user.user_id)
+            return web.json_response({"error": "invalid signature"}, status=401)
+        if self._body_reads >= self.config.max_body_reads:
+            self.rejected["busy"] += 1
+            return web.json_response(
+                {"error": "too many deliveries in progress"},
+                status=503,
+                headers={"Retry-After": "5"},
+            )
+        self._body_reads += 1
         try:
             async with asyncio.timeout(self.config.body_timeout):
                 body = await self._read_capped(request)
@@ -265,10 +288,11 @@ class WebhookHandle:
         except _BadBody:
             self.rejected["unreadable_body"] += 1
             return web.json_response({"error": "unreadable body"}, status=400)
+        finally:
+            self._body_reads -= 1
         if body is None:
             self.rejected["too_large"] += 1
             return web.json_response({"error": "body too large"}, status=413)
-        store = self.config.store
         key = path[0]
         try:
             verify(body, request.headers.get(SIGNATURE_HEADER), self.config.client_secrets)

@@ -39,7 +39,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_DELIVERY_LOG = 100
 
 T = TypeVar("T")
@@ -169,6 +169,14 @@ def holder_is_dead(owner: str) -> bool:
     return False
 
 
+class LockLost(RuntimeError):
+    """A sync's lease on the user's sync lock ran out or passed to another holder."""
+
+
+def _lock_held_by(holder: tuple[str, float] | None, owner: str, now: float) -> bool:
+    return holder is not None and holder[0] == owner and holder[1] > now
+
+
 def _lock_free(holder: tuple[str, float] | None, owner: str, now: float) -> bool:
     if holder is None:
         return True
@@ -182,7 +190,11 @@ class Store(Protocol):
     async def get_user(self, user_id: str) -> UserRecord | None: ...
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None: ...
     async def list_users(self) -> list[UserRecord]: ...
-    async def save_user(self, user: UserRecord) -> None: ...
+    async def save_user(self, user: UserRecord) -> None:
+        """Insert the user, or update only its setup and state: never the fields a sync owns
+        (``watermark``, ``last_result``, ``last_sync_at``, ``last_reconcile_at``, ``counts``,
+        ``pending_*``)."""
+
     async def delete_user(self, user_id: str) -> None: ...
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
     async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
@@ -190,7 +202,9 @@ class Store(Protocol):
         self, user_id: str, event_uids: Collection[str] | None = None
     ) -> dict[str, KnownPeriod]: ...
     async def get_claims(self, user_id: str) -> dict[str, str | None]: ...
-    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None: ...
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None: ...
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None: ...
     async def release_lock(self, user_id: str, owner: str) -> None: ...
     async def commit_sync(
@@ -201,6 +215,8 @@ class Store(Protocol):
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord: ...
     async def record_intent(
         self,
@@ -290,6 +306,22 @@ def settle_intent(
     return user
 
 
+def claim_settles(
+    claimed_at: datetime | None, *, started_at: datetime, before: datetime | None
+) -> bool:
+    """Whether a claim asked to be released may go (see ``Store.commit_sync``).
+
+    A write claimed at ``claimed_at`` may still be in flight (a timed-out request can land
+    minutes later). Its claim settles only if no write of it can still land: claimed at or
+    before ``before`` (the sync started at least the in-flight bound after it), or claimed by
+    this very sync (at or after ``started_at``: its one write is known). ``before=None``
+    releases unconditionally; an unknown ``claimed_at`` (a row from before schema 3) is old.
+    """
+    if before is None or claimed_at is None:
+        return True
+    return claimed_at <= before or claimed_at >= started_at
+
+
 def keep_intent(user: UserRecord, stored: UserRecord | None) -> UserRecord:
     """Carry the stored intent over unchanged (the sync did not cover it)."""
     if stored is not None:
@@ -336,6 +368,20 @@ def resolve_intent(
     return keep_intent(user, stored)
 
 
+# What a sync owns on a user's record; ``save_user`` never overwrites these.
+_SYNC_FIELDS = (
+    "watermark",
+    "last_result",
+    "last_sync_at",
+    "last_reconcile_at",
+    "pending_since",
+    "pending_full",
+    "pending_at",
+    "pending_gen",
+    "counts",
+)
+
+
 # --------------------------------------------------------------------------- in memory
 
 
@@ -346,6 +392,7 @@ class MemoryStore:
         self._users: dict[str, UserRecord] = {}
         self._periods: dict[str, dict[str, KnownPeriod]] = {}
         self._claims: dict[str, dict[str, str | None]] = {}
+        self._claimed_at: dict[str, dict[str, datetime]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._deliveries: list[Delivery] = []
         self._next_delivery = 1
@@ -382,7 +429,11 @@ class MemoryStore:
         old = self._users.get(user.user_id)
         if old is not None and old.callback_key != user.callback_key:
             self._by_key.pop(old.callback_key, None)
-        self._users[user.user_id] = self._copy(user)
+        new = self._copy(user)
+        if old is not None:
+            for name in _SYNC_FIELDS:  # never overwritten here (see ``_SYNC_COLUMNS``)
+                setattr(new, name, getattr(old, name))
+        self._users[user.user_id] = new
         self._by_key[user.callback_key] = user.user_id
 
     async def delete_user(self, user_id: str) -> None:
@@ -391,6 +442,7 @@ class MemoryStore:
             self._by_key.pop(old.callback_key, None)
         self._periods.pop(user_id, None)
         self._claims.pop(user_id, None)
+        self._claimed_at.pop(user_id, None)
         # The logged bodies carry the user's callback key: forgetting the user forgets them.
         self._deliveries = [d for d in self._deliveries if d.user_id != user_id]
 
@@ -415,9 +467,15 @@ class MemoryStore:
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
         return dict(self._claims.get(user_id, {}))
 
-    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None:
         if user_id in self._users:
             self._claims.setdefault(user_id, {}).update(claims)
+            times = self._claimed_at.setdefault(user_id, {})
+            for period_id in claims:
+                # The oldest write still in doubt decides when the claim may settle.
+                times[period_id] = min(times.get(period_id, claimed_at), claimed_at)
 
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         now = time.time()
@@ -441,7 +499,13 @@ class MemoryStore:
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord:
+        if lock_owner is not None and not _lock_held_by(
+            self._locks.get(user.user_id), lock_owner, time.time()
+        ):
+            raise LockLost(f"the sync lock of {user.user_id} is no longer held by {lock_owner}")
         user = self._copy(user)
         stored = self._users.get(user.user_id)
         if stored is None:
@@ -453,8 +517,13 @@ class MemoryStore:
                 del periods[uid]
         periods.update(changes.put)
         claims = self._claims.get(user.user_id, {})
+        times = self._claimed_at.get(user.user_id, {})
         for period_id in changes.release:
-            claims.pop(period_id, None)
+            if claim_settles(
+                times.get(period_id), started_at=started_at, before=release_claimed_before
+            ):
+                claims.pop(period_id, None)
+                times.pop(period_id, None)
         self._users[user.user_id] = self._copy(user)
         return self._copy(user)
 
@@ -583,6 +652,10 @@ _MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # 2 -> 3: when each claim was made (a claim settles only once its write cannot land)
+    """
+    ALTER TABLE claims ADD COLUMN claimed_at REAL;
+    """,
 ]
 
 
@@ -609,6 +682,23 @@ _WRITE_USER = (
     f"VALUES ({', '.join('?' * len(_USER_COLUMN_NAMES))}) "
     "ON CONFLICT(user_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _USER_COLUMN_NAMES if c != "user_id")
+)
+
+
+# What a sync owns on the user's row: written only by ``commit_sync`` (and the intent by
+# ``record_intent``). ``save_user`` inserts them for a new user but never overwrites them: a
+# read-modify-write racing a notification or a sync would lower the intent's generation, drop
+# ``pending_since`` or move the watermark back.
+_SYNC_COLUMNS = frozenset(_SYNC_FIELDS)
+_SAVE_USER = (
+    f"INSERT INTO users ({_USER_COLUMNS}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * len(_USER_COLUMN_NAMES))}) "
+    "ON CONFLICT(user_id) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}"
+        for c in _USER_COLUMN_NAMES
+        if c != "user_id" and c not in _SYNC_COLUMNS
+    )
 )
 
 
@@ -850,10 +940,12 @@ class SQLiteStore:
         return await self._run(q)
 
     async def save_user(self, user: UserRecord) -> None:
+        """Create the user, or update its setup (credentials, profile, calendar, channel, zone,
+        state); what a sync owns (watermark, results, counts, the intent) is never overwritten."""
         row = _user_row(user)
 
         def q(db: sqlite3.Connection) -> None:
-            db.execute(_WRITE_USER, row)
+            db.execute(_SAVE_USER, row)
 
         await self._run(self._tx(q))
 
@@ -925,15 +1017,22 @@ class SQLiteStore:
 
         return await self._run(q)
 
-    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
-        """Record period ids as owned *before* they are sent (write-ahead), durably."""
-        rows = [(user_id, period_id, uid) for period_id, uid in claims.items()]
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None:
+        """Record period ids as owned *before* they are sent (write-ahead), durably, with the
+        time of the claim (a re-claim keeps the oldest: that write may still be in flight)."""
+        when = claimed_at.timestamp()
+        rows = [(user_id, period_id, uid, when) for period_id, uid in claims.items()]
 
         def q(db: sqlite3.Connection) -> None:
             if db.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
                 db.executemany(
-                    "INSERT INTO claims (user_id, period_id, event_uid) VALUES (?, ?, ?) "
-                    "ON CONFLICT(user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid",
+                    "INSERT INTO claims (user_id, period_id, event_uid, claimed_at) "
+                    "VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
+                    "claimed_at = MIN(COALESCE(claimed_at, excluded.claimed_at), "
+                    "excluded.claimed_at)",
                     rows,
                 )
 
@@ -976,13 +1075,18 @@ class SQLiteStore:
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord:
         """Record the ownership changes, the watermark and the state in one transaction.
 
         Only ``changes`` touch the ownership record: rows this sync did not plan are left as
         they are. ``settle`` clears the intent the sync covered; a failed sync passes ``False``
         and the intent stays for the retry. A user deleted while the sync ran (``teardown``) is
-        not brought back.
+        not brought back. With ``lock_owner`` the commit happens only if that owner still holds
+        the user's sync lock (unexpired), checked in the same transaction; otherwise
+        :class:`LockLost` is raised and nothing changes. ``release_claimed_before``: see
+        :func:`claim_settles`.
         """
         user = replace(user, counts=dict(user.counts))
         rows = [
@@ -990,9 +1094,22 @@ class SQLiteStore:
             for k in changes.put.values()
         ]
         drops = [(user.user_id, uid, period_id) for uid, period_id in changes.drop.items()]
-        releases = [(user.user_id, period_id) for period_id in changes.release]
+        if release_claimed_before is None:
+            cutoff, started = float("inf"), float("inf")
+        else:
+            cutoff, started = release_claimed_before.timestamp(), started_at.timestamp()
+        releases = [(user.user_id, period_id, cutoff, started) for period_id in changes.release]
 
         def q(db: sqlite3.Connection) -> UserRecord:
+            if lock_owner is not None:
+                row = db.execute(
+                    "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user.user_id,)
+                ).fetchone()
+                holder = (str(row["owner"]), float(row["expires_at"])) if row else None
+                if not _lock_held_by(holder, lock_owner, time.time()):
+                    raise LockLost(
+                        f"the sync lock of {user.user_id} is no longer held by {lock_owner}"
+                    )
             current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted
@@ -1010,7 +1127,12 @@ class SQLiteStore:
                 'period_id = excluded.period_id, start = excluded.start, "end" = excluded."end"',
                 rows,
             )
-            db.executemany("DELETE FROM claims WHERE user_id = ? AND period_id = ?", releases)
+            # Only claims no write of which can still land (see ``claim_settles``).
+            db.executemany(
+                "DELETE FROM claims WHERE user_id = ? AND period_id = ? AND (claimed_at IS NULL "
+                "OR claimed_at <= ? OR claimed_at >= ?)",
+                releases,
+            )
             return user
 
         return await self._run(self._tx(q))

@@ -13,9 +13,15 @@ Nothing is lost between Cronofy and the store:
 
 * the user's sync lock (in the store, so shared by every process on the same database) is held
   around read, plan, apply and commit; a second process gets ``busy`` ("another process is
-  syncing this user") and changes nothing;
+  syncing this user") and changes nothing. Each sync has its own owner id. A sync re-checks
+  (and renews) its lease before claiming, before applying and before every 50 writes, and
+  its commit is conditional on still holding it (same transaction): a sync that stalled past
+  its lease and lost the lock stops, writes no more and records nothing (``busy``);
 * every period id about to be upserted is *claimed* in the store before it is sent
   (write-ahead); a crash or a failed commit leaves a claim, which the next sync treats as owned;
+  a claim is released (its period found absent, or its delete answered 404) only once no write
+  of it can still land (``in_flight`` after the claim), so a slow upsert landing late is still
+  owned;
 * a commit records only the plan's changes, never a whole ownership set.
 """
 
@@ -26,7 +32,8 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -54,11 +61,17 @@ from cronofy_avail.core.planner import (
     plan_changes,
     plan_reconcile,
 )
-from cronofy_avail.runtime.store import Store, UserRecord, UserState, lock_owner
+from cronofy_avail.runtime.store import LockLost, Store, UserRecord, UserState, lock_owner
 
 _LOGGER = logging.getLogger(__name__)
 
 BUSY_MESSAGE = "another process is syncing this user; try again when it has finished"
+LOST_MESSAGE = (
+    "this sync's lock on the user ran out and another process took it over; "
+    "it stopped without writing more and recorded nothing"
+)
+
+Checkpoint = Callable[[], Awaitable[None]]
 
 PERIODS_PATH = "/v1/available_periods"
 
@@ -117,12 +130,20 @@ class PlanRunner:
     def __init__(self, client: CronofyClient, *, use_batch: bool = True) -> None:
         self.client = client
         self.use_batch = use_batch
+        self._checkpoint: Checkpoint | None = None
 
-    async def apply(self, plan: Plan) -> ApplyResult:
+    async def _check(self) -> None:
+        if self._checkpoint is not None:
+            await self._checkpoint()
+
+    async def apply(self, plan: Plan, *, checkpoint: Checkpoint | None = None) -> ApplyResult:
+        """Apply the plan's writes. ``checkpoint`` is awaited before every 50 writes (a sync
+        re-checks its lock there); what it raises stops the run and propagates."""
         writes = list(plan.writes)
         result = ApplyResult()
         if not writes:
             return result
+        self._checkpoint = checkpoint
         if self.use_batch:
             try:
                 await self._apply_batch(writes, result)
@@ -140,6 +161,7 @@ class PlanRunner:
             # One call per 50 entries: a failure after the first chunk leaves the rest unapplied.
             for offset in range(0, len(writes), 50):
                 chunk = writes[offset : offset + 50]
+                await self._check()
                 outcomes = await self.client.batch(_entry(a) for a in chunk)
                 for action, outcome in zip(chunk, outcomes, strict=True):
                     self._record(action, outcome.status, outcome.data, result)
@@ -167,6 +189,8 @@ class PlanRunner:
 
     async def _apply_single(self, writes: list[Action], result: ApplyResult) -> None:
         for index, action in enumerate(writes):
+            if index % 50 == 0:
+                await self._check()
             try:
                 if action.kind == ActionKind.UPSERT:
                     assert action.period_id and action.start and action.end
@@ -283,6 +307,7 @@ class SyncEngine:
         use_batch: bool = True,
         clock: Callable[[], datetime] = _utcnow,
         lock_ttl: float = 60.0,
+        in_flight: timedelta = timedelta(minutes=10),
     ) -> None:
         self.store = store
         self.policy_for = policy_for or (lambda user: MappingPolicy(tzid=user.tzid))
@@ -294,6 +319,10 @@ class SyncEngine:
         self.use_batch = use_batch
         self.clock = clock
         self.lock_ttl = lock_ttl
+        self.in_flight = in_flight
+        """The longest a write can stay in flight (a request that timed out here may still
+        land at Cronofy this long after it was sent): a claim is released only by a sync that
+        started at least this long after the claim (or by the sync that made it)."""
         self.owner = lock_owner()
         """This engine's id in the store's sync locks."""
         self._no_batch: set[str] = set()
@@ -314,9 +343,9 @@ class SyncEngine:
         return last is None or last < reconcile_slot(user.user_id, now, self.reconcile_every)
 
     @contextlib.asynccontextmanager
-    async def _locked(self, user_id: str) -> AsyncIterator[bool]:
+    async def _locked(self, user_id: str, owner: str) -> AsyncIterator[bool]:
         """Hold the user's sync lock (renewed while held); yields ``False`` if another holds it."""
-        holder = await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+        holder = await self.store.acquire_lock(user_id, owner, ttl=self.lock_ttl)
         if holder is not None:
             _LOGGER.info("not syncing %s: its sync lock is held by %s", user_id, holder)
             yield False
@@ -326,11 +355,12 @@ class SyncEngine:
             while True:
                 await asyncio.sleep(self.lock_ttl / 3)
                 try:
-                    holder = await self.store.acquire_lock(user_id, self.owner, ttl=self.lock_ttl)
+                    holder = await self.store.acquire_lock(user_id, owner, ttl=self.lock_ttl)
                     if holder is not None:
-                        # The lease ran out (a stalled process) and another took it. Our
-                        # writes stay safe (claimed ahead, committed as changes only).
+                        # The lease ran out (a stalled process) and another took it. The sync
+                        # stops at its next checkpoint and its commit is refused.
                         _LOGGER.warning("the sync lock of %s passed to %s", user_id, holder)
+                        return
                 except Exception:
                     _LOGGER.warning("could not renew the sync lock of %s", user_id, exc_info=True)
 
@@ -341,7 +371,11 @@ class SyncEngine:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            await asyncio.shield(self.store.release_lock(user_id, self.owner))
+            try:
+                await asyncio.shield(self.store.release_lock(user_id, owner))
+            except Exception:
+                # The lease runs out on its own; the sync's outcome matters more.
+                _LOGGER.warning("could not release the sync lock of %s", user_id, exc_info=True)
 
     async def sync(
         self,
@@ -361,24 +395,57 @@ class SyncEngine:
             raise ValueError(f"user {user.user_id!r} has no sub calendar yet (run step 1)")
         if dry_run:
             return await self._sync(user, client, full=full, dry_run=True)
-        async with self._locked(user.user_id) as held:
-            if not held:
-                now = self.clock()
-                return SyncResult(
-                    kind="full" if full else "incremental",
-                    ok=False,
-                    started_at=now,
-                    finished_at=now,
-                    state=UserState.RETRYING,
-                    error=BUSY_MESSAGE,
-                    busy=True,
-                )
-            stored = await self.store.get_user(user.user_id)
-            if stored is not None:
-                # Another process may have synced since the caller read the user.
-                for name in _SYNC_OWNED:
-                    setattr(user, name, getattr(stored, name))
-            return await self._sync(user, client, full=full, dry_run=False)
+        # One owner id per sync: two syncs of one user in one process exclude each other too.
+        owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
+        try:
+            async with self._locked(user.user_id, owner) as held:
+                if not held:
+                    return self._busy(full, BUSY_MESSAGE)
+                stored = await self.store.get_user(user.user_id)
+                if stored is not None:
+                    # Another process may have synced since the caller read the user.
+                    for name in _SYNC_OWNED:
+                        setattr(user, name, getattr(stored, name))
+                return await self._sync(user, client, full=full, dry_run=False, owner=owner)
+        except LockLost:
+            _LOGGER.warning("sync of %s stopped: %s", user.user_id, LOST_MESSAGE)
+            return self._busy(full, LOST_MESSAGE)
+        except Exception as exc:
+            # Not a Cronofy answer (those are in the result already): the store failed
+            # ("database is locked", a dropped connection). Nothing was committed; claims
+            # made stay owned. Transient until proven otherwise: retry, do not fail the user.
+            _LOGGER.warning(
+                "sync of %s hit a store error; it will be retried", user.user_id, exc_info=True
+            )
+            now = self.clock()
+            return SyncResult(
+                kind="full" if full else "incremental",
+                ok=False,
+                started_at=now,
+                finished_at=now,
+                state=UserState.RETRYING,
+                error=f"store error: {type(exc).__name__}: {exc}",
+            )
+
+    def _busy(self, full: bool | None, message: str) -> SyncResult:
+        now = self.clock()
+        return SyncResult(
+            kind="full" if full else "incremental",
+            ok=False,
+            started_at=now,
+            finished_at=now,
+            state=UserState.RETRYING,
+            error=message,
+            busy=True,
+        )
+
+    async def _still_held(self, user_id: str, owner: str | None) -> None:
+        """Renew this sync's lease, or raise :class:`LockLost` if another took it."""
+        if owner is None:
+            return
+        holder = await self.store.acquire_lock(user_id, owner, ttl=self.lock_ttl)
+        if holder is not None:
+            raise LockLost(f"the sync lock of {user_id} passed to {holder}")
 
     async def _sync(
         self,
@@ -387,6 +454,7 @@ class SyncEngine:
         *,
         full: bool | None,
         dry_run: bool,
+        owner: str | None = None,
     ) -> SyncResult:
         started = self.clock()
         calls_before = client.stats.requests
@@ -410,19 +478,29 @@ class SyncEngine:
             # Write-ahead: recorded as owned before Cronofy hears of it. If this fails nothing
             # is sent (the error propagates; the intent stays for the next sync).
             claims = {a.period_id: a.event_uid for a in plan.upserts if a.period_id}
+            if plan.writes:
+                await self._still_held(user.user_id, owner)
             if claims:
-                await self.store.claim_periods(user.user_id, claims)
-            applied = await runner.apply(plan)
+                await self.store.claim_periods(user.user_id, claims, claimed_at=self.clock())
+
+            async def checkpoint() -> None:
+                await self._still_held(user.user_id, owner)
+
+            applied = await runner.apply(plan, checkpoint=checkpoint)
             if not runner.use_batch:
                 self._no_batch.add(user.user_id)
         except (ReauthorizationRequiredError, AuthenticationError) as exc:
             return await self._failed(
-                user, client, calls_before, result, exc, UserState.NEEDS_REAUTH
+                user, client, calls_before, result, exc, UserState.NEEDS_REAUTH, owner
             )
         except (ForbiddenError, PaymentRequiredError) as exc:
-            return await self._failed(user, client, calls_before, result, exc, UserState.FAILED)
+            return await self._failed(
+                user, client, calls_before, result, exc, UserState.FAILED, owner
+            )
         except CronofyError as exc:
-            return await self._failed(user, client, calls_before, result, exc, UserState.RETRYING)
+            return await self._failed(
+                user, client, calls_before, result, exc, UserState.RETRYING, owner
+            )
         result.rejected = len(applied.rejected)
         result.not_applied = len(applied.not_applied)
         state = plan.changes_after(applied.applied, applied.failed)
@@ -436,6 +514,8 @@ class SyncEngine:
                 started_at=started,
                 full=do_full,
                 settle=False,
+                release_claimed_before=started - self.in_flight,
+                lock_owner=owner,
             )
             return result
         result.ok = True
@@ -457,7 +537,14 @@ class SyncEngine:
             rejected=result.rejected,
             **({"reconciles": 1} if do_full else {}),
         )
-        await self.store.commit_sync(user, state, started_at=started, full=do_full)
+        await self.store.commit_sync(
+            user,
+            state,
+            started_at=started,
+            full=do_full,
+            release_claimed_before=started - self.in_flight,
+            lock_owner=owner,
+        )
         return result
 
     async def _plan(
@@ -473,7 +560,7 @@ class SyncEngine:
         claimed = await self.store.get_claims(user.user_id)
         if full:
             known = await self.store.get_periods(user.user_id)
-            first, last = self.reconcile_window(user.tzid, now)
+            first, last = self.reconcile_window(user.tzid, now, horizon=policy.horizon)
             events = await client.read_events(
                 tzid=user.tzid, from_=first, to=last, calendar_ids=[user.calendar_id]
             )
@@ -500,16 +587,19 @@ class SyncEngine:
             events, known, policy, now, calendar_id=user.calendar_id, claimed=claimed
         )
 
-    def reconcile_window(self, tzid: str, now: datetime) -> tuple[date, date]:
+    def reconcile_window(
+        self, tzid: str, now: datetime, *, horizon: timedelta | None = None
+    ) -> tuple[date, date]:
         """The dates a reconcile reads (``to`` exclusive), in the user's own zone.
 
         "Today" is the user's local date, not UTC's, and the window reaches one day past
-        ``window_ahead`` so it holds every event the mapping policy's horizon (measured from
-        *now*) accepts: the incremental sync and the reconcile then agree on one horizon, and
-        the policy alone says what is beyond it.
+        ``max(window_ahead, horizon)`` (``horizon``: the mapping policy's) so it holds every
+        event the policy accepts (measured from *now*): the incremental sync and the reconcile
+        then agree on one horizon, and the policy alone says what is beyond it.
         """
+        ahead = self.window_ahead if horizon is None else max(self.window_ahead, horizon)
         today = now.astimezone(ZoneInfo(tzid)).date()
-        return today - self.window_back, today + self.window_ahead + timedelta(days=1)
+        return today - self.window_back, today + ahead + timedelta(days=1)
 
     def _finish(self, result: SyncResult, client: CronofyClient, calls_before: int) -> SyncResult:
         result.finished_at = self.clock()
@@ -537,6 +627,7 @@ class SyncEngine:
         result: SyncResult,
         exc: CronofyError,
         state: str,
+        owner: str | None = None,
     ) -> SyncResult:
         _LOGGER.warning("sync of %s failed (%s): %s", user.user_id, state, exc)
         self._finish(result, client, calls_before)
@@ -544,7 +635,12 @@ class SyncEngine:
         if result.dry_run:
             return result
         await self.store.commit_sync(
-            user, OwnershipChanges(), started_at=result.started_at, full=False, settle=False
+            user,
+            OwnershipChanges(),
+            started_at=result.started_at,
+            full=False,
+            settle=False,
+            lock_owner=owner,
         )
         return result
 
