@@ -159,6 +159,9 @@ class WebhookHandle:
         self._loaded = False
         self._routes: dict[tuple[str, str], Handler] = {}
         self._body_reads = 0
+        # Callback keys seen on accepted deliveries (key -> user id): the check made before a
+        # body is read costs a store call only the first time a key is seen in this process.
+        self._known_keys: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -262,14 +265,17 @@ class WebhookHandle:
         # Before any body is read: an unknown key or an unsigned request is answered at once,
         # so slow bodies cannot pile up behind requests that would be refused anyway.
         store = self.config.store
-        user = await store.get_user_by_callback_key(path[0])
-        if user is None:
-            self.rejected["unknown_key"] += 1
-            return web.json_response({"error": "not found"}, status=404)
+        user_id = self._known_keys.get(path[0])
+        if user_id is None:
+            user = await store.get_user_by_callback_key(path[0])
+            if user is None:
+                self.rejected["unknown_key"] += 1
+                return web.json_response({"error": "not found"}, status=404)
+            user_id = user.user_id
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None or not signature.strip():
             self.rejected[SignatureVerificationError.REASON_MISSING] += 1
-            _LOGGER.warning("rejected delivery for %s: missing signature", user.user_id)
+            _LOGGER.warning("rejected delivery for %s: missing signature", user_id)
             return web.json_response({"error": "invalid signature"}, status=401)
         if self._body_reads >= self.config.max_body_reads:
             self.rejected["busy"] += 1
@@ -319,10 +325,12 @@ class WebhookHandle:
             accepted = await store.accept_delivery(
                 delivery, callback_key=key, changes_since=envelope.changes_since
             )
-            if accepted is None:
+            if accepted is None:  # the user was forgotten since the key was checked
+                self._known_keys.pop(key, None)
                 self.rejected["unknown_key"] += 1
                 return web.json_response({"error": "not found"}, status=404)
             delivery_id, user_id = accepted
+            self._known_keys[key] = user_id
             self.config.coordinator.request(user_id)
             self._await(user_id, delivery_id, now)
             self._count_type(envelope.type)
