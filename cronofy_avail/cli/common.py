@@ -20,7 +20,15 @@ from cronofy_avail.runtime.explain import CommandError
 from cronofy_avail.runtime.inputs import InputError, check_public_url
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
 from cronofy_avail.runtime.settings import Settings
-from cronofy_avail.runtime.store import SQLiteStore, StoredCredentials, UserRecord
+from cronofy_avail.runtime.store import (
+    SQLiteStore,
+    Store,
+    StoredCredentials,
+    StoreSchemaError,
+    StoreUnavailableError,
+    UserRecord,
+)
+from cronofy_avail.runtime.store import open_store as open_any_store
 from webhook_server import DEFAULT_PREFIX
 
 MIN_SECRET = 8
@@ -164,7 +172,7 @@ class Runtime:
     """The store and an HTTP session for one command run."""
 
     settings: Settings
-    store: SQLiteStore
+    store: Store
     session: aiohttp.ClientSession
     out: MaskingWriter
 
@@ -229,9 +237,15 @@ class Runtime:
         )
 
 
-async def open_store(settings: Settings) -> SQLiteStore:
-    """The store at ``settings.db_path``; a path that is no SQLite database (or a directory,
-    or unwritable) is a :class:`CommandError` naming it, not an unexpected error."""
+async def open_store(settings: Settings) -> Store:
+    """The store ``CRONOFY_AVAIL_DB`` names (a SQLite path, or a ``postgresql://`` URL); a
+    path that is no SQLite database (or a directory, or unwritable), a server that cannot be
+    reached or a missing driver is a :class:`CommandError` naming it, not an unexpected error."""
+    if settings.db_url is not None:
+        try:
+            return await open_any_store(settings.db_url)
+        except (StoreUnavailableError, StoreSchemaError) as exc:
+            raise CommandError(f"store: {exc}") from None
     path = settings.db_path
     try:
         return await SQLiteStore.open(path)
