@@ -50,6 +50,7 @@ from cronofy_avail.cli.syncing import (
     run_status,
     run_sync,
 )
+from cronofy_avail.cli.worker import add_worker_arguments, run_worker
 from cronofy_avail.runtime.explain import EXIT_CONFIG, CommandError, explain
 from cronofy_avail.runtime.inputs import DefaultsHelpFormatter
 from cronofy_avail.runtime.settings import ConfigError, Settings
@@ -70,6 +71,7 @@ COMMANDS: tuple[str, ...] = (
     "dev",
     "event",
     "authorize",
+    "worker",
 )
 
 
@@ -95,9 +97,9 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--db",
-        type=Path,
         default=argparse.SUPPRESS,
-        help="the SQLite store (default: CRONOFY_AVAIL_DB or ~/.cronofy_avail/state.db)",
+        help="the store: a SQLite file, or a postgresql:// URL for several receivers and "
+        "workers (default: CRONOFY_AVAIL_DB or ~/.cronofy_avail/state.db)",
     )
     return common
 
@@ -125,6 +127,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         )
     )
     add_serve_arguments(add("serve", run_serve, "run the webhook receiver for the stored users"))
+    add_worker_arguments(
+        add(
+            "worker",
+            run_worker,
+            "run sync jobs from the PostgreSQL queue (receivers enqueue, workers sync)",
+        )
+    )
     add_status_arguments(
         add("status", run_status, "settings (masked), users and recent deliveries")
     )
@@ -278,7 +287,7 @@ async def run_parsed(
             stdout.add_secret(secret)
         if getattr(args, "debug", False):
             level = logging.DEBUG
-        elif getattr(args, "command", None) == "serve":
+        elif getattr(args, "command", None) in ("serve", "worker"):
             level = logging.WARNING
         else:
             level = logging.ERROR  # a command reports its own failures

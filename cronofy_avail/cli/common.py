@@ -21,6 +21,7 @@ from cronofy_avail.runtime.inputs import InputError, check_public_url
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import (
+    POSTGRES_EXTRA,
     SQLiteStore,
     Store,
     StoredCredentials,
@@ -28,7 +29,6 @@ from cronofy_avail.runtime.store import (
     StoreUnavailableError,
     UserRecord,
 )
-from cronofy_avail.runtime.store import open_store as open_any_store
 from webhook_server import DEFAULT_PREFIX
 
 MIN_SECRET = 8
@@ -242,8 +242,17 @@ async def open_store(settings: Settings) -> Store:
     path that is no SQLite database (or a directory, or unwritable), a server that cannot be
     reached or a missing driver is a :class:`CommandError` naming it, not an unexpected error."""
     if settings.db_url is not None:
+        # A cluster's store: an intent recorded by any command also enqueues the user's sync
+        # for the workers, in the same transaction.
         try:
-            return await open_any_store(settings.db_url)
+            from cronofy_avail.runtime.cluster import ClusterStore
+        except ImportError as exc:
+            raise CommandError(
+                f"store: a PostgreSQL store needs the postgres extra ({exc.name} is missing).\n"
+                f"Fix: {POSTGRES_EXTRA}"
+            ) from None
+        try:
+            return await ClusterStore.open_cluster(settings.db_url)
         except (StoreUnavailableError, StoreSchemaError) as exc:
             raise CommandError(f"store: {exc}") from None
     path = settings.db_path

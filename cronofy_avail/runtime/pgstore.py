@@ -44,7 +44,7 @@ from cronofy_avail.runtime.store import (
 )
 
 SCHEMA = "cronofy_avail"
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 2
 # Any fixed 64-bit key: held while migrating, so concurrent openers migrate once.
 _MIGRATION_LOCK = 0x63726F6E6F6679
 
@@ -106,6 +106,14 @@ _MIGRATIONS: list[str] = [
         sync_result JSONB
     );
     CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id);
+    """,
+    # 1 -> 2: the application-wide rate limit shared by every worker (a sliding-window log)
+    f"""
+    CREATE TABLE {SCHEMA}.rate_grants (
+        app TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX rate_grants_app_at ON {SCHEMA}.rate_grants (app, at DESC);
     """,
 ]
 
@@ -225,6 +233,11 @@ class PostgresStore:
         self.url = url
         self._delivery_log = delivery_log
         self.schema_version = 0
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Conn]:
+        """The connection pool (the job queue's receiver side shares its transactions)."""
+        return self._pool
 
     def __repr__(self) -> str:
         return f"PostgresStore({redact_db_url(self.url)!r})"
