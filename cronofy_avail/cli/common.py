@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
+from cronofy_avail.client.ratelimit import RateLimiter
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.explain import CommandError
@@ -175,6 +176,9 @@ class Runtime:
     store: Store
     session: aiohttp.ClientSession
     out: MaskingWriter
+    rate_limiter: RateLimiter | None = None
+    """The application-wide limiter every process shares (a PostgreSQL store); ``None``: the
+    process-wide one."""
 
     async def user(self, user_id: str | None = None) -> UserRecord:
         uid = user_id or self.settings.user_id
@@ -203,6 +207,7 @@ class Runtime:
             data_center=self.settings.data_center,
             api_base_url=self.settings.api_base_url,
             session=self.session,
+            rate_limiter=self.rate_limiter,
             retry=retry_policy(self.settings),
         )
 
@@ -232,6 +237,7 @@ class Runtime:
             data_center=settings.data_center,
             api_base_url=settings.api_base_url,
             session=self.session,
+            rate_limiter=self.rate_limiter,
             retry=retry_policy(settings),
             on_tokens=on_tokens,
         )
@@ -274,9 +280,16 @@ async def runtime(settings: Settings, out: Out) -> AsyncIterator[Runtime]:
     for secret in settings.secrets():
         masked.add_secret(secret)
     store = await open_store(settings)
+    limiter: RateLimiter | None = None
+    if settings.db_url is not None and settings.client_id:
+        # Every process of the cluster (receivers, workers, these commands) shares one limit.
+        from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
+
+        if isinstance(store, ClusterStore):
+            limiter = PostgresRateLimiter(store, f"cronofy:{settings.client_id}")
     try:
         async with aiohttp.ClientSession() as session:
-            yield Runtime(settings, store, session, masked)
+            yield Runtime(settings, store, session, masked, limiter)
     finally:
         with contextlib.suppress(Exception):
             await store.close()

@@ -31,6 +31,24 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         help="sync jobs this worker runs at once (different users; the application-wide "
         "rate limit is shared by every worker)",
     )
+    parser.add_argument(
+        "--tick",
+        default="* * * * *",
+        help="cron schedule of the cluster's tick (recovery of stopped workers' jobs, pending "
+        "intents, the daily reconcile); a 6th field counts seconds",
+    )
+    parser.add_argument(
+        "--stalled-after",
+        type=float,
+        default=30.0,
+        help="seconds without a heartbeat after which a worker counts as stopped and its jobs "
+        "are run again by another",
+    )
+    parser.add_argument(
+        "--keep-jobs",
+        action="store_true",
+        help="keep finished jobs and their events in the queue's tables (an audit trail)",
+    )
 
 
 async def worker(
@@ -42,9 +60,10 @@ async def worker(
     stop: asyncio.Event | None = None,
     tick_cron: str = "* * * * *",
     stalled_after: float = 30.0,
+    keep_jobs: bool = False,
 ) -> int:
     """Work until ``stop`` is set (the core of the command; tests drive it with events)."""
-    client_id, _ = settings.require_app()
+    settings.require_app()
     if settings.db_url is None:
         raise CommandError(NEEDS_POSTGRES)
     if concurrency < 1:
@@ -56,7 +75,7 @@ async def worker(
         store = rt.store
         assert isinstance(store, ClusterStore)
         clients = rt.user_clients()
-        clients.rate_limiter = PostgresRateLimiter(store, f"cronofy:{client_id}")
+        assert isinstance(clients.rate_limiter, PostgresRateLimiter)  # shared by the cluster
         runner = ClusterWorker(
             store,
             SyncEngine(store),
@@ -64,6 +83,8 @@ async def worker(
             concurrency=concurrency,
             tick_cron=tick_cron,
             stalled_after=stalled_after,
+            heartbeat=max(0.5, stalled_after / 3),
+            keep_jobs=keep_jobs,
         )
         emit(
             rt.out,
@@ -90,7 +111,15 @@ async def run_worker(args: argparse.Namespace, settings: Settings, out: TextIO) 
         except (NotImplementedError, RuntimeError, ValueError):
             pass
     try:
-        return await worker(settings, out, concurrency=args.concurrency, stop=stop)
+        return await worker(
+            settings,
+            out,
+            concurrency=args.concurrency,
+            stop=stop,
+            tick_cron=args.tick,
+            stalled_after=args.stalled_after,
+            keep_jobs=args.keep_jobs,
+        )
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

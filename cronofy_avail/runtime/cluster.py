@@ -274,6 +274,7 @@ class ClusterWorker:
         tick_cron: str = "* * * * *",
         stalled_after: float = 30.0,
         heartbeat: float = 5.0,
+        keep_jobs: bool = False,
     ) -> None:
         assert store.app is not None, "open the store with ClusterStore.open_cluster"
         self.store = store
@@ -283,6 +284,7 @@ class ClusterWorker:
         self.retry_delays = tuple(retry_delays)
         self.stalled_after = stalled_after
         self.heartbeat = heartbeat
+        self.keep_jobs = keep_jobs
         self.stats = WorkerStats()
         self.app = store.app
         self.app.task(name=SYNC_TASK, queue=QUEUE)(self.sync_user)
@@ -299,7 +301,7 @@ class ClusterWorker:
                 install_signal_handlers=False,
                 update_heartbeat_interval=self.heartbeat,
                 stalled_worker_timeout=self.stalled_after,
-                delete_jobs="successful",
+                delete_jobs="never" if self.keep_jobs else "successful",
             )
         )
         stopping = asyncio.ensure_future(stop.wait())
