@@ -13,13 +13,18 @@ import pytest
 from cronofy_avail.cli.worker import worker
 from cronofy_avail.client.ratelimit import RateWindow
 from cronofy_avail.runtime.cluster import (
+    QUEUE,
+    SYNC_TASK,
     ClusterStore,
+    ClusterWorker,
     PostgresRateLimiter,
     enqueue_sync,
     lock_key,
 )
+from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.sync import SyncEngine
 
 from .test_commands_serve import WAIT, Served, until
 from .test_commands_support import Cli, at, closed_port, emulator, make_cli
@@ -153,3 +158,106 @@ async def test_worker_refuses_a_sqlite_store(tmp_path: Path) -> None:
     )
     with pytest.raises(CommandError, match="postgresql://"):
         await worker(settings, io.StringIO())
+
+
+async def _cluster_worker(url: str, **options: object) -> tuple[ClusterStore, ClusterWorker]:
+    store = await ClusterStore.open_cluster(url)
+    clients = UserClients(store, client_id="app", client_secret="CRN_not_used_0000")
+    return store, ClusterWorker(store, SyncEngine(store), clients, **options)  # type: ignore[arg-type]
+
+
+async def test_a_second_job_of_a_user_never_runs_while_one_runs(pg_url: str) -> None:
+    """The job lock: with one job of u1 running (doing), a queued follow-up of u1 is not
+    handed to any worker, while another user's job is."""
+    store = await ClusterStore.open_cluster(pg_url)
+    try:
+        assert store.app is not None
+        manager = store.app.job_manager
+        worker_a = await manager.register_worker()
+        worker_b = await manager.register_worker()
+        assert await enqueue_sync(store.app, "u1")
+        running = await manager.fetch_job([QUEUE], worker_a)
+        assert running is not None
+        assert running.lock == lock_key("u1")
+        assert await enqueue_sync(store.app, "u1")  # the one follow-up may wait
+        assert not await enqueue_sync(store.app, "u1")  # ...and only one
+        assert await enqueue_sync(store.app, "u2")
+        other = await manager.fetch_job([QUEUE], worker_b)
+        assert other is not None
+        assert other.lock == lock_key("u2")
+        assert await manager.fetch_job([QUEUE], worker_b) is None  # u1's follow-up waits
+    finally:
+        await store.close()
+
+
+async def test_jobs_of_a_worker_that_stopped_are_run_again_by_another(pg_url: str) -> None:
+    store, runner = await _cluster_worker(pg_url, stalled_after=30.0)
+    try:
+        assert store.app is not None
+        manager = store.app.job_manager
+        dead = await manager.register_worker()
+        assert await enqueue_sync(store.app, "u1")
+        job = await manager.fetch_job([QUEUE], dead)
+        assert job is not None
+        assert await runner.recover_stalled() == 0  # its heartbeat is fresh: not stalled
+        async with store.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' "
+                "WHERE id = %s",
+                (dead,),
+            )
+        assert await runner.recover_stalled() == 1
+        alive = await manager.register_worker()
+        again = await manager.fetch_job([QUEUE], alive)
+        assert again is not None
+        assert again.id == job.id  # the same job, now for a live worker
+    finally:
+        await store.close()
+
+
+async def test_a_stalled_job_with_a_follow_up_waiting_gives_way_to_it(pg_url: str) -> None:
+    store, runner = await _cluster_worker(pg_url, stalled_after=30.0)
+    try:
+        assert store.app is not None
+        manager = store.app.job_manager
+        dead = await manager.register_worker()
+        assert await enqueue_sync(store.app, "u1")
+        assert await manager.fetch_job([QUEUE], dead) is not None
+        assert await enqueue_sync(store.app, "u1")  # the follow-up waits
+        async with store.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
+            )
+        assert await runner.recover_stalled() == 1
+        alive = await manager.register_worker()
+        assert await manager.fetch_job([QUEUE], alive) is not None  # the follow-up runs
+    finally:
+        await store.close()
+
+
+async def test_the_tick_records_the_reconcile_once_and_resumes_pending_users(
+    pg_url: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    store, runner = await _cluster_worker(pg_url)
+    second_store, second = await _cluster_worker(pg_url)
+    try:
+        assert store.app is not None
+        await store.save_user(UserRecord("due", calendar_id="cal"))  # never synced: due
+        fresh = UserRecord("fresh", calendar_id="cal")
+        fresh.watermark = fresh.last_reconcile_at = datetime.now(UTC)
+        await store.save_user(fresh)
+        await runner.tick()
+        await second.tick()  # another worker's tick in the same period changes nothing more
+        due = await store.get_user("due")
+        assert due is not None
+        assert due.pending_full
+        assert due.pending_gen == 1  # recorded once
+        jobs = list(await store.app.job_manager.list_jobs_async(task=SYNC_TASK))
+        assert sorted(j.queueing_lock or "" for j in jobs) == [lock_key("due")]
+        assert runner.stats.reconciles == 1
+        assert second.stats.reconciles == 0
+    finally:
+        await store.close()
+        await second_store.close()
