@@ -47,7 +47,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-jobs",
         action="store_true",
-        help="keep finished jobs and their events in the queue's tables (an audit trail)",
+        help="keep finished jobs and their events in the queue's tables, and log every sync "
+        "run with its times (an audit trail: runs of one user must never overlap)",
     )
 
 

@@ -83,6 +83,9 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         try:
             if _is_cronofy(request.path):
+                # Counted on arrival, as Cronofy counts what it receives: an injected latency
+                # (server-side, below) must not move a request into a later window.
+                admitted = svc.rate_limit.admit()
                 decision = svc.faults.decide(request.method, request.path)
                 if decision.latency > 0:
                     # Read the whole request first, as Cronofy has it once the client has sent
@@ -102,7 +105,7 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
                     if decision.retry_after is not None:
                         headers["Retry-After"] = _seconds(decision.retry_after)
                     raise ApiError(decision.status, headers=headers, reason="injected fault")
-                if not svc.rate_limit.admit():
+                if not admitted:
                     headers = {}
                     if svc.rate_limit.retry_after is not None:
                         headers["Retry-After"] = _seconds(svc.rate_limit.retry_after)

@@ -64,6 +64,10 @@ _SCHEMA_LOCK = 0x70726F6372617374
 
 Conn = AsyncConnection[DictRow]
 
+CLUSTER_MARGIN = 2 * DEFAULT_MARGIN
+"""Seconds kept off a window's edge: a grant and its request's arrival at Cronofy are further
+apart across processes (a busy worker's event loop, the database round trip) than in one."""
+
 # The database's clock and the newest grants of one application, oldest first after reversal.
 # A fixed schema name; values go through placeholders.
 _RECENT_GRANTS = (
@@ -197,7 +201,7 @@ class PostgresRateLimiter(RateLimiter):
         app_key: str,
         windows: Sequence[RateWindow] = CRONOFY_DEFAULT_WINDOWS,
         *,
-        margin: float = DEFAULT_MARGIN,
+        margin: float = CLUSTER_MARGIN,
     ) -> None:
         super().__init__(windows, margin=margin)
         self._store = store
@@ -335,7 +339,26 @@ class ClusterWorker:
         finally:
             await client.close()
         self.stats.syncs[user_id] += 1
+        if self.keep_jobs and not result.busy:
+            await self._audit(user_id, result)
         await self._after(user_id, result, attempt)
+
+    async def _audit(self, user_id: str, result: SyncResult) -> None:
+        """Log the run (its times are taken inside the user's sync lock) for audits: two runs
+        of one user must never overlap."""
+        async with self.store.pool.connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {SCHEMA}.sync_runs (user_id, owner, kind, ok, "  # noqa: S608
+                "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    user_id,
+                    self.engine.owner,
+                    result.kind,
+                    result.ok,
+                    result.started_at,
+                    result.finished_at,
+                ),
+            )
 
     async def _after(self, user_id: str, result: SyncResult, attempt: int) -> None:
         assert self.app is not None

@@ -107,13 +107,24 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id);
     """,
-    # 1 -> 2: the application-wide rate limit shared by every worker (a sliding-window log)
+    # 1 -> 2: the application-wide rate limit shared by every worker (a sliding-window log),
+    # and the audit log of sync runs workers keep with --keep-jobs
     f"""
     CREATE TABLE {SCHEMA}.rate_grants (
         app TEXT NOT NULL,
         at TIMESTAMPTZ NOT NULL
     );
     CREATE INDEX rate_grants_app_at ON {SCHEMA}.rate_grants (app, at DESC);
+    CREATE TABLE {SCHEMA}.sync_runs (
+        run_id BIGSERIAL PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ok BOOLEAN NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
     """,
 ]
 
