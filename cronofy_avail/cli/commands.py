@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -239,23 +240,44 @@ class _LogToOutput(logging.Handler):
 LOGGERS = ("cronofy_avail", "webhook_server", "aiohttp")
 
 
+_LOGGING_LOCK = threading.Lock()
+_logging_depth = 0
+_logging_saved: list[tuple[logging.Logger, int, bool]] = []
+
+
 @contextlib.contextmanager
 def _logging_to(stream: MaskingWriter, level: int) -> Iterator[None]:
+    """Send the package's log records to ``stream`` while a command runs.
+
+    Commands may run at once in threads of one process (a notebook, the soak's CLI races):
+    the loggers' own settings are saved by the first and restored by the last, never by one
+    command over another's (which left ``propagate`` off for good).
+    """
+    global _logging_depth
     handler = _LogToOutput(stream, level)
-    saved = []
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level, logger.propagate))
-        logger.addHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = False
+    with _LOGGING_LOCK:
+        if _logging_depth == 0:
+            _logging_saved[:] = [
+                (lg, lg.level, lg.propagate) for lg in map(logging.getLogger, LOGGERS)
+            ]
+        _logging_depth += 1
+        for name in LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = False
     try:
         yield
     finally:
-        for logger, level_before, propagate in saved:
-            logger.removeHandler(handler)
-            logger.setLevel(level_before)
-            logger.propagate = propagate
+        with _LOGGING_LOCK:
+            for name in LOGGERS:
+                logging.getLogger(name).removeHandler(handler)
+            _logging_depth -= 1
+            if _logging_depth == 0:
+                for logger, level_before, propagate in _logging_saved:
+                    logger.setLevel(level_before)
+                    logger.propagate = propagate
+                _logging_saved.clear()
 
 
 async def run_parsed(
