@@ -211,26 +211,26 @@ async def _cluster_syncs(url: str, workers: int, home: str) -> float:
                 "CRONOFY_API_BASE_URL": emu.base_url,
                 "CRONOFY_AVAIL_DB": url,
             }
-            for _ in range(workers):
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable,
-                    "-c",
-                    "import sys; from cronofy_avail.cli import main; sys.exit(main())",
-                    "worker",
-                    "--env-file",
-                    str(empty),
-                    env=env,
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.STDOUT,
-                )
-                assert proc.stdout is not None
-                line = await asyncio.wait_for(proc.stdout.readline(), 60)
-                assert b"Worker on" in line, line
-                procs.append(proc)
-            start = time.perf_counter()
             now = datetime.now(UTC)
             for user_id in ids:  # as receivers do: intent and job in one transaction
                 await store.record_intent(user_id, changes_since=None, full=True, received_at=now)
+            # Timed from the workers' start (their start-up is part of the figure: about a
+            # second, paid once) to every user synced.
+            start = time.perf_counter()
+            for _ in range(workers):
+                procs.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-c",
+                        "import sys; from cronofy_avail.cli import main; sys.exit(main())",
+                        "worker",
+                        "--env-file",
+                        str(empty),
+                        env=env,
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=asyncio.subprocess.DEVNULL,
+                    )
+                )
             await _settled(store, ids)
             return len(ids) / (time.perf_counter() - start)
         finally:

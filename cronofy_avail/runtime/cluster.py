@@ -304,6 +304,9 @@ class ClusterWorker:
                 concurrency=self.concurrency,
                 install_signal_handlers=False,
                 update_heartbeat_interval=self.heartbeat,
+                # A follow-up whose user's job just finished, and a retry coming due, are not
+                # announced (only new jobs are): look for them twice a second, not every 5 s.
+                fetch_job_polling_interval=0.5,
                 stalled_worker_timeout=self.stalled_after,
                 delete_jobs="never" if self.keep_jobs else "successful",
             )

@@ -128,6 +128,10 @@ _MIGRATIONS: list[str] = [
     """,
 ]
 
+_PRUNE_EVERY = 32
+# A delivery is in the log while it is one of the newest ``delivery_log`` (placeholder).
+_IN_LOG = f"delivery_id > (SELECT coalesce(max(delivery_id), 0) FROM {SCHEMA}.deliveries) - %s"  # noqa: S608
+
 _USER_COLUMNS = [
     "user_id",
     "callback_key",
@@ -511,10 +515,13 @@ class PostgresStore:
             row = await cur.fetchone()
             assert row is not None
             new_id = int(row["delivery_id"])
-            await conn.execute(
-                f"DELETE FROM {SCHEMA}.deliveries WHERE delivery_id <= %s",  # noqa: S608
-                (new_id - self._delivery_log,),
-            )
+            if new_id % _PRUNE_EVERY == 0:
+                # Pruned now and then, not on every insert: receivers deleting the same old
+                # rows at once would wait on each other's row locks. Reads see the bound.
+                await conn.execute(
+                    f"DELETE FROM {SCHEMA}.deliveries WHERE delivery_id <= %s",  # noqa: S608
+                    (new_id - self._delivery_log,),
+                )
         return new_id
 
     async def update_delivery(
@@ -530,9 +537,9 @@ class PostgresStore:
     async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT * FROM {SCHEMA}.deliveries "  # noqa: S608
+                f"SELECT * FROM {SCHEMA}.deliveries WHERE {_IN_LOG} "  # noqa: S608
                 "ORDER BY delivery_id DESC LIMIT %s",
-                (limit,),
+                (self._delivery_log, limit),
             )
             rows = await cur.fetchall()
         return [_delivery_from(r) for r in rows]
@@ -540,8 +547,9 @@ class PostgresStore:
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT * FROM {SCHEMA}.deliveries WHERE delivery_id = %s",  # noqa: S608
-                (delivery_id,),
+                f"SELECT * FROM {SCHEMA}.deliveries "  # noqa: S608
+                f"WHERE delivery_id = %s AND {_IN_LOG}",
+                (delivery_id, self._delivery_log),
             )
             row = await cur.fetchone()
         return _delivery_from(row) if row else None
