@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from . import bench_sync, bench_webhook, bench_week, bench_workshop
+from . import bench_cluster, bench_sync, bench_webhook, bench_week, bench_workshop
 
 
 async def main() -> None:
@@ -15,6 +15,8 @@ async def main() -> None:
     await bench_workshop.run()
     print()
     await bench_week.run()
+    print()
+    await bench_cluster.run()
 
 
 if __name__ == "__main__":
