@@ -32,7 +32,7 @@ from typing import Any
 
 import psycopg
 
-from cronofy_avail.runtime.cluster import ClusterStore
+from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
 from cronofy_avail.runtime.settings import postgres_anchor
 from cronofy_avail.runtime.store import UserState
 
@@ -176,18 +176,20 @@ class ClusterSoak(Soak):
             store = await ClusterStore.open_cluster(self.db_url)
             try:
                 record = await store.get_user(user.user_id)
+                assert record is not None
+                assert record.calendar_id
+                user.calendar_id = record.calendar_id
+                # The soak's own requests take their turns in the application's limit too.
+                limiter = PostgresRateLimiter(store, f"cronofy:{self.emu.client_id}")
+                async with self.emu.client(account, rate_limiter=limiter) as client:
+                    for n in range(2):
+                        start = self.future(3 + n, 10)
+                        end = start + timedelta(hours=2)
+                        pid = f"foreign-{user.user_id}-{n}"
+                        await client.upsert_available_period(pid, start, end)
+                        user.foreign[pid] = (start, end)
             finally:
                 await store.close()
-            assert record is not None
-            assert record.calendar_id
-            user.calendar_id = record.calendar_id
-            async with self.emu.client(account) as client:
-                for n in range(2):
-                    start = self.future(3 + n, 10)
-                    end = start + timedelta(hours=2)
-                    pid = f"foreign-{user.user_id}-{n}"
-                    await client.upsert_available_period(pid, start, end)
-                    user.foreign[pid] = (start, end)
             self.users.append(user)
         self.report.users = len(self.users)
 
