@@ -42,20 +42,20 @@ $(VENV)/.installed-%: pyproject.toml | $(CFG)
 demo: $(call installed,base)
 	$(BIN)/cronofy-avail demo
 
-test: $(call installed,dev+notebook) lint typecheck pytest
+test: $(call installed,dev+notebook+postgres) lint typecheck pytest
 
-lint: $(call installed,dev+notebook)
+lint: $(call installed,dev+notebook+postgres)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-typecheck: $(call installed,dev+notebook)
+typecheck: $(call installed,dev+notebook+postgres)
 	$(BIN)/mypy
 
-pytest: $(call installed,dev+notebook)
+pytest: $(call installed,dev+notebook+postgres)
 	$(BIN)/python -m pytest
 
-bench: $(call installed,dev+notebook)
+bench: $(call installed,dev+notebook+postgres)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 # JupyterLab on notebooks/ (the environment carries the notebook extra).
@@ -67,7 +67,7 @@ workshop: $(call installed,base)
 	$(BIN)/cronofy-avail workshop
 
 # A long soak (the suite runs a short one): make soak MINUTES=30
-soak: $(call installed,dev+notebook)
+soak: $(call installed,dev+notebook+postgres)
 	$(BIN)/python -m tests.soak.soak --minutes $(MINUTES)
 
 clean:

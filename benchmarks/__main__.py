@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from . import bench_sync, bench_webhook, bench_week, bench_workshop, figures
+from . import bench_cluster, bench_sync, bench_webhook, bench_week, bench_workshop, figures
 
 
 async def main() -> None:
@@ -30,6 +30,8 @@ async def main() -> None:
     await bench_workshop.run()
     print()
     await bench_week.run()
+    print()
+    await bench_cluster.run()
 
 
 if __name__ == "__main__":

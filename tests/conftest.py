@@ -99,3 +99,26 @@ def _no_secret_in_any_log_record() -> Iterator[None]:
         root.removeHandler(_SCAN)
     hits, _SCAN.hits[:] = list(_SCAN.hits), []
     assert not hits, "secrets in log records:\n" + "\n".join(hits[:5])
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+# A throwaway cluster (initdb + pg_ctl in a temp dir, free port) started on first use by any
+# test in the session and stopped at its end; each test that asks for ``pg_url`` gets a fresh
+# database in it. Missing PostgreSQL or driver: skip with the install command (fail in CI).
+
+from tests.postgres import Cluster, start_cluster  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: Cluster) -> str:
+    """The URL of a fresh, empty database on the throwaway cluster."""
+    return pg_cluster.create_database()

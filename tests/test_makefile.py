@@ -42,7 +42,7 @@ def test_demo_installs_the_package_alone_and_test_the_extras(project: Path) -> N
     assert "notebook" not in demo.stdout
     assert "jupyter" not in demo.stdout
     test = make(project, "-n", "pytest")
-    assert 'pip install --quiet -e ".[dev,notebook]"' in test.stdout
+    assert 'pip install --quiet -e ".[dev,notebook,postgres]"' in test.stdout
 
 
 def test_a_venv_without_a_usable_python_is_rebuilt(project: Path) -> None:

@@ -29,13 +29,18 @@ from cronofy_avail.runtime.store import (
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     s: Store
     if request.param == "memory":
         s = MemoryStore(delivery_log=5)
-    else:
+    elif request.param == "sqlite":
         s = await SQLiteStore.open(tmp_path / "state.db", delivery_log=5)
+    else:
+        from cronofy_avail.runtime.pgstore import PostgresStore
+
+        url: str = request.getfixturevalue("pg_url")
+        s = await PostgresStore.open(url, delivery_log=5)
     yield s
     await s.close()
 

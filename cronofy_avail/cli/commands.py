@@ -18,6 +18,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
@@ -51,6 +52,7 @@ from cronofy_avail.cli.syncing import (
     run_status,
     run_sync,
 )
+from cronofy_avail.cli.worker import add_worker_arguments, run_worker
 from cronofy_avail.runtime.explain import EXIT_CONFIG, CommandError, explain
 from cronofy_avail.runtime.inputs import DefaultsHelpFormatter
 from cronofy_avail.runtime.settings import ConfigError, Settings
@@ -71,6 +73,7 @@ COMMANDS: tuple[str, ...] = (
     "dev",
     "event",
     "authorize",
+    "worker",
 )
 
 
@@ -96,9 +99,9 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--db",
-        type=Path,
         default=argparse.SUPPRESS,
-        help="the SQLite store (default: CRONOFY_AVAIL_DB or ~/.cronofy_avail/state.db)",
+        help="the store: a SQLite file, or a postgresql:// URL for several receivers and "
+        "workers (default: CRONOFY_AVAIL_DB or ~/.cronofy_avail/state.db)",
     )
     return common
 
@@ -126,6 +129,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         )
     )
     add_serve_arguments(add("serve", run_serve, "run the webhook receiver for the stored users"))
+    add_worker_arguments(
+        add(
+            "worker",
+            run_worker,
+            "run sync jobs from the PostgreSQL queue (receivers enqueue, workers sync)",
+        )
+    )
     add_status_arguments(
         add("status", run_status, "settings (masked), users and recent deliveries")
     )
@@ -231,23 +241,44 @@ class _LogToOutput(logging.Handler):
 LOGGERS = ("cronofy_avail", "webhook_server", "aiohttp")
 
 
+_LOGGING_LOCK = threading.Lock()
+_logging_depth = 0
+_logging_saved: list[tuple[logging.Logger, int, bool]] = []
+
+
 @contextlib.contextmanager
 def _logging_to(stream: MaskingWriter, level: int) -> Iterator[None]:
+    """Send the package's log records to ``stream`` while a command runs.
+
+    Commands may run at once in threads of one process (a notebook, the soak's CLI races):
+    the loggers' own settings are saved by the first and restored by the last, never by one
+    command over another's (which left ``propagate`` off for good).
+    """
+    global _logging_depth
     handler = _LogToOutput(stream, level)
-    saved = []
-    for name in LOGGERS:
-        logger = logging.getLogger(name)
-        saved.append((logger, logger.level, logger.propagate))
-        logger.addHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = False
+    with _LOGGING_LOCK:
+        if _logging_depth == 0:
+            _logging_saved[:] = [
+                (lg, lg.level, lg.propagate) for lg in map(logging.getLogger, LOGGERS)
+            ]
+        _logging_depth += 1
+        for name in LOGGERS:
+            logger = logging.getLogger(name)
+            logger.addHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = False
     try:
         yield
     finally:
-        for logger, level_before, propagate in saved:
-            logger.removeHandler(handler)
-            logger.setLevel(level_before)
-            logger.propagate = propagate
+        with _LOGGING_LOCK:
+            for name in LOGGERS:
+                logging.getLogger(name).removeHandler(handler)
+            _logging_depth -= 1
+            if _logging_depth == 0:
+                for logger, level_before, propagate in _logging_saved:
+                    logger.setLevel(level_before)
+                    logger.propagate = propagate
+                _logging_saved.clear()
 
 
 async def run_parsed(
@@ -279,7 +310,7 @@ async def run_parsed(
             stdout.add_secret(secret)
         if getattr(args, "debug", False):
             level = logging.DEBUG
-        elif getattr(args, "command", None) in ("serve", "dev"):
+        elif getattr(args, "command", None) in ("serve", "dev", "worker"):
             # A receiver's warnings (a delivery refused for its signature) belong in its output.
             level = logging.WARNING
         else:

@@ -15,13 +15,22 @@ import aiohttp
 
 from cronofy_avail.cli.main import OutputClosed
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
+from cronofy_avail.client.ratelimit import RateLimiter
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.explain import CommandError
 from cronofy_avail.runtime.inputs import InputError, check_public_url
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
 from cronofy_avail.runtime.settings import Settings
-from cronofy_avail.runtime.store import SQLiteStore, StoredCredentials, UserRecord
+from cronofy_avail.runtime.store import (
+    POSTGRES_EXTRA,
+    SQLiteStore,
+    Store,
+    StoredCredentials,
+    StoreSchemaError,
+    StoreUnavailableError,
+    UserRecord,
+)
 from webhook_server import DEFAULT_PREFIX
 
 MIN_SECRET = 8
@@ -173,9 +182,12 @@ class Runtime:
     """The store and an HTTP session for one command run."""
 
     settings: Settings
-    store: SQLiteStore
+    store: Store
     session: aiohttp.ClientSession
     out: MaskingWriter
+    rate_limiter: RateLimiter | None = None
+    """The application-wide limiter every process shares (a PostgreSQL store); ``None``: the
+    process-wide one."""
 
     async def user(self, user_id: str | None = None) -> UserRecord:
         uid = user_id or self.settings.user_id
@@ -204,6 +216,7 @@ class Runtime:
             data_center=self.settings.data_center,
             api_base_url=self.settings.api_base_url,
             session=self.session,
+            rate_limiter=self.rate_limiter,
             retry=retry_policy(self.settings),
         )
 
@@ -233,14 +246,30 @@ class Runtime:
             data_center=settings.data_center,
             api_base_url=settings.api_base_url,
             session=self.session,
+            rate_limiter=self.rate_limiter,
             retry=retry_policy(settings),
             on_tokens=on_tokens,
         )
 
 
-async def open_store(settings: Settings) -> SQLiteStore:
-    """The store at ``settings.db_path``; a path that is no SQLite database (or a directory,
-    or unwritable) is a :class:`CommandError` naming it, not an unexpected error."""
+async def open_store(settings: Settings) -> Store:
+    """The store ``CRONOFY_AVAIL_DB`` names (a SQLite path, or a ``postgresql://`` URL); a
+    path that is no SQLite database (or a directory, or unwritable), a server that cannot be
+    reached or a missing driver is a :class:`CommandError` naming it, not an unexpected error."""
+    if settings.db_url is not None:
+        # A cluster's store: an intent recorded by any command also enqueues the user's sync
+        # for the workers, in the same transaction.
+        try:
+            from cronofy_avail.runtime.cluster import ClusterStore
+        except ImportError as exc:
+            raise CommandError(
+                f"store: a PostgreSQL store needs the postgres extra ({exc.name} is missing).\n"
+                f"Fix: {POSTGRES_EXTRA}"
+            ) from None
+        try:
+            return await ClusterStore.open_cluster(settings.db_url)
+        except (StoreUnavailableError, StoreSchemaError) as exc:
+            raise CommandError(f"store: {exc}") from None
     path = settings.db_path
     try:
         return await SQLiteStore.open(path)
@@ -260,9 +289,16 @@ async def runtime(settings: Settings, out: Out) -> AsyncIterator[Runtime]:
     for secret in settings.secrets():
         masked.add_secret(secret)
     store = await open_store(settings)
+    limiter: RateLimiter | None = None
+    if settings.db_url is not None and settings.client_id:
+        # Every process of the cluster (receivers, workers, these commands) shares one limit.
+        from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
+
+        if isinstance(store, ClusterStore):
+            limiter = PostgresRateLimiter(store, f"cronofy:{settings.client_id}")
     try:
         async with aiohttp.ClientSession() as session:
-            yield Runtime(settings, store, session, masked)
+            yield Runtime(settings, store, session, masked, limiter)
     finally:
         with contextlib.suppress(Exception):
             await store.close()

@@ -40,7 +40,7 @@ from cronofy_avail.runtime.settings import (
     ENV_REFRESH_TOKEN,
     Settings,
 )
-from cronofy_avail.runtime.store import SQLiteStore
+from cronofy_avail.runtime.store import Store
 from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import DEFAULT_PREFIX, WebhookConfig, WebhookServer
 
@@ -210,7 +210,7 @@ def claim_store(store: Path) -> None:
     )
 
 
-async def _forget_previous_run(store: SQLiteStore, out: TextIO) -> None:
+async def _forget_previous_run(store: Store, out: TextIO) -> None:
     users = await store.list_users()
     for user in users:
         await store.delete_user(user.user_id)

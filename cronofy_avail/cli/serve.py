@@ -151,7 +151,9 @@ async def serve(
     """Serve until ``stop`` is set. ``recreate_channel=None`` asks ``confirm`` per user."""
     settings.require_app()
     stop = stop or asyncio.Event()
-    with serving_lock(settings.db_path):
+    # One receiver per SQLite file; on PostgreSQL as many as the load balancer spreads over.
+    single = serving_lock(settings.db_path) if settings.db_url is None else contextlib.nullcontext()
+    with single:
         return await _serve(
             settings,
             out,
@@ -193,16 +195,24 @@ async def _serve(
         public, source = await resolve_public_url(
             public_url, agent_url=ngrok_api, port=port, session=rt.session
         )
-        engine = SyncEngine(rt.store)
-        coordinator = SyncCoordinator(
-            rt.store,
-            engine,
-            rt.user_clients().for_user,
-            schedule_every=schedule_every,
-            # Notifications arriving during the channel checks are recorded (durable intent)
-            # and acknowledged, but no sync starts before the checks and start().
-            hold_until_start=True,
-        )
+        coordinator: SyncCoordinator
+        if settings.db_url is not None:
+            # A cluster: this receiver records and enqueues; workers sync (`cronofy-avail
+            # worker`), so nothing here talks to Cronofy for a notification.
+            from cronofy_avail.runtime.cluster import ClusterStore, ReceiverCoordinator
+
+            assert isinstance(rt.store, ClusterStore)
+            coordinator = ReceiverCoordinator(rt.store)
+        else:
+            coordinator = SyncCoordinator(
+                rt.store,
+                SyncEngine(rt.store),
+                rt.user_clients().for_user,
+                schedule_every=schedule_every,
+                # Notifications arriving during the channel checks are recorded (durable
+                # intent) and acknowledged, but no sync starts before the checks and start().
+                hold_until_start=True,
+            )
 
         tzids = {user.user_id: user.tzid for user in users}
         coordinator.add_listener(report_syncs(rt.out, settings, tzid_of=tzids.get))
@@ -255,6 +265,8 @@ async def _serve(
                 emit(rt.out, "Stop requested before serving started.")
                 return 0
             await coordinator.start()  # resumes pending work (the first reconcile after setup)
+            if settings.db_url is not None:
+                emit(rt.out, f"Receiving for the workers on {settings.db_label}.")
             emit(rt.out, "Serving; Ctrl-C stops.")
             if ready is not None:
                 ready.set()

@@ -84,7 +84,11 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
         try:
             if _is_cronofy(request.path):
                 decision = svc.faults.decide(request.method, request.path)
+                admitted: bool | None = None
                 if decision.latency > 0:
+                    # Counted on arrival, as Cronofy counts what it receives: an injected
+                    # (server-side) latency must not move a request into a later window.
+                    admitted = svc.rate_limit.admit()
                     # Read the whole request first, as Cronofy has it once the client has sent
                     # it: a client that gives up or dies during the latency still has its write
                     # applied (the "written at Cronofy, unknown to us" state fault tests need).
@@ -102,7 +106,9 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
                     if decision.retry_after is not None:
                         headers["Retry-After"] = _seconds(decision.retry_after)
                     raise ApiError(decision.status, headers=headers, reason="injected fault")
-                if not svc.rate_limit.admit():
+                if admitted is None:
+                    admitted = svc.rate_limit.admit()
+                if not admitted:
                     headers = {}
                     if svc.rate_limit.retry_after is not None:
                         headers["Retry-After"] = _seconds(svc.rate_limit.retry_after)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
 from cronofy_avail.runtime.inputs import InputError, check_public_url, check_tzid
@@ -162,6 +162,9 @@ class Settings:
     """The ``.env`` file that was read, if any."""
     public_url: str | None = None
     """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""
+    db_url: str | None = None
+    """A ``postgresql://`` URL when the store is PostgreSQL (``db_path`` is then only the local
+    anchor of this machine's admin token, derived from the URL)."""
 
     # ------------------------------------------------------------------ loading
 
@@ -248,6 +251,9 @@ class Settings:
                     f"{ENV_PUBLIC_URL}: {str(exc).removeprefix('--public-url ')}"
                 ) from None
         db = get(ENV_DB)
+        db_url: str | None = None
+        if db is not None and is_postgres_url(db):
+            db_url, db = db, str(postgres_anchor(db))
         return cls(
             client_id=get(ENV_CLIENT_ID),
             client_secret=get(ENV_CLIENT_SECRET),
@@ -261,6 +267,7 @@ class Settings:
             max_attempts=max_attempts,
             env_file=read_file,
             public_url=public_url,
+            db_url=db_url,
         )
 
     # ------------------------------------------------------------------ requirements
@@ -281,6 +288,8 @@ class Settings:
         userinfo = urlsplit(self.api_base_url or "").netloc.rpartition("@")[0]
         if userinfo:  # a user:password in CRONOFY_API_BASE_URL
             values.append(userinfo + "@")
+        if self.db_url:
+            values.append(urlsplit(self.db_url).password)
         return [v for v in values if v]
 
     def _missing(self, name: str) -> ConfigError:
@@ -320,6 +329,8 @@ class Settings:
             if self.api_base_url
             else f"(not set: {self.api_url})",
             ENV_DB: str(self.db_path),
+            ENV_API_BASE_URL: self.api_base_url or f"(not set: {self.api_url})",
+            ENV_DB: redact_db_url(self.db_url) if self.db_url else str(self.db_path),
             ENV_USER: self.user_id,
             ENV_TZID: self.tzid or "(not set: the account's time zone)",
             ENV_PUBLIC_URL: self.public_url or "(not set: --public-url, else the ngrok agent)",
@@ -330,3 +341,31 @@ class Settings:
         return f"Settings({fields})"
 
     __str__ = __repr__
+
+    @property
+    def db_label(self) -> str:
+        """The store as it may be shown: the path, or the URL without its password."""
+        return redact_db_url(self.db_url) if self.db_url else str(self.db_path)
+
+
+def is_postgres_url(value: str) -> bool:
+    """Whether ``CRONOFY_AVAIL_DB`` names a PostgreSQL database rather than a file."""
+    return value.startswith(("postgresql://", "postgres://"))
+
+
+def redact_db_url(url: str) -> str:
+    """A database URL as it may be shown: the password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def postgres_anchor(url: str) -> Path:
+    """This machine's local file anchor for a PostgreSQL store (where ``serve`` keeps the admin
+    token): one per server and database, under ``~/.cronofy_avail``."""
+    parts = urlsplit(url)
+    name = f"{parts.hostname or 'local'}-{parts.port or 5432}-{parts.path.strip('/') or 'db'}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return (DEFAULT_DB.parent / f"pg-{safe}").expanduser()

@@ -663,6 +663,31 @@ class StoreSchemaError(RuntimeError):
     """The database was written by a newer version of this toolkit."""
 
 
+class StoreUnavailableError(RuntimeError):
+    """The store cannot be opened: its driver is missing or its server cannot be reached.
+    The message says why and never holds a password."""
+
+
+POSTGRES_EXTRA = "pip install 'cronofy-avail[postgres]'"
+
+
+async def open_store(location: str | os.PathLike[str]) -> Store:
+    """The store ``CRONOFY_AVAIL_DB`` names: a ``postgresql://`` URL opens
+    :class:`~cronofy_avail.runtime.pgstore.PostgresStore` (the ``postgres`` extra, imported
+    only then), anything else is a SQLite file path."""
+    text = os.fspath(location)
+    if not text.startswith(("postgresql://", "postgres://")):
+        return await SQLiteStore.open(text)
+    try:
+        from cronofy_avail.runtime.pgstore import PostgresStore
+    except ImportError as exc:
+        raise StoreUnavailableError(
+            f"a PostgreSQL store needs the postgres extra ({exc.name} is missing). "
+            f"Fix: {POSTGRES_EXTRA}"
+        ) from None
+    return await PostgresStore.open(text)
+
+
 _USER_COLUMNS = (
     "user_id, callback_key, credentials, sub, profile_id, calendar_id, channel_id, callback_url, "
     "tzid, watermark, state, last_error, last_result, last_sync_at, last_reconcile_at, "

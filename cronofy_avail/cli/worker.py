@@ -1,0 +1,126 @@
+"""``worker``: run the sync jobs receivers enqueue on a PostgreSQL store, until SIGINT/SIGTERM.
+
+With ``CRONOFY_AVAIL_DB=postgresql://…`` receivers (``serve``) only verify, record and
+enqueue; one or more workers (this command, on any machine) sync. See README "Deployment".
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import TextIO
+
+from cronofy_avail.cli.common import emit, runtime
+from cronofy_avail.runtime.explain import CommandError
+from cronofy_avail.runtime.settings import Settings
+from cronofy_avail.runtime.sync import SyncEngine
+
+NEEDS_POSTGRES = (
+    "`worker` runs jobs from a PostgreSQL store, and CRONOFY_AVAIL_DB is a SQLite file.\n"
+    "Fix: set CRONOFY_AVAIL_DB=postgresql://user@host/dbname for several receivers and "
+    "workers (README: Deployment); with SQLite, `serve` syncs in its own process."
+)
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="sync jobs this worker runs at once (different users; the application-wide "
+        "rate limit is shared by every worker)",
+    )
+    parser.add_argument(
+        "--tick",
+        default="* * * * *",
+        help="cron schedule of the cluster's tick (recovery of stopped workers' jobs, pending "
+        "intents, the daily reconcile); a 6th field counts seconds",
+    )
+    parser.add_argument(
+        "--stalled-after",
+        type=float,
+        default=30.0,
+        help="seconds without a heartbeat after which a worker counts as stopped and its jobs "
+        "are run again by another",
+    )
+    parser.add_argument(
+        "--keep-jobs",
+        action="store_true",
+        help="keep finished jobs and their events in the queue's tables, and log every sync "
+        "run with its times (an audit trail: runs of one user must never overlap)",
+    )
+
+
+async def worker(
+    settings: Settings,
+    out: TextIO,
+    *,
+    concurrency: int = 4,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+    tick_cron: str = "* * * * *",
+    stalled_after: float = 30.0,
+    keep_jobs: bool = False,
+) -> int:
+    """Work until ``stop`` is set (the core of the command; tests drive it with events)."""
+    settings.require_app()
+    if settings.db_url is None:
+        raise CommandError(NEEDS_POSTGRES)
+    if concurrency < 1:
+        raise CommandError("--concurrency must be 1 or more")
+    stop = stop or asyncio.Event()
+    from cronofy_avail.runtime.cluster import ClusterStore, ClusterWorker, PostgresRateLimiter
+
+    async with runtime(settings, out) as rt:
+        store = rt.store
+        assert isinstance(store, ClusterStore)
+        clients = rt.user_clients()
+        assert isinstance(clients.rate_limiter, PostgresRateLimiter)  # shared by the cluster
+        runner = ClusterWorker(
+            store,
+            SyncEngine(store),
+            clients,
+            concurrency=concurrency,
+            tick_cron=tick_cron,
+            stalled_after=stalled_after,
+            heartbeat=max(0.5, stalled_after / 3),
+            keep_jobs=keep_jobs,
+        )
+        emit(
+            rt.out,
+            f"Worker on {settings.db_label}: up to {concurrency} syncs at once; Ctrl-C stops.",
+        )
+        # Resume at once what the cluster left pending (a first start, a restart after a crash):
+        # the periodic tick would, a period later.
+        await runner.tick()
+        if ready is not None:
+            ready.set()
+        await runner.run(stop)
+        emit(rt.out, "Worker stopped.")
+    return 0
+
+
+async def run_worker(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
+    try:
+        return await worker(
+            settings,
+            out,
+            concurrency=args.concurrency,
+            stop=stop,
+            tick_cron=args.tick,
+            stalled_after=args.stalled_after,
+            keep_jobs=args.keep_jobs,
+        )
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

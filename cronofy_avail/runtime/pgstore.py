@@ -1,0 +1,631 @@
+"""The :class:`~cronofy_avail.runtime.store.Store` on PostgreSQL, for several processes and
+machines sharing one state (``CRONOFY_AVAIL_DB=postgresql://…``).
+
+The same semantics as the SQLite store, with PostgreSQL's row locks in place of SQLite's
+whole-database write lock: ``record_intent`` and ``commit_sync`` lock the user's row
+(``SELECT … FOR UPDATE``), so an intent recorded by any receiver is either seen by a commit or
+bumps the generation that commit checks; the sync lock's lease runs on the database's clock,
+so machines with skewed clocks still agree on when it expired.
+
+Everything lives in its own schema (``cronofy_avail``), so a database shared with a job queue
+or an application keeps its names apart. The schema carries a version (``schema_version``) and
+migrates forward on open under an advisory lock (several processes starting at once migrate
+once); a newer schema than this code knows is refused rather than damaged.
+
+Needs the ``postgres`` extra (psycopg 3 and its pool): this module is imported only when a
+``postgresql://`` URL is opened, so ``import cronofy_avail`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, replace
+from datetime import datetime
+from typing import Any, Self
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
+from cronofy_avail.runtime.settings import redact_db_url
+from cronofy_avail.runtime.store import (
+    DEFAULT_DELIVERY_LOG,
+    Delivery,
+    StoredCredentials,
+    StoreSchemaError,
+    StoreUnavailableError,
+    UserRecord,
+    holder_is_dead,
+    merge_intent,
+    resolve_intent,
+)
+
+SCHEMA = "cronofy_avail"
+PG_SCHEMA_VERSION = 2
+# Any fixed 64-bit key: held while migrating, so concurrent openers migrate once.
+_MIGRATION_LOCK = 0x63726F6E6F6679
+
+_MIGRATIONS: list[str] = [
+    # 0 -> 1: the SQLite schema at version 2, in PostgreSQL's types
+    f"""
+    CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+    CREATE TABLE {SCHEMA}.users (
+        user_id TEXT PRIMARY KEY,
+        callback_key TEXT NOT NULL UNIQUE,
+        credentials JSONB,
+        sub TEXT,
+        profile_id TEXT,
+        calendar_id TEXT,
+        channel_id TEXT,
+        callback_url TEXT,
+        tzid TEXT NOT NULL DEFAULT 'UTC',
+        watermark TIMESTAMPTZ,
+        state TEXT NOT NULL,
+        last_error TEXT,
+        last_result JSONB,
+        last_sync_at TIMESTAMPTZ,
+        last_reconcile_at TIMESTAMPTZ,
+        pending_since TIMESTAMPTZ,
+        pending_full BOOLEAN NOT NULL DEFAULT FALSE,
+        pending_at TIMESTAMPTZ,
+        pending_gen BIGINT NOT NULL DEFAULT 0,
+        counts JSONB NOT NULL DEFAULT '{{}}'
+    );
+    CREATE TABLE {SCHEMA}.periods (
+        user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
+        event_uid TEXT NOT NULL,
+        period_id TEXT NOT NULL,
+        start TIMESTAMPTZ NOT NULL,
+        "end" TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (user_id, event_uid)
+    );
+    CREATE TABLE {SCHEMA}.claims (
+        user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
+        period_id TEXT NOT NULL,
+        event_uid TEXT,
+        PRIMARY KEY (user_id, period_id)
+    );
+    CREATE TABLE {SCHEMA}.sync_locks (
+        user_id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE {SCHEMA}.deliveries (
+        delivery_id BIGSERIAL PRIMARY KEY,
+        received_at TIMESTAMPTZ NOT NULL,
+        user_id TEXT,
+        callback_key_hint TEXT NOT NULL,
+        headers JSONB NOT NULL,
+        body TEXT NOT NULL,
+        verified BOOLEAN NOT NULL,
+        outcome TEXT NOT NULL,
+        notification_type TEXT,
+        sync_result JSONB
+    );
+    CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id);
+    """,
+    # 1 -> 2: the application-wide rate limit shared by every worker (a sliding-window log),
+    # and the audit log of sync runs workers keep with --keep-jobs
+    f"""
+    CREATE TABLE {SCHEMA}.rate_grants (
+        app TEXT NOT NULL,
+        at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX rate_grants_app_at ON {SCHEMA}.rate_grants (app, at DESC);
+    CREATE TABLE {SCHEMA}.sync_runs (
+        run_id BIGSERIAL PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        ok BOOLEAN NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        finished_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
+    """,
+]
+
+_PRUNE_EVERY = 32
+# A delivery is in the log while it is one of the newest ``delivery_log`` (placeholder).
+_IN_LOG = f"delivery_id > (SELECT coalesce(max(delivery_id), 0) FROM {SCHEMA}.deliveries) - %s"  # noqa: S608
+
+_USER_COLUMNS = [
+    "user_id",
+    "callback_key",
+    "credentials",
+    "sub",
+    "profile_id",
+    "calendar_id",
+    "channel_id",
+    "callback_url",
+    "tzid",
+    "watermark",
+    "state",
+    "last_error",
+    "last_result",
+    "last_sync_at",
+    "last_reconcile_at",
+    "pending_since",
+    "pending_full",
+    "pending_at",
+    "pending_gen",
+    "counts",
+]
+# Built once from the fixed names above; values always go through placeholders.
+_SELECT_USER = f"SELECT {', '.join(_USER_COLUMNS)} FROM {SCHEMA}.users"  # noqa: S608
+_WRITE_USER = (
+    f"INSERT INTO {SCHEMA}.users ({', '.join(_USER_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_USER_COLUMNS))}) "
+    "ON CONFLICT (user_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id")
+)
+
+
+def _user_params(user: UserRecord) -> tuple[Any, ...]:
+    return (
+        user.user_id,
+        user.callback_key,
+        Jsonb(asdict(user.credentials)) if user.credentials else None,
+        user.sub,
+        user.profile_id,
+        user.calendar_id,
+        user.channel_id,
+        user.callback_url,
+        user.tzid,
+        user.watermark,
+        user.state,
+        user.last_error,
+        Jsonb(user.last_result) if user.last_result is not None else None,
+        user.last_sync_at,
+        user.last_reconcile_at,
+        user.pending_since,
+        user.pending_full,
+        user.pending_at,
+        user.pending_gen,
+        Jsonb(user.counts),
+    )
+
+
+def _user_from(row: DictRow) -> UserRecord:
+    creds = row["credentials"]
+    return UserRecord(
+        user_id=row["user_id"],
+        callback_key=row["callback_key"],
+        credentials=StoredCredentials(**creds) if creds else None,
+        sub=row["sub"],
+        profile_id=row["profile_id"],
+        calendar_id=row["calendar_id"],
+        channel_id=row["channel_id"],
+        callback_url=row["callback_url"],
+        tzid=row["tzid"],
+        watermark=row["watermark"],
+        state=row["state"],
+        last_error=row["last_error"],
+        last_result=row["last_result"],
+        last_sync_at=row["last_sync_at"],
+        last_reconcile_at=row["last_reconcile_at"],
+        pending_since=row["pending_since"],
+        pending_full=bool(row["pending_full"]),
+        pending_at=row["pending_at"],
+        pending_gen=int(row["pending_gen"]),
+        counts=dict(row["counts"]),
+    )
+
+
+def _delivery_from(row: DictRow) -> Delivery:
+    return Delivery(
+        delivery_id=int(row["delivery_id"]),
+        received_at=row["received_at"],
+        user_id=row["user_id"],
+        callback_key_hint=row["callback_key_hint"],
+        headers=dict(row["headers"]),
+        body=row["body"],
+        verified=bool(row["verified"]),
+        outcome=row["outcome"],
+        notification_type=row["notification_type"],
+        sync_result=row["sync_result"],
+    )
+
+
+Conn = AsyncConnection[DictRow]
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    # Timestamps come back in UTC, as the SQLite store returns them.
+    await conn.execute("SET TIME ZONE 'UTC'")
+    await conn.commit()
+
+
+class PostgresStore:
+    """A PostgreSQL database shared by every process. Open with
+    ``await PostgresStore.open("postgresql://…")``."""
+
+    def __init__(self, pool: AsyncConnectionPool[Conn], url: str, *, delivery_log: int) -> None:
+        self._pool = pool
+        self.url = url
+        self._delivery_log = delivery_log
+        self.schema_version = 0
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Conn]:
+        """The connection pool (the job queue's receiver side shares its transactions)."""
+        return self._pool
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({redact_db_url(self.url)!r})"
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        delivery_log: int = DEFAULT_DELIVERY_LOG,
+        min_size: int = 1,
+        max_size: int = 10,
+    ) -> Self:
+        """Connect, migrate the schema, then open the pool. A server that cannot be reached,
+        or a schema newer than this code, fails here with a clear error (no password)."""
+        try:
+            async with await AsyncConnection.connect(
+                url, autocommit=True, row_factory=dict_row
+            ) as conn:
+                version = await _migrate(conn, url)
+        except Exception as exc:
+            raise open_error(url, exc) from None
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            configure=_configure,
+            name="cronofy-avail-store",
+        )
+        try:
+            await pool.open(wait=True, timeout=30.0)
+        except Exception as exc:
+            await pool.close()
+            raise open_error(url, exc) from None
+        store = cls(pool, url, delivery_log=delivery_log)
+        store.schema_version = version
+        return store
+
+    # ------------------------------------------------------------------ users
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(f"{_SELECT_USER} WHERE user_id = %s", (user_id,))
+            row = await cur.fetchone()
+        return _user_from(row) if row else None
+
+    async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(f"{_SELECT_USER} WHERE callback_key = %s", (callback_key,))
+            row = await cur.fetchone()
+        return _user_from(row) if row else None
+
+    async def list_users(self) -> list[UserRecord]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(f"{_SELECT_USER} ORDER BY user_id")
+            rows = await cur.fetchall()
+        return [_user_from(r) for r in rows]
+
+    async def save_user(self, user: UserRecord) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(_WRITE_USER, _user_params(user))
+
+    async def delete_user(self, user_id: str) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            for table in ("periods", "claims", "sync_locks", "users", "deliveries"):
+                await conn.execute(
+                    f"DELETE FROM {SCHEMA}.{table} WHERE user_id = %s",  # noqa: S608
+                    (user_id,),
+                )
+
+    async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                f"UPDATE {SCHEMA}.users SET credentials = %s WHERE user_id = %s",  # noqa: S608
+                (Jsonb(asdict(credentials)), user_id),
+            )
+
+    async def set_state(self, user_id: str, state: str, last_error: str | None) -> None:
+        """Only the state and its error: a targeted write cannot undo anybody else's."""
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                f"UPDATE {SCHEMA}.users SET state = %s, last_error = %s "  # noqa: S608
+                "WHERE user_id = %s",
+                (state, last_error, user_id),
+            )
+
+    # ------------------------------------------------------------------ ownership
+
+    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f'SELECT event_uid, period_id, start, "end" FROM {SCHEMA}.periods '  # noqa: S608
+                "WHERE user_id = %s",
+                (user_id,),
+            )
+            rows = await cur.fetchall()
+        return {
+            r["event_uid"]: KnownPeriod(r["event_uid"], r["period_id"], r["start"], r["end"])
+            for r in rows
+        }
+
+    async def get_claims(self, user_id: str) -> dict[str, str | None]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT period_id, event_uid FROM {SCHEMA}.claims "  # noqa: S608
+                "WHERE user_id = %s",
+                (user_id,),
+            )
+            rows = await cur.fetchall()
+        return {r["period_id"]: r["event_uid"] for r in rows}
+
+    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
+        """Record period ids as owned *before* they are sent (write-ahead), durably."""
+        if not claims:
+            return
+        rows = [(user_id, period_id, uid) for period_id, uid in claims.items()]
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"SELECT 1 FROM {SCHEMA}.users WHERE user_id = %s FOR SHARE",  # noqa: S608
+                (user_id,),
+            )
+            if await cur.fetchone() is None:
+                return
+            async with conn.cursor() as c:
+                await c.executemany(
+                    f"INSERT INTO {SCHEMA}.claims (user_id, period_id, event_uid) "  # noqa: S608
+                    "VALUES (%s, %s, %s) ON CONFLICT (user_id, period_id) "
+                    "DO UPDATE SET event_uid = excluded.event_uid",
+                    rows,
+                )
+
+    # ------------------------------------------------------------------ the sync lock
+
+    async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
+        """Take (or renew) the user's sync lock for ``ttl`` seconds of the database's clock;
+        shared by every process on this database. ``None`` when held, else the holder's id."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"INSERT INTO {SCHEMA}.sync_locks (user_id, owner, expires_at) "  # noqa: S608
+                "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
+                "ON CONFLICT (user_id) DO NOTHING RETURNING owner",
+                (user_id, owner, ttl),
+            )
+            if await cur.fetchone() is not None:
+                return None
+            cur = await conn.execute(
+                f"SELECT owner, expires_at <= clock_timestamp() AS expired "  # noqa: S608
+                f"FROM {SCHEMA}.sync_locks WHERE user_id = %s FOR UPDATE",
+                (user_id,),
+            )
+            row = await cur.fetchone()
+            held_by = str(row["owner"]) if row else None
+            if row is not None and not (
+                held_by == owner or row["expired"] or holder_is_dead(str(held_by))
+            ):
+                return held_by
+            await conn.execute(
+                f"INSERT INTO {SCHEMA}.sync_locks (user_id, owner, expires_at) "  # noqa: S608
+                "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
+                "ON CONFLICT (user_id) DO UPDATE SET owner = excluded.owner, "
+                "expires_at = excluded.expires_at",
+                (user_id, owner, ttl),
+            )
+            return None
+
+    async def release_lock(self, user_id: str, owner: str) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                f"DELETE FROM {SCHEMA}.sync_locks WHERE user_id = %s AND owner = %s",  # noqa: S608
+                (user_id, owner),
+            )
+
+    # ------------------------------------------------------------------ sync results
+
+    async def commit_sync(
+        self,
+        user: UserRecord,
+        changes: OwnershipChanges,
+        *,
+        started_at: datetime,
+        full: bool,
+        settle: bool = True,
+    ) -> UserRecord:
+        """Record the ownership changes, the watermark and the state in one transaction, with
+        the user's row locked (see the SQLite store for the rules)."""
+        user = replace(user, counts=dict(user.counts))
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"{_SELECT_USER} WHERE user_id = %s FOR UPDATE", (user.user_id,)
+            )
+            current = await cur.fetchone()
+            if current is None:
+                return user  # deleted while the sync ran (teardown): it stays deleted
+            resolve_intent(
+                user, _user_from(current), started_at=started_at, full=full, settle=settle
+            )
+            async with conn.cursor() as c:
+                await c.execute(_WRITE_USER, _user_params(user))
+                if changes.drop:
+                    await c.executemany(
+                        f"DELETE FROM {SCHEMA}.periods WHERE user_id = %s "  # noqa: S608
+                        "AND event_uid = %s AND period_id = %s",
+                        [(user.user_id, uid, pid) for uid, pid in changes.drop.items()],
+                    )
+                if changes.put:
+                    await c.executemany(
+                        f'INSERT INTO {SCHEMA}.periods (user_id, event_uid, period_id, start, "end") '  # noqa: E501, S608
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, event_uid) DO UPDATE "
+                        "SET period_id = excluded.period_id, start = excluded.start, "
+                        '"end" = excluded."end"',
+                        [
+                            (user.user_id, k.event_uid, k.period_id, k.start, k.end)
+                            for k in changes.put.values()
+                        ],
+                    )
+                if changes.release:
+                    await c.executemany(
+                        f"DELETE FROM {SCHEMA}.claims "  # noqa: S608
+                        "WHERE user_id = %s AND period_id = %s",
+                        [(user.user_id, pid) for pid in changes.release],
+                    )
+        return user
+
+    async def record_intent(
+        self,
+        user_id: str,
+        *,
+        changes_since: datetime | None,
+        full: bool = False,
+        received_at: datetime,
+    ) -> UserRecord | None:
+        async with self._pool.connection() as conn, conn.transaction():
+            return await record_intent_in(
+                conn, user_id, changes_since=changes_since, full=full, received_at=received_at
+            )
+
+    # ------------------------------------------------------------------ delivery log
+
+    async def add_delivery(self, delivery: Delivery) -> int:
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"INSERT INTO {SCHEMA}.deliveries (received_at, user_id, "  # noqa: S608
+                "callback_key_hint, headers, body, verified, outcome, notification_type, "
+                "sync_result) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "RETURNING delivery_id",
+                (
+                    delivery.received_at,
+                    delivery.user_id,
+                    delivery.callback_key_hint,
+                    Jsonb(delivery.headers),
+                    delivery.body,
+                    delivery.verified,
+                    delivery.outcome,
+                    delivery.notification_type,
+                    Jsonb(delivery.sync_result) if delivery.sync_result else None,
+                ),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            new_id = int(row["delivery_id"])
+            if new_id % _PRUNE_EVERY == 0:
+                # Pruned now and then, not on every insert: receivers deleting the same old
+                # rows at once would wait on each other's row locks. Reads see the bound.
+                await conn.execute(
+                    f"DELETE FROM {SCHEMA}.deliveries WHERE delivery_id <= %s",  # noqa: S608
+                    (new_id - self._delivery_log,),
+                )
+        return new_id
+
+    async def update_delivery(
+        self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                f"UPDATE {SCHEMA}.deliveries SET outcome = %s, sync_result = %s "  # noqa: S608
+                "WHERE delivery_id = %s",
+                (outcome, Jsonb(sync_result) if sync_result else None, delivery_id),
+            )
+
+    async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT * FROM {SCHEMA}.deliveries WHERE {_IN_LOG} "  # noqa: S608
+                "ORDER BY delivery_id DESC LIMIT %s",
+                (self._delivery_log, limit),
+            )
+            rows = await cur.fetchall()
+        return [_delivery_from(r) for r in rows]
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT * FROM {SCHEMA}.deliveries "  # noqa: S608
+                f"WHERE delivery_id = %s AND {_IN_LOG}",
+                (delivery_id, self._delivery_log),
+            )
+            row = await cur.fetchone()
+        return _delivery_from(row) if row else None
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def _migrate(conn: Conn, url: str) -> int:
+    """Bring the schema to :data:`PG_SCHEMA_VERSION`; returns the version it is at."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await conn.execute(
+            f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}; "
+            f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_version (version INTEGER NOT NULL)"
+        )
+        cur = await conn.execute(f"SELECT version FROM {SCHEMA}.schema_version")  # noqa: S608
+        row = await cur.fetchone()
+        version = int(row["version"]) if row else 0
+        if version > PG_SCHEMA_VERSION:
+            raise StoreSchemaError(
+                f"{redact_db_url(url)} has schema version {version}; this toolkit knows up to "
+                f"{PG_SCHEMA_VERSION}. Upgrade cronofy_avail rather than risk the data."
+            )
+        for target in range(version + 1, PG_SCHEMA_VERSION + 1):
+            await conn.execute(_MIGRATIONS[target - 1].encode())
+        if row is None:
+            await conn.execute(
+                f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (%s)",  # noqa: S608
+                (PG_SCHEMA_VERSION,),
+            )
+        elif version < PG_SCHEMA_VERSION:
+            await conn.execute(
+                f"UPDATE {SCHEMA}.schema_version SET version = %s",  # noqa: S608
+                (PG_SCHEMA_VERSION,),
+            )
+    return max(version, PG_SCHEMA_VERSION)
+
+
+async def record_intent_in(
+    conn: Conn,
+    user_id: str,
+    *,
+    changes_since: datetime | None,
+    full: bool,
+    received_at: datetime,
+) -> UserRecord | None:
+    """Fold a notification into the user's durable intent inside the caller's transaction
+    (a receiver enqueues the sync job in the same one)."""
+    cur = await conn.execute(f"{_SELECT_USER} WHERE user_id = %s FOR UPDATE", (user_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    user = merge_intent(
+        _user_from(row), changes_since=changes_since, full=full, received_at=received_at
+    )
+    await conn.execute(
+        f"UPDATE {SCHEMA}.users SET pending_since = %s, pending_full = %s, "  # noqa: S608
+        "pending_at = %s, pending_gen = %s WHERE user_id = %s",
+        (user.pending_since, user.pending_full, user.pending_at, user.pending_gen, user_id),
+    )
+    return user
+
+
+def open_error(url: str, exc: Exception) -> Exception:
+    """What opening ``url`` failed with, as a user may read it (never the password)."""
+    if isinstance(exc, StoreSchemaError):
+        return exc
+    if isinstance(exc, psycopg.Error | PoolTimeout):
+        shown = redact_db_url(url)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+        if password:
+            reason = reason.replace(str(password), "***")
+        return StoreUnavailableError(
+            f"cannot open the PostgreSQL store {shown} ({reason}).\n"
+            "Fix: check that the server runs and the URL (host, port, user, database) is right."
+        )
+    return exc
