@@ -50,7 +50,7 @@ from cronofy_avail.client.ratelimit import (
     RateWindow,
 )
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
-from cronofy_avail.runtime.pgstore import SCHEMA, PostgresStore, record_intent_in
+from cronofy_avail.runtime.pgstore import SCHEMA, PostgresStore
 from cronofy_avail.runtime.store import UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
@@ -155,28 +155,15 @@ class ClusterStore(PostgresStore):
         store.enqueued = store.folded = 0
         return store
 
-    async def record_intent(
-        self,
-        user_id: str,
-        *,
-        changes_since: datetime | None,
-        full: bool = False,
-        received_at: datetime,
-    ) -> UserRecord | None:
+    async def _after_intent(self, conn: Conn, user: UserRecord) -> None:
+        """Enqueue the user's sync in the transaction that recorded the intent."""
         assert self.app is not None, "open with ClusterStore.open_cluster"
-        async with self.pool.connection() as conn, conn.transaction():
-            user = await record_intent_in(
-                conn, user_id, changes_since=changes_since, full=full, received_at=received_at
-            )
-            if user is not None and user.state not in (
-                UserState.NEEDS_REAUTH,
-                UserState.DISCONNECTED,
-            ):
-                if await enqueue_sync(self.app, user_id, connection=conn):
-                    self.enqueued += 1
-                else:
-                    self.folded += 1
-        return user
+        if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
+            return
+        if await enqueue_sync(self.app, user.user_id, connection=conn):
+            self.enqueued += 1
+        else:
+            self.folded += 1
 
     async def close(self) -> None:
         if self.app is not None:

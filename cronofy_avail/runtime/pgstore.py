@@ -18,7 +18,7 @@ Needs the ``postgres`` extra (psycopg 3 and its pool): this module is imported o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any, Self
@@ -32,19 +32,22 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.settings import redact_db_url
 from cronofy_avail.runtime.store import (
+    _SYNC_FIELDS,
     DEFAULT_DELIVERY_LOG,
     Delivery,
+    LockLost,
     StoredCredentials,
     StoreSchemaError,
     StoreUnavailableError,
     UserRecord,
+    claim_settles,
     holder_is_dead,
     merge_intent,
     resolve_intent,
 )
 
 SCHEMA = "cronofy_avail"
-PG_SCHEMA_VERSION = 2
+PG_SCHEMA_VERSION = 3
 # Any fixed 64-bit key: held while migrating, so concurrent openers migrate once.
 _MIGRATION_LOCK = 0x63726F6E6F6679
 
@@ -126,9 +129,15 @@ _MIGRATIONS: list[str] = [
     );
     CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
     """,
+    # 2 -> 3: when each claim was made (a claim settles only once no write of it can land)
+    f"""
+    ALTER TABLE {SCHEMA}.claims ADD COLUMN claimed_at TIMESTAMPTZ;
+    """,
 ]
 
 _PRUNE_EVERY = 32
+# Written only by commit_sync: save_user never touches the sync's own fields.
+_SYNC_COLUMNS = frozenset(_SYNC_FIELDS)
 # A delivery is in the log while it is one of the newest ``delivery_log`` (placeholder).
 _IN_LOG = f"delivery_id > (SELECT coalesce(max(delivery_id), 0) FROM {SCHEMA}.deliveries) - %s"  # noqa: S608
 
@@ -157,6 +166,15 @@ _USER_COLUMNS = [
 # Built once from the fixed names above; values always go through placeholders.
 _SELECT_USER = f"SELECT {', '.join(_USER_COLUMNS)} FROM {SCHEMA}.users"  # noqa: S608
 _WRITE_USER = (
+    f"INSERT INTO {SCHEMA}.users ({', '.join(_USER_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(['%s'] * len(_USER_COLUMNS))}) "
+    "ON CONFLICT (user_id) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id" and c not in _SYNC_COLUMNS
+    )
+)
+# commit_sync writes the whole row, the sync's own fields included.
+_COMMIT_USER = (
     f"INSERT INTO {SCHEMA}.users ({', '.join(_USER_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join(['%s'] * len(_USER_COLUMNS))}) "
     "ON CONFLICT (user_id) DO UPDATE SET "
@@ -343,13 +361,22 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ ownership
 
-    async def get_periods(self, user_id: str) -> dict[str, KnownPeriod]:
+    async def get_periods(
+        self, user_id: str, event_uids: Collection[str] | None = None
+    ) -> dict[str, KnownPeriod]:
+        """The user's owned periods; with ``event_uids``, only those events' periods."""
+        query = (
+            f'SELECT event_uid, period_id, start, "end" FROM {SCHEMA}.periods '  # noqa: S608
+            "WHERE user_id = %s"
+        )
+        params: tuple[Any, ...] = (user_id,)
+        if event_uids is not None:
+            if not event_uids:
+                return {}
+            query += " AND event_uid = ANY(%s)"
+            params = (user_id, list(event_uids))
         async with self._pool.connection() as conn:
-            cur = await conn.execute(
-                f'SELECT event_uid, period_id, start, "end" FROM {SCHEMA}.periods '  # noqa: S608
-                "WHERE user_id = %s",
-                (user_id,),
-            )
+            cur = await conn.execute(query, params)
             rows = await cur.fetchall()
         return {
             r["event_uid"]: KnownPeriod(r["event_uid"], r["period_id"], r["start"], r["end"])
@@ -366,11 +393,14 @@ class PostgresStore:
             rows = await cur.fetchall()
         return {r["period_id"]: r["event_uid"] for r in rows}
 
-    async def claim_periods(self, user_id: str, claims: Mapping[str, str | None]) -> None:
-        """Record period ids as owned *before* they are sent (write-ahead), durably."""
+    async def claim_periods(
+        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+    ) -> None:
+        """Record period ids as owned *before* they are sent (write-ahead), durably; a claim
+        made again keeps its first time (see :func:`.store.claim_settles`)."""
         if not claims:
             return
-        rows = [(user_id, period_id, uid) for period_id, uid in claims.items()]
+        rows = [(user_id, period_id, uid, claimed_at) for period_id, uid in claims.items()]
         async with self._pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"SELECT 1 FROM {SCHEMA}.users WHERE user_id = %s FOR SHARE",  # noqa: S608
@@ -380,9 +410,11 @@ class PostgresStore:
                 return
             async with conn.cursor() as c:
                 await c.executemany(
-                    f"INSERT INTO {SCHEMA}.claims (user_id, period_id, event_uid) "  # noqa: S608
-                    "VALUES (%s, %s, %s) ON CONFLICT (user_id, period_id) "
-                    "DO UPDATE SET event_uid = excluded.event_uid",
+                    f"INSERT INTO {SCHEMA}.claims (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, period_id) "
+                    "DO UPDATE SET event_uid = excluded.event_uid, claimed_at = LEAST("
+                    f"coalesce({SCHEMA}.claims.claimed_at, excluded.claimed_at), "
+                    "excluded.claimed_at)",
                     rows,
                 )
 
@@ -437,11 +469,23 @@ class PostgresStore:
         started_at: datetime,
         full: bool,
         settle: bool = True,
+        release_claimed_before: datetime | None = None,
+        lock_owner: str | None = None,
     ) -> UserRecord:
         """Record the ownership changes, the watermark and the state in one transaction, with
-        the user's row locked (see the SQLite store for the rules)."""
+        the user's row locked (see the SQLite store for the rules). With ``lock_owner``, the
+        commit happens only while that owner still holds the user's sync lock (else
+        :class:`.store.LockLost` and nothing changes)."""
         user = replace(user, counts=dict(user.counts))
         async with self._pool.connection() as conn, conn.transaction():
+            if lock_owner is not None:
+                cur = await conn.execute(
+                    f"SELECT 1 FROM {SCHEMA}.sync_locks WHERE user_id = %s "  # noqa: S608
+                    "AND owner = %s AND expires_at > clock_timestamp() FOR UPDATE",
+                    (user.user_id, lock_owner),
+                )
+                if await cur.fetchone() is None:
+                    raise LockLost(f"the sync lock of {user.user_id} passed to another holder")
             cur = await conn.execute(
                 f"{_SELECT_USER} WHERE user_id = %s FOR UPDATE", (user.user_id,)
             )
@@ -452,7 +496,7 @@ class PostgresStore:
                 user, _user_from(current), started_at=started_at, full=full, settle=settle
             )
             async with conn.cursor() as c:
-                await c.execute(_WRITE_USER, _user_params(user))
+                await c.execute(_COMMIT_USER, _user_params(user))
                 if changes.drop:
                     await c.executemany(
                         f"DELETE FROM {SCHEMA}.periods WHERE user_id = %s "  # noqa: S608
@@ -471,11 +515,26 @@ class PostgresStore:
                         ],
                     )
                 if changes.release:
-                    await c.executemany(
-                        f"DELETE FROM {SCHEMA}.claims "  # noqa: S608
-                        "WHERE user_id = %s AND period_id = %s",
-                        [(user.user_id, pid) for pid in changes.release],
+                    await c.execute(
+                        f"SELECT period_id, claimed_at FROM {SCHEMA}.claims "  # noqa: S608
+                        "WHERE user_id = %s AND period_id = ANY(%s)",
+                        (user.user_id, list(changes.release)),
                     )
+                    settled = [
+                        (user.user_id, row["period_id"])
+                        for row in await c.fetchall()
+                        if claim_settles(
+                            row["claimed_at"],
+                            started_at=started_at,
+                            before=release_claimed_before,
+                        )
+                    ]
+                    if settled:
+                        await c.executemany(
+                            f"DELETE FROM {SCHEMA}.claims "  # noqa: S608
+                            "WHERE user_id = %s AND period_id = %s",
+                            settled,
+                        )
         return user
 
     async def record_intent(
@@ -487,42 +546,97 @@ class PostgresStore:
         received_at: datetime,
     ) -> UserRecord | None:
         async with self._pool.connection() as conn, conn.transaction():
-            return await record_intent_in(
+            user = await record_intent_in(
                 conn, user_id, changes_since=changes_since, full=full, received_at=received_at
             )
+            if user is not None:
+                await self._after_intent(conn, user)
+            return user
+
+    async def _after_intent(self, conn: Conn, user: UserRecord) -> None:
+        """Called inside the transaction that recorded ``user``'s intent (a cluster process
+        enqueues the sync there)."""
+
+    async def accept_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        callback_key: str,
+        changes_since: datetime | None,
+        full: bool = False,
+    ) -> tuple[int, str] | None:
+        """Find the user by ``callback_key``, log the delivery and record the intent, in one
+        transaction; ``None`` (and nothing written) when no user holds the key."""
+        async with self._pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                f"SELECT user_id FROM {SCHEMA}.users WHERE callback_key = %s",  # noqa: S608
+                (callback_key,),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            user_id = str(row["user_id"])
+            user = await record_intent_in(
+                conn,
+                user_id,
+                changes_since=changes_since,
+                full=full,
+                received_at=delivery.received_at,
+            )
+            if user is None:
+                return None
+            await self._after_intent(conn, user)
+            delivery_id = await self._insert_delivery(conn, replace(delivery, user_id=user_id))
+        return delivery_id, user_id
 
     # ------------------------------------------------------------------ delivery log
 
     async def add_delivery(self, delivery: Delivery) -> int:
         async with self._pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                f"INSERT INTO {SCHEMA}.deliveries (received_at, user_id, "  # noqa: S608
-                "callback_key_hint, headers, body, verified, outcome, notification_type, "
-                "sync_result) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "RETURNING delivery_id",
-                (
-                    delivery.received_at,
-                    delivery.user_id,
-                    delivery.callback_key_hint,
-                    Jsonb(delivery.headers),
-                    delivery.body,
-                    delivery.verified,
-                    delivery.outcome,
-                    delivery.notification_type,
-                    Jsonb(delivery.sync_result) if delivery.sync_result else None,
-                ),
+            return await self._insert_delivery(conn, delivery)
+
+    async def _insert_delivery(self, conn: Conn, delivery: Delivery) -> int:
+        cur = await conn.execute(
+            f"INSERT INTO {SCHEMA}.deliveries (received_at, user_id, "  # noqa: S608
+            "callback_key_hint, headers, body, verified, outcome, notification_type, "
+            "sync_result) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING delivery_id",
+            (
+                delivery.received_at,
+                delivery.user_id,
+                delivery.callback_key_hint,
+                Jsonb(delivery.headers),
+                delivery.body,
+                delivery.verified,
+                delivery.outcome,
+                delivery.notification_type,
+                Jsonb(delivery.sync_result) if delivery.sync_result else None,
+            ),
+        )
+        row = await cur.fetchone()
+        assert row is not None
+        new_id = int(row["delivery_id"])
+        if new_id % _PRUNE_EVERY == 0:
+            # Pruned now and then, not on every insert: receivers deleting the same old
+            # rows at once would wait on each other's row locks. Reads see the bound.
+            await conn.execute(
+                f"DELETE FROM {SCHEMA}.deliveries WHERE delivery_id <= %s",  # noqa: S608
+                (new_id - self._delivery_log,),
             )
-            row = await cur.fetchone()
-            assert row is not None
-            new_id = int(row["delivery_id"])
-            if new_id % _PRUNE_EVERY == 0:
-                # Pruned now and then, not on every insert: receivers deleting the same old
-                # rows at once would wait on each other's row locks. Reads see the bound.
-                await conn.execute(
-                    f"DELETE FROM {SCHEMA}.deliveries WHERE delivery_id <= %s",  # noqa: S608
-                    (new_id - self._delivery_log,),
-                )
         return new_id
+
+    async def update_deliveries(
+        self, delivery_ids: Sequence[int], *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None:
+        """One outcome for many deliveries, in one statement."""
+        if not delivery_ids:
+            return
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                f"UPDATE {SCHEMA}.deliveries SET outcome = %s, sync_result = %s "  # noqa: S608
+                "WHERE delivery_id = ANY(%s)",
+                (outcome, Jsonb(sync_result) if sync_result else None, list(delivery_ids)),
+            )
 
     async def update_delivery(
         self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None

@@ -328,8 +328,6 @@ class Settings:
             ENV_API_BASE_URL: hide_userinfo(self.api_base_url)
             if self.api_base_url
             else f"(not set: {self.api_url})",
-            ENV_DB: str(self.db_path),
-            ENV_API_BASE_URL: self.api_base_url or f"(not set: {self.api_url})",
             ENV_DB: redact_db_url(self.db_url) if self.db_url else str(self.db_path),
             ENV_USER: self.user_id,
             ENV_TZID: self.tzid or "(not set: the account's time zone)",
