@@ -243,7 +243,13 @@ async def dev(
 ) -> int:
     settings_path: Path = args.write_env
     check_settings_file(settings_path)
-    store_path = (getattr(args, "db", None) or DEFAULT_STORE).expanduser().resolve()
+    given = getattr(args, "db", None)
+    if given is not None and "://" in str(given):
+        raise CommandError(
+            "dev runs on a SQLite file of its own, not a database URL.\n"
+            "Fix: give --db a file path, or leave it out."
+        )
+    store_path = Path(given or DEFAULT_STORE).expanduser().resolve()  # noqa: ASYNC240 - once
     with serving_lock(store_path, option="--db"):
         claim_store(store_path)
         emu = Emulator("127.0.0.1", args.port, config=EmulatorConfig(debounce=args.debounce))
