@@ -143,3 +143,37 @@ def test_the_driver_is_imported_only_when_a_postgres_store_is_opened() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+async def test_migration_4_keeps_old_watermarks_overlap_and_full_requests(pg_url: str) -> None:
+    """As the SQLite migration: a watermark from before schema 4 (this machine's clock, read
+    with a 2-minute overlap) keeps that overlap; a pending full request keeps its generation."""
+    import psycopg
+
+    from cronofy_avail.runtime.pgstore import _MIGRATIONS, SCHEMA, PostgresStore
+
+    t0 = datetime(2026, 11, 24, 9, 0, 0, 250_000, tzinfo=UTC)
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        for script in _MIGRATIONS[:3]:
+            await conn.execute(script.encode())
+        await conn.execute(
+            f"CREATE TABLE {SCHEMA}.schema_version (version INTEGER NOT NULL); "  # noqa: S608
+            f"INSERT INTO {SCHEMA}.schema_version VALUES (3)"
+        )
+        await conn.execute(
+            f"INSERT INTO {SCHEMA}.users "  # noqa: S608
+            "(user_id, callback_key, state, watermark, pending_full, pending_gen) "
+            "VALUES ('u1', 'k1', 'idle', %s, TRUE, 7), ('u2', 'k2', 'new', NULL, FALSE, 2)",
+            (t0,),
+        )
+    store = await PostgresStore.open(pg_url)
+    try:
+        assert store.schema_version == 4
+        u1, u2 = await store.get_user("u1"), await store.get_user("u2")
+        assert u1 is not None
+        assert u2 is not None
+        assert u1.watermark == t0 - timedelta(minutes=2)
+        assert (u1.pending_full, u1.pending_full_gen) == (True, 7)
+        assert (u2.watermark, u2.pending_full_gen) == (None, 0)
+    finally:
+        await store.close()

@@ -155,6 +155,41 @@ async def test_failed_sync_keeps_intent_and_full_flag_cleared_only_by_a_full_syn
     assert not done.pending_full
 
 
+async def test_a_full_sync_settles_the_full_request_made_before_it_read_the_user(
+    store: Store,
+) -> None:
+    """A change notified while a full reconcile runs keeps the intent pending, but not the
+    full-reconcile request the reconcile itself answers: the follow-up is incremental."""
+    await store.save_user(user())
+    await store.record_intent("u1", changes_since=None, full=True, received_at=T0)
+    u = await store.get_user("u1")  # the full sync reads the user ...
+    assert u is not None
+    # ... and a change is notified while it runs.
+    later = T0 + timedelta(seconds=30)
+    await store.record_intent("u1", changes_since=later, received_at=later)
+    done = await store.commit_sync(u, NOTHING, started_at=T0, full=True)
+    assert not done.pending_full
+    assert done.pending_since == later  # the change stays pending
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert (stored.pending_full, stored.pending_since) == (False, later)
+
+
+async def test_a_full_request_made_during_a_full_sync_stays(store: Store) -> None:
+    await store.save_user(user())
+    await store.record_intent("u1", changes_since=None, full=True, received_at=T0)
+    u = await store.get_user("u1")
+    assert u is not None
+    # A second full request while the first reconcile runs (a channel re-created, say): the
+    # running reconcile may have read before what it asks for, so another one follows.
+    await store.record_intent("u1", changes_since=None, full=True, received_at=T0)
+    done = await store.commit_sync(u, NOTHING, started_at=T0, full=True)
+    assert done.pending_full
+    again = await store.get_user("u1")
+    assert again is not None
+    assert not (await store.commit_sync(again, NOTHING, started_at=T0, full=True)).pending_full
+
+
 async def test_commit_records_only_the_changes_never_the_whole_set(store: Store) -> None:
     """Issue 9, item 1: a commit used to replace the user's whole ownership set with the view
     its sync read at the start, erasing what another process had recorded meanwhile."""
@@ -358,12 +393,45 @@ async def test_sqlite_migrates_version_1_keeping_users_and_periods(tmp_path: Pat
     conn.close()
     s = await SQLiteStore.open(path)
     try:
-        assert s.schema_version == SCHEMA_VERSION == 3
+        assert s.schema_version == SCHEMA_VERSION == 4
         got = await s.get_user("u1")
         assert got is not None
         assert got.pending_gen == 0
         assert await s.get_periods("u1") == {"a": period("a")}
         assert await s.get_claims("u1") == {}
+    finally:
+        await s.close()
+
+
+async def test_sqlite_migration_4_keeps_old_watermarks_overlap_and_full_requests(
+    tmp_path: Path,
+) -> None:
+    """Before schema 4 the watermark was this machine's clock at the sync's start, read with a
+    2-minute overlap; from 4 it is where the next read starts. A pending full request keeps
+    its generation so the next full sync settles it."""
+    from cronofy_avail.runtime.store import _MIGRATIONS
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    for script in _MIGRATIONS[:3]:
+        conn.executescript(script)
+    conn.execute(
+        "INSERT INTO users (user_id, callback_key, state, watermark, pending_full, pending_gen) "
+        "VALUES ('u1', 'k1', 'idle', ?, 1, 7), ('u2', 'k2', 'new', NULL, 0, 2)",
+        (T0.replace(microsecond=250_000).isoformat(),),
+    )
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    s = await SQLiteStore.open(path)
+    try:
+        assert s.schema_version == 4
+        u1, u2 = await s.get_user("u1"), await s.get_user("u2")
+        assert u1 is not None
+        assert u2 is not None
+        assert u1.watermark == T0.replace(microsecond=250_000) - timedelta(minutes=2)
+        assert (u1.pending_full, u1.pending_full_gen) == (True, 7)
+        assert (u2.watermark, u2.pending_full_gen) == (None, 0)
     finally:
         await s.close()
 

@@ -79,7 +79,12 @@ from cronofy_avail.core.models import (
     UserInfo,
     format_time,
 )
-from cronofy_avail.core.retry import RETRYABLE_STATUSES, RetryPolicy, parse_retry_after
+from cronofy_avail.core.retry import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    parse_http_date,
+    parse_retry_after,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,6 +100,16 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "read_events",
 )
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class EventsRead:
+    """Events read, and when Cronofy answered the read's first page."""
+
+    events: list[Event]
+    served_at: datetime | None
+    """Cronofy's clock (the answer's ``Date``, whole seconds rounded down) when it served the
+    first page; ``None`` if the answer carried no usable ``Date``."""
 
 
 @dataclass(repr=False, slots=True)
@@ -549,15 +564,22 @@ class CronofyClient:
         )
 
     async def _pages(
-        self, path: str, params: Mapping[str, Any], model: type[ModelT]
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        model: type[ModelT],
+        served_at: list[datetime | None] | None = None,
     ) -> AsyncIterator[ModelT]:
-        """Yield each page, following ``next_page`` only on the API host and never in a loop."""
+        """Yield each page, following ``next_page`` only on the API host and never in a loop.
+        ``served_at`` receives each page's ``Date`` (Cronofy's clock), ``None`` if unusable."""
         url = self.url(path)
         query: list[tuple[str, str]] | None = _query(params)
         seen = {str(URL(url).with_query(query))}
         previous = 0
         for _ in range(self._max_pages):
-            _, raw, _ = await self._send("GET", url, params=query)
+            _, raw, headers = await self._send("GET", url, params=query)
+            if served_at is not None:
+                served_at.append(parse_http_date(headers.get("Date")))
             page = self._validate(model, self._decode(raw, "GET", url), "GET", url)
             yield page
             pages: Pages = getattr(page, "pages", Pages())
@@ -684,8 +706,11 @@ class CronofyClient:
         calendar_ids: Sequence[str] | None = None,
         localized_times: bool | None = None,
         include_geo: bool | None = None,
+        served_at: list[datetime | None] | None = None,
     ) -> AsyncIterator[EventsResponse]:
-        """Pages of ``GET /v1/events``; every query parameter Cronofy documents."""
+        """Pages of ``GET /v1/events``; every query parameter Cronofy documents.
+
+        ``served_at``, if given, receives when Cronofy answered each page (its ``Date``)."""
         params: dict[str, Any] = {
             "tzid": tzid,
             "from": from_,
@@ -699,7 +724,7 @@ class CronofyClient:
             "localized_times": localized_times,
             "include_geo": include_geo,
         }
-        return self._pages("/v1/events", params, EventsResponse)
+        return self._pages("/v1/events", params, EventsResponse, served_at)
 
     async def iter_events(self, **query: Any) -> AsyncIterator[Event]:
         """Every event across every page (arguments as :meth:`iter_event_pages`)."""
@@ -711,12 +736,32 @@ class CronofyClient:
         """All events as a list (arguments as :meth:`iter_event_pages`)."""
         return [event async for event in self.iter_events(**query)]
 
+    async def read_events_served(self, **query: Any) -> EventsRead:
+        """All events, with when Cronofy answered the first page (arguments as
+        :meth:`iter_event_pages`): every change made before that moment is in the read."""
+        served: list[datetime | None] = []
+        events = [
+            e
+            async for page in self.iter_event_pages(**query, served_at=served)
+            for e in page.events
+        ]
+        return EventsRead(events, served[0] if served else None)
+
     async def read_changed_events(
         self, *, tzid: str, calendar_id: str, changes_since: datetime
     ) -> list[Event]:
         """Step 3's read: what changed in the sub calendar since ``changes_since``, deleted
         and moved events included, every page followed."""
-        return await self.read_events(
+        return (
+            await self.read_changes(tzid=tzid, calendar_id=calendar_id, changes_since=changes_since)
+        ).events
+
+    async def read_changes(
+        self, *, tzid: str, calendar_id: str, changes_since: datetime
+    ) -> EventsRead:
+        """:meth:`read_changed_events` with when Cronofy answered (its clock, not ours): the
+        next read can start from there."""
+        return await self.read_events_served(
             tzid=tzid,
             last_modified=changes_since,
             include_deleted=True,

@@ -8,10 +8,24 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 502, 503, 504})
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP-date (a ``Date`` or ``Retry-After`` header) as an aware UTC datetime, or
+    ``None`` when absent or not a date."""
+    if value is None or not value.strip():
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # "-0000" and obsolete forms: the RFC says GMT
+    return when.astimezone(UTC)
 
 
 def parse_retry_after(value: str | None, *, now: float) -> float | None:
@@ -28,12 +42,9 @@ def parse_retry_after(value: str | None, *, now: float) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = parse_http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
         return max(0.0, when.timestamp() - now)
     if seconds != seconds or seconds < 0:  # NaN or negative
         return None

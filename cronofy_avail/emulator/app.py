@@ -12,6 +12,8 @@ import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -386,6 +388,15 @@ def create_app(
     )
     app = web.Application(middlewares=[emulator_middleware], client_max_size=1024 * 1024)
     app[SERVICES] = svc
+
+    async def date_from_the_emulator_clock(
+        request: web.Request, response: web.StreamResponse
+    ) -> None:
+        # Cronofy's ``Date`` is Cronofy's clock: the sync takes its watermark from it, so an
+        # emulator on a controlled clock must answer with that clock, not the machine's.
+        response.headers["Date"] = format_datetime(state.clock().astimezone(UTC), usegmt=True)
+
+    app.on_response_prepare.append(date_from_the_emulator_clock)
     _add(app, "GET", "/v1/profiles", get_profiles)
     _add(app, "GET", "/v1/userinfo", get_userinfo)
     _add(app, "GET", "/v1/account", get_account)

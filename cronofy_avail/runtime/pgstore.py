@@ -47,7 +47,7 @@ from cronofy_avail.runtime.store import (
 )
 
 SCHEMA = "cronofy_avail"
-PG_SCHEMA_VERSION = 3
+PG_SCHEMA_VERSION = 4
 # Any fixed 64-bit key: held while migrating, so concurrent openers migrate once.
 _MIGRATION_LOCK = 0x63726F6E6F6679
 
@@ -133,6 +133,15 @@ _MIGRATIONS: list[str] = [
     f"""
     ALTER TABLE {SCHEMA}.claims ADD COLUMN claimed_at TIMESTAMPTZ;
     """,
+    # 3 -> 4: the full-reconcile request's own generation; the watermark becomes the point
+    # the next incremental read starts from (Cronofy's clock, overlap included), so one
+    # written before (this machine's clock, read with a 2-minute overlap) keeps that overlap
+    f"""
+    ALTER TABLE {SCHEMA}.users ADD COLUMN pending_full_gen BIGINT NOT NULL DEFAULT 0;
+    UPDATE {SCHEMA}.users SET pending_full_gen = pending_gen WHERE pending_full;
+    UPDATE {SCHEMA}.users SET watermark = watermark - interval '2 minutes'
+        WHERE watermark IS NOT NULL;
+    """,  # noqa: S608 (a fixed schema name, no values)
 ]
 
 _PRUNE_EVERY = 32
@@ -161,6 +170,7 @@ _USER_COLUMNS = [
     "pending_full",
     "pending_at",
     "pending_gen",
+    "pending_full_gen",
     "counts",
 ]
 # Built once from the fixed names above; values always go through placeholders.
@@ -203,6 +213,7 @@ def _user_params(user: UserRecord) -> tuple[Any, ...]:
         user.pending_full,
         user.pending_at,
         user.pending_gen,
+        user.pending_full_gen,
         Jsonb(user.counts),
     )
 
@@ -229,6 +240,7 @@ def _user_from(row: DictRow) -> UserRecord:
         pending_full=bool(row["pending_full"]),
         pending_at=row["pending_at"],
         pending_gen=int(row["pending_gen"]),
+        pending_full_gen=int(row["pending_full_gen"]),
         counts=dict(row["counts"]),
     )
 
@@ -722,8 +734,15 @@ async def record_intent_in(
     )
     await conn.execute(
         f"UPDATE {SCHEMA}.users SET pending_since = %s, pending_full = %s, "  # noqa: S608
-        "pending_at = %s, pending_gen = %s WHERE user_id = %s",
-        (user.pending_since, user.pending_full, user.pending_at, user.pending_gen, user_id),
+        "pending_at = %s, pending_gen = %s, pending_full_gen = %s WHERE user_id = %s",
+        (
+            user.pending_since,
+            user.pending_full,
+            user.pending_at,
+            user.pending_gen,
+            user.pending_full_gen,
+            user_id,
+        ),
     )
     return user
 

@@ -39,7 +39,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_DELIVERY_LOG = 100
 
 T = TypeVar("T")
@@ -93,6 +93,10 @@ class UserRecord:
     pending_at: datetime | None = None
     pending_gen: int = 0
     """Bumped by every recorded intent; a sync settles the intent only if it is unchanged."""
+    pending_full_gen: int = 0
+    """The generation of the latest request for a full reconcile: a full sync that read the
+    user at this generation or later settles ``pending_full`` even if other (incremental)
+    intents arrived while it ran."""
     counts: dict[str, int] = field(default_factory=dict)
 
     def bump(self, **deltas: int) -> None:
@@ -270,6 +274,8 @@ def merge_intent(
     user.pending_gen += 1
     user.pending_since = _earliest(user.pending_since, changes_since)
     user.pending_full = user.pending_full or full
+    if full:
+        user.pending_full_gen = user.pending_gen
     user.pending_at = received_at if user.pending_at is None else max(user.pending_at, received_at)
     return user
 
@@ -289,20 +295,22 @@ def settle_intent(
     reading a little more next time is cheap and idempotent, missing a change is not. Clocks
     are not compared: a notification stamped before ``started_at`` but recorded after the read
     was not covered. Otherwise it is cleared, the full-reconcile flag only by a full sync.
+
+    The full-reconcile flag has its own generation: a full sync settles every request for one
+    made before it read the user, even when incremental intents arrived meanwhile (those stay
+    pending and cost one incremental read, not a second full reconcile).
     """
     del started_at  # kept for callers; generations decide, not clocks
     if stored is None:
         user.pending_since, user.pending_at, user.pending_full = None, None, False
         return user
     seen = user.pending_gen
-    user.pending_since, user.pending_at = stored.pending_since, stored.pending_at
-    user.pending_full = stored.pending_full
-    user.pending_gen = stored.pending_gen
+    keep_intent(user, stored)
     if stored.pending_gen == seen:
         user.pending_since = None
         user.pending_at = None
-        if full:
-            user.pending_full = False
+    if full and stored.pending_full_gen <= seen:
+        user.pending_full = False
     return user
 
 
@@ -328,6 +336,7 @@ def keep_intent(user: UserRecord, stored: UserRecord | None) -> UserRecord:
         user.pending_since, user.pending_at = stored.pending_since, stored.pending_at
         user.pending_full = stored.pending_full
         user.pending_gen = stored.pending_gen
+        user.pending_full_gen = stored.pending_full_gen
     return user
 
 
@@ -378,6 +387,7 @@ _SYNC_FIELDS = (
     "pending_full",
     "pending_at",
     "pending_gen",
+    "pending_full_gen",
     "counts",
 )
 
@@ -656,6 +666,16 @@ _MIGRATIONS: list[str] = [
     """
     ALTER TABLE claims ADD COLUMN claimed_at REAL;
     """,
+    # 3 -> 4: the full-reconcile request's own generation; and the watermark becomes the
+    # point the next incremental read starts from (taken from Cronofy's clock, overlap
+    # included), so a watermark written before (this machine's clock, read with a 2-minute
+    # overlap) keeps that overlap
+    """
+    ALTER TABLE users ADD COLUMN pending_full_gen INTEGER NOT NULL DEFAULT 0;
+    UPDATE users SET pending_full_gen = pending_gen WHERE pending_full = 1;
+    UPDATE users SET watermark = strftime('%Y-%m-%dT%H:%M:%f+00:00', watermark, '-120 seconds')
+        WHERE watermark IS NOT NULL
+    """,
 ]
 
 
@@ -691,7 +711,7 @@ async def open_store(location: str | os.PathLike[str]) -> Store:
 _USER_COLUMNS = (
     "user_id, callback_key, credentials, sub, profile_id, calendar_id, channel_id, callback_url, "
     "tzid, watermark, state, last_error, last_result, last_sync_at, last_reconcile_at, "
-    "pending_since, pending_full, pending_at, pending_gen, counts"
+    "pending_since, pending_full, pending_at, pending_gen, pending_full_gen, counts"
 )
 
 
@@ -749,6 +769,7 @@ def _user_row(user: UserRecord) -> tuple[Any, ...]:
         int(user.pending_full),
         _iso(user.pending_at),
         user.pending_gen,
+        user.pending_full_gen,
         json.dumps(user.counts),
     )
 
@@ -775,6 +796,7 @@ def _user_from(row: sqlite3.Row) -> UserRecord:
         pending_full=bool(row["pending_full"]),
         pending_at=_dt(row["pending_at"]),
         pending_gen=int(row["pending_gen"]),
+        pending_full_gen=int(row["pending_full_gen"]),
         counts=json.loads(row["counts"]),
     )
 
@@ -1179,12 +1201,13 @@ class SQLiteStore:
             )
             db.execute(
                 "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ?, "
-                "pending_gen = ? WHERE user_id = ?",
+                "pending_gen = ?, pending_full_gen = ? WHERE user_id = ?",
                 (
                     _iso(user.pending_since),
                     int(user.pending_full),
                     _iso(user.pending_at),
                     user.pending_gen,
+                    user.pending_full_gen,
                     user_id,
                 ),
             )
@@ -1241,12 +1264,13 @@ class SQLiteStore:
             )
             db.execute(
                 "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ?, "
-                "pending_gen = ? WHERE user_id = ?",
+                "pending_gen = ?, pending_full_gen = ? WHERE user_id = ?",
                 (
                     _iso(user.pending_since),
                     int(user.pending_full),
                     _iso(user.pending_at),
                     user.pending_gen,
+                    user.pending_full_gen,
                     user.user_id,
                 ),
             )

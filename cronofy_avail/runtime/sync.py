@@ -228,6 +228,8 @@ class SyncResult:
     started_at: datetime
     finished_at: datetime
     since: datetime | None = None
+    served_at: datetime | None = None
+    """Cronofy's clock when it answered the read (its ``Date``); the next watermark."""
     events_read: int = 0
     upserts: int = 0
     deletes: int = 0
@@ -251,7 +253,7 @@ class SyncResult:
         # Field by field: ``asdict`` would deep-copy the plan (every action and every known
         # period of the user) only to drop it, which made a sync cost what the calendar holds.
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
-        for key in ("started_at", "finished_at", "since"):
+        for key in ("started_at", "finished_at", "since", "served_at"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None
         return data
@@ -300,6 +302,7 @@ class SyncEngine:
         *,
         policy_for: Callable[[UserRecord], MappingPolicy] | None = None,
         overlap: timedelta = timedelta(minutes=2),
+        served_overlap: timedelta = timedelta(seconds=2),
         max_incremental_age: timedelta = timedelta(days=7),
         reconcile_every: timedelta | None = timedelta(days=1),
         window_back: timedelta = timedelta(days=1),
@@ -312,6 +315,11 @@ class SyncEngine:
         self.store = store
         self.policy_for = policy_for or (lambda user: MappingPolicy(tzid=user.tzid))
         self.overlap = overlap
+        """Read again this much before the sync's start on *this machine's* clock: used only
+        when Cronofy's answer carried no ``Date`` (clocks differ, so it is generous)."""
+        self.served_overlap = served_overlap
+        """Read again this much before Cronofy's own clock at the last read (its ``Date``,
+        already rounded down to the second): small, since no clocks are compared."""
         self.max_incremental_age = max_incremental_age
         self.reconcile_every = reconcile_every
         self.window_back = window_back
@@ -522,7 +530,7 @@ class SyncEngine:
         result.state = UserState.IDLE
         if applied.rejected:
             result.error = "; ".join(f"{a.period_id}: {why}" for a, why in applied.rejected[:5])
-        user.watermark = started
+        user.watermark = self.next_watermark(result.served_at, started)
         if do_full:
             user.last_reconcile_at = started
         user.state = UserState.IDLE
@@ -547,6 +555,14 @@ class SyncEngine:
         )
         return result
 
+    def next_watermark(self, served_at: datetime | None, started: datetime) -> datetime:
+        """Where the next incremental read starts (``last_modified``): Cronofy's clock when it
+        answered this sync's read, less a small overlap; this machine's clock at the sync's
+        start less a generous one if Cronofy's answer had no ``Date``."""
+        if served_at is not None:
+            return served_at - self.served_overlap
+        return started - self.overlap
+
     async def _plan(
         self,
         user: UserRecord,
@@ -561,24 +577,27 @@ class SyncEngine:
         if full:
             known = await self.store.get_periods(user.user_id)
             first, last = self.reconcile_window(user.tzid, now, horizon=policy.horizon)
-            events = await client.read_events(
+            read = await client.read_events_served(
                 tzid=user.tzid, from_=first, to=last, calendar_ids=[user.calendar_id]
             )
+            events, result.served_at = read.events, read.served_at
             remote = await client.list_available_periods(tzid=user.tzid)
             result.events_read = len(events)
             return plan_reconcile(
                 events, known, remote, policy, now, calendar_id=user.calendar_id, claimed=claimed
             )
         assert user.watermark is not None
+        # The watermark already holds its overlap (see ``next_watermark``); a notification's
+        # ``changes_since`` is Cronofy's own "read from here".
         since = user.watermark
         if user.pending_since is not None:
             since = min(since, user.pending_since)
-        since -= self.overlap
         result.since = since
         # Every page is read before anything is written: a failing page 2 changes nothing.
-        events = await client.read_changed_events(
+        read = await client.read_changes(
             tzid=user.tzid, calendar_id=user.calendar_id, changes_since=since
         )
+        events, result.served_at = read.events, read.served_at
         result.events_read = len(events)
         # Only the stored periods of the events read: the plan touches no other, so a change
         # costs what changed, not what the calendar holds.
