@@ -84,6 +84,28 @@ def test_http_dates_parse_to_utc_and_junk_to_none() -> None:
         assert parse_http_date(junk) is None
 
 
+def test_served_at_is_the_date_less_the_round_trip() -> None:
+    from cronofy_avail.client.api import _served_at
+
+    date = "Wed, 02 Dec 2026 09:00:05 GMT"
+    assert _served_at(date, 2.5) == datetime(2026, 12, 2, 9, 0, 2, 500_000, tzinfo=UTC)
+    assert _served_at(date, 0.0) == datetime(2026, 12, 2, 9, 0, 5, tzinfo=UTC)
+    assert _served_at(None, 0.1) is None
+    assert _served_at("not a date", 0.1) is None
+
+
+async def test_a_slow_answer_moves_the_watermark_back_by_its_round_trip() -> None:
+    """Cronofy may read at any moment between our request and its ``Date``: a change made
+    while a slow answer was on its way must be read next time."""
+    async with world(skew=timedelta(0)) as w:
+        w.emulator.add_fault(endpoint="GET /v1/events", latency_ms=300)
+        full = await w.engine.sync(await w.user(), w.client, full=True)
+        assert full.ok
+        date = w.cronofy.now.replace(microsecond=0)  # the emulator's clock stood still
+        assert full.served_at is not None
+        assert full.served_at <= date - timedelta(seconds=0.3)
+
+
 def test_without_a_date_the_watermark_falls_back_to_our_clock_and_a_generous_overlap() -> None:
     engine = SyncEngine(MemoryStore())
     started = datetime(2026, 12, 2, 9, tzinfo=UTC)
@@ -100,7 +122,10 @@ async def test_the_watermark_is_cronofys_clock_whatever_ours_says() -> None:
         w.ours.now += timedelta(seconds=10)
         full = await w.engine.sync(await w.user(), w.client, full=True)
         assert full.ok
-        assert full.served_at == w.cronofy.now.replace(microsecond=0)  # the Date, whole seconds
+        # The Date (whole seconds) less the round trip: Cronofy read after we asked.
+        date = w.cronofy.now.replace(microsecond=0)
+        assert full.served_at is not None
+        assert date - timedelta(seconds=1) < full.served_at <= date
         user = await w.user()
         assert user.watermark == full.served_at - timedelta(seconds=2)
         w.cronofy.now += timedelta(minutes=5)

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlencode
@@ -108,8 +108,9 @@ class EventsRead:
 
     events: list[Event]
     served_at: datetime | None
-    """Cronofy's clock (the answer's ``Date``, whole seconds rounded down) when it served the
-    first page; ``None`` if the answer carried no usable ``Date``."""
+    """The earliest moment on Cronofy's clock its read of the first page can have happened
+    (the answer's ``Date`` less the request's round trip): every change made before it is in
+    the read. ``None`` if the answer carried no usable ``Date``."""
 
 
 @dataclass(repr=False, slots=True)
@@ -181,6 +182,20 @@ def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
         else:
             out.append((key, str(value)))
     return out
+
+
+def _served_at(date_header: str | None, round_trip: float) -> datetime | None:
+    """The earliest Cronofy's clock can have read at, for an answer dated ``date_header``.
+
+    Cronofy stamped ``Date`` (whole seconds, rounded down) at most ``round_trip`` after we
+    sent the request, and read no earlier than we sent it: so on Cronofy's clock it read at or
+    after ``Date - round_trip``. A slow answer (Cronofy 2 s slow, a long page) widens it, so a
+    change made while Cronofy was answering is still read next time.
+    """
+    date = parse_http_date(date_header)
+    if date is None:
+        return None
+    return date - timedelta(seconds=max(0.0, round_trip))
 
 
 def _dump(model: BaseModel) -> dict[str, Any]:
@@ -421,11 +436,13 @@ class CronofyClient:
         auth: AuthMode = "token",
         idempotent: bool = True,
         raise_for: bool = True,
+        round_trip: list[float] | None = None,
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """Send one logical request: rate limit, auth, retries. Returns status, body, headers.
 
         With ``raise_for=False`` a final non-2xx answer is returned instead of raised (the token
         endpoint has its own error mapping); retryable answers are still retried first.
+        ``round_trip`` receives the seconds from sending the answered attempt to its body.
         """
         session = self._get_session()
         started = self._monotonic()
@@ -447,6 +464,7 @@ class CronofyClient:
             failure: CronofyError
             cause: BaseException | None = None
             retry_after: float | None = None
+            sent = self._monotonic()
             try:
                 async with session.request(
                     method,
@@ -460,6 +478,8 @@ class CronofyClient:
                     status = resp.status
                     body = await resp.read()
                     resp_headers: Mapping[str, str] = resp.headers
+                if round_trip is not None:
+                    round_trip.append(self._monotonic() - sent)
             except TimeoutError as exc:
                 failure = CronofyTimeoutError("no answer in time", method=method, url=url)
                 cause, retryable = exc, idempotent
@@ -577,9 +597,10 @@ class CronofyClient:
         seen = {str(URL(url).with_query(query))}
         previous = 0
         for _ in range(self._max_pages):
-            _, raw, headers = await self._send("GET", url, params=query)
+            round_trip: list[float] = []
+            _, raw, headers = await self._send("GET", url, params=query, round_trip=round_trip)
             if served_at is not None:
-                served_at.append(parse_http_date(headers.get("Date")))
+                served_at.append(_served_at(headers.get("Date"), round_trip[-1]))
             page = self._validate(model, self._decode(raw, "GET", url), "GET", url)
             yield page
             pages: Pages = getattr(page, "pages", Pages())

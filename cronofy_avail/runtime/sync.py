@@ -229,7 +229,8 @@ class SyncResult:
     finished_at: datetime
     since: datetime | None = None
     served_at: datetime | None = None
-    """Cronofy's clock when it answered the read (its ``Date``); the next watermark."""
+    """The earliest moment on Cronofy's clock its read can have happened (the answer's
+    ``Date`` less the round trip); the next watermark is this less ``served_overlap``."""
     events_read: int = 0
     upserts: int = 0
     deletes: int = 0
@@ -319,7 +320,8 @@ class SyncEngine:
         when Cronofy's answer carried no ``Date`` (clocks differ, so it is generous)."""
         self.served_overlap = served_overlap
         """Read again this much before Cronofy's own clock at the last read (its ``Date``,
-        already rounded down to the second): small, since no clocks are compared."""
+        rounded down to the second, less the request's round trip): small, since no clocks
+        are compared; it covers the spread between Cronofy's own servers' clocks."""
         self.max_incremental_age = max_incremental_age
         self.reconcile_every = reconcile_every
         self.window_back = window_back
