@@ -11,6 +11,7 @@ import io
 import json
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -272,6 +273,23 @@ async def test_unreachable_host_names_it(cli: Cli) -> None:
     assert code == 1
     assert f"cannot reach 127.0.0.1:{port}" in text
     assert "CRONOFY_API_BASE_URL" in text
+    assert "Traceback" not in text
+
+
+async def test_the_sync_overlap_is_configurable_and_checked(cli: Cli) -> None:
+    """``CRONOFY_AVAIL_SYNC_OVERLAP``: how far before Cronofy's clock at the last read the next
+    incremental read starts; a bad value is a clear error before anything runs."""
+    await cli.setup()
+    code, text = await cli.run("sync", CRONOFY_AVAIL_SYNC_OVERLAP="60")
+    assert code == 0, text
+    user = await cli.user()
+    assert user is not None
+    assert user.last_result is not None
+    served = datetime.fromisoformat(user.last_result["served_at"])
+    assert user.watermark == served - timedelta(seconds=60)
+    code, text = await cli.run("sync", CRONOFY_AVAIL_SYNC_OVERLAP="a minute")
+    assert code == 2
+    assert "CRONOFY_AVAIL_SYNC_OVERLAP must be a number of seconds" in text
     assert "Traceback" not in text
 
 

@@ -114,6 +114,7 @@ def test_defaults_without_anything(tmp_path: Path) -> None:
     assert settings.user_id == "default"
     assert settings.db_path == Path("~/.cronofy_avail/state.db").expanduser()
     assert settings.max_attempts == 5
+    assert settings.sync_overlap == 2.0
     assert settings.env_file is None
 
 
@@ -124,9 +125,11 @@ def test_base_url_and_db(tmp_path: Path) -> None:
             "CRONOFY_AVAIL_DB": str(tmp_path / "s.db"),
             "CRONOFY_AVAIL_USER": "jane",
             "CRONOFY_AVAIL_MAX_ATTEMPTS": "2",
+            "CRONOFY_AVAIL_SYNC_OVERLAP": "12.5",
         },
         None,
     )
+    assert settings.sync_overlap == 12.5
     assert settings.api_url == "http://127.0.0.1:8181"
     assert settings.db_path == tmp_path / "s.db"
     assert settings.user_id == "jane"
@@ -139,6 +142,10 @@ def test_base_url_and_db(tmp_path: Path) -> None:
         ("CRONOFY_DATA_CENTER", "mars", "CRONOFY_DATA_CENTER='mars' is not a Cronofy data center"),
         ("CRONOFY_API_BASE_URL", "ftp://x", "must be an absolute http(s) URL"),
         ("CRONOFY_AVAIL_MAX_ATTEMPTS", "zero", "CRONOFY_AVAIL_MAX_ATTEMPTS"),
+        ("CRONOFY_AVAIL_SYNC_OVERLAP", "soon", "CRONOFY_AVAIL_SYNC_OVERLAP must be a number"),
+        ("CRONOFY_AVAIL_SYNC_OVERLAP", "-1", "from 0 to 3600"),
+        ("CRONOFY_AVAIL_SYNC_OVERLAP", "nan", "from 0 to 3600"),
+        ("CRONOFY_AVAIL_SYNC_OVERLAP", "7200", "from 0 to 3600"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:

@@ -175,6 +175,50 @@ async def test_a_full_sync_settles_the_full_request_made_before_it_read_the_user
     assert (stored.pending_full, stored.pending_since) == (False, later)
 
 
+async def test_what_stays_pending_after_a_sync_is_read_from_its_new_watermark(
+    store: Store,
+) -> None:
+    """A days-old ``changes_since`` (a user back from ``needs_reauth``) folded into the intent
+    must not outlive the sync that read from it: with a change notified while that sync ran,
+    the follow-up reads from the new watermark, not days back (nor fully again)."""
+    old = T0 - timedelta(days=8)
+    await store.save_user(user(watermark=old))
+    await store.record_intent("u1", changes_since=old, received_at=old)
+    u = await store.get_user("u1")
+    assert u is not None
+    later = T0 + timedelta(seconds=30)
+    await store.record_intent("u1", changes_since=old, received_at=later)  # read at T0 - 8 days
+    u.watermark = T0 - timedelta(seconds=2)  # the sync read everything up to here
+    done = await store.commit_sync(u, NOTHING, started_at=T0, full=True)
+    assert done.pending_since == T0 - timedelta(seconds=2)
+    assert done.pending_at == later  # the follow-up is still due
+    from cronofy_avail.runtime.sync import SyncEngine
+
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert not SyncEngine(store, reconcile_every=None).needs_full(stored, T0 + timedelta(minutes=1))
+
+
+def test_a_full_request_from_before_schema_4_is_settled_the_old_way() -> None:
+    """During an upgrade an older process records full requests without their generation
+    (``pending_full_gen`` 0): such a request is settled only if no intent at all arrived
+    while the full sync ran; one of known generation, if it was made before the sync read."""
+    from cronofy_avail.runtime.store import settle_intent
+
+    def stored(full_gen: int) -> UserRecord:
+        return user(pending_full=True, pending_full_gen=full_gen, pending_gen=5, pending_at=T0)
+
+    def settled(read_at_gen: int, full_gen: int) -> bool:
+        synced = user(pending_gen=read_at_gen, watermark=T0)
+        after = settle_intent(synced, stored=stored(full_gen), started_at=T0, full=True)
+        return not after.pending_full
+
+    assert not settled(read_at_gen=4, full_gen=0)  # unknown, and an intent arrived meanwhile
+    assert settled(read_at_gen=5, full_gen=0)  # unknown, nothing arrived meanwhile
+    assert settled(read_at_gen=4, full_gen=3)  # asked for before the read
+    assert not settled(read_at_gen=4, full_gen=5)  # asked for after the read
+
+
 async def test_a_full_request_made_during_a_full_sync_stays(store: Store) -> None:
     await store.save_user(user())
     await store.record_intent("u1", changes_since=None, full=True, received_at=T0)

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.retry import parse_http_date
 from cronofy_avail.emulator import Emulator
@@ -54,9 +56,27 @@ class World:
         return str(event["event_uid"])
 
 
+class Ticks:
+    """A monotonic clock that moves 0.1 s a reading: every request's round trip is 0.1 s,
+    whatever the machine is doing."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.1
+        return self.now
+
+
+ROUND_TRIP = timedelta(seconds=0.1)
+
+
 @asynccontextmanager
-async def world(*, skew: timedelta) -> AsyncIterator[World]:
-    """An emulator on Cronofy's clock and an engine on ours, ``skew`` apart."""
+async def world(
+    *, skew: timedelta, overlap: timedelta = timedelta(seconds=2), real_time: bool = False
+) -> AsyncIterator[World]:
+    """An emulator on Cronofy's clock and an engine on ours, ``skew`` apart. Round trips take
+    :data:`ROUND_TRIP` unless ``real_time``."""
     cronofy = Clock(datetime(2026, 12, 2, 9, 0, 0, 400_000, tzinfo=UTC))
     ours = Clock(cronofy.now + skew)
     async with Emulator(rate_limit_enabled=False, clock=cronofy, page_size=10) as emu:
@@ -65,8 +85,8 @@ async def world(*, skew: timedelta) -> AsyncIterator[World]:
         user = UserRecord(user_id="u", calendar_id=account.calendar_id, state=UserState.IDLE)
         user.credentials = StoredCredentials(account.access_token, account.refresh_token)
         await store.save_user(user)
-        engine = SyncEngine(store, clock=ours, reconcile_every=None)
-        async with emu.client(account) as client:
+        engine = SyncEngine(store, clock=ours, reconcile_every=None, served_overlap=overlap)
+        async with emu.client(account, **({} if real_time else {"monotonic": Ticks()})) as client:
             yield World(emu, cronofy, ours, engine, store, client, account.calendar_id)
 
 
@@ -97,7 +117,7 @@ def test_served_at_is_the_date_less_the_round_trip() -> None:
 async def test_a_slow_answer_moves_the_watermark_back_by_its_round_trip() -> None:
     """Cronofy may read at any moment between our request and its ``Date``: a change made
     while a slow answer was on its way must be read next time."""
-    async with world(skew=timedelta(0)) as w:
+    async with world(skew=timedelta(0), real_time=True) as w:
         w.emulator.add_fault(endpoint="GET /v1/events", latency_ms=300)
         full = await w.engine.sync(await w.user(), w.client, full=True)
         assert full.ok
@@ -123,9 +143,7 @@ async def test_the_watermark_is_cronofys_clock_whatever_ours_says() -> None:
         full = await w.engine.sync(await w.user(), w.client, full=True)
         assert full.ok
         # The Date (whole seconds) less the round trip: Cronofy read after we asked.
-        date = w.cronofy.now.replace(microsecond=0)
-        assert full.served_at is not None
-        assert date - timedelta(seconds=1) < full.served_at <= date
+        assert full.served_at == w.cronofy.now.replace(microsecond=0) - ROUND_TRIP
         user = await w.user()
         assert user.watermark == full.served_at - timedelta(seconds=2)
         w.cronofy.now += timedelta(minutes=5)
@@ -165,17 +183,24 @@ async def test_a_change_right_after_a_burst_reads_the_change_not_the_burst() -> 
         assert after.api_calls == 2  # one page read, one batch write
 
 
-async def test_an_unnotified_change_inside_the_overlap_is_still_read() -> None:
-    """The overlap is there for a change Cronofy recorded just before it answered: one made
-    within the same second as the read (the ``Date`` is rounded down) is read next time."""
-    async with world(skew=timedelta(0)) as w:
-        await w.engine.sync(await w.user(), w.client, full=True)
-        # A change in the same second as the read, after it (the emulator's clock has not
-        # moved): the read did not see it, the next one must.
+@pytest.mark.parametrize(("overlap", "read"), [(timedelta(seconds=2), True), (timedelta(0), False)])
+async def test_a_change_stamped_just_before_a_read_but_not_in_it_is_read_next_time(
+    overlap: timedelta, read: bool
+) -> None:
+    """What the overlap is for: a change Cronofy stamped 1.5 s before it answered a read but
+    that the read did not return (committed late). With the 2-second overlap the next read
+    returns it; without one (the control) it would be lost until the daily reconcile."""
+    async with world(skew=timedelta(0), overlap=overlap) as w:
+        w.cronofy.now = w.cronofy.now.replace(microsecond=0)
+        full = await w.engine.sync(await w.user(), w.client, full=True)
+        assert full.ok
+        # Stamped 1.5 s before the read, visible only after it.
+        w.cronofy.now -= timedelta(seconds=1.5)
         uid = w.add(3)
-        w.cronofy.now += timedelta(seconds=30)
+        w.cronofy.now += timedelta(seconds=31.5)
         w.ours.now += timedelta(seconds=30)
         result = await w.engine.sync(await w.user(), w.client)
         assert result.ok
         assert result.kind == "incremental"
-        assert uid in {p.event_uid for p in (await w.store.get_periods("u")).values()}
+        periods = {p.event_uid for p in (await w.store.get_periods("u")).values()}
+        assert (uid in periods) is read

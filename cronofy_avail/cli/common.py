@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +31,7 @@ from cronofy_avail.runtime.store import (
     StoreUnavailableError,
     UserRecord,
 )
+from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import DEFAULT_PREFIX
 
 MIN_SECRET = 8
@@ -140,6 +141,11 @@ def redact_callback(url: str | None, key: str) -> str | None:
 
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(max_attempts=settings.max_attempts)
+
+
+def sync_engine(settings: Settings, store: Store) -> SyncEngine:
+    """The sync engine every command uses, with the configured overlap."""
+    return SyncEngine(store, served_overlap=timedelta(seconds=settings.sync_overlap))
 
 
 def receiver_base(public_url: str) -> str:

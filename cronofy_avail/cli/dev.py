@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from cronofy_avail.cli.common import emit, open_store
+from cronofy_avail.cli.common import emit, open_store, sync_engine
 from cronofy_avail.cli.live import AnnouncingStore, report_syncs, serving_lock
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.config import EmulatorConfig
@@ -41,7 +41,6 @@ from cronofy_avail.runtime.settings import (
     Settings,
 )
 from cronofy_avail.runtime.store import Store
-from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import DEFAULT_PREFIX, WebhookConfig, WebhookServer
 
 MARKER = "# Written by `cronofy-avail dev`"
@@ -285,7 +284,7 @@ async def _run(
     store = await open_store(settings)
     try:
         await _forget_previous_run(store, out)
-        engine = SyncEngine(store)
+        engine = sync_engine(settings, store)
         clients = UserClients(
             store,
             client_id=emu.client_id,

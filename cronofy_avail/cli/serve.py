@@ -24,6 +24,7 @@ from cronofy_avail.cli.common import (
     redact_callback,
     resolve_public_url,
     runtime,
+    sync_engine,
 )
 from cronofy_avail.cli.live import AnnouncingStore, report_syncs, serving_lock
 from cronofy_avail.core.errors import CronofyError, NotFoundError
@@ -35,7 +36,6 @@ from cronofy_avail.runtime.serving import admin_token, admin_token_path, mask
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
-from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import DEFAULT_PREFIX, WebhookConfig, WebhookServer
 
 Confirm = Callable[[str], Awaitable[bool]]
@@ -206,7 +206,7 @@ async def _serve(
         else:
             coordinator = SyncCoordinator(
                 rt.store,
-                SyncEngine(rt.store),
+                sync_engine(rt.settings, rt.store),
                 rt.user_clients().for_user,
                 schedule_every=schedule_every,
                 # Notifications arriving during the channel checks are recorded (durable

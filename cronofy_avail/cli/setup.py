@@ -19,6 +19,7 @@ from cronofy_avail.cli.common import (
     redact_callback,
     resolve_public_url,
     runtime,
+    sync_engine,
 )
 from cronofy_avail.cli.live import receiver_running, sync_line
 from cronofy_avail.client.api import CronofyClient
@@ -59,7 +60,7 @@ from cronofy_avail.runtime.steps import (
     onboard_user,
 )
 from cronofy_avail.runtime.store import UserRecord
-from cronofy_avail.runtime.sync import PlanRunner, SyncEngine
+from cronofy_avail.runtime.sync import PlanRunner
 
 REQUIRED_SCOPES = ("read_events",)
 """Scopes without which the pattern cannot work at all (``create_calendar`` is checked apart:
@@ -400,7 +401,7 @@ async def _answers(rt: Runtime, base: str) -> bool:
 
 async def _first_reconcile(rt: Runtime, user: UserRecord) -> None:
     """The full reconcile a new channel asks for, with its one sync line."""
-    engine = SyncEngine(rt.store)
+    engine = sync_engine(rt.settings, rt.store)
     coordinator = SyncCoordinator(rt.store, engine, rt.user_clients().for_user, schedule_every=None)
     result = await coordinator.sync_now(user.user_id, full=True)
     if result.busy:

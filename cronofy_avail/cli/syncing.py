@@ -13,6 +13,7 @@ from cronofy_avail.cli.common import (
     pairs,
     redact_callback,
     runtime,
+    sync_engine,
     table,
     zone,
 )
@@ -24,7 +25,7 @@ from cronofy_avail.runtime.inputs import int_range
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import query_availability
 from cronofy_avail.runtime.store import UserState
-from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from cronofy_avail.runtime.sync import SyncResult
 
 MAX_AVAILABILITY_DAYS = 35
 
@@ -245,7 +246,7 @@ async def _run_sync(settings: Settings, out: TextIO, *, full: bool | None, dry_r
             rt.client_for(user)  # raises the explanation
         if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
             emit(rt.out, f"note: user {user.user_id} is {user.state}; trying anyway")
-        engine = SyncEngine(rt.store)
+        engine = sync_engine(rt.settings, rt.store)
         coordinator = SyncCoordinator(
             rt.store, engine, rt.user_clients().for_user, schedule_every=None
         )

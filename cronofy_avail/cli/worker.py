@@ -11,10 +11,9 @@ import asyncio
 import signal
 from typing import TextIO
 
-from cronofy_avail.cli.common import emit, runtime
+from cronofy_avail.cli.common import emit, runtime, sync_engine
 from cronofy_avail.runtime.explain import CommandError
 from cronofy_avail.runtime.settings import Settings
-from cronofy_avail.runtime.sync import SyncEngine
 
 NEEDS_POSTGRES = (
     "`worker` runs jobs from a PostgreSQL store, and CRONOFY_AVAIL_DB is a SQLite file.\n"
@@ -79,7 +78,7 @@ async def worker(
         assert isinstance(clients.rate_limiter, PostgresRateLimiter)  # shared by the cluster
         runner = ClusterWorker(
             store,
-            SyncEngine(store),
+            sync_engine(settings, store),
             clients,
             concurrency=concurrency,
             tick_cron=tick_cron,

@@ -33,10 +33,13 @@ ENV_USER = "CRONOFY_AVAIL_USER"
 ENV_TZID = "CRONOFY_TZID"
 ENV_MAX_ATTEMPTS = "CRONOFY_AVAIL_MAX_ATTEMPTS"
 ENV_PUBLIC_URL = "CRONOFY_AVAIL_PUBLIC_URL"
+ENV_SYNC_OVERLAP = "CRONOFY_AVAIL_SYNC_OVERLAP"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
 DEFAULT_MAX_ATTEMPTS = 5
+DEFAULT_SYNC_OVERLAP = 2.0
+MAX_SYNC_OVERLAP = 3600.0
 
 _DASHBOARD = "the Cronofy developer dashboard (https://app.cronofy.com/oauth/applications)"
 WHERE_TO_GET: dict[str, str] = {
@@ -165,6 +168,9 @@ class Settings:
     db_url: str | None = None
     """A ``postgresql://`` URL when the store is PostgreSQL (``db_path`` is then only the local
     anchor of this machine's admin token, derived from the URL)."""
+    sync_overlap: float = DEFAULT_SYNC_OVERLAP
+    """Seconds an incremental read starts before Cronofy's clock at the last read (see
+    ``SyncEngine.served_overlap``)."""
 
     # ------------------------------------------------------------------ loading
 
@@ -236,6 +242,19 @@ class Settings:
                 max_attempts = 0
             if max_attempts < 1:
                 raise ConfigError(f"{ENV_MAX_ATTEMPTS} must be a whole number ≥ 1")
+        overlap_text = get(ENV_SYNC_OVERLAP)
+        sync_overlap = DEFAULT_SYNC_OVERLAP
+        if overlap_text is not None:
+            try:
+                sync_overlap = float(overlap_text)
+            except ValueError:
+                sync_overlap = -1.0
+            if not 0 <= sync_overlap <= MAX_SYNC_OVERLAP:  # NaN fails too
+                raise ConfigError(
+                    f"{ENV_SYNC_OVERLAP} must be a number of seconds from 0 to "
+                    f"{MAX_SYNC_OVERLAP:.0f} (default {DEFAULT_SYNC_OVERLAP:g}: how far before "
+                    "Cronofy's clock at the last read the next incremental read starts)"
+                )
         tzid = get(ENV_TZID)
         if tzid is not None:
             try:
@@ -268,6 +287,7 @@ class Settings:
             env_file=read_file,
             public_url=public_url,
             db_url=db_url,
+            sync_overlap=sync_overlap,
         )
 
     # ------------------------------------------------------------------ requirements

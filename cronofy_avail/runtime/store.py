@@ -296,9 +296,16 @@ def settle_intent(
     are not compared: a notification stamped before ``started_at`` but recorded after the read
     was not covered. Otherwise it is cleared, the full-reconcile flag only by a full sync.
 
+    What stays pending is read from no earlier than the sync's new watermark (``user``'s):
+    everything before it was read by this sync, so a days-old ``changes_since`` folded into
+    the intent does not make the follow-up read days back (or, past the incremental age
+    limit, a second full reconcile). ``pending_at`` keeps the follow-up due.
+
     The full-reconcile flag has its own generation: a full sync settles every request for one
     made before it read the user, even when incremental intents arrived meanwhile (those stay
-    pending and cost one incremental read, not a second full reconcile).
+    pending and cost one incremental read, not a second full reconcile). A request of unknown
+    generation (written by a version before schema 4 still running during an upgrade) is
+    settled the old way: only if no intent at all arrived meanwhile.
     """
     del started_at  # kept for callers; generations decide, not clocks
     if stored is None:
@@ -309,7 +316,10 @@ def settle_intent(
     if stored.pending_gen == seen:
         user.pending_since = None
         user.pending_at = None
-    if full and stored.pending_full_gen <= seen:
+    elif user.pending_since is not None and user.watermark is not None:
+        user.pending_since = max(user.pending_since, user.watermark)
+    full_gen = stored.pending_full_gen
+    if full and (full_gen <= seen if full_gen else stored.pending_gen == seen):
         user.pending_full = False
     return user
 
@@ -1129,7 +1139,9 @@ class SQLiteStore:
 
         Only ``changes`` touch the ownership record: rows this sync did not plan are left as
         they are. ``settle`` clears the intent the sync covered; a failed sync passes ``False``
-        and the intent stays for the retry. A user deleted while the sync ran (``teardown``) is
+        and the intent stays for the retry (with ``settle``, ``user.watermark`` is the sync's new
+        one: an intent left pending is read from no earlier than it, see
+        :func:`settle_intent`). A user deleted while the sync ran (``teardown``) is
         not brought back. With ``lock_owner`` the commit happens only if that owner still holds
         the user's sync lock (unexpired), checked in the same transaction; otherwise
         :class:`LockLost` is raised and nothing changes. ``release_claimed_before``: see

@@ -679,5 +679,6 @@ _SYNC_OWNED = (
     "pending_full",
     "pending_at",
     "pending_gen",
+    "pending_full_gen",
     "counts",
 )
