@@ -24,6 +24,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 
@@ -374,24 +375,41 @@ class SyncCoordinator:
     async def schedule_round(self) -> None:
         """One scheduler round: request a full reconcile for every user due one.
 
+        The store is asked only for the users due (``Store.list_due_users``, an indexed
+        query), not for every user: at 10,000 users a round reads the few due. A user it
+        returns that turns out not to be due (a row from before its due time was stored) gets
+        its due time written, so the next rounds skip it.
+
         Users in ``failed`` are retried with a per-user backoff (1, 2, 4 … rounds skipped, up to
         ``failed_backoff_max`` seconds): a person must fix them, hammering the API cannot.
         """
         now = self.engine.clock()
-        for user in await self.store.list_users():
+        failed: set[str] = set()
+        later: dict[str, datetime] = {}
+        for user in await self.store.list_due_users(now):
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 continue
-            if user.state != UserState.FAILED:
-                self._failed_rounds.pop(user.user_id, None)
-                self._failed_skip.pop(user.user_id, None)
-            elif self._failed_rounds.get(user.user_id, 0) > 0:
-                self._failed_rounds[user.user_id] -= 1
-                continue
-            else:
+            if user.state == UserState.FAILED:
+                failed.add(user.user_id)
+                if self._failed_rounds.get(user.user_id, 0) > 0:
+                    self._failed_rounds[user.user_id] -= 1
+                    continue
                 assert self.schedule_every is not None
                 limit = max(1, int(self.failed_backoff_max // max(self.schedule_every, 1e-9)))
                 skip = min(limit, max(1, 2 * self._failed_skip.get(user.user_id, 0)))
                 self._failed_skip[user.user_id] = skip
                 self._failed_rounds[user.user_id] = skip
-            if user.calendar_id and self.engine.needs_full(user, now):
+            if not user.calendar_id:
+                continue
+            if self.engine.needs_full(user, now):
                 self.request(user.user_id, full=True)
+                continue
+            due = self.engine.reconcile_due(user)
+            if due is not None and (user.reconcile_due_at is None or user.reconcile_due_at < due):
+                later[user.user_id] = due
+        # Every user in ``failed`` is listed each round: one not listed has left it.
+        for user_id in [u for u in self._failed_skip if u not in failed]:
+            self._failed_rounds.pop(user_id, None)
+            self._failed_skip.pop(user_id, None)
+        if later:
+            await self.store.set_reconcile_due(later)
