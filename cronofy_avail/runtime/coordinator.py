@@ -37,6 +37,7 @@ from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 _LOGGER = logging.getLogger(__name__)
 
 SyncListener = Callable[[str, SyncResult], Awaitable[None] | None]
+BeforeSync = Callable[[str], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -138,6 +139,7 @@ class SyncCoordinator:
         rng: random.Random | None = None,
         failed_backoff_max: float = 6 * 3600.0,
         hold_until_start: bool = False,
+        before_sync: BeforeSync | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -159,6 +161,10 @@ class SyncCoordinator:
         self._stopping = False
         self._held = hold_until_start
         """Requests are queued, not run, until :meth:`start` (``serve``: after its checks)."""
+        self.before_sync = before_sync
+        """Awaited with the user id before each of the worker's syncs, outside the concurrency
+        limit (``serve`` checks a user's channel at Cronofy before its first sync there). What
+        it raises is logged; the sync goes ahead."""
         self.stats = CoordinatorStats()
 
     # ------------------------------------------------------------------ lifecycle
@@ -324,6 +330,11 @@ class SyncCoordinator:
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 _LOGGER.info("not syncing %s: %s", user_id, user.state)
                 return
+            if self.before_sync is not None:
+                try:
+                    await self.before_sync(user_id)
+                except Exception:
+                    _LOGGER.exception("the check before syncing %s failed", user_id)
             async with slot.lock, self._semaphore:
                 result = await self._sync_once(user_id, full=True if full else None)
             if result.busy:
