@@ -276,3 +276,24 @@ async def test_a_round_reads_the_users_due_and_requests_what_a_full_scan_would()
     assert store.read[1:] == asked_per_round[1:]
     assert max(store.read[1:]) <= 10
     assert len(requested) == 500  # every user reconciled within the day
+
+
+async def test_a_real_sync_stores_when_the_user_is_next_due() -> None:
+    """Issue 14: each commit records the user's next reconcile time, so the scheduler's
+    store query finds the user exactly when ``needs_full`` turns true, and not before."""
+    from cronofy_avail.playground import Playground
+
+    store = MemoryStore()
+    async with Playground.running(store=store, tzid="UTC") as pg:
+        result = await pg.coordinator.sync_now(pg.user_id, full=True)
+        assert result.ok
+        user = await store.get_user(pg.user_id)
+        assert user is not None
+        due = user.reconcile_due_at
+        assert due is not None
+        assert due == pg.coordinator.engine.reconcile_due(user)
+        assert user.last_reconcile_at is not None
+        assert user.last_reconcile_at < due <= user.last_reconcile_at + timedelta(days=1)
+        assert await store.list_due_users(due - timedelta(seconds=1)) == []
+        assert [u.user_id for u in await store.list_due_users(due)] == [pg.user_id]
+        assert pg.coordinator.engine.needs_full(user, due)
