@@ -258,6 +258,14 @@ async def test_the_tick_records_the_reconcile_once_and_resumes_pending_users(
         assert sorted(j.queueing_lock or "" for j in jobs) == [lock_key("due")]
         assert runner.stats.reconciles == 1
         assert second.stats.reconciles == 0
+        # The fresh user had no due time (stored before one was kept): the tick looked at it
+        # once and stored it, so later ticks do not read it until then.
+        stored = await store.get_user("fresh")
+        assert stored is not None
+        assert stored.reconcile_due_at == runner.engine.reconcile_due(stored)
+        assert stored.reconcile_due_at is not None
+        listed = await store.list_due_users(datetime.now(UTC))
+        assert [u.user_id for u in listed] == ["due"]  # pending: its job resumes it
     finally:
         await store.close()
         await second_store.close()

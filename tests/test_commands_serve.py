@@ -95,8 +95,10 @@ async def test_serve_receives_syncs_and_answers_notify_and_replay(cli: Cli) -> N
     cli.add_event(calendar, at(1, 9), at(1, 10))
     async with Served(cli, port, public_url=public) as served:
         assert f"Receiver listening on http://127.0.0.1:{port}/cronofy" in served.text
-        assert "(ok)" in served.text  # the stored callback URL matches
-        # The first full reconcile (requested by setup) runs on start.
+        assert "(this server; Cronofy is asked" in served.text  # the stored URL matches
+        # The first full reconcile (requested by setup) runs on start; just before it,
+        # Cronofy is asked whether it still lists the channel.
+        await until(lambda: "(ok)" in served.text)
         await until(lambda: len(cli.remote_periods()) == 1)
         # A change in the calendar: the emulator notifies the served receiver.
         cli.add_event(calendar, at(2, 9), at(2, 10))
@@ -315,7 +317,7 @@ async def test_serve_finds_its_public_url_from_the_ngrok_agent(cli: Cli) -> None
     try:
         async with Served(cli, port, ngrok_api=agent) as served:
             assert f"(from ngrok agent at {agent})" in served.text
-            assert "(ok)" in served.text
+            assert "(this server; Cronofy is asked" in served.text
     finally:
         await runner.cleanup()
 
@@ -330,14 +332,20 @@ async def test_serve_finds_a_channel_cronofy_closed(cli: Cli) -> None:
     for channel in cli.active_channels():
         cli.emu.state.close_channel_for_failures(channel)
 
+    # Found before the user's first sync here (the reconcile setup asked for).
     async with Served(cli, port, public_url=public, recreate_channel=False) as served:
-        assert "(ok)" not in served.text
-        assert f"Cronofy no longer lists channel {before.channel_id}" in served.text
+        await until(lambda: f"Cronofy no longer lists channel {before.channel_id}" in served.text)
         assert "no notification will arrive" in served.text
         assert "--recreate-channel" in served.text
+        await until(lambda: "full ok" in served.text)
+        assert "(ok)" not in served.text
     assert cli.active_channels() == []
 
-    async with Served(cli, port, public_url=public, recreate_channel=True) as served:
+    # Nothing to sync this time: found by the checks of users not synced yet.
+    async with Served(
+        cli, port, public_url=public, recreate_channel=True, channel_check_pace=0.0
+    ) as served:
+        await until(lambda: "created channel" in served.text)
         after = await cli.user()
         assert after is not None
         assert after.channel_id != before.channel_id
@@ -436,3 +444,55 @@ async def test_teardown_twice_is_fine_and_forgets_the_delivery_log(cli: Cli) -> 
         code, again = await cli.run(*argv)
         assert code == 0, again
         assert "Nothing to tear down: no user 'default'" in again
+
+
+async def test_serve_asks_cronofy_about_channels_lazily_not_before_serving(cli: Cli) -> None:
+    """Issue 14: `serve` asked Cronofy about every user's channel before any sync could start
+    (at 10,000 users, minutes of the whole rate limit). Now no call is made before serving;
+    a user's channel is checked once, just before its first sync here, and the users not
+    synced yet are checked one at a time afterwards."""
+    port = closed_port()
+    public = f"http://127.0.0.1:{port}"
+    accounts = {"default": cli.account}
+    for i in range(1, 5):
+        accounts[f"user{i}"] = await cli.emu.create_account(tzid="Europe/Paris")
+    for user_id, account in accounts.items():
+        cli.extra_secrets += [account.access_token, account.refresh_token]
+        env = {
+            "CRONOFY_ACCESS_TOKEN": account.access_token,
+            "CRONOFY_REFRESH_TOKEN": account.refresh_token,
+            "CRONOFY_AVAIL_USER": user_id,
+        }
+        code, text = await cli.run("setup", "--public-url", public, **env)
+        assert code == 0, text
+        code, text = await cli.run("sync", **env)  # setup's first reconcile: nothing pending
+        assert code == 0, text
+
+    def checks() -> int:
+        return cli.emu.request_counts().get("GET /v1/channels", 0)
+
+    cli.emu.clear_request_log()
+    # The later checks wait an hour: only a sync asks about a channel in this run.
+    async with Served(cli, port, public_url=public, channel_check_pace=3600.0) as served:
+        assert "Serving; Ctrl-C stops." in served.text
+        assert checks() == 0  # 5 users, not one call before serving
+        assert served.text.count("(this server; Cronofy is asked") == 5
+        user2 = await cli.user("user2")
+        assert user2 is not None
+        assert user2.calendar_id is not None
+        periods = cli.emu.state.accounts[accounts["user2"].account_id].periods
+        cli.add_event(user2.calendar_id, at(1, 9), at(1, 10))
+        await until(lambda: len(periods) == 1)  # notified, checked, synced
+        assert checks() == 1
+        ok = [line for line in served.text.splitlines() if line.endswith("(ok)")]
+        assert len(ok) == 1
+        assert ok[0].startswith("user2: channel")
+        cli.add_event(user2.calendar_id, at(2, 9), at(2, 10))
+        await until(lambda: len(periods) == 2)
+        assert checks() == 1  # once per user in this process
+        assert served.text.count("(ok)") == 1
+
+    cli.emu.clear_request_log()
+    async with Served(cli, port, public_url=public, channel_check_pace=0.0) as served:
+        await until(lambda: served.text.count("(ok)") == 5)
+        assert checks() == 5

@@ -168,12 +168,49 @@ async def test_migration_4_keeps_old_watermarks_overlap_and_full_requests(pg_url
         )
     store = await PostgresStore.open(pg_url)
     try:
-        assert store.schema_version == 4
+        assert store.schema_version == 5
         u1, u2 = await store.get_user("u1"), await store.get_user("u2")
         assert u1 is not None
         assert u2 is not None
         assert u1.watermark == t0 - timedelta(minutes=2)
         assert (u1.pending_full, u1.pending_full_gen) == (True, 7)
         assert (u2.watermark, u2.pending_full_gen) == (None, 0)
+    finally:
+        await store.close()
+
+
+async def test_version_3_rows_migrate_as_due_and_due_users_are_read_by_index(
+    pg_url: str,
+) -> None:
+    """Issue 14: migration 5 adds each user's due time (unknown: looked at by the next round)
+    and the indexes a scheduler round reads instead of every user."""
+    import psycopg
+
+    from cronofy_avail.runtime.pgstore import _DUE, _MIGRATIONS, SCHEMA
+
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        for script in _MIGRATIONS[:3]:
+            await conn.execute(script.encode())
+        await conn.execute(
+            f"CREATE TABLE {SCHEMA}.schema_version (version INTEGER NOT NULL); "  # noqa: S608
+            f"INSERT INTO {SCHEMA}.schema_version VALUES (3)"
+        )
+        await conn.execute(
+            f"INSERT INTO {SCHEMA}.users (user_id, callback_key, calendar_id, state, "  # noqa: S608
+            "watermark, last_reconcile_at) VALUES ('u1', 'k', 'cal', 'idle', %s, %s)",
+            (T0, T0),
+        )
+    store = await open_store(pg_url)
+    try:
+        assert [u.user_id for u in await store.list_due_users(T0)] == ["u1"]
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            await conn.execute("SET enable_seqscan = off")  # a tiny table: ask for the index
+            cur = await conn.execute(
+                f"EXPLAIN SELECT user_id FROM {SCHEMA}.users {_DUE}",  # noqa: S608
+                (T0,),
+            )
+            plan = "\n".join(str(row[0]) for row in await cur.fetchall())
+        assert "Seq Scan" not in plan, plan
+        assert "users_reconcile_due" in plan, plan
     finally:
         await store.close()

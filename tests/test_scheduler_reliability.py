@@ -13,24 +13,25 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cronofy_avail.core.mapping import MappingPolicy
+from cronofy_avail.core.planner import OwnershipChanges
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncEngine
 
 
 class ListFailsOnce(MemoryStore):
-    """A real in-memory store whose second ``list_users`` (the first scheduler round) fails
+    """A real in-memory store whose first ``list_due_users`` (the first scheduler round) fails
     like a locked database."""
 
     def __init__(self) -> None:
         super().__init__()
         self.list_calls = 0
 
-    async def list_users(self) -> list[UserRecord]:
+    async def list_due_users(self, now: datetime) -> list[UserRecord]:
         self.list_calls += 1
-        if self.list_calls == 2:  # call 1 is start(), call 2 the first round
+        if self.list_calls == 1:  # the first round
             raise RuntimeError("database is locked")
-        return await super().list_users()
+        return await super().list_due_users(now)
 
 
 def coordinator_for(store: MemoryStore, **kwargs: object) -> SyncCoordinator:
@@ -70,7 +71,7 @@ async def test_the_scheduler_survives_a_failing_round_and_logs_its_cause(
             slept.clear()
             gate.put_nowait(None)
         await slept.wait()
-    assert store.list_calls == 4
+    assert store.list_calls == 3
     await coordinator.stop()  # drains; does not raise
     failures = [r for r in caplog.records if "scheduling round failed" in r.getMessage()]
     assert len(failures) == 1
@@ -185,3 +186,114 @@ def test_reconciles_of_users_onboarded_together_spread_over_the_day() -> None:
     assert max(per_round) <= 40
     # Each user: one early reconcile at most (its first slot), then one a day.
     assert set(reconciles.values()) <= {2, 3}
+
+
+def test_the_stored_due_time_is_never_later_than_needs_full_and_tight() -> None:
+    """Issue 14: ``reconcile_due`` is when ``needs_full`` first turns true, so a store asked
+    only for users due at ``now`` never hides a user who needs a reconcile."""
+    import random
+
+    t0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    rng = random.Random(14)
+    for every in (timedelta(days=1), timedelta(hours=3), None):
+        engine = SyncEngine(
+            MemoryStore(), reconcile_every=every, max_incremental_age=timedelta(days=2)
+        )
+        for i in range(300):
+            last = t0 - timedelta(minutes=rng.randrange(0, 4000))
+            u = UserRecord(
+                user_id=f"user-{i}",
+                watermark=last + timedelta(minutes=rng.randrange(0, 3000)),
+                last_reconcile_at=last,
+            )
+            due = engine.reconcile_due(u)
+            assert due is not None
+            assert not engine.needs_full(u, due - timedelta(microseconds=1))
+            assert engine.needs_full(u, due + timedelta(microseconds=1))
+            for minutes in range(0, 4000, 97):
+                now = last + timedelta(minutes=minutes)
+                if now < due:
+                    assert not engine.needs_full(u, now)
+    engine = SyncEngine(MemoryStore())
+    assert engine.reconcile_due(UserRecord(user_id="never-synced")) is None
+    assert engine.reconcile_due(UserRecord(user_id="x", watermark=datetime.now(UTC))) is None
+
+
+class CountingDue(MemoryStore):
+    """A real in-memory store that counts the users each scheduler round reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[int] = []
+
+    async def list_due_users(self, now: datetime) -> list[UserRecord]:
+        users = await super().list_due_users(now)
+        self.read.append(len(users))
+        return users
+
+
+async def test_a_round_reads_the_users_due_and_requests_what_a_full_scan_would() -> None:
+    """Issue 14: a day of 5-minute rounds over 500 users stored before due times existed:
+    the first round looks at every user once and stores their due times; later rounds read
+    only the users due, and request exactly the reconciles a scan of every user would."""
+    t0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    now = [t0]
+    store = CountingDue()
+    engine = SyncEngine(store, clock=lambda: now[0])
+    clients = UserClients(store, client_id="c", client_secret="s", api_base_url="http://x:9")
+    coordinator = SyncCoordinator(
+        store, engine, clients.for_user, schedule_every=300.0, hold_until_start=True
+    )
+    for i in range(500):
+        await store.save_user(
+            UserRecord(
+                user_id=f"user-{i}",
+                calendar_id="cal",
+                state=UserState.IDLE,
+                watermark=t0,
+                last_reconcile_at=t0 - timedelta(hours=i % 24),
+            )
+        )
+    requested: dict[str, int] = {}
+    asked_per_round: list[int] = []
+    for _ in range(288):
+        scan = {u.user_id for u in await store.list_users() if engine.needs_full(u, now[0])}
+        before = dict(coordinator.stats.requests)
+        await coordinator.schedule_round()
+        asked = {uid for uid, n in coordinator.stats.requests.items() if n > before.get(uid, 0)}
+        assert asked == scan
+        asked_per_round.append(len(asked))
+        for user_id in asked:  # the reconcile runs: what its commit records
+            done = await store.get_user(user_id)
+            assert done is not None
+            done.watermark = done.last_reconcile_at = now[0]
+            done.reconcile_due_at = engine.reconcile_due(done)
+            await store.commit_sync(done, OwnershipChanges(), started_at=now[0], full=True)
+            requested[user_id] = requested.get(user_id, 0) + 1
+        now[0] += timedelta(minutes=5)
+    assert store.read[0] == 500  # due times unknown: every user looked at, once
+    # Then only the users due: each user read is a reconcile requested, no more.
+    assert store.read[1:] == asked_per_round[1:]
+    assert max(store.read[1:]) <= 10
+    assert len(requested) == 500  # every user reconciled within the day
+
+
+async def test_a_real_sync_stores_when_the_user_is_next_due() -> None:
+    """Issue 14: each commit records the user's next reconcile time, so the scheduler's
+    store query finds the user exactly when ``needs_full`` turns true, and not before."""
+    from cronofy_avail.playground import Playground
+
+    store = MemoryStore()
+    async with Playground.running(store=store, tzid="UTC") as pg:
+        result = await pg.coordinator.sync_now(pg.user_id, full=True)
+        assert result.ok
+        user = await store.get_user(pg.user_id)
+        assert user is not None
+        due = user.reconcile_due_at
+        assert due is not None
+        assert due == pg.coordinator.engine.reconcile_due(user)
+        assert user.last_reconcile_at is not None
+        assert user.last_reconcile_at < due <= user.last_reconcile_at + timedelta(days=1)
+        assert await store.list_due_users(due - timedelta(seconds=1)) == []
+        assert [u.user_id for u in await store.list_due_users(due)] == [pg.user_id]
+        assert pg.coordinator.engine.needs_full(user, due)

@@ -437,7 +437,7 @@ async def test_sqlite_migrates_version_1_keeping_users_and_periods(tmp_path: Pat
     conn.close()
     s = await SQLiteStore.open(path)
     try:
-        assert s.schema_version == SCHEMA_VERSION == 4
+        assert s.schema_version == SCHEMA_VERSION == 5
         got = await s.get_user("u1")
         assert got is not None
         assert got.pending_gen == 0
@@ -469,7 +469,7 @@ async def test_sqlite_migration_4_keeps_old_watermarks_overlap_and_full_requests
     conn.close()
     s = await SQLiteStore.open(path)
     try:
-        assert s.schema_version == 4
+        assert s.schema_version == 5
         u1, u2 = await s.get_user("u1"), await s.get_user("u2")
         assert u1 is not None
         assert u2 is not None
@@ -601,3 +601,81 @@ async def test_periods_of_some_events_only(store: Store) -> None:
     assert set(await store.get_periods("u1", ["a", "c", "zz"])) == {"a", "c"}
     assert await store.get_periods("u1", []) == {}
     assert set(await store.get_periods("u1")) == {"a", "b", "c"}
+
+
+async def test_a_round_reads_only_the_users_due(store: Store) -> None:
+    """Issue 14: the scheduler asks the store for the users due (an indexed query), not for
+    every user; what it selects is what a round must look at, nothing it may skip."""
+    later, earlier = T0 + timedelta(hours=1), T0 - timedelta(hours=1)
+    for uid in ("new", "due", "later", "failed", "pending", "reauth", "gone", "nocal"):
+        await store.save_user(user(user_id=uid, state=UserState.IDLE))
+    for uid, due in (("due", earlier), ("later", later), ("failed", later), ("pending", later)):
+        u = await store.get_user(uid)
+        assert u is not None
+        u.watermark, u.reconcile_due_at = T0, due
+        await store.commit_sync(u, NOTHING, started_at=T0, full=False)
+    await store.set_state("failed", UserState.FAILED, "403")
+    await store.record_intent("pending", changes_since=T0, received_at=T0)
+    await store.set_state("reauth", UserState.NEEDS_REAUTH, "401")
+    await store.set_state("gone", UserState.DISCONNECTED, None)
+    nocal = await store.get_user("nocal")
+    assert nocal is not None
+    nocal.calendar_id = None
+    await store.save_user(nocal)
+
+    listed = await store.list_due_users(T0)
+    assert [u.user_id for u in listed] == ["due", "failed", "new", "pending"]
+    assert next(u for u in listed if u.user_id == "due").reconcile_due_at == earlier
+    assert [u.user_id for u in await store.list_due_users(later)] == [
+        "due",
+        "failed",
+        "later",
+        "new",
+        "pending",
+    ]
+
+
+async def test_a_due_time_only_moves_forward_and_save_user_keeps_it(store: Store) -> None:
+    await store.save_user(user())
+    await store.set_reconcile_due({"u1": T0, "ghost": T0})
+    await store.set_reconcile_due({"u1": T0 - timedelta(hours=1)})  # a stale round's view
+    got = await store.get_user("u1")
+    assert got is not None
+    assert got.reconcile_due_at == T0
+    got.reconcile_due_at = None
+    got.tzid = "Europe/Paris"
+    await store.save_user(got)  # setup: never the sync's own fields
+    again = await store.get_user("u1")
+    assert again is not None
+    assert (again.tzid, again.reconcile_due_at) == ("Europe/Paris", T0)
+    assert await store.get_user("ghost") is None
+    assert [u.user_id for u in await store.list_due_users(T0 - timedelta(seconds=1))] == []
+
+
+async def test_sqlite_migrates_version_3_rows_as_due_and_reads_due_users_by_index(
+    tmp_path: Path,
+) -> None:
+    from cronofy_avail.runtime.store import _MIGRATIONS, _SELECT_DUE
+
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    for script in _MIGRATIONS[:3]:
+        conn.executescript(script)
+    conn.execute(
+        "INSERT INTO users (user_id, callback_key, calendar_id, state, watermark, "
+        "last_reconcile_at) VALUES ('u1', 'k', 'cal', 'idle', ?, ?)",
+        (T0.isoformat(), T0.isoformat()),
+    )
+    conn.execute("PRAGMA user_version = 3")
+    conn.commit()
+    conn.close()
+    s = await SQLiteStore.open(path)
+    try:
+        assert s.schema_version == SCHEMA_VERSION == 5
+        # Unknown due time: looked at by the next round, the old way.
+        assert [u.user_id for u in await s.list_due_users(T0)] == ["u1"]
+        plan = s._db.execute(f"EXPLAIN QUERY PLAN {_SELECT_DUE}", (T0.isoformat(),)).fetchall()
+        details = [str(row[3]) for row in plan]
+        assert not [d for d in details if d.startswith("SCAN")], details
+    finally:
+        await s.close()

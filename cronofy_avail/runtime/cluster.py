@@ -384,25 +384,34 @@ class ClusterWorker:
         await self.tick()
 
     async def tick(self) -> None:
-        """Recovery and scheduling, once per period for the whole cluster."""
+        """Recovery and scheduling, once per period for the whole cluster. Reads only the
+        users due (``Store.list_due_users``), not every user; one that turns out not to be
+        due gets its due time written."""
         await self.recover_stalled()
         now = self.engine.clock()
-        for user in await self.store.list_users():
+        later: dict[str, datetime] = {}
+        for user in await self.store.list_due_users(now):
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 continue
             if not user.calendar_id:
                 continue
-            if (
-                user.state != UserState.FAILED
-                and not pending(user)
-                and (self.engine.needs_full(user, now))
-            ):
+            if pending(user):
+                await enqueue_sync(self.app, user.user_id)
+            elif user.state == UserState.FAILED:
+                continue
+            elif self.engine.needs_full(user, now):
                 await self.store.record_intent(
                     user.user_id, changes_since=None, full=True, received_at=now
                 )
                 self.stats.reconciles += 1
-            elif pending(user):
-                await enqueue_sync(self.app, user.user_id)
+            else:
+                due = self.engine.reconcile_due(user)
+                if due is not None and (
+                    user.reconcile_due_at is None or user.reconcile_due_at < due
+                ):
+                    later[user.user_id] = due
+        if later:
+            await self.store.set_reconcile_due(later)
 
     async def recover_stalled(self) -> int:
         """Put the jobs of workers that stopped sending heartbeats (killed, crashed) back in

@@ -24,6 +24,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 
@@ -36,6 +37,7 @@ from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 _LOGGER = logging.getLogger(__name__)
 
 SyncListener = Callable[[str, SyncResult], Awaitable[None] | None]
+BeforeSync = Callable[[str], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -137,6 +139,7 @@ class SyncCoordinator:
         rng: random.Random | None = None,
         failed_backoff_max: float = 6 * 3600.0,
         hold_until_start: bool = False,
+        before_sync: BeforeSync | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -158,6 +161,10 @@ class SyncCoordinator:
         self._stopping = False
         self._held = hold_until_start
         """Requests are queued, not run, until :meth:`start` (``serve``: after its checks)."""
+        self.before_sync = before_sync
+        """Awaited with the user id before each of the worker's syncs, outside the concurrency
+        limit (``serve`` checks a user's channel at Cronofy before its first sync there). What
+        it raises is logged; the sync goes ahead."""
         self.stats = CoordinatorStats()
 
     # ------------------------------------------------------------------ lifecycle
@@ -323,6 +330,11 @@ class SyncCoordinator:
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 _LOGGER.info("not syncing %s: %s", user_id, user.state)
                 return
+            if self.before_sync is not None:
+                try:
+                    await self.before_sync(user_id)
+                except Exception:
+                    _LOGGER.exception("the check before syncing %s failed", user_id)
             async with slot.lock, self._semaphore:
                 result = await self._sync_once(user_id, full=True if full else None)
             if result.busy:
@@ -374,24 +386,41 @@ class SyncCoordinator:
     async def schedule_round(self) -> None:
         """One scheduler round: request a full reconcile for every user due one.
 
+        The store is asked only for the users due (``Store.list_due_users``, an indexed
+        query), not for every user: at 10,000 users a round reads the few due. A user it
+        returns that turns out not to be due (a row from before its due time was stored) gets
+        its due time written, so the next rounds skip it.
+
         Users in ``failed`` are retried with a per-user backoff (1, 2, 4 … rounds skipped, up to
         ``failed_backoff_max`` seconds): a person must fix them, hammering the API cannot.
         """
         now = self.engine.clock()
-        for user in await self.store.list_users():
+        failed: set[str] = set()
+        later: dict[str, datetime] = {}
+        for user in await self.store.list_due_users(now):
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 continue
-            if user.state != UserState.FAILED:
-                self._failed_rounds.pop(user.user_id, None)
-                self._failed_skip.pop(user.user_id, None)
-            elif self._failed_rounds.get(user.user_id, 0) > 0:
-                self._failed_rounds[user.user_id] -= 1
-                continue
-            else:
+            if user.state == UserState.FAILED:
+                failed.add(user.user_id)
+                if self._failed_rounds.get(user.user_id, 0) > 0:
+                    self._failed_rounds[user.user_id] -= 1
+                    continue
                 assert self.schedule_every is not None
                 limit = max(1, int(self.failed_backoff_max // max(self.schedule_every, 1e-9)))
                 skip = min(limit, max(1, 2 * self._failed_skip.get(user.user_id, 0)))
                 self._failed_skip[user.user_id] = skip
                 self._failed_rounds[user.user_id] = skip
-            if user.calendar_id and self.engine.needs_full(user, now):
+            if not user.calendar_id:
+                continue
+            if self.engine.needs_full(user, now):
                 self.request(user.user_id, full=True)
+                continue
+            due = self.engine.reconcile_due(user)
+            if due is not None and (user.reconcile_due_at is None or user.reconcile_due_at < due):
+                later[user.user_id] = due
+        # Every user in ``failed`` is listed each round: one not listed has left it.
+        for user_id in [u for u in self._failed_skip if u not in failed]:
+            self._failed_rounds.pop(user_id, None)
+            self._failed_skip.pop(user_id, None)
+        if later:
+            await self.store.set_reconcile_due(later)

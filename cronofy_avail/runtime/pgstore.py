@@ -47,7 +47,7 @@ from cronofy_avail.runtime.store import (
 )
 
 SCHEMA = "cronofy_avail"
-PG_SCHEMA_VERSION = 4
+PG_SCHEMA_VERSION = 5
 # Any fixed 64-bit key: held while migrating, so concurrent openers migrate once.
 _MIGRATION_LOCK = 0x63726F6E6F6679
 
@@ -142,6 +142,16 @@ _MIGRATIONS: list[str] = [
     UPDATE {SCHEMA}.users SET watermark = watermark - interval '2 minutes'
         WHERE watermark IS NOT NULL;
     """,  # noqa: S608 (a fixed schema name, no values)
+    # 4 -> 5: when the scheduler need next look at each user (NULL: now, so rows from before
+    # are looked at once, the old way, and get their time); indexed with what else a round
+    # selects, so a round reads the users due, not every user
+    f"""
+    ALTER TABLE {SCHEMA}.users ADD COLUMN reconcile_due_at TIMESTAMPTZ;
+    CREATE INDEX users_reconcile_due ON {SCHEMA}.users (reconcile_due_at);
+    CREATE INDEX users_failed ON {SCHEMA}.users (user_id) WHERE state = 'failed';
+    CREATE INDEX users_pending ON {SCHEMA}.users (user_id)
+        WHERE pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full;
+    """,
 ]
 
 _PRUNE_EVERY = 32
@@ -172,6 +182,7 @@ _USER_COLUMNS = [
     "pending_gen",
     "pending_full_gen",
     "counts",
+    "reconcile_due_at",
 ]
 # Built once from the fixed names above; values always go through placeholders.
 _SELECT_USER = f"SELECT {', '.join(_USER_COLUMNS)} FROM {SCHEMA}.users"  # noqa: S608
@@ -182,6 +193,12 @@ _WRITE_USER = (
     + ", ".join(
         f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id" and c not in _SYNC_COLUMNS
     )
+)
+# What a scheduler round reads (``Store.list_due_users``); the indexes of migration 5 answer it.
+_DUE = (
+    "WHERE calendar_id IS NOT NULL AND state NOT IN ('needs_reauth', 'disconnected') "
+    "AND (reconcile_due_at IS NULL OR reconcile_due_at <= %s OR state = 'failed' "
+    "OR pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full)"
 )
 # commit_sync writes the whole row, the sync's own fields included.
 _COMMIT_USER = (
@@ -215,6 +232,7 @@ def _user_params(user: UserRecord) -> tuple[Any, ...]:
         user.pending_gen,
         user.pending_full_gen,
         Jsonb(user.counts),
+        user.reconcile_due_at,
     )
 
 
@@ -242,6 +260,7 @@ def _user_from(row: DictRow) -> UserRecord:
         pending_gen=int(row["pending_gen"]),
         pending_full_gen=int(row["pending_full_gen"]),
         counts=dict(row["counts"]),
+        reconcile_due_at=row["reconcile_due_at"],
     )
 
 
@@ -342,6 +361,23 @@ class PostgresStore:
             cur = await conn.execute(f"{_SELECT_USER} ORDER BY user_id")
             rows = await cur.fetchall()
         return [_user_from(r) for r in rows]
+
+    async def list_due_users(self, now: datetime) -> list[UserRecord]:
+        """See ``Store.list_due_users``: one bitmap OR of the indexes of migration 5."""
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(f"{_SELECT_USER} {_DUE} ORDER BY user_id", (now,))
+            rows = await cur.fetchall()
+        return [_user_from(r) for r in rows]
+
+    async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
+        if not dues:
+            return
+        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as c:
+            await c.executemany(
+                f"UPDATE {SCHEMA}.users SET reconcile_due_at = %s "  # noqa: S608
+                "WHERE user_id = %s AND (reconcile_due_at IS NULL OR reconcile_due_at < %s)",
+                [(due, user_id, due) for user_id, due in dues.items()],
+            )
 
     async def save_user(self, user: UserRecord) -> None:
         async with self._pool.connection() as conn:

@@ -39,7 +39,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_DELIVERY_LOG = 100
 
 T = TypeVar("T")
@@ -98,6 +98,10 @@ class UserRecord:
     user at this generation or later settles ``pending_full`` even if other (incremental)
     intents arrived while it ran."""
     counts: dict[str, int] = field(default_factory=dict)
+    reconcile_due_at: datetime | None = None
+    """No scheduler round need look at the user before this (``None``: due now). Set by each
+    sync's commit (see ``SyncEngine.reconcile_due``) and by scheduler rounds that found the
+    user not due; an early value only costs a look, never a missed reconcile."""
 
     def bump(self, **deltas: int) -> None:
         for key, delta in deltas.items():
@@ -123,6 +127,7 @@ class UserRecord:
             "pending_full": self.pending_full,
             "pending_at": _iso(self.pending_at),
             "counts": dict(self.counts),
+            "reconcile_due_at": _iso(self.reconcile_due_at),
             "has_credentials": self.credentials is not None,
         }
 
@@ -194,6 +199,16 @@ class Store(Protocol):
     async def get_user(self, user_id: str) -> UserRecord | None: ...
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None: ...
     async def list_users(self) -> list[UserRecord]: ...
+    async def list_due_users(self, now: datetime) -> list[UserRecord]:
+        """The users a scheduler round must look at, by an indexed query (not every user):
+        those with a sub calendar, not in ``needs_reauth`` or ``disconnected``, and either due
+        (``reconcile_due_at`` unknown or at or before ``now``), in ``failed`` (their backoff
+        is counted in rounds), or with an intent no sync has settled. By ``user_id``."""
+
+    async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
+        """Move users' ``reconcile_due_at`` forward to the given times (one transaction); a
+        stored later time stays (a sync committed meanwhile knows better)."""
+
     async def save_user(self, user: UserRecord) -> None:
         """Insert the user, or update only its setup and state: never the fields a sync owns
         (``watermark``, ``last_result``, ``last_sync_at``, ``last_reconcile_at``, ``counts``,
@@ -399,7 +414,25 @@ _SYNC_FIELDS = (
     "pending_gen",
     "pending_full_gen",
     "counts",
+    "reconcile_due_at",
 )
+
+
+_NOT_SCHEDULED = (UserState.NEEDS_REAUTH, UserState.DISCONNECTED)
+
+
+def scheduler_must_look(user: UserRecord, now: datetime) -> bool:
+    """What ``Store.list_due_users`` selects, for one user (the MemoryStore's filter)."""
+    if user.calendar_id is None or user.state in _NOT_SCHEDULED:
+        return False
+    return (
+        user.reconcile_due_at is None
+        or user.reconcile_due_at <= now
+        or user.state == UserState.FAILED
+        or user.pending_at is not None
+        or user.pending_since is not None
+        or user.pending_full
+    )
 
 
 # --------------------------------------------------------------------------- in memory
@@ -444,6 +477,17 @@ class MemoryStore:
 
     async def list_users(self) -> list[UserRecord]:
         return [self._copy(u) for u in sorted(self._users.values(), key=lambda u: u.user_id)]
+
+    async def list_due_users(self, now: datetime) -> list[UserRecord]:
+        # A scan without copies: only the few users due are copied (notebooks and tests).
+        due = [u for u in self._users.values() if scheduler_must_look(u, now)]
+        return [self._copy(u) for u in sorted(due, key=lambda u: u.user_id)]
+
+    async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
+        for user_id, due in dues.items():
+            user = self._users.get(user_id)
+            if user is not None and (user.reconcile_due_at is None or user.reconcile_due_at < due):
+                user.reconcile_due_at = due
 
     async def save_user(self, user: UserRecord) -> None:
         old = self._users.get(user.user_id)
@@ -686,6 +730,17 @@ _MIGRATIONS: list[str] = [
     UPDATE users SET watermark = strftime('%Y-%m-%dT%H:%M:%f+00:00', watermark, '-120 seconds')
         WHERE watermark IS NOT NULL
     """,
+    # 4 -> 5: when the scheduler need next look at each user (NULL: now, so rows from before
+    # are looked at once, the old way, and get their time); indexed with what else a round
+    # selects, so a round reads the users due, not every user
+    """
+    ALTER TABLE users ADD COLUMN reconcile_due_at TEXT;
+    CREATE INDEX users_reconcile_due ON users (reconcile_due_at);
+    CREATE INDEX users_failed ON users (state) WHERE state = 'failed';
+    CREATE INDEX users_pending ON users (pending_at) WHERE pending_at IS NOT NULL;
+    CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS NOT NULL;
+    CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = 1;
+    """,
 ]
 
 
@@ -721,7 +776,8 @@ async def open_store(location: str | os.PathLike[str]) -> Store:
 _USER_COLUMNS = (
     "user_id, callback_key, credentials, sub, profile_id, calendar_id, channel_id, callback_url, "
     "tzid, watermark, state, last_error, last_result, last_sync_at, last_reconcile_at, "
-    "pending_since, pending_full, pending_at, pending_gen, pending_full_gen, counts"
+    "pending_since, pending_full, pending_at, pending_gen, pending_full_gen, counts, "
+    "reconcile_due_at"
 )
 
 
@@ -729,6 +785,19 @@ _USER_COLUMNS = (
 _SELECT_USER = f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
 _SELECT_USER_BY_ID = f"{_SELECT_USER} WHERE user_id = ?"
 _SELECT_USER_BY_KEY = f"{_SELECT_USER} WHERE callback_key = ?"
+# What a scheduler round reads (see ``Store.list_due_users``): a union of index lookups (one
+# index per reason), so a round costs the users due, not every user.
+_SELECT_DUE = (
+    f"{_SELECT_USER} WHERE user_id IN ("  # noqa: S608
+    "SELECT user_id FROM users WHERE reconcile_due_at IS NULL "
+    "UNION SELECT user_id FROM users WHERE reconcile_due_at <= ? "
+    "UNION SELECT user_id FROM users WHERE state = 'failed' "
+    "UNION SELECT user_id FROM users WHERE pending_at IS NOT NULL "
+    "UNION SELECT user_id FROM users WHERE pending_since IS NOT NULL "
+    "UNION SELECT user_id FROM users WHERE pending_full = 1) "
+    "AND calendar_id IS NOT NULL AND state NOT IN ('needs_reauth', 'disconnected')"
+)
+
 # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, and the cascade would take
 # the user's owned-period record with it.
 _USER_COLUMN_NAMES = [c.strip() for c in _USER_COLUMNS.split(",")]
@@ -781,6 +850,7 @@ def _user_row(user: UserRecord) -> tuple[Any, ...]:
         user.pending_gen,
         user.pending_full_gen,
         json.dumps(user.counts),
+        _iso(user.reconcile_due_at),
     )
 
 
@@ -808,6 +878,7 @@ def _user_from(row: sqlite3.Row) -> UserRecord:
         pending_gen=int(row["pending_gen"]),
         pending_full_gen=int(row["pending_full_gen"]),
         counts=json.loads(row["counts"]),
+        reconcile_due_at=_dt(row["reconcile_due_at"]),
     )
 
 
@@ -995,6 +1066,28 @@ class SQLiteStore:
             return [_user_from(r) for r in rows.fetchall()]
 
         return await self._run(q)
+
+    async def list_due_users(self, now: datetime) -> list[UserRecord]:
+        when = _iso(now)
+
+        def q() -> list[UserRecord]:
+            rows = self._db.execute(_SELECT_DUE, (when,)).fetchall()
+            return sorted((_user_from(r) for r in rows), key=lambda u: u.user_id)
+
+        return await self._run(q)
+
+    async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
+        rows = [(_iso(due), user_id, _iso(due)) for user_id, due in dues.items()]
+
+        def q(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "UPDATE users SET reconcile_due_at = ? WHERE user_id = ? "
+                "AND (reconcile_due_at IS NULL OR reconcile_due_at < ?)",
+                rows,
+            )
+
+        if rows:
+            await self._run(self._tx(q))
 
     async def save_user(self, user: UserRecord) -> None:
         """Create the user, or update its setup (credentials, profile, calendar, channel, zone,

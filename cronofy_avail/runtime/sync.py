@@ -352,6 +352,36 @@ class SyncEngine:
         last = user.last_reconcile_at
         return last is None or last < reconcile_slot(user.user_id, now, self.reconcile_every)
 
+    def reconcile_due(self, user: UserRecord) -> datetime | None:
+        """The first moment :meth:`needs_full` can turn true for ``user`` as its sync state
+        stands (its watermark growing too old, or its next reconcile slot); ``None`` when it is
+        true already (never synced or never reconciled).
+
+        Stored as ``reconcile_due_at`` with each commit, so a scheduler round asks the store
+        only for the users due instead of every user. A pending intent (``pending_full``
+        included) is not counted in: the store selects users with one anyway. Never later
+        than the truth (the scheduler would miss a reconcile); computed with other settings
+        (a shorter ``reconcile_every`` after a restart) it may be, until the user's next sync.
+        """
+        if user.watermark is None:
+            return None
+        due = user.watermark + self.max_incremental_age
+        if self.reconcile_every is not None:
+            last = user.last_reconcile_at
+            if last is None:
+                return None
+            due = min(
+                due, reconcile_slot(user.user_id, last, self.reconcile_every) + self.reconcile_every
+            )
+        return due
+
+    async def _commit(
+        self, user: UserRecord, changes: OwnershipChanges, **kwargs: Any
+    ) -> UserRecord:
+        """``store.commit_sync`` with the user's next reconcile time (see :meth:`reconcile_due`)."""
+        user.reconcile_due_at = self.reconcile_due(user)
+        return await self.store.commit_sync(user, changes, **kwargs)
+
     @contextlib.asynccontextmanager
     async def _locked(self, user_id: str, owner: str) -> AsyncIterator[bool]:
         """Hold the user's sync lock (renewed while held); yields ``False`` if another holds it."""
@@ -518,7 +548,7 @@ class SyncEngine:
             assert applied.error is not None
             self._finish(result, client, calls_before)
             # Keep what did succeed; the watermark and the intent stay for the retry.
-            await self.store.commit_sync(
+            await self._commit(
                 self._mark(user, result, applied.error, state_for(applied.error)),
                 state,
                 started_at=started,
@@ -547,7 +577,7 @@ class SyncEngine:
             rejected=result.rejected,
             **({"reconciles": 1} if do_full else {}),
         )
-        await self.store.commit_sync(
+        await self._commit(
             user,
             state,
             started_at=started,
@@ -655,7 +685,7 @@ class SyncEngine:
         self._mark(user, result, exc, state)
         if result.dry_run:
             return result
-        await self.store.commit_sync(
+        await self._commit(
             user,
             OwnershipChanges(),
             started_at=result.started_at,
@@ -681,4 +711,5 @@ _SYNC_OWNED = (
     "pending_gen",
     "pending_full_gen",
     "counts",
+    "reconcile_due_at",
 )
