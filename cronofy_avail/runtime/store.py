@@ -542,12 +542,16 @@ class MemoryStore:
         return self._copy(user)
 
     async def add_delivery(self, delivery: Delivery) -> int:
-        delivery = replace(delivery, delivery_id=self._next_delivery)
+        return self._log(replace(delivery, delivery_id=None))
+
+    def _log(self, delivery: Delivery) -> int:
+        """Append ``delivery`` (a copy the caller no longer holds) with the next id."""
+        delivery_id = delivery.delivery_id = self._next_delivery
         self._next_delivery += 1
         self._deliveries.append(delivery)
-        del self._deliveries[: -self._delivery_log]
-        assert delivery.delivery_id is not None
-        return delivery.delivery_id
+        if len(self._deliveries) > self._delivery_log:
+            del self._deliveries[: -self._delivery_log]
+        return delivery_id
 
     async def accept_delivery(
         self,
@@ -561,8 +565,7 @@ class MemoryStore:
         if user is None:
             return None
         merge_intent(user, changes_since=changes_since, full=full, received_at=delivery.received_at)
-        delivery_id = await self.add_delivery(replace(delivery, user_id=user.user_id))
-        return delivery_id, user.user_id
+        return self._log(replace(delivery, user_id=user.user_id)), user.user_id
 
     async def update_delivery(
         self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
