@@ -262,9 +262,23 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a, b)
 
 
+@dataclass(slots=True)
+class _Intent:
+    """The columns an acknowledgement reads and writes: not a whole :class:`UserRecord`."""
+
+    user_id: str
+    pending_since: datetime | None
+    pending_full: bool
+    pending_at: datetime | None
+    pending_gen: int
+
+
+_WithIntent = TypeVar("_WithIntent", UserRecord, _Intent)
+
+
 def merge_intent(
-    user: UserRecord, *, changes_since: datetime | None, full: bool, received_at: datetime
-) -> UserRecord:
+    user: _WithIntent, *, changes_since: datetime | None, full: bool, received_at: datetime
+) -> _WithIntent:
     """Fold a new notification into the pending intent: the earliest point wins, and the
     generation moves on (a sync that read the user before this cannot settle it)."""
     user.pending_gen += 1
@@ -702,6 +716,10 @@ _USER_COLUMNS = (
 _SELECT_USER = f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
 _SELECT_USER_BY_ID = f"{_SELECT_USER} WHERE user_id = ?"
 _SELECT_USER_BY_KEY = f"{_SELECT_USER} WHERE callback_key = ?"
+_SELECT_INTENT_BY_KEY = (
+    "SELECT user_id, pending_since, pending_full, pending_at, pending_gen "
+    "FROM users WHERE callback_key = ?"
+)
 # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, and the cascade would take
 # the user's owned-period record with it.
 _USER_COLUMN_NAMES = [c.strip() for c in _USER_COLUMNS.split(",")]
@@ -790,6 +808,11 @@ def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
         future.set_result(value)
     else:
         future.set_exception(value)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
 
 
 def _delivery_from(row: sqlite3.Row) -> Delivery:
@@ -915,7 +938,9 @@ class SQLiteStore:
             schedule = not self._group_queued
             self._group_queued = True
         if schedule:
-            loop.run_in_executor(self._executor, self._commit_group, loop)
+            # Submitted, not ``run_in_executor``: nothing awaits the job itself (its writes
+            # settle their own futures), so no wrapper future calls back into the loop.
+            self._executor.submit(self._commit_group, loop)
         return await future
 
     def _commit_group(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -943,8 +968,10 @@ class SQLiteStore:
             self.grouped_writes += len(group)
         except BaseException as exc:  # nothing of the group committed
             outcomes = [(False, exc)] * len(group)
-        for (_, future), outcome in zip(group, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, outcome)
+        # One wake-up of the loop for the whole group, not one per write: each wake-up is a
+        # write to the loop's self-pipe and a hand-over of the GIL.
+        settled = [(future, outcome) for (_, future), outcome in zip(group, outcomes, strict=True)]
+        loop.call_soon_threadsafe(_settle_all, settled)
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         def q() -> UserRecord | None:
@@ -1233,11 +1260,13 @@ class SQLiteStore:
         this returns; ``None`` (and nothing written) when no user holds the key."""
 
         def q(db: sqlite3.Connection) -> tuple[int, str] | None:
-            row = db.execute(_SELECT_USER_BY_KEY, (callback_key,)).fetchone()
+            row = db.execute(_SELECT_INTENT_BY_KEY, (callback_key,)).fetchone()
             if row is None:
                 return None
             user = merge_intent(
-                _user_from(row),
+                _Intent(
+                    row[0], _dt(row[1]), bool(row[2]), _dt(row[3]), int(row[4])
+                ),  # the columns of _SELECT_INTENT_BY_KEY, in order
                 changes_since=changes_since,
                 full=full,
                 received_at=delivery.received_at,
