@@ -841,6 +841,8 @@ class SQLiteStore:
         self._group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._group_lock = threading.Lock()
         self._group_queued = False
+        self._prune_deliveries = False
+        """A grouped write logged a delivery: trim the log to its size before committing."""
         self.group_commits = 0
         """Transactions that committed grouped writes (tests, benchmarks)."""
         self.grouped_writes = 0
@@ -960,7 +962,15 @@ class SQLiteStore:
                         db.execute("ROLLBACK TO grouped")
                         outcomes.append((False, exc))
                     db.execute("RELEASE grouped")
+                if self._prune_deliveries:
+                    self._prune_deliveries = False
+                    db.execute(
+                        "DELETE FROM deliveries WHERE delivery_id <= "
+                        "(SELECT MAX(delivery_id) FROM deliveries) - ?",
+                        (self._delivery_log,),
+                    )
             except BaseException:
+                self._prune_deliveries = False
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
@@ -1241,7 +1251,7 @@ class SQLiteStore:
         )
         new_id = cur.lastrowid
         assert new_id is not None
-        db.execute("DELETE FROM deliveries WHERE delivery_id <= ?", (new_id - self._delivery_log,))
+        self._prune_deliveries = True  # once for the whole group, before it commits
         return new_id
 
     async def add_delivery(self, delivery: Delivery) -> int:
