@@ -1,10 +1,12 @@
 """The eight performance figures of issue 14 (P1-P7, G), each against its baseline in the same
 run, with its goal: ``python -m benchmarks --figures [--json]``.
 
-* P1/P2: the receiver in this process; the load generator in another (``benchmarks.loadgen``);
-  Cronofy is the emulator in a third (``cronofy-avail emulator``), so the live coordinator's
-  syncs cost the receiver only what they cost ``serve``. Baseline: a bare aiohttp handler that
-  reads the body and answers 202, under the same generator.
+* P1/P2: the receiver in this process; the load generator in another (``wrk`` for P1 when
+  installed, see ``benchmarks.wrk``, else ``benchmarks.loadgen``; P2's bursts are always the
+  latter's); Cronofy is the emulator in a third (``cronofy-avail emulator``), so the live
+  coordinator's syncs cost the receiver only what they cost ``serve``. Baseline: a bare aiohttp
+  handler that reads the body and answers 202, under the same generator, alternating with the
+  receivers round by round (the ratio is taken within a round).
 * P3/P5/G: the sync engine against an in-process emulator on a controlled clock.
 * P4: the batch runner vs one call per period (the seed's loop), same 50 req/s limiter.
 * P6: a signed change posted to the receiver until the period is in the store (p50).
