@@ -393,6 +393,21 @@ async def test_delivery_log_is_bounded_newest_first_and_updatable(store: Store) 
     assert await store.get_delivery(ids[0]) is None  # fell off the log
 
 
+async def test_delivery_log_bound_holds_for_deliveries_logged_together(store: Store) -> None:
+    # SQLite trims the log once per group commit: concurrent writes share one group.
+    ids = await asyncio.gather(
+        *(
+            store.add_delivery(
+                Delivery(T0, "u1", "abcd…", {}, f"body{i}", True, "accepted", "change")
+            )
+            for i in range(7)
+        )
+    )
+    log = await store.list_deliveries()
+    assert sorted(d.delivery_id for d in log if d.delivery_id is not None) == sorted(ids)[-5:]
+    assert len(log) == 5
+
+
 async def test_delete_user_removes_its_periods(store: Store) -> None:
     await store.save_user(user())
     await store.commit_sync(user(), put(period("a")), started_at=T0, full=False)
