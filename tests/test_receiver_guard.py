@@ -235,3 +235,47 @@ async def test_bodies_read_at_once_are_bounded(patient_server: WebhookServer) ->
         writer.close()
     finally:
         slow.close()
+
+
+async def test_a_complete_delivery_is_not_refused_while_slow_bodies_hold_the_bound(
+    patient_server: WebhookServer,
+) -> None:
+    # The bound is on bodies still arriving (each holds a read and a timer); a delivery whose
+    # body came whole with its head waits for nothing, so it is answered, not told to retry.
+    handle = patient_server.handle
+    assert handle is not None
+    patient_server.config.max_body_reads = 1
+    patient_server.config.body_timeout = 60.0
+    head = (
+        b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nCronofy-HMAC-SHA256: c2ln\r\n"
+        b'Content-Length: 100\r\n\r\n{"notif'
+    )
+    _, slow = await asyncio.open_connection("127.0.0.1", patient_server.port)
+    slow.write(head)
+    await slow.drain()
+    try:
+        for _ in range(1000):  # wait for the read to start, bounded; not for a duration
+            if handle._body_reads == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert handle._body_reads == 1
+        _, data, headers = genuine(patient_server)
+        whole = (
+            b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
+            b"Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"{SIGNATURE_HEADER}: {headers[SIGNATURE_HEADER]}\r\n".encode()
+            + f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data
+        )
+        reader, writer = await asyncio.open_connection("127.0.0.1", patient_server.port)
+        writer.write(whole)  # head and body in one write
+        await writer.drain()
+        async with asyncio.timeout(10):
+            status = await reader.readline()
+        assert b" 202 " in status, status
+        assert handle.rejected["busy"] == 0
+        assert handle._body_reads == 1  # the slow one still holds its read
+        writer.close()
+    finally:
+        slow.close()

@@ -219,6 +219,24 @@ def test_a_full_request_from_before_schema_4_is_settled_the_old_way() -> None:
     assert not settled(read_at_gen=4, full_gen=5)  # asked for after the read
 
 
+async def test_an_acknowledged_change_keeps_the_full_requests_generation(store: Store) -> None:
+    """The ack's one-call path (``accept_delivery``) reads and writes only the intent: it must
+    carry the full request's generation, or the full sync that answers the request could not
+    settle it (a second full reconcile would follow)."""
+    await store.save_user(user())
+    await store.record_intent("u1", changes_since=None, full=True, received_at=T0)
+    u = await store.get_user("u1")  # the full sync reads the user ...
+    assert u is not None
+    delivery = Delivery(T0, None, "abcd…", {"X": "1"}, "body", True, "accepted", "change")
+    accepted = await store.accept_delivery(
+        delivery, callback_key=u.callback_key, changes_since=T0, full=False
+    )  # ... and a change is acknowledged while it runs
+    assert accepted is not None
+    done = await store.commit_sync(u, NOTHING, started_at=T0, full=True)
+    assert not done.pending_full
+    assert done.pending_at is not None  # the change still gets its sync
+
+
 async def test_a_full_request_made_during_a_full_sync_stays(store: Store) -> None:
     await store.save_user(user())
     await store.record_intent("u1", changes_since=None, full=True, received_at=T0)
@@ -503,6 +521,21 @@ async def test_delivery_log_is_bounded_newest_first_and_updatable(store: Store) 
     assert latest is not None
     assert (latest.outcome, latest.sync_result) == ("synced", {"upserts": 1})
     assert await store.get_delivery(ids[0]) is None  # fell off the log
+
+
+async def test_delivery_log_bound_holds_for_deliveries_logged_together(store: Store) -> None:
+    # SQLite trims the log once per group commit: concurrent writes share one group.
+    ids = await asyncio.gather(
+        *(
+            store.add_delivery(
+                Delivery(T0, "u1", "abcd…", {}, f"body{i}", True, "accepted", "change")
+            )
+            for i in range(7)
+        )
+    )
+    log = await store.list_deliveries()
+    assert sorted(d.delivery_id for d in log if d.delivery_id is not None) == sorted(ids)[-5:]
+    assert len(log) == 5
 
 
 async def test_delete_user_removes_its_periods(store: Store) -> None:

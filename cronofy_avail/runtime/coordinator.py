@@ -224,7 +224,9 @@ class SyncCoordinator:
         if self._stopping:
             return
         self.stats.requests[user_id] += 1
-        slot = self._slots.setdefault(user_id, _Slot())
+        slot = self._slots.get(user_id)
+        if slot is None:  # made only when needed: this runs on every acknowledgement
+            slot = self._slots[user_id] = _Slot()
         slot.requested = True
         slot.full = slot.full or full
         if self._held:

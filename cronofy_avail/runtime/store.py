@@ -281,9 +281,24 @@ def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
     return min(a, b)
 
 
+@dataclass(slots=True)
+class _Intent:
+    """The columns an acknowledgement reads and writes: not a whole :class:`UserRecord`."""
+
+    user_id: str
+    pending_since: datetime | None
+    pending_full: bool
+    pending_at: datetime | None
+    pending_gen: int
+    pending_full_gen: int
+
+
+_WithIntent = TypeVar("_WithIntent", UserRecord, _Intent)
+
+
 def merge_intent(
-    user: UserRecord, *, changes_since: datetime | None, full: bool, received_at: datetime
-) -> UserRecord:
+    user: _WithIntent, *, changes_since: datetime | None, full: bool, received_at: datetime
+) -> _WithIntent:
     """Fold a new notification into the pending intent: the earliest point wins, and the
     generation moves on (a sync that read the user before this cannot settle it)."""
     user.pending_gen += 1
@@ -606,12 +621,16 @@ class MemoryStore:
         return self._copy(user)
 
     async def add_delivery(self, delivery: Delivery) -> int:
-        delivery = replace(delivery, delivery_id=self._next_delivery)
+        return self._log(replace(delivery, delivery_id=None))
+
+    def _log(self, delivery: Delivery) -> int:
+        """Append ``delivery`` (a copy the caller no longer holds) with the next id."""
+        delivery_id = delivery.delivery_id = self._next_delivery
         self._next_delivery += 1
         self._deliveries.append(delivery)
-        del self._deliveries[: -self._delivery_log]
-        assert delivery.delivery_id is not None
-        return delivery.delivery_id
+        if len(self._deliveries) > self._delivery_log:
+            del self._deliveries[: -self._delivery_log]
+        return delivery_id
 
     async def accept_delivery(
         self,
@@ -625,8 +644,7 @@ class MemoryStore:
         if user is None:
             return None
         merge_intent(user, changes_since=changes_since, full=full, received_at=delivery.received_at)
-        delivery_id = await self.add_delivery(replace(delivery, user_id=user.user_id))
-        return delivery_id, user.user_id
+        return self._log(replace(delivery, user_id=user.user_id)), user.user_id
 
     async def update_delivery(
         self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
@@ -798,6 +816,10 @@ _SELECT_DUE = (
     "AND calendar_id IS NOT NULL AND state NOT IN ('needs_reauth', 'disconnected')"
 )
 
+_SELECT_INTENT_BY_KEY = (
+    "SELECT user_id, pending_since, pending_full, pending_at, pending_gen, pending_full_gen "
+    "FROM users WHERE callback_key = ?"
+)
 # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, and the cascade would take
 # the user's owned-period record with it.
 _USER_COLUMN_NAMES = [c.strip() for c in _USER_COLUMNS.split(",")]
@@ -892,6 +914,11 @@ def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
         future.set_exception(value)
 
 
+def _settle_all(settled: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
+
+
 def _delivery_from(row: sqlite3.Row) -> Delivery:
     return Delivery(
         delivery_id=row["delivery_id"],
@@ -918,6 +945,8 @@ class SQLiteStore:
         self._group: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._group_lock = threading.Lock()
         self._group_queued = False
+        self._prune_deliveries = False
+        """A grouped write logged a delivery: trim the log to its size before committing."""
         self.group_commits = 0
         """Transactions that committed grouped writes (tests, benchmarks)."""
         self.grouped_writes = 0
@@ -1015,7 +1044,9 @@ class SQLiteStore:
             schedule = not self._group_queued
             self._group_queued = True
         if schedule:
-            loop.run_in_executor(self._executor, self._commit_group, loop)
+            # Submitted, not ``run_in_executor``: nothing awaits the job itself (its writes
+            # settle their own futures), so no wrapper future calls back into the loop.
+            self._executor.submit(self._commit_group, loop)
         return await future
 
     def _commit_group(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -1035,7 +1066,15 @@ class SQLiteStore:
                         db.execute("ROLLBACK TO grouped")
                         outcomes.append((False, exc))
                     db.execute("RELEASE grouped")
+                if self._prune_deliveries:
+                    self._prune_deliveries = False
+                    db.execute(
+                        "DELETE FROM deliveries WHERE delivery_id <= "
+                        "(SELECT MAX(delivery_id) FROM deliveries) - ?",
+                        (self._delivery_log,),
+                    )
             except BaseException:
+                self._prune_deliveries = False
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
@@ -1043,8 +1082,10 @@ class SQLiteStore:
             self.grouped_writes += len(group)
         except BaseException as exc:  # nothing of the group committed
             outcomes = [(False, exc)] * len(group)
-        for (_, future), outcome in zip(group, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, outcome)
+        # One wake-up of the loop for the whole group, not one per write: each wake-up is a
+        # write to the loop's self-pipe and a hand-over of the GIL.
+        settled = [(future, outcome) for (_, future), outcome in zip(group, outcomes, strict=True)]
+        loop.call_soon_threadsafe(_settle_all, settled)
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         def q() -> UserRecord | None:
@@ -1339,7 +1380,7 @@ class SQLiteStore:
         )
         new_id = cur.lastrowid
         assert new_id is not None
-        db.execute("DELETE FROM deliveries WHERE delivery_id <= ?", (new_id - self._delivery_log,))
+        self._prune_deliveries = True  # once for the whole group, before it commits
         return new_id
 
     async def add_delivery(self, delivery: Delivery) -> int:
@@ -1358,11 +1399,13 @@ class SQLiteStore:
         this returns; ``None`` (and nothing written) when no user holds the key."""
 
         def q(db: sqlite3.Connection) -> tuple[int, str] | None:
-            row = db.execute(_SELECT_USER_BY_KEY, (callback_key,)).fetchone()
+            row = db.execute(_SELECT_INTENT_BY_KEY, (callback_key,)).fetchone()
             if row is None:
                 return None
             user = merge_intent(
-                _user_from(row),
+                _Intent(
+                    row[0], _dt(row[1]), bool(row[2]), _dt(row[3]), int(row[4]), int(row[5])
+                ),  # the columns of _SELECT_INTENT_BY_KEY, in order
                 changes_since=changes_since,
                 full=full,
                 received_at=delivery.received_at,
