@@ -203,20 +203,23 @@ async def test_serve_makes_an_owner_only_admin_token_shows_it_masked_and_replay_
         assert path.read_text().strip() == token
 
 
-async def test_bodies_read_at_once_are_bounded(patient_server: WebhookServer) -> None:
-    # Review of issue 9, finding 4: slow bodies of signed requests are bounded in number;
-    # beyond the bound a delivery is told to come back (503 with Retry-After), not held.
-    handle = patient_server.handle
+SLOW_HEAD = (
+    b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
+    b"Host: 127.0.0.1\r\nCronofy-HMAC-SHA256: c2ln\r\n"
+    b'Content-Length: 100\r\n\r\n{"notif'
+)
+"""A signed delivery's head and the start of a body that never finishes."""
+
+
+@contextlib.asynccontextmanager
+async def a_slow_body_holding_the_bound(server: WebhookServer) -> AsyncIterator[None]:
+    """One slow body holding the receiver's only body read (``max_body_reads = 1``)."""
+    handle = server.handle
     assert handle is not None
-    patient_server.config.max_body_reads = 1
-    patient_server.config.body_timeout = 60.0
-    head = (
-        b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
-        b"Host: 127.0.0.1\r\nCronofy-HMAC-SHA256: c2ln\r\n"
-        b'Content-Length: 100\r\n\r\n{"notif'
-    )
-    _, slow = await asyncio.open_connection("127.0.0.1", patient_server.port)
-    slow.write(head)
+    server.config.max_body_reads = 1
+    server.config.body_timeout = 60.0
+    _, slow = await asyncio.open_connection("127.0.0.1", server.port)
+    slow.write(SLOW_HEAD)
     await slow.drain()
     try:
         for _ in range(1000):  # wait for the read to start, bounded; not for a duration
@@ -224,8 +227,17 @@ async def test_bodies_read_at_once_are_bounded(patient_server: WebhookServer) ->
                 break
             await asyncio.sleep(0.01)
         assert handle._body_reads == 1
+        yield
+    finally:
+        slow.close()
+
+
+async def test_bodies_read_at_once_are_bounded(patient_server: WebhookServer) -> None:
+    # Review of issue 9, finding 4: slow bodies of signed requests are bounded in number;
+    # beyond the bound a delivery is told to come back (503 with Retry-After), not held.
+    async with a_slow_body_holding_the_bound(patient_server):
         reader, writer = await asyncio.open_connection("127.0.0.1", patient_server.port)
-        writer.write(head)
+        writer.write(SLOW_HEAD)
         await writer.drain()
         async with asyncio.timeout(10):
             status = await reader.readline()
@@ -233,8 +245,6 @@ async def test_bodies_read_at_once_are_bounded(patient_server: WebhookServer) ->
         assert b" 503 " in status
         assert b"Retry-After: 5" in rest
         writer.close()
-    finally:
-        slow.close()
 
 
 async def test_a_complete_delivery_is_not_refused_while_slow_bodies_hold_the_bound(
@@ -244,22 +254,7 @@ async def test_a_complete_delivery_is_not_refused_while_slow_bodies_hold_the_bou
     # body came whole with its head waits for nothing, so it is answered, not told to retry.
     handle = patient_server.handle
     assert handle is not None
-    patient_server.config.max_body_reads = 1
-    patient_server.config.body_timeout = 60.0
-    head = (
-        b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
-        b"Host: 127.0.0.1\r\nCronofy-HMAC-SHA256: c2ln\r\n"
-        b'Content-Length: 100\r\n\r\n{"notif'
-    )
-    _, slow = await asyncio.open_connection("127.0.0.1", patient_server.port)
-    slow.write(head)
-    await slow.drain()
-    try:
-        for _ in range(1000):  # wait for the read to start, bounded; not for a duration
-            if handle._body_reads == 1:
-                break
-            await asyncio.sleep(0.01)
-        assert handle._body_reads == 1
+    async with a_slow_body_holding_the_bound(patient_server):
         _, data, headers = genuine(patient_server)
         whole = (
             b"POST /cronofy/notifications/KEY-cb-5ecret-aaaaaaaaaaaa HTTP/1.1\r\n"
@@ -277,5 +272,3 @@ async def test_a_complete_delivery_is_not_refused_while_slow_bodies_hold_the_bou
         assert handle.rejected["busy"] == 0
         assert handle._body_reads == 1  # the slow one still holds its read
         writer.close()
-    finally:
-        slow.close()
