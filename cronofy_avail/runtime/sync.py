@@ -61,7 +61,14 @@ from cronofy_avail.core.planner import (
     plan_changes,
     plan_reconcile,
 )
-from cronofy_avail.runtime.store import LockLost, Store, UserRecord, UserState, lock_owner
+from cronofy_avail.runtime.store import (
+    _SYNC_FIELDS,
+    LockLost,
+    Store,
+    UserRecord,
+    UserState,
+    lock_owner,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -698,18 +705,6 @@ class SyncEngine:
 
 # What a sync reads and writes of the user's record; refreshed once the lock is held, since
 # another process may have synced since the caller read it.
-_SYNC_OWNED = (
-    "watermark",
-    "state",
-    "last_error",
-    "last_result",
-    "last_sync_at",
-    "last_reconcile_at",
-    "pending_since",
-    "pending_full",
-    "pending_at",
-    "pending_gen",
-    "pending_full_gen",
-    "counts",
-    "reconcile_due_at",
-)
+# The fields only a commit writes (one list, so a new one cannot be missed here), plus the
+# state and error, which a sync also sets.
+_SYNC_OWNED = (*_SYNC_FIELDS, "state", "last_error")
