@@ -17,7 +17,6 @@ from cronofy_avail.core.week import (
     allday_row_count,
     render_week,
     time_at,
-    week_start_of,
 )
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -41,10 +40,21 @@ def _local(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(MONDAY + timedelta(days=day), time(hour, minute), LONDON)
 
 
-def test_week_start_is_the_monday_on_or_before() -> None:
-    assert week_start_of(date(2026, 12, 2)) == MONDAY
-    assert week_start_of(MONDAY) == MONDAY
-    assert week_start_of(date(2026, 12, 6)) == MONDAY
+def test_the_seven_days_start_on_any_day_of_the_week() -> None:
+    sunday = MONDAY - timedelta(days=1)
+    bars = [
+        Bar("mon", "event", _local(0, 9), _local(0, 10)),
+        Bar("sun", "event", _local(6, 9), _local(6, 10)),
+    ]
+    root = _parse(render_week(bars, week_start=sunday, tzid="Europe/London"))
+    days = [r.get("data-date") for r in root.iter(f"{NS}rect") if r.get("class") == "day"]
+    assert days == [str(sunday + timedelta(days=d)) for d in range(7)]
+    labels = [t.text or "" for t in root.iter(f"{NS}text") if t.get("class") == "day-label"]
+    assert [label[:3] for label in labels] == ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    # Monday is the second column; the next Sunday (day 6 from MONDAY) is past the seventh
+    assert [b.get("data-id") for b in _bars(root)] == ["mon"]
+    [mon] = _bars(root)
+    assert float(mon.get("x", "0")) >= Layout(sunday, "Europe/London").day_x(1)
 
 
 def test_each_kind_in_its_own_lane_of_the_right_day_at_the_right_height() -> None:

@@ -25,11 +25,11 @@ from cronofy_avail.cli.live import AnnouncingStore, report_syncs
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
-from cronofy_avail.core.week import bars_from, render_week, week_start_of
+from cronofy_avail.core.week import bars_from, render_week
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.explain import explain
 from cronofy_avail.runtime.inputs import tzid_arg
-from cronofy_avail.runtime.steps import busy_calendar_ids, query_availability
+from cronofy_avail.runtime.steps import busy_calendar_ids, query_availability, query_start
 from cronofy_avail.runtime.sync import SyncResult
 
 DEMO_TZID = "Europe/London"
@@ -300,7 +300,8 @@ async def run_demo(
         p.line(f"  busy time from: {', '.join(consulted)}  (a meeting tomorrow 11:00-12:00)")
         p.line("  the Availability calendar is NOT consulted: its own events would count as busy")
         p.line("  time and cancel the very periods made from them (the busy-calendar trap)")
-        window = (local + day, local + 6 * day)
+        start = query_start(datetime.now(UTC))
+        window = (start, start + 6 * day)
         user = await pg.user()
         assert user.sub is not None
         m_slots, u_slots = [
@@ -389,19 +390,22 @@ async def _write_week(
     unmanaged: list[tuple[datetime, datetime]],
     day: datetime,
 ) -> None:
-    """The week view the notebook shows, as a standalone SVG file (opens in any browser)."""
+    """The week view the notebook shows, as a standalone SVG file (opens in any browser):
+    seven days from ``day``, which hold everything the demo adds."""
     events = await pg.client.read_events(
         tzid=pg.tzid,
         from_=(day - timedelta(days=7)).date(),
         to=(day + timedelta(days=14)).date(),
         calendar_ids=[pg.calendar_id],
     )
+    first = day.astimezone(ZoneInfo(pg.tzid)).date()
+    last = first + timedelta(days=6)
     picture = render_week(
         bars_from(events, await pg.periods(), managed, unmanaged),
-        week_start=week_start_of(day.date()),
+        week_start=first,
         tzid=pg.tzid,
         now=datetime.now(UTC),
-        title=f"Available Periods, week of {week_start_of(day.date()):%d %b %Y} ({pg.tzid})",
+        title=f"Available Periods, {first:%a %d %b} - {last:%a %d %b %Y} ({pg.tzid})",
     )
     path.write_text(picture, encoding="utf-8")  # noqa: ASYNC240 - once, at the very end
 

@@ -23,7 +23,7 @@ from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import hint_for_text
 from cronofy_avail.runtime.inputs import int_range
 from cronofy_avail.runtime.settings import Settings
-from cronofy_avail.runtime.steps import query_availability
+from cronofy_avail.runtime.steps import query_availability, query_start
 from cronofy_avail.runtime.store import UserState
 from cronofy_avail.runtime.sync import SyncResult
 
@@ -335,8 +335,7 @@ async def run_availability(args: argparse.Namespace, settings: Settings, out: Te
             return 1
         shown = _shown_zone(settings, user.tzid)
         tz = zone(shown)
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
-        start = now + timedelta(minutes=1)
+        start = query_start(datetime.now(UTC))
         end = start + timedelta(days=args.days)
         client = rt.client_for(user)
         try:

@@ -1,6 +1,8 @@
 """The week picture: data in, SVG text out (pure: no I/O, no widgets).
 
-One column per day of a Monday-first week in the user's time zone, one time axis per day.
+One column per day of seven consecutive days in the user's time zone (the notebook and the
+demo start them today: a rolling week, so "tomorrow" is in view on a Sunday too), one time
+axis per day.
 Each day column has four lanes, left to right: the sub calendar's **events**, the **Available
 Periods** made from them, the **managed** availability slots (inside the periods) and the
 **unmanaged** slots (any time not busy). All-day and multi-day all-day events sit in a band
@@ -128,11 +130,6 @@ def bars_from(
     return bars
 
 
-def week_start_of(day: date) -> date:
-    """The Monday on or before ``day``."""
-    return day - timedelta(days=day.weekday())
-
-
 def time_at(
     week_start: date, tzid: str, day_index: int, y: float, *, allday_rows: int = 1
 ) -> datetime:
@@ -189,7 +186,7 @@ def render_week(
     selected: str | None = None,
     title: str | None = None,
 ) -> str:
-    """The SVG text of one week. ``week_start`` should be a Monday (:func:`week_start_of`).
+    """The SVG text of seven days from ``week_start`` (any day of the week).
 
     Every bar carries ``class="bar <kind>"``, ``data-id``, ``data-kind`` and a ``<title>``
     (hover text); ``selected`` is ``"<kind>:<id>"`` (an event and its period share an id).

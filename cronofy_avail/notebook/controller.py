@@ -48,7 +48,6 @@ from cronofy_avail.core.week import (
     bars_from,
     render_week,
     time_at,
-    week_start_of,
 )
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.emulator.relay import RELAY_PATH
@@ -63,6 +62,7 @@ from cronofy_avail.runtime.steps import (
     create_sub_calendar,
     onboard_user,
     query_availability,
+    query_start,
 )
 from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
@@ -457,6 +457,7 @@ class WizardController:
                 tzid=self.inputs.tzid,
                 store=self._store,
                 onboard=False,
+                clock=self.clock,
             )
         )
         control = EmulatorControl(pg.emulator.base_url, session=pg.session)
@@ -896,13 +897,16 @@ class WizardController:
         await self._read_deliveries()
         user = await backend.store.get_user(self.inputs.user_id)
         if user is not None and user.calendar_id:
-            today = self.clock().astimezone(ZoneInfo(self.inputs.tzid)).date()
+            today = self.today()
+            known = {e.event_uid for e in self.events}
             self.events = await backend.client.read_events(
                 tzid=self.inputs.tzid,
                 from_=today - timedelta(days=28),
                 to=today + timedelta(days=60),
                 calendar_ids=[user.calendar_id],
             )
+            if self.refreshes:
+                self._follow([b for b in bars_from(self.events) if b.id not in known])
         self.periods = await backend.client.list_available_periods()
         if self.steps["availability"].state == StepState.DONE:
             await self._query_slots()
@@ -951,6 +955,7 @@ class WizardController:
         event = await control.add_event(
             calendar_id, summary=summary, start=_iso(start), end=_iso(end)
         )
+        self.show(start)
         return str(event["event_uid"])
 
     async def add_all_day(self, day: date, days: int = 1, summary: str = "Free all day") -> str:
@@ -961,6 +966,7 @@ class WizardController:
             start=day.isoformat(),
             end=(day + timedelta(days=days)).isoformat(),
         )
+        self.show(day)
         return str(event["event_uid"])
 
     async def add_recurring(
@@ -976,11 +982,13 @@ class WizardController:
                 "recurrence": {"frequency": "daily", "count": count},
             },
         )
+        self.show(start)
         return [str(e["event_uid"]) for e in events]
 
     async def move(self, event_uid: str, start: datetime, end: datetime) -> None:
         control, _ = self._control()
         await control.move_event(event_uid, _iso(start), _iso(end))
+        self.show(start)
 
     async def delete(self, event_uid: str) -> None:
         control, _ = self._control()
@@ -989,8 +997,7 @@ class WizardController:
     def tomorrow_at(self, hour: int, minute: int = 0, *, days: int = 1) -> datetime:
         """Local ``hour:minute`` ``days`` from today in the user's zone (for the buttons)."""
         zone = ZoneInfo(self.inputs.tzid)
-        today = self.clock().astimezone(zone).date()
-        return datetime.combine(today + timedelta(days=days), time(hour, minute), zone)
+        return datetime.combine(self.today() + timedelta(days=days), time(hour, minute), zone)
 
     async def create_from_drag(self, day_index: int, y0: float, y1: float) -> str | None:
         """A drag across empty time in the week view: an availability event there, as the
@@ -1054,7 +1061,9 @@ class WizardController:
         await self._query_slots()
 
     def query_window(self) -> tuple[datetime, datetime]:
-        start = self.tomorrow_at(0)
+        """From now (rounded up to the next quarter hour), ``days`` long: availability made
+        for later today is offered today."""
+        start = query_start(self.clock())
         return start, start + timedelta(days=self.inputs.days)
 
     async def _query_slots(self) -> None:
@@ -1090,14 +1099,45 @@ class WizardController:
 
     # ------------------------------------------------------------------ the week view
 
+    def today(self) -> date:
+        """Today in the user's zone, on the wizard's clock."""
+        return self.clock().astimezone(ZoneInfo(self.inputs.tzid)).date()
+
     @property
     def week_start(self) -> date:
-        today = self.clock().astimezone(ZoneInfo(self.inputs.tzid)).date()
-        return week_start_of(today) + timedelta(days=7 * self.week_offset)
+        """The first of the seven days the week view shows: today, or whole weeks from it.
+
+        A rolling week rather than the calendar week: on a Sunday, "tomorrow" is in view, and
+        so is everything the buttons and notebooks add (tomorrow to four days on).
+        """
+        return self.today() + timedelta(days=7 * self.week_offset)
+
+    def _follow(self, new: list[Bar]) -> None:
+        """Events that appeared since the last refresh (added as the user anywhere: a button,
+        a notebook cell, the CLI): when none of them is in view, show the first of them."""
+        days = [self._day_of(b.start) for b in new]
+        if days and not any(self._in_view(d) for d in days):
+            self.show(min(days))
 
     def shift_week(self, weeks: int) -> None:
         self.week_offset += weeks
         self._changed()
+
+    def show(self, moment: date | datetime) -> None:
+        """Move the week view to the seven days that hold ``moment`` (a local day, or an
+        instant shown in the user's zone), unless they are already in view."""
+        day = self._day_of(moment)
+        if not self._in_view(day):
+            self.week_offset = (day - self.today()).days // 7
+            self._changed()
+
+    def _day_of(self, moment: date | datetime) -> date:
+        if isinstance(moment, datetime):
+            return moment.astimezone(ZoneInfo(self.inputs.tzid)).date()
+        return moment
+
+    def _in_view(self, day: date) -> bool:
+        return 0 <= (day - self.week_start).days < 7
 
     def select(self, key: str | None) -> None:
         """Select the bar ``"<kind>:<id>"`` (a click in the week view)."""
@@ -1114,8 +1154,14 @@ class WizardController:
             tzid=self.inputs.tzid,
             now=self.clock(),
             selected=self.selected,
-            title=f"Week of {self.week_start:%d %b %Y} ({self.inputs.tzid})",
+            title=f"{self.week_title()} ({self.inputs.tzid})",
         )
+
+    def week_title(self) -> str:
+        """The seven days in view, e.g. "Sun 06 Dec - Sat 12 Dec 2026"."""
+        first = self.week_start
+        last = first + timedelta(days=6)
+        return f"{first:%a %d %b} - {last:%a %d %b %Y}"
 
     def period_rows(self) -> list[tuple[str, str, str, str]]:
         """(period id, start, end, event summary) in the user's zone, by start."""

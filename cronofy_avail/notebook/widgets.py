@@ -268,8 +268,8 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.week_delete = _button("Delete", "cav-week-delete")
         self.week_move.on_click(self._wrap(lambda _b: self._act("move")))
         self.week_delete.on_click(self._wrap(lambda _b: self._act("delete")))
-        prev_week = _button("◀ previous week", "cav-prev-week")
-        next_week = _button("next week ▶", "cav-next-week")
+        prev_week = _button("◀ previous 7 days", "cav-prev-week")
+        next_week = _button("next 7 days ▶", "cav-next-week")
         prev_week.on_click(self._wrap(lambda _b: c.shift_week(-1)))
         next_week.on_click(self._wrap(lambda _b: c.shift_week(1)))
 
@@ -507,9 +507,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.slots_table.value = _table(
             ["with managed availability", "without"], zone_rows, "cav-slots-table"
         ) + (f'<p class="cav-trap">{escape(c.availability_note)}</p>' if zone_rows else "")
-        self.week_label.value = (
-            f"<b>Week of {c.week_start:%a %d %b %Y}</b> ({escape(c.inputs.tzid)})"
-        )
+        self.week_label.value = f"<b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})"
         self.week.svg = c.week_svg()
         self.details.value = escape(c.describe(c.selected)) if c.selected else ""
         # move/delete act as the user on an emulator, on a selected event bar

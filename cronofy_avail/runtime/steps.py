@@ -6,14 +6,16 @@
    :func:`onboard_user` records what steps 1 and 2 made and asks for the first full reconcile;
 4. :func:`query_availability` — an availability query with managed availability that avoids
    the busy-calendar trap: the sub calendar's own opaque events would be busy time and cancel
-   the periods made from them, so it is left out of the consulted calendars.
+   the periods made from them, so it is left out of the consulted calendars. Every query the
+   toolkit makes starts at :func:`query_start` (now, rounded up to the next slot boundary), so
+   availability made for later today is offered today.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from cronofy_avail.client.api import CronofyClient
@@ -143,6 +145,23 @@ async def busy_calendar_ids(client: CronofyClient, sub_calendar_id: str) -> list
         for c in await client.list_calendars()
         if c.calendar_id != sub_calendar_id and not c.calendar_deleted
     ]
+
+
+SLOT_BOUNDARY = timedelta(minutes=15)
+"""Query windows start on a multiple of this (counted from the epoch, so on the quarter hour
+in every zone whose offset is whole quarter hours)."""
+
+
+def query_start(now: datetime, boundary: timedelta = SLOT_BOUNDARY) -> datetime:
+    """Where an availability query from ``now`` starts: ``now`` rounded up to the next
+    ``boundary`` (``now`` itself when it is exactly on one), in UTC.
+
+    Not "tomorrow at 00:00": a period dragged onto the rest of today must give slots today.
+    """
+    moment = now.astimezone(UTC)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    late = (moment - epoch) % boundary
+    return moment if not late else moment + (boundary - late)
 
 
 async def query_availability(

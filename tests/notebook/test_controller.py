@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -275,9 +277,8 @@ async def test_the_week_svg_holds_exactly_the_events_periods_and_slots(
 async def test_a_drag_on_empty_time_becomes_a_period(wizard: WizardController) -> None:
     assert await wizard.run_all()
     start = wizard.tomorrow_at(10)
-    if start.date() >= wizard.week_start + timedelta(days=7):
-        wizard.shift_week(1)
     day = (start.date() - wizard.week_start).days
+    assert day == 1  # the view starts today: tomorrow is always the second column
     # two overlapping all-day events push the time axis down by a second band row
     await wizard.add_all_day(start.date())
     await wizard.add_all_day(start.date())
@@ -361,10 +362,136 @@ async def test_real_cronofy_without_credentials_explains_the_fix(
         await c.close()
 
 
-def test_now_is_in_the_current_week() -> None:
-    c = WizardController(clock=lambda: datetime(2026, 12, 3, 12, tzinfo=ZoneInfo("UTC")))
-    assert str(c.week_start) == "2026-11-30"
-    assert 'class="now"' in c.week_svg()
+class Ticking:
+    """A clock that starts at ``start`` and runs at real speed: the wizard's, and through it
+    the embedded emulator's and the sync engine's (one clock for the whole playground)."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.t0 = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return (self.start + timedelta(seconds=time.monotonic() - self.t0)).astimezone(UTC)
+
+
+def _days_from_today(days: int, clock: time_of_day, tzid: str = "Europe/London") -> datetime:
+    """``clock`` on the day ``days`` from today in ``tzid`` (today from the real clock)."""
+    zone = ZoneInfo(tzid)
+    today = datetime.now(zone).date()
+    return datetime.combine(today + timedelta(days=days), clock, zone)
+
+
+def _next_sunday(clock: time_of_day, tzid: str = "Europe/London") -> datetime:
+    today = datetime.now(ZoneInfo(tzid)).date()
+    return _days_from_today((6 - today.weekday()) % 7 or 7, clock, tzid)
+
+
+@pytest.mark.parametrize("days", range(7))
+def test_the_view_starts_today_on_every_day_of_the_week(days: int) -> None:
+    now = _days_from_today(days, time_of_day(12))
+    c = WizardController(clock=lambda: now.astimezone(UTC))
+    assert c.week_start == now.date()
+    root = ET.fromstring(c.week_svg())  # noqa: S314 - our own output
+    [line] = [x for x in root.iter(f"{NS}line") if x.get("class") == "now"]
+    assert float(line.get("x1", "-1")) == Layout(c.week_start, c.inputs.tzid).day_x(0)
+    first_label = next(t.text for t in root.iter(f"{NS}text") if t.get("class") == "day-label")
+    assert first_label == f"{now:%a %d %b}"
+    assert c.week_title() == f"{now:%a %d %b} - {now + timedelta(days=6):%a %d %b %Y}"
     c.shift_week(1)
-    assert str(c.week_start) == "2026-12-07"
+    assert c.week_start == now.date() + timedelta(days=7)
     assert 'class="now"' not in c.week_svg()
+    c.show(now + timedelta(days=3))
+    assert c.week_start == now.date()  # back to the seven days that hold it
+
+
+def test_the_query_starts_now_on_the_next_quarter_hour() -> None:
+    now = _days_from_today(1, time_of_day(13, 7, 30))
+    c = WizardController(clock=lambda: now.astimezone(UTC))
+    start, end = c.query_window()
+    assert start == now.replace(minute=15, second=0)
+    assert end - start == timedelta(days=c.inputs.days)
+    on_the_dot = now.replace(minute=30, second=0)
+    c.clock = lambda: on_the_dot.astimezone(UTC)
+    assert c.query_window()[0] == on_the_dot
+
+
+async def test_on_a_sunday_night_what_the_buttons_add_is_in_view() -> None:
+    clock = Ticking(_next_sunday(time_of_day(23, 50)))
+    c = WizardController(clock=clock)
+    try:
+        assert await c.run_all()
+        assert c.week_start == clock().astimezone(ZoneInfo(c.inputs.tzid)).date()
+        timed = await c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Calls")
+        all_day = await c.add_all_day(c.tomorrow_at(0, days=2).date())
+        series = await c.add_recurring(c.tomorrow_at(14, days=3), c.tomorrow_at(16, days=3))
+        await c.settle()
+        assert c.week_offset == 0  # nothing had to be followed: all of it is in view
+        live = {timed, all_day, *series}
+        assert set(ids_in_weeks(c, "event", weeks=1)) == live
+        assert set(ids_in_weeks(c, "period", weeks=1)) == {period_id_for(u) for u in live}
+        assert ids_in_weeks(c, "managed", weeks=1)  # Monday's slots, from midnight on
+    finally:
+        await c.close()
+
+
+async def test_availability_dragged_onto_today_gives_managed_slots_today() -> None:
+    clock = Ticking(_days_from_today(0, time_of_day(9)))
+    c = WizardController(clock=clock)
+    try:
+        assert await c.run_all()
+        zone = ZoneInfo(c.inputs.tzid)
+        today = clock().astimezone(zone).date()
+        assert c.managed_slots == []
+        layout = Layout(c.week_start, c.inputs.tzid)
+        uid = await c.create_from_drag(0, layout.y_of(14 * 60), layout.y_of(16 * 60))
+        assert uid is not None
+        await c.settle()
+        [period] = c.periods
+        assert period.available_period_id == period_id_for(uid)
+        want = [
+            (
+                datetime.combine(today, time_of_day(h), zone),
+                datetime.combine(today, time_of_day(h + 1), zone),
+            )
+            for h in (14, 15)
+        ]
+        assert c.managed_slots == want  # today's, not from tomorrow on
+        assert "2 slot(s) with managed availability" in (c.steps["availability"].summary or "")
+    finally:
+        await c.close()
+
+
+async def test_the_view_follows_a_new_event_out_of_view() -> None:
+    clock = Ticking(_days_from_today(0, time_of_day(9)))
+    c = WizardController(clock=clock)
+    try:
+        assert await c.run_all()
+        later = c.tomorrow_at(10, days=16)
+        uid = await c.add_timed(later, later + timedelta(hours=1), "Far ahead")
+        await c.settle()
+        assert c.week_offset == 2
+        assert uid in ids_in_weeks(c, "event", weeks=3)
+        root = ET.fromstring(c.week_svg())  # noqa: S314 - our own output
+        assert {
+            r.get("data-id") for r in root.iter(f"{NS}rect") if r.get("data-kind") == "event"
+        } == {uid}
+        # Added as the user elsewhere (a phone, the CLI, a notebook cell): followed too.
+        assert c.backend is not None
+        assert c.backend.control is not None
+        assert c.calendar is not None
+        back = c.tomorrow_at(8)
+        await c.backend.control.add_event(
+            c.calendar.calendar_id,
+            summary="From the phone",
+            start=back.isoformat(),
+            end=(back + timedelta(hours=1)).isoformat(),
+        )
+        await c.settle()
+        assert c.week_offset == 0
+        # Paging away on purpose is left alone while nothing new arrives.
+        c.shift_week(1)
+        await c.sync_now()
+        await c.settle()
+        assert c.week_offset == 1
+    finally:
+        await c.close()
