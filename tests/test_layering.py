@@ -109,6 +109,18 @@ def test_import_cronofy_avail_stays_light_and_the_public_face_resolves() -> None
     assert {"Playground", "CronofyClient", "verify_notification", "SQLiteStore"} <= set(names)
 
 
+def test_the_wizard_controller_imports_no_widget_library() -> None:
+    probe = (
+        "import sys, cronofy_avail.notebook.controller\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('ipywidgets', 'anywidget', 'traitlets', 'IPython')))"
+    )
+    out = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
+
+
 def test_an_unknown_public_name_is_an_attribute_error() -> None:
     import cronofy_avail
 

@@ -74,8 +74,9 @@ def summary_arg(value: str) -> str:
     return value
 
 
-def resolve_day(text: str, tz: ZoneInfo) -> date:
-    today = datetime.now(tz).date()
+def resolve_day(text: str, tz: ZoneInfo, now: datetime | None = None) -> date:
+    """The day ``text`` names in the user's zone ``tz`` (today there, not in UTC)."""
+    today = (now or datetime.now(UTC)).astimezone(tz).date()
     if text == "today":
         return today
     if text == "tomorrow":

@@ -2,6 +2,9 @@
 
 * ``jupyterlab`` (session): ``python -m jupyterlab`` on a free port in a temp root, with its
   config, runtime, data and settings dirs isolated and everything that calls home switched off.
+  Its clock (and its kernels', under libfaketime) starts at 08:00 today in Europe/London, the
+  wizard's zone: a drag onto today's column has the rest of the day ahead of it, whenever the
+  test runs.
 * ``browser`` (module, never session: while Playwright's sync API is open the main thread looks
   like it runs an event loop, which breaks later async tests), ``page`` (per test).
 
@@ -21,10 +24,15 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+
+from tests import instants
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL = "apt-get update && apt-get install -y chromium"
@@ -42,12 +50,18 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
+ZONE = ZoneInfo("Europe/London")
+"""The wizard's default zone."""
+
+
 @dataclass(frozen=True)
 class Lab:
     url: str
     token: str
     root: Path
     log: Path
+    today: date
+    """Today in the lab (in :data:`ZONE`), whose clock starts at 08:00."""
 
 
 def missing(reason: str) -> None:
@@ -91,8 +105,14 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             }
         )
     )
+    lib = instants.libfaketime()
+    if lib is None:
+        missing("libfaketime is not installed (apt-get install -y faketime)")
+    assert lib is not None
+    today = datetime.now(ZONE).date()
+    morning = instants.Instant("lab", datetime.combine(today, time_of_day(8), ZONE).astimezone(UTC))
     env = dict(
-        os.environ,
+        instants.env_at(morning, lib),
         JUPYTER_CONFIG_DIR=str(config),
         JUPYTER_RUNTIME_DIR=str(runtime),
         JUPYTER_DATA_DIR=str(data),
@@ -107,7 +127,7 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             start_new_session=True,
         )
         try:
-            yield Lab(_wait_for_server(proc, runtime, log_path), TOKEN, root, log_path)
+            yield Lab(_wait_for_server(proc, runtime, log_path), TOKEN, root, log_path, today)
         finally:
             proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
             try:

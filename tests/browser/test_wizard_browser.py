@@ -5,10 +5,8 @@ period bar after notification → sync. Screenshots go to ``test-artifacts/``.""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import nbformat
 import pytest
@@ -74,16 +72,10 @@ def test_click_through_to_availability_then_drag_a_period(
     expect(week.locator("rect.bar.unmanaged").first).to_be_attached()
     expect(week.locator("rect.bar.period")).to_have_count(0)
 
-    # Drag across empty time tomorrow 10:00-12:00 (the user's zone is Europe/London).
-    zone = ZoneInfo("Europe/London")
-    today = datetime.now(zone).date()
-    tomorrow = today + timedelta(days=1)
-    index = (tomorrow - (today - timedelta(days=today.weekday()))).days
-    if index > 6:
-        page.locator(".cav-next-week").click()
-        expect(week.locator(f'rect.day[data-date="{tomorrow.isoformat()}"]')).to_be_attached()
-        index -= 7
-    day = week.locator(f'rect.day[data-day="{index}"]')
+    # Drag across empty time today 10:00-12:00 (the lab's clock says 08:00 in the user's
+    # zone, Europe/London): the week view starts today, so today is the first column.
+    day = week.locator('rect.day[data-day="0"]')
+    expect(day).to_have_attribute("data-date", jupyterlab.today.isoformat())
     day.scroll_into_view_if_needed()
     box = day.bounding_box()
     assert box is not None
@@ -105,8 +97,15 @@ def test_click_through_to_availability_then_drag_a_period(
     hours = (period_box["y"] - box["y"]) / box["height"] * 24
     assert round(hours * 4) / 4 == 10.0  # starts at 10:00 on the axis
     assert round(period_box["height"] / box["height"] * 24 * 4) / 4 == 2.0  # two hours
-    # managed slots now exist inside the new period
-    expect(week.locator("rect.bar.managed").first).to_be_attached(timeout=WAIT)
+    # managed slots today, inside the new period: the query starts now, not tomorrow
+    managed = week.locator("rect.bar.managed")
+    expect(managed.first).to_be_attached(timeout=WAIT)
+    expect(page.locator(".cav-slots-table tbody tr").first).to_contain_text(
+        f"{jupyterlab.today:%a %d %b} 10:00-11:00"
+    )
+    first_slot = managed.first.bounding_box()
+    assert first_slot is not None
+    assert box["x"] <= first_slot["x"] < box["x"] + box["width"]  # in today's column
 
     # hover shows what a bar is; a click selects it
     period.hover()

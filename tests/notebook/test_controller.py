@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -52,20 +51,6 @@ def ids_in_weeks(c: WizardController, kind: str, weeks: int = 2) -> dict[str, li
                 found.setdefault(r.get("data-id", ""), []).append(r.get("data-part", ""))
     c.week_offset = offset
     return found
-
-
-def test_the_controller_imports_no_widget_library() -> None:
-    import subprocess
-
-    probe = (
-        "import sys, cronofy_avail.notebook.controller\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('ipywidgets', 'anywidget', 'traitlets', 'IPython')))"
-    )
-    out = subprocess.run(  # noqa: S603 - our own interpreter and a fixed script
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "[]"
 
 
 async def test_steps_run_in_order_through_every_state(wizard: WizardController) -> None:
