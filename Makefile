@@ -10,7 +10,7 @@ comma  := ,
 # The stamp of an installed set of extras: $(call installed,dev+notebook); `base` = none.
 installed = $(VENV)/.installed-$(1)
 
-.PHONY: demo test lint typecheck pytest bench soak notebook workshop clean
+.PHONY: demo test lint typecheck pytest instants bench soak notebook workshop clean
 
 MINUTES ?= 30
 
@@ -42,7 +42,7 @@ $(VENV)/.installed-%: pyproject.toml | $(CFG)
 demo: $(call installed,base)
 	$(BIN)/cronofy-avail demo
 
-test: $(call installed,dev+notebook+postgres) lint typecheck pytest
+test: $(call installed,dev+notebook+postgres) lint typecheck pytest instants
 
 lint: $(call installed,dev+notebook+postgres)
 	$(BIN)/ruff check .
@@ -54,6 +54,11 @@ typecheck: $(call installed,dev+notebook+postgres)
 
 pytest: $(call installed,dev+notebook+postgres)
 	$(BIN)/python -m pytest
+
+# The tests that touch dates, again at a Sunday night, the daylight-saving changes, New Year's
+# Eve, a leap day and a year on (tests/instants.py; needs Debian's faketime).
+instants: $(call installed,dev+notebook+postgres)
+	$(BIN)/python -m tests.instants
 
 bench: $(call installed,dev+notebook+postgres)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

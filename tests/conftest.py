@@ -101,6 +101,17 @@ def _no_secret_in_any_log_record() -> Iterator[None]:
     assert not hits, "secrets in log records:\n" + "\n".join(hits[:5])
 
 
+# --------------------------------------------------------------------------- dates
+# The tests that touch dates are listed once, in tests/instants.py, and marked ``dates`` here.
+from tests.instants import DATE_TOUCHING  # noqa: E402
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(DATE_TOUCHING):
+            item.add_marker(pytest.mark.dates)
+
+
 # --------------------------------------------------------------------------- PostgreSQL
 # A throwaway cluster (initdb + pg_ctl in a temp dir, free port) started on first use by any
 # test in the session and stopped at its end; each test that asks for ``pg_url`` gets a fresh
