@@ -235,6 +235,31 @@ async def test_a_stalled_job_with_a_follow_up_waiting_gives_way_to_it(pg_url: st
         await store.close()
 
 
+async def test_a_retry_is_due_after_its_delay_on_the_databases_clock(pg_url: str) -> None:
+    """A retry's due time counts from the database's clock, the one that decides when a job
+    is due: a worker whose clock is skewed neither puts the retry off nor runs it early
+    (under libfaketime this process's clock is far from the throwaway PostgreSQL's)."""
+    from datetime import UTC, datetime
+
+    from cronofy_avail.runtime.sync import SyncResult
+
+    store, runner = await _cluster_worker(pg_url, retry_delays=(600.0,))
+    try:
+        now = datetime.now(UTC)
+        busy = SyncResult("incremental", ok=False, started_at=now, finished_at=now, busy=True)
+        await runner._after("u1", busy, 0)  # another process held the lock: retry later
+        async with store.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT extract(epoch FROM scheduled_at - now())::float8 AS due_in "
+                "FROM procrastinate_jobs WHERE queueing_lock = %s",
+                (lock_key("u1"),),
+            )
+            (row,) = await cur.fetchall()
+        assert 0.0 < row["due_in"] <= 600.0
+    finally:
+        await store.close()
+
+
 async def test_the_tick_records_the_reconcile_once_and_resumes_pending_users(
     pg_url: str,
 ) -> None:

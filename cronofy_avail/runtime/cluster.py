@@ -34,7 +34,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Self
 
 import procrastinate
@@ -77,6 +77,16 @@ _RECENT_GRANTS = (
 )
 
 
+async def database_now(store: PostgresStore) -> datetime:
+    """The database's clock: the one procrastinate compares a job's ``scheduled_at`` with."""
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT now() AS now")
+        row = await cur.fetchone()
+    assert row is not None
+    now: datetime = row["now"]
+    return now
+
+
 def lock_key(user_id: str) -> str:
     """The procrastinate ``lock`` and ``queueing_lock`` of a user's sync jobs."""
     return f"sync:{user_id}"
@@ -110,17 +120,19 @@ async def enqueue_sync(
     *,
     connection: Conn | None = None,
     attempt: int = 0,
-    schedule_in: float | None = None,
+    schedule_at: datetime | None = None,
 ) -> bool:
     """Defer a sync of ``user_id`` (in ``connection``'s transaction when given). ``False``
-    when one is already waiting: it will read the newest intent, so this one folds into it."""
+    when one is already waiting: it will read the newest intent, so this one folds into it.
+    ``schedule_at`` (default: due at once) is a time on the database's clock, which decides
+    when a job is due: see :func:`database_now`."""
     options: dict[str, Any] = {
         "lock": lock_key(user_id),
         "queueing_lock": lock_key(user_id),
         "queue": QUEUE,
     }
-    if schedule_in is not None:
-        options["schedule_in"] = {"seconds": schedule_in}
+    if schedule_at is not None:
+        options["schedule_at"] = schedule_at
     if connection is not None:
         options["connection"] = connection
     deferrer = app.configure_task(SYNC_TASK, **options)
@@ -350,13 +362,22 @@ class ClusterWorker:
                 ),
             )
 
+    async def _in(self, seconds: float) -> datetime:
+        """``seconds`` from now on the database's clock. Procrastinate's own ``schedule_in``
+        counts from this worker's clock, and a job is due by the database's: a worker whose
+        clock ran ahead would put its retries off by the difference, one behind would run
+        them early."""
+        return await database_now(self.store) + timedelta(seconds=seconds)
+
     async def _after(self, user_id: str, result: SyncResult, attempt: int) -> None:
         assert self.app is not None
         if result.busy:
             # Another process (a CLI sync) holds the store lock: not a failure, not our turn.
             self.stats.retries[user_id] += 1
             delay = self.retry_delays[0] if self.retry_delays else 1.0
-            await enqueue_sync(self.app, user_id, attempt=attempt, schedule_in=delay)
+            await enqueue_sync(
+                self.app, user_id, attempt=attempt, schedule_at=await self._in(delay)
+            )
             return
         if result.retryable:
             if attempt + 1 > len(self.retry_delays):
@@ -370,7 +391,9 @@ class ClusterWorker:
             if result.retry_after is not None:
                 delay = max(delay, result.retry_after)
             self.stats.retries[user_id] += 1
-            await enqueue_sync(self.app, user_id, attempt=attempt + 1, schedule_in=delay)
+            await enqueue_sync(
+                self.app, user_id, attempt=attempt + 1, schedule_at=await self._in(delay)
+            )
             return
         if not result.ok:
             return  # needs_reauth / failed: visible in the state, a person must act
@@ -417,12 +440,18 @@ class ClusterWorker:
         """Put the jobs of workers that stopped sending heartbeats (killed, crashed) back in
         the queue, or drop them when a newer job of the same user already waits."""
         manager = self.app.job_manager
-        stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after)
+        stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=self.stalled_after))
+        if not stalled:
+            return 0
+        # Due at once on the clock that decides when a job is due: the database's (a job is
+        # fetched once ``scheduled_at <= now()`` there). This worker's clock, if ahead of the
+        # database's, would put the job off by the difference.
+        due = await database_now(self.store)
         count = 0
         for job in stalled:
             assert job.id is not None
             try:
-                await manager.retry_job_by_id_async(job.id, retry_at=datetime.now().astimezone())
+                await manager.retry_job_by_id_async(job.id, retry_at=due)
             except pq_exceptions.ConnectorException:
                 # The user already has a waiting job (queueing lock): it covers this one.
                 await manager.finish_job_by_id_async(
