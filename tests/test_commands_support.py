@@ -37,9 +37,13 @@ def closed_port() -> int:
     return port
 
 
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+"""Midnight UTC of the day this module was imported: one base for every call of ``at``, so a
+test that runs across midnight still names the same days at its end as at its start."""
+
+
 def at(days: int, hour: int, minute: int = 0) -> datetime:
-    base = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return base + timedelta(days=days, hours=hour, minutes=minute)
+    return TODAY + timedelta(days=days, hours=hour, minutes=minute)
 
 
 def iso(value: datetime) -> str:

@@ -10,9 +10,10 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -28,9 +29,13 @@ from cronofy_avail.runtime.sync import SyncEngine
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, max_elapsed=5.0)
 
 
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+"""Midnight UTC of the day this module was imported: one base for every call of ``at``, so a
+test that runs across midnight still names the same days at its end as at its start."""
+
+
 def at(days: int, hour: int, minute: int = 0) -> datetime:
-    base = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return base + timedelta(days=days, hours=hour, minutes=minute)
+    return TODAY + timedelta(days=days, hours=hour, minutes=minute)
 
 
 def iso(value: datetime) -> str:
@@ -69,7 +74,7 @@ async def test_create_move_delete_all_day_recurring_and_long_uid_converge(
     timed = add(pg, at(1, 9), at(1, 11))
     moved = add(pg, at(2, 9), at(2, 10))
     doomed = add(pg, at(3, 9), at(3, 10))
-    day = (datetime.now(UTC) + timedelta(days=4)).date()
+    day = (TODAY + timedelta(days=4)).date()
     all_day = add(pg, day.isoformat(), (day + timedelta(days=1)).isoformat())
     series = pg.emulator.add_events(
         pg.calendar_id,
@@ -89,11 +94,16 @@ async def test_create_move_delete_all_day_recurring_and_long_uid_converge(
     await pg.settle()
 
     periods = await period_map(pg)
-    paris_midnight = datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(hours=1)
+    # The all-day event covers the day in the user's zone: from Paris midnight to the next
+    # Paris midnight, 23 or 25 hours apart across a daylight-saving change.
+    paris = ZoneInfo("Europe/Paris")
     expected = {
         timed: (at(1, 9), at(1, 11)),
         moved: (at(2, 13), at(2, 15)),
-        all_day: (paris_midnight, paris_midnight + timedelta(days=1)),
+        all_day: (
+            datetime.combine(day, time(0), tzinfo=paris).astimezone(UTC),
+            datetime.combine(day + timedelta(days=1), time(0), tzinfo=paris).astimezone(UTC),
+        ),
         period_id_for(long_uid): (at(6, 9), at(6, 12)),
     }
     for week, occurrence in enumerate(series):

@@ -208,9 +208,13 @@ async def test_pump_keeps_deliveries_held_while_the_receiver_is_down(
 # --------------------------------------------------------------------------- attendees
 
 
+_TOMORROW = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+"""Midnight UTC after the day this module was imported: one day for every call of
+``_tomorrow``, so a test that runs across midnight names the same day at its end."""
+
+
 def _tomorrow(hour: int) -> datetime:
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
-    return start.replace(hour=hour)
+    return _TOMORROW.replace(hour=hour)
 
 
 async def _notebook_01_flow(base_url: str, name: str, *, relay: bool = True) -> dict[str, Any]:

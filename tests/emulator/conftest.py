@@ -60,6 +60,20 @@ async def account(emu: Emulator) -> EmulatorAccount:
     return await emu.create_account(email="jane@example.com", tzid="Europe/London")
 
 
+@pytest.fixture
+async def emu_on_clock(clock: FakeClock) -> AsyncIterator[Emulator]:
+    """An emulator on ``clock`` (2026-11-24) instead of the real one: its default events
+    window (``events_days_back``/``events_days_ahead`` around the clock's day) holds the fixed
+    dates of late November 2026 whatever day the tests run."""
+    async with Emulator(clock=clock, **FAST) as emulator:  # type: ignore[arg-type]
+        yield emulator
+
+
+@pytest.fixture
+async def account_on_clock(emu_on_clock: Emulator) -> EmulatorAccount:
+    return await emu_on_clock.create_account(email="jane@example.com", tzid="Europe/London")
+
+
 async def _no_sleep(_: float) -> None:
     await asyncio.sleep(0)
 

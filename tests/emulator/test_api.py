@@ -222,7 +222,10 @@ async def test_managed_event_validation(
     assert errors["end"][0]["key"] == "errors.invalid"
 
 
-async def test_accounts_are_isolated(emu: Emulator, account: EmulatorAccount) -> None:
+async def test_accounts_are_isolated(
+    emu_on_clock: Emulator, account_on_clock: EmulatorAccount
+) -> None:
+    emu, account = emu_on_clock, account_on_clock  # fixed dates near the clock's day
     other = await emu.create_account(email="bob@example.com")
     emu.add_event(account.calendar_id, start="2026-11-25T09:00:00Z", end="2026-11-25T10:00:00Z")
     async with emu.client(other) as bob:

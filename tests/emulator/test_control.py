@@ -16,7 +16,13 @@ from cronofy_avail.emulator.control_client import EmulatorControlError
 from .conftest import FAST, Receiver, auth
 
 
-async def test_accounts_events_and_views(emu: Emulator, control: EmulatorControl) -> None:
+async def test_accounts_events_and_views(
+    emu_on_clock: Emulator, http: aiohttp.ClientSession
+) -> None:
+    # On the fake clock: the events of late November 2026 are inside the default window
+    # whatever day the test runs, so the read after the calendar's deletion means something.
+    emu = emu_on_clock
+    control = EmulatorControl(emu.base_url, session=http)
     info = await control.info()
     assert (info.base_url, info.client_id, info.client_secret) == (
         emu.base_url,
@@ -195,8 +201,9 @@ async def test_control_api_can_be_switched_off(http: aiohttp.ClientSession) -> N
 
 
 async def test_four_steps_with_nothing_but_http(
-    emu: Emulator, http: aiohttp.ClientSession, receiver: Receiver
+    emu_on_clock: Emulator, http: aiohttp.ClientSession, receiver: Receiver
 ) -> None:
+    emu = emu_on_clock  # the event's fixed date is near the clock's day, inside the window
     base = emu.base_url
     async with http.post(f"{base}/_emulator/accounts", json={"email": "w@example.com"}) as r:
         acc = await r.json()

@@ -109,10 +109,11 @@ async def test_2_time_inside_time_tzid_is_utc(
 
 
 async def test_3_managed_events_are_not_subject_to_the_default_window(
-    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
+    emu_on_clock: Emulator, account_on_clock: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
+    emu, account = emu_on_clock, account_on_clock  # fixed dates near the clock's day
     # Cronofy docs (as recorded in issue 13): managed events are not subject to the default
-    # from/to window. The emulator's clock is today: 300 days ahead is outside 201 days.
+    # from/to window. The emulator's clock is 2026-11-24: 2099 is far outside its 201 days.
     token = account.access_token
     url = f"{emu.base_url}/v1/calendars/{account.calendar_id}/events"
     far = {
@@ -157,8 +158,9 @@ async def test_4_channel_with_empty_calendar_ids_is_refused(
 
 
 async def test_6_dotnet_time_format_in_upserts_and_last_modified(
-    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
+    emu_on_clock: Emulator, account_on_clock: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
+    emu, account = emu_on_clock, account_on_clock  # fixed dates near the clock's day
     # cronofy/cronofy-csharp formats times as "yyyy-MM-dd HH:mm:ssZ" (issue 13); availability
     # already took it, so events, periods and last_modified must too.
     token = account.access_token
@@ -194,8 +196,12 @@ async def test_6_dotnet_time_format_in_upserts_and_last_modified(
 
 @pytest.mark.parametrize("via_batch", [False, True])
 async def test_7_edit_and_delete_external_events_by_event_uid(
-    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession, via_batch: bool
+    emu_on_clock: Emulator,
+    account_on_clock: EmulatorAccount,
+    http: aiohttp.ClientSession,
+    via_batch: bool,
 ) -> None:
+    emu, account = emu_on_clock, account_on_clock  # fixed dates near the clock's day
     # pycronofy/tests/test_client.py test_delete_external_event: DELETE
     # /v1/calendars/{id}/events {"event_uid"} → 202; cronofy-node src/index.js
     # updateExternalEvent: POST /v1/calendars/{id}/events with event_uid.
@@ -322,8 +328,9 @@ async def test_max_results_bounds(
 
 
 async def test_events_carry_an_organizer(
-    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
+    emu_on_clock: Emulator, account_on_clock: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
+    emu, account = emu_on_clock, account_on_clock  # fixed dates near the clock's day
     # cronofy-node test/index.spec.js "returns read events information": events carry
     # organizer {email, display_name}.
     emu.add_event(account.calendar_id, start="2026-11-25T09:00:00Z", end="2026-11-25T10:00:00Z")

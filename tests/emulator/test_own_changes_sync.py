@@ -21,9 +21,13 @@ from cronofy_avail.playground import Playground
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, max_elapsed=5.0)
 
 
+TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+"""Midnight UTC of the day this module was imported: one base for every call of ``at``, so a
+test that runs across midnight still names the same days at its end as at its start."""
+
+
 def at(days: int, hour: int) -> datetime:
-    base = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return base + timedelta(days=days, hours=hour)
+    return TODAY + timedelta(days=days, hours=hour)
 
 
 def iso(value: datetime) -> str:
