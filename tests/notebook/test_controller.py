@@ -6,6 +6,7 @@ import asyncio
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
 from zoneinfo import ZoneInfo
@@ -371,6 +372,17 @@ def _next_sunday(clock: time_of_day, tzid: str = "Europe/London") -> datetime:
     return _days_from_today((6 - today.weekday()) % 7 or 7, clock, tzid)
 
 
+@asynccontextmanager
+async def wizard_at(start: datetime) -> AsyncIterator[WizardController]:
+    """A wizard whose whole embedded system runs on a clock from ``start``, steps 0-4 done."""
+    c = WizardController(clock=Ticking(start))
+    try:
+        assert await c.run_all()
+        yield c
+    finally:
+        await c.close()
+
+
 @pytest.mark.parametrize("days", range(7))
 def test_the_view_starts_today_on_every_day_of_the_week(days: int) -> None:
     now = _days_from_today(days, time_of_day(12))
@@ -401,11 +413,8 @@ def test_the_query_starts_now_on_the_next_quarter_hour() -> None:
 
 
 async def test_on_a_sunday_night_what_the_buttons_add_is_in_view() -> None:
-    clock = Ticking(_next_sunday(time_of_day(23, 50)))
-    c = WizardController(clock=clock)
-    try:
-        assert await c.run_all()
-        assert c.week_start == clock().astimezone(ZoneInfo(c.inputs.tzid)).date()
+    async with wizard_at(_next_sunday(time_of_day(23, 50))) as c:
+        assert c.week_start == c.clock().astimezone(ZoneInfo(c.inputs.tzid)).date()
         timed = await c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Calls")
         all_day = await c.add_all_day(c.tomorrow_at(0, days=2).date())
         series = await c.add_recurring(c.tomorrow_at(14, days=3), c.tomorrow_at(16, days=3))
@@ -415,17 +424,12 @@ async def test_on_a_sunday_night_what_the_buttons_add_is_in_view() -> None:
         assert set(ids_in_weeks(c, "event", weeks=1)) == live
         assert set(ids_in_weeks(c, "period", weeks=1)) == {period_id_for(u) for u in live}
         assert ids_in_weeks(c, "managed", weeks=1)  # Monday's slots, from midnight on
-    finally:
-        await c.close()
 
 
 async def test_availability_dragged_onto_today_gives_managed_slots_today() -> None:
-    clock = Ticking(_days_from_today(0, time_of_day(9)))
-    c = WizardController(clock=clock)
-    try:
-        assert await c.run_all()
+    async with wizard_at(_days_from_today(0, time_of_day(9))) as c:
         zone = ZoneInfo(c.inputs.tzid)
-        today = clock().astimezone(zone).date()
+        today = c.clock().astimezone(zone).date()
         assert c.managed_slots == []
         layout = Layout(c.week_start, c.inputs.tzid)
         uid = await c.create_from_drag(0, layout.y_of(14 * 60), layout.y_of(16 * 60))
@@ -442,15 +446,10 @@ async def test_availability_dragged_onto_today_gives_managed_slots_today() -> No
         ]
         assert c.managed_slots == want  # today's, not from tomorrow on
         assert "2 slot(s) with managed availability" in (c.steps["availability"].summary or "")
-    finally:
-        await c.close()
 
 
 async def test_the_view_follows_a_new_event_out_of_view() -> None:
-    clock = Ticking(_days_from_today(0, time_of_day(9)))
-    c = WizardController(clock=clock)
-    try:
-        assert await c.run_all()
+    async with wizard_at(_days_from_today(0, time_of_day(9))) as c:
         later = c.tomorrow_at(10, days=16)
         uid = await c.add_timed(later, later + timedelta(hours=1), "Far ahead")
         await c.settle()
@@ -478,5 +477,3 @@ async def test_the_view_follows_a_new_event_out_of_view() -> None:
         await c.sync_now()
         await c.settle()
         assert c.week_offset == 1
-    finally:
-        await c.close()
