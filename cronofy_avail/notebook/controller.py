@@ -1090,6 +1090,14 @@ class WizardController:
         note = TRAP
         if not self.periods and not self.managed_slots:
             note += " No Available Periods yet: add availability (step 3) to get managed slots."
+        elif not self.managed_slots:
+            zone = ZoneInfo(self.inputs.tzid)
+            note += (
+                f" No managed slot from {start.astimezone(zone):%a %d %b %H:%M} to "
+                f"{end.astimezone(zone):%a %d %b %H:%M}: none of the {len(self.periods)} "
+                f"Available Period(s) holds {self.inputs.minutes} free minutes in that window "
+                "(periods that have passed, or lie beyond it, give no slots; widen the window)."
+            )
         self.availability_note = note
         step = self.steps["availability"]
         step.summary = (

@@ -432,11 +432,18 @@ async def test_availability_dragged_onto_today_gives_managed_slots_today() -> No
         today = c.clock().astimezone(zone).date()
         assert c.managed_slots == []
         layout = Layout(c.week_start, c.inputs.tzid)
+        # mostly passed (the clock says 09:00): a period, but no free hour left in it, and
+        # the note says why
+        passed = await c.create_from_drag(0, layout.y_of(8 * 60), layout.y_of(9 * 60 + 30))
+        await c.settle()
+        assert [p.available_period_id for p in c.periods] == [period_id_for(str(passed))]
+        assert c.managed_slots == []
+        assert "none of the 1 Available Period(s) holds 60 free minutes" in c.availability_note
+        assert f"from {today:%a %d %b} 09:15" in c.availability_note  # the next quarter hour
         uid = await c.create_from_drag(0, layout.y_of(14 * 60), layout.y_of(16 * 60))
         assert uid is not None
         await c.settle()
-        [period] = c.periods
-        assert period.available_period_id == period_id_for(uid)
+        assert period_id_for(uid) in {p.available_period_id for p in c.periods}
         want = [
             (
                 datetime.combine(today, time_of_day(h), zone),
