@@ -199,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     pytest_args = args.pytest_args or ["-m", "dates and not slow", *DATE_TOUCHING]
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args]
-    print(f"instants: the date-touching tests at {len(chosen)} instants, {args.jobs} at a time")
+    what = " ".join(args.pytest_args) if args.pytest_args else "the date-touching tests"
+    print(f"instants: {what} at {len(chosen)} instants, {args.jobs} at a time")
 
     def run(instant: Instant) -> tuple[Instant, int, str]:
         done = subprocess.run(  # noqa: S603 - our own interpreter and pytest
