@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import socket
-from datetime import datetime, time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -293,19 +293,21 @@ async def test_deleting_an_event_twice_says_already_deleted_without_waiting(
 async def test_an_event_that_ended_is_warned_about_and_its_skip_explained(
     shell: UserShell,
 ) -> None:
-    now = datetime.now(ZoneInfo("Europe/London"))
-    if now.time() < time(0, 5):
-        pytest.skip("needs an event that ended earlier today (the user's today)")
+    # A minute that ended a few minutes ago in the user's zone (yesterday's last minutes just
+    # after midnight: still inside the sync's read window, which reaches a day back).
+    london = ZoneInfo("Europe/London")
+    ago = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=4)
+    start, end = ago.astimezone(london), (ago + timedelta(minutes=1)).astimezone(london)
     async with running_dev(shell) as dev:
         await setup_ok(shell)
         # Out of every window: said when it is added (no sync will even read it).
         code, text = await shell.run("event", "add", "--date", "2025-01-01")
         assert code == 0, text
         assert "warning: this event ended already (2025-01-01 12:00 Europe/London): no " in text
-        # Earlier today: read by the sync, which says why it made no period.
+        # Minutes ago: read by the sync, which says why it made no period.
         code, text = await shell.run(
-            "event", "add", "--date", "today", "--from", "00:00", "--to", "00:01",
-            "--summary", "Early", "--wait",
+            "event", "add", "--date", f"{start:%Y-%m-%d}", "--from", f"{start:%H:%M}",
+            "--to", f"{end:%H:%M}", "--summary", "Early", "--wait",
         )  # fmt: skip
         assert code == 0, text
         assert "warning: this event ended already" in text

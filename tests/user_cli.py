@@ -12,6 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.instants import FAKED
+
 SCRIPT = Path(sys.executable).with_name("cronofy-avail")
 TIMEOUT = 60.0
 
@@ -42,6 +44,10 @@ class UserShell:
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
         }
+        # The machine's clock, not configuration: under tests/instants.py the CLI runs at
+        # the tests' instant.
+        if "FAKETIME" in os.environ:
+            env.update({k: os.environ[k] for k in FAKED if k in os.environ})
         env.update(self.exported)
         env.update(extra)
         return env
