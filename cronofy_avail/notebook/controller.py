@@ -47,6 +47,7 @@ from cronofy_avail.core.week import (
     allday_row_count,
     bars_from,
     render_week,
+    span_title,
     time_at,
 )
 from cronofy_avail.emulator.control_client import EmulatorControl
@@ -282,6 +283,8 @@ class WizardController:
         self.availability_note = ""
         self.last_result: SyncResult | None = None
         self.week_offset = 0
+        self._read_window: tuple[str, date, date] | None = None
+        """(calendar id, from, to) of the last events read: what counts as new in the next."""
         self.selected: str | None = None
         self.busy = False
         self._seen_delivery = 0
@@ -669,6 +672,7 @@ class WizardController:
             self.steps[key].summary, self.steps[key].error, self.steps[key].lines = "", None, []
         self.profiles, self.calendar, self.channel = [], None, None
         self.feed, self.events, self.periods = [], [], []
+        self._read_window, self.week_offset = None, 0
         self.managed_slots, self.unmanaged_slots, self.availability_note = [], [], ""
         self._seen_delivery = 0
 
@@ -898,15 +902,25 @@ class WizardController:
         user = await backend.store.get_user(self.inputs.user_id)
         if user is not None and user.calendar_id:
             today = self.today()
-            known = {e.event_uid for e in self.events}
+            window = (user.calendar_id, today - timedelta(days=28), today + timedelta(days=60))
+            known, before = {e.event_uid for e in self.events}, self._read_window
             self.events = await backend.client.read_events(
                 tzid=self.inputs.tzid,
-                from_=today - timedelta(days=28),
-                to=today + timedelta(days=60),
+                from_=window[1],
+                to=window[2],
                 calendar_ids=[user.calendar_id],
             )
-            if self.refreshes:
-                self._follow([b for b in bars_from(self.events) if b.id not in known])
+            self._read_window = window
+            if before is not None and before[0] == user.calendar_id:
+                # New events inside what the last read covered: not the first read, not a
+                # new calendar, and not the days the window slid onto at midnight.
+                self._follow(
+                    [
+                        b
+                        for b in bars_from(self.events)
+                        if b.id not in known and before[1] <= self._day_of(b.start) < before[2]
+                    ]
+                )
         self.periods = await backend.client.list_available_periods()
         if self.steps["availability"].state == StepState.DONE:
             await self._query_slots()
@@ -999,14 +1013,26 @@ class WizardController:
         zone = ZoneInfo(self.inputs.tzid)
         return datetime.combine(self.today() + timedelta(days=days), time(hour, minute), zone)
 
-    async def create_from_drag(self, day_index: int, y0: float, y1: float) -> str | None:
+    async def create_from_drag(
+        self,
+        day_index: int,
+        y0: float,
+        y1: float,
+        *,
+        day: date | None = None,
+        allday_rows: int | None = None,
+    ) -> str | None:
         """A drag across empty time in the week view: an availability event there, as the
         user. The notification → sync → period path does the rest. ``None`` for a drag shorter
-        than half the snap step (a click that moved a little)."""
+        than half the snap step (a click that moved a little).
+
+        ``day`` and ``allday_rows`` are those of the picture the drag was made on (the
+        column's ``data-date``, the SVG's ``data-allday-rows``): a picture drawn before
+        midnight and dragged on after it still means the day it showed."""
         if abs(y1 - y0) < MIN_DRAG:
             return None
-        week = self.week_start
-        rows = allday_row_count(self.week_bars(), week)
+        week = self.week_start if day is None else day - timedelta(days=day_index)
+        rows = allday_row_count(self.week_bars(), week) if allday_rows is None else allday_rows
         a = time_at(week, self.inputs.tzid, day_index, min(y0, y1), allday_rows=rows)
         b = time_at(week, self.inputs.tzid, day_index, max(y0, y1), allday_rows=rows)
         if b <= a:
@@ -1167,9 +1193,7 @@ class WizardController:
 
     def week_title(self) -> str:
         """The seven days in view, e.g. "Sun 06 Dec - Sat 12 Dec 2026"."""
-        first = self.week_start
-        last = first + timedelta(days=6)
-        return f"{first:%a %d %b} - {last:%a %d %b %Y}"
+        return span_title(self.week_start)
 
     def period_rows(self) -> list[tuple[str, str, str, str]]:
         """(period id, start, end, event summary) in the user's zone, by start."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from datetime import date
 from html import escape
 from typing import Any
 
@@ -55,7 +56,9 @@ function render({ model, el }) {
       day.addEventListener("mousedown", (e) => {
         e.preventDefault();
         const y = at(svg, e).y;
-        drag = { day: Number(day.dataset.day), y0: y, x: Number(day.getAttribute("x")) };
+        drag = { day: Number(day.dataset.day), date: day.dataset.date, y0: y,
+                 x: Number(day.getAttribute("x")),
+                 rows: Number(svg.getAttribute("data-allday-rows")) };
         ghost = document.createElementNS("http://www.w3.org/2000/svg", "rect");
         ghost.setAttribute("class", "drag-ghost");
         ghost.setAttribute("x", drag.x + 2);
@@ -77,7 +80,9 @@ function render({ model, el }) {
       const d = drag, y1 = at(svg, e).y;
       drag = null;
       if (Math.abs(y1 - d.y0) < 4) { if (ghost) ghost.remove(); ghost = null; return; }
-      send("drag", { day: d.day, y0: d.y0, y1: y1, n: Date.now() });
+      // the day and the band rows of the picture dragged on: it may be older than the
+      // kernel's (drawn before midnight, dropped after)
+      send("drag", { day: d.day, date: d.date, rows: d.rows, y0: d.y0, y1: y1, n: Date.now() });
     });
   };
   draw();
@@ -442,9 +447,14 @@ class Wizard(w.VBox):  # type: ignore[misc]
         drag = change["new"]
         if not drag:
             return
+        shown = drag.get("date")
         self.controller.spawn(
             self.controller.create_from_drag(
-                int(drag["day"]), float(drag["y0"]), float(drag["y1"])
+                int(drag["day"]),
+                float(drag["y0"]),
+                float(drag["y1"]),
+                day=date.fromisoformat(shown) if isinstance(shown, str) else None,
+                allday_rows=int(drag["rows"]) if drag.get("rows") else None,
             ),
             step="sync",
         )

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cronofy_avail.core.mapping import period_id_for
+from cronofy_avail.core.models import utc_instant
 from cronofy_avail.core.week import Layout
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.notebook.controller import StepState, WizardController, WizardError
@@ -359,6 +360,9 @@ class Ticking:
     def __call__(self) -> datetime:
         return (self.start + timedelta(seconds=time.monotonic() - self.t0)).astimezone(UTC)
 
+    def shift(self, delta: timedelta) -> None:
+        self.start += delta
+
 
 def _days_from_today(days: int, clock: time_of_day, tzid: str = "Europe/London") -> datetime:
     """``clock`` on the day ``days`` from today in ``tzid`` (today from the real clock)."""
@@ -484,3 +488,40 @@ async def test_the_view_follows_a_new_event_out_of_view() -> None:
         await c.sync_now()
         await c.settle()
         assert c.week_offset == 1
+
+
+async def test_midnight_sliding_the_read_onto_far_events_does_not_move_the_view() -> None:
+    async with wizard_at(_days_from_today(0, time_of_day(23))) as c:
+        assert c.backend is not None
+        assert c.backend.control is not None
+        assert c.calendar is not None
+        far = c.tomorrow_at(10, days=60)  # beyond the 60 days the wizard reads
+        event = await c.backend.control.add_event(
+            c.calendar.calendar_id,
+            summary="Far",
+            start=far.isoformat(),
+            end=(far + timedelta(hours=1)).isoformat(),
+        )
+        await c.settle()
+        assert event["event_uid"] not in {e.event_uid for e in c.events}
+        assert isinstance(c.clock, Ticking)
+        c.clock.shift(timedelta(days=2))  # two midnights later the read reaches it
+        await c.refresh()
+        assert event["event_uid"] in {e.event_uid for e in c.events}
+        assert c.week_offset == 0  # not new, just newly in the window: the view stays
+
+
+async def test_a_drag_means_the_day_of_the_picture_it_was_made_on() -> None:
+    async with wizard_at(_days_from_today(0, time_of_day(9))) as c:
+        shown = c.today() - timedelta(days=1)  # drawn before midnight, dropped after
+        layout = Layout(shown, c.inputs.tzid)
+        uid = await c.create_from_drag(
+            0, layout.y_of(10 * 60), layout.y_of(11 * 60), day=shown, allday_rows=1
+        )
+        assert uid is not None
+        await c.settle()
+        [event] = [e for e in c.events if e.event_uid == uid]
+        zone = ZoneInfo(c.inputs.tzid)
+        assert utc_instant(event.start).astimezone(zone) == datetime.combine(
+            shown, time_of_day(10), zone
+        )
