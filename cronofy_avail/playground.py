@@ -104,8 +104,9 @@ class Playground:
         """Start everything; unless ``onboard=False``, onboard the user (steps 1 and 2) and
         run the first reconcile."""
         settings = {"debounce": 0.05, "retry_initial_delay": 0.05, **(emulator_settings or {})}
-        # One clock for the whole playground: Cronofy's (the emulator's) and the engine's.
-        emulator = Emulator(**settings) if clock is None else Emulator(clock=clock, **settings)
+        if clock is not None:  # one clock for the whole playground: Cronofy's and the engine's
+            settings["clock"] = clock
+        emulator = Emulator(**settings)
         await emulator.start()
         session = aiohttp.ClientSession()
         store = store or MemoryStore()

@@ -193,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="print the instants and stop")
     parser.add_argument("-k", dest="only", help="run only the instants whose name holds this")
     parser.add_argument("-j", dest="jobs", type=int, default=2, help="instants at once (2)")
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="seconds one instant may take (900)"
+    )
     parser.add_argument("pytest_args", nargs="*", help="after --: what pytest runs")
     args = parser.parse_args(argv)
     chosen = [i for i in instants(datetime.now(UTC)) if not args.only or args.only in i.name]
@@ -213,14 +216,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"instants: {what} at {len(chosen)} instants, {args.jobs} at a time")
 
     def run(instant: Instant) -> tuple[Instant, int, str]:
-        done = subprocess.run(  # noqa: S603 - our own interpreter and pytest
-            command,
-            cwd=ROOT,
-            env=env_at(instant, lib),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
+        try:
+            done = subprocess.run(  # noqa: S603 - our own interpreter and pytest
+                command,
+                cwd=ROOT,
+                env=env_at(instant, lib),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=args.timeout,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout.decode("utf-8", "replace") if exc.stdout else ""
+            return instant, -1, f"{out}\nnot finished after {args.timeout:g} s: stopped\n"
         return instant, done.returncode, done.stdout.decode("utf-8", "replace")
 
     results: list[tuple[Instant, int, str]] = []

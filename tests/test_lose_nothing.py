@@ -70,7 +70,8 @@ class CommitFails(SQLiteStore):
 
 
 class Clock:
-    """The engine's clock: real time plus an offset the test moves forward."""
+    """The playground's clock (the engine's and the emulator's): real time plus an offset the
+    test moves forward."""
 
     def __init__(self) -> None:
         self.offset = timedelta()

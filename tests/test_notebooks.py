@@ -14,10 +14,11 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from datetime import UTC, datetime
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -181,29 +182,38 @@ def test_02_under_the_hood_runs_and_shows_what_it_claims(tmp_path: Path) -> None
     assert facts["token"][::-1] not in shown
 
 
-def _kernel_at(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the kernels this test starts at the instant ``name`` of ``tests/instants.py``
-    (libfaketime: the kernel, its embedded emulator and receiver all see that clock)."""
+def _kernel_at(moment: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the kernels this test starts at ``moment`` (libfaketime: the kernel, its embedded
+    emulator and receiver all see that clock)."""
     lib = instants.libfaketime()
     if lib is None:
         if os.environ.get("CI"):
             pytest.fail("libfaketime is missing (apt-get install faketime)")
         pytest.skip("libfaketime is not installed (apt-get install faketime)")
-    [instant] = [i for i in instants.instants(datetime.now(UTC)) if i.name == name]
-    for key, value in instants.env_at(instant, lib).items():
+    for key, value in instants.env_at(instants.Instant("kernel", moment), lib).items():
         if os.environ.get(key) != value:
             monkeypatch.setenv(key, value)
 
 
+def _next_sunday_night(tzid: str) -> datetime:
+    """The next Sunday at 23:50 in ``tzid`` (the notebook's zone): "tomorrow" is Monday, in
+    the next calendar week."""
+    zone = ZoneInfo(tzid)
+    now = datetime.now(zone)
+    day = now.date() + timedelta(days=(6 - now.weekday()) % 7)
+    sunday = datetime.combine(day, time(23, 50), zone)
+    return sunday if sunday > now else sunday + timedelta(days=7)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("when", ["now", "sunday-2350"])
+@pytest.mark.parametrize("when", ["now", "sunday-night"])
 def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
     tmp_path: Path, when: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # On a Sunday night "tomorrow" is in next week's calendar week: the week view must still
     # show what the notebook adds, and step 4 must still offer its slots.
-    if when != "now":
-        _kernel_at(when, monkeypatch)
+    if when == "sunday-night":
+        _kernel_at(_next_sunday_night("Europe/London"), monkeypatch)
     nb = nbformat.read(NOTEBOOKS / "01_walkthrough.ipynb", as_version=4)
     _before_teardown(
         nb,
@@ -215,7 +225,7 @@ def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
             "'periods': sorted(r[3] for r in _c.period_rows()),"
             "'managed': len(_c.managed_slots), 'unmanaged': len(_c.unmanaged_slots),"
             "'period_bars': wizard.week.svg.count('data-kind=\"period\"'),"
-            "'weekday': _c.clock().weekday(),"
+            "'weekday': _c.today().weekday(),"
             "'deliveries': sorted({f.text.split()[1].rstrip(',')"
             " for f in _c.feed if f.kind == 'delivery'}),"
             # Reversed: the probe's own line must not put a secret-shaped value anywhere.
@@ -230,8 +240,8 @@ def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
     assert set(facts["states"].values()) == {"done"}
     assert facts["periods"] == ["After lunch", "Morning"]
     assert facts["period_bars"] == 2
-    if when.startswith("sunday"):
-        assert facts["weekday"] == 6  # the kernel really ran on a Sunday
+    if when == "sunday-night":
+        assert facts["weekday"] == 6  # the wizard's today really was a Sunday
     assert 0 < facts["managed"] < facts["unmanaged"]
     assert facts["deliveries"] == ["change", "verification"]
     assert "'availability': 'done'" in text  # what the reader sees after run_all()

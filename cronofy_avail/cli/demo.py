@@ -25,7 +25,7 @@ from cronofy_avail.cli.live import AnnouncingStore, report_syncs
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
-from cronofy_avail.core.week import bars_from, render_week
+from cronofy_avail.core.week import bars_from, render_week, span_title
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.explain import explain
 from cronofy_avail.runtime.inputs import tzid_arg
@@ -391,21 +391,20 @@ async def _write_week(
     day: datetime,
 ) -> None:
     """The week view the notebook shows, as a standalone SVG file (opens in any browser):
-    seven days from ``day``, which hold everything the demo adds."""
+    seven days from today, which hold everything the demo adds."""
     events = await pg.client.read_events(
         tzid=pg.tzid,
         from_=(day - timedelta(days=7)).date(),
         to=(day + timedelta(days=14)).date(),
         calendar_ids=[pg.calendar_id],
     )
-    first = day.astimezone(ZoneInfo(pg.tzid)).date()
-    last = first + timedelta(days=6)
+    first = datetime.now(ZoneInfo(pg.tzid)).date()  # today, with "now" on it
     picture = render_week(
         bars_from(events, await pg.periods(), managed, unmanaged),
         week_start=first,
         tzid=pg.tzid,
         now=datetime.now(UTC),
-        title=f"Available Periods, {first:%a %d %b} - {last:%a %d %b %Y} ({pg.tzid})",
+        title=f"Available Periods, {span_title(first)} ({pg.tzid})",
     )
     path.write_text(picture, encoding="utf-8")  # noqa: ASYNC240 - once, at the very end
 

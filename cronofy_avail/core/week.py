@@ -130,6 +130,11 @@ def bars_from(
     return bars
 
 
+def span_title(first: date) -> str:
+    """The seven days from ``first``, e.g. "Sun 06 Dec - Sat 12 Dec 2026"."""
+    return f"{first:%a %d %b} - {first + timedelta(days=6):%a %d %b %Y}"
+
+
 def time_at(
     week_start: date, tzid: str, day_index: int, y: float, *, allday_rows: int = 1
 ) -> datetime:

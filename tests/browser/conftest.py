@@ -64,10 +64,10 @@ class Lab:
     """Today in the lab (in :data:`ZONE`), whose clock starts at 08:00."""
 
 
-def missing(reason: str) -> None:
+def missing(reason: str, install: str = INSTALL) -> None:
     if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must install it: {INSTALL})")
-    pytest.skip(f"{reason}: {INSTALL}")
+        pytest.fail(f"{reason} (CI must install it: {install})")
+    pytest.skip(f"{reason}: {install}")
 
 
 @pytest.fixture(scope="session")
@@ -107,7 +107,7 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     )
     lib = instants.libfaketime()
     if lib is None:
-        missing("libfaketime is not installed (apt-get install -y faketime)")
+        missing("libfaketime is not installed", "apt-get update && apt-get install -y faketime")
     assert lib is not None
     today = datetime.now(ZONE).date()
     morning = instants.Instant("lab", datetime.combine(today, time_of_day(8), ZONE).astimezone(UTC))
