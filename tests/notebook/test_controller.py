@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cronofy_avail.core.mapping import period_id_for
-from cronofy_avail.core.models import utc_instant
+from cronofy_avail.core.models import LocalizedTime, utc_instant
 from cronofy_avail.core.week import Layout
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.notebook.controller import StepState, WizardController, WizardError
@@ -522,6 +522,7 @@ async def test_a_drag_means_the_day_of_the_picture_it_was_made_on() -> None:
         await c.settle()
         [event] = [e for e in c.events if e.event_uid == uid]
         zone = ZoneInfo(c.inputs.tzid)
+        assert isinstance(event.start, datetime | LocalizedTime)  # a timed event
         assert utc_instant(event.start).astimezone(zone) == datetime.combine(
             shown, time_of_day(10), zone
         )
