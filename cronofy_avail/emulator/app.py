@@ -191,6 +191,12 @@ async def upsert_event(request: web.Request) -> web.Response:
     return accepted()
 
 
+async def bulk_delete_events(request: web.Request) -> web.Response:
+    account = authenticate(request)
+    services(request).state.bulk_delete_events(account, await read_json(request))
+    return accepted()
+
+
 async def delete_event(request: web.Request) -> web.Response:
     account = authenticate(request)
     services(request).state.delete_managed_event(
@@ -304,7 +310,9 @@ async def oauth_token(request: web.Request) -> web.Response:
     if "account_id" in answer:
         request[ACCOUNT_ID] = str(answer["account_id"])
     response = json_response(answer)
+    # RFC 6749 §5.1 and Cronofy's token examples: never cached.
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
     return response
 
 
@@ -408,6 +416,7 @@ def create_app(
     _add(app, "POST", "/v1/channels", create_channel)
     _add(app, "DELETE", "/v1/channels/{channel_id}", close_channel)
     _add(app, "GET", "/v1/events", read_events)
+    _add(app, "DELETE", "/v1/events", bulk_delete_events)
     _add(app, "GET", "/v1/events/pages/{token}", events_page)
     _add(app, "GET", "/v1/available_periods", list_periods)
     _add(app, "POST", "/v1/available_periods", upsert_period)

@@ -372,3 +372,89 @@ async def test_callback_url_at_most_128_characters(
     assert got == status
     if status == 422:
         assert answer["errors"]["callback_url"][0]["key"] == "errors.too_long"
+
+
+# ------------------------------------------------------------------ bulk delete, token caching
+
+
+async def _managed_and_external(
+    emu: Emulator,
+    account: EmulatorAccount,
+    http: aiohttp.ClientSession,
+    calendar_id: str,
+    ours: str,
+) -> str:
+    """A managed event ``ours`` (its ``event_id``) in ``calendar_id`` and one the user made
+    there; returns the user's event's uid."""
+    body = {"event_id": ours, "summary": "ours", **DAY[0]}
+    url = f"{emu.base_url}/v1/calendars/{calendar_id}/events"
+    assert (await post(http, url, account.access_token, body))[0] == 202
+    return str(emu.add_event(calendar_id, summary="theirs", **DAY[0])["event_uid"])
+
+
+async def _live(emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession) -> set[str]:
+    # the events' own dates lie on the emulator's injected clock's days (account_on_clock)
+    query = {"tzid": "Etc/UTC", "from": "2026-11-20", "to": "2026-11-30", "include_managed": "true"}
+    _, read = await get(http, f"{emu.base_url}/v1/events", account.access_token, query)
+    events = list(read["events"])
+    while read["pages"].get("next_page"):  # the test emulator's pages hold 3
+        _, read = await get(http, read["pages"]["next_page"], account.access_token)
+        events += read["events"]
+    return {str(e.get("event_id") or e["event_uid"]) for e in events}
+
+
+@pytest.mark.parametrize("form", ["delete_all", "calendar_ids"])
+async def test_bulk_delete_removes_the_applications_events_and_keeps_the_users(
+    emu_on_clock: Emulator,
+    account_on_clock: EmulatorAccount,
+    http: aiohttp.ClientSession,
+    form: str,
+) -> None:
+    # cronofy-ruby spec/lib/cronofy/client_spec.rb #delete_all_events: DELETE /v1/events with
+    # {"delete_all": true} or {"calendar_ids": [...]} → 202; cronofy-csharp BulkDelete.cs;
+    # cronofy-node bulkDelete.spec.js. The emulator answered 405.
+    emu, account = emu_on_clock, account_on_clock
+    token = account.access_token
+    other = await post(
+        http,
+        f"{emu.base_url}/v1/calendars",
+        token,
+        {"profile_id": account.profile_id, "name": "Other"},
+    )
+    other_id = other[1]["calendar"]["calendar_id"]
+    theirs = await _managed_and_external(emu, account, http, account.calendar_id, "ours-1")
+    theirs_too = await _managed_and_external(emu, account, http, other_id, "ours-2")
+    assert len(await _live(emu, account, http)) == 4
+    body: dict[str, Any] = (
+        {"delete_all": True} if form == "delete_all" else {"calendar_ids": [other_id]}
+    )
+    assert await delete(http, f"{emu.base_url}/v1/events", token, body) == 202
+    kept = {theirs, theirs_too} | (set() if form == "delete_all" else {"ours-1"})
+    assert await _live(emu, account, http) == kept
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"delete_all": True, "calendar_ids": []}, {"calendar_ids": "cal_x"}]
+)
+async def test_bulk_delete_needs_exactly_one_form(
+    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession, body: Any
+) -> None:
+    # House rule (Cronofy documents the two forms only): anything else is a 422.
+    assert await delete(http, f"{emu.base_url}/v1/events", account.access_token, body) == 422
+
+
+async def test_token_answers_are_never_cached(
+    emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
+) -> None:
+    # RFC 6749 §5.1 and Cronofy's refresh-token docs example: Cache-Control: no-store and
+    # Pragma: no-cache on every token answer. The emulator sent no Pragma.
+    body = {
+        "client_id": emu.client_id,
+        "client_secret": emu.client_secret,
+        "grant_type": "refresh_token",
+        "refresh_token": account.refresh_token,
+    }
+    async with http.post(f"{emu.base_url}/oauth/token", json=body) as r:
+        assert r.status == 200
+        assert r.headers["Cache-Control"] == "no-store"
+        assert r.headers["Pragma"] == "no-cache"
