@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.instants import ZONES, _counts, instants, transitions
+from tests.instants import DATE_TOUCHING, ROOT, ZONES, _counts, instants, transitions
 
 NOW = datetime.now(UTC)
 
@@ -60,3 +61,34 @@ def test_the_summary_line_is_counted() -> None:
     assert _counts("2 failed, 236 passed, 878 deselected in 31.20s") == (236, 2)
     assert _counts("1 failed, 3 passed, 1 error in 2.00s") == (3, 2)
     assert _counts("no tests ran in 0.01s") == (0, 0)
+
+
+CLOCK = re.compile(r"datetime\.now\(|date\.today\(|utcnow\(|time\.time\(|\btoday\b|\btomorrow\b")
+NOT_DATE_TOUCHING = {
+    "tests/browser/test_wizard_browser.py": "slow; its JupyterLab runs at 08:00 today, always",
+    "tests/test_notebooks.py": "slow; notebook 01 runs again at a Sunday night of its own",
+    "tests/test_cluster.py": "PostgreSQL keeps the real clock; jobs are due by the database's",
+    "tests/test_first_hour.py": "'today'/'tomorrow' only in a usage message it checks",
+    "tests/notebook/test_kernel_idle.py": "one event a day ahead (a real kernel: slow to repeat)",
+    "tests/test_ack_path.py": "a changes_since of now, on any day",
+    "tests/test_runner.py": "events a day ahead, on any day",
+    "tests/test_sync_cost.py": "events a day ahead, on any day",
+    "tests/test_scheduler_reliability.py": "its dates come from an injected clock",
+    "tests/test_workshop.py": "events a day ahead, on any day",
+}
+"""Test files that read the clock but are not run again at the instants, and why. The whole
+fast suite passed at every instant when checked by hand (python -m tests.instants -- -m
+"not slow" tests): this list says why that need not be repeated in every make test."""
+
+
+def test_each_test_file_that_reads_the_clock_runs_at_the_instants_or_says_why() -> None:
+    listed = {entry.split("::")[0] for entry in DATE_TOUCHING}
+    assert all((ROOT / path).is_file() for path in listed | set(NOT_DATE_TOUCHING))
+    reading = {
+        str(path.relative_to(ROOT))
+        for path in sorted((ROOT / "tests").rglob("test_*.py"))
+        if CLOCK.search(path.read_text(encoding="utf-8"))
+    }
+    assert reading - listed - set(NOT_DATE_TOUCHING) == set()  # add it to one of the two
+    assert set(NOT_DATE_TOUCHING) <= reading  # no stale excuse
+    assert not listed & set(NOT_DATE_TOUCHING)
