@@ -34,7 +34,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -114,13 +114,20 @@ def transitions(zone: str, start: datetime, days: int = 366) -> list[datetime]:
     return found
 
 
+def next_sunday_night(now: datetime, zone: str = "UTC") -> datetime:
+    """The first Sunday 23:50 in ``zone`` after ``now``: "tomorrow" is in the next calendar
+    week, and the day ends soon."""
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    day = local.date() + timedelta(days=(6 - local.weekday()) % 7)
+    sunday = datetime.combine(day, time(23, 50), tz)
+    return sunday if sunday > local else sunday + timedelta(days=7)
+
+
 def instants(now: datetime) -> list[Instant]:
     """The instants for a run made at ``now``: all of them after it."""
     now = now.astimezone(UTC)
-    out: list[Instant] = []
-    day = now.date() + timedelta(days=(6 - now.weekday()) % 7)
-    sunday = datetime(day.year, day.month, day.day, 23, 50, tzinfo=UTC)
-    out.append(Instant("sunday-2350", sunday if sunday > now else sunday + timedelta(days=7)))
+    out = [Instant("sunday-2350", next_sunday_night(now).astimezone(UTC))]
     for zone in ZONES:
         short = zone.split("/")[-1].lower()
         # the next spring and autumn changes whose "before" is still ahead

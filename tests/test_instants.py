@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.instants import DATE_TOUCHING, ROOT, ZONES, _counts, instants, transitions
+from tests.instants import (
+    DATE_TOUCHING,
+    ROOT,
+    ZONES,
+    _counts,
+    instants,
+    next_sunday_night,
+    transitions,
+)
 
 NOW = datetime.now(UTC)
 
@@ -34,6 +42,15 @@ def test_every_instant_is_ahead_and_of_its_kind(days_on: int) -> None:
             before, after = found[f"{zone}-{kind}-before"], found[f"{zone}-{kind}-after"]
             assert after - before == timedelta(hours=1)
     assert len(found) == 12
+
+
+@pytest.mark.parametrize("days_on", [0, 90, 180, 270])
+@pytest.mark.parametrize("zone", ["UTC", *ZONES, "Pacific/Kiritimati"])
+def test_sunday_night_is_sunday_night_in_its_own_zone(zone: str, days_on: int) -> None:
+    now = NOW + timedelta(days=days_on)
+    local = next_sunday_night(now, zone).astimezone(ZoneInfo(zone))
+    assert (local.weekday(), local.hour, local.minute) == (6, 23, 50)
+    assert timedelta(0) < local - now <= timedelta(days=7)
 
 
 @pytest.mark.parametrize("zone", ZONES)

@@ -14,11 +14,10 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -195,16 +194,6 @@ def _kernel_at(moment: datetime, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(key, value)
 
 
-def _next_sunday_night(tzid: str) -> datetime:
-    """The next Sunday at 23:50 in ``tzid`` (the notebook's zone): "tomorrow" is Monday, in
-    the next calendar week."""
-    zone = ZoneInfo(tzid)
-    now = datetime.now(zone)
-    day = now.date() + timedelta(days=(6 - now.weekday()) % 7)
-    sunday = datetime.combine(day, time(23, 50), zone)
-    return sunday if sunday > now else sunday + timedelta(days=7)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("when", ["now", "sunday-night"])
 def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
@@ -213,7 +202,8 @@ def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
     # On a Sunday night "tomorrow" is in next week's calendar week: the week view must still
     # show what the notebook adds, and step 4 must still offer its slots.
     if when == "sunday-night":
-        _kernel_at(_next_sunday_night("Europe/London"), monkeypatch)
+        # Sunday night in the notebook's zone (23:50 UTC is Monday in London in summer)
+        _kernel_at(instants.next_sunday_night(datetime.now(UTC), "Europe/London"), monkeypatch)
     nb = nbformat.read(NOTEBOOKS / "01_walkthrough.ipynb", as_version=4)
     _before_teardown(
         nb,

@@ -19,6 +19,7 @@ from cronofy_avail.core.week import Layout
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.notebook.controller import StepState, WizardController, WizardError
 from cronofy_avail.runtime.store import MemoryStore
+from tests.instants import next_sunday_night
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -371,11 +372,6 @@ def _days_from_today(days: int, clock: time_of_day, tzid: str = "Europe/London")
     return datetime.combine(today + timedelta(days=days), clock, zone)
 
 
-def _next_sunday(clock: time_of_day, tzid: str = "Europe/London") -> datetime:
-    today = datetime.now(ZoneInfo(tzid)).date()
-    return _days_from_today((6 - today.weekday()) % 7 or 7, clock, tzid)
-
-
 @asynccontextmanager
 async def wizard_at(start: datetime) -> AsyncIterator[WizardController]:
     """A wizard whose whole embedded system runs on a clock from ``start``, steps 0-4 done."""
@@ -417,7 +413,7 @@ def test_the_query_starts_now_on_the_next_quarter_hour() -> None:
 
 
 async def test_on_a_sunday_night_what_the_buttons_add_is_in_view() -> None:
-    async with wizard_at(_next_sunday(time_of_day(23, 50))) as c:
+    async with wizard_at(next_sunday_night(datetime.now(UTC), "Europe/London")) as c:
         assert c.week_start == c.clock().astimezone(ZoneInfo(c.inputs.tzid)).date()
         timed = await c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Calls")
         all_day = await c.add_all_day(c.tomorrow_at(0, days=2).date())
