@@ -14,16 +14,15 @@ error messages.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import aiohttp
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from yarl import URL
 
 from cronofy_avail._version import __version__
@@ -38,6 +37,7 @@ from cronofy_avail.client.decide import TransportCause
 from cronofy_avail.client.ratelimit import RateLimiter, shared_limiter
 from cronofy_avail.client.stats import ClientStats
 from cronofy_avail.client.transport import Sleep, Transport
+from cronofy_avail.client.wire import ModelT, encode_query, json_body, read_model
 from cronofy_avail.core.errors import (
     CronofyAPIError,
     NotFoundError,
@@ -78,7 +78,6 @@ from cronofy_avail.core.models import (
     UpsertAvailablePeriodRequest,
     UpsertEventRequest,
     UserInfo,
-    format_time,
 )
 from cronofy_avail.core.retry import RetryPolicy, parse_http_date
 
@@ -100,8 +99,6 @@ USER_AGENT = f"cronofy_avail/{__version__} (+aiohttp/{aiohttp.__version__})"
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10, sock_read=20)
 """Explicit timeouts: aiohttp's own default waits five minutes."""
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
 
 @dataclass(frozen=True, slots=True)
 class EventsRead:
@@ -112,29 +109,6 @@ class EventsRead:
     """The earliest moment on Cronofy's clock its read of the first page can have happened
     (the answer's ``Date`` less the request's round trip): every change made before it is in
     the read. ``None`` if the answer carried no usable ``Date``."""
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Cronofy query encoding: booleans as true/false, lists as ``name[]``, times in UTC."""
-    out: list[tuple[str, str]] = []
-    for key, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            out.append((key, _bool(value)))
-        elif isinstance(value, datetime):
-            out.append((key, format_time(value)))
-        elif isinstance(value, date):
-            out.append((key, value.isoformat()))
-        elif isinstance(value, list | tuple):
-            out.extend((f"{key}[]", str(item)) for item in value)
-        else:
-            out.append((key, str(value)))
-    return out
 
 
 def _served_at(date_header: str | None, round_trip: float) -> datetime | None:
@@ -149,10 +123,6 @@ def _served_at(date_header: str | None, round_trip: float) -> datetime | None:
     if date is None:
         return None
     return date - timedelta(seconds=max(0.0, round_trip))
-
-
-def _dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 class CronofyClient:
@@ -299,65 +269,19 @@ class CronofyClient:
 
     async def _token_request(self, body: Mapping[str, str]) -> TokenResponse:
         url = f"{self.endpoints.api}/oauth/token"
-        # 429/503 are retried inside _send; other refusals come back for the OAuth mapping.
-        status, payload, _ = await self._send(
+        # 429/503 are retried by the transport; other refusals come back for the OAuth mapping.
+        answer = await self._transport.send(
             "POST", url, json_body=dict(body), auth="none", idempotent=False, raise_for=False
         )
-        if status != 200:
-            raise oauth_error(status, payload, url=url)
-        return self._validate(TokenResponse, self._decode(payload, "POST", url), "POST", url)
+        if answer.status != 200:
+            raise oauth_error(answer.status, answer.body, url=url)
+        return read_model(TokenResponse, answer.body, "POST", url)
 
     # ------------------------------------------------------------------ the request function
 
     def url(self, path: str) -> str:
         """An absolute API URL for a path such as ``/v1/events``."""
         return f"{self.endpoints.api}{path}"
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        json_body: Any = None,
-        auth: AuthMode = "token",
-        idempotent: bool = True,
-        raise_for: bool = True,
-        round_trip: list[float] | None = None,
-    ) -> tuple[int, bytes, Mapping[str, str]]:
-        """One logical request through :class:`.transport.Transport` (status, body, headers)."""
-        answer = await self._transport.send(
-            method,
-            url,
-            params=params,
-            json_body=json_body,
-            auth=auth,
-            idempotent=idempotent,
-            raise_for=raise_for,
-            round_trip=round_trip,
-        )
-        return answer.status, answer.body, answer.headers
-
-    def _decode(self, body: bytes, method: str, url: str) -> Any:
-        if not body.strip():
-            return None
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise UnexpectedResponseError(
-                "response body is not valid JSON", method=method, url=url
-            ) from exc
-
-    def _validate(self, model: type[ModelT], payload: Any, method: str, url: str) -> ModelT:
-        try:
-            return model.model_validate(payload)
-        except ValidationError as exc:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors())
-            raise UnexpectedResponseError(
-                f"response does not match {model.__name__} (bad: {fields})",
-                method=method,
-                url=url,
-            ) from exc
 
     async def _call(
         self,
@@ -371,23 +295,23 @@ class CronofyClient:
         idempotent: bool = True,
     ) -> ModelT:
         url = self.url(path)
-        _, raw, _ = await self._send(
+        answer = await self._transport.send(
             method,
             url,
-            params=_query(params) if params else None,
-            json_body=_dump(body) if isinstance(body, BaseModel) else body,
+            params=encode_query(params) if params else None,
+            json_body=json_body(body),
             auth=auth,
             idempotent=idempotent,
         )
-        return self._validate(model, self._decode(raw, method, url), method, url)
+        return read_model(model, answer.body, method, url)
 
     async def _call_no_content(
         self, method: str, path: str, *, body: BaseModel | Mapping[str, Any] | None = None
     ) -> None:
-        await self._send(
+        await self._transport.send(
             method,
             self.url(path),
-            json_body=_dump(body) if isinstance(body, BaseModel) else body,
+            json_body=json_body(body),
         )
 
     async def _pages(
@@ -400,15 +324,15 @@ class CronofyClient:
         """Yield each page, following ``next_page`` only on the API host and never in a loop.
         ``served_at`` receives each page's ``Date`` (Cronofy's clock), ``None`` if unusable."""
         url = self.url(path)
-        query: list[tuple[str, str]] | None = _query(params)
+        query: list[tuple[str, str]] | None = encode_query(params)
         seen = {str(URL(url).with_query(query))}
         previous = 0
         for _ in range(self._max_pages):
             round_trip: list[float] = []
-            _, raw, headers = await self._send("GET", url, params=query, round_trip=round_trip)
+            answer = await self._transport.send("GET", url, params=query, round_trip=round_trip)
             if served_at is not None:
-                served_at.append(_served_at(headers.get("Date"), round_trip[-1]))
-            page = self._validate(model, self._decode(raw, "GET", url), "GET", url)
+                served_at.append(_served_at(answer.headers.get("Date"), round_trip[-1]))
+            page = read_model(model, answer.body, "GET", url)
             yield page
             pages: Pages = getattr(page, "pages", Pages())
             if pages.current <= previous:
@@ -516,7 +440,7 @@ class CronofyClient:
         return (await self._call("GET", "/v1/channels", ChannelsResponse)).channels
 
     async def close_channel(self, channel_id: str) -> None:
-        await self._send("DELETE", self.url(f"/v1/channels/{channel_id}"))
+        await self._transport.send("DELETE", self.url(f"/v1/channels/{channel_id}"))
 
     # ------------------------------------------------------------------ events
 
