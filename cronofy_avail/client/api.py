@@ -37,7 +37,7 @@ from cronofy_avail.client.decide import TransportCause
 from cronofy_avail.client.ratelimit import RateLimiter, shared_limiter
 from cronofy_avail.client.stats import ClientStats
 from cronofy_avail.client.transport import Sleep, Transport
-from cronofy_avail.client.wire import ModelT, encode_query, json_body, read_model
+from cronofy_avail.client.wire import ModelT, encode_query, read_model, request_json
 from cronofy_avail.core.errors import (
     CronofyAPIError,
     NotFoundError,
@@ -299,7 +299,7 @@ class CronofyClient:
             method,
             url,
             params=encode_query(params) if params else None,
-            json_body=json_body(body),
+            json_body=request_json(body),
             auth=auth,
             idempotent=idempotent,
         )
@@ -308,11 +308,7 @@ class CronofyClient:
     async def _call_no_content(
         self, method: str, path: str, *, body: BaseModel | Mapping[str, Any] | None = None
     ) -> None:
-        await self._transport.send(
-            method,
-            self.url(path),
-            json_body=json_body(body),
-        )
+        await self._transport.send(method, self.url(path), json_body=request_json(body))
 
     async def _pages(
         self,

@@ -40,7 +40,7 @@ def encode_query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def json_body(body: BaseModel | Mapping[str, Any] | None) -> Any:
+def request_json(body: BaseModel | Mapping[str, Any] | None) -> Any:
     """A request body as JSON-ready data: a model without its unset fields, by alias."""
     if isinstance(body, BaseModel):
         return body.model_dump(mode="json", exclude_none=True, by_alias=True)
