@@ -6,13 +6,15 @@ import asyncio
 import logging
 import random
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from cronofy_avail.client.api import OAuthTokens
+from cronofy_avail.client.api import ClientStats, OAuthTokens
+from cronofy_avail.client.auth import Auth, AuthMode
 from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyError,
@@ -20,7 +22,7 @@ from cronofy_avail.core.errors import (
     ReauthorizationRequiredError,
     UnexpectedResponseError,
 )
-from cronofy_avail.core.models import AvailabilityRequest
+from cronofy_avail.core.models import AvailabilityRequest, TokenResponse
 from cronofy_avail.core.retry import RetryPolicy
 
 from .helpers import (
@@ -404,3 +406,60 @@ async def test_malformed_token_response_never_shows_tokens_in_tracebacks(
     assert "validation error for TokenResponse" in rendered  # the cause is still chained...
     for secret in SECRETS:
         assert secret not in rendered  # ...but never shows a token value
+
+
+# --------------------------------------------------------------------------- the Auth object alone
+
+
+def _auth(**overrides: Any) -> tuple[Auth, list[dict[str, str]]]:
+    """An :class:`Auth` whose token endpoint is a plain function recording the forms posted."""
+    posted: list[dict[str, str]] = []
+
+    async def post_token(form: Mapping[str, str]) -> TokenResponse:
+        posted.append(dict(form))
+        await asyncio.sleep(0)
+        return TokenResponse.model_validate(token_payload())
+
+    kwargs: dict[str, Any] = {
+        "post_token": post_token,
+        "stats": ClientStats(),
+        "access_token": ACCESS_TOKEN,
+        "refresh_token": REFRESH_TOKEN,
+        "client_id": "app",
+        "client_secret": CLIENT_SECRET,
+        "wall_clock": FakeClock().wall,
+    }
+    kwargs.update(overrides)
+    return Auth(**kwargs), posted
+
+
+async def test_auth_adds_the_header_for_each_mode() -> None:
+    auth, posted = _auth()
+    cases: list[tuple[AuthMode, str | None, str]] = [
+        ("token", f"Bearer {ACCESS_TOKEN}", ACCESS_TOKEN),
+        ("client_secret", f"Bearer {CLIENT_SECRET}", ""),
+        ("none", None, ""),
+    ]
+    for mode, expected, used in cases:
+        headers: dict[str, str] = {}
+        assert await auth.authorize(headers, mode) == used
+        assert headers.get("Authorization") == expected
+    assert posted == []
+
+
+async def test_auth_renews_once_for_many_stale_tokens() -> None:
+    auth, posted = _auth()
+    await asyncio.gather(*(auth.refresh(stale=ACCESS_TOKEN) for _ in range(5)))
+    await auth.refresh(stale=ACCESS_TOKEN)  # already renewed: nothing to do
+    assert [form["grant_type"] for form in posted] == ["refresh_token"]
+    assert auth.tokens is not None
+    assert auth.tokens.access_token == NEW_ACCESS_TOKEN
+    assert auth.stats.refreshes == 1
+
+
+def test_auth_repr_hides_secrets() -> None:
+    auth, _ = _auth()
+    for text in (repr(auth), str(auth)):
+        for secret in SECRETS:
+            assert secret not in text
+    assert "client_secret=***" in repr(auth)

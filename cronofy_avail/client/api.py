@@ -1,10 +1,11 @@
-"""The typed async Cronofy client.
+"""The typed async Cronofy client: its endpoints, each a thin wrapper that builds a request
+and validates the answer into a model.
 
-Everything goes through one small request function, :meth:`CronofyClient._send`, which owns the
-cross-cutting rules: the shared rate limiter, bearer tokens (refreshed ahead of expiry and once
-on a 401), bounded retries of 429/502/503/504 and connection failures with an injectable sleep,
-explicit timeouts, no redirects, and the single status → error mapping of :mod:`.errors`.
-Endpoints are thin wrappers that build a request and validate the answer into a model.
+The plumbing lives next door: :mod:`.transport` sends each request (the shared rate limiter,
+explicit timeouts, no redirects, bounded retries with an injectable sleep), :mod:`.decide` is the
+pure decision it asks about every answer (done, renew the token, retry after N seconds, or which
+error to raise), and :mod:`.auth` holds the tokens and the application's credentials (renewed
+ahead of expiry and once on a 401).
 
 Secrets (access token, refresh token, client secret) never appear in ``repr``, log records or
 error messages.
@@ -13,35 +14,35 @@ error messages.
 from __future__ import annotations
 
 import asyncio
-import inspect
-import json
-import logging
-import re
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
-from urllib.parse import urlencode
+from typing import Any, Self
 
 import aiohttp
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from yarl import URL
 
 from cronofy_avail._version import __version__
+from cronofy_avail.client.auth import (
+    DEFAULT_SCOPES,
+    Auth,
+    AuthMode,
+    OAuthTokens,
+    TokenCallback,
+)
+from cronofy_avail.client.decide import TransportCause
 from cronofy_avail.client.ratelimit import RateLimiter, shared_limiter
+from cronofy_avail.client.stats import ClientStats
+from cronofy_avail.client.transport import Sleep, Transport
+from cronofy_avail.client.wire import ModelT, encode_query, read_model, request_json
 from cronofy_avail.core.errors import (
     CronofyAPIError,
-    CronofyError,
-    CronofyTimeoutError,
-    CronofyTransportError,
     NotFoundError,
     PaginationError,
-    ReauthorizationRequiredError,
     UnexpectedResponseError,
-    error_for_status,
     oauth_error,
 )
 from cronofy_avail.core.hosts import Endpoints
@@ -77,29 +78,26 @@ from cronofy_avail.core.models import (
     UpsertAvailablePeriodRequest,
     UpsertEventRequest,
     UserInfo,
-    format_time,
 )
-from cronofy_avail.core.retry import (
-    RETRYABLE_STATUSES,
-    RetryPolicy,
-    parse_http_date,
-    parse_retry_after,
-)
+from cronofy_avail.core.retry import RetryPolicy, parse_http_date
 
-_LOGGER = logging.getLogger(__name__)
+__all__ = [
+    "DEFAULT_SCOPES",
+    "DEFAULT_TIMEOUT",
+    "USER_AGENT",
+    "AuthMode",
+    "ClientStats",
+    "CronofyClient",
+    "EventsRead",
+    "OAuthTokens",
+    "Sleep",
+    "TokenCallback",
+    "TransportCause",
+]
 
 USER_AGENT = f"cronofy_avail/{__version__} (+aiohttp/{aiohttp.__version__})"
 DEFAULT_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10, sock_read=20)
 """Explicit timeouts: aiohttp's own default waits five minutes."""
-
-AuthMode = Literal["token", "client_secret", "none"]
-DEFAULT_SCOPES: tuple[str, ...] = (
-    "read_account",
-    "list_calendars",
-    "create_calendar",
-    "read_events",
-)
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,77 +109,6 @@ class EventsRead:
     """The earliest moment on Cronofy's clock its read of the first page can have happened
     (the answer's ``Date`` less the request's round trip): every change made before it is in
     the read. ``None`` if the answer carried no usable ``Date``."""
-
-
-@dataclass(repr=False, slots=True)
-class OAuthTokens:
-    """An access token and what is needed to renew it. ``repr`` never shows a token."""
-
-    access_token: str
-    refresh_token: str | None = None
-    expires_at: float | None = None
-    """Wall-clock epoch seconds after which the access token is no longer accepted."""
-    scope: str | None = None
-
-    def __repr__(self) -> str:
-        refresh = "set" if self.refresh_token else "none"
-        return (
-            f"OAuthTokens(access_token=***, refresh_token={refresh}, "
-            f"expires_at={self.expires_at}, scope={self.scope!r})"
-        )
-
-
-TokenCallback = Callable[[OAuthTokens], Awaitable[None] | None]
-Sleep = Callable[[float], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class ClientStats:
-    """Counts for status pages, tests and benchmarks (never timings)."""
-
-    requests: int = 0
-    retries: int = 0
-    refreshes: int = 0
-    by_endpoint: Counter[str] = field(default_factory=Counter)
-
-
-class TransportCause(Exception):
-    """What a transport failure was, without the request it failed on.
-
-    aiohttp's exceptions carry the request (headers included) and show it in their ``repr``;
-    chaining them would put the bearer token in every logged or printed chain.
-    """
-
-
-_BEARER = re.compile(r"(Bearer\s+)[^\s'\",}]+", re.IGNORECASE)
-
-
-def _sanitized(exc: BaseException) -> TransportCause:
-    text = _BEARER.sub(r"\1***", str(exc))
-    return TransportCause(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Cronofy query encoding: booleans as true/false, lists as ``name[]``, times in UTC."""
-    out: list[tuple[str, str]] = []
-    for key, value in params.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            out.append((key, _bool(value)))
-        elif isinstance(value, datetime):
-            out.append((key, format_time(value)))
-        elif isinstance(value, date):
-            out.append((key, value.isoformat()))
-        elif isinstance(value, list | tuple):
-            out.extend((f"{key}[]", str(item)) for item in value)
-        else:
-            out.append((key, str(value)))
-    return out
 
 
 def _served_at(date_header: str | None, round_trip: float) -> datetime | None:
@@ -196,15 +123,6 @@ def _served_at(date_header: str | None, round_trip: float) -> datetime | None:
     if date is None:
         return None
     return date - timedelta(seconds=max(0.0, round_trip))
-
-
-def _dump(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_none=True, by_alias=True)
-
-
-def _endpoint_key(method: str, url: str) -> str:
-    """``GET /v1/events`` from any URL: the key of the per-endpoint request count."""
-    return f"{method} {URL(url).path}"
 
 
 class CronofyClient:
@@ -247,38 +165,41 @@ class CronofyClient:
             data_center, api_base_url_override=api_base_url, app_base_url_override=app_base_url
         )
         self.data_center = data_center
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self._tokens = (
-            OAuthTokens(access_token, refresh_token, expires_at) if access_token else None
+        self._max_pages = max_pages
+        stats = ClientStats()
+        self._auth = Auth(
+            post_token=self._token_request,
+            stats=stats,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            expires_at=expires_at,
+            client_id=client_id,
+            client_secret=client_secret,
+            on_tokens=on_tokens,
+            refresh_ahead=refresh_ahead,
+            wall_clock=wall_clock,
         )
-        if self._tokens is None and refresh_token:
-            # Only a refresh token: the first request renews it.
-            self._tokens = OAuthTokens("", refresh_token, expires_at=0.0)
-        self._session = session
-        self._owns_session = session is None
-        self._timeout = timeout
-        self._retry = retry or RetryPolicy()
         if rate_limiter is None:
             rate_limiter = shared_limiter(client_id) if client_id else RateLimiter()
-        self.rate_limiter = rate_limiter
-        self._on_tokens = on_tokens
-        self._refresh_ahead = refresh_ahead
-        self._max_pages = max_pages
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._wall_clock = wall_clock
-        self._user_agent = user_agent
-        self._refresh_task: asyncio.Future[None] | None = None
-        self._grant_revoked = False
-        self.stats = ClientStats()
+        self._transport = Transport(
+            auth=self._auth,
+            stats=stats,
+            rate_limiter=rate_limiter,
+            retry=retry or RetryPolicy(),
+            timeout=timeout,
+            user_agent=user_agent,
+            session=session,
+            sleep=sleep,
+            monotonic=monotonic,
+            wall_clock=wall_clock,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
     def __repr__(self) -> str:
         return (
             f"CronofyClient(api={self.endpoints.api!r}, client_id={self.client_id!r}, "
-            f"tokens={self._tokens!r}, client_secret={'***' if self._client_secret else None})"
+            f"tokens={self.tokens!r}, client_secret={'***' if self._client_secret else None})"
         )
 
     async def __aenter__(self) -> Self:
@@ -294,263 +215,73 @@ class CronofyClient:
 
     async def close(self) -> None:
         """Close the session if this client created it; a caller's session is left alone."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._transport.close()
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-            self._owns_session = True
-        return self._session
+    @property
+    def _session(self) -> aiohttp.ClientSession | None:
+        return self._transport.session
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        return self._transport.rate_limiter
+
+    @rate_limiter.setter
+    def rate_limiter(self, limiter: RateLimiter) -> None:
+        self._transport.rate_limiter = limiter
+
+    @property
+    def stats(self) -> ClientStats:
+        return self._transport.stats
+
+    @stats.setter
+    def stats(self, stats: ClientStats) -> None:
+        self._transport.stats = self._auth.stats = stats
 
     # ------------------------------------------------------------------ tokens
 
     @property
+    def client_id(self) -> str | None:
+        return self._auth.client_id
+
+    @client_id.setter
+    def client_id(self, client_id: str | None) -> None:
+        self._auth.client_id = client_id
+
+    @property
+    def _client_secret(self) -> str | None:
+        return self._auth.client_secret
+
+    @property
     def tokens(self) -> OAuthTokens | None:
-        return self._tokens
+        return self._auth.tokens
 
     def set_tokens(self, tokens: OAuthTokens) -> None:
         """Install new tokens (e.g. after the user authorized again)."""
-        self._tokens = tokens
-        self._grant_revoked = False
+        self._auth.set_tokens(tokens)
 
     @property
     def can_refresh(self) -> bool:
-        return bool(
-            self._tokens
-            and self._tokens.refresh_token
-            and self.client_id
-            and self._client_secret
-            and not self._grant_revoked
-        )
-
-    def _require_client_secret(self) -> str:
-        if not self._client_secret:
-            raise CronofyError("this call needs the application's client secret")
-        return self._client_secret
-
-    async def _access_token(self) -> str:
-        if self._grant_revoked:
-            raise ReauthorizationRequiredError(
-                "the refresh token was revoked: the user must authorize the application again"
-            )
-        tokens = self._tokens
-        if tokens is None:
-            raise ReauthorizationRequiredError("no access token configured for this client")
-        expiring = (
-            tokens.expires_at is not None
-            and tokens.expires_at - self._refresh_ahead <= self._wall_clock()
-        )
-        if (expiring or not tokens.access_token) and self.can_refresh:
-            await self._refresh(stale=tokens.access_token)
-            assert self._tokens is not None
-            return self._tokens.access_token
-        if not tokens.access_token:
-            # Only a refresh token, and no client_id/client_secret to redeem it.
-            raise ReauthorizationRequiredError(
-                "no access token, and the refresh token cannot be redeemed without "
-                "client_id and client_secret"
-            )
-        return tokens.access_token
-
-    async def _refresh(self, *, stale: str) -> None:
-        """Renew the access token once, however many requests ask at the same moment."""
-        if self._tokens is not None and self._tokens.access_token != stale:
-            return  # another request renewed it meanwhile
-        task = self._refresh_task
-        if task is None:
-            task = self._refresh_task = asyncio.ensure_future(self.refresh_access_token())
-            task.add_done_callback(self._clear_refresh_task)
-        await asyncio.shield(task)
-
-    def _clear_refresh_task(self, task: asyncio.Future[Any]) -> None:
-        if self._refresh_task is task:
-            self._refresh_task = None
-        if not task.cancelled():
-            task.exception()  # retrieved here so an unawaited failure is never reported twice
+        return self._auth.can_refresh
 
     async def refresh_access_token(self) -> None:
         """Exchange the refresh token for a new access token and report it to ``on_tokens``."""
-        tokens = self._tokens
-        if not tokens or not tokens.refresh_token:
-            raise ReauthorizationRequiredError("no refresh token: authorize the user again")
-        if not self.client_id or not self._client_secret:
-            raise ReauthorizationRequiredError(
-                "refreshing a token needs client_id and client_secret"
-            )
-        body = {
-            "client_id": self.client_id,
-            "client_secret": self._client_secret,
-            "grant_type": "refresh_token",
-            "refresh_token": tokens.refresh_token,
-        }
-        try:
-            response = await self._token_request(body)
-        except ReauthorizationRequiredError:
-            self._grant_revoked = True
-            raise
-        self.stats.refreshes += 1
-        await self._install(response, previous_refresh=tokens.refresh_token)
-
-    async def _install(self, response: TokenResponse, *, previous_refresh: str | None) -> None:
-        expires_at = (
-            self._wall_clock() + response.expires_in if response.expires_in is not None else None
-        )
-        self._tokens = OAuthTokens(
-            access_token=response.access_token,
-            refresh_token=response.refresh_token or previous_refresh,
-            expires_at=expires_at,
-            scope=response.scope,
-        )
-        self._grant_revoked = False
-        _LOGGER.info("Cronofy access token renewed (expires in %ss)", response.expires_in)
-        if self._on_tokens is not None:
-            result = self._on_tokens(self._tokens)
-            if inspect.isawaitable(result):
-                await result
+        await self._auth.refresh_access_token()
 
     async def _token_request(self, body: Mapping[str, str]) -> TokenResponse:
         url = f"{self.endpoints.api}/oauth/token"
-        # 429/503 are retried inside _send; other refusals come back for the OAuth mapping.
-        status, payload, _ = await self._send(
+        # 429/503 are retried by the transport; other refusals come back for the OAuth mapping.
+        answer = await self._transport.send(
             "POST", url, json_body=dict(body), auth="none", idempotent=False, raise_for=False
         )
-        if status != 200:
-            raise oauth_error(status, payload, url=url)
-        return self._validate(TokenResponse, self._decode(payload, "POST", url), "POST", url)
+        if answer.status != 200:
+            raise oauth_error(answer.status, answer.body, url=url)
+        return read_model(TokenResponse, answer.body, "POST", url)
 
     # ------------------------------------------------------------------ the request function
 
     def url(self, path: str) -> str:
         """An absolute API URL for a path such as ``/v1/events``."""
         return f"{self.endpoints.api}{path}"
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        params: Sequence[tuple[str, str]] | None = None,
-        json_body: Any = None,
-        auth: AuthMode = "token",
-        idempotent: bool = True,
-        raise_for: bool = True,
-        round_trip: list[float] | None = None,
-    ) -> tuple[int, bytes, Mapping[str, str]]:
-        """Send one logical request: rate limit, auth, retries. Returns status, body, headers.
-
-        With ``raise_for=False`` a final non-2xx answer is returned instead of raised (the token
-        endpoint has its own error mapping); retryable answers are still retried first.
-        ``round_trip`` receives the seconds from sending the answered attempt to its body.
-        """
-        session = self._get_session()
-        started = self._monotonic()
-        attempt = 0
-        refreshed = False
-        endpoint = _endpoint_key(method, url)
-        while True:
-            attempt += 1
-            headers = {"User-Agent": self._user_agent, "Accept": "application/json"}
-            token = ""
-            if auth == "token":
-                token = await self._access_token()
-                headers["Authorization"] = f"Bearer {token}"
-            elif auth == "client_secret":
-                headers["Authorization"] = f"Bearer {self._require_client_secret()}"
-            await self.rate_limiter.acquire()
-            self.stats.requests += 1
-            self.stats.by_endpoint[endpoint] += 1
-            failure: CronofyError
-            cause: BaseException | None = None
-            retry_after: float | None = None
-            sent = self._monotonic()
-            try:
-                async with session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                ) as resp:
-                    status = resp.status
-                    body = await resp.read()
-                    resp_headers: Mapping[str, str] = resp.headers
-                if round_trip is not None:
-                    round_trip.append(self._monotonic() - sent)
-            except TimeoutError as exc:
-                failure = CronofyTimeoutError("no answer in time", method=method, url=url)
-                cause, retryable = exc, idempotent
-            except aiohttp.ClientConnectorError as exc:
-                # The request never left: always safe to try again.
-                failure = CronofyTransportError(
-                    f"cannot connect to {URL(url).host}", method=method, url=url
-                )
-                cause, retryable = exc, True
-            except aiohttp.ClientError as exc:
-                failure = CronofyTransportError(
-                    f"connection failed ({type(exc).__name__})", method=method, url=url
-                )
-                cause, retryable = exc, idempotent
-            else:
-                _LOGGER.debug("%s -> %s", endpoint, status)
-                if 200 <= status < 300:
-                    return status, body, resp_headers
-                if status == 401 and auth == "token" and not refreshed and self.can_refresh:
-                    refreshed = True
-                    attempt -= 1  # a renewal is not a retry
-                    await self._refresh(stale=token)
-                    continue
-                if 300 <= status < 400:
-                    raise UnexpectedResponseError(
-                        "redirect not followed (the bearer token stays on the API host)",
-                        status=status,
-                        method=method,
-                        url=url,
-                    )
-                retry_after = parse_retry_after(
-                    resp_headers.get("Retry-After"), now=self._wall_clock()
-                )
-                failure = error_for_status(
-                    status, body, method=method, url=url, retry_after=retry_after
-                )
-                retryable = status in (429, 503) or (status in RETRYABLE_STATUSES and idempotent)
-                if not retryable and not raise_for:
-                    return status, body, resp_headers
-            delay = self._retry.delay(attempt, retry_after)
-            elapsed = self._monotonic() - started
-            if not retryable or not self._retry.should_retry(attempt, elapsed, delay):
-                if cause is not None:
-                    raise failure from _sanitized(cause)
-                raise failure
-            self.stats.retries += 1
-            _LOGGER.warning(
-                "%s failed (%s); retry %d in %.2fs", endpoint, failure.message, attempt, delay
-            )
-            await self._sleep(delay)
-
-    def _decode(self, body: bytes, method: str, url: str) -> Any:
-        if not body.strip():
-            return None
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise UnexpectedResponseError(
-                "response body is not valid JSON", method=method, url=url
-            ) from exc
-
-    def _validate(self, model: type[ModelT], payload: Any, method: str, url: str) -> ModelT:
-        try:
-            return model.model_validate(payload)
-        except ValidationError as exc:
-            fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in exc.errors())
-            raise UnexpectedResponseError(
-                f"response does not match {model.__name__} (bad: {fields})",
-                method=method,
-                url=url,
-            ) from exc
 
     async def _call(
         self,
@@ -564,24 +295,20 @@ class CronofyClient:
         idempotent: bool = True,
     ) -> ModelT:
         url = self.url(path)
-        _, raw, _ = await self._send(
+        answer = await self._transport.send(
             method,
             url,
-            params=_query(params) if params else None,
-            json_body=_dump(body) if isinstance(body, BaseModel) else body,
+            params=encode_query(params) if params else None,
+            json_body=request_json(body),
             auth=auth,
             idempotent=idempotent,
         )
-        return self._validate(model, self._decode(raw, method, url), method, url)
+        return read_model(model, answer.body, method, url)
 
     async def _call_no_content(
         self, method: str, path: str, *, body: BaseModel | Mapping[str, Any] | None = None
     ) -> None:
-        await self._send(
-            method,
-            self.url(path),
-            json_body=_dump(body) if isinstance(body, BaseModel) else body,
-        )
+        await self._transport.send(method, self.url(path), json_body=request_json(body))
 
     async def _pages(
         self,
@@ -593,15 +320,15 @@ class CronofyClient:
         """Yield each page, following ``next_page`` only on the API host and never in a loop.
         ``served_at`` receives each page's ``Date`` (Cronofy's clock), ``None`` if unusable."""
         url = self.url(path)
-        query: list[tuple[str, str]] | None = _query(params)
+        query: list[tuple[str, str]] | None = encode_query(params)
         seen = {str(URL(url).with_query(query))}
         previous = 0
         for _ in range(self._max_pages):
             round_trip: list[float] = []
-            _, raw, headers = await self._send("GET", url, params=query, round_trip=round_trip)
+            answer = await self._transport.send("GET", url, params=query, round_trip=round_trip)
             if served_at is not None:
-                served_at.append(_served_at(headers.get("Date"), round_trip[-1]))
-            page = self._validate(model, self._decode(raw, "GET", url), "GET", url)
+                served_at.append(_served_at(answer.headers.get("Date"), round_trip[-1]))
+            page = read_model(model, answer.body, "GET", url)
             yield page
             pages: Pages = getattr(page, "pages", Pages())
             if pages.current <= previous:
@@ -709,7 +436,7 @@ class CronofyClient:
         return (await self._call("GET", "/v1/channels", ChannelsResponse)).channels
 
     async def close_channel(self, channel_id: str) -> None:
-        await self._send("DELETE", self.url(f"/v1/channels/{channel_id}"))
+        await self._transport.send("DELETE", self.url(f"/v1/channels/{channel_id}"))
 
     # ------------------------------------------------------------------ events
 
@@ -900,32 +627,10 @@ class CronofyClient:
         """The page to send the user to. The default scopes are what the four steps call:
         ``read_account`` (account), ``list_calendars`` (find the sub calendar),
         ``create_calendar`` (step 1) and ``read_events`` (step 3)."""
-        if not self.client_id:
-            raise CronofyError("authorization_url needs client_id")
-        scopes = scope if isinstance(scope, str) else " ".join(scope)
-        query: dict[str, str] = {
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": redirect_uri,
-            "scope": scopes,
-        }
-        if state is not None:
-            query["state"] = state
-        query.update(extra)
-        return f"{self.endpoints.app}/oauth/authorize?{urlencode(query)}"
+        return self._auth.authorization_url(
+            self.endpoints.app, redirect_uri, scope=scope, state=state, extra=extra
+        )
 
     async def exchange_code(self, code: str, redirect_uri: str) -> TokenResponse:
         """Turn an authorization code into tokens, install them, and report to ``on_tokens``."""
-        if not self.client_id or not self._client_secret:
-            raise CronofyError("exchanging a code needs client_id and client_secret")
-        response = await self._token_request(
-            {
-                "client_id": self.client_id,
-                "client_secret": self._client_secret,
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": redirect_uri,
-            }
-        )
-        await self._install(response, previous_refresh=None)
-        return response
+        return await self._auth.exchange_code(code, redirect_uri)
