@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import signal
 
-from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.coordinator import SyncCoordinator, SyncRequests, UserClients
 from cronofy_avail.runtime.store import SQLiteStore, Store
 from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import WebhookConfig, WebhookServer
@@ -26,12 +26,12 @@ async def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     store: Store
-    coordinator: SyncCoordinator
+    coordinator: SyncRequests
     if args.db.startswith("postgresql://"):
-        from cronofy_avail.runtime.cluster import ClusterStore, ReceiverCoordinator
+        from cronofy_avail.runtime.cluster import ClusterStore, QueuedSyncs
 
         cluster = await ClusterStore.open_cluster(args.db)
-        store, coordinator = cluster, ReceiverCoordinator(cluster)
+        store, coordinator = cluster, QueuedSyncs()
     else:
         store = await SQLiteStore.open(args.db)
         clients = UserClients(store, client_id="c", client_secret=SECRET)

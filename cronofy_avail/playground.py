@@ -21,15 +21,16 @@ from typing import Any
 
 import aiohttp
 
+from cronofy_avail.app.system import System, for_app, open_system
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.models import AvailablePeriod
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import onboard_user
 from cronofy_avail.runtime.store import MemoryStore, Store, UserRecord
 from cronofy_avail.runtime.sync import SyncEngine
-from webhook_server import WebhookConfig, WebhookServer
 
 
 @dataclass
@@ -39,11 +40,12 @@ class Playground:
     store: Store
     engine: SyncEngine
     coordinator: SyncCoordinator
-    server: Any  # webhook_server.WebhookServer (imported lazily: it builds on this package)
+    server: Any  # the started WebhookServer (tests and the demo reach into its handle)
     client: CronofyClient
     session: aiohttp.ClientSession
     user_id: str
     tzid: str
+    system: System
     calendar_id: str = ""
     channel_id: str = ""
 
@@ -92,6 +94,7 @@ class Playground:
         user_id: str = "demo",
         tzid: str = "Europe/London",
         store: Store | None = None,
+        settings: Settings | None = None,
         emulator_settings: dict[str, Any] | None = None,
         engine_settings: dict[str, Any] | None = None,
         retry: RetryPolicy | None = None,
@@ -102,71 +105,50 @@ class Playground:
         max_concurrent: int = 4,
     ) -> AsyncIterator[Playground]:
         """Start everything; unless ``onboard=False``, onboard the user (steps 1 and 2) and
-        run the first reconcile."""
-        settings = {"debounce": 0.05, "retry_initial_delay": 0.05, **(emulator_settings or {})}
+        run the first reconcile. ``settings``: the configuration to run with (retries, sync
+        overlap; the application and API are the emulator's); default: every default."""
+        options = {"debounce": 0.05, "retry_initial_delay": 0.05, **(emulator_settings or {})}
         if clock is not None:  # one clock for the whole playground: Cronofy's and the engine's
-            settings["clock"] = clock
-        emulator = Emulator(**settings)
+            options["clock"] = clock
+        emulator = Emulator(**options)
         await emulator.start()
-        session = aiohttp.ClientSession()
-        store = store or MemoryStore()
         try:
             account = await emulator.create_account(tzid=tzid)
-            clients = UserClients(
-                store,
+            configured = for_app(
+                settings,
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
                 api_base_url=emulator.base_url,
-                session=session,
+            )
+            async with open_system(
+                configured,
+                store=store or MemoryStore(),
+                clock=clock,
                 retry=retry,
-            )
-            engine_kwargs = dict(engine_settings or {})
-            if clock is not None:
-                engine_kwargs["clock"] = clock
-            engine = SyncEngine(store, **engine_kwargs)
-            coordinator = SyncCoordinator(
-                store,
-                engine,
-                clients.for_user,
-                retry_delays=retry_delays,
-                schedule_every=None,
-                max_concurrent=max_concurrent,
-            )
-            server = WebhookServer(
-                WebhookConfig(
-                    store=store, coordinator=coordinator, client_secrets=emulator.client_secrets
-                ),
-                port=webhook_port,
-            )
-            webhook_url = await server.start()
-            try:
-                client = CronofyClient(
-                    access_token=account.access_token,
-                    refresh_token=account.refresh_token,
-                    client_id=emulator.client_id,
-                    client_secret=emulator.client_secret,
-                    api_base_url=emulator.base_url,
-                    session=session,
-                    retry=retry,
+                engine_options=engine_settings,
+            ) as system:
+                coordinator = await system.coordinator(
+                    start=False, retry_delays=retry_delays, max_concurrent=max_concurrent
                 )
+                # Stopping the receiver lets running syncs finish (a laptop going to sleep).
+                server = await system.receiver(coordinator, port=webhook_port, runs_requests=True)
                 playground = cls(
                     emulator=emulator,
                     account=account,
-                    store=store,
-                    engine=engine,
+                    store=system.store,
+                    engine=system.engine,
                     coordinator=coordinator,
                     server=server,
-                    client=client,
-                    session=session,
+                    client=system.client(
+                        access_token=account.access_token, refresh_token=account.refresh_token
+                    ),
+                    session=system.session,
                     user_id=user_id,
                     tzid=tzid,
+                    system=system,
                 )
-                assert webhook_url
                 if onboard:
                     await playground.onboard()
                 yield playground
-            finally:
-                await server.stop()
         finally:
-            await session.close()
             await emulator.stop()

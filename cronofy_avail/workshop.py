@@ -21,23 +21,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
 import aiohttp
 
+from cronofy_avail.app.system import for_app, open_system
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import AvailabilityResponse
 from cronofy_avail.core.planner import KnownPeriod
 from cronofy_avail.emulator.control_client import EmulatorControl, account_from_json
 from cronofy_avail.emulator.state import EmulatorAccount
-from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.steps import onboard_user, query_availability
 from cronofy_avail.runtime.store import MemoryStore, Store
-from cronofy_avail.runtime.sync import SyncEngine, SyncResult
-from webhook_server import WebhookConfig, WebhookServer
+from cronofy_avail.runtime.sync import SyncResult
+from webhook_server import WebhookServer
 from webhook_server.relay import RelayPump
 
 JOIN_PATH = "/_emulator/workshop/join"
@@ -124,6 +126,7 @@ class WorkshopAttendee:
     channel_id: str = ""
     syncs: list[SyncResult] = field(default_factory=list)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     def __repr__(self) -> str:
         return f"WorkshopAttendee(name={self.name!r}, base_url={self.base_url!r})"
@@ -145,61 +148,50 @@ class WorkshopAttendee:
 
         ``trace_configs`` go to the attendee's HTTP session (the benchmark times requests)."""
         base_url = url.rstrip("/")
-        session = aiohttp.ClientSession(trace_configs=trace_configs)
+        stack = AsyncExitStack()
         try:
+            session = aiohttp.ClientSession(trace_configs=trace_configs)
+            stack.push_async_callback(session.close)
             joined = await join_workshop(session, base_url, name, tzid=tzid)
             data = joined.data
             account = account_from_json(data["account"])
-            client_id, client_secret = data["client_id"], data["client_secret"]
-            store = MemoryStore()
-            clients = UserClients(
-                store,
-                client_id=client_id,
-                client_secret=client_secret,
+            settings = for_app(
+                None,
+                client_id=data["client_id"],
+                client_secret=data["client_secret"],
                 api_base_url=base_url,
-                session=session,
             )
-            coordinator = SyncCoordinator(
-                store,
-                SyncEngine(store),
-                clients.for_user,
-                retry_delays=retry_delays,
-                schedule_every=None,
+            system = await stack.enter_async_context(
+                open_system(settings, store=MemoryStore(), session=session)
             )
-            server = WebhookServer(
-                WebhookConfig(store=store, coordinator=coordinator, client_secrets=[client_secret]),
-                host=receiver_host,
-                port=receiver_port,
-            )
-            client = CronofyClient(
-                access_token=account.access_token,
-                refresh_token=account.refresh_token,
-                client_id=client_id,
-                client_secret=client_secret,
-                api_base_url=base_url,
-                session=session,
-            )
+            coordinator = await system.coordinator(start=False, retry_delays=retry_delays)
             attendee = cls(
                 name=name,
                 base_url=base_url,
                 account=account,
                 relay_url=data["relay_url"],
                 session=session,
-                client=client,
+                client=system.client(
+                    access_token=account.access_token, refresh_token=account.refresh_token
+                ),
                 control=EmulatorControl(base_url, session=session),
-                store=store,
+                store=system.store,
                 coordinator=coordinator,
-                server=server,
+                server=await system.receiver(
+                    coordinator, host=receiver_host, port=receiver_port, runs_requests=True
+                ),
                 pump=None,
+                _stack=stack,
             )
             coordinator.add_listener(attendee._on_sync)
-            receiver_url = await server.start()
             if relay:
-                attendee.pump = RelayPump(attendee.relay_url, receiver_url, session=session)
+                assert attendee.server.url is not None
+                attendee.pump = RelayPump(attendee.relay_url, attendee.server.url, session=session)
                 await attendee.pump.start()
+                stack.push_async_callback(attendee.pump.stop)
             return attendee
         except BaseException:
-            await session.close()
+            await stack.aclose()
             raise
 
     async def _on_sync(self, user_id: str, result: SyncResult) -> None:
@@ -285,10 +277,8 @@ class WorkshopAttendee:
         )
 
     async def close(self) -> None:
-        if self.pump is not None:
-            await self.pump.stop()
-        await self.server.stop()
-        await self.session.close()
+        """Stop the relay pump and the receiver, let running syncs finish, close the session."""
+        await self._stack.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
-from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.coordinator import SyncCoordinator, SyncRequests, UserClients
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import WebhookConfig, WebhookHandle, async_setup, manifest
@@ -33,7 +33,7 @@ REFRESH = "refresh-token-VERY-SECRET"
 class Harness:
     client: TestClient[web.Request, web.Application]
     store: MemoryStore
-    coordinator: SyncCoordinator
+    coordinator: SyncRequests
     handle: WebhookHandle
     user: UserRecord
 

@@ -5,8 +5,8 @@ Lifecycle in the manner of a Home Assistant integration:
 * :func:`async_setup` mounts the routes under a prefix (default ``/cronofy``) and returns a
   :class:`WebhookHandle`;
 * :meth:`WebhookHandle.async_unload` undoes every registration: the routes stop answering (404),
-  the coordinator's tasks are stopped, the store is closed if the plugin owns it, and the app
-  keys and cleanup hooks it added are removed;
+  the coordinator's tasks are stopped if the plugin runs them, and the app keys and cleanup
+  hooks it added are removed (the store is whoever opened it's to close);
 * :meth:`WebhookHandle.async_get_diagnostics` dumps state with every secret redacted.
 
 aiohttp cannot remove a route from an application's router, so the plugin adds one catch-all
@@ -39,9 +39,8 @@ import asyncio
 import hmac
 import ipaddress
 import logging
-import re
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,7 +49,7 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
 
-from cronofy_avail import __version__
+from cronofy_avail._version import __version__
 from cronofy_avail.core.models import NotificationEnvelope, NotificationType
 from cronofy_avail.core.signatures import (
     SIGNATURE_HEADER,
@@ -59,9 +58,18 @@ from cronofy_avail.core.signatures import (
     parse_notification,
     verify,
 )
-from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.runtime.coordinator import SyncRequests
 from cronofy_avail.runtime.store import Delivery, Store, UserState
 from cronofy_avail.runtime.sync import SyncResult
+from webhook_server.redaction import (
+    REDACTED,
+    SECRET_KEYS,
+    RedactingLogFilter,
+    install_log_filter,
+    mask_callback_keys,
+    redact,
+    shorten_signature,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,20 +78,6 @@ DEFAULT_MAX_BODY = 64 * 1024
 MAX_COUNTED_TYPES = 64
 OTHER_TYPES = "(other)"
 MAX_DELIVERY_ID = 10**12
-REDACTED = "**REDACTED**"
-SECRET_KEYS = frozenset(
-    {
-        "access_token",
-        "refresh_token",
-        "client_secret",
-        "client_secrets",
-        "admin_token",
-        "credentials",
-        "callback_key",
-        "authorization",
-    }
-)
-
 _ACCEPTED = b'{"status": "accepted"}'
 """The answer to a change notification, as ``json_response`` would write it, made once."""
 _JSON = "application/json"
@@ -106,31 +100,21 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def redact(data: Any, keys: Iterable[str] = SECRET_KEYS) -> Any:
-    """A copy of ``data`` with the values of secret keys replaced (diagnostics, status)."""
-    wanted = {k.lower() for k in keys}
-    if isinstance(data, Mapping):
-        return {
-            k: (REDACTED if str(k).lower() in wanted and v is not None else redact(v, wanted))
-            for k, v in data.items()
-        }
-    if isinstance(data, list | tuple):
-        return [redact(v, wanted) for v in data]
-    return data
-
-
-def shorten_signature(value: str) -> str:
-    """Enough of each signature value to tell them apart in a log, not to reuse."""
-    return ",".join(v.strip()[:8] + "…" for v in value.split(",") if v.strip())
+DeliveryListener = Callable[[Delivery, int], Awaitable[None]]
+"""Told of every delivery the receiver logs (the delivery, with its user, and its id)."""
 
 
 @dataclass(slots=True)
 class WebhookConfig:
     """What the plugin needs. ``client_secrets``: the current secret, plus the previous one
-    while rotating. ``own_store``: close the store on unload."""
+    while rotating. ``coordinator``: where a recorded intent is handed on (a
+    :class:`~cronofy_avail.runtime.coordinator.SyncCoordinator`, or a cluster's queue);
+    ``own_coordinator``: the plugin starts it on setup and stops it on unload (``False`` when
+    whoever built it runs its lifetime). ``on_delivery``: told of each logged delivery, after
+    it is on disk; its failure never fails the delivery."""
 
     store: Store
-    coordinator: SyncCoordinator
+    coordinator: SyncRequests
     client_secrets: Sequence[str]
     prefix: str = DEFAULT_PREFIX
     max_body: int = DEFAULT_MAX_BODY
@@ -140,8 +124,8 @@ class WebhookConfig:
     body_timeout: float = 10.0
     max_body_reads: int = 64
     """Bodies read at once; beyond it a delivery is answered 503 with ``Retry-After``."""
-    own_store: bool = False
     own_coordinator: bool = True
+    on_delivery: DeliveryListener | None = None
     clock: Clock = _utcnow
 
     def __repr__(self) -> str:
@@ -169,6 +153,9 @@ class WebhookHandle:
         # Callback keys seen on accepted deliveries (key -> user id): the check made before a
         # body is read costs a store call only the first time a key is seen in this process.
         self._known_keys: dict[str, str] = {}
+        self._delivery_listeners: list[DeliveryListener] = (
+            [config.on_delivery] if config.on_delivery is not None else []
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -187,7 +174,7 @@ class WebhookHandle:
         self._loaded = True
 
     async def async_unload(self) -> None:
-        """Stop answering, stop the coordinator (graceful), close what the plugin owns."""
+        """Stop answering and stop the coordinator if the plugin runs it (graceful)."""
         if not self._loaded:
             return
         self._loaded = False
@@ -199,8 +186,6 @@ class WebhookHandle:
             self._remove_listener = None
         if self.config.own_coordinator:
             await self.config.coordinator.stop()
-        if self.config.own_store:
-            await self.config.store.close()
         if registry is not None and not registry and not self.app.router.frozen:
             # Nothing left to dispatch and the app has not started: leave no key behind.
             self.app.pop(_REGISTRY, None)
@@ -364,6 +349,8 @@ class WebhookHandle:
                 return web.json_response({"error": "not found"}, status=404)
             delivery_id, user_id = accepted
             self._known_keys[key] = user_id
+            delivery.user_id = user_id
+            await self._tell(delivery, delivery_id)
             self.config.coordinator.request(user_id)
             self._await(user_id, delivery_id, now)
             self._count_type(envelope.type)
@@ -374,6 +361,7 @@ class WebhookHandle:
             return web.json_response({"error": "not found"}, status=404)
         delivery.user_id = user.user_id
         delivery_id = await store.add_delivery(delivery)
+        await self._tell(delivery, delivery_id)
         outcome = await self._act(user.user_id, envelope, now)
         if outcome != "accepted":
             await store.update_delivery(delivery_id, outcome=outcome, sync_result=None)
@@ -381,6 +369,18 @@ class WebhookHandle:
             self._await(user.user_id, delivery_id, now)
         self._count_type(envelope.type)
         return web.json_response({"status": outcome}, status=202)
+
+    def add_delivery_listener(self, listener: DeliveryListener) -> Callable[[], None]:
+        """Be told of each delivery logged from now on; returns the function that stops it."""
+        self._delivery_listeners.append(listener)
+        return lambda: self._delivery_listeners.remove(listener)
+
+    async def _tell(self, delivery: Delivery, delivery_id: int) -> None:
+        for listener in list(self._delivery_listeners):
+            try:
+                await listener(delivery, delivery_id)
+            except Exception:  # a listener (a display, a metric) never fails a delivery
+                _LOGGER.exception("a delivery listener failed on delivery %d", delivery_id)
 
     async def _refuse(self, key: str, reason: str, status: int, error: str) -> web.Response:
         """A delivery that failed its checks: an unknown key answers 404 whatever else is
@@ -613,53 +613,6 @@ def _delivery_view(d: Delivery) -> dict[str, Any]:
     }
 
 
-_CALLBACK_PATH = re.compile(r"(/notifications/)([^/\s?#\"']{1,4})[^/\s?#\"']*")
-_AIOHTTP_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.internal")
-
-
-def mask_callback_keys(text: str) -> str:
-    """Callback keys in URLs cut to their first four characters (logs, errors)."""
-    return _CALLBACK_PATH.sub(lambda m: f"{m.group(1)}{m.group(2)}…", text)
-
-
-def _client_caused(exc: BaseException | None) -> bool:
-    while exc is not None:
-        if isinstance(exc, HttpProcessingError | RequestPayloadError | ClientPayloadError):
-            return True
-        exc = exc.__cause__ or exc.__context__
-    return False
-
-
-class RedactingLogFilter(logging.Filter):
-    """Installed on aiohttp's own loggers: masks callback keys in access and error records,
-    renders tracebacks as masked text, and reports a malformed request (a client's fault,
-    such as a body that is not the gzip it claims) as a one-line warning, not an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = mask_callback_keys(record.getMessage())
-        except Exception:  # a broken record must not break logging
-            return True
-        exc = record.exc_info[1] if record.exc_info else None
-        if record.exc_info and _client_caused(exc):
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-            message = f"{message}: malformed request from the client ({type(exc).__name__})"
-        elif record.exc_info:
-            trace = logging.Formatter().formatException(record.exc_info)
-            message = f"{message}\n{mask_callback_keys(trace)}"
-        record.exc_info, record.exc_text = None, None
-        record.msg, record.args = message, None
-        return True
-
-
-def install_log_filter() -> None:
-    """Put :class:`RedactingLogFilter` on aiohttp's loggers once (idempotent)."""
-    for name in _AIOHTTP_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactingLogFilter) for f in logger.filters):
-            logger.addFilter(RedactingLogFilter())
-
-
 def _normalise_prefix(prefix: str) -> str:
     prefix = "/" + prefix.strip("/")
     if prefix == "/":
@@ -708,3 +661,21 @@ async def async_setup(app: web.Application, config: WebhookConfig) -> WebhookHan
 async def async_unload(handle: WebhookHandle) -> None:
     """Undo :func:`async_setup`."""
     await handle.async_unload()
+
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_PREFIX",
+    "REDACTED",
+    "SECRET_KEYS",
+    "DeliveryListener",
+    "RedactingLogFilter",
+    "WebhookConfig",
+    "WebhookHandle",
+    "async_setup",
+    "async_unload",
+    "install_log_filter",
+    "mask_callback_keys",
+    "redact",
+    "shorten_signature",
+]

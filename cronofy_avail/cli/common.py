@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
+from cronofy_avail.app.system import System, open_system
 from cronofy_avail.cli.main import OutputClosed
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
-from cronofy_avail.client.ratelimit import RateLimiter
-from cronofy_avail.core.retry import RetryPolicy
-from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.explain import CommandError
 from cronofy_avail.runtime.inputs import InputError, check_public_url
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import (
-    POSTGRES_EXTRA,
-    SQLiteStore,
     Store,
     StoredCredentials,
-    StoreSchemaError,
-    StoreUnavailableError,
     UserRecord,
 )
-from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import DEFAULT_PREFIX
 
 MIN_SECRET = 8
@@ -139,15 +130,6 @@ def redact_callback(url: str | None, key: str) -> str | None:
     return url.replace(key, key[:4] + "…") if key else url
 
 
-def retry_policy(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(max_attempts=settings.max_attempts)
-
-
-def sync_engine(settings: Settings, store: Store) -> SyncEngine:
-    """The sync engine every command uses, with the configured overlap."""
-    return SyncEngine(store, served_overlap=timedelta(seconds=settings.sync_overlap))
-
-
 def receiver_base(public_url: str) -> str:
     """The public URL of the receiver including its prefix (``…/cronofy``)."""
     base = public_url.rstrip("/")
@@ -185,15 +167,19 @@ async def resolve_public_url(
 
 @dataclass
 class Runtime:
-    """The store and an HTTP session for one command run."""
+    """One command run: its settings, masked output and the :class:`System` they build."""
 
     settings: Settings
-    store: Store
-    session: aiohttp.ClientSession
+    system: System
     out: MaskingWriter
-    rate_limiter: RateLimiter | None = None
-    """The application-wide limiter every process shares (a PostgreSQL store); ``None``: the
-    process-wide one."""
+
+    @property
+    def store(self) -> Store:
+        return self.system.store
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        return self.system.session
 
     async def user(self, user_id: str | None = None) -> UserRecord:
         uid = user_id or self.settings.user_id
@@ -213,80 +199,28 @@ class Runtime:
             self.out.add_secret(user.credentials.access_token)
             self.out.add_secret(user.credentials.refresh_token)
 
-    def user_clients(self) -> UserClients:
-        client_id, client_secret = self.settings.require_app()
-        return UserClients(
-            self.store,
-            client_id=client_id,
-            client_secret=client_secret,
-            data_center=self.settings.data_center,
-            api_base_url=self.settings.api_base_url,
-            session=self.session,
-            rate_limiter=self.rate_limiter,
-            retry=retry_policy(self.settings),
-        )
-
     def client_for(self, user: UserRecord) -> CronofyClient:
         if user.credentials is None:
             raise CommandError(
                 f"user {user.user_id!r} has no stored credentials.\n"
                 "Fix: run `cronofy-avail setup` with CRONOFY_ACCESS_TOKEN set."
             )
-        return self.user_clients().for_user(user)
+        return self.system.clients().for_user(user)
 
     def settings_client(self) -> CronofyClient:
         """A client from the configured tokens (``setup``); renewed tokens are masked too."""
         settings = self.settings
         settings.require_tokens()
-        client_id, client_secret = settings.require_app()
 
         def on_tokens(tokens: OAuthTokens) -> None:
             self.out.add_secret(tokens.access_token)
             self.out.add_secret(tokens.refresh_token)
 
-        return CronofyClient(
+        return self.system.client(
             access_token=settings.access_token,
             refresh_token=settings.refresh_token,
-            client_id=client_id,
-            client_secret=client_secret,
-            data_center=settings.data_center,
-            api_base_url=settings.api_base_url,
-            session=self.session,
-            rate_limiter=self.rate_limiter,
-            retry=retry_policy(settings),
             on_tokens=on_tokens,
         )
-
-
-async def open_store(settings: Settings) -> Store:
-    """The store ``CRONOFY_AVAIL_DB`` names (a SQLite path, or a ``postgresql://`` URL); a
-    path that is no SQLite database (or a directory, or unwritable), a server that cannot be
-    reached or a missing driver is a :class:`CommandError` naming it, not an unexpected error."""
-    if settings.db_url is not None:
-        # A cluster's store: an intent recorded by any command also enqueues the user's sync
-        # for the workers, in the same transaction.
-        try:
-            from cronofy_avail.runtime.cluster import ClusterStore
-        except ImportError as exc:
-            raise CommandError(
-                f"store: a PostgreSQL store needs the postgres extra ({exc.name} is missing).\n"
-                f"Fix: {POSTGRES_EXTRA}"
-            ) from None
-        try:
-            return await ClusterStore.open_cluster(settings.db_url)
-        except (StoreUnavailableError, StoreSchemaError) as exc:
-            raise CommandError(f"store: {exc}") from None
-    path = settings.db_path
-    try:
-        return await SQLiteStore.open(path)
-    except sqlite3.DatabaseError as exc:
-        reason = str(exc) or type(exc).__name__
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-    raise CommandError(
-        f"store: {path} is not a cronofy-avail database ({reason}).\n"
-        "Fix: move it aside, or pass --db (or CRONOFY_AVAIL_DB) with another path."
-    )
 
 
 @asynccontextmanager
@@ -294,20 +228,8 @@ async def runtime(settings: Settings, out: Out) -> AsyncIterator[Runtime]:
     masked = writer(out)
     for secret in settings.secrets():
         masked.add_secret(secret)
-    store = await open_store(settings)
-    limiter: RateLimiter | None = None
-    if settings.db_url is not None and settings.client_id:
-        # Every process of the cluster (receivers, workers, these commands) shares one limit.
-        from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
-
-        if isinstance(store, ClusterStore):
-            limiter = PostgresRateLimiter(store, f"cronofy:{settings.client_id}")
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Runtime(settings, store, session, masked, limiter)
-    finally:
-        with contextlib.suppress(Exception):
-            await store.close()
+    async with open_system(settings) as system:
+        yield Runtime(settings, system, masked)
 
 
 def credentials_of(client: CronofyClient) -> StoredCredentials | None:

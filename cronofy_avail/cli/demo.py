@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from cronofy_avail.cli.live import AnnouncingStore, report_syncs
+from cronofy_avail.cli.live import announce_deliveries, report_syncs
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
@@ -415,7 +415,7 @@ async def _wait_until_interrupted(pg: Playground, p: Printer, stop: asyncio.Even
     body = json.dumps({"start": _iso(start), "end": _iso(start + timedelta(hours=1))})
     p.step("Still running: poke it (Ctrl-C to stop)")
     # From now on each delivery and each sync prints one line as it happens.
-    pg.server.handle.config.store = AnnouncingStore(pg.server.handle.config.store, p.out).as_store()
+    pg.server.handle.add_delivery_listener(announce_deliveries(pg.store, p.out))
     emulator = pg.emulator
 
     def summary_of(uid: str) -> str | None:

@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from cronofy_avail.cli.common import emit, open_store, sync_engine
-from cronofy_avail.cli.live import AnnouncingStore, report_syncs, serving_lock
+from cronofy_avail.app.system import open_system
+from cronofy_avail.cli.common import emit
+from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.config import EmulatorConfig
-from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
 from cronofy_avail.runtime.explain import CommandError
 from cronofy_avail.runtime.inputs import port_arg, tzid_arg
 from cronofy_avail.runtime.settings import (
@@ -41,7 +41,7 @@ from cronofy_avail.runtime.settings import (
     Settings,
 )
 from cronofy_avail.runtime.store import Store
-from webhook_server import DEFAULT_PREFIX, WebhookConfig, WebhookServer
+from webhook_server import DEFAULT_PREFIX
 
 MARKER = "# Written by `cronofy-avail dev`"
 """The first line of a settings file ``dev`` wrote (and may therefore replace and remove)."""
@@ -281,18 +281,9 @@ async def _run(
         api_base_url=emu.base_url,
         db_path=store_path,
     )
-    store = await open_store(settings)
-    try:
-        await _forget_previous_run(store, out)
-        engine = sync_engine(settings, store)
-        clients = UserClients(
-            store,
-            client_id=emu.client_id,
-            client_secret=emu.client_secret,
-            api_base_url=emu.base_url,
-        )
-        coordinator = SyncCoordinator(store, engine, clients.for_user, schedule_every=None)
-
+    async with open_system(settings) as system:
+        await _forget_previous_run(system.store, out)
+        coordinator = await system.coordinator(start=False)
         coordinator.add_listener(
             report_syncs(
                 out,
@@ -301,18 +292,12 @@ async def _run(
                 summary_of=lambda uid: _summary_lookup(emu).get(uid),
             )
         )
-        server = WebhookServer(
-            WebhookConfig(
-                store=AnnouncingStore(store, out).as_store(),
-                coordinator=coordinator,
-                client_secrets=[emu.client_secret],
-                own_coordinator=False,
-            ),
-            host="127.0.0.1",
-            port=args.receiver_port,
-        )
         try:
-            await server.start()
+            server = await system.receiver(
+                coordinator,
+                port=args.receiver_port,
+                on_delivery=announce_deliveries(system.store, out),
+            )
         except OSError as exc:
             raise CommandError(
                 f"cannot start the receiver on 127.0.0.1:{args.receiver_port} "
@@ -339,8 +324,6 @@ async def _run(
         finally:
             await server.stop()
             await coordinator.stop()
-    finally:
-        await store.close()
     emit(out, "Stopped.")
     return 0
 

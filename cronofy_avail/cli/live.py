@@ -12,10 +12,9 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO
 
 from cronofy_avail.cli.common import Out, emit, zone
 from cronofy_avail.core.mapping import Reason
@@ -25,6 +24,7 @@ from cronofy_avail.runtime.explain import REAUTHORIZE, CommandError, hint_for_te
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import Delivery, Store, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncResult
+from webhook_server.plugin import DeliveryListener
 
 SummaryOf = Callable[[str], str | None]
 """The summary (title) of an event by its ``event_uid``, when known."""
@@ -165,51 +165,19 @@ def delivery_note(delivery: Delivery, user: UserRecord | None) -> str | None:
     return None
 
 
-class AnnouncingStore:
-    """A :class:`Store` that prints a line for every delivery the receiver logs.
+def announce_deliveries(store: Store, out: Out) -> DeliveryListener:
+    """A receiver's delivery listener that prints a line for each delivery it logs, and a
+    note when the delivery stops (or cannot start) the user's syncs."""
 
-    Everything else is passed through unchanged; the receiver is not modified.
-    """
-
-    def __init__(self, store: Store, out: Out) -> None:
-        self._store = store
-        self._out = out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    async def add_delivery(self, delivery: Delivery) -> int:
-        delivery_id = await self._store.add_delivery(delivery)
-        await self.announce(delivery, delivery_id)
-        return delivery_id
-
-    async def announce(self, delivery: Delivery, delivery_id: int) -> None:
-        """The delivery's line, and a note when it stops (or cannot start) the user's syncs."""
-        emit(self._out, delivery_line(delivery, delivery_id))
+    async def announce(delivery: Delivery, delivery_id: int) -> None:
+        emit(out, delivery_line(delivery, delivery_id))
         if delivery.user_id:
             with contextlib.suppress(Exception):  # a display nicety: never fail a delivery
-                note = delivery_note(delivery, await self._store.get_user(delivery.user_id))
+                note = delivery_note(delivery, await store.get_user(delivery.user_id))
                 if note:
-                    emit(self._out, f"  note: {note}")
+                    emit(out, f"  note: {note}")
 
-    async def accept_delivery(
-        self,
-        delivery: Delivery,
-        *,
-        callback_key: str,
-        changes_since: datetime | None,
-        full: bool = False,
-    ) -> tuple[int, str] | None:
-        accepted = await self._store.accept_delivery(
-            delivery, callback_key=callback_key, changes_since=changes_since, full=full
-        )
-        if accepted is not None:
-            delivery_id, user_id = accepted
-            await self.announce(replace(delivery, user_id=user_id), delivery_id)
-        return accepted
-
-    def as_store(self) -> Store:
-        return cast(Store, self)
+    return announce
 
 
 def lock_path(db_path: Path) -> Path:
@@ -267,7 +235,7 @@ def serving_lock(db_path: Path, *, option: str = "--db (or CRONOFY_AVAIL_DB)") -
 
 
 __all__ = [
-    "AnnouncingStore",
+    "announce_deliveries",
     "delivery_line",
     "delivery_note",
     "not_syncing",

@@ -25,11 +25,9 @@ from cronofy_avail.cli.common import (
     redact_callback,
     resolve_public_url,
     runtime,
-    sync_engine,
 )
-from cronofy_avail.cli.live import AnnouncingStore, report_syncs, serving_lock
+from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
 from cronofy_avail.core.errors import CronofyError, NotFoundError
-from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import CommandError, explain
 from cronofy_avail.runtime.inputs import port_arg, public_url_arg
 from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
@@ -37,7 +35,7 @@ from cronofy_avail.runtime.serving import admin_token, admin_token_path, mask
 from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
-from webhook_server import DEFAULT_PREFIX, WebhookConfig, WebhookServer
+from webhook_server import DEFAULT_PREFIX
 
 Confirm = Callable[[str], Awaitable[bool]]
 
@@ -212,26 +210,16 @@ async def _serve(
             public_url, agent_url=ngrok_api, port=port, session=rt.session
         )
         checks = ChannelChecks(rt, public, recreate_channel, confirm, stop)
-        coordinator: SyncCoordinator
-        if settings.db_url is not None:
-            # A cluster: this receiver records and enqueues; workers sync (`cronofy-avail
-            # worker`), so nothing here talks to Cronofy for a notification.
-            from cronofy_avail.runtime.cluster import ClusterStore, ReceiverCoordinator
-
-            assert isinstance(rt.store, ClusterStore)
-            coordinator = ReceiverCoordinator(rt.store)
-        else:
-            coordinator = SyncCoordinator(
-                rt.store,
-                sync_engine(rt.settings, rt.store),
-                rt.user_clients().for_user,
-                schedule_every=schedule_every,
-                # Notifications arriving during the checks of callback URLs are recorded
-                # (durable intent) and acknowledged, but no sync starts before start().
-                hold_until_start=True,
-                # Is the channel still listed at Cronofy? Asked before the user's first sync.
-                before_sync=checks.before_sync,
-            )
+        # In a cluster this receiver records and enqueues, and workers sync (`cronofy-avail
+        # worker`): nothing here talks to Cronofy for a notification.
+        coordinator = await rt.system.sync_requests(
+            schedule_every=schedule_every,
+            # Notifications arriving during the checks of callback URLs are recorded (durable
+            # intent) and acknowledged, but no sync starts before start().
+            hold_until_start=True,
+            # Is the channel still listed at Cronofy? Asked before the user's first sync.
+            before_sync=checks.before_sync,
+        )
 
         tzids = {user.user_id: user.tzid for user in users}
         coordinator.add_listener(report_syncs(rt.out, settings, tzid_of=tzids.get))
@@ -240,21 +228,18 @@ async def _serve(
         hosts = {"127.0.0.1", "localhost", "::1", host.lower()}
         if public is not None:
             hosts.add((urlsplit(public).hostname or "").lower())
-        server = WebhookServer(
-            WebhookConfig(
-                store=AnnouncingStore(rt.store, rt.out).as_store(),
-                coordinator=coordinator,
-                client_secrets=settings.client_secrets,
+        try:
+            # The coordinator starts after the channel checks below, so no sync races a
+            # channel update.
+            server = await rt.system.receiver(
+                coordinator,
+                host=host,
+                port=port,
                 admin_token=token,
                 allowed_hosts=sorted(h for h in hosts if h),
-                # Started after the channel checks below, so no sync races a channel update.
-                own_coordinator=False,
-            ),
-            host=host,
-            port=port,
-        )
-        try:
-            local_url = await server.start()
+                on_delivery=announce_deliveries(rt.store, rt.out),
+            )
+            local_url = server.url or ""
         except OSError as exc:
             raise CommandError(
                 f"cannot listen on {host}:{port} ({exc.strerror or exc}).\n"

@@ -19,7 +19,6 @@ from cronofy_avail.cli.common import (
     redact_callback,
     resolve_public_url,
     runtime,
-    sync_engine,
 )
 from cronofy_avail.cli.live import receiver_running, sync_line
 from cronofy_avail.client.api import CronofyClient
@@ -34,7 +33,6 @@ from cronofy_avail.core.errors import (
 from cronofy_avail.core.models import Account, Calendar, Profile
 from cronofy_avail.core.planner import Action, ActionKind, Plan
 from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
-from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import (
     INVALID_CLIENT,
     REAUTHORIZE,
@@ -401,8 +399,7 @@ async def _answers(rt: Runtime, base: str) -> bool:
 
 async def _first_reconcile(rt: Runtime, user: UserRecord) -> None:
     """The full reconcile a new channel asks for, with its one sync line."""
-    engine = sync_engine(rt.settings, rt.store)
-    coordinator = SyncCoordinator(rt.store, engine, rt.user_clients().for_user, schedule_every=None)
+    coordinator = await rt.system.coordinator(start=False)
     result = await coordinator.sync_now(user.user_id, full=True)
     if result.busy:
         emit(rt.out, "The running receiver is syncing this user now; it reconciles the rest.")

@@ -13,13 +13,11 @@ from cronofy_avail.cli.common import (
     pairs,
     redact_callback,
     runtime,
-    sync_engine,
     table,
     zone,
 )
 from cronofy_avail.cli.live import not_syncing, plural, why_not_syncing
 from cronofy_avail.core.models import utc_instant
-from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import hint_for_text
 from cronofy_avail.runtime.inputs import int_range
 from cronofy_avail.runtime.settings import Settings
@@ -246,10 +244,7 @@ async def _run_sync(settings: Settings, out: TextIO, *, full: bool | None, dry_r
             rt.client_for(user)  # raises the explanation
         if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
             emit(rt.out, f"note: user {user.user_id} is {user.state}; trying anyway")
-        engine = sync_engine(rt.settings, rt.store)
-        coordinator = SyncCoordinator(
-            rt.store, engine, rt.user_clients().for_user, schedule_every=None
-        )
+        coordinator = await rt.system.coordinator(start=False)
         result = await coordinator.sync_now(user.user_id, full=full, dry_run=dry_run)
         if result.busy:
             emit(

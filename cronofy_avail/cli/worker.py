@@ -11,7 +11,7 @@ import asyncio
 import signal
 from typing import TextIO
 
-from cronofy_avail.cli.common import emit, runtime, sync_engine
+from cronofy_avail.cli.common import emit, runtime
 from cronofy_avail.runtime.explain import CommandError
 from cronofy_avail.runtime.settings import Settings
 
@@ -74,11 +74,11 @@ async def worker(
     async with runtime(settings, out) as rt:
         store = rt.store
         assert isinstance(store, ClusterStore)
-        clients = rt.user_clients()
+        clients = rt.system.clients()
         assert isinstance(clients.rate_limiter, PostgresRateLimiter)  # shared by the cluster
         runner = ClusterWorker(
             store,
-            sync_engine(settings, store),
+            rt.system.engine,
             clients,
             concurrency=concurrency,
             tick_cron=tick_cron,

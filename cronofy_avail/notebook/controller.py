@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
+from cronofy_avail.app.system import System, for_app, open_system
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import period_id_for
@@ -53,7 +54,7 @@ from cronofy_avail.core.week import (
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.emulator.relay import RELAY_PATH
 from cronofy_avail.playground import Playground
-from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.explain import CommandError, explain
 from cronofy_avail.runtime.ngrok import discover_public_url
 from cronofy_avail.runtime.serving import start_site
@@ -66,9 +67,9 @@ from cronofy_avail.runtime.steps import (
     query_start,
 )
 from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
-from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from cronofy_avail.runtime.sync import SyncResult
 from cronofy_avail.workshop import WorkshopError, join_workshop
-from webhook_server import WebhookConfig, WebhookServer
+from webhook_server import WebhookServer
 from webhook_server.relay import RelayPump
 
 _LOGGER = logging.getLogger(__name__)
@@ -459,6 +460,7 @@ class WizardController:
                 user_id=self.inputs.user_id,
                 tzid=self.inputs.tzid,
                 store=self._store,
+                settings=self._settings(),
                 onboard=False,
                 clock=self.clock,
             )
@@ -479,35 +481,18 @@ class WizardController:
     async def _receiver(
         self,
         stack: AsyncExitStack,
+        settings: Settings,
         store: Store,
         session: aiohttp.ClientSession,
-        *,
-        client_id: str,
-        client_secrets: list[str],
-        api_base_url: str | None,
-        data_center: str,
-    ) -> tuple[SyncCoordinator, WebhookServer, str]:
-        """The same engine, coordinator and receiver the playground and ``serve`` build."""
-        clients = UserClients(
-            store,
-            client_id=client_id,
-            client_secret=client_secrets[0],
-            data_center=data_center,
-            api_base_url=api_base_url,
-            session=session,
+    ) -> tuple[System, SyncCoordinator, WebhookServer, str]:
+        """The same system (engine, coordinator, receiver) every entry point builds."""
+        system = await stack.enter_async_context(
+            open_system(settings, store=store, session=session, clock=self.clock)
         )
-        coordinator = SyncCoordinator(
-            store, SyncEngine(store), clients.for_user, schedule_every=None
-        )
-        stack.push_async_callback(coordinator.stop)
-        server = WebhookServer(
-            WebhookConfig(store=store, coordinator=coordinator, client_secrets=client_secrets),
-            host=self.receiver_host,
-        )
-        url = await server.start()
-        stack.push_async_callback(server.stop)
-        assert url
-        return coordinator, server, url
+        coordinator = await system.coordinator(start=False)
+        server = await system.receiver(coordinator, host=self.receiver_host, runs_requests=True)
+        assert server.url
+        return system, coordinator, server, server.url
 
     async def _connect_shared(self, stack: AsyncExitStack) -> _Backend:
         """An isolated account on a shared emulator. On a ``cronofy-avail workshop``
@@ -558,33 +543,33 @@ class WizardController:
             access, refresh = account.access_token, account.refresh_token
             label, busy = account.email, account.calendar_id
         info = await control.info()
-        coordinator, server, receiver = await self._receiver(
-            stack,
-            store,
-            session,
+        settings = for_app(
+            self._settings(),
             client_id=info.client_id,
-            client_secrets=[info.client_secret],
+            client_secret=info.client_secret,
             api_base_url=url,
             data_center="us",
+        )
+        system, coordinator, server, receiver = await self._receiver(
+            stack, settings, store, session
         )
         pump: RelayPump | None = None
         if relay_url is not None:
             pump = RelayPump(relay_url, receiver, session=session)
             await pump.start()
             stack.push_async_callback(pump.stop)
-        client = CronofyClient(
-            access_token=access,
-            refresh_token=refresh,
-            client_id=info.client_id,
-            client_secret=info.client_secret,
-            api_base_url=url,
-            session=session,
-        )
+        client = system.client(access_token=access, refresh_token=refresh)
         where = f"the shared emulator at {url}" + (" (deliveries via its relay)" if pump else "")
         return _Backend(
             store, coordinator, client, server, receiver, control, where, label, busy,
             public_url=relay_url, pump=pump,
         )  # fmt: skip
+
+    @staticmethod
+    def _settings() -> Settings:
+        """The configuration (the environment, then ``.env``): retries, sync overlap, and for
+        real Cronofy the application and tokens, unless typed into the password fields."""
+        return Settings.load()
 
     def attendee_name(self) -> str:
         """How the instructor page lists this attendee: the name typed, else the login."""
@@ -596,7 +581,7 @@ class WizardController:
             return self.inputs.user_id
 
     async def _connect_cronofy(self, stack: AsyncExitStack) -> _Backend:
-        settings = Settings.load()
+        settings = self._settings()
         s = self.secrets
         client_id = s.client_id or settings.client_id
         secrets_ = [s.client_secret] if s.client_secret else settings.client_secrets
@@ -615,24 +600,17 @@ class WizardController:
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
         data_center = self.inputs.data_center or settings.data_center
-        coordinator, server, receiver = await self._receiver(
-            stack,
-            store,
-            session,
+        settings = for_app(
+            settings,
             client_id=client_id,
-            client_secrets=secrets_,
+            client_secret=",".join(secrets_),
             api_base_url=settings.api_base_url,
             data_center=data_center,
         )
-        client = CronofyClient(
-            access_token=access,
-            refresh_token=refresh,
-            client_id=client_id,
-            client_secret=secrets_[0],
-            data_center=data_center,
-            api_base_url=settings.api_base_url,
-            session=session,
+        system, coordinator, server, receiver = await self._receiver(
+            stack, settings, store, session
         )
+        client = system.client(access_token=access, refresh_token=refresh)
         where = settings.api_base_url or f"Cronofy ({data_center} data center)"
         return _Backend(store, coordinator, client, server, receiver, None, where, "your account")
 
@@ -685,7 +663,7 @@ class WizardController:
         ``http://127.0.0.1:PORT/oauth/callback`` with a code; the code is exchanged for
         tokens that are kept with the other secrets (never shown) and Connect can run.
         """
-        settings = Settings.load()
+        settings = self._settings()
         client_id = self.secrets.client_id or settings.client_id
         known = settings.client_secrets
         client_secret = self.secrets.client_secret or (known[0] if known else None)

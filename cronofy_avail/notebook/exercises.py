@@ -28,7 +28,6 @@ from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.steps import query_availability
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
-from webhook_server import WebhookConfig, WebhookServer
 
 THURSDAY, FRIDAY, SATURDAY = 3, 4, 5
 AFTERNOON = (time(13), time(17))
@@ -186,18 +185,10 @@ class Lab:
 
     async def receiver_up(self) -> None:
         """Start the receiver again on the same port (the callback URL is unchanged)."""
-        old = self.playground.server
-        server = WebhookServer(
-            WebhookConfig(
-                store=self.playground.store,
-                coordinator=self.coordinator,
-                client_secrets=self.emulator.client_secrets,
-            ),
-            port=old.port,
+        pg = self.playground
+        pg.server = await pg.system.receiver(
+            pg.coordinator, port=pg.server.port, runs_requests=True
         )
-        await server.start()
-        self.playground.server = server
-        self._stack.push_async_callback(server.stop)
 
 
 def _iso(value: datetime) -> str:

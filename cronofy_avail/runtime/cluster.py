@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
@@ -42,14 +42,13 @@ from procrastinate import exceptions as pq_exceptions
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
-from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.client.ratelimit import (
     CRONOFY_DEFAULT_WINDOWS,
     DEFAULT_MARGIN,
     RateLimiter,
     RateWindow,
 )
-from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
+from cronofy_avail.runtime.coordinator import CoordinatorStats, SyncListener, UserClients
 from cronofy_avail.runtime.pgstore import SCHEMA, PostgresStore
 from cronofy_avail.runtime.store import UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
@@ -478,25 +477,19 @@ def cluster_status(store: ClusterStore, worker: ClusterWorker | None) -> Mapping
     return data
 
 
-def _no_client(user: UserRecord) -> CronofyClient:
-    raise RuntimeError(f"a receiver does not sync {user.user_id!r}: workers do")
+class QueuedSyncs:
+    """A receiver's :class:`~cronofy_avail.runtime.coordinator.SyncRequests` in a cluster:
+    the user's sync was enqueued in the transaction that recorded the intent
+    (:class:`ClusterStore`), so a request only counts; workers sync, retry and schedule."""
 
-
-class ReceiverCoordinator(SyncCoordinator):
-    """A receiver's coordinator in a cluster: the user's sync was enqueued with the intent
-    (:class:`ClusterStore`), so a request only counts; no sync, retry or schedule runs in a
-    receiver (workers do that)."""
-
-    def __init__(self, store: ClusterStore) -> None:
-        super().__init__(
-            store,
-            SyncEngine(store),
-            _no_client,
-            schedule_every=None,
-        )
+    def __init__(self) -> None:
+        self.stats = CoordinatorStats()
 
     def request(self, user_id: str, *, full: bool = False) -> None:
         self.stats.requests[user_id] += 1
+
+    def add_listener(self, listener: SyncListener) -> Callable[[], None]:
+        return lambda: None  # no sync runs here to report
 
     async def start(self) -> None:
         return None

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import aiohttp
 
@@ -120,6 +121,25 @@ class CoordinatorStats:
     requests: Counter[str] = field(default_factory=Counter)
     syncs: Counter[str] = field(default_factory=Counter)
     retries: Counter[str] = field(default_factory=Counter)
+
+
+class SyncRequests(Protocol):
+    """Where a receiver hands a recorded intent on: a :class:`SyncCoordinator` (syncs in this
+    process) or a cluster's queue (workers sync). The intent is already durable when
+    :meth:`request` is called; the request only says "sync this user soon"."""
+
+    @property
+    def stats(self) -> CoordinatorStats: ...
+
+    def request(self, user_id: str, *, full: bool = False) -> None: ...
+
+    def add_listener(self, listener: SyncListener) -> Callable[[], None]:
+        """Be told of each sync's result; returns the function that removes the listener."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 class SyncCoordinator:

@@ -16,7 +16,9 @@ import pytest
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import LocalizedTime, utc_instant
 from cronofy_avail.core.week import Layout
+from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.emulator import Emulator
+from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.notebook.controller import StepState, WizardController, WizardError
 from cronofy_avail.runtime.store import MemoryStore
 from tests.instants import next_sunday_night
@@ -346,6 +348,60 @@ async def test_real_cronofy_without_credentials_explains_the_fix(
         assert step.state == StepState.FAILED
         assert "CRONOFY_ACCESS_TOKEN" in (step.error or "")
         assert "Fix:" in (step.error or "")
+    finally:
+        await c.close()
+
+
+async def test_real_cronofy_mode_runs_on_the_configured_retries_and_overlap(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: object, shared: Emulator
+) -> None:
+    """CRONOFY_AVAIL_MAX_ATTEMPTS and CRONOFY_AVAIL_SYNC_OVERLAP reach the wizard's client,
+    its syncs' clients and its engine, as they reach every command's (one composition root).
+    "Real Cronofy" here is the emulator, named by CRONOFY_API_BASE_URL."""
+    account = await shared.create_account(tzid="Europe/London")
+    monkeypatch.chdir(str(tmp_path))
+    for name, value in {
+        "CRONOFY_CLIENT_ID": shared.client_id,
+        "CRONOFY_CLIENT_SECRET": shared.client_secret,
+        "CRONOFY_ACCESS_TOKEN": account.access_token,
+        "CRONOFY_REFRESH_TOKEN": account.refresh_token,
+        "CRONOFY_API_BASE_URL": shared.base_url,
+        "CRONOFY_AVAIL_MAX_ATTEMPTS": "2",
+        "CRONOFY_AVAIL_SYNC_OVERLAP": "7",
+    }.items():
+        monkeypatch.setenv(name, value)
+    c = WizardController(mode="cronofy")
+    try:
+        assert (await c.run_step("connect")).state == StepState.DONE
+        assert c.backend is not None
+        assert c.backend.coordinator.engine.served_overlap == timedelta(seconds=7)
+        control = EmulatorControl(shared.base_url)
+        try:
+            # The wizard's own client: a request failing with 503 is tried twice, not 5 times.
+            rule = await control.add_fault(
+                endpoint="GET /v1/calendars", error_count=10, error_status=503
+            )
+            with pytest.raises(CronofyError):
+                await c.backend.client.list_calendars()
+            hits = {f["fault_id"]: f["hits"] for f in await control.faults()}
+            assert hits[rule["fault_id"]] == 2
+            await control.clear_faults()
+            c.inputs.callback_url = c.backend.receiver_url  # the emulator reaches it directly
+            assert await c.run_all()
+            for _ in range(3):  # the syncs the steps' notifications started, all finished
+                await shared.wait_notifications()
+                await c.backend.coordinator.wait_idle()
+            # A sync's client (built per user from the store's tokens): the same.
+            rule = await control.add_fault(
+                endpoint="GET /v1/events", error_count=10, error_status=503
+            )
+            result = await c.backend.coordinator.sync_now(c.inputs.user_id, full=True)
+            assert result.error
+            hits = {f["fault_id"]: f["hits"] for f in await control.faults()}
+            assert hits[rule["fault_id"]] == 2
+        finally:
+            await control.clear_faults()
+            await control.close()
     finally:
         await c.close()
 
