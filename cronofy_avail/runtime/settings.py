@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -428,6 +429,13 @@ class Settings(BaseSettings):
 
     def __str__(self) -> str:
         return repr(self)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Read-only, and unlike pydantic's frozen error this one never quotes the value."""
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     @property
     def db_label(self) -> str:
