@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,91 @@ def test_mask() -> None:
     assert mask("short") == "***"
     assert mask(None) == "(not set)"
     assert mask("abcdefghijklmnopqrstu") == "…tu"
+
+
+# ---------------------------------------------------------------------- on pydantic-settings
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("CRONOFY_AVAIL_MAX_ATTEMPTS", "CRONOFY_AVAIL_MAX_ATTEMPTS must be a whole number ≥ 1"),
+        ("CRONOFY_AVAIL_SYNC_OVERLAP", "CRONOFY_AVAIL_SYNC_OVERLAP must be a number of seconds"),
+    ],
+)
+def test_a_secret_pasted_into_the_wrong_variable_is_never_shown(name: str, expected: str) -> None:
+    """pydantic's own messages quote the input: they never reach the user, nor the traceback."""
+    with pytest.raises(ConfigError) as info:
+        Settings.load({name: SECRET, "CRONOFY_CLIENT_SECRET": SECRET}, None)
+    message = str(info.value)
+    assert expected in message
+    assert SECRET[:8] not in message
+    assert SECRET[-8:] not in message
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+def test_the_first_invalid_variable_is_reported_in_the_old_order() -> None:
+    with pytest.raises(ConfigError, match="CRONOFY_AVAIL_MAX_ATTEMPTS"):
+        Settings.load({"CRONOFY_TZID": "Mars/Base", "CRONOFY_AVAIL_MAX_ATTEMPTS": "0"}, None)
+
+
+def test_a_blank_variable_hides_the_env_file_line(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("CRONOFY_CLIENT_ID=from_file\nCRONOFY_AVAIL_USER=jane\n")
+    settings = Settings.load({"CRONOFY_CLIENT_ID": "", "CRONOFY_AVAIL_USER": "  "}, env_file)
+    assert settings.client_id is None
+    assert settings.user_id == "default"
+    assert Settings.load({"CRONOFY_CLIENT_ID": " padded "}, None).client_id == "padded"
+
+
+def test_only_the_documented_names_are_read(tmp_path: Path) -> None:
+    """Field names, other variables and other spellings set nothing, from either source."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "db_url=postgresql://u:pw@h/d\nenv_file=/elsewhere\nclient_id=lower\n"
+        "cronofy_client_id=lower\nCRONOFY_UNKNOWN=1\n"
+    )
+    environ = {"user_id": "x", "cronofy_avail_user": "x", "CRONOFY_AVAIL_NOPE": "1"}
+    settings = Settings.load(environ, env_file)
+    assert settings.db_url is None
+    assert settings.env_file == env_file
+    assert settings.client_id is None
+    assert settings.user_id == "default"
+
+
+def test_load_reads_os_environ_but_direct_construction_does_not(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CRONOFY_CLIENT_ID", "from_os")
+    monkeypatch.setenv("CRONOFY_AVAIL_USER", "os_user")
+    assert Settings.load(env_file=tmp_path / "missing.env").client_id == "from_os"
+    direct = Settings(client_id="given", db_path=tmp_path / "s.db")
+    assert direct.client_id == "given"
+    assert direct.user_id == "default"
+    assert direct.db_path == tmp_path / "s.db"
+
+
+def test_postgres_db_sets_the_url_and_a_local_anchor() -> None:
+    url = "postgresql://app:pg5ecretPW@db.example:5433/avail"
+    settings = Settings.load({"CRONOFY_AVAIL_DB": url}, None)
+    assert settings.db_url == url
+    assert settings.db_path == Path("~/.cronofy_avail/pg-db.example-5433-avail").expanduser()
+    assert "pg5ecretPW" in settings.secrets()
+    assert "pg5ecretPW" not in repr(settings) + settings.db_label
+
+
+def test_secrets_masked_in_every_display_and_settings_frozen() -> None:
+    settings = Settings.load(
+        {"CRONOFY_ACCESS_TOKEN": ACCESS, "CRONOFY_CLIENT_SECRET": SECRET}, None
+    )
+    assert repr(settings).startswith("Settings(CRONOFY_CLIENT_ID=")
+    shown = repr(settings) + str(settings) + repr(list(settings.__repr_args__()))
+    assert ACCESS not in shown
+    assert SECRET not in shown
+    with pytest.raises(FrozenInstanceError) as info:  # as when Settings was a dataclass
+        settings.access_token = REFRESH  # type: ignore[misc]
+    assert REFRESH not in str(info.value)
+    with pytest.raises(FrozenInstanceError):
+        del settings.access_token
+    assert settings.access_token == ACCESS

@@ -1,7 +1,15 @@
 """Configuration of the real-Cronofy commands, from the environment or a ``.env`` file.
 
-The environment overrides ``.env``. The ``.env`` parser is deliberately small: ``NAME=value``
-lines, ``#`` comments, blank lines, an optional ``export`` prefix and single or double quotes.
+:class:`Settings` is a pydantic-settings model: each field names its variable, its type, its
+default and its check. :meth:`Settings.load` gives it two sources, the environment over the
+``.env`` file; a blank value counts as unset, other variables are ignored. An invalid value is a
+:class:`ConfigError` that names the variable, never pydantic's own message (which may quote a
+secret).
+
+The ``.env`` parser is our own and deliberately small: ``NAME=value`` lines, ``#`` comments,
+blank lines, an optional ``export`` prefix and single or double quotes. (python-dotenv, which
+pydantic-settings would use, expands ``${VAR}`` inside values and skips a malformed line with a
+warning instead of an error that names the line.)
 
 Secrets (client secret, access and refresh tokens) never appear in ``repr`` or in
 :meth:`Settings.masked`: at most a recognisable prefix and the last two characters are shown.
@@ -13,11 +21,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
 from cronofy_avail.runtime.inputs import InputError, check_public_url, check_tzid
@@ -147,32 +164,91 @@ def hide_userinfo(url: str) -> str:
     return f"{scheme}{sep}{host}{slash}{path}"
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class Settings:
-    client_id: str | None = None
-    client_secret: str | None = None
+class _Variables(PydanticBaseSettingsSource):
+    """The fields whose variable (their ``validation_alias``) ``variables`` holds: the environment,
+    or a ``.env`` file. Other names, and the fields without a variable, are left alone."""
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self._variables = variables
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = field.validation_alias if isinstance(field.validation_alias, str) else None
+        return (self._variables.get(name) if name else None), name or field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        names = [field.validation_alias for field in self.settings_cls.model_fields.values()]
+        return {n: self._variables[n] for n in names if isinstance(n, str) and n in self._variables}
+
+
+_RULES = {
+    ENV_MAX_ATTEMPTS: "must be a whole number ≥ 1",
+    ENV_SYNC_OVERLAP: (
+        f"must be a number of seconds from 0 to {MAX_SYNC_OVERLAP:.0f} (default "
+        f"{DEFAULT_SYNC_OVERLAP:g}: how far before Cronofy's clock at the last read the next "
+        "incremental read starts)"
+    ),
+}
+
+
+def _config_error(exc: ValidationError) -> ConfigError:
+    """The first problem in our words. Only our own validators' messages are passed on: pydantic's
+    may quote the value, and the value may be a secret."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    name = ".".join(str(part) for part in error["loc"]) or "the configuration"
+    if error["type"] == "value_error":
+        return ConfigError(str(error.get("ctx", {}).get("error", f"{name} is not valid")))
+    rule = _RULES.get(name, f"is not valid ({error['type']}; the value is not shown)")
+    return ConfigError(f"{name} {rule}")
+
+
+class Settings(BaseSettings):
+    """The configuration: :meth:`load` reads it from the environment over a ``.env`` file;
+    ``Settings(...)`` takes only its arguments (by field name)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, hide_input_in_errors=True
+    )
+
+    # Declared in the order they are checked: the first invalid one is the one reported.
+    client_id: str | None = Field(None, validation_alias=ENV_CLIENT_ID)
+    client_secret: str | None = Field(None, validation_alias=ENV_CLIENT_SECRET)
     """One secret, or several comma-separated (the current one first) while rotating."""
-    access_token: str | None = None
-    refresh_token: str | None = None
-    data_center: str = "us"
-    api_base_url: str | None = None
-    db_path: Path = DEFAULT_DB
-    user_id: str = DEFAULT_USER
-    tzid: str | None = None
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    access_token: str | None = Field(None, validation_alias=ENV_ACCESS_TOKEN)
+    refresh_token: str | None = Field(None, validation_alias=ENV_REFRESH_TOKEN)
+    data_center: str = Field("us", validation_alias=ENV_DATA_CENTER)
+    api_base_url: str | None = Field(None, validation_alias=ENV_API_BASE_URL)
+    max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, validation_alias=ENV_MAX_ATTEMPTS)
     """Tries of one request (retries of 429/5xx/connection failures included)."""
-    env_file: Path | None = None
-    """The ``.env`` file that was read, if any."""
-    public_url: str | None = None
+    sync_overlap: float = Field(
+        DEFAULT_SYNC_OVERLAP, ge=0, le=MAX_SYNC_OVERLAP, validation_alias=ENV_SYNC_OVERLAP
+    )
+    """Seconds an incremental read starts before Cronofy's clock at the last read (see
+    ``SyncEngine.served_overlap``). NaN fails the bounds."""
+    tzid: str | None = Field(None, validation_alias=ENV_TZID)
+    public_url: str | None = Field(None, validation_alias=ENV_PUBLIC_URL)
     """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""
+    db_path: Path = Field(DEFAULT_DB, validation_alias=ENV_DB)
     db_url: str | None = None
     """A ``postgresql://`` URL when the store is PostgreSQL (``db_path`` is then only the local
     anchor of this machine's admin token, derived from the URL)."""
-    sync_overlap: float = DEFAULT_SYNC_OVERLAP
-    """Seconds an incremental read starts before Cronofy's clock at the last read (see
-    ``SyncEngine.served_overlap``)."""
+    user_id: str = Field(DEFAULT_USER, validation_alias=ENV_USER)
+    env_file: Path | None = None
+    """The ``.env`` file that was read, if any."""
 
     # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """``Settings(...)`` never reads the process environment: only :meth:`load` does."""
+        return (init_settings,)
 
     @classmethod
     def load(
@@ -185,110 +261,103 @@ class Settings:
         """Settings from ``environ`` (default ``os.environ``) over the ``.env`` file.
 
         An absent ``env_file`` is skipped, unless ``env_file_required`` (a file named on the
-        command line): then it is a :class:`ConfigError`.
+        command line): then it is a :class:`ConfigError`. So is any invalid value: the message
+        names the variable and never shows a secret.
         """
-        env = dict(os.environ if environ is None else environ)
-        merged: dict[str, str] = {}
-        read_file: Path | None = None
         if env_file is not None and env_file_required and not env_file.is_file():
             what = "is not a file" if env_file.exists() else "does not exist"
             raise ConfigError(
                 f"the .env file {env_file} {what}; fix the --env-file path, or leave the "
                 "option out to read ./.env when it exists"
             )
+        file_values: dict[str, str] = {}
+        read_file: Path | None = None
         if env_file is not None and env_file.is_file():
             try:
                 text = env_file.read_text(encoding="utf-8")
             except OSError as exc:
                 raise ConfigError(f"cannot read {env_file}: {exc.strerror}") from exc
-            merged.update(parse_env(text, source=str(env_file)))
+            file_values = parse_env(text, source=str(env_file))
             read_file = env_file
-        merged.update({k: v for k, v in env.items() if k.startswith(("CRONOFY_",))})
+        sources = (  # the first source that has a field wins: the environment over .env
+            InitSettingsSource(cls, init_kwargs={"env_file": read_file}),
+            _Variables(cls, os.environ if environ is None else environ),
+            _Variables(cls, file_values),
+        )
+        try:
+            return cls(_build_sources=(sources, {}))
+        except ValidationError as exc:
+            raise _config_error(exc) from None
 
-        def get(name: str) -> str | None:
-            value = merged.get(name, "").strip()
-            return value or None
+    @model_validator(mode="before")
+    @classmethod
+    def _from_variables(cls, data: Any) -> Any:
+        """Values stripped, a blank one unset (an empty variable hides the ``.env`` line);
+        ``CRONOFY_AVAIL_DB`` names a file, or a PostgreSQL database and then its local anchor."""
+        if not isinstance(data, dict):
+            return data
+        values = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+        values = {k: v for k, v in values.items() if v != ""}
+        db = values.get(ENV_DB)
+        if isinstance(db, str) and is_postgres_url(db):
+            values.update({ENV_DB: postgres_anchor(db), "db_url": db})
+        return values
 
-        data_center = (get(ENV_DATA_CENTER) or "us").lower()
-        if data_center not in DATA_CENTERS:
-            raise ConfigError(
-                f"{ENV_DATA_CENTER}={data_center!r} is not a Cronofy data center; use one of "
+    @field_validator("data_center")
+    @classmethod
+    def _known_data_center(cls, value: str) -> str:
+        value = value.lower()
+        if value not in DATA_CENTERS:
+            raise ValueError(
+                f"{ENV_DATA_CENTER}={value!r} is not a Cronofy data center; use one of "
                 f"{', '.join(DATA_CENTERS)} (the one your developer dashboard's URL names, "
                 "e.g. app-uk.cronofy.com → uk)"
             )
-        base_url = get(ENV_API_BASE_URL)
-        if base_url is not None:
-            if not re.match(r"^https?://[^/\s]+", base_url):
-                raise ConfigError(
-                    f"{ENV_API_BASE_URL}={hide_userinfo(base_url)!r} must be an absolute "
-                    "http(s) URL such as http://127.0.0.1:8181 (the emulator); unset it to use "
-                    "Cronofy itself"
-                )
-            base_url = base_url.rstrip("/")
-            try:
-                urlsplit(base_url).port  # noqa: B018 - parsing is the check
-            except ValueError as exc:
-                raise ConfigError(
-                    f"{ENV_API_BASE_URL}={hide_userinfo(base_url)!r} has no valid port ({exc}); "
-                    "use a URL such as http://127.0.0.1:8181 (the emulator), or unset it to use "
-                    "Cronofy itself"
-                ) from None
-        attempts_text = get(ENV_MAX_ATTEMPTS)
-        max_attempts = DEFAULT_MAX_ATTEMPTS
-        if attempts_text is not None:
-            try:
-                max_attempts = int(attempts_text)
-            except ValueError:
-                max_attempts = 0
-            if max_attempts < 1:
-                raise ConfigError(f"{ENV_MAX_ATTEMPTS} must be a whole number ≥ 1")
-        overlap_text = get(ENV_SYNC_OVERLAP)
-        sync_overlap = DEFAULT_SYNC_OVERLAP
-        if overlap_text is not None:
-            try:
-                sync_overlap = float(overlap_text)
-            except ValueError:
-                sync_overlap = -1.0
-            if not 0 <= sync_overlap <= MAX_SYNC_OVERLAP:  # NaN fails too
-                raise ConfigError(
-                    f"{ENV_SYNC_OVERLAP} must be a number of seconds from 0 to "
-                    f"{MAX_SYNC_OVERLAP:.0f} (default {DEFAULT_SYNC_OVERLAP:g}: how far before "
-                    "Cronofy's clock at the last read the next incremental read starts)"
-                )
-        tzid = get(ENV_TZID)
-        if tzid is not None:
-            try:
-                tzid = check_tzid(tzid)
-            except InputError as exc:
-                raise ConfigError(f"{ENV_TZID}: {exc}") from None
-        public_url = get(ENV_PUBLIC_URL)
-        if public_url is not None:
-            try:
-                public_url = check_public_url(public_url)
-            except InputError as exc:
-                raise ConfigError(
-                    f"{ENV_PUBLIC_URL}: {str(exc).removeprefix('--public-url ')}"
-                ) from None
-        db = get(ENV_DB)
-        db_url: str | None = None
-        if db is not None and is_postgres_url(db):
-            db_url, db = db, str(postgres_anchor(db))
-        return cls(
-            client_id=get(ENV_CLIENT_ID),
-            client_secret=get(ENV_CLIENT_SECRET),
-            access_token=get(ENV_ACCESS_TOKEN),
-            refresh_token=get(ENV_REFRESH_TOKEN),
-            data_center=data_center,
-            api_base_url=base_url,
-            db_path=Path(db).expanduser() if db else DEFAULT_DB.expanduser(),
-            user_id=get(ENV_USER) or DEFAULT_USER,
-            tzid=tzid,
-            max_attempts=max_attempts,
-            env_file=read_file,
-            public_url=public_url,
-            db_url=db_url,
-            sync_overlap=sync_overlap,
-        )
+        return value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(
+                f"{ENV_API_BASE_URL}={hide_userinfo(value)!r} must be an absolute "
+                "http(s) URL such as http://127.0.0.1:8181 (the emulator); unset it to use "
+                "Cronofy itself"
+            )
+        value = value.rstrip("/")
+        try:
+            urlsplit(value).port  # noqa: B018 - parsing is the check
+        except ValueError as exc:
+            raise ValueError(
+                f"{ENV_API_BASE_URL}={hide_userinfo(value)!r} has no valid port ({exc}); "
+                "use a URL such as http://127.0.0.1:8181 (the emulator), or unset it to use "
+                "Cronofy itself"
+            ) from None
+        return value
+
+    @field_validator("db_path")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("tzid")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else check_tzid(value)
+        except InputError as exc:
+            raise ValueError(f"{ENV_TZID}: {exc}") from None
+
+    @field_validator("public_url")
+    @classmethod
+    def _receiver_url(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else check_public_url(value)
+        except InputError as exc:
+            problem = str(exc).removeprefix("--public-url ")
+            raise ValueError(f"{ENV_PUBLIC_URL}: {problem}") from None
 
     # ------------------------------------------------------------------ requirements
 
@@ -354,11 +423,19 @@ class Settings:
             ENV_PUBLIC_URL: self.public_url or "(not set: --public-url, else the ngrok agent)",
         }
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in self.masked().items())
-        return f"Settings({fields})"
+    def __repr_args__(self) -> Iterable[tuple[str, object]]:
+        """What ``repr``, ``str`` and pydantic's rich/devtools displays show: :meth:`masked`."""
+        return self.masked().items()
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return repr(self)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """Read-only, and unlike pydantic's frozen error this one never quotes the value."""
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
 
     @property
     def db_label(self) -> str:
