@@ -18,7 +18,6 @@ system opened are closed. A store or session passed in belongs to the caller.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -240,12 +239,13 @@ def for_app(
     emulator's, or credentials typed into the wizard. Everything else (retries, overlap, the
     store) stays as configured."""
     base = settings if settings is not None else Settings()
-    return dataclasses.replace(
-        base,
-        client_id=client_id,
-        client_secret=client_secret,
-        api_base_url=api_base_url,
-        data_center=data_center or base.data_center,
+    return base.model_copy(
+        update={
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "api_base_url": api_base_url,
+            "data_center": data_center or base.data_center,
+        }
     )
 
 

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import LocalizedTime, utc_instant
 from cronofy_avail.core.week import Layout
-from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.notebook.controller import StepState, WizardController, WizardError
