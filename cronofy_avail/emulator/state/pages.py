@@ -28,6 +28,7 @@ class Pages:
         self._cursor_data: dict[str, Cursor] = {}
 
     def first_page(self, account: AccountRecord, kind: str, items: list[Json], base: str) -> Json:
+        """Page 1 of ``items`` (all of a read's answer), kept under a new cursor for the rest."""
         cursor_id = random_hex(10)
         self._cursor_data[cursor_id] = Cursor(account.account_id, kind, items, self.page_size)
         while len(self._cursor_data) > MAX_CURSORS:

@@ -1,7 +1,8 @@
 """The emulator's records: what an account holds (profiles, calendars, events, available
 periods, channels), the tokens behind it, and the types every resource of the state shares.
 
-Plain data: the operations on it live in the resource modules of :mod:`.` (the state).
+Plain data: the operations on it live in the resource modules of
+:mod:`cronofy_avail.emulator.state`.
 """
 
 from __future__ import annotations
