@@ -1,4 +1,5 @@
-"""The pure layers: interval arithmetic, validation and state rules, without a server."""
+"""The pure layers: interval arithmetic, validation and faults, without a server (the state's
+rules, resource by resource: ``test_state_*.py``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,7 @@ from typing import Any
 import pytest
 
 from cronofy_avail.emulator import availability as av
-from cronofy_avail.emulator.config import EmulatorConfig
-from cronofy_avail.emulator.state import EmulatorState
 from cronofy_avail.emulator.validation import ApiError, Errors, check_id, parse_bool, time_value
-
-from .conftest import FakeClock
 
 
 def t(hour: int, minute: int = 0, day: int = 24) -> datetime:
@@ -184,61 +181,6 @@ def test_validation_helpers() -> None:
     with pytest.raises(ApiError) as caught:
         errors.raise_if_any()
     assert caught.value.status == 422
-
-
-@pytest.mark.parametrize("own_changes_count", [True, False])
-def test_last_modified_and_the_applications_own_changes(
-    clock: FakeClock, own_changes_count: bool
-) -> None:
-    # Default (True): "modified on or after" (pycronofy/client.py, Client.read_events
-    # docstring), so the application's own writes are returned too. False: the earlier
-    # house rule, only external changes.
-    state = EmulatorState(EmulatorConfig(own_changes_count=own_changes_count), clock=clock)
-    created = state.create_account()
-    account = state.accounts[created.account_id]
-    cal = created.calendar_id
-    external = state.external_add_events(
-        cal, {"summary": "ext", "start": "2026-11-25T09:00:00Z", "end": "2026-11-25T10:00:00Z"}
-    )[0]
-    state.upsert_managed_event(
-        account,
-        cal,
-        {
-            "event_id": "m1",
-            "summary": "mine",
-            "start": "2026-11-25T11:00:00Z",
-            "end": "2026-11-25T12:00:00Z",
-        },
-    )
-    since = clock.advance(minutes=5)
-    state.upsert_managed_event(
-        account,
-        cal,
-        {
-            "event_id": "m1",
-            "summary": "mine, moved",
-            "start": "2026-11-25T13:00:00Z",
-            "end": "2026-11-25T14:00:00Z",
-        },
-    )
-    query = {
-        "tzid": ["Europe/London"],
-        "last_modified": [since.strftime("%Y-%m-%dT%H:%M:%SZ")],
-        "include_managed": ["true"],
-    }
-    found = [e["summary"] for e in state.read_events(account, query, "http://x")["events"]]
-    assert found == (["mine, moved"] if own_changes_count else [])
-    # An edit of the external event by event_uid is the application's own change too.
-    state.upsert_managed_event(
-        account, cal, {"event_uid": external["event_uid"], "summary": "ext, edited by app"}
-    )
-    found = [e["summary"] for e in state.read_events(account, query, "http://x")["events"]]
-    assert found == (["ext, edited by app", "mine, moved"] if own_changes_count else [])
-    clock.advance(minutes=1)
-    state.external_update_event(external["event_uid"], {"summary": "ext edited"})
-    events = state.read_events(account, query, "http://x")["events"]
-    assert "ext edited" in [e["summary"] for e in events]
-    assert events[0]["updated"] == "2026-11-24T08:06:00Z"
 
 
 def test_rate_limit_windows_with_an_injected_clock() -> None:
