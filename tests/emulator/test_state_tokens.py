@@ -178,3 +178,15 @@ def test_the_token_kind_follows_the_account(clock: FakeClock) -> None:
     state, _ = new_state(clock)
     created = state.create_account(token_kind="personal")
     assert state.authenticate(created.access_token)[1].kind == "personal"
+
+
+def test_token_records_never_show_their_value() -> None:
+    from datetime import UTC, datetime
+
+    from cronofy_avail.emulator.state.records import AccessToken, RefreshToken
+
+    access = AccessToken("tok_secret_access_value", "acc_1", datetime(2030, 1, 1, tzinfo=UTC))
+    refresh = RefreshToken("tok_secret_refresh_value", "acc_1")
+    assert "secret" not in repr(access)
+    assert "acc_1" in repr(access)
+    assert "secret" not in repr(refresh)

@@ -125,7 +125,7 @@ class ChannelRecord:
 
 @dataclass(slots=True)
 class AccessToken:
-    token: str
+    token: str = field(repr=False)
     account_id: str
     expires_at: datetime
     kind: str = "application"
@@ -134,7 +134,7 @@ class AccessToken:
 
 @dataclass(slots=True)
 class RefreshToken:
-    token: str
+    token: str = field(repr=False)
     account_id: str
     revoked: bool = False
 
