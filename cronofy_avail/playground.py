@@ -21,13 +21,13 @@ from typing import Any
 
 import aiohttp
 
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, for_app, open_system
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.models import AvailablePeriod
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.runtime.coordinator import SyncCoordinator
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import onboard_user
 from cronofy_avail.runtime.store import MemoryStore, Store, UserRecord
 from cronofy_avail.runtime.sync import SyncEngine

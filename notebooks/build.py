@@ -642,9 +642,9 @@ from cronofy_avail import (
     onboard_user, query_availability,
 )
 from cronofy_avail.runtime.coordinator import UserClients
-from cronofy_avail.runtime.explain import explain
-from cronofy_avail.runtime.ngrok import discover_public_url
-from cronofy_avail.runtime.settings import Settings
+from cronofy_avail.app.explain import explain
+from cronofy_avail.app.ngrok import discover_public_url
+from cronofy_avail.app.settings import Settings
 from webhook_server import WebhookConfig, WebhookServer
 
 settings = Settings.load(env_file=Path(".env"))

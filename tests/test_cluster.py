@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.worker import worker
 from cronofy_avail.client.ratelimit import RateWindow
 from cronofy_avail.runtime.cluster import (
@@ -22,7 +23,6 @@ from cronofy_avail.runtime.cluster import (
     lock_key,
 )
 from cronofy_avail.runtime.coordinator import UserClients
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import SyncEngine
 
@@ -146,7 +146,7 @@ async def test_the_rate_limit_is_shared_by_every_process(pg_url: str) -> None:
 
 
 async def test_worker_refuses_a_sqlite_store(tmp_path: Path) -> None:
-    from cronofy_avail.runtime.explain import CommandError
+    from cronofy_avail.app.explain import CommandError
 
     settings = Settings.load(
         {

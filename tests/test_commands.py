@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp import web
 
+from cronofy_avail.app.explain import explain, hint_for_text
 from cronofy_avail.cli.main import main_commands
 from cronofy_avail.core.errors import OAuthError
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, SignatureVerificationError, verify
 from cronofy_avail.emulator import Emulator
-from cronofy_avail.runtime.explain import explain, hint_for_text
 from cronofy_avail.runtime.store import SQLiteStore
 
 from .test_commands_support import (

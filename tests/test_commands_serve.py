@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.commands import serve
 from cronofy_avail.cli.serve import _ask
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import SQLiteStore
 
 from .test_commands_support import Cli, at, cli, closed_port, emulator

@@ -68,6 +68,30 @@ def test_the_layering_contract_is_kept() -> None:
             "import aiohttp",
             "The core is pure: no aiohttp, no widgets, no I/O frameworks BROKEN",
         ),
+        # The client's decision reaching for the HTTP library it must stay free of.
+        (
+            "cronofy_avail/client/decide.py",
+            "import aiohttp",
+            "The client's answer decision is pure: plain values in, a decision out BROKEN",
+        ),
+        # The composition root parsing a command line (argparse belongs to cli/).
+        (
+            "cronofy_avail/app/system.py",
+            "import argparse",
+            "The app shell builds and configures; it parses no command line BROKEN",
+        ),
+        # A real-Cronofy command probing the emulator.
+        (
+            "cronofy_avail/cli/serve.py",
+            "import cronofy_avail.emulator.control_client",
+            "The real-Cronofy commands know no emulator BROKEN",
+        ),
+        # Two modules of one package importing each other.
+        (
+            "cronofy_avail/core/models.py",
+            "import cronofy_avail.core.mapping",
+            "No import cycles between the modules of a package BROKEN",
+        ),
     ],
 )
 def test_a_deliberate_violation_fails_naming_the_contract(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from cronofy_avail.runtime.ngrok import (
+from cronofy_avail.app.ngrok import (
     Tunnel,
     choose_tunnel,
     discover_public_url,

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.core.planner import OwnershipChanges
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import (
     StoreSchemaError,
     StoreUnavailableError,

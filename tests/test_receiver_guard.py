@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from cronofy_avail.app.admin_token import admin_token_path
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
-from cronofy_avail.runtime.serving import ConnectionLimits, admin_token_path
+from cronofy_avail.runtime.serving import ConnectionLimits
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
 from webhook_server import WebhookServer
 

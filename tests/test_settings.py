@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cronofy_avail.runtime.settings import ConfigError, Settings, mask, parse_env
+from cronofy_avail.app.settings import ConfigError, Settings, mask, parse_env
 
 SECRET = "CRN_settingsSECRETvalue77aa4f"
 ACCESS = "ACC-settings-5ecret-token-91"

@@ -26,6 +26,8 @@ from typing import Any
 
 import aiohttp
 
+from cronofy_avail.app.explain import CommandError
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.client.ratelimit import RateLimiter
 from cronofy_avail.core.retry import RetryPolicy
@@ -35,9 +37,7 @@ from cronofy_avail.runtime.coordinator import (
     SyncRequests,
     UserClients,
 )
-from cronofy_avail.runtime.explain import CommandError
 from cronofy_avail.runtime.serving import ConnectionLimits
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import (
     POSTGRES_EXTRA,
     SQLiteStore,

@@ -23,12 +23,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
+from cronofy_avail.app.explain import CommandError
+from cronofy_avail.app.settings import ENV_ACCESS_TOKEN, Settings
 from cronofy_avail.cli.common import credentials_of, emit, runtime
+from cronofy_avail.cli.inputs import float_range, port_arg
 from cronofy_avail.client.api import DEFAULT_SCOPES, CronofyClient
-from cronofy_avail.runtime.explain import CommandError
-from cronofy_avail.runtime.inputs import float_range, port_arg
 from cronofy_avail.runtime.serving import start_site
-from cronofy_avail.runtime.settings import ENV_ACCESS_TOKEN, Settings
 from cronofy_avail.runtime.store import UserRecord
 
 CALLBACK_PATH = "/oauth/callback"

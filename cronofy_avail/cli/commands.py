@@ -1,7 +1,7 @@
 """The real-Cronofy commands of ``cronofy-avail``: setup, serve, status, sync, reconcile,
 periods, availability, teardown, notify and replay.
 
-Configured from the environment or a ``.env`` file (:mod:`cronofy_avail.runtime.settings`);
+Configured from the environment or a ``.env`` file (:mod:`cronofy_avail.app.settings`);
 ``CRONOFY_API_BASE_URL`` points them at the emulator. Every handler is
 ``async def run_xxx(args, settings, out) -> int``; :func:`register` adds them to any argparse
 sub-parsers, :func:`run_parsed` runs a parsed command with the one error mapping, and
@@ -24,17 +24,20 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
+from cronofy_avail.app.explain import EXIT_CONFIG, CommandError, explain
+from cronofy_avail.app.settings import ConfigError, Settings
 from cronofy_avail.cli.authorize import add_authorize_arguments, run_authorize
 from cronofy_avail.cli.common import MaskingWriter, emit
 from cronofy_avail.cli.dev import add_dev_arguments, run_dev
 from cronofy_avail.cli.events import add_event_arguments, run_event
-from cronofy_avail.cli.main import OutputClosed
+from cronofy_avail.cli.inputs import DefaultsHelpFormatter
 from cronofy_avail.cli.notify import (
     add_notify_arguments,
     add_replay_arguments,
     run_notify,
     run_replay,
 )
+from cronofy_avail.cli.output import OutputClosed
 from cronofy_avail.cli.serve import add_serve_arguments, run_serve, serve
 from cronofy_avail.cli.setup import (
     add_setup_arguments,
@@ -53,9 +56,6 @@ from cronofy_avail.cli.syncing import (
     run_sync,
 )
 from cronofy_avail.cli.worker import add_worker_arguments, run_worker
-from cronofy_avail.runtime.explain import EXIT_CONFIG, CommandError, explain
-from cronofy_avail.runtime.inputs import DefaultsHelpFormatter
-from cronofy_avail.runtime.settings import ConfigError, Settings
 
 Handler = Callable[[argparse.Namespace, Settings, TextIO], Awaitable[int]]
 

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 
+from cronofy_avail.app.explain import CommandError
+from cronofy_avail.app.inputs import InputError, check_public_url
+from cronofy_avail.app.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, open_system
-from cronofy_avail.cli.main import OutputClosed
+from cronofy_avail.cli.output import OutputClosed
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
-from cronofy_avail.runtime.explain import CommandError
-from cronofy_avail.runtime.inputs import InputError, check_public_url
-from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL, choose_tunnel, list_tunnels
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import (
     Store,
     StoredCredentials,

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from cronofy_avail.app.explain import explain
+from cronofy_avail.cli.inputs import tzid_arg
 from cronofy_avail.cli.live import announce_deliveries, report_syncs
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import AvailabilityResponse, utc_instant
 from cronofy_avail.core.week import bars_from, render_week, span_title
 from cronofy_avail.playground import Playground
-from cronofy_avail.runtime.explain import explain
-from cronofy_avail.runtime.inputs import tzid_arg
 from cronofy_avail.runtime.steps import busy_calendar_ids, query_availability, query_start
 from cronofy_avail.runtime.sync import SyncResult
 

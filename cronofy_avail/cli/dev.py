@@ -23,14 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from cronofy_avail.app.system import open_system
-from cronofy_avail.cli.common import emit
-from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
-from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.emulator.config import EmulatorConfig
-from cronofy_avail.runtime.explain import CommandError
-from cronofy_avail.runtime.inputs import port_arg, tzid_arg
-from cronofy_avail.runtime.settings import (
+from cronofy_avail.app.explain import CommandError
+from cronofy_avail.app.settings import (
     ENV_ACCESS_TOKEN,
     ENV_API_BASE_URL,
     ENV_CLIENT_ID,
@@ -40,6 +34,12 @@ from cronofy_avail.runtime.settings import (
     ENV_REFRESH_TOKEN,
     Settings,
 )
+from cronofy_avail.app.system import open_system
+from cronofy_avail.cli.common import emit
+from cronofy_avail.cli.inputs import port_arg, tzid_arg
+from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
+from cronofy_avail.emulator import Emulator, EmulatorAccount
+from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.runtime.store import Store
 from webhook_server import DEFAULT_PREFIX
 

@@ -18,13 +18,13 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from cronofy_avail.app.explain import CommandError, hint_for_text
+from cronofy_avail.app.settings import ENV_API_BASE_URL, Settings
 from cronofy_avail.cli.common import Runtime, emit, local, runtime, table, zone
 from cronofy_avail.cli.live import not_syncing, receiver_running
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import parse_time
 from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
-from cronofy_avail.runtime.explain import CommandError, hint_for_text
-from cronofy_avail.runtime.settings import ENV_API_BASE_URL, Settings
 from cronofy_avail.runtime.store import UserRecord, UserState
 
 WAIT_SECONDS = 30.0
@@ -148,6 +148,19 @@ def _control(rt: Runtime) -> EmulatorControl:
             "`cronofy-avail dev` and use this command from the same directory."
         )
     return EmulatorControl(base, rt.session)
+
+
+async def emulator_forgot(rt: Runtime, account_id: str) -> bool:
+    """Whether ``CRONOFY_API_BASE_URL`` is an emulator that does not know ``account_id`` (it
+    was restarted). ``False`` for Cronofy itself or an emulator without its control API."""
+    if not rt.settings.api_base_url:
+        return False
+    control = EmulatorControl(rt.settings.api_base_url, rt.session)
+    try:
+        accounts = await control.accounts()
+    except (EmulatorControlError, aiohttp.ClientError, KeyError, TypeError, ValueError):
+        return False
+    return all(a.get("account_id") != account_id for a in accounts)
 
 
 async def _call(rt: Runtime, what: str, call: Any) -> Any:
@@ -391,4 +404,4 @@ async def _find(
     )
 
 
-__all__ = ["add_event_arguments", "clock_arg", "day_arg", "run_event"]
+__all__ = ["add_event_arguments", "clock_arg", "day_arg", "emulator_forgot", "run_event"]

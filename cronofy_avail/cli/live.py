@@ -16,12 +16,12 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO
 
+from cronofy_avail.app.explain import REAUTHORIZE, CommandError, hint_for_text
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.common import Out, emit, zone
 from cronofy_avail.core.mapping import Reason
 from cronofy_avail.core.models import NotificationType
 from cronofy_avail.core.planner import ActionKind
-from cronofy_avail.runtime.explain import REAUTHORIZE, CommandError, hint_for_text
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.store import Delivery, Store, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncResult
 from webhook_server.plugin import DeliveryListener

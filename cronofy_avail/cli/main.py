@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 from cronofy_avail._version import __version__
-from cronofy_avail.runtime.inputs import DefaultsHelpFormatter
+from cronofy_avail.cli.inputs import DefaultsHelpFormatter
+from cronofy_avail.cli.output import OutputClosed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cronofy_avail.cli import commands as real
     from cronofy_avail.cli import demo, workshop
-    from cronofy_avail.emulator import cli as emulator_cli
+    from cronofy_avail.cli import emulator as emulator_cli
 
     demo.add_arguments(
         commands.add_parser(
@@ -57,13 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
     real.register(commands)
     workshop.register(commands)
     return parser
-
-
-class OutputClosed(Exception):
-    """The reader of the command's output went away (``cronofy-avail status | head -1``).
-
-    Defined here, not with the writers in :mod:`.common`, so the console script catches it
-    without importing aiohttp first."""
 
 
 EXIT_INTERRUPTED = 130
@@ -106,7 +100,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         return demo.run(args)
     if args.command == "emulator":
-        from cronofy_avail.emulator import cli as emulator_cli
+        from cronofy_avail.cli import emulator as emulator_cli
 
         return emulator_cli.run(args)
     if getattr(args, "handler", None) is not None:

@@ -11,12 +11,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from cronofy_avail.app.admin_token import admin_token, admin_token_path
+from cronofy_avail.app.explain import CommandError
+from cronofy_avail.app.settings import ENV_CLIENT_SECRET, ConfigError, Settings
 from cronofy_avail.cli.common import emit, redact_callback, runtime
 from cronofy_avail.core.models import NotificationType, format_time, parse_time
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
-from cronofy_avail.runtime.explain import CommandError
-from cronofy_avail.runtime.serving import admin_token, admin_token_path
-from cronofy_avail.runtime.settings import ENV_CLIENT_SECRET, ConfigError, Settings
 from webhook_server import DEFAULT_PREFIX
 
 TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)

@@ -18,6 +18,10 @@ from datetime import UTC, datetime
 from typing import TextIO
 from urllib.parse import urlsplit
 
+from cronofy_avail.app.admin_token import admin_token, admin_token_path, mask
+from cronofy_avail.app.explain import CommandError, explain
+from cronofy_avail.app.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.common import (
     Runtime,
     emit,
@@ -26,13 +30,9 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
+from cronofy_avail.cli.inputs import port_arg, public_url_arg
 from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
 from cronofy_avail.core.errors import CronofyError, NotFoundError
-from cronofy_avail.runtime.explain import CommandError, explain
-from cronofy_avail.runtime.inputs import port_arg, public_url_arg
-from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
-from cronofy_avail.runtime.serving import admin_token, admin_token_path, mask
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
 from webhook_server import DEFAULT_PREFIX

@@ -9,6 +9,17 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from cronofy_avail.app.explain import (
+    INVALID_CLIENT,
+    REAUTHORIZE,
+    CommandError,
+    data_center_hint,
+    hint_for_text,
+    is_invalid_client,
+)
+from cronofy_avail.app.inputs import InputError, check_tzid
+from cronofy_avail.app.ngrok import DEFAULT_AGENT_URL
+from cronofy_avail.app.settings import ENV_PUBLIC_URL, Settings
 from cronofy_avail.cli.common import (
     Out,
     Runtime,
@@ -20,6 +31,8 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
+from cronofy_avail.cli.events import emulator_forgot
+from cronofy_avail.cli.inputs import public_url_arg, tunnel_port_arg, tzid_arg
 from cronofy_avail.cli.live import receiver_running, sync_line
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import (
@@ -32,24 +45,6 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.models import Account, Calendar, Profile
 from cronofy_avail.core.planner import Action, ActionKind, Plan
-from cronofy_avail.emulator.control_client import EmulatorControl, EmulatorControlError
-from cronofy_avail.runtime.explain import (
-    INVALID_CLIENT,
-    REAUTHORIZE,
-    CommandError,
-    data_center_hint,
-    hint_for_text,
-    is_invalid_client,
-)
-from cronofy_avail.runtime.inputs import (
-    InputError,
-    check_tzid,
-    public_url_arg,
-    tunnel_port_arg,
-    tzid_arg,
-)
-from cronofy_avail.runtime.ngrok import DEFAULT_AGENT_URL
-from cronofy_avail.runtime.settings import ENV_PUBLIC_URL, Settings
 from cronofy_avail.runtime.steps import (
     SUB_CALENDAR_COLOR,
     SUB_CALENDAR_NAME,
@@ -220,7 +215,7 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         previous is not None
         and previous.sub
         and previous.sub != account.account_id
-        and await _emulator_forgot(rt, previous.sub)
+        and await emulator_forgot(rt, previous.sub)
     ):
         emit(
             out,
@@ -420,19 +415,6 @@ async def _create_calendar(client: CronofyClient, profile_id: str, name: str) ->
             raise
     calendar, _ = await client.find_or_create_calendar(profile_id, name, color=SUB_CALENDAR_COLOR)
     return calendar
-
-
-async def _emulator_forgot(rt: Runtime, account_id: str) -> bool:
-    """Whether ``CRONOFY_API_BASE_URL`` is an emulator that does not know ``account_id`` (it
-    was restarted). ``False`` for Cronofy itself or an emulator without its control API."""
-    if not rt.settings.api_base_url:
-        return False
-    control = EmulatorControl(rt.settings.api_base_url, rt.session)
-    try:
-        accounts = await control.accounts()
-    except (EmulatorControlError, aiohttp.ClientError, KeyError, TypeError, ValueError):
-        return False
-    return all(a.get("account_id") != account_id for a in accounts)
 
 
 async def _working_client(

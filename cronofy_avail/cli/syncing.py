@@ -6,6 +6,8 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
+from cronofy_avail.app.explain import hint_for_text
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.common import (
     Runtime,
     emit,
@@ -16,11 +18,9 @@ from cronofy_avail.cli.common import (
     table,
     zone,
 )
+from cronofy_avail.cli.inputs import int_range
 from cronofy_avail.cli.live import not_syncing, plural, why_not_syncing
 from cronofy_avail.core.models import utc_instant
-from cronofy_avail.runtime.explain import hint_for_text
-from cronofy_avail.runtime.inputs import int_range
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import query_availability, query_start
 from cronofy_avail.runtime.store import UserState
 from cronofy_avail.runtime.sync import SyncResult

@@ -11,9 +11,9 @@ import asyncio
 import signal
 from typing import TextIO
 
+from cronofy_avail.app.explain import CommandError
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.common import emit, runtime
-from cronofy_avail.runtime.explain import CommandError
-from cronofy_avail.runtime.settings import Settings
 
 NEEDS_POSTGRES = (
     "`worker` runs jobs from a PostgreSQL store, and CRONOFY_AVAIL_DB is a SQLite file.\n"

@@ -29,6 +29,9 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from aiohttp import web
 
+from cronofy_avail.app.explain import CommandError, explain
+from cronofy_avail.app.ngrok import discover_public_url
+from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, for_app, open_system
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import CronofyError
@@ -55,10 +58,7 @@ from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.emulator.relay import RELAY_PATH
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator
-from cronofy_avail.runtime.explain import CommandError, explain
-from cronofy_avail.runtime.ngrok import discover_public_url
 from cronofy_avail.runtime.serving import start_site
-from cronofy_avail.runtime.settings import Settings
 from cronofy_avail.runtime.steps import (
     busy_calendar_ids,
     create_sub_calendar,

@@ -29,8 +29,8 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cronofy_avail.core.dburl import redact_db_url
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
-from cronofy_avail.runtime.settings import redact_db_url
 from cronofy_avail.runtime.store import (
     _SYNC_FIELDS,
     DEFAULT_DELIVERY_LOG,

@@ -93,7 +93,7 @@ def test_parser_has_the_emulator_command() -> None:
 
 
 def test_own_changes_switch() -> None:
-    from cronofy_avail.emulator.cli import config_from_args
+    from cronofy_avail.cli.emulator import config_from_args
 
     default = build_parser().parse_args(["emulator"])
     assert config_from_args(default).own_changes_count is False

@@ -32,8 +32,8 @@ from typing import Any
 
 import psycopg
 
+from cronofy_avail.app.settings import postgres_anchor
 from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
-from cronofy_avail.runtime.settings import postgres_anchor
 from cronofy_avail.runtime.store import UserState
 
 from .soak import SERVE, ZONES, Soak, SoakReport, SoakUser, free_port

@@ -29,11 +29,11 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from cronofy_avail.app.admin_token import admin_token_path
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import utc_instant
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-from cronofy_avail.runtime.serving import admin_token_path
 from cronofy_avail.runtime.store import SQLiteStore
 
 CLIENT_SECRET = "SOAK-client-5ecret-7e1f0a9b3c"

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import FrozenInstanceError
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -36,8 +36,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from cronofy_avail.app.inputs import InputError, check_public_url, check_tzid
+from cronofy_avail.core.dburl import is_postgres_url, redact_db_url
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
-from cronofy_avail.runtime.inputs import InputError, check_public_url, check_tzid
 
 ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
 ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name
@@ -441,20 +442,6 @@ class Settings(BaseSettings):
     def db_label(self) -> str:
         """The store as it may be shown: the path, or the URL without its password."""
         return redact_db_url(self.db_url) if self.db_url else str(self.db_path)
-
-
-def is_postgres_url(value: str) -> bool:
-    """Whether ``CRONOFY_AVAIL_DB`` names a PostgreSQL database rather than a file."""
-    return value.startswith(("postgresql://", "postgres://"))
-
-
-def redact_db_url(url: str) -> str:
-    """A database URL as it may be shown: the password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def postgres_anchor(url: str) -> Path:

@@ -15,9 +15,9 @@ import signal
 import sys
 from pathlib import Path
 
+from cronofy_avail.cli.inputs import float_range, int_range, port_arg, tzid_arg
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.server import Emulator
-from cronofy_avail.runtime.inputs import float_range, int_range, port_arg, tzid_arg
 
 _POSITIVE = int_range(1)
 _SECONDS = float_range(0, inclusive=False)

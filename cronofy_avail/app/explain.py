@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from cronofy_avail.app.settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
 from cronofy_avail.core.errors import (
     AuthenticationError,
     CronofyAPIError,
@@ -30,7 +31,6 @@ from cronofy_avail.core.errors import (
     UnexpectedResponseError,
 )
 from cronofy_avail.core.retry import RetryPolicy
-from cronofy_avail.runtime.settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
 from cronofy_avail.runtime.steps import SetupError
 from cronofy_avail.runtime.store import StoreSchemaError
 
