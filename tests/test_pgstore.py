@@ -77,7 +77,7 @@ async def test_a_commit_never_settles_an_intent_another_process_recorded_meanwhi
 async def test_many_processes_opening_a_new_database_at_once_migrate_it_once(
     pg_url: str,
 ) -> None:
-    from cronofy_avail.runtime.pgstore import PG_SCHEMA_VERSION, PostgresStore
+    from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, PostgresStore
 
     stores = await asyncio.gather(*(PostgresStore.open(pg_url) for _ in range(4)))
     try:
@@ -90,7 +90,7 @@ async def test_many_processes_opening_a_new_database_at_once_migrate_it_once(
 async def test_a_newer_schema_is_refused(pg_url: str) -> None:
     import psycopg
 
-    from cronofy_avail.runtime.pgstore import PG_SCHEMA_VERSION, SCHEMA
+    from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, SCHEMA
 
     store = await open_store(pg_url)
     await store.close()
@@ -112,7 +112,7 @@ async def test_an_unreachable_server_is_a_clear_error_without_the_password(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"postgresql://app:hunter2-SECRET@127.0.0.1:{port}/nowhere?connect_timeout=2"
-    from cronofy_avail.runtime import pgstore
+    from cronofy_avail.runtime.store import postgres as pgstore
 
     with pytest.raises(StoreUnavailableError) as caught:
         await pgstore.PostgresStore.open(url, min_size=1)
@@ -150,7 +150,7 @@ async def test_migration_4_keeps_old_watermarks_overlap_and_full_requests(pg_url
     with a 2-minute overlap) keeps that overlap; a pending full request keeps its generation."""
     import psycopg
 
-    from cronofy_avail.runtime.pgstore import _MIGRATIONS, SCHEMA, PostgresStore
+    from cronofy_avail.runtime.store.postgres import _MIGRATIONS, SCHEMA, PostgresStore
 
     t0 = datetime(2026, 11, 24, 9, 0, 0, 250_000, tzinfo=UTC)
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
@@ -186,7 +186,7 @@ async def test_version_3_rows_migrate_as_due_and_due_users_are_read_by_index(
     and the indexes a scheduler round reads instead of every user."""
     import psycopg
 
-    from cronofy_avail.runtime.pgstore import _DUE, _MIGRATIONS, SCHEMA
+    from cronofy_avail.runtime.store.postgres import _DUE, _MIGRATIONS, SCHEMA
 
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
         for script in _MIGRATIONS[:3]:

@@ -37,7 +37,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     elif request.param == "sqlite":
         s = await SQLiteStore.open(tmp_path / "state.db", delivery_log=5)
     else:
-        from cronofy_avail.runtime.pgstore import PostgresStore
+        from cronofy_avail.runtime.store.postgres import PostgresStore
 
         url: str = request.getfixturevalue("pg_url")
         s = await PostgresStore.open(url, delivery_log=5)
@@ -439,7 +439,7 @@ async def test_sqlite_lock_is_shared_between_two_connections(tmp_path: Path) -> 
 
 
 async def test_sqlite_migrates_version_1_keeping_users_and_periods(tmp_path: Path) -> None:
-    from cronofy_avail.runtime.store import _MIGRATIONS
+    from cronofy_avail.runtime.store.sqlite import _MIGRATIONS
 
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path)
@@ -471,7 +471,7 @@ async def test_sqlite_migration_4_keeps_old_watermarks_overlap_and_full_requests
     """Before schema 4 the watermark was this machine's clock at the sync's start, read with a
     2-minute overlap; from 4 it is where the next read starts. A pending full request keeps
     its generation so the next full sync settles it."""
-    from cronofy_avail.runtime.store import _MIGRATIONS
+    from cronofy_avail.runtime.store.sqlite import _MIGRATIONS
 
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path)
@@ -688,7 +688,7 @@ async def test_a_due_time_only_moves_forward_and_save_user_keeps_it(store: Store
 async def test_sqlite_migrates_version_3_rows_as_due_and_reads_due_users_by_index(
     tmp_path: Path,
 ) -> None:
-    from cronofy_avail.runtime.store import _MIGRATIONS, _SELECT_DUE
+    from cronofy_avail.runtime.store.sqlite import _MIGRATIONS, _SELECT_DUE
 
     path = tmp_path / "state.db"
     conn = sqlite3.connect(path)

@@ -61,14 +61,8 @@ from cronofy_avail.core.planner import (
     plan_changes,
     plan_reconcile,
 )
-from cronofy_avail.runtime.store import (
-    _SYNC_FIELDS,
-    LockLost,
-    Store,
-    UserRecord,
-    UserState,
-    lock_owner,
-)
+from cronofy_avail.runtime.store import LockLost, Store, UserRecord, UserState, lock_owner
+from cronofy_avail.runtime.store.rules import _SYNC_FIELDS
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The :class:`~cronofy_avail.runtime.store.Store` on PostgreSQL, for several processes and
+"""The :class:`~cronofy_avail.runtime.store.protocol.Store` on PostgreSQL, for several processes and
 machines sharing one state (``CRONOFY_AVAIL_DB=postgresql://…``).
 
 The same semantics as the SQLite store, with PostgreSQL's row locks in place of SQLite's
@@ -31,15 +31,15 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.settings import redact_db_url
-from cronofy_avail.runtime.store import (
-    _SYNC_FIELDS,
+from cronofy_avail.runtime.store.protocol import (
     DEFAULT_DELIVERY_LOG,
-    Delivery,
-    LockLost,
-    StoredCredentials,
     StoreSchemaError,
     StoreUnavailableError,
-    UserRecord,
+)
+from cronofy_avail.runtime.store.records import Delivery, StoredCredentials, UserRecord
+from cronofy_avail.runtime.store.rules import (
+    _SYNC_FIELDS,
+    LockLost,
     claim_settles,
     holder_is_dead,
     merge_intent,

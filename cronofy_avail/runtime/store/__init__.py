@@ -1,0 +1,80 @@
+"""Persistence behind one protocol: SQLite by default, PostgreSQL for a cluster, in memory for
+notebooks and tests.
+
+* :mod:`.records`: what is kept about a user and a delivery;
+* :mod:`.protocol`: the :class:`Store` protocol the runtime programs against;
+* :mod:`.rules`: the rules every backend follows (intents, claims, the scheduler's selection,
+  the sync lock);
+* :mod:`.memory`, :mod:`.sqlite`, :mod:`.postgres`: the backends, each only its I/O.
+
+:func:`open_store` opens the store a location names; the PostgreSQL backend (the ``postgres``
+extra) is imported only when a ``postgresql://`` URL is opened.
+"""
+
+from __future__ import annotations
+
+import os
+
+from cronofy_avail.runtime.store.memory import MemoryStore
+from cronofy_avail.runtime.store.protocol import (
+    DEFAULT_DELIVERY_LOG,
+    POSTGRES_EXTRA,
+    Store,
+    StoreSchemaError,
+    StoreUnavailableError,
+)
+from cronofy_avail.runtime.store.records import Delivery, StoredCredentials, UserRecord, UserState
+from cronofy_avail.runtime.store.rules import (
+    LockLost,
+    claim_settles,
+    holder_is_dead,
+    keep_intent,
+    lock_owner,
+    merge_intent,
+    resolve_intent,
+    scheduler_must_look,
+    settle_intent,
+)
+from cronofy_avail.runtime.store.sqlite import SCHEMA_VERSION, SQLiteStore
+
+__all__ = [
+    "DEFAULT_DELIVERY_LOG",
+    "POSTGRES_EXTRA",
+    "SCHEMA_VERSION",
+    "Delivery",
+    "LockLost",
+    "MemoryStore",
+    "SQLiteStore",
+    "Store",
+    "StoreSchemaError",
+    "StoreUnavailableError",
+    "StoredCredentials",
+    "UserRecord",
+    "UserState",
+    "claim_settles",
+    "holder_is_dead",
+    "keep_intent",
+    "lock_owner",
+    "merge_intent",
+    "open_store",
+    "resolve_intent",
+    "scheduler_must_look",
+    "settle_intent",
+]
+
+
+async def open_store(location: str | os.PathLike[str]) -> Store:
+    """The store ``CRONOFY_AVAIL_DB`` names: a ``postgresql://`` URL opens
+    :class:`~cronofy_avail.runtime.store.postgres.PostgresStore` (the ``postgres`` extra,
+    imported only then), anything else is a SQLite file path."""
+    text = os.fspath(location)
+    if not text.startswith(("postgresql://", "postgres://")):
+        return await SQLiteStore.open(text)
+    try:
+        from cronofy_avail.runtime.store.postgres import PostgresStore
+    except ImportError as exc:
+        raise StoreUnavailableError(
+            f"a PostgreSQL store needs the postgres extra ({exc.name} is missing). "
+            f"Fix: {POSTGRES_EXTRA}"
+        ) from None
+    return await PostgresStore.open(text)
