@@ -175,8 +175,9 @@ class MemoryStore:
         claims = self._claims.get(user.user_id, {})
         times = self._claimed_at.get(user.user_id, {})
         for period_id in changes.release:
-            if claim_settles(
-                times.get(period_id), started_at=started_at, before=release_claimed_before
+            claimed_at = times.get(period_id)
+            if claimed_at is not None and claim_settles(
+                claimed_at, started_at=started_at, before=release_claimed_before
             ):
                 claims.pop(period_id, None)
                 times.pop(period_id, None)

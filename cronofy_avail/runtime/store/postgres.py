@@ -8,9 +8,9 @@ bumps the generation that commit checks; the sync lock's lease runs on the datab
 so machines with skewed clocks still agree on when it expired.
 
 Everything lives in its own schema (``cronofy_avail``), so a database shared with a job queue
-or an application keeps its names apart. The schema carries a version (``schema_version``) and
-migrates forward on open under an advisory lock (several processes starting at once migrate
-once); a newer schema than this code knows is refused rather than damaged.
+or an application keeps its names apart. The schema carries a version (``schema_version``); it is
+created on first open under an advisory lock (several processes starting at once create it
+once), and a database of another version is refused rather than damaged.
 
 Needs the ``postgres`` extra (psycopg 3 and its pool): this module is imported only when a
 ``postgresql://`` URL is opened, so ``import cronofy_avail`` stays light.
@@ -47,112 +47,94 @@ from cronofy_avail.runtime.store.rules import (
 )
 
 SCHEMA = "cronofy_avail"
-PG_SCHEMA_VERSION = 5
-# Any fixed 64-bit key: held while migrating, so concurrent openers migrate once.
-_MIGRATION_LOCK = 0x63726F6E6F6679
+PG_SCHEMA_VERSION = 1
+# Any fixed 64-bit key: held while the schema is created, so concurrent openers create it once.
+_SCHEMA_LOCK = 0x63726F6E6F6679
 
-_MIGRATIONS: list[str] = [
-    # 0 -> 1: the SQLite schema at version 2, in PostgreSQL's types
-    f"""
-    CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-    CREATE TABLE {SCHEMA}.users (
-        user_id TEXT PRIMARY KEY,
-        callback_key TEXT NOT NULL UNIQUE,
-        credentials JSONB,
-        sub TEXT,
-        profile_id TEXT,
-        calendar_id TEXT,
-        channel_id TEXT,
-        callback_url TEXT,
-        tzid TEXT NOT NULL DEFAULT 'UTC',
-        watermark TIMESTAMPTZ,
-        state TEXT NOT NULL,
-        last_error TEXT,
-        last_result JSONB,
-        last_sync_at TIMESTAMPTZ,
-        last_reconcile_at TIMESTAMPTZ,
-        pending_since TIMESTAMPTZ,
-        pending_full BOOLEAN NOT NULL DEFAULT FALSE,
-        pending_at TIMESTAMPTZ,
-        pending_gen BIGINT NOT NULL DEFAULT 0,
-        counts JSONB NOT NULL DEFAULT '{{}}'
-    );
-    CREATE TABLE {SCHEMA}.periods (
-        user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
-        event_uid TEXT NOT NULL,
-        period_id TEXT NOT NULL,
-        start TIMESTAMPTZ NOT NULL,
-        "end" TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (user_id, event_uid)
-    );
-    CREATE TABLE {SCHEMA}.claims (
-        user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
-        period_id TEXT NOT NULL,
-        event_uid TEXT,
-        PRIMARY KEY (user_id, period_id)
-    );
-    CREATE TABLE {SCHEMA}.sync_locks (
-        user_id TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        expires_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE TABLE {SCHEMA}.deliveries (
-        delivery_id BIGSERIAL PRIMARY KEY,
-        received_at TIMESTAMPTZ NOT NULL,
-        user_id TEXT,
-        callback_key_hint TEXT NOT NULL,
-        headers JSONB NOT NULL,
-        body TEXT NOT NULL,
-        verified BOOLEAN NOT NULL,
-        outcome TEXT NOT NULL,
-        notification_type TEXT,
-        sync_result JSONB
-    );
-    CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id);
-    """,
-    # 1 -> 2: the application-wide rate limit shared by every worker (a sliding-window log),
-    # and the audit log of sync runs workers keep with --keep-jobs
-    f"""
-    CREATE TABLE {SCHEMA}.rate_grants (
-        app TEXT NOT NULL,
-        at TIMESTAMPTZ NOT NULL
-    );
-    CREATE INDEX rate_grants_app_at ON {SCHEMA}.rate_grants (app, at DESC);
-    CREATE TABLE {SCHEMA}.sync_runs (
-        run_id BIGSERIAL PRIMARY KEY,
-        user_id TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        ok BOOLEAN NOT NULL,
-        started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
-    """,
-    # 2 -> 3: when each claim was made (a claim settles only once no write of it can land)
-    f"""
-    ALTER TABLE {SCHEMA}.claims ADD COLUMN claimed_at TIMESTAMPTZ;
-    """,
-    # 3 -> 4: the full-reconcile request's own generation; the watermark becomes the point
-    # the next incremental read starts from (Cronofy's clock, overlap included), so one
-    # written before (this machine's clock, read with a 2-minute overlap) keeps that overlap
-    f"""
-    ALTER TABLE {SCHEMA}.users ADD COLUMN pending_full_gen BIGINT NOT NULL DEFAULT 0;
-    UPDATE {SCHEMA}.users SET pending_full_gen = pending_gen WHERE pending_full;
-    UPDATE {SCHEMA}.users SET watermark = watermark - interval '2 minutes'
-        WHERE watermark IS NOT NULL;
-    """,  # noqa: S608 (a fixed schema name, no values)
-    # 4 -> 5: when the scheduler need next look at each user (NULL: now, so rows from before
-    # are looked at once, the old way, and get their time); indexed with what else a round
-    # selects, so a round reads the users due, not every user
-    f"""
-    ALTER TABLE {SCHEMA}.users ADD COLUMN reconcile_due_at TIMESTAMPTZ;
-    CREATE INDEX users_reconcile_due ON {SCHEMA}.users (reconcile_due_at);
-    CREATE INDEX users_failed ON {SCHEMA}.users (user_id) WHERE state = 'failed';
-    CREATE INDEX users_pending ON {SCHEMA}.users (user_id)
-        WHERE pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full;
-    """,
-]
+# The whole schema. No release has shipped an older one, so there are no migrations: a
+# database of another version is refused (see ``_ensure_schema``).
+_CREATE = f"""
+CREATE TABLE {SCHEMA}.users (
+    user_id TEXT PRIMARY KEY,
+    callback_key TEXT NOT NULL UNIQUE,
+    credentials JSONB,
+    sub TEXT,
+    profile_id TEXT,
+    calendar_id TEXT,
+    channel_id TEXT,
+    callback_url TEXT,
+    tzid TEXT NOT NULL DEFAULT 'UTC',
+    watermark TIMESTAMPTZ,
+    state TEXT NOT NULL,
+    last_error TEXT,
+    last_result JSONB,
+    last_sync_at TIMESTAMPTZ,
+    last_reconcile_at TIMESTAMPTZ,
+    pending_since TIMESTAMPTZ,
+    pending_full BOOLEAN NOT NULL DEFAULT FALSE,
+    pending_at TIMESTAMPTZ,
+    pending_gen BIGINT NOT NULL DEFAULT 0,
+    pending_full_gen BIGINT NOT NULL DEFAULT 0,
+    counts JSONB NOT NULL DEFAULT '{{}}',
+    reconcile_due_at TIMESTAMPTZ
+);
+CREATE TABLE {SCHEMA}.periods (
+    user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
+    event_uid TEXT NOT NULL,
+    period_id TEXT NOT NULL,
+    start TIMESTAMPTZ NOT NULL,
+    "end" TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, event_uid)
+);
+CREATE TABLE {SCHEMA}.claims (
+    user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
+    period_id TEXT NOT NULL,
+    event_uid TEXT,
+    claimed_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, period_id)
+);
+CREATE TABLE {SCHEMA}.sync_locks (
+    user_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE {SCHEMA}.deliveries (
+    delivery_id BIGSERIAL PRIMARY KEY,
+    received_at TIMESTAMPTZ NOT NULL,
+    user_id TEXT,
+    callback_key_hint TEXT NOT NULL,
+    headers JSONB NOT NULL,
+    body TEXT NOT NULL,
+    verified BOOLEAN NOT NULL,
+    outcome TEXT NOT NULL,
+    notification_type TEXT,
+    sync_result JSONB
+);
+CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id);
+-- What a scheduler round selects (``Store.list_due_users``): a bitmap OR of these indexes
+-- reads the users due, not every user.
+CREATE INDEX users_reconcile_due ON {SCHEMA}.users (reconcile_due_at);
+CREATE INDEX users_failed ON {SCHEMA}.users (user_id) WHERE state = 'failed';
+CREATE INDEX users_pending ON {SCHEMA}.users (user_id)
+    WHERE pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full;
+-- The application-wide rate limit shared by every worker (a sliding-window log), and the
+-- audit log of sync runs workers keep with --keep-jobs (runtime/cluster.py).
+CREATE TABLE {SCHEMA}.rate_grants (
+    app TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX rate_grants_app_at ON {SCHEMA}.rate_grants (app, at DESC);
+CREATE TABLE {SCHEMA}.sync_runs (
+    run_id BIGSERIAL PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    ok BOOLEAN NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
+"""
 
 _PRUNE_EVERY = 32
 # Written only by commit_sync: save_user never touches the sync's own fields.
@@ -194,7 +176,7 @@ _WRITE_USER = (
         f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id" and c not in _SYNC_COLUMNS
     )
 )
-# What a scheduler round reads (``Store.list_due_users``); the indexes of migration 5 answer it.
+# What a scheduler round reads (``Store.list_due_users``); the due indexes of the schema answer it.
 _DUE = (
     "WHERE calendar_id IS NOT NULL AND state NOT IN ('needs_reauth', 'disconnected') "
     "AND (reconcile_due_at IS NULL OR reconcile_due_at <= %s OR state = 'failed' "
@@ -315,13 +297,13 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 10,
     ) -> Self:
-        """Connect, migrate the schema, then open the pool. A server that cannot be reached,
+        """Connect, create the schema if new, then open the pool. A server that cannot be reached,
         or a schema newer than this code, fails here with a clear error (no password)."""
         try:
             async with await AsyncConnection.connect(
                 url, autocommit=True, row_factory=dict_row
             ) as conn:
-                version = await _migrate(conn, url)
+                version = await _ensure_schema(conn, url)
         except Exception as exc:
             raise open_error(url, exc) from None
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -363,7 +345,7 @@ class PostgresStore:
         return [_user_from(r) for r in rows]
 
     async def list_due_users(self, now: datetime) -> list[UserRecord]:
-        """See ``Store.list_due_users``: one bitmap OR of the indexes of migration 5."""
+        """See ``Store.list_due_users``: one bitmap OR of the due indexes of the schema."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} {_DUE} ORDER BY user_id", (now,))
             rows = await cur.fetchall()
@@ -461,8 +443,7 @@ class PostgresStore:
                     f"INSERT INTO {SCHEMA}.claims (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, period_id) "
                     "DO UPDATE SET event_uid = excluded.event_uid, claimed_at = LEAST("
-                    f"coalesce({SCHEMA}.claims.claimed_at, excluded.claimed_at), "
-                    "excluded.claimed_at)",
+                    f"{SCHEMA}.claims.claimed_at, excluded.claimed_at)",
                     rows,
                 )
 
@@ -720,35 +701,31 @@ class PostgresStore:
         await self._pool.close()
 
 
-async def _migrate(conn: Conn, url: str) -> int:
-    """Bring the schema to :data:`PG_SCHEMA_VERSION`; returns the version it is at."""
+async def _ensure_schema(conn: Conn, url: str) -> int:
+    """Create the schema in a new database (once, however many processes open it at once);
+    refuse one of another version. Returns the version."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         await conn.execute(
             f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}; "
             f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_version (version INTEGER NOT NULL)"
         )
         cur = await conn.execute(f"SELECT version FROM {SCHEMA}.schema_version")  # noqa: S608
         row = await cur.fetchone()
-        version = int(row["version"]) if row else 0
-        if version > PG_SCHEMA_VERSION:
-            raise StoreSchemaError(
-                f"{redact_db_url(url)} has schema version {version}; this toolkit knows up to "
-                f"{PG_SCHEMA_VERSION}. Upgrade cronofy_avail rather than risk the data."
-            )
-        for target in range(version + 1, PG_SCHEMA_VERSION + 1):
-            await conn.execute(_MIGRATIONS[target - 1].encode())
         if row is None:
+            await conn.execute(_CREATE.encode())
             await conn.execute(
                 f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (%s)",  # noqa: S608
                 (PG_SCHEMA_VERSION,),
             )
-        elif version < PG_SCHEMA_VERSION:
-            await conn.execute(
-                f"UPDATE {SCHEMA}.schema_version SET version = %s",  # noqa: S608
-                (PG_SCHEMA_VERSION,),
+            return PG_SCHEMA_VERSION
+        version = int(row["version"])
+        if version != PG_SCHEMA_VERSION:
+            raise StoreSchemaError(
+                f"{redact_db_url(url)} has schema version {version}; this toolkit knows "
+                f"{PG_SCHEMA_VERSION}. Upgrade cronofy_avail rather than risk the data."
             )
-    return max(version, PG_SCHEMA_VERSION)
+    return version
 
 
 async def record_intent_in(

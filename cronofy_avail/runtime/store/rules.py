@@ -107,9 +107,7 @@ def settle_intent(
 
     The full-reconcile flag has its own generation: a full sync settles every request for one
     made before it read the user, even when incremental intents arrived meanwhile (those stay
-    pending and cost one incremental read, not a second full reconcile). A request of unknown
-    generation (written by a version before schema 4 still running during an upgrade) is
-    settled the old way: only if no intent at all arrived meanwhile.
+    pending and cost one incremental read, not a second full reconcile).
     """
     del started_at  # kept for callers; generations decide, not clocks
     if stored is None:
@@ -122,24 +120,21 @@ def settle_intent(
         user.pending_at = None
     elif user.pending_since is not None and user.watermark is not None:
         user.pending_since = max(user.pending_since, user.watermark)
-    full_gen = stored.pending_full_gen
-    if full and (full_gen <= seen if full_gen else stored.pending_gen == seen):
+    if full and stored.pending_full_gen <= seen:
         user.pending_full = False
     return user
 
 
-def claim_settles(
-    claimed_at: datetime | None, *, started_at: datetime, before: datetime | None
-) -> bool:
+def claim_settles(claimed_at: datetime, *, started_at: datetime, before: datetime | None) -> bool:
     """Whether a claim asked to be released may go (see ``Store.commit_sync``).
 
     A write claimed at ``claimed_at`` may still be in flight (a timed-out request can land
     minutes later). Its claim settles only if no write of it can still land: claimed at or
     before ``before`` (the sync started at least the in-flight bound after it), or claimed by
     this very sync (at or after ``started_at``: its one write is known). ``before=None``
-    releases unconditionally; an unknown ``claimed_at`` (a row from before schema 3) is old.
+    releases unconditionally.
     """
-    if before is None or claimed_at is None:
+    if before is None:
         return True
     return claimed_at <= before or claimed_at >= started_at
 

@@ -14,8 +14,8 @@ read the user (same generation), whatever the clocks say.
 
 SQLite runs on one worker thread owned by the store, so no call blocks the event loop. The
 database file is created owner-only (0600): it holds tokens. Its schema carries a version
-(``PRAGMA user_version``) and migrates forward on open; a newer schema than this code knows is
-refused rather than damaged.
+(``PRAGMA user_version``): a new file gets the schema, one of another version is refused rather
+than damaged.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -52,100 +52,84 @@ from cronofy_avail.runtime.store.rules import (
     _Intent,
     _lock_free,
     _lock_held_by,
+    claim_settles,
     merge_intent,
     resolve_intent,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 1
 
 T = TypeVar("T")
 
-_MIGRATIONS: list[str] = [
-    # 0 -> 1
-    """
-    CREATE TABLE users (
-        user_id TEXT PRIMARY KEY,
-        callback_key TEXT NOT NULL UNIQUE,
-        credentials TEXT,
-        sub TEXT,
-        profile_id TEXT,
-        calendar_id TEXT,
-        channel_id TEXT,
-        callback_url TEXT,
-        tzid TEXT NOT NULL DEFAULT 'UTC',
-        watermark TEXT,
-        state TEXT NOT NULL,
-        last_error TEXT,
-        last_result TEXT,
-        last_sync_at TEXT,
-        last_reconcile_at TEXT,
-        pending_since TEXT,
-        pending_full INTEGER NOT NULL DEFAULT 0,
-        pending_at TEXT,
-        counts TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE periods (
-        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
-        event_uid TEXT NOT NULL,
-        period_id TEXT NOT NULL,
-        start TEXT NOT NULL,
-        "end" TEXT NOT NULL,
-        PRIMARY KEY (user_id, event_uid)
-    );
-    CREATE TABLE deliveries (
-        delivery_id INTEGER PRIMARY KEY AUTOINCREMENT,
-        received_at TEXT NOT NULL,
-        user_id TEXT,
-        callback_key_hint TEXT NOT NULL,
-        headers TEXT NOT NULL,
-        body TEXT NOT NULL,
-        verified INTEGER NOT NULL,
-        outcome TEXT NOT NULL,
-        notification_type TEXT,
-        sync_result TEXT
-    );
-    """,
-    # 1 -> 2: write-ahead claims, the intent generation, the cross-process sync lock
-    """
-    ALTER TABLE users ADD COLUMN pending_gen INTEGER NOT NULL DEFAULT 0;
-    CREATE TABLE claims (
-        user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
-        period_id TEXT NOT NULL,
-        event_uid TEXT,
-        PRIMARY KEY (user_id, period_id)
-    );
-    CREATE TABLE sync_locks (
-        user_id TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        expires_at REAL NOT NULL
-    );
-    """,
-    # 2 -> 3: when each claim was made (a claim settles only once its write cannot land)
-    """
-    ALTER TABLE claims ADD COLUMN claimed_at REAL;
-    """,
-    # 3 -> 4: the full-reconcile request's own generation; and the watermark becomes the
-    # point the next incremental read starts from (taken from Cronofy's clock, overlap
-    # included), so a watermark written before (this machine's clock, read with a 2-minute
-    # overlap) keeps that overlap
-    """
-    ALTER TABLE users ADD COLUMN pending_full_gen INTEGER NOT NULL DEFAULT 0;
-    UPDATE users SET pending_full_gen = pending_gen WHERE pending_full = 1;
-    UPDATE users SET watermark = strftime('%Y-%m-%dT%H:%M:%f+00:00', watermark, '-120 seconds')
-        WHERE watermark IS NOT NULL
-    """,
-    # 4 -> 5: when the scheduler need next look at each user (NULL: now, so rows from before
-    # are looked at once, the old way, and get their time); indexed with what else a round
-    # selects, so a round reads the users due, not every user
-    """
-    ALTER TABLE users ADD COLUMN reconcile_due_at TEXT;
-    CREATE INDEX users_reconcile_due ON users (reconcile_due_at);
-    CREATE INDEX users_failed ON users (state) WHERE state = 'failed';
-    CREATE INDEX users_pending ON users (pending_at) WHERE pending_at IS NOT NULL;
-    CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS NOT NULL;
-    CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = 1;
-    """,
-]
+# The whole schema. No release has shipped an older one, so there are no migrations: a
+# database of another version is refused (``_check_schema``). Derived state (the watermark,
+# ``reconcile_due_at``) can be rebuilt by a full reconcile, which is what a future version
+# bump of it may rely on.
+SCHEMA = """
+CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    callback_key TEXT NOT NULL UNIQUE,
+    credentials TEXT,
+    sub TEXT,
+    profile_id TEXT,
+    calendar_id TEXT,
+    channel_id TEXT,
+    callback_url TEXT,
+    tzid TEXT NOT NULL DEFAULT 'UTC',
+    watermark TEXT,
+    state TEXT NOT NULL,
+    last_error TEXT,
+    last_result TEXT,
+    last_sync_at TEXT,
+    last_reconcile_at TEXT,
+    pending_since TEXT,
+    pending_full INTEGER NOT NULL DEFAULT 0,
+    pending_at TEXT,
+    pending_gen INTEGER NOT NULL DEFAULT 0,
+    pending_full_gen INTEGER NOT NULL DEFAULT 0,
+    counts TEXT NOT NULL DEFAULT '{}',
+    reconcile_due_at TEXT
+);
+CREATE TABLE periods (
+    user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    event_uid TEXT NOT NULL,
+    period_id TEXT NOT NULL,
+    start TEXT NOT NULL,
+    "end" TEXT NOT NULL,
+    PRIMARY KEY (user_id, event_uid)
+);
+CREATE TABLE claims (
+    user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    period_id TEXT NOT NULL,
+    event_uid TEXT,
+    claimed_at REAL NOT NULL,
+    PRIMARY KEY (user_id, period_id)
+);
+CREATE TABLE sync_locks (
+    user_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE deliveries (
+    delivery_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at TEXT NOT NULL,
+    user_id TEXT,
+    callback_key_hint TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    body TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    notification_type TEXT,
+    sync_result TEXT
+);
+-- What a scheduler round selects (``Store.list_due_users``), one index per reason, so a round
+-- reads the users due, not every user.
+CREATE INDEX users_reconcile_due ON users (reconcile_due_at);
+CREATE INDEX users_failed ON users (state) WHERE state = 'failed';
+CREATE INDEX users_pending ON users (pending_at) WHERE pending_at IS NOT NULL;
+CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS NOT NULL;
+CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = 1;
+"""
 
 
 _USER_COLUMNS = (
@@ -339,28 +323,30 @@ class SQLiteStore:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=5000")
         self._conn = conn
-        self._migrate(conn)
+        self._check_schema(conn)
 
-    def _migrate(self, conn: sqlite3.Connection) -> None:
+    def _check_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the schema in a new database; refuse one of another version."""
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
+        if version == SCHEMA_VERSION:
+            return
+        if version != 0:
             conn.close()
             self._conn = None
             raise StoreSchemaError(
-                f"{self.path} has schema version {version}; this toolkit knows up to "
+                f"{self.path} has schema version {version}; this toolkit knows "
                 f"{SCHEMA_VERSION}. Upgrade cronofy_avail rather than risk the data."
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _MIGRATIONS[target - 1].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {target}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     @property
     def schema_version(self) -> int:
@@ -579,8 +565,7 @@ class SQLiteStore:
                     "INSERT INTO claims (user_id, period_id, event_uid, claimed_at) "
                     "VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
-                    "claimed_at = MIN(COALESCE(claimed_at, excluded.claimed_at), "
-                    "excluded.claimed_at)",
+                    "claimed_at = MIN(claimed_at, excluded.claimed_at)",
                     rows,
                 )
 
@@ -644,11 +629,7 @@ class SQLiteStore:
             for k in changes.put.values()
         ]
         drops = [(user.user_id, uid, period_id) for uid, period_id in changes.drop.items()]
-        if release_claimed_before is None:
-            cutoff, started = float("inf"), float("inf")
-        else:
-            cutoff, started = release_claimed_before.timestamp(), started_at.timestamp()
-        releases = [(user.user_id, period_id, cutoff, started) for period_id in changes.release]
+        released = json.dumps(sorted(changes.release))
 
         def q(db: sqlite3.Connection) -> UserRecord:
             if lock_owner is not None:
@@ -677,12 +658,25 @@ class SQLiteStore:
                 'period_id = excluded.period_id, start = excluded.start, "end" = excluded."end"',
                 rows,
             )
-            # Only claims no write of which can still land (see ``claim_settles``).
-            db.executemany(
-                "DELETE FROM claims WHERE user_id = ? AND period_id = ? AND (claimed_at IS NULL "
-                "OR claimed_at <= ? OR claimed_at >= ?)",
-                releases,
-            )
+            if changes.release:
+                # Only claims no write of which can still land (see ``claim_settles``).
+                claimed = db.execute(
+                    "SELECT period_id, claimed_at FROM claims WHERE user_id = ? "
+                    "AND period_id IN (SELECT value FROM json_each(?))",
+                    (user.user_id, released),
+                ).fetchall()
+                db.executemany(
+                    "DELETE FROM claims WHERE user_id = ? AND period_id = ?",
+                    [
+                        (user.user_id, r["period_id"])
+                        for r in claimed
+                        if claim_settles(
+                            datetime.fromtimestamp(r["claimed_at"], UTC),
+                            started_at=started_at,
+                            before=release_claimed_before,
+                        )
+                    ],
+                )
             return user
 
         return await self._run(self._tx(q))
