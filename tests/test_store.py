@@ -617,7 +617,7 @@ async def test_a_due_time_only_moves_forward_and_save_user_keeps_it(store: Store
 
 
 async def test_sqlite_reads_due_users_by_index(tmp_path: Path) -> None:
-    from cronofy_avail.runtime.store.sqlite import _SELECT_DUE
+    from cronofy_avail.runtime.store.sql import SELECT_DUE_UNION
 
     s = await SQLiteStore.open(tmp_path / "state.db")
     try:
@@ -626,8 +626,24 @@ async def test_sqlite_reads_due_users_by_index(tmp_path: Path) -> None:
         )
         # Unknown due time (never computed by a sync): looked at by the next round.
         assert [u.user_id for u in await s.list_due_users(T0)] == ["u1"]
-        plan = s._db.execute(f"EXPLAIN QUERY PLAN {_SELECT_DUE}", (T0.isoformat(),)).fetchall()
+        plan = s._db.execute(f"EXPLAIN QUERY PLAN {SELECT_DUE_UNION}", (T0.isoformat(),)).fetchall()
         details = [str(row[3]) for row in plan]
         assert not [d for d in details if d.startswith("SCAN")], details
     finally:
         await s.close()
+
+
+async def test_each_store_selects_the_users_the_rule_selects(store: Store) -> None:
+    """The SQL forms of ``scheduler_must_look`` (an index query per dialect) agree with the
+    rule on every row of its table (tests/test_intents.py)."""
+    from tests.test_intents import DUE_CASES
+    from tests.test_intents import T0 as AT
+
+    expected: list[str] = []
+    for case in DUE_CASES:
+        facts, looked_at = case.values
+        assert isinstance(case.id, str)
+        await store.save_user(user(user_id=case.id, **{k: getattr(facts, k) for k in vars(facts)}))
+        if looked_at:
+            expected.append(case.id)
+    assert [u.user_id for u in await store.list_due_users(AT)] == sorted(expected)

@@ -62,7 +62,6 @@ from cronofy_avail.core.planner import (
     plan_reconcile,
 )
 from cronofy_avail.runtime.store import LockLost, Store, UserRecord, UserState, lock_owner
-from cronofy_avail.runtime.store.rules import _SYNC_FIELDS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -444,9 +443,9 @@ class SyncEngine:
                     return self._busy(full, BUSY_MESSAGE)
                 stored = await self.store.get_user(user.user_id)
                 if stored is not None:
-                    # Another process may have synced since the caller read the user.
-                    for name in _SYNC_OWNED:
-                        setattr(user, name, getattr(stored, name))
+                    # Another process may have synced, or a notification arrived, since the
+                    # caller read the user: what a sync reads is what commits and intents wrote.
+                    user.apply(stored.outcome()).apply(stored.intent())
                 return await self._sync(user, client, full=full, dry_run=False, owner=owner)
         except LockLost:
             _LOGGER.warning("sync of %s stopped: %s", user.user_id, LOST_MESSAGE)
@@ -695,10 +694,3 @@ class SyncEngine:
             lock_owner=owner,
         )
         return result
-
-
-# What a sync reads and writes of the user's record; refreshed once the lock is held, since
-# another process may have synced since the caller read it.
-# The fields only a commit writes (one list, so a new one cannot be missed here), plus the
-# state and error, which a sync also sets.
-_SYNC_OWNED = (*_SYNC_FIELDS, "state", "last_error")

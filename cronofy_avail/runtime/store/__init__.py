@@ -3,9 +3,11 @@ notebooks and tests.
 
 * :mod:`.records`: what is kept about a user and a delivery;
 * :mod:`.protocol`: the :class:`Store` protocol the runtime programs against;
-* :mod:`.rules`: the rules every backend follows (intents, claims, the scheduler's selection,
-  the sync lock);
-* :mod:`.memory`, :mod:`.sqlite`, :mod:`.postgres`: the backends, each only its I/O.
+* :mod:`cronofy_avail.core.intents`: the rules every backend follows (intents, claims, the
+  scheduler's selection, the sync lock), pure; :mod:`.rules`: lock owners and what a commit
+  writes;
+* :mod:`.memory`, :mod:`.sqlite`, :mod:`.postgres`: the backends, each only its I/O;
+  :mod:`.sql`: the statement text SQLite and PostgreSQL share.
 
 :func:`open_store` opens the store a location names; the PostgreSQL backend (the ``postgres``
 extra) is imported only when a ``postgresql://`` URL is opened.
@@ -15,6 +17,14 @@ from __future__ import annotations
 
 import os
 
+from cronofy_avail.core.intents import (
+    Intent,
+    UserState,
+    claim_settles,
+    merge_intent,
+    scheduler_must_look,
+    settle_intent,
+)
 from cronofy_avail.runtime.store.memory import MemoryStore
 from cronofy_avail.runtime.store.protocol import (
     DEFAULT_DELIVERY_LOG,
@@ -23,18 +33,14 @@ from cronofy_avail.runtime.store.protocol import (
     StoreSchemaError,
     StoreUnavailableError,
 )
-from cronofy_avail.runtime.store.records import Delivery, StoredCredentials, UserRecord, UserState
-from cronofy_avail.runtime.store.rules import (
-    LockLost,
-    claim_settles,
-    holder_is_dead,
-    keep_intent,
-    lock_owner,
-    merge_intent,
-    resolve_intent,
-    scheduler_must_look,
-    settle_intent,
+from cronofy_avail.runtime.store.records import (
+    Delivery,
+    Setup,
+    StoredCredentials,
+    SyncOutcome,
+    UserRecord,
 )
+from cronofy_avail.runtime.store.rules import LockLost, holder_is_dead, lock_owner
 from cronofy_avail.runtime.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 __all__ = [
@@ -42,22 +48,23 @@ __all__ = [
     "POSTGRES_EXTRA",
     "SCHEMA_VERSION",
     "Delivery",
+    "Intent",
     "LockLost",
     "MemoryStore",
     "SQLiteStore",
+    "Setup",
     "Store",
     "StoreSchemaError",
     "StoreUnavailableError",
     "StoredCredentials",
+    "SyncOutcome",
     "UserRecord",
     "UserState",
     "claim_settles",
     "holder_is_dead",
-    "keep_intent",
     "lock_owner",
     "merge_intent",
     "open_store",
-    "resolve_intent",
     "scheduler_must_look",
     "settle_intent",
 ]

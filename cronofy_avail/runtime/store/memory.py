@@ -9,25 +9,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
-from cronofy_avail.runtime.store.protocol import (
-    DEFAULT_DELIVERY_LOG,
-)
-from cronofy_avail.runtime.store.records import (
-    Delivery,
-    StoredCredentials,
-    UserRecord,
-)
-from cronofy_avail.runtime.store.rules import (
-    _SYNC_FIELDS,
-    LockLost,
-    _lock_free,
-    _lock_held_by,
+from cronofy_avail.core.intents import (
     claim_settles,
+    lock_held_by,
     merge_intent,
-    resolve_intent,
     scheduler_must_look,
 )
+from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
+from cronofy_avail.runtime.store.protocol import DEFAULT_DELIVERY_LOG
+from cronofy_avail.runtime.store.records import Delivery, StoredCredentials, UserRecord
+from cronofy_avail.runtime.store.rules import LockLost, commit_parts, may_take_lock
 
 
 class MemoryStore:
@@ -85,11 +76,9 @@ class MemoryStore:
         old = self._users.get(user.user_id)
         if old is not None and old.callback_key != user.callback_key:
             self._by_key.pop(old.callback_key, None)
+        # A known user gets only what setup writes; what syncs and notifications wrote stays.
         new = self._copy(user)
-        if old is not None:
-            for name in _SYNC_FIELDS:  # never overwritten here (see ``_SYNC_COLUMNS``)
-                setattr(new, name, getattr(old, name))
-        self._users[user.user_id] = new
+        self._users[user.user_id] = new if old is None else old.apply(new.setup())
         self._by_key[user.callback_key] = user.user_id
 
     async def delete_user(self, user_id: str) -> None:
@@ -136,7 +125,7 @@ class MemoryStore:
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         now = time.time()
         holder = self._locks.get(user_id)
-        if not _lock_free(holder, owner, now):
+        if not may_take_lock(holder, owner, now):
             assert holder is not None
             return holder[0]
         self._locks[user_id] = (owner, now + ttl)
@@ -158,7 +147,7 @@ class MemoryStore:
         release_claimed_before: datetime | None = None,
         lock_owner: str | None = None,
     ) -> UserRecord:
-        if lock_owner is not None and not _lock_held_by(
+        if lock_owner is not None and not lock_held_by(
             self._locks.get(user.user_id), lock_owner, time.time()
         ):
             raise LockLost(f"the sync lock of {user.user_id} is no longer held by {lock_owner}")
@@ -166,7 +155,8 @@ class MemoryStore:
         stored = self._users.get(user.user_id)
         if stored is None:
             return user  # deleted while the sync ran (teardown): it stays deleted
-        resolve_intent(user, stored, started_at=started_at, full=full, settle=settle)
+        outcome, intent = commit_parts(user, stored, full=full, settle=settle)
+        stored.apply(outcome).apply(intent)
         periods = self._periods.setdefault(user.user_id, {})
         for uid, period_id in changes.drop.items():
             if uid in periods and periods[uid].period_id == period_id:
@@ -181,8 +171,7 @@ class MemoryStore:
             ):
                 claims.pop(period_id, None)
                 times.pop(period_id, None)
-        self._users[user.user_id] = self._copy(user)
-        return self._copy(user)
+        return self._copy(stored)
 
     async def record_intent(
         self,
@@ -195,7 +184,11 @@ class MemoryStore:
         user = self._users.get(user_id)
         if user is None:
             return None
-        merge_intent(user, changes_since=changes_since, full=full, received_at=received_at)
+        user.apply(
+            merge_intent(
+                user.intent(), changes_since=changes_since, full=full, received_at=received_at
+            )
+        )
         return self._copy(user)
 
     async def add_delivery(self, delivery: Delivery) -> int:
@@ -221,7 +214,14 @@ class MemoryStore:
         user = self._user_for_key(callback_key)
         if user is None:
             return None
-        merge_intent(user, changes_since=changes_since, full=full, received_at=delivery.received_at)
+        user.apply(
+            merge_intent(
+                user.intent(),
+                changes_since=changes_since,
+                full=full,
+                received_at=delivery.received_at,
+            )
+        )
         return self._log(replace(delivery, user_id=user.user_id)), user.user_id
 
     async def update_delivery(

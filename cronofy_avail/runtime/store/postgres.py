@@ -29,24 +29,26 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from cronofy_avail.core.intents import claim_settles, merge_intent
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.settings import redact_db_url
+from cronofy_avail.runtime.store import sql
 from cronofy_avail.runtime.store.protocol import (
     DEFAULT_DELIVERY_LOG,
     StoreSchemaError,
     StoreUnavailableError,
 )
-from cronofy_avail.runtime.store.records import Delivery, StoredCredentials, UserRecord
-from cronofy_avail.runtime.store.rules import (
-    _SYNC_FIELDS,
-    LockLost,
-    claim_settles,
-    holder_is_dead,
-    merge_intent,
-    resolve_intent,
+from cronofy_avail.runtime.store.records import (
+    INTENT_FIELDS,
+    OUTCOME_FIELDS,
+    Delivery,
+    StoredCredentials,
+    UserRecord,
 )
+from cronofy_avail.runtime.store.rules import LockLost, commit_parts, holder_is_dead
+from cronofy_avail.runtime.store.sql import for_postgres
 
-SCHEMA = "cronofy_avail"
+SCHEMA = sql.PG_SCHEMA
 PG_SCHEMA_VERSION = 1
 # Any fixed 64-bit key: held while the schema is created, so concurrent openers create it once.
 _SCHEMA_LOCK = 0x63726F6E6F6679
@@ -137,85 +139,29 @@ CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
 """
 
 _PRUNE_EVERY = 32
-# Written only by commit_sync: save_user never touches the sync's own fields.
-_SYNC_COLUMNS = frozenset(_SYNC_FIELDS)
 # A delivery is in the log while it is one of the newest ``delivery_log`` (placeholder).
 _IN_LOG = f"delivery_id > (SELECT coalesce(max(delivery_id), 0) FROM {SCHEMA}.deliveries) - %s"  # noqa: S608
 
-_USER_COLUMNS = [
-    "user_id",
-    "callback_key",
-    "credentials",
-    "sub",
-    "profile_id",
-    "calendar_id",
-    "channel_id",
-    "callback_url",
-    "tzid",
-    "watermark",
-    "state",
-    "last_error",
-    "last_result",
-    "last_sync_at",
-    "last_reconcile_at",
-    "pending_since",
-    "pending_full",
-    "pending_at",
-    "pending_gen",
-    "pending_full_gen",
-    "counts",
-    "reconcile_due_at",
-]
-# Built once from the fixed names above; values always go through placeholders.
-_SELECT_USER = f"SELECT {', '.join(_USER_COLUMNS)} FROM {SCHEMA}.users"  # noqa: S608
-_WRITE_USER = (
-    f"INSERT INTO {SCHEMA}.users ({', '.join(_USER_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * len(_USER_COLUMNS))}) "
-    "ON CONFLICT (user_id) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id" and c not in _SYNC_COLUMNS
-    )
-)
-# What a scheduler round reads (``Store.list_due_users``); the due indexes of the schema answer it.
-_DUE = (
-    "WHERE calendar_id IS NOT NULL AND state NOT IN ('needs_reauth', 'disconnected') "
-    "AND (reconcile_due_at IS NULL OR reconcile_due_at <= %s OR state = 'failed' "
-    "OR pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full)"
-)
-# commit_sync writes the whole row, the sync's own fields included.
-_COMMIT_USER = (
-    f"INSERT INTO {SCHEMA}.users ({', '.join(_USER_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * len(_USER_COLUMNS))}) "
-    "ON CONFLICT (user_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id")
-)
+# The statements both dialects share (see ``sql.py``), in PostgreSQL's form.
+_SELECT_USER = for_postgres(sql.SELECT_USER)
+_SAVE_USER = for_postgres(sql.SAVE_USER)
+_COMMIT_USER = for_postgres(sql.COMMIT_USER)
+_WRITE_INTENT = for_postgres(sql.WRITE_INTENT)
+# What a scheduler round reads (``Store.list_due_users``): one bitmap OR of the due indexes.
+_DUE = sql.DUE_WHERE.replace("?", "%s")
 
 
-def _user_params(user: UserRecord) -> tuple[Any, ...]:
-    return (
-        user.user_id,
-        user.callback_key,
-        Jsonb(asdict(user.credentials)) if user.credentials else None,
-        user.sub,
-        user.profile_id,
-        user.calendar_id,
-        user.channel_id,
-        user.callback_url,
-        user.tzid,
-        user.watermark,
-        user.state,
-        user.last_error,
-        Jsonb(user.last_result) if user.last_result is not None else None,
-        user.last_sync_at,
-        user.last_reconcile_at,
-        user.pending_since,
-        user.pending_full,
-        user.pending_at,
-        user.pending_gen,
-        user.pending_full_gen,
-        Jsonb(user.counts),
-        user.reconcile_due_at,
-    )
+def _encode(value: Any) -> Any:
+    if isinstance(value, StoredCredentials):
+        return Jsonb(asdict(value))
+    if isinstance(value, dict):
+        return Jsonb(value)
+    return value
+
+
+def _params(part: Any, columns: tuple[str, ...]) -> list[Any]:
+    """The values of ``columns`` of ``part`` (a record or one writer's part), as psycopg's."""
+    return [_encode(getattr(part, c)) for c in columns]
 
 
 def _user_from(row: DictRow) -> UserRecord:
@@ -356,14 +302,13 @@ class PostgresStore:
             return
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as c:
             await c.executemany(
-                f"UPDATE {SCHEMA}.users SET reconcile_due_at = %s "  # noqa: S608
-                "WHERE user_id = %s AND (reconcile_due_at IS NULL OR reconcile_due_at < %s)",
+                for_postgres(sql.SET_RECONCILE_DUE),
                 [(due, user_id, due) for user_id, due in dues.items()],
             )
 
     async def save_user(self, user: UserRecord) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute(_WRITE_USER, _user_params(user))
+            await conn.execute(_SAVE_USER, _params(user, sql.USER_COLUMNS))
 
     async def delete_user(self, user_id: str) -> None:
         async with self._pool.connection() as conn, conn.transaction():
@@ -376,7 +321,7 @@ class PostgresStore:
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"UPDATE {SCHEMA}.users SET credentials = %s WHERE user_id = %s",  # noqa: S608
+                for_postgres(sql.SAVE_CREDENTIALS),
                 (Jsonb(asdict(credentials)), user_id),
             )
 
@@ -384,8 +329,7 @@ class PostgresStore:
         """Only the state and its error: a targeted write cannot undo anybody else's."""
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"UPDATE {SCHEMA}.users SET state = %s, last_error = %s "  # noqa: S608
-                "WHERE user_id = %s",
+                for_postgres(sql.SET_STATE),
                 (state, last_error, user_id),
             )
 
@@ -395,10 +339,7 @@ class PostgresStore:
         self, user_id: str, event_uids: Collection[str] | None = None
     ) -> dict[str, KnownPeriod]:
         """The user's owned periods; with ``event_uids``, only those events' periods."""
-        query = (
-            f'SELECT event_uid, period_id, start, "end" FROM {SCHEMA}.periods '  # noqa: S608
-            "WHERE user_id = %s"
-        )
+        query = for_postgres(sql.SELECT_PERIODS)
         params: tuple[Any, ...] = (user_id,)
         if event_uids is not None:
             if not event_uids:
@@ -416,8 +357,7 @@ class PostgresStore:
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT period_id, event_uid FROM {SCHEMA}.claims "  # noqa: S608
-                "WHERE user_id = %s",
+                for_postgres(sql.SELECT_CLAIMS),
                 (user_id,),
             )
             rows = await cur.fetchall()
@@ -484,7 +424,7 @@ class PostgresStore:
     async def release_lock(self, user_id: str, owner: str) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"DELETE FROM {SCHEMA}.sync_locks WHERE user_id = %s AND owner = %s",  # noqa: S608
+                for_postgres(sql.RELEASE_LOCK),
                 (user_id, owner),
             )
 
@@ -521,23 +461,25 @@ class PostgresStore:
             current = await cur.fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted
-            resolve_intent(
-                user, _user_from(current), started_at=started_at, full=full, settle=settle
-            )
+            stored = _user_from(current)
+            outcome, intent = commit_parts(user, stored, full=full, settle=settle)
             async with conn.cursor() as c:
-                await c.execute(_COMMIT_USER, _user_params(user))
+                await c.execute(
+                    _COMMIT_USER,
+                    [
+                        *_params(outcome, OUTCOME_FIELDS),
+                        *_params(intent, INTENT_FIELDS),
+                        user.user_id,
+                    ],
+                )
                 if changes.drop:
                     await c.executemany(
-                        f"DELETE FROM {SCHEMA}.periods WHERE user_id = %s "  # noqa: S608
-                        "AND event_uid = %s AND period_id = %s",
+                        for_postgres(sql.DELETE_PERIOD),
                         [(user.user_id, uid, pid) for uid, pid in changes.drop.items()],
                     )
                 if changes.put:
                     await c.executemany(
-                        f'INSERT INTO {SCHEMA}.periods (user_id, event_uid, period_id, start, "end") '  # noqa: E501, S608
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, event_uid) DO UPDATE "
-                        "SET period_id = excluded.period_id, start = excluded.start, "
-                        '"end" = excluded."end"',
+                        for_postgres(sql.PUT_PERIOD),
                         [
                             (user.user_id, k.event_uid, k.period_id, k.start, k.end)
                             for k in changes.put.values()
@@ -560,11 +502,10 @@ class PostgresStore:
                     ]
                     if settled:
                         await c.executemany(
-                            f"DELETE FROM {SCHEMA}.claims "  # noqa: S608
-                            "WHERE user_id = %s AND period_id = %s",
+                            for_postgres(sql.DELETE_CLAIM),
                             settled,
                         )
-        return user
+            return stored.apply(outcome).apply(intent)
 
     async def record_intent(
         self,
@@ -626,10 +567,7 @@ class PostgresStore:
 
     async def _insert_delivery(self, conn: Conn, delivery: Delivery) -> int:
         cur = await conn.execute(
-            f"INSERT INTO {SCHEMA}.deliveries (received_at, user_id, "  # noqa: S608
-            "callback_key_hint, headers, body, verified, outcome, notification_type, "
-            "sync_result) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "RETURNING delivery_id",
+            f"{for_postgres(sql.INSERT_DELIVERY)} RETURNING delivery_id",
             (
                 delivery.received_at,
                 delivery.user_id,
@@ -672,8 +610,7 @@ class PostgresStore:
     ) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"UPDATE {SCHEMA}.deliveries SET outcome = %s, sync_result = %s "  # noqa: S608
-                "WHERE delivery_id = %s",
+                for_postgres(sql.SET_DELIVERY),
                 (outcome, Jsonb(sync_result) if sync_result else None, delivery_id),
             )
 
@@ -742,22 +679,12 @@ async def record_intent_in(
     row = await cur.fetchone()
     if row is None:
         return None
-    user = merge_intent(
-        _user_from(row), changes_since=changes_since, full=full, received_at=received_at
+    user = _user_from(row)
+    intent = merge_intent(
+        user.intent(), changes_since=changes_since, full=full, received_at=received_at
     )
-    await conn.execute(
-        f"UPDATE {SCHEMA}.users SET pending_since = %s, pending_full = %s, "  # noqa: S608
-        "pending_at = %s, pending_gen = %s, pending_full_gen = %s WHERE user_id = %s",
-        (
-            user.pending_since,
-            user.pending_full,
-            user.pending_at,
-            user.pending_gen,
-            user.pending_full_gen,
-            user_id,
-        ),
-    )
-    return user
+    await conn.execute(_WRITE_INTENT, [*_params(intent, INTENT_FIELDS), user_id])
+    return user.apply(intent)
 
 
 def open_error(url: str, exc: Exception) -> Exception:

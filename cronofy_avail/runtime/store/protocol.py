@@ -33,9 +33,9 @@ class Store(Protocol):
         stored later time stays (a sync committed meanwhile knows better)."""
 
     async def save_user(self, user: UserRecord) -> None:
-        """Insert the user, or update only its setup and state: never the fields a sync owns
-        (``watermark``, ``last_result``, ``last_sync_at``, ``last_reconcile_at``, ``counts``,
-        ``pending_*``)."""
+        """Insert the user, or write only its :class:`~.records.Setup` (setup and state):
+        never what a sync's commit (:class:`~.records.SyncOutcome`) or a notification
+        (:class:`~cronofy_avail.core.intents.Intent`) wrote."""
 
     async def delete_user(self, user_id: str) -> None: ...
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...

@@ -1,22 +1,25 @@
-"""What the store keeps about a user and a delivery: the records every backend reads and writes."""
+"""What the store keeps about a user and a delivery.
+
+:class:`UserRecord` is the read model: everything known about one user. Who may write which of
+its fields is a type, one per writer, so no store filters fields by lists of names:
+
+* :class:`Setup`: written by setup, token renewal and teardown (``Store.save_user``);
+* :class:`SyncOutcome`: written by a sync's commit (``Store.commit_sync``);
+* :class:`~cronofy_avail.core.intents.Intent`: recorded by whoever acknowledges a notification
+  (``Store.record_intent``, ``Store.accept_delivery``), settled by a sync's commit.
+
+``state`` and ``last_error`` are in both ``Setup`` and ``SyncOutcome``: setup (authorize,
+teardown) and syncs both set them; a ``disconnected`` mark outlives a sync that ran meanwhile.
+"""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-
-class UserState:
-    """Where a user's sync stands. Every failure ends in one of these, never in silence."""
-
-    NEW = "new"
-    IDLE = "idle"
-    RETRYING = "retrying"
-    NEEDS_REAUTH = "needs_reauth"
-    DISCONNECTED = "disconnected"
-    FAILED = "failed"
+from cronofy_avail.core.intents import Intent, UserState
 
 
 @dataclass(repr=False, slots=True)
@@ -55,16 +58,27 @@ class UserRecord:
     pending_full: bool = False
     pending_at: datetime | None = None
     pending_gen: int = 0
-    """Bumped by every recorded intent; a sync settles the intent only if it is unchanged."""
     pending_full_gen: int = 0
-    """The generation of the latest request for a full reconcile: a full sync that read the
-    user at this generation or later settles ``pending_full`` even if other (incremental)
-    intents arrived while it ran."""
     counts: dict[str, int] = field(default_factory=dict)
     reconcile_due_at: datetime | None = None
     """No scheduler round need look at the user before this (``None``: due now). Set by each
     sync's commit (see ``SyncEngine.reconcile_due``) and by scheduler rounds that found the
     user not due; an early value only costs a look, never a missed reconcile."""
+
+    def setup(self) -> Setup:
+        return Setup(**{name: getattr(self, name) for name in SETUP_FIELDS})
+
+    def outcome(self) -> SyncOutcome:
+        return SyncOutcome(**{name: getattr(self, name) for name in OUTCOME_FIELDS})
+
+    def intent(self) -> Intent:
+        return Intent(**{name: getattr(self, name) for name in INTENT_FIELDS})
+
+    def apply(self, part: Setup | SyncOutcome | Intent) -> UserRecord:
+        """Take the fields of ``part`` (what one writer wrote) and return this record."""
+        for f in fields(part):
+            setattr(self, f.name, getattr(part, f.name))
+        return self
 
     def bump(self, **deltas: int) -> None:
         for key, delta in deltas.items():
@@ -95,6 +109,42 @@ class UserRecord:
         }
 
 
+@dataclass(slots=True)
+class Setup:
+    """The fields setup writes (``Store.save_user``); a sync never changes them except
+    ``state`` and ``last_error``."""
+
+    callback_key: str
+    credentials: StoredCredentials | None
+    sub: str | None
+    profile_id: str | None
+    calendar_id: str | None
+    channel_id: str | None
+    callback_url: str | None
+    tzid: str
+    state: str
+    last_error: str | None
+
+
+@dataclass(slots=True)
+class SyncOutcome:
+    """The fields a sync's commit writes (``Store.commit_sync``), besides settling the intent."""
+
+    state: str
+    last_error: str | None
+    watermark: datetime | None
+    last_result: dict[str, Any] | None
+    last_sync_at: datetime | None
+    last_reconcile_at: datetime | None
+    counts: dict[str, int]
+    reconcile_due_at: datetime | None
+
+
+SETUP_FIELDS = tuple(f.name for f in fields(Setup))
+OUTCOME_FIELDS = tuple(f.name for f in fields(SyncOutcome))
+INTENT_FIELDS = tuple(f.name for f in fields(Intent))
+
+
 def _redact_key(url: str | None, key: str) -> str | None:
     if url is None:
         return None
@@ -123,11 +173,3 @@ def _iso(value: datetime | None) -> str | None:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)

@@ -29,33 +29,28 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from cronofy_avail.core.intents import Intent, claim_settles, lock_held_by, merge_intent
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
+from cronofy_avail.runtime.store import sql
 from cronofy_avail.runtime.store.protocol import (
     DEFAULT_DELIVERY_LOG,
     StoreSchemaError,
 )
 from cronofy_avail.runtime.store.records import (
+    INTENT_FIELDS,
+    OUTCOME_FIELDS,
     Delivery,
     StoredCredentials,
     UserRecord,
     _dt,
     _iso,
 )
-from cronofy_avail.runtime.store.rules import (
-    _SYNC_FIELDS,
-    LockLost,
-    _Intent,
-    _lock_free,
-    _lock_held_by,
-    claim_settles,
-    merge_intent,
-    resolve_intent,
-)
+from cronofy_avail.runtime.store.rules import LockLost, commit_parts, may_take_lock
 
 SCHEMA_VERSION = 1
 
@@ -128,93 +123,35 @@ CREATE INDEX users_reconcile_due ON users (reconcile_due_at);
 CREATE INDEX users_failed ON users (state) WHERE state = 'failed';
 CREATE INDEX users_pending ON users (pending_at) WHERE pending_at IS NOT NULL;
 CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS NOT NULL;
-CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = 1;
+CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = TRUE;
 """
 
 
-_USER_COLUMNS = (
-    "user_id, callback_key, credentials, sub, profile_id, calendar_id, channel_id, callback_url, "
-    "tzid, watermark, state, last_error, last_result, last_sync_at, last_reconcile_at, "
-    "pending_since, pending_full, pending_at, pending_gen, pending_full_gen, counts, "
-    "reconcile_due_at"
-)
+_JSON = frozenset({"credentials", "last_result", "counts"})
+_TIMES = frozenset(f.name for f in fields(UserRecord) if f.type in ("datetime | None", "datetime"))
 
 
-# Built once from the fixed column list above; values always go through placeholders.
-_SELECT_USER = f"SELECT {_USER_COLUMNS} FROM users"  # noqa: S608
-_SELECT_USER_BY_ID = f"{_SELECT_USER} WHERE user_id = ?"
-_SELECT_USER_BY_KEY = f"{_SELECT_USER} WHERE callback_key = ?"
-# What a scheduler round reads (see ``Store.list_due_users``): a union of index lookups (one
-# index per reason), so a round costs the users due, not every user.
-_SELECT_DUE = (
-    f"{_SELECT_USER} WHERE user_id IN ("  # noqa: S608
-    "SELECT user_id FROM users WHERE reconcile_due_at IS NULL "
-    "UNION SELECT user_id FROM users WHERE reconcile_due_at <= ? "
-    "UNION SELECT user_id FROM users WHERE state = 'failed' "
-    "UNION SELECT user_id FROM users WHERE pending_at IS NOT NULL "
-    "UNION SELECT user_id FROM users WHERE pending_since IS NOT NULL "
-    "UNION SELECT user_id FROM users WHERE pending_full = 1) "
-    "AND calendar_id IS NOT NULL AND state NOT IN ('needs_reauth', 'disconnected')"
-)
+def _encode(name: str, value: Any) -> Any:
+    if name == "credentials":
+        return json.dumps(asdict(value)) if value is not None else None
+    if name in _JSON:
+        return json.dumps(value) if value is not None else None
+    if name in _TIMES:
+        return _iso(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
+
+# What an acknowledgement reads: the intent, not a whole user.
 _SELECT_INTENT_BY_KEY = (
-    "SELECT user_id, pending_since, pending_full, pending_at, pending_gen, pending_full_gen "
-    "FROM users WHERE callback_key = ?"
-)
-# An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, and the cascade would take
-# the user's owned-period record with it.
-_USER_COLUMN_NAMES = [c.strip() for c in _USER_COLUMNS.split(",")]
-_WRITE_USER = (
-    f"INSERT INTO users ({_USER_COLUMNS}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(_USER_COLUMN_NAMES))}) "
-    "ON CONFLICT(user_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _USER_COLUMN_NAMES if c != "user_id")
+    f"SELECT user_id, {', '.join(INTENT_FIELDS)} FROM users WHERE callback_key = ?"  # noqa: S608
 )
 
 
-# What a sync owns on the user's row: written only by ``commit_sync`` (and the intent by
-# ``record_intent``). ``save_user`` inserts them for a new user but never overwrites them: a
-# read-modify-write racing a notification or a sync would lower the intent's generation, drop
-# ``pending_since`` or move the watermark back.
-_SYNC_COLUMNS = frozenset(_SYNC_FIELDS)
-_SAVE_USER = (
-    f"INSERT INTO users ({_USER_COLUMNS}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * len(_USER_COLUMN_NAMES))}) "
-    "ON CONFLICT(user_id) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = excluded.{c}"
-        for c in _USER_COLUMN_NAMES
-        if c != "user_id" and c not in _SYNC_COLUMNS
-    )
-)
-
-
-def _user_row(user: UserRecord) -> tuple[Any, ...]:
-    creds = json.dumps(asdict(user.credentials)) if user.credentials else None
-    return (
-        user.user_id,
-        user.callback_key,
-        creds,
-        user.sub,
-        user.profile_id,
-        user.calendar_id,
-        user.channel_id,
-        user.callback_url,
-        user.tzid,
-        _iso(user.watermark),
-        user.state,
-        user.last_error,
-        json.dumps(user.last_result) if user.last_result is not None else None,
-        _iso(user.last_sync_at),
-        _iso(user.last_reconcile_at),
-        _iso(user.pending_since),
-        int(user.pending_full),
-        _iso(user.pending_at),
-        user.pending_gen,
-        user.pending_full_gen,
-        json.dumps(user.counts),
-        _iso(user.reconcile_due_at),
-    )
+def _params(part: Any, columns: tuple[str, ...]) -> list[Any]:
+    """The values of ``columns`` of ``part`` (a record or one writer's part), as SQLite's."""
+    return [_encode(c, getattr(part, c)) for c in columns]
 
 
 def _user_from(row: sqlite3.Row) -> UserRecord:
@@ -432,21 +369,21 @@ class SQLiteStore:
 
     async def get_user(self, user_id: str) -> UserRecord | None:
         def q() -> UserRecord | None:
-            row = self._db.execute(_SELECT_USER_BY_ID, (user_id,)).fetchone()
+            row = self._db.execute(sql.SELECT_USER_BY_ID, (user_id,)).fetchone()
             return _user_from(row) if row else None
 
         return await self._run(q)
 
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
         def q() -> UserRecord | None:
-            row = self._db.execute(_SELECT_USER_BY_KEY, (callback_key,)).fetchone()
+            row = self._db.execute(sql.SELECT_USER_BY_KEY, (callback_key,)).fetchone()
             return _user_from(row) if row else None
 
         return await self._run(q)
 
     async def list_users(self) -> list[UserRecord]:
         def q() -> list[UserRecord]:
-            rows = self._db.execute(f"{_SELECT_USER} ORDER BY user_id")
+            rows = self._db.execute(f"{sql.SELECT_USER} ORDER BY user_id")
             return [_user_from(r) for r in rows.fetchall()]
 
         return await self._run(q)
@@ -455,7 +392,7 @@ class SQLiteStore:
         when = _iso(now)
 
         def q() -> list[UserRecord]:
-            rows = self._db.execute(_SELECT_DUE, (when,)).fetchall()
+            rows = self._db.execute(sql.SELECT_DUE_UNION, (when,)).fetchall()
             return sorted((_user_from(r) for r in rows), key=lambda u: u.user_id)
 
         return await self._run(q)
@@ -465,8 +402,7 @@ class SQLiteStore:
 
         def q(db: sqlite3.Connection) -> None:
             db.executemany(
-                "UPDATE users SET reconcile_due_at = ? WHERE user_id = ? "
-                "AND (reconcile_due_at IS NULL OR reconcile_due_at < ?)",
+                sql.SET_RECONCILE_DUE,
                 rows,
             )
 
@@ -476,10 +412,10 @@ class SQLiteStore:
     async def save_user(self, user: UserRecord) -> None:
         """Create the user, or update its setup (credentials, profile, calendar, channel, zone,
         state); what a sync owns (watermark, results, counts, the intent) is never overwritten."""
-        row = _user_row(user)
+        row = _params(user, sql.USER_COLUMNS)
 
         def q(db: sqlite3.Connection) -> None:
-            db.execute(_SAVE_USER, row)
+            db.execute(sql.SAVE_USER, row)
 
         await self._run(self._tx(q))
 
@@ -497,7 +433,7 @@ class SQLiteStore:
         value = json.dumps(asdict(credentials))
 
         def q(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE users SET credentials = ? WHERE user_id = ?", (value, user_id))
+            db.execute(sql.SAVE_CREDENTIALS, (value, user_id))
 
         await self._run(self._tx(q))
 
@@ -505,10 +441,7 @@ class SQLiteStore:
         """Only the state and its error: a targeted write cannot undo anybody else's."""
 
         def q(db: sqlite3.Connection) -> None:
-            db.execute(
-                "UPDATE users SET state = ?, last_error = ? WHERE user_id = ?",
-                (state, last_error, user_id),
-            )
+            db.execute(sql.SET_STATE, (state, last_error, user_id))
 
         await self._run(self._tx(q))
 
@@ -520,14 +453,10 @@ class SQLiteStore:
 
         def q() -> dict[str, KnownPeriod]:
             if event_uids is None:
-                rows = self._db.execute(
-                    'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ?',
-                    (user_id,),
-                ).fetchall()
+                rows = self._db.execute(sql.SELECT_PERIODS, (user_id,)).fetchall()
             else:
                 rows = self._db.execute(
-                    'SELECT event_uid, period_id, start, "end" FROM periods WHERE user_id = ? '
-                    "AND event_uid IN (SELECT value FROM json_each(?))",
+                    f"{sql.SELECT_PERIODS} AND event_uid IN (SELECT value FROM json_each(?))",  # noqa: S608
                     (user_id, json.dumps(sorted(event_uids))),
                 ).fetchall()
             return {
@@ -544,9 +473,7 @@ class SQLiteStore:
 
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
         def q() -> dict[str, str | None]:
-            rows = self._db.execute(
-                "SELECT period_id, event_uid FROM claims WHERE user_id = ?", (user_id,)
-            ).fetchall()
+            rows = self._db.execute(sql.SELECT_CLAIMS, (user_id,)).fetchall()
             return {r["period_id"]: r["event_uid"] for r in rows}
 
         return await self._run(q)
@@ -581,7 +508,7 @@ class SQLiteStore:
                 "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user_id,)
             ).fetchone()
             holder = (str(row["owner"]), float(row["expires_at"])) if row else None
-            if not _lock_free(holder, owner, now):
+            if not may_take_lock(holder, owner, now):
                 assert holder is not None
                 return holder[0]
             db.execute(
@@ -596,7 +523,7 @@ class SQLiteStore:
 
     async def release_lock(self, user_id: str, owner: str) -> None:
         def q(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM sync_locks WHERE user_id = ? AND owner = ?", (user_id, owner))
+            db.execute(sql.RELEASE_LOCK, (user_id, owner))
 
         await self._run(self._tx(q))
 
@@ -637,27 +564,25 @@ class SQLiteStore:
                     "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user.user_id,)
                 ).fetchone()
                 holder = (str(row["owner"]), float(row["expires_at"])) if row else None
-                if not _lock_held_by(holder, lock_owner, time.time()):
+                if not lock_held_by(holder, lock_owner, time.time()):
                     raise LockLost(
                         f"the sync lock of {user.user_id} is no longer held by {lock_owner}"
                     )
-            current = db.execute(_SELECT_USER_BY_ID, (user.user_id,)).fetchone()
+            current = db.execute(sql.SELECT_USER_BY_ID, (user.user_id,)).fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted
             stored = _user_from(current)
-            resolve_intent(user, stored, started_at=started_at, full=full, settle=settle)
-            row = _user_row(user)
-            db.execute(_WRITE_USER, row)
-            db.executemany(
-                "DELETE FROM periods WHERE user_id = ? AND event_uid = ? AND period_id = ?",
-                drops,
+            outcome, intent = commit_parts(user, stored, full=full, settle=settle)
+            db.execute(
+                sql.COMMIT_USER,
+                [
+                    *_params(outcome, OUTCOME_FIELDS),
+                    *_params(intent, INTENT_FIELDS),
+                    user.user_id,
+                ],
             )
-            db.executemany(
-                'INSERT INTO periods (user_id, event_uid, period_id, start, "end") '
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(user_id, event_uid) DO UPDATE SET "
-                'period_id = excluded.period_id, start = excluded.start, "end" = excluded."end"',
-                rows,
-            )
+            db.executemany(sql.DELETE_PERIOD, drops)
+            db.executemany(sql.PUT_PERIOD, rows)
             if changes.release:
                 # Only claims no write of which can still land (see ``claim_settles``).
                 claimed = db.execute(
@@ -666,7 +591,7 @@ class SQLiteStore:
                     (user.user_id, released),
                 ).fetchall()
                 db.executemany(
-                    "DELETE FROM claims WHERE user_id = ? AND period_id = ?",
+                    sql.DELETE_CLAIM,
                     [
                         (user.user_id, r["period_id"])
                         for r in claimed
@@ -677,7 +602,7 @@ class SQLiteStore:
                         )
                     ],
                 )
-            return user
+            return stored.apply(outcome).apply(intent)
 
         return await self._run(self._tx(q))
 
@@ -690,33 +615,21 @@ class SQLiteStore:
         received_at: datetime,
     ) -> UserRecord | None:
         def q(db: sqlite3.Connection) -> UserRecord | None:
-            row = db.execute(_SELECT_USER_BY_ID, (user_id,)).fetchone()
+            row = db.execute(sql.SELECT_USER_BY_ID, (user_id,)).fetchone()
             if row is None:
                 return None
-            user = merge_intent(
-                _user_from(row), changes_since=changes_since, full=full, received_at=received_at
+            user = _user_from(row)
+            intent = merge_intent(
+                user.intent(), changes_since=changes_since, full=full, received_at=received_at
             )
-            db.execute(
-                "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ?, "
-                "pending_gen = ?, pending_full_gen = ? WHERE user_id = ?",
-                (
-                    _iso(user.pending_since),
-                    int(user.pending_full),
-                    _iso(user.pending_at),
-                    user.pending_gen,
-                    user.pending_full_gen,
-                    user_id,
-                ),
-            )
-            return user
+            db.execute(sql.WRITE_INTENT, [*_params(intent, INTENT_FIELDS), user_id])
+            return user.apply(intent)
 
         return await self._grouped(q)
 
     def _insert_delivery(self, db: sqlite3.Connection, delivery: Delivery) -> int:
         cur = db.execute(
-            "INSERT INTO deliveries (received_at, user_id, callback_key_hint, headers, body, "
-            "verified, outcome, notification_type, sync_result) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sql.INSERT_DELIVERY,
             (
                 _iso(delivery.received_at),
                 delivery.user_id,
@@ -753,28 +666,22 @@ class SQLiteStore:
             row = db.execute(_SELECT_INTENT_BY_KEY, (callback_key,)).fetchone()
             if row is None:
                 return None
-            user = merge_intent(
-                _Intent(
-                    row[0], _dt(row[1]), bool(row[2]), _dt(row[3]), int(row[4]), int(row[5])
-                ),  # the columns of _SELECT_INTENT_BY_KEY, in order
+            user_id = str(row["user_id"])
+            intent = merge_intent(
+                Intent(
+                    pending_since=_dt(row["pending_since"]),
+                    pending_full=bool(row["pending_full"]),
+                    pending_at=_dt(row["pending_at"]),
+                    pending_gen=int(row["pending_gen"]),
+                    pending_full_gen=int(row["pending_full_gen"]),
+                ),
                 changes_since=changes_since,
                 full=full,
                 received_at=delivery.received_at,
             )
-            db.execute(
-                "UPDATE users SET pending_since = ?, pending_full = ?, pending_at = ?, "
-                "pending_gen = ?, pending_full_gen = ? WHERE user_id = ?",
-                (
-                    _iso(user.pending_since),
-                    int(user.pending_full),
-                    _iso(user.pending_at),
-                    user.pending_gen,
-                    user.pending_full_gen,
-                    user.user_id,
-                ),
-            )
-            logged = replace(delivery, user_id=user.user_id)
-            return self._insert_delivery(db, logged), user.user_id
+            db.execute(sql.WRITE_INTENT, [*_params(intent, INTENT_FIELDS), user_id])
+            logged = replace(delivery, user_id=user_id)
+            return self._insert_delivery(db, logged), user_id
 
         return await self._grouped(q)
 
