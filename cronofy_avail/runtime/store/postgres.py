@@ -46,98 +46,13 @@ from cronofy_avail.runtime.store.records import (
     UserRecord,
 )
 from cronofy_avail.runtime.store.rules import LockLost, commit_parts, holder_is_dead
+from cronofy_avail.runtime.store.schema import PG_SCHEMA_VERSION as PG_SCHEMA_VERSION
+from cronofy_avail.runtime.store.schema import POSTGRES
 from cronofy_avail.runtime.store.sql import for_postgres
 
-SCHEMA = sql.PG_SCHEMA
-PG_SCHEMA_VERSION = 1
 # Any fixed 64-bit key: held while the schema is created, so concurrent openers create it once.
 _SCHEMA_LOCK = 0x63726F6E6F6679
-
-# The whole schema. No release has shipped an older one, so there are no migrations: a
-# database of another version is refused (see ``_ensure_schema``).
-_CREATE = f"""
-CREATE TABLE {SCHEMA}.users (
-    user_id TEXT PRIMARY KEY,
-    callback_key TEXT NOT NULL UNIQUE,
-    credentials JSONB,
-    sub TEXT,
-    profile_id TEXT,
-    calendar_id TEXT,
-    channel_id TEXT,
-    callback_url TEXT,
-    tzid TEXT NOT NULL DEFAULT 'UTC',
-    watermark TIMESTAMPTZ,
-    state TEXT NOT NULL,
-    last_error TEXT,
-    last_result JSONB,
-    last_sync_at TIMESTAMPTZ,
-    last_reconcile_at TIMESTAMPTZ,
-    pending_since TIMESTAMPTZ,
-    pending_full BOOLEAN NOT NULL DEFAULT FALSE,
-    pending_at TIMESTAMPTZ,
-    pending_gen BIGINT NOT NULL DEFAULT 0,
-    pending_full_gen BIGINT NOT NULL DEFAULT 0,
-    counts JSONB NOT NULL DEFAULT '{{}}',
-    reconcile_due_at TIMESTAMPTZ
-);
-CREATE TABLE {SCHEMA}.periods (
-    user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
-    event_uid TEXT NOT NULL,
-    period_id TEXT NOT NULL,
-    start TIMESTAMPTZ NOT NULL,
-    "end" TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (user_id, event_uid)
-);
-CREATE TABLE {SCHEMA}.claims (
-    user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
-    period_id TEXT NOT NULL,
-    event_uid TEXT,
-    claimed_at TIMESTAMPTZ NOT NULL,
-    PRIMARY KEY (user_id, period_id)
-);
-CREATE TABLE {SCHEMA}.sync_locks (
-    user_id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_at TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE {SCHEMA}.deliveries (
-    delivery_id BIGSERIAL PRIMARY KEY,
-    received_at TIMESTAMPTZ NOT NULL,
-    user_id TEXT,
-    callback_key_hint TEXT NOT NULL,
-    headers JSONB NOT NULL,
-    body TEXT NOT NULL,
-    verified BOOLEAN NOT NULL,
-    outcome TEXT NOT NULL,
-    notification_type TEXT,
-    sync_result JSONB
-);
-CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id);
--- What a scheduler round selects (``Store.list_due_users``): a bitmap OR of these indexes
--- reads the users due, not every user.
-CREATE INDEX users_reconcile_due ON {SCHEMA}.users (reconcile_due_at);
-CREATE INDEX users_failed ON {SCHEMA}.users (user_id) WHERE state = 'failed';
-CREATE INDEX users_pending ON {SCHEMA}.users (user_id)
-    WHERE pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full;
--- The application-wide rate limit shared by every worker (a sliding-window log), and the
--- audit log of sync runs workers keep with --keep-jobs (runtime/cluster.py).
-CREATE TABLE {SCHEMA}.rate_grants (
-    app TEXT NOT NULL,
-    at TIMESTAMPTZ NOT NULL
-);
-CREATE INDEX rate_grants_app_at ON {SCHEMA}.rate_grants (app, at DESC);
-CREATE TABLE {SCHEMA}.sync_runs (
-    run_id BIGSERIAL PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    ok BOOLEAN NOT NULL,
-    started_at TIMESTAMPTZ NOT NULL,
-    finished_at TIMESTAMPTZ NOT NULL
-);
-CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
-"""
-
+SCHEMA = sql.PG_SCHEMA
 _PRUNE_EVERY = 32
 # A delivery is in the log while it is one of the newest ``delivery_log`` (placeholder).
 _IN_LOG = f"delivery_id > (SELECT coalesce(max(delivery_id), 0) FROM {SCHEMA}.deliveries) - %s"  # noqa: S608
@@ -650,7 +565,7 @@ async def _ensure_schema(conn: Conn, url: str) -> int:
         cur = await conn.execute(f"SELECT version FROM {SCHEMA}.schema_version")  # noqa: S608
         row = await cur.fetchone()
         if row is None:
-            await conn.execute(_CREATE.encode())
+            await conn.execute(POSTGRES.encode())
             await conn.execute(
                 f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (%s)",  # noqa: S608
                 (PG_SCHEMA_VERSION,),

@@ -1,4 +1,17 @@
-"""What the runtime needs from persistence, and how opening a store fails."""
+"""What the runtime needs from persistence, and how opening a store fails.
+
+Per user the store keeps: credentials, profile, sub calendar, channel, callback key, watermark,
+sync state, last result and counts; the periods this toolkit wrote (its ownership record); the
+period ids it *claimed* before sending them (write-ahead: a claim whose outcome is unknown is
+still owned); the durable *intent* to sync (earliest unsynced ``changes_since``, whether a full
+reconcile is due, and a generation counter bumped by every recorded intent), recorded before a
+notification is acknowledged; a per-user sync lock shared by every process using the store;
+and a bounded delivery log.
+
+A sync commits only what it changed (:class:`~cronofy_avail.core.planner.OwnershipChanges`),
+never a whole ownership set, and settles the intent only if no intent was recorded since it
+read the user (same generation), whatever the clocks say.
+"""
 
 from __future__ import annotations
 

@@ -1,16 +1,4 @@
-"""Persistence behind one protocol: SQLite by default, in memory for notebooks and tests.
-
-Per user the store keeps: credentials, profile, sub calendar, channel, callback key, watermark,
-sync state, last result and counts; the periods this toolkit wrote (its ownership record); the
-period ids it *claimed* before sending them (write-ahead: a claim whose outcome is unknown is
-still owned); the durable *intent* to sync (earliest unsynced ``changes_since``, whether a full
-reconcile is due, and a generation counter bumped by every recorded intent), recorded before a
-notification is acknowledged; a per-user sync lock shared by every process using the store;
-and a bounded delivery log.
-
-A sync commits only what it changed (:class:`~cronofy_avail.core.planner.OwnershipChanges`),
-never a whole ownership set, and settles the intent only if no intent was recorded since it
-read the user (same generation), whatever the clocks say.
+"""The default store: one SQLite file.
 
 SQLite runs on one worker thread owned by the store, so no call blocks the event loop. The
 database file is created owner-only (0600): it holds tokens. Its schema carries a version
@@ -51,80 +39,10 @@ from cronofy_avail.runtime.store.records import (
     _iso,
 )
 from cronofy_avail.runtime.store.rules import LockLost, commit_parts, may_take_lock
-
-SCHEMA_VERSION = 1
+from cronofy_avail.runtime.store.schema import SCHEMA_VERSION as SCHEMA_VERSION
+from cronofy_avail.runtime.store.schema import SQLITE
 
 T = TypeVar("T")
-
-# The whole schema. No release has shipped an older one, so there are no migrations: a
-# database of another version is refused (``_check_schema``). Derived state (the watermark,
-# ``reconcile_due_at``) can be rebuilt by a full reconcile, which is what a future version
-# bump of it may rely on.
-SCHEMA = """
-CREATE TABLE users (
-    user_id TEXT PRIMARY KEY,
-    callback_key TEXT NOT NULL UNIQUE,
-    credentials TEXT,
-    sub TEXT,
-    profile_id TEXT,
-    calendar_id TEXT,
-    channel_id TEXT,
-    callback_url TEXT,
-    tzid TEXT NOT NULL DEFAULT 'UTC',
-    watermark TEXT,
-    state TEXT NOT NULL,
-    last_error TEXT,
-    last_result TEXT,
-    last_sync_at TEXT,
-    last_reconcile_at TEXT,
-    pending_since TEXT,
-    pending_full INTEGER NOT NULL DEFAULT 0,
-    pending_at TEXT,
-    pending_gen INTEGER NOT NULL DEFAULT 0,
-    pending_full_gen INTEGER NOT NULL DEFAULT 0,
-    counts TEXT NOT NULL DEFAULT '{}',
-    reconcile_due_at TEXT
-);
-CREATE TABLE periods (
-    user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
-    event_uid TEXT NOT NULL,
-    period_id TEXT NOT NULL,
-    start TEXT NOT NULL,
-    "end" TEXT NOT NULL,
-    PRIMARY KEY (user_id, event_uid)
-);
-CREATE TABLE claims (
-    user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
-    period_id TEXT NOT NULL,
-    event_uid TEXT,
-    claimed_at REAL NOT NULL,
-    PRIMARY KEY (user_id, period_id)
-);
-CREATE TABLE sync_locks (
-    user_id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE deliveries (
-    delivery_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    received_at TEXT NOT NULL,
-    user_id TEXT,
-    callback_key_hint TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    body TEXT NOT NULL,
-    verified INTEGER NOT NULL,
-    outcome TEXT NOT NULL,
-    notification_type TEXT,
-    sync_result TEXT
-);
--- What a scheduler round selects (``Store.list_due_users``), one index per reason, so a round
--- reads the users due, not every user.
-CREATE INDEX users_reconcile_due ON users (reconcile_due_at);
-CREATE INDEX users_failed ON users (state) WHERE state = 'failed';
-CREATE INDEX users_pending ON users (pending_at) WHERE pending_at IS NOT NULL;
-CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS NOT NULL;
-CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = TRUE;
-"""
 
 
 _JSON = frozenset({"credentials", "last_result", "counts"})
@@ -154,32 +72,20 @@ def _params(part: Any, columns: tuple[str, ...]) -> list[Any]:
     return [_encode(c, getattr(part, c)) for c in columns]
 
 
+def _decode(name: str, value: Any) -> Any:
+    if name == "credentials":
+        return StoredCredentials(**json.loads(value)) if value else None
+    if name in _JSON:
+        return json.loads(value) if value else None
+    if name in _TIMES:
+        return _dt(value)
+    if name == "pending_full":
+        return bool(value)
+    return value
+
+
 def _user_from(row: sqlite3.Row) -> UserRecord:
-    creds = json.loads(row["credentials"]) if row["credentials"] else None
-    return UserRecord(
-        user_id=row["user_id"],
-        callback_key=row["callback_key"],
-        credentials=StoredCredentials(**creds) if creds else None,
-        sub=row["sub"],
-        profile_id=row["profile_id"],
-        calendar_id=row["calendar_id"],
-        channel_id=row["channel_id"],
-        callback_url=row["callback_url"],
-        tzid=row["tzid"],
-        watermark=_dt(row["watermark"]),
-        state=row["state"],
-        last_error=row["last_error"],
-        last_result=json.loads(row["last_result"]) if row["last_result"] else None,
-        last_sync_at=_dt(row["last_sync_at"]),
-        last_reconcile_at=_dt(row["last_reconcile_at"]),
-        pending_since=_dt(row["pending_since"]),
-        pending_full=bool(row["pending_full"]),
-        pending_at=_dt(row["pending_at"]),
-        pending_gen=int(row["pending_gen"]),
-        pending_full_gen=int(row["pending_full_gen"]),
-        counts=json.loads(row["counts"]),
-        reconcile_due_at=_dt(row["reconcile_due_at"]),
-    )
+    return UserRecord(**{c: _decode(c, row[c]) for c in sql.USER_COLUMNS})
 
 
 def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
@@ -276,7 +182,7 @@ class SQLiteStore:
             )
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in SCHEMA.split(";"):
+            for statement in SQLITE.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
