@@ -63,7 +63,7 @@ from cronofy_avail.core.planner import (
     plan_changes,
     plan_reconcile,
 )
-from cronofy_avail.runtime.store import LockLost, Store, UserRecord, UserState, lock_owner
+from cronofy_avail.runtime.store import LockLost, SyncStore, UserRecord, UserState, lock_owner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class SyncEngine:
 
     def __init__(
         self,
-        store: Store,
+        store: SyncStore,
         *,
         policy_for: Callable[[UserRecord], MappingPolicy] | None = None,
         overlap: timedelta = timedelta(minutes=2),

@@ -2,12 +2,13 @@
 notebooks and tests.
 
 * :mod:`.records`: what is kept about a user and a delivery;
-* :mod:`.protocol`: the :class:`Store` protocol the runtime programs against;
+* :mod:`.protocol`: the :class:`Store` protocol, and the narrow ones each consumer needs
+  (:class:`ReceiverStore`, :class:`SyncStore`, :class:`AdminStore`);
 * :mod:`cronofy_avail.core.intents`: the rules every backend follows (intents, claims, the
   scheduler's selection, the sync lock), pure; :mod:`.rules`: lock owners and what a commit
   writes;
 * :mod:`.memory`, :mod:`.sqlite`, :mod:`.postgres`: the backends, each only its I/O;
-  :mod:`.sql`: the statement text SQLite and PostgreSQL share.
+  :mod:`.sql`: the statement text SQLite and PostgreSQL share; :mod:`.schema`: their schemas.
 
 :func:`open_store` opens the store a location names; the PostgreSQL backend (the ``postgres``
 extra) is imported only when a ``postgresql://`` URL is opened.
@@ -29,9 +30,12 @@ from cronofy_avail.runtime.store.memory import MemoryStore
 from cronofy_avail.runtime.store.protocol import (
     DEFAULT_DELIVERY_LOG,
     POSTGRES_EXTRA,
+    AdminStore,
+    ReceiverStore,
     Store,
     StoreSchemaError,
     StoreUnavailableError,
+    SyncStore,
 )
 from cronofy_avail.runtime.store.records import (
     Delivery,
@@ -47,10 +51,12 @@ __all__ = [
     "DEFAULT_DELIVERY_LOG",
     "POSTGRES_EXTRA",
     "SCHEMA_VERSION",
+    "AdminStore",
     "Delivery",
     "Intent",
     "LockLost",
     "MemoryStore",
+    "ReceiverStore",
     "SQLiteStore",
     "Setup",
     "Store",
@@ -58,6 +64,7 @@ __all__ = [
     "StoreUnavailableError",
     "StoredCredentials",
     "SyncOutcome",
+    "SyncStore",
     "UserRecord",
     "UserState",
     "claim_settles",

@@ -29,30 +29,44 @@ from cronofy_avail.runtime.store.records import (
 DEFAULT_DELIVERY_LOG = 100
 
 
-class Store(Protocol):
-    """What the runtime needs from persistence. All methods are coroutines."""
+class ReceiverStore(Protocol):
+    """What the webhook receiver needs: find the user a notification names, record the intent and
+    log the delivery before acknowledging, then credit the outcome."""
 
     async def get_user(self, user_id: str) -> UserRecord | None: ...
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None: ...
-    async def list_users(self) -> list[UserRecord]: ...
-    async def list_due_users(self, now: datetime) -> list[UserRecord]:
-        """The users a scheduler round must look at, by an indexed query (not every user):
-        those with a sub calendar, not in ``needs_reauth`` or ``disconnected``, and either due
-        (``reconcile_due_at`` unknown or at or before ``now``), in ``failed`` (their backoff
-        is counted in rounds), or with an intent no sync has settled. By ``user_id``."""
+    async def accept_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        callback_key: str,
+        changes_since: datetime | None,
+        full: bool = False,
+    ) -> tuple[int, str] | None: ...
+    async def record_intent(
+        self,
+        user_id: str,
+        *,
+        changes_since: datetime | None,
+        full: bool = False,
+        received_at: datetime,
+    ) -> UserRecord | None: ...
+    async def add_delivery(self, delivery: Delivery) -> int: ...
+    async def update_delivery(
+        self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None: ...
+    async def update_deliveries(
+        self, delivery_ids: Sequence[int], *, outcome: str, sync_result: dict[str, Any] | None
+    ) -> None: ...
+    async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]: ...
+    async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
 
-    async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
-        """Move users' ``reconcile_due_at`` forward to the given times (one transaction); a
-        stored later time stays (a sync committed meanwhile knows better)."""
 
-    async def save_user(self, user: UserRecord) -> None:
-        """Insert the user, or write only its :class:`~.records.Setup` (setup and state):
-        never what a sync's commit (:class:`~.records.SyncOutcome`) or a notification
-        (:class:`~cronofy_avail.core.intents.Intent`) wrote."""
+class SyncStore(Protocol):
+    """What a sync needs (``SyncEngine``): the user, its ownership record and claims, its sync
+    lock, and the commit."""
 
-    async def delete_user(self, user_id: str) -> None: ...
-    async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
-    async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
     async def get_periods(
         self, user_id: str, event_uids: Collection[str] | None = None
     ) -> dict[str, KnownPeriod]: ...
@@ -73,32 +87,38 @@ class Store(Protocol):
         release_claimed_before: datetime | None = None,
         lock_owner: str | None = None,
     ) -> UserRecord: ...
-    async def record_intent(
-        self,
-        user_id: str,
-        *,
-        changes_since: datetime | None,
-        full: bool = False,
-        received_at: datetime,
-    ) -> UserRecord | None: ...
-    async def add_delivery(self, delivery: Delivery) -> int: ...
-    async def accept_delivery(
-        self,
-        delivery: Delivery,
-        *,
-        callback_key: str,
-        changes_since: datetime | None,
-        full: bool = False,
-    ) -> tuple[int, str] | None: ...
-    async def update_delivery(
-        self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
-    ) -> None: ...
-    async def update_deliveries(
-        self, delivery_ids: Sequence[int], *, outcome: str, sync_result: dict[str, Any] | None
-    ) -> None: ...
-    async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]: ...
-    async def get_delivery(self, delivery_id: int) -> Delivery | None: ...
+
+
+class AdminStore(Protocol):
+    """What setup, the commands and the scheduler need: the users, their setup and state, and
+    which are due."""
+
+    async def get_user(self, user_id: str) -> UserRecord | None: ...
+    async def list_users(self) -> list[UserRecord]: ...
+    async def list_due_users(self, now: datetime) -> list[UserRecord]:
+        """The users a scheduler round must look at, by an indexed query (not every user):
+        those with a sub calendar, not in ``needs_reauth`` or ``disconnected``, and either due
+        (``reconcile_due_at`` unknown or at or before ``now``), in ``failed`` (their backoff
+        is counted in rounds), or with an intent no sync has settled. By ``user_id``."""
+
+    async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
+        """Move users' ``reconcile_due_at`` forward to the given times (one transaction); a
+        stored later time stays (a sync committed meanwhile knows better)."""
+
+    async def save_user(self, user: UserRecord) -> None:
+        """Insert the user, or write only its :class:`~.records.Setup` (setup and state):
+        never what a sync's commit (:class:`~.records.SyncOutcome`) or a notification
+        (:class:`~cronofy_avail.core.intents.Intent`) wrote."""
+
+    async def delete_user(self, user_id: str) -> None: ...
+    async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None: ...
+    async def set_state(self, user_id: str, state: str, last_error: str | None) -> None: ...
     async def close(self) -> None: ...
+
+
+class Store(ReceiverStore, SyncStore, AdminStore, Protocol):
+    """What the runtime needs from persistence, all of it (every store implements this). All
+    methods are coroutines; each consumer may ask for only its narrow protocol."""
 
 
 class StoreSchemaError(RuntimeError):
