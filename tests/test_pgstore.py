@@ -74,10 +74,10 @@ async def test_a_commit_never_settles_an_intent_another_process_recorded_meanwhi
         await receiver.close()
 
 
-async def test_many_processes_opening_a_new_database_at_once_migrate_it_once(
+async def test_many_processes_opening_a_new_database_at_once_create_its_schema_once(
     pg_url: str,
 ) -> None:
-    from cronofy_avail.runtime.pgstore import PG_SCHEMA_VERSION, PostgresStore
+    from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, PostgresStore
 
     stores = await asyncio.gather(*(PostgresStore.open(pg_url) for _ in range(4)))
     try:
@@ -90,7 +90,7 @@ async def test_many_processes_opening_a_new_database_at_once_migrate_it_once(
 async def test_a_newer_schema_is_refused(pg_url: str) -> None:
     import psycopg
 
-    from cronofy_avail.runtime.pgstore import PG_SCHEMA_VERSION, SCHEMA
+    from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, SCHEMA
 
     store = await open_store(pg_url)
     await store.close()
@@ -99,7 +99,7 @@ async def test_a_newer_schema_is_refused(pg_url: str) -> None:
             f"UPDATE {SCHEMA}.schema_version SET version = %s",  # noqa: S608
             (PG_SCHEMA_VERSION + 1,),
         )
-    with pytest.raises(StoreSchemaError, match="Upgrade cronofy_avail"):
+    with pytest.raises(StoreSchemaError, match="upgrade cronofy_avail if that one is newer"):
         await open_store(pg_url)
 
 
@@ -112,7 +112,7 @@ async def test_an_unreachable_server_is_a_clear_error_without_the_password(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"postgresql://app:hunter2-SECRET@127.0.0.1:{port}/nowhere?connect_timeout=2"
-    from cronofy_avail.runtime import pgstore
+    from cronofy_avail.runtime.store import postgres as pgstore
 
     with pytest.raises(StoreUnavailableError) as caught:
         await pgstore.PostgresStore.open(url, min_size=1)
@@ -145,61 +145,25 @@ def test_the_driver_is_imported_only_when_a_postgres_store_is_opened() -> None:
     assert out.strip() == "[]"
 
 
-async def test_migration_4_keeps_old_watermarks_overlap_and_full_requests(pg_url: str) -> None:
-    """As the SQLite migration: a watermark from before schema 4 (this machine's clock, read
-    with a 2-minute overlap) keeps that overlap; a pending full request keeps its generation."""
+async def test_due_users_are_read_by_index(pg_url: str) -> None:
+    """Issue 14: a scheduler round reads the users due by the schema's indexes, not every
+    user; a user whose due time is unknown is looked at by the next round."""
     import psycopg
 
-    from cronofy_avail.runtime.pgstore import _MIGRATIONS, SCHEMA, PostgresStore
+    from cronofy_avail.runtime.store.postgres import _DUE, SCHEMA
 
-    t0 = datetime(2026, 11, 24, 9, 0, 0, 250_000, tzinfo=UTC)
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-        for script in _MIGRATIONS[:3]:
-            await conn.execute(script.encode())
-        await conn.execute(
-            f"CREATE TABLE {SCHEMA}.schema_version (version INTEGER NOT NULL); "  # noqa: S608
-            f"INSERT INTO {SCHEMA}.schema_version VALUES (3)"
+    store = await open_store(pg_url)
+    await store.save_user(
+        UserRecord(
+            "u1",
+            callback_key="k",
+            calendar_id="cal",
+            state="idle",
+            watermark=T0,
+            last_reconcile_at=T0,
         )
-        await conn.execute(
-            f"INSERT INTO {SCHEMA}.users "  # noqa: S608
-            "(user_id, callback_key, state, watermark, pending_full, pending_gen) "
-            "VALUES ('u1', 'k1', 'idle', %s, TRUE, 7), ('u2', 'k2', 'new', NULL, FALSE, 2)",
-            (t0,),
-        )
-    store = await PostgresStore.open(pg_url)
-    try:
-        assert store.schema_version == 5
-        u1, u2 = await store.get_user("u1"), await store.get_user("u2")
-        assert u1 is not None
-        assert u2 is not None
-        assert u1.watermark == t0 - timedelta(minutes=2)
-        assert (u1.pending_full, u1.pending_full_gen) == (True, 7)
-        assert (u2.watermark, u2.pending_full_gen) == (None, 0)
-    finally:
-        await store.close()
-
-
-async def test_version_3_rows_migrate_as_due_and_due_users_are_read_by_index(
-    pg_url: str,
-) -> None:
-    """Issue 14: migration 5 adds each user's due time (unknown: looked at by the next round)
-    and the indexes a scheduler round reads instead of every user."""
-    import psycopg
-
-    from cronofy_avail.runtime.pgstore import _DUE, _MIGRATIONS, SCHEMA
-
-    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-        for script in _MIGRATIONS[:3]:
-            await conn.execute(script.encode())
-        await conn.execute(
-            f"CREATE TABLE {SCHEMA}.schema_version (version INTEGER NOT NULL); "  # noqa: S608
-            f"INSERT INTO {SCHEMA}.schema_version VALUES (3)"
-        )
-        await conn.execute(
-            f"INSERT INTO {SCHEMA}.users (user_id, callback_key, calendar_id, state, "  # noqa: S608
-            "watermark, last_reconcile_at) VALUES ('u1', 'k', 'cal', 'idle', %s, %s)",
-            (T0, T0),
-        )
+    )
+    await store.close()
     store = await open_store(pg_url)
     try:
         assert [u.user_id for u in await store.list_due_users(T0)] == ["u1"]

@@ -37,7 +37,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     elif request.param == "sqlite":
         s = await SQLiteStore.open(tmp_path / "state.db", delivery_log=5)
     else:
-        from cronofy_avail.runtime.pgstore import PostgresStore
+        from cronofy_avail.runtime.store.postgres import PostgresStore
 
         url: str = request.getfixturevalue("pg_url")
         s = await PostgresStore.open(url, delivery_log=5)
@@ -197,26 +197,6 @@ async def test_what_stays_pending_after_a_sync_is_read_from_its_new_watermark(
     stored = await store.get_user("u1")
     assert stored is not None
     assert not SyncEngine(store, reconcile_every=None).needs_full(stored, T0 + timedelta(minutes=1))
-
-
-def test_a_full_request_from_before_schema_4_is_settled_the_old_way() -> None:
-    """During an upgrade an older process records full requests without their generation
-    (``pending_full_gen`` 0): such a request is settled only if no intent at all arrived
-    while the full sync ran; one of known generation, if it was made before the sync read."""
-    from cronofy_avail.runtime.store import settle_intent
-
-    def stored(full_gen: int) -> UserRecord:
-        return user(pending_full=True, pending_full_gen=full_gen, pending_gen=5, pending_at=T0)
-
-    def settled(read_at_gen: int, full_gen: int) -> bool:
-        synced = user(pending_gen=read_at_gen, watermark=T0)
-        after = settle_intent(synced, stored=stored(full_gen), started_at=T0, full=True)
-        return not after.pending_full
-
-    assert not settled(read_at_gen=4, full_gen=0)  # unknown, and an intent arrived meanwhile
-    assert settled(read_at_gen=5, full_gen=0)  # unknown, nothing arrived meanwhile
-    assert settled(read_at_gen=4, full_gen=3)  # asked for before the read
-    assert not settled(read_at_gen=4, full_gen=5)  # asked for after the read
 
 
 async def test_an_acknowledged_change_keeps_the_full_requests_generation(store: Store) -> None:
@@ -438,66 +418,6 @@ async def test_sqlite_lock_is_shared_between_two_connections(tmp_path: Path) -> 
         await b.close()
 
 
-async def test_sqlite_migrates_version_1_keeping_users_and_periods(tmp_path: Path) -> None:
-    from cronofy_avail.runtime.store import _MIGRATIONS
-
-    path = tmp_path / "state.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(_MIGRATIONS[0])
-    conn.execute("INSERT INTO users (user_id, callback_key, state) VALUES ('u1', 'k', 'idle')")
-    conn.execute(
-        'INSERT INTO periods (user_id, event_uid, period_id, start, "end") '
-        "VALUES ('u1', 'a', 'p-a', ?, ?)",
-        (T0.replace(hour=9).isoformat(), T0.replace(hour=10).isoformat()),
-    )
-    conn.execute("PRAGMA user_version = 1")
-    conn.commit()
-    conn.close()
-    s = await SQLiteStore.open(path)
-    try:
-        assert s.schema_version == SCHEMA_VERSION == 5
-        got = await s.get_user("u1")
-        assert got is not None
-        assert got.pending_gen == 0
-        assert await s.get_periods("u1") == {"a": period("a")}
-        assert await s.get_claims("u1") == {}
-    finally:
-        await s.close()
-
-
-async def test_sqlite_migration_4_keeps_old_watermarks_overlap_and_full_requests(
-    tmp_path: Path,
-) -> None:
-    """Before schema 4 the watermark was this machine's clock at the sync's start, read with a
-    2-minute overlap; from 4 it is where the next read starts. A pending full request keeps
-    its generation so the next full sync settles it."""
-    from cronofy_avail.runtime.store import _MIGRATIONS
-
-    path = tmp_path / "state.db"
-    conn = sqlite3.connect(path)
-    for script in _MIGRATIONS[:3]:
-        conn.executescript(script)
-    conn.execute(
-        "INSERT INTO users (user_id, callback_key, state, watermark, pending_full, pending_gen) "
-        "VALUES ('u1', 'k1', 'idle', ?, 1, 7), ('u2', 'k2', 'new', NULL, 0, 2)",
-        (T0.replace(microsecond=250_000).isoformat(),),
-    )
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
-    s = await SQLiteStore.open(path)
-    try:
-        assert s.schema_version == 5
-        u1, u2 = await s.get_user("u1"), await s.get_user("u2")
-        assert u1 is not None
-        assert u2 is not None
-        assert u1.watermark == T0.replace(microsecond=250_000) - timedelta(minutes=2)
-        assert (u1.pending_full, u1.pending_full_gen) == (True, 7)
-        assert (u2.watermark, u2.pending_full_gen) == (None, 0)
-    finally:
-        await s.close()
-
-
 async def test_credentials_saved_separately_survive(store: Store) -> None:
     await store.save_user(user())
     await store.save_credentials("u1", StoredCredentials("new-at", "new-rt", 999.0))
@@ -587,11 +507,23 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(StoreSchemaError, match="Upgrade cronofy_avail"):
+    with pytest.raises(StoreSchemaError, match="upgrade cronofy_avail if that one is newer"):
         await SQLiteStore.open(path)
 
 
-async def test_sqlite_migrates_an_empty_database(tmp_path: Path) -> None:
+async def test_sqlite_refuses_a_database_of_another_version(tmp_path: Path) -> None:
+    """No migrations: the schema is version 1 (no release had another); any other version,
+    as a development build before the squash wrote, is refused rather than damaged."""
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 5")
+    conn.close()
+    with pytest.raises(StoreSchemaError, match="schema version 5") as raised:
+        await SQLiteStore.open(path)
+    assert "move it aside and run `cronofy-avail setup` again" in str(raised.value)
+
+
+async def test_sqlite_creates_the_schema_in_an_empty_database(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     sqlite3.connect(path).close()  # version 0, no tables
     s = await SQLiteStore.open(path)
@@ -685,30 +617,34 @@ async def test_a_due_time_only_moves_forward_and_save_user_keeps_it(store: Store
     assert [u.user_id for u in await store.list_due_users(T0 - timedelta(seconds=1))] == []
 
 
-async def test_sqlite_migrates_version_3_rows_as_due_and_reads_due_users_by_index(
-    tmp_path: Path,
-) -> None:
-    from cronofy_avail.runtime.store import _MIGRATIONS, _SELECT_DUE
+async def test_sqlite_reads_due_users_by_index(tmp_path: Path) -> None:
+    from cronofy_avail.runtime.store.sql import SELECT_DUE_UNION
 
-    path = tmp_path / "state.db"
-    conn = sqlite3.connect(path)
-    for script in _MIGRATIONS[:3]:
-        conn.executescript(script)
-    conn.execute(
-        "INSERT INTO users (user_id, callback_key, calendar_id, state, watermark, "
-        "last_reconcile_at) VALUES ('u1', 'k', 'cal', 'idle', ?, ?)",
-        (T0.isoformat(), T0.isoformat()),
-    )
-    conn.execute("PRAGMA user_version = 3")
-    conn.commit()
-    conn.close()
-    s = await SQLiteStore.open(path)
+    s = await SQLiteStore.open(tmp_path / "state.db")
     try:
-        assert s.schema_version == SCHEMA_VERSION == 5
-        # Unknown due time: looked at by the next round, the old way.
+        await s.save_user(
+            user(state=UserState.IDLE, watermark=T0, last_reconcile_at=T0, calendar_id="cal")
+        )
+        # Unknown due time (never computed by a sync): looked at by the next round.
         assert [u.user_id for u in await s.list_due_users(T0)] == ["u1"]
-        plan = s._db.execute(f"EXPLAIN QUERY PLAN {_SELECT_DUE}", (T0.isoformat(),)).fetchall()
+        plan = s._db.execute(f"EXPLAIN QUERY PLAN {SELECT_DUE_UNION}", (T0.isoformat(),)).fetchall()
         details = [str(row[3]) for row in plan]
         assert not [d for d in details if d.startswith("SCAN")], details
     finally:
         await s.close()
+
+
+async def test_each_store_selects_the_users_the_rule_selects(store: Store) -> None:
+    """The SQL forms of ``scheduler_must_look`` (an index query per dialect) agree with the
+    rule on every row of its table (tests/test_intents.py)."""
+    from tests.test_intents import DUE_CASES
+    from tests.test_intents import T0 as AT
+
+    expected: list[str] = []
+    for case in DUE_CASES:
+        facts, looked_at = case.values
+        assert isinstance(case.id, str)
+        await store.save_user(user(user_id=case.id, **{k: getattr(facts, k) for k in vars(facts)}))
+        if looked_at:
+            expected.append(case.id)
+    assert [u.user_id for u in await store.list_due_users(AT)] == sorted(expected)

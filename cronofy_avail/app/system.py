@@ -257,7 +257,7 @@ def _is_cluster_store(store: Store) -> bool:
     return isinstance(store, ClusterStore)
 
 
-async def open_store(settings: Settings) -> Store:
+async def _open_store(settings: Settings) -> Store:
     """The store ``CRONOFY_AVAIL_DB`` names (a SQLite path, or a ``postgresql://`` URL); a
     path that is no SQLite database (or a directory, or unwritable), a server that cannot be
     reached or a missing driver is a :class:`CommandError` naming it, not an unexpected error."""
@@ -318,7 +318,7 @@ async def open_system(
     """
     async with AsyncExitStack() as stack:
         if store is None:
-            opened = store = await open_store(settings)
+            opened = store = await _open_store(settings)
 
             async def close_store() -> None:
                 with contextlib.suppress(Exception):  # closing never hides what happened
@@ -344,4 +344,4 @@ async def open_system(
         )
 
 
-__all__ = ["RETRY_DELAYS", "System", "for_app", "open_store", "open_system"]
+__all__ = ["RETRY_DELAYS", "System", "for_app", "open_system"]

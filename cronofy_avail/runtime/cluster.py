@@ -49,8 +49,8 @@ from cronofy_avail.client.ratelimit import (
     RateWindow,
 )
 from cronofy_avail.runtime.coordinator import CoordinatorStats, SyncListener, UserClients
-from cronofy_avail.runtime.pgstore import SCHEMA, PostgresStore
 from cronofy_avail.runtime.store import UserRecord, UserState
+from cronofy_avail.runtime.store.postgres import SCHEMA, PostgresStore
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
 _LOGGER = logging.getLogger(__name__)

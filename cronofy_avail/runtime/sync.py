@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,7 +51,10 @@ from cronofy_avail.core.errors import (
     error_for_status,
 )
 from cronofy_avail.core.mapping import MappingPolicy
-from cronofy_avail.core.models import BatchEntry, format_time
+from cronofy_avail.core.outcomes import PERIODS_PATH as PERIODS_PATH
+from cronofy_avail.core.outcomes import SyncResult as SyncResult
+from cronofy_avail.core.outcomes import batch_entry, reconcile_slot, state_for
+from cronofy_avail.core.outcomes import rejects_entry as rejects_entry
 from cronofy_avail.core.planner import (
     Action,
     ActionKind,
@@ -61,14 +63,7 @@ from cronofy_avail.core.planner import (
     plan_changes,
     plan_reconcile,
 )
-from cronofy_avail.runtime.store import (
-    _SYNC_FIELDS,
-    LockLost,
-    Store,
-    UserRecord,
-    UserState,
-    lock_owner,
-)
+from cronofy_avail.runtime.store import LockLost, SyncStore, UserRecord, UserState, lock_owner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -79,37 +74,6 @@ LOST_MESSAGE = (
 )
 
 Checkpoint = Callable[[], Awaitable[None]]
-
-PERIODS_PATH = "/v1/available_periods"
-
-
-def _entry(action: Action) -> BatchEntry:
-    if action.kind == ActionKind.UPSERT:
-        assert action.start is not None and action.end is not None
-        return BatchEntry(
-            method="POST",
-            relative_url=PERIODS_PATH,
-            data={
-                "available_period_id": action.period_id,
-                "start": format_time(action.start),
-                "end": format_time(action.end),
-            },
-        )
-    return BatchEntry(
-        method="DELETE",
-        relative_url=PERIODS_PATH,
-        data={"available_period_id": action.period_id},
-    )
-
-
-# Answers about the account or the moment, not about one entry: retrying (later, or after a
-# person fixes something) can succeed, so they stop the run instead of rejecting the entry.
-_NOT_ABOUT_THE_ENTRY = frozenset({401, 402, 403, 423, 429})
-
-
-def rejects_entry(status: int) -> bool:
-    """Whether a 4xx says this entry itself is unacceptable (retrying it cannot help)."""
-    return 400 <= status < 500 and status not in _NOT_ABOUT_THE_ENTRY
 
 
 @dataclass(slots=True)
@@ -169,7 +133,7 @@ class PlanRunner:
             for offset in range(0, len(writes), 50):
                 chunk = writes[offset : offset + 50]
                 await self._check()
-                outcomes = await self.client.batch(_entry(a) for a in chunk)
+                outcomes = await self.client.batch(batch_entry(a) for a in chunk)
                 for action, outcome in zip(chunk, outcomes, strict=True):
                     self._record(action, outcome.status, outcome.data, result)
                 done = offset + len(chunk)
@@ -226,79 +190,8 @@ class PlanRunner:
             result.applied.append(action)
 
 
-@dataclass(slots=True)
-class SyncResult:
-    """The outcome of one sync, kept as the user's ``last_result`` (JSON-ready via ``as_dict``)."""
-
-    kind: str
-    ok: bool
-    started_at: datetime
-    finished_at: datetime
-    since: datetime | None = None
-    served_at: datetime | None = None
-    """The earliest moment on Cronofy's clock its read can have happened (the answer's
-    ``Date`` less the round trip); the next watermark is this less ``served_overlap``."""
-    events_read: int = 0
-    upserts: int = 0
-    deletes: int = 0
-    skips: int = 0
-    rejected: int = 0
-    not_applied: int = 0
-    api_calls: int = 0
-    state: str = UserState.IDLE
-    error: str | None = None
-    retry_after: float | None = None
-    dry_run: bool = False
-    busy: bool = False
-    """Another process holds this user's sync lock: nothing was read or written."""
-    plan: Plan | None = field(default=None, repr=False)
-
-    @property
-    def retryable(self) -> bool:
-        return self.state == UserState.RETRYING
-
-    def as_dict(self) -> dict[str, Any]:
-        # Field by field: ``asdict`` would deep-copy the plan (every action and every known
-        # period of the user) only to drop it, which made a sync cost what the calendar holds.
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
-        for key in ("started_at", "finished_at", "since", "served_at"):
-            value = data[key]
-            data[key] = value.isoformat() if value is not None else None
-        return data
-
-
-def state_for(exc: CronofyError) -> str:
-    """The state a failed sync leaves the user in: fix needed by a person, or retry later."""
-    if isinstance(exc, ReauthorizationRequiredError | AuthenticationError):
-        return UserState.NEEDS_REAUTH
-    if isinstance(exc, ForbiddenError | PaymentRequiredError):
-        return UserState.FAILED
-    status = exc.status if isinstance(exc, CronofyAPIError) else None
-    if status is not None and status < 500 and status not in (423, 429):
-        return UserState.FAILED
-    return UserState.RETRYING
-
-
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-_SLOT_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-def reconcile_slot(user_id: str, now: datetime, every: timedelta) -> datetime:
-    """The latest of ``user_id``'s reconcile slots at or before ``now``.
-
-    Each user has its own phase within the period (from a hash of its id), so users onboarded
-    together come due spread over the period instead of all in one scheduler round. A user is
-    due when its last reconcile is older than its latest slot: never later than ``every``
-    after it (the slot before ``now`` is at most ``every`` old), at most one early reconcile
-    once (the first slot after onboarding), then exactly once per period.
-    """
-    digest = hashlib.sha256(user_id.encode()).digest()
-    phase = every * (int.from_bytes(digest[:8], "big") / 2**64)
-    periods = (now - _SLOT_EPOCH - phase) // every
-    return _SLOT_EPOCH + phase + every * periods
 
 
 class SyncEngine:
@@ -306,7 +199,7 @@ class SyncEngine:
 
     def __init__(
         self,
-        store: Store,
+        store: SyncStore,
         *,
         policy_for: Callable[[UserRecord], MappingPolicy] | None = None,
         overlap: timedelta = timedelta(minutes=2),
@@ -450,9 +343,9 @@ class SyncEngine:
                     return self._busy(full, BUSY_MESSAGE)
                 stored = await self.store.get_user(user.user_id)
                 if stored is not None:
-                    # Another process may have synced since the caller read the user.
-                    for name in _SYNC_OWNED:
-                        setattr(user, name, getattr(stored, name))
+                    # Another process may have synced, or a notification arrived, since the
+                    # caller read the user: what a sync reads is what commits and intents wrote.
+                    user.apply(stored.outcome()).apply(stored.intent())
                 return await self._sync(user, client, full=full, dry_run=False, owner=owner)
         except LockLost:
             _LOGGER.warning("sync of %s stopped: %s", user.user_id, LOST_MESSAGE)
@@ -701,10 +594,3 @@ class SyncEngine:
             lock_owner=owner,
         )
         return result
-
-
-# What a sync reads and writes of the user's record; refreshed once the lock is held, since
-# another process may have synced since the caller read it.
-# The fields only a commit writes (one list, so a new one cannot be missed here), plus the
-# state and error, which a sync also sets.
-_SYNC_OWNED = (*_SYNC_FIELDS, "state", "last_error")

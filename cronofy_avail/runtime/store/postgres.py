@@ -1,4 +1,4 @@
-"""The :class:`~cronofy_avail.runtime.store.Store` on PostgreSQL, for several processes and
+"""The :class:`~cronofy_avail.runtime.store.protocol.Store` on PostgreSQL, for several processes and
 machines sharing one state (``CRONOFY_AVAIL_DB=postgresql://…``).
 
 The same semantics as the SQLite store, with PostgreSQL's row locks in place of SQLite's
@@ -8,9 +8,9 @@ bumps the generation that commit checks; the sync lock's lease runs on the datab
 so machines with skewed clocks still agree on when it expired.
 
 Everything lives in its own schema (``cronofy_avail``), so a database shared with a job queue
-or an application keeps its names apart. The schema carries a version (``schema_version``) and
-migrates forward on open under an advisory lock (several processes starting at once migrate
-once); a newer schema than this code knows is refused rather than damaged.
+or an application keeps its names apart. The schema carries a version (``schema_version``); it is
+created on first open under an advisory lock (several processes starting at once create it
+once), and a database of another version is refused rather than damaged.
 
 Needs the ``postgres`` extra (psycopg 3 and its pool): this module is imported only when a
 ``postgresql://`` URL is opened, so ``import cronofy_avail`` stays light.
@@ -30,210 +30,53 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cronofy_avail.core.dburl import redact_db_url
+from cronofy_avail.core.intents import claim_settles, merge_intent
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
-from cronofy_avail.runtime.store import (
-    _SYNC_FIELDS,
+from cronofy_avail.runtime.store import sql
+from cronofy_avail.runtime.store.protocol import (
     DEFAULT_DELIVERY_LOG,
-    Delivery,
-    LockLost,
-    StoredCredentials,
     StoreSchemaError,
     StoreUnavailableError,
-    UserRecord,
-    claim_settles,
-    holder_is_dead,
-    merge_intent,
-    resolve_intent,
 )
+from cronofy_avail.runtime.store.records import (
+    INTENT_FIELDS,
+    OUTCOME_FIELDS,
+    Delivery,
+    StoredCredentials,
+    UserRecord,
+)
+from cronofy_avail.runtime.store.rules import LockLost, commit_parts, holder_is_dead
+from cronofy_avail.runtime.store.schema import PG_SCHEMA_VERSION as PG_SCHEMA_VERSION
+from cronofy_avail.runtime.store.schema import POSTGRES
+from cronofy_avail.runtime.store.sql import for_postgres
 
-SCHEMA = "cronofy_avail"
-PG_SCHEMA_VERSION = 5
-# Any fixed 64-bit key: held while migrating, so concurrent openers migrate once.
-_MIGRATION_LOCK = 0x63726F6E6F6679
-
-_MIGRATIONS: list[str] = [
-    # 0 -> 1: the SQLite schema at version 2, in PostgreSQL's types
-    f"""
-    CREATE SCHEMA IF NOT EXISTS {SCHEMA};
-    CREATE TABLE {SCHEMA}.users (
-        user_id TEXT PRIMARY KEY,
-        callback_key TEXT NOT NULL UNIQUE,
-        credentials JSONB,
-        sub TEXT,
-        profile_id TEXT,
-        calendar_id TEXT,
-        channel_id TEXT,
-        callback_url TEXT,
-        tzid TEXT NOT NULL DEFAULT 'UTC',
-        watermark TIMESTAMPTZ,
-        state TEXT NOT NULL,
-        last_error TEXT,
-        last_result JSONB,
-        last_sync_at TIMESTAMPTZ,
-        last_reconcile_at TIMESTAMPTZ,
-        pending_since TIMESTAMPTZ,
-        pending_full BOOLEAN NOT NULL DEFAULT FALSE,
-        pending_at TIMESTAMPTZ,
-        pending_gen BIGINT NOT NULL DEFAULT 0,
-        counts JSONB NOT NULL DEFAULT '{{}}'
-    );
-    CREATE TABLE {SCHEMA}.periods (
-        user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
-        event_uid TEXT NOT NULL,
-        period_id TEXT NOT NULL,
-        start TIMESTAMPTZ NOT NULL,
-        "end" TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (user_id, event_uid)
-    );
-    CREATE TABLE {SCHEMA}.claims (
-        user_id TEXT NOT NULL REFERENCES {SCHEMA}.users(user_id) ON DELETE CASCADE,
-        period_id TEXT NOT NULL,
-        event_uid TEXT,
-        PRIMARY KEY (user_id, period_id)
-    );
-    CREATE TABLE {SCHEMA}.sync_locks (
-        user_id TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        expires_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE TABLE {SCHEMA}.deliveries (
-        delivery_id BIGSERIAL PRIMARY KEY,
-        received_at TIMESTAMPTZ NOT NULL,
-        user_id TEXT,
-        callback_key_hint TEXT NOT NULL,
-        headers JSONB NOT NULL,
-        body TEXT NOT NULL,
-        verified BOOLEAN NOT NULL,
-        outcome TEXT NOT NULL,
-        notification_type TEXT,
-        sync_result JSONB
-    );
-    CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id);
-    """,
-    # 1 -> 2: the application-wide rate limit shared by every worker (a sliding-window log),
-    # and the audit log of sync runs workers keep with --keep-jobs
-    f"""
-    CREATE TABLE {SCHEMA}.rate_grants (
-        app TEXT NOT NULL,
-        at TIMESTAMPTZ NOT NULL
-    );
-    CREATE INDEX rate_grants_app_at ON {SCHEMA}.rate_grants (app, at DESC);
-    CREATE TABLE {SCHEMA}.sync_runs (
-        run_id BIGSERIAL PRIMARY KEY,
-        user_id TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        ok BOOLEAN NOT NULL,
-        started_at TIMESTAMPTZ NOT NULL,
-        finished_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE INDEX sync_runs_user ON {SCHEMA}.sync_runs (user_id, started_at);
-    """,
-    # 2 -> 3: when each claim was made (a claim settles only once no write of it can land)
-    f"""
-    ALTER TABLE {SCHEMA}.claims ADD COLUMN claimed_at TIMESTAMPTZ;
-    """,
-    # 3 -> 4: the full-reconcile request's own generation; the watermark becomes the point
-    # the next incremental read starts from (Cronofy's clock, overlap included), so one
-    # written before (this machine's clock, read with a 2-minute overlap) keeps that overlap
-    f"""
-    ALTER TABLE {SCHEMA}.users ADD COLUMN pending_full_gen BIGINT NOT NULL DEFAULT 0;
-    UPDATE {SCHEMA}.users SET pending_full_gen = pending_gen WHERE pending_full;
-    UPDATE {SCHEMA}.users SET watermark = watermark - interval '2 minutes'
-        WHERE watermark IS NOT NULL;
-    """,  # noqa: S608 (a fixed schema name, no values)
-    # 4 -> 5: when the scheduler need next look at each user (NULL: now, so rows from before
-    # are looked at once, the old way, and get their time); indexed with what else a round
-    # selects, so a round reads the users due, not every user
-    f"""
-    ALTER TABLE {SCHEMA}.users ADD COLUMN reconcile_due_at TIMESTAMPTZ;
-    CREATE INDEX users_reconcile_due ON {SCHEMA}.users (reconcile_due_at);
-    CREATE INDEX users_failed ON {SCHEMA}.users (user_id) WHERE state = 'failed';
-    CREATE INDEX users_pending ON {SCHEMA}.users (user_id)
-        WHERE pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full;
-    """,
-]
-
+# Any fixed 64-bit key: held while the schema is created, so concurrent openers create it once.
+_SCHEMA_LOCK = 0x63726F6E6F6679
+SCHEMA = sql.PG_SCHEMA
 _PRUNE_EVERY = 32
-# Written only by commit_sync: save_user never touches the sync's own fields.
-_SYNC_COLUMNS = frozenset(_SYNC_FIELDS)
 # A delivery is in the log while it is one of the newest ``delivery_log`` (placeholder).
 _IN_LOG = f"delivery_id > (SELECT coalesce(max(delivery_id), 0) FROM {SCHEMA}.deliveries) - %s"  # noqa: S608
 
-_USER_COLUMNS = [
-    "user_id",
-    "callback_key",
-    "credentials",
-    "sub",
-    "profile_id",
-    "calendar_id",
-    "channel_id",
-    "callback_url",
-    "tzid",
-    "watermark",
-    "state",
-    "last_error",
-    "last_result",
-    "last_sync_at",
-    "last_reconcile_at",
-    "pending_since",
-    "pending_full",
-    "pending_at",
-    "pending_gen",
-    "pending_full_gen",
-    "counts",
-    "reconcile_due_at",
-]
-# Built once from the fixed names above; values always go through placeholders.
-_SELECT_USER = f"SELECT {', '.join(_USER_COLUMNS)} FROM {SCHEMA}.users"  # noqa: S608
-_WRITE_USER = (
-    f"INSERT INTO {SCHEMA}.users ({', '.join(_USER_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * len(_USER_COLUMNS))}) "
-    "ON CONFLICT (user_id) DO UPDATE SET "
-    + ", ".join(
-        f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id" and c not in _SYNC_COLUMNS
-    )
-)
-# What a scheduler round reads (``Store.list_due_users``); the indexes of migration 5 answer it.
-_DUE = (
-    "WHERE calendar_id IS NOT NULL AND state NOT IN ('needs_reauth', 'disconnected') "
-    "AND (reconcile_due_at IS NULL OR reconcile_due_at <= %s OR state = 'failed' "
-    "OR pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full)"
-)
-# commit_sync writes the whole row, the sync's own fields included.
-_COMMIT_USER = (
-    f"INSERT INTO {SCHEMA}.users ({', '.join(_USER_COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * len(_USER_COLUMNS))}) "
-    "ON CONFLICT (user_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _USER_COLUMNS if c != "user_id")
-)
+# The statements both dialects share (see ``sql.py``), in PostgreSQL's form.
+_SELECT_USER = for_postgres(sql.SELECT_USER)
+_SAVE_USER = for_postgres(sql.SAVE_USER)
+_COMMIT_USER = for_postgres(sql.COMMIT_USER)
+_WRITE_INTENT = for_postgres(sql.WRITE_INTENT)
+# What a scheduler round reads (``Store.list_due_users``): one bitmap OR of the due indexes.
+_DUE = sql.DUE_WHERE.replace("?", "%s")
 
 
-def _user_params(user: UserRecord) -> tuple[Any, ...]:
-    return (
-        user.user_id,
-        user.callback_key,
-        Jsonb(asdict(user.credentials)) if user.credentials else None,
-        user.sub,
-        user.profile_id,
-        user.calendar_id,
-        user.channel_id,
-        user.callback_url,
-        user.tzid,
-        user.watermark,
-        user.state,
-        user.last_error,
-        Jsonb(user.last_result) if user.last_result is not None else None,
-        user.last_sync_at,
-        user.last_reconcile_at,
-        user.pending_since,
-        user.pending_full,
-        user.pending_at,
-        user.pending_gen,
-        user.pending_full_gen,
-        Jsonb(user.counts),
-        user.reconcile_due_at,
-    )
+def _encode(value: Any) -> Any:
+    if isinstance(value, StoredCredentials):
+        return Jsonb(asdict(value))
+    if isinstance(value, dict):
+        return Jsonb(value)
+    return value
+
+
+def _params(part: Any, columns: tuple[str, ...]) -> list[Any]:
+    """The values of ``columns`` of ``part`` (a record or one writer's part), as psycopg's."""
+    return [_encode(getattr(part, c)) for c in columns]
 
 
 def _user_from(row: DictRow) -> UserRecord:
@@ -315,13 +158,13 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 10,
     ) -> Self:
-        """Connect, migrate the schema, then open the pool. A server that cannot be reached,
+        """Connect, create the schema if new, then open the pool. A server that cannot be reached,
         or a schema newer than this code, fails here with a clear error (no password)."""
         try:
             async with await AsyncConnection.connect(
                 url, autocommit=True, row_factory=dict_row
             ) as conn:
-                version = await _migrate(conn, url)
+                version = await _ensure_schema(conn, url)
         except Exception as exc:
             raise open_error(url, exc) from None
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -363,7 +206,7 @@ class PostgresStore:
         return [_user_from(r) for r in rows]
 
     async def list_due_users(self, now: datetime) -> list[UserRecord]:
-        """See ``Store.list_due_users``: one bitmap OR of the indexes of migration 5."""
+        """See ``Store.list_due_users``: one bitmap OR of the due indexes of the schema."""
         async with self._pool.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} {_DUE} ORDER BY user_id", (now,))
             rows = await cur.fetchall()
@@ -374,14 +217,13 @@ class PostgresStore:
             return
         async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as c:
             await c.executemany(
-                f"UPDATE {SCHEMA}.users SET reconcile_due_at = %s "  # noqa: S608
-                "WHERE user_id = %s AND (reconcile_due_at IS NULL OR reconcile_due_at < %s)",
+                for_postgres(sql.SET_RECONCILE_DUE),
                 [(due, user_id, due) for user_id, due in dues.items()],
             )
 
     async def save_user(self, user: UserRecord) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute(_WRITE_USER, _user_params(user))
+            await conn.execute(_SAVE_USER, _params(user, sql.USER_COLUMNS))
 
     async def delete_user(self, user_id: str) -> None:
         async with self._pool.connection() as conn, conn.transaction():
@@ -394,7 +236,7 @@ class PostgresStore:
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"UPDATE {SCHEMA}.users SET credentials = %s WHERE user_id = %s",  # noqa: S608
+                for_postgres(sql.SAVE_CREDENTIALS),
                 (Jsonb(asdict(credentials)), user_id),
             )
 
@@ -402,8 +244,7 @@ class PostgresStore:
         """Only the state and its error: a targeted write cannot undo anybody else's."""
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"UPDATE {SCHEMA}.users SET state = %s, last_error = %s "  # noqa: S608
-                "WHERE user_id = %s",
+                for_postgres(sql.SET_STATE),
                 (state, last_error, user_id),
             )
 
@@ -413,10 +254,7 @@ class PostgresStore:
         self, user_id: str, event_uids: Collection[str] | None = None
     ) -> dict[str, KnownPeriod]:
         """The user's owned periods; with ``event_uids``, only those events' periods."""
-        query = (
-            f'SELECT event_uid, period_id, start, "end" FROM {SCHEMA}.periods '  # noqa: S608
-            "WHERE user_id = %s"
-        )
+        query = for_postgres(sql.SELECT_PERIODS)
         params: tuple[Any, ...] = (user_id,)
         if event_uids is not None:
             if not event_uids:
@@ -434,8 +272,7 @@ class PostgresStore:
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(
-                f"SELECT period_id, event_uid FROM {SCHEMA}.claims "  # noqa: S608
-                "WHERE user_id = %s",
+                for_postgres(sql.SELECT_CLAIMS),
                 (user_id,),
             )
             rows = await cur.fetchall()
@@ -461,8 +298,7 @@ class PostgresStore:
                     f"INSERT INTO {SCHEMA}.claims (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
                     "VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, period_id) "
                     "DO UPDATE SET event_uid = excluded.event_uid, claimed_at = LEAST("
-                    f"coalesce({SCHEMA}.claims.claimed_at, excluded.claimed_at), "
-                    "excluded.claimed_at)",
+                    f"{SCHEMA}.claims.claimed_at, excluded.claimed_at)",
                     rows,
                 )
 
@@ -503,7 +339,7 @@ class PostgresStore:
     async def release_lock(self, user_id: str, owner: str) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"DELETE FROM {SCHEMA}.sync_locks WHERE user_id = %s AND owner = %s",  # noqa: S608
+                for_postgres(sql.RELEASE_LOCK),
                 (user_id, owner),
             )
 
@@ -540,23 +376,25 @@ class PostgresStore:
             current = await cur.fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted
-            resolve_intent(
-                user, _user_from(current), started_at=started_at, full=full, settle=settle
-            )
+            stored = _user_from(current)
+            outcome, intent = commit_parts(user, stored, full=full, settle=settle)
             async with conn.cursor() as c:
-                await c.execute(_COMMIT_USER, _user_params(user))
+                await c.execute(
+                    _COMMIT_USER,
+                    [
+                        *_params(outcome, OUTCOME_FIELDS),
+                        *_params(intent, INTENT_FIELDS),
+                        user.user_id,
+                    ],
+                )
                 if changes.drop:
                     await c.executemany(
-                        f"DELETE FROM {SCHEMA}.periods WHERE user_id = %s "  # noqa: S608
-                        "AND event_uid = %s AND period_id = %s",
+                        for_postgres(sql.DELETE_PERIOD),
                         [(user.user_id, uid, pid) for uid, pid in changes.drop.items()],
                     )
                 if changes.put:
                     await c.executemany(
-                        f'INSERT INTO {SCHEMA}.periods (user_id, event_uid, period_id, start, "end") '  # noqa: E501, S608
-                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, event_uid) DO UPDATE "
-                        "SET period_id = excluded.period_id, start = excluded.start, "
-                        '"end" = excluded."end"',
+                        for_postgres(sql.PUT_PERIOD),
                         [
                             (user.user_id, k.event_uid, k.period_id, k.start, k.end)
                             for k in changes.put.values()
@@ -579,11 +417,10 @@ class PostgresStore:
                     ]
                     if settled:
                         await c.executemany(
-                            f"DELETE FROM {SCHEMA}.claims "  # noqa: S608
-                            "WHERE user_id = %s AND period_id = %s",
+                            for_postgres(sql.DELETE_CLAIM),
                             settled,
                         )
-        return user
+            return stored.apply(outcome).apply(intent)
 
     async def record_intent(
         self,
@@ -645,10 +482,7 @@ class PostgresStore:
 
     async def _insert_delivery(self, conn: Conn, delivery: Delivery) -> int:
         cur = await conn.execute(
-            f"INSERT INTO {SCHEMA}.deliveries (received_at, user_id, "  # noqa: S608
-            "callback_key_hint, headers, body, verified, outcome, notification_type, "
-            "sync_result) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "RETURNING delivery_id",
+            f"{for_postgres(sql.INSERT_DELIVERY)} RETURNING delivery_id",
             (
                 delivery.received_at,
                 delivery.user_id,
@@ -691,8 +525,7 @@ class PostgresStore:
     ) -> None:
         async with self._pool.connection() as conn:
             await conn.execute(
-                f"UPDATE {SCHEMA}.deliveries SET outcome = %s, sync_result = %s "  # noqa: S608
-                "WHERE delivery_id = %s",
+                for_postgres(sql.SET_DELIVERY),
                 (outcome, Jsonb(sync_result) if sync_result else None, delivery_id),
             )
 
@@ -720,35 +553,34 @@ class PostgresStore:
         await self._pool.close()
 
 
-async def _migrate(conn: Conn, url: str) -> int:
-    """Bring the schema to :data:`PG_SCHEMA_VERSION`; returns the version it is at."""
+async def _ensure_schema(conn: Conn, url: str) -> int:
+    """Create the schema in a new database (once, however many processes open it at once);
+    refuse one of another version. Returns the version."""
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         await conn.execute(
             f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}; "
             f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_version (version INTEGER NOT NULL)"
         )
         cur = await conn.execute(f"SELECT version FROM {SCHEMA}.schema_version")  # noqa: S608
         row = await cur.fetchone()
-        version = int(row["version"]) if row else 0
-        if version > PG_SCHEMA_VERSION:
-            raise StoreSchemaError(
-                f"{redact_db_url(url)} has schema version {version}; this toolkit knows up to "
-                f"{PG_SCHEMA_VERSION}. Upgrade cronofy_avail rather than risk the data."
-            )
-        for target in range(version + 1, PG_SCHEMA_VERSION + 1):
-            await conn.execute(_MIGRATIONS[target - 1].encode())
         if row is None:
+            await conn.execute(POSTGRES.encode())
             await conn.execute(
                 f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (%s)",  # noqa: S608
                 (PG_SCHEMA_VERSION,),
             )
-        elif version < PG_SCHEMA_VERSION:
-            await conn.execute(
-                f"UPDATE {SCHEMA}.schema_version SET version = %s",  # noqa: S608
-                (PG_SCHEMA_VERSION,),
+            return PG_SCHEMA_VERSION
+        version = int(row["version"])
+        if version != PG_SCHEMA_VERSION:
+            raise StoreSchemaError(
+                f"{redact_db_url(url)} has schema version {version}; this cronofy_avail reads "
+                f"version {PG_SCHEMA_VERSION} (development builds before 0.1.0 wrote 2 to 5)."
+                "\nFix: open it with the cronofy_avail that wrote it (upgrade cronofy_avail if "
+                "that one is newer), or drop its cronofy_avail schema and run `cronofy-avail "
+                "setup` again."
             )
-    return max(version, PG_SCHEMA_VERSION)
+    return version
 
 
 async def record_intent_in(
@@ -765,22 +597,12 @@ async def record_intent_in(
     row = await cur.fetchone()
     if row is None:
         return None
-    user = merge_intent(
-        _user_from(row), changes_since=changes_since, full=full, received_at=received_at
+    user = _user_from(row)
+    intent = merge_intent(
+        user.intent(), changes_since=changes_since, full=full, received_at=received_at
     )
-    await conn.execute(
-        f"UPDATE {SCHEMA}.users SET pending_since = %s, pending_full = %s, "  # noqa: S608
-        "pending_at = %s, pending_gen = %s, pending_full_gen = %s WHERE user_id = %s",
-        (
-            user.pending_since,
-            user.pending_full,
-            user.pending_at,
-            user.pending_gen,
-            user.pending_full_gen,
-            user_id,
-        ),
-    )
-    return user
+    await conn.execute(_WRITE_INTENT, [*_params(intent, INTENT_FIELDS), user_id])
+    return user.apply(intent)
 
 
 def open_error(url: str, exc: Exception) -> Exception:
