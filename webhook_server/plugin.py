@@ -45,9 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import ClientPayloadError, web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestPayloadError
+from aiohttp import web
 
 from cronofy_avail._version import __version__
 from cronofy_avail.core.models import NotificationEnvelope, NotificationType
@@ -61,6 +59,7 @@ from cronofy_avail.core.signatures import (
 from cronofy_avail.runtime.coordinator import SyncRequests
 from cronofy_avail.runtime.store import Delivery, Store, UserState
 from cronofy_avail.runtime.sync import SyncResult
+from webhook_server.body import BadBody, read_capped, take_buffered
 from webhook_server.redaction import (
     REDACTED,
     SECRET_KEYS,
@@ -90,10 +89,6 @@ _ROUTED: web.AppKey[set[str]] = web.AppKey("cronofy_avail_webhook_routes")
 _PATH: web.RequestKey[list[str]] = web.RequestKey("cronofy_avail_path", list)
 
 Clock = Callable[[], datetime]
-
-
-class _BadBody(Exception):
-    """The request body could not be read as sent (encoding or framing)."""
 
 
 def _utcnow() -> datetime:
@@ -219,54 +214,6 @@ class WebhookHandle:
 
     # ------------------------------------------------------------------ notifications
 
-    async def _read_capped(self, request: web.Request) -> bytes | None:
-        """The whole body, up to the cap (``None`` when larger).
-
-        ``content.read(n)`` returns what happens to be buffered, so a body arriving in several
-        TCP segments or chunks is read until the end of the payload, never hashed in part.
-        A body that cannot be decoded (bad ``Content-Encoding``, broken chunking) raises
-        :class:`_BadBody`.
-        """
-        cap = self.config.max_body
-        if request.content_length is not None and request.content_length > cap:
-            return None
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            while True:
-                chunk = await request.content.read(cap + 1 - size)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > cap:
-                    return None
-        except (
-            HttpProcessingError,
-            RequestPayloadError,
-            ClientPayloadError,
-            ValueError,
-        ) as exc:
-            raise _BadBody(type(exc).__name__) from exc
-        return b"".join(chunks)
-
-    def _take_buffered(self, request: web.Request) -> bytes | None:
-        """The body of a request whose payload has all arrived (``content.is_eof()``), up to
-        the cap (``None`` when larger); :class:`_BadBody` as :meth:`_read_capped`."""
-        cap = self.config.max_body
-        if request.content_length is not None and request.content_length > cap:
-            return None
-        try:
-            body = request.content.read_nowait(-1)
-        except (
-            HttpProcessingError,
-            RequestPayloadError,
-            ClientPayloadError,
-            ValueError,
-        ) as exc:
-            raise _BadBody(type(exc).__name__) from exc
-        return None if len(body) > cap else body
-
     async def _notification(self, request: web.Request) -> web.StreamResponse:
         path = request[_PATH]
         if len(path) != 1:
@@ -290,8 +237,8 @@ class WebhookHandle:
             # The whole body has arrived (the common case: a small body comes with its head),
             # so there is nothing to wait for, bound or time: take it as it is.
             try:
-                body = self._take_buffered(request)
-            except _BadBody:
+                body = take_buffered(request, self.config.max_body)
+            except BadBody:
                 self.rejected["unreadable_body"] += 1
                 return web.json_response({"error": "unreadable body"}, status=400)
         else:
@@ -305,11 +252,11 @@ class WebhookHandle:
             self._body_reads += 1
             try:
                 async with asyncio.timeout(self.config.body_timeout):
-                    body = await self._read_capped(request)
+                    body = await read_capped(request, self.config.max_body)
             except TimeoutError:
                 self.rejected["body_timeout"] += 1
                 return web.json_response({"error": "body not received in time"}, status=408)
-            except _BadBody:
+            except BadBody:
                 self.rejected["unreadable_body"] += 1
                 return web.json_response({"error": "unreadable body"}, status=400)
             finally:
