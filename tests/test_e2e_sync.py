@@ -21,6 +21,7 @@ import pytest
 from cronofy_avail.core.mapping import HASHED_ID_PREFIX, period_id_for
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
+from cronofy_avail.emulator.faults import FaultRule
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
 from cronofy_avail.runtime.store import MemoryStore, SQLiteStore, UserState
@@ -436,12 +437,30 @@ async def _post_notification(pg: Playground, kind: str, **extra: Any) -> None:
         assert resp.status == 202
 
 
+def _hold_reads(pg: Playground) -> FaultRule:
+    """A gate on ``GET /v1/events``: the next sync is parked in its read until released."""
+    return pg.emulator.add_fault(endpoint="GET /v1/events", hold=True)
+
+
+async def _parked(pg: Playground, gate: FaultRule) -> None:
+    """Wait until a sync is parked at ``gate``: it is in flight, and stays so."""
+    async with asyncio.timeout(10):
+        await pg.emulator.wait_held(gate.fault_id)
+    assert pg.coordinator.is_syncing(pg.user_id)
+
+
 async def test_disconnect_during_a_sync_is_not_undone_by_its_commit(pg: Playground) -> None:
-    slow = pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
-    add(pg, at(1, 9), at(1, 10))
-    await _until(lambda: slow.hits > 0)
+    gate = _hold_reads(pg)
+    add(pg, at(1, 9), at(1, 10))  # its notification starts a sync, parked in its read
+    await _parked(pg, gate)
     await _post_notification(pg, "profile_disconnected")
+    # The race happened: the disconnect is stored while that sync is still reading.
+    assert (await pg.user()).state == UserState.DISCONNECTED
+    assert pg.coordinator.is_syncing(pg.user_id)
+    assert gate.held == 1
+    pg.emulator.release_fault(gate.fault_id)
     await pg.settle()
+    assert pg.coordinator.stats.syncs[pg.user_id] == 2  # the onboarding reconcile + that one
     user = await pg.user()
     assert user.state == UserState.DISCONNECTED
     assert user.channel_id == pg.channel_id  # fields the sync does not own are intact
@@ -462,14 +481,28 @@ async def test_sync_now_and_a_notification_never_run_two_syncs_of_one_user(
         finally:
             active -= 1
 
+    arrived = asyncio.Event()
+
+    async def worker_arrives(user_id: str) -> None:
+        # Awaited by the notification's worker right before it asks for the user's turn.
+        arrived.set()
+
     pg.engine.sync = counting  # type: ignore[method-assign]
-    slow = pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=150)
+    pg.coordinator.before_sync = worker_arrives
+    gate = _hold_reads(pg)
     manual = asyncio.create_task(pg.coordinator.sync_now(pg.user_id))
-    await _until(lambda: slow.hits > 0)
+    await _parked(pg, gate)
     uid = add(pg, at(1, 9), at(1, 10))  # its notification asks for a sync meanwhile
+    async with asyncio.timeout(10):
+        await arrived.wait()
+    # The race happened: the notification's worker came while sync_now was still reading.
+    assert not manual.done()
+    assert gate.held == 1
+    pg.emulator.release_fault(gate.fault_id)
     await manual
     await pg.settle()
     assert peak == 1
+    assert pg.coordinator.stats.syncs[pg.user_id] == 3  # onboarding, sync_now, the follow-up
     assert uid in await period_map(pg)
 
 
@@ -495,13 +528,22 @@ async def test_initial_sync_completed_clears_disconnected(pg: Playground) -> Non
 
 
 async def test_a_delivery_is_credited_only_to_a_sync_that_covered_it(pg: Playground) -> None:
-    slow = pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
+    gate = _hold_reads(pg)
     first = add(pg, at(1, 9), at(1, 10))
-    await _until(lambda: slow.hits > 0)  # the first sync is reading
+    await _parked(pg, gate)  # the first sync is reading
+    second = add(pg, at(1, 11), at(1, 12))
     await pg.emulator.wait_notifications()
-    second = add(pg, at(1, 11), at(1, 12))  # arrives while the first sync runs
+    deliveries = [d for d in await pg.store.list_deliveries() if d.notification_type == "change"]
+    newest = deliveries[0]
+    # The race happened: the second delivery was received while the first sync was reading.
+    assert len(deliveries) == 2
+    assert newest.sync_result is None
+    assert pg.coordinator.is_syncing(pg.user_id)
+    assert gate.held == 1
+    pg.emulator.release_fault(gate.fault_id)
     await pg.settle()
     deliveries = [d for d in await pg.store.list_deliveries() if d.notification_type == "change"]
+    assert deliveries[0].delivery_id == newest.delivery_id
     newest = deliveries[0]
     assert newest.sync_result is not None
     assert newest.outcome == "synced"

@@ -85,12 +85,20 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         try:
             if _is_cronofy(request.path):
-                decision = svc.faults.decide(request.method, request.path)
                 admitted: bool | None = None
+                if svc.faults.holds(request.method, request.path):
+                    # A gate (``hold``) parks the request before anything else is decided;
+                    # counted and read on arrival, as for latency below.
+                    admitted = svc.rate_limit.admit()
+                    if request.can_read_body:
+                        await request.read()
+                    await svc.faults.park(request.method, request.path)
+                decision = svc.faults.decide(request.method, request.path)
                 if decision.latency > 0:
                     # Counted on arrival, as Cronofy counts what it receives: an injected
                     # (server-side) latency must not move a request into a later window.
-                    admitted = svc.rate_limit.admit()
+                    if admitted is None:
+                        admitted = svc.rate_limit.admit()
                     # Read the whole request first, as Cronofy has it once the client has sent
                     # it: a client that gives up or dies during the latency still has its write
                     # applied (the "written at Cronofy, unknown to us" state fault tests need).
@@ -437,6 +445,12 @@ def create_app(
     async def on_cleanup(_: web.Application) -> None:
         await notifier.stop()
 
+    async def on_shutdown(_: web.Application) -> None:
+        # Runs before the server waits for its running handlers: a request parked by a
+        # ``hold`` fault must go on, or stopping would wait for it until the timeout.
+        svc.faults.release_all()
+
     app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app

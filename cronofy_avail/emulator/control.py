@@ -15,7 +15,7 @@ from aiohttp import web
 from cronofy_avail.emulator.faults import parse_rule
 from cronofy_avail.emulator.http import Services, base_url, json_response, read_json, services
 from cronofy_avail.emulator.state import ChannelRecord, Json
-from cronofy_avail.emulator.validation import ApiError, Errors, parse_bool
+from cronofy_avail.emulator.validation import ApiError, Errors, parse_bool, unprocessable
 
 PREFIX = "/_emulator"
 
@@ -385,6 +385,37 @@ async def delete_fault(request: web.Request) -> web.Response:
     return json_response({"deleted": request.match_info["fault_id"]})
 
 
+async def release_fault(request: web.Request) -> web.Response:
+    try:
+        rule = services(request).faults.release(request.match_info["fault_id"])
+    except KeyError:
+        raise ApiError(404, {"error": "no such fault"}) from None
+    return json_response(rule.json())
+
+
+async def wait_held(request: web.Request) -> web.Response:
+    """Answer once the ``hold`` rule parks ``held`` requests (200), or 408 after ``timeout``."""
+    body = await read_json(request)
+    timeout = body.get("timeout", 10)
+    held = body.get("held", 1)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise unprocessable("timeout", "errors.invalid", "timeout must be positive seconds")
+    if isinstance(held, bool) or not isinstance(held, int) or held < 1:
+        raise unprocessable("held", "errors.invalid", "held must be a positive integer")
+    faults = services(request).faults
+    fault_id = request.match_info["fault_id"]
+    status = 200
+    try:
+        try:
+            async with asyncio.timeout(float(timeout)):
+                rule = await faults.wait_held(fault_id, held)
+        except TimeoutError:
+            rule, status = faults.rule(fault_id), 408
+    except KeyError:
+        raise ApiError(404, {"error": "no such fault"}) from None
+    return json_response(rule.json(), status=status)
+
+
 async def get_rate_limit(request: web.Request) -> web.Response:
     return json_response(services(request).rate_limit.json())
 
@@ -441,5 +472,7 @@ def add_control_routes(app: web.Application) -> None:
     r.add_post(f"{p}/faults", add_fault)
     r.add_delete(f"{p}/faults", clear_faults)
     r.add_delete(f"{p}/faults/{{fault_id}}", delete_fault)
+    r.add_post(f"{p}/faults/{{fault_id}}/release", release_fault)
+    r.add_post(f"{p}/faults/{{fault_id}}/wait", wait_held)
     r.add_get(f"{p}/rate_limit", get_rate_limit)
     r.add_put(f"{p}/rate_limit", put_rate_limit)

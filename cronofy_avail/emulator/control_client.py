@@ -258,8 +258,27 @@ class EmulatorControl:
     async def add_fault(self, **rule: Any) -> Json:
         """``endpoint`` ("GET /v1/events", "/v1/available_periods" or "*"), ``latency_ms``,
         ``error_rate``/``error_count``/``error_status``, ``rate_limit_count``/
-        ``rate_limit_rate``/``retry_after``, ``drop_rate``/``drop_count``."""
+        ``rate_limit_rate``/``retry_after``, ``drop_rate``/``drop_count``, ``hold`` (park
+        every matching request until :meth:`release_fault`)."""
         result: Json = await self._request("POST", "/faults", rule)
+        return result
+
+    async def wait_held(self, fault_id: str, count: int = 1, *, seconds: float = 10.0) -> Json:
+        """Wait (at the emulator) until the ``hold`` rule parks ``count`` requests; the rule,
+        with ``held``. :class:`TimeoutError` after ``seconds``."""
+        try:
+            result: Json = await self._request(
+                "POST", f"/faults/{fault_id}/wait", {"held": count, "timeout": seconds}
+            )
+        except EmulatorControlError as exc:
+            if exc.status == 408:
+                raise TimeoutError(f"fault {fault_id} held fewer than {count} requests") from exc
+            raise
+        return result
+
+    async def release_fault(self, fault_id: str) -> Json:
+        """Open the gate of a ``hold`` rule: its parked requests go on, later ones pass."""
+        result: Json = await self._request("POST", f"/faults/{fault_id}/release")
         return result
 
     async def faults(self) -> list[Json]:

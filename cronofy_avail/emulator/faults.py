@@ -4,10 +4,15 @@ A :class:`FaultRule` matches an endpoint (``"GET /v1/events"``, a path prefix su
 ``"/v1/available_periods"``, or ``"*"``) and can add latency, fail a share (``*_rate``) or the
 next N (``*_count``) requests with a 5xx, answer 429 bursts (with or without ``Retry-After``),
 or drop the connection. The HTTP layer asks :meth:`FaultInjector.decide` and acts on the answer.
+
+A rule with ``hold`` is a gate: every matching request is parked (before anything else is
+decided or handled) until the rule is released, removed or cleared; a test waits for the
+parked requests with :meth:`FaultInjector.wait_held`, so it knows a request is in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 import time
@@ -34,8 +39,14 @@ class FaultRule:
     drop_rate: float = 0.0
     drop_count: int = 0
     fault_id: str = field(default_factory=lambda: f"flt_{secrets.token_hex(6)}")
+    hold: bool = False
+    """Park every matching request until the rule is released (a gate for race tests)."""
+    held: int = 0
+    """Requests parked by this rule right now."""
+    released: bool = False
+    """The gate is open: matching requests go on (a released rule parks nothing more)."""
     hits: int = 0
-    """Requests this rule changed (latency, error, 429 or drop)."""
+    """Requests this rule changed (held, latency, error, 429 or drop)."""
 
     def matches(self, method: str, path: str) -> bool:
         if self.endpoint in ("*", ""):
@@ -80,6 +91,11 @@ def parse_rule(body: Mapping[str, Any]) -> FaultRule:
                 errors.invalid(name, "retry_after must be a number of seconds or null")
             else:
                 rule.retry_after = None if value is None else float(value)
+        elif name == "hold":
+            if not isinstance(value, bool):
+                errors.invalid(name, "hold must be true or false")
+            else:
+                rule.hold = value
         elif name in numbers:
             kind = numbers[name]
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
@@ -110,18 +126,89 @@ class FaultInjector:
     def __init__(self, seed: int | None = None) -> None:
         self.rules: list[FaultRule] = []
         self._random = random.Random(seed)  # noqa: S311 - faults, not cryptography
+        self._gates: dict[str, asyncio.Event] = {}
+        """An open/closed event per holding rule (made when a request is first parked)."""
+        self._changed = asyncio.Event()
+        """Set (and replaced) whenever a parked count changes: what :meth:`wait_held` awaits."""
 
     def add(self, rule: FaultRule) -> FaultRule:
         self.rules.append(rule)
         return rule
 
+    def rule(self, fault_id: str) -> FaultRule:
+        """The rule ``fault_id``; :class:`KeyError` when there is none."""
+        for rule in self.rules:
+            if rule.fault_id == fault_id:
+                return rule
+        raise KeyError(fault_id)
+
     def remove(self, fault_id: str) -> bool:
+        """Remove a rule; the requests it holds go on."""
         before = len(self.rules)
+        for rule in self.rules:
+            if rule.fault_id == fault_id:
+                self._open(rule)
         self.rules = [r for r in self.rules if r.fault_id != fault_id]
+        self._notify()
         return len(self.rules) != before
 
     def clear(self) -> None:
+        """Remove every rule; every held request goes on."""
+        self.release_all()
         self.rules.clear()
+        self._notify()
+
+    # ------------------------------------------------------------------ gates (``hold``)
+
+    def release(self, fault_id: str) -> FaultRule:
+        """Open the gate of ``fault_id``: its parked requests go on and it parks no more."""
+        rule = self.rule(fault_id)
+        self._open(rule)
+        return rule
+
+    def release_all(self) -> None:
+        """Open every gate (the emulator stopping: nothing may stay parked)."""
+        for rule in self.rules:
+            self._open(rule)
+
+    def _open(self, rule: FaultRule) -> None:
+        if rule.hold:
+            rule.released = True
+        gate = self._gates.pop(rule.fault_id, None)
+        if gate is not None:
+            gate.set()
+
+    def holds(self, method: str, path: str) -> bool:
+        """A closed gate matches this request: :meth:`park` would wait."""
+        return any(r.hold and not r.released and r.matches(method, path) for r in self.rules)
+
+    async def park(self, method: str, path: str) -> None:
+        """Wait at every closed gate matching the request, until each is opened."""
+        for rule in [r for r in self.rules if r.hold and r.matches(method, path)]:
+            if rule.released or rule not in self.rules:
+                continue
+            gate = self._gates.setdefault(rule.fault_id, asyncio.Event())
+            rule.hits += 1
+            rule.held += 1
+            self._notify()
+            try:
+                await gate.wait()
+            finally:
+                rule.held -= 1
+                self._notify()
+
+    async def wait_held(self, fault_id: str, count: int = 1) -> FaultRule:
+        """Wait until rule ``fault_id`` holds at least ``count`` requests; :class:`KeyError`
+        if the rule is (or gets) removed first. Bound it with ``asyncio.timeout``."""
+        while True:
+            rule = self.rule(fault_id)
+            if rule.held >= count:
+                return rule
+            await self._changed.wait()
+
+    def _notify(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     def _chance(self, rate: float) -> bool:
         return rate > 0 and self._random.random() < rate

@@ -64,8 +64,10 @@ class Emulator:
         return self
 
     async def stop(self) -> None:
-        """Stop serving; every notification task is cancelled and awaited."""
+        """Stop serving; every held request is released, every notification task is cancelled
+        and awaited."""
         runner, self._runner = self._runner, None
+        self.faults.release_all()
         if runner is not None:
             await runner.cleanup()
 
@@ -115,7 +117,17 @@ class Emulator:
         self.services.log.clear()
 
     def add_fault(self, **rule: Any) -> FaultRule:
+        """A :class:`FaultRule`; ``hold=True`` makes it a gate (see :meth:`wait_held`)."""
         return self.faults.add(FaultRule(**rule))
+
+    async def wait_held(self, fault_id: str, count: int = 1) -> FaultRule:
+        """Wait until the ``hold`` rule ``fault_id`` parks ``count`` requests (they are in
+        flight, and stay so until :meth:`release_fault`). Bound it with ``asyncio.timeout``."""
+        return await self.faults.wait_held(fault_id, count)
+
+    def release_fault(self, fault_id: str) -> FaultRule:
+        """Open the gate of a ``hold`` rule: its parked requests go on, later ones pass."""
+        return self.faults.release(fault_id)
 
     def rotate_client_secret(self, *, keep_previous: bool = True) -> str:
         return self.state.rotate_client_secret(keep_previous=keep_previous)
