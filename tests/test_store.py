@@ -523,6 +523,20 @@ async def test_sqlite_refuses_a_database_of_another_version(tmp_path: Path) -> N
     assert "move it aside and run `cronofy-avail setup` again" in str(raised.value)
 
 
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
+async def test_sqlite_refuses_every_development_schema(tmp_path: Path, version: int) -> None:
+    """Development builds before 0.1.0 wrote versions 1 to 5 with other columns: none of their
+    files is taken for this schema (a version-1 file used to be opened, then failed on its
+    first write with a raw OperationalError)."""
+    path = tmp_path / "state.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (user_id TEXT PRIMARY KEY, callback_key TEXT)")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.close()
+    with pytest.raises(StoreSchemaError, match=f"schema version {version};"):
+        await SQLiteStore.open(path)
+
+
 async def test_sqlite_creates_the_schema_in_an_empty_database(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     sqlite3.connect(path).close()  # version 0, no tables

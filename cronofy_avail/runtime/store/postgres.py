@@ -575,7 +575,7 @@ async def _ensure_schema(conn: Conn, url: str) -> int:
         if version != PG_SCHEMA_VERSION:
             raise StoreSchemaError(
                 f"{redact_db_url(url)} has schema version {version}; this cronofy_avail reads "
-                f"version {PG_SCHEMA_VERSION} (development builds before 0.1.0 wrote 2 to 5)."
+                f"version {PG_SCHEMA_VERSION} (development builds before 0.1.0 wrote 1 to 5)."
                 "\nFix: open it with the cronofy_avail that wrote it (upgrade cronofy_avail if "
                 "that one is newer), or drop its cronofy_avail schema and run `cronofy-avail "
                 "setup` again."

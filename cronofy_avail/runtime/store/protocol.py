@@ -122,7 +122,8 @@ class Store(ReceiverStore, SyncStore, AdminStore, Protocol):
 
 
 class StoreSchemaError(RuntimeError):
-    """The database was written by a newer version of this toolkit."""
+    """The database was written by another version of this toolkit (a newer one, or a
+    development build before 0.1.0)."""
 
 
 class StoreUnavailableError(RuntimeError):

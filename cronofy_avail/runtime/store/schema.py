@@ -1,7 +1,9 @@
-"""The schema of each backend, at version 1: one CREATE script each, no migrations.
+"""The schema of each backend: one CREATE script each, no migrations.
 
 No release has shipped an older schema, so a database of another version is refused
-(:class:`~.protocol.StoreSchemaError`) rather than migrated. Derived state (the watermark,
+(:class:`~.protocol.StoreSchemaError`) rather than migrated. The version is 6, not 1: the
+development builds before 0.1.0 wrote versions 1 to 5 with other columns, and a number they
+used would let one of their files be taken for this schema. Derived state (the watermark,
 ``reconcile_due_at``) can be rebuilt by a full reconcile, which is what a future version bump
 of it may rely on.
 """
@@ -10,8 +12,8 @@ from __future__ import annotations
 
 from cronofy_avail.runtime.store.sql import PG_SCHEMA
 
-SCHEMA_VERSION = 1
-"""SQLite's (``PRAGMA user_version``)."""
+SCHEMA_VERSION = 6
+"""SQLite's (``PRAGMA user_version``); above every version a development build wrote."""
 
 SQLITE = """
 CREATE TABLE users (
@@ -79,7 +81,8 @@ CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS
 CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = TRUE;
 """
 
-PG_SCHEMA_VERSION = 1
+PG_SCHEMA_VERSION = 6
+"""PostgreSQL's (``schema_version`` table); above every version a development build wrote."""
 
 # The whole schema. No release has shipped an older one, so there are no migrations: a
 # database of another version is refused (``PostgresStore``).

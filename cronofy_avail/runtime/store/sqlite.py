@@ -17,10 +17,10 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, get_args, get_type_hints
 
 from cronofy_avail.core.intents import Intent, claim_settles, lock_held_by, merge_intent
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
@@ -46,7 +46,11 @@ T = TypeVar("T")
 
 
 _JSON = frozenset({"credentials", "last_result", "counts"})
-_TIMES = frozenset(f.name for f in fields(UserRecord) if f.type in ("datetime | None", "datetime"))
+_TIMES = frozenset(
+    name
+    for name, kind in get_type_hints(UserRecord).items()
+    if kind is datetime or datetime in get_args(kind)
+)
 
 
 def _encode(name: str, value: Any) -> Any:
@@ -178,7 +182,7 @@ class SQLiteStore:
             self._conn = None
             raise StoreSchemaError(
                 f"{self.path} has schema version {version}; this cronofy_avail reads version "
-                f"{SCHEMA_VERSION} (development builds before 0.1.0 wrote 2 to 5).\nFix: open it "
+                f"{SCHEMA_VERSION} (development builds before 0.1.0 wrote 1 to 5).\nFix: open it "
                 "with the cronofy_avail that wrote it (upgrade cronofy_avail if that one is "
                 "newer), or move it aside and run `cronofy-avail setup` again."
             )
