@@ -198,10 +198,14 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+from contextlib import AsyncExitStack
+
 from cronofy_avail import (
-    Emulator, MemoryStore, SyncCoordinator, SyncEngine, create_sub_calendar, onboard_user,
-    query_availability, sign, verify_notification,
+    Emulator, MemoryStore, create_sub_calendar, onboard_user, query_availability, sign,
+    verify_notification,
 )
+from cronofy_avail.app.settings import Settings
+from cronofy_avail.app.system import for_app, open_system
 from cronofy_avail.core.errors import ServerError
 from cronofy_avail.core.mapping import MappingPolicy, period_id_for
 from cronofy_avail.core.models import (
@@ -210,9 +214,7 @@ from cronofy_avail.core.models import (
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.core.planner import plan_reconcile
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, SignatureVerificationError
-from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.steps import SetupError
-from webhook_server import WebhookConfig, WebhookServer
 
 TZ = "Europe/London"
 zone = ZoneInfo(TZ)
@@ -261,8 +263,9 @@ assert again.calendar_id == calendar.calendar_id and not created_again
 ## Step 2 — the receiver and the channel
 
 The receiver is the webhook server (`webhook_server`), the same one `cronofy-avail serve` runs.
-Behind it, a store (in memory here), the sync engine and the coordinator (with quick retries,
-so the failures shown below heal in a moment). `onboard_user`
+`open_system` builds it from the settings the way every command does, with what stands behind
+it: a store (in memory here), the sync engine and the coordinator (with quick retries, so the
+failures shown below heal in a moment). `onboard_user`
 records the user, creates the channel filtered to the sub calendar with a callback URL that
 carries a per-user secret key, and asks for a first full reconcile. Cronofy (here, the
 emulator) answers a new channel with a signed `verification` notification.
@@ -272,18 +275,17 @@ emulator) answers a new channel with a signed `verification` notification.
             """
 store = MemoryStore()
 quick = RetryPolicy(base_delay=0.05)
-clients = UserClients(
-    store, client_id=emu.client_id, client_secret=emu.client_secret,
-    api_base_url=emu.base_url, session=session, retry=quick,
+settings = for_app(   # the emulator's application; every other setting as configured
+    Settings(), client_id=emu.client_id, client_secret=emu.client_secret,
+    api_base_url=emu.base_url,
 )
-engine = SyncEngine(store)
-coordinator = SyncCoordinator(
-    store, engine, clients.for_user, retry_delays=(0.05, 0.1), schedule_every=None
+running = AsyncExitStack()   # closes the receiver, then the coordinator, at the end
+system = await running.enter_async_context(
+    open_system(settings, store=store, session=session, retry=quick)
 )
-receiver = WebhookServer(
-    WebhookConfig(store=store, coordinator=coordinator, client_secrets=emu.client_secrets)
-)
-receiver_url = await receiver.start()
+coordinator = await system.coordinator(retry_delays=(0.05, 0.1))
+receiver = await system.receiver(coordinator)
+receiver_url = receiver.url
 
 user, channel = await onboard_user(
     store, client, user_id="ada", public_base_url=receiver_url, tzid=TZ
@@ -574,7 +576,7 @@ except SetupError as exc:
         Md("## Teardown"),
         Code(
             """
-await receiver.stop()
+await running.aclose()
 await session.close()
 await emu.stop()
 """,
@@ -633,22 +635,17 @@ USER_ID = "me"
             """
 import asyncio
 from datetime import UTC, datetime, timedelta
+from contextlib import AsyncExitStack
 from pathlib import Path
 
-import aiohttp
-
-from cronofy_avail import (
-    CronofyClient, MemoryStore, SyncCoordinator, SyncEngine, create_sub_calendar,
-    onboard_user, query_availability,
-)
-from cronofy_avail.runtime.coordinator import UserClients
+from cronofy_avail import MemoryStore, create_sub_calendar, onboard_user, query_availability
 from cronofy_avail.app.explain import explain
 from cronofy_avail.app.ngrok import discover_public_url
 from cronofy_avail.app.settings import Settings
-from webhook_server import WebhookConfig, WebhookServer
+from cronofy_avail.app.system import open_system
 
 settings = Settings.load(env_file=Path(".env"))
-client_id, client_secret = settings.require_app()
+settings.require_app()
 print("API:", settings.api_url)
 print({k: v for k, v in settings.masked().items() if k != "CRONOFY_AVAIL_DB"})
 """
@@ -665,12 +662,11 @@ registered in your application; `http://localhost:8000/callback` is a common cho
         Code(
             """
 REDIRECT_URI = "http://localhost:8000/callback"
-session = aiohttp.ClientSession()
-client = CronofyClient(
-    access_token=settings.access_token, refresh_token=settings.refresh_token,
-    client_id=client_id, client_secret=client_secret,
-    data_center=settings.data_center, api_base_url=settings.api_base_url, session=session,
-)
+store = MemoryStore()
+# What every command builds from the settings (retries, sync overlap, data center...):
+running = AsyncExitStack()
+system = await running.enter_async_context(open_system(settings, store=store))
+client = system.client(access_token=settings.access_token, refresh_token=settings.refresh_token)
 if settings.access_token is None:
     print("Open:", client.authorization_url(REDIRECT_URI, state="cronofy-avail"))
 else:
@@ -717,17 +713,9 @@ channel's callback is `{public URL}/cronofy/notifications/{key}`.
         ),
         Code(
             """
-store = MemoryStore()
-clients = UserClients(
-    store, client_id=client_id, client_secret=client_secret,
-    data_center=settings.data_center, api_base_url=settings.api_base_url, session=session,
-)
-coordinator = SyncCoordinator(store, SyncEngine(store), clients.for_user, schedule_every=None)
-receiver = WebhookServer(
-    WebhookConfig(store=store, coordinator=coordinator, client_secrets=settings.client_secrets),
-    host="127.0.0.1", port=RECEIVER_PORT,
-)
-local_url = await receiver.start()
+coordinator = await system.coordinator()
+receiver = await system.receiver(coordinator, host="127.0.0.1", port=RECEIVER_PORT)
+local_url = receiver.url
 print("receiver listening at", local_url)
 """
         ),
@@ -814,8 +802,7 @@ owned = await store.get_periods(USER_ID)
 for known in owned.values():
     await client.delete_available_period(known.period_id)
 print("closed", channel.channel_id, "and deleted", len(owned), "period(s)")
-await receiver.stop()
-await session.close()
+await running.aclose()   # the receiver, the coordinator, the session
 """,
             tags=("teardown",),
         ),

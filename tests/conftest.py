@@ -9,6 +9,7 @@ supplies the one attribute aiohttp reads from that argument for a request alread
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import aioresponses.core
@@ -83,6 +84,19 @@ class _SecretScan(logging.Handler):
 
 
 _SCAN = _SecretScan()
+
+
+@pytest.fixture(autouse=True)
+def _settings_only_from_the_test(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """No test reads the developer's configuration: every ``CRONOFY_*`` variable of the shell
+    is unset, and the working directory holds no ``.env`` (the wizard and the commands read
+    ``./.env``). A test that needs either sets it itself."""
+    for name in list(os.environ):
+        if name.startswith("CRONOFY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
 
 
 @pytest.fixture(autouse=True)

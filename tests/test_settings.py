@@ -280,3 +280,12 @@ def test_secrets_masked_in_every_display_and_settings_frozen() -> None:
     with pytest.raises(FrozenInstanceError):
         del settings.access_token
     assert settings.access_token == ACCESS
+
+
+@pytest.mark.parametrize("value", ["2.0", "1e1", "two", " "])
+def test_max_attempts_takes_whole_numbers_only(value: str) -> None:
+    if not value.strip():  # blank: unset, the default
+        assert Settings.load({"CRONOFY_AVAIL_MAX_ATTEMPTS": value}, None).max_attempts == 5
+        return
+    with pytest.raises(ConfigError, match="CRONOFY_AVAIL_MAX_ATTEMPTS must be a whole number"):
+        Settings.load({"CRONOFY_AVAIL_MAX_ATTEMPTS": value}, None)

@@ -19,7 +19,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.runtime.coordinator import SyncCoordinator, SyncRequests, UserClients
-from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
+from cronofy_avail.runtime.store import (
+    Delivery,
+    MemoryStore,
+    StoredCredentials,
+    UserRecord,
+    UserState,
+)
 from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import WebhookConfig, WebhookHandle, async_setup, manifest
 
@@ -331,3 +337,35 @@ async def test_standalone_server_binds_port_zero_and_reports_it() -> None:
             session.get(f"{server.url}/health") as resp,
         ):
             assert resp.status == 200
+
+
+async def test_delivery_listeners_hear_each_logged_delivery_once_after_it_is_stored(
+    h: Harness,
+) -> None:
+    """A listener (the CLI's announcer, a metric) hears every delivery the receiver logs,
+    once, with its user and id, once it is in the store; a refused request is not logged and
+    not heard; a listener that fails never fails the delivery."""
+    heard: list[tuple[int, str | None, str | None, bool]] = []
+
+    async def listen(delivery: Delivery, delivery_id: int) -> None:
+        stored = {d.delivery_id for d in await h.store.list_deliveries()}
+        heard.append(
+            (delivery_id, delivery.user_id, delivery.notification_type, delivery_id in stored)
+        )
+
+    async def broken(delivery: Delivery, delivery_id: int) -> None:
+        raise RuntimeError("a listener that fails")
+
+    remove = h.handle.add_delivery_listener(listen)
+    h.handle.add_delivery_listener(broken)
+    change, verification = body(), body("verification")
+    assert await post(h, change, {SIGNATURE_HEADER: sign(change, SECRET)}) == 202
+    assert await post(h, verification, {SIGNATURE_HEADER: sign(verification, SECRET)}) == 202
+    assert await post(h, change, {SIGNATURE_HEADER: sign(change, "wrong-secret")}) == 401
+    assert await post(h, change, {SIGNATURE_HEADER: sign(change, SECRET)}, key="nope") == 404
+    ids = sorted(d.delivery_id for d in await h.store.list_deliveries() if d.delivery_id)
+    assert heard == [(ids[0], "u1", "change", True), (ids[1], "u1", "verification", True)]
+    remove()
+    remove()  # removing twice is no error
+    assert await post(h, change, {SIGNATURE_HEADER: sign(change, SECRET)}) == 202
+    assert len(heard) == 2

@@ -320,7 +320,12 @@ class WebhookHandle:
     def add_delivery_listener(self, listener: DeliveryListener) -> Callable[[], None]:
         """Be told of each delivery logged from now on; returns the function that stops it."""
         self._delivery_listeners.append(listener)
-        return lambda: self._delivery_listeners.remove(listener)
+
+        def remove() -> None:
+            if listener in self._delivery_listeners:  # removing twice is no error
+                self._delivery_listeners.remove(listener)
+
+        return remove
 
     async def _tell(self, delivery: Delivery, delivery_id: int) -> None:
         for listener in list(self._delivery_listeners):

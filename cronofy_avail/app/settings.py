@@ -304,6 +304,17 @@ class Settings(BaseSettings):
             values.update({ENV_DB: postgres_anchor(db), "db_url": db})
         return values
 
+    @field_validator("max_attempts", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        """Whole-number text only, as ``int()`` reads it: pydantic alone would take ``2.0``."""
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                return None  # not a number: reported as the variable's rule, without the value
+        return value
+
     @field_validator("data_center")
     @classmethod
     def _known_data_center(cls, value: str) -> str:

@@ -125,19 +125,16 @@ class System:
         refresh_token: str | None = None,
         on_tokens: TokensListener | None = None,
     ) -> CronofyClient:
-        """A client for given tokens (not a stored user's), configured as every other."""
-        client_id, client_secret = self.settings.require_app()
-        return CronofyClient(
+        """A client for given tokens (not a stored user's; none: the application's own calls,
+        such as an OAuth code exchange), configured as every other."""
+        return build_client(
+            self.settings,
             access_token=access_token,
             refresh_token=refresh_token,
-            client_id=client_id,
-            client_secret=client_secret,
-            data_center=self.settings.data_center,
-            api_base_url=self.settings.api_base_url,
+            on_tokens=on_tokens,
             session=self.session,
             rate_limiter=self.rate_limiter,
             retry=self.retry,
-            on_tokens=on_tokens,
         )
 
     # ------------------------------------------------------------------ syncing
@@ -225,6 +222,34 @@ class System:
         await server.start()
         self.on_unload(server.stop)
         return server
+
+
+def build_client(
+    settings: Settings,
+    *,
+    access_token: str | None = None,
+    refresh_token: str | None = None,
+    on_tokens: TokensListener | None = None,
+    session: aiohttp.ClientSession | None = None,
+    rate_limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
+) -> CronofyClient:
+    """A client configured by ``settings`` (application, API, ``CRONOFY_AVAIL_MAX_ATTEMPTS``),
+    for a moment with no :class:`System` around it (the wizard's OAuth exchange); a system's
+    parts use :meth:`System.client`."""
+    client_id, client_secret = settings.require_app()
+    return CronofyClient(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        client_id=client_id,
+        client_secret=client_secret,
+        data_center=settings.data_center,
+        api_base_url=settings.api_base_url,
+        session=session,
+        rate_limiter=rate_limiter,
+        retry=retry or RetryPolicy(max_attempts=settings.max_attempts),
+        on_tokens=on_tokens,
+    )
 
 
 def for_app(
@@ -344,4 +369,4 @@ async def open_system(
         )
 
 
-__all__ = ["RETRY_DELAYS", "System", "for_app", "open_system"]
+__all__ = ["RETRY_DELAYS", "System", "build_client", "for_app", "open_system"]

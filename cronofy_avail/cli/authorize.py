@@ -27,7 +27,7 @@ from cronofy_avail.app.explain import CommandError
 from cronofy_avail.app.settings import ENV_ACCESS_TOKEN, Settings
 from cronofy_avail.cli.common import credentials_of, emit, runtime
 from cronofy_avail.cli.inputs import float_range, port_arg
-from cronofy_avail.client.api import DEFAULT_SCOPES, CronofyClient
+from cronofy_avail.client.api import DEFAULT_SCOPES
 from cronofy_avail.runtime.serving import start_site
 from cronofy_avail.runtime.store import UserRecord
 
@@ -162,7 +162,7 @@ async def _receive(port: int, expected_state: str, announce: asyncio.Future[str]
 
 
 async def run_authorize(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    client_id, client_secret = settings.require_app()
+    settings.require_app()  # before anything else: the missing variable is the first error
     if args.paste and not args.redirect_uri:
         raise CommandError(
             "--paste needs --redirect-uri: the redirect URI registered in your Cronofy "
@@ -170,13 +170,7 @@ async def run_authorize(args: argparse.Namespace, settings: Settings, out: TextI
         )
     state = secrets.token_urlsafe(24)
     async with runtime(settings, out) as rt:
-        client = CronofyClient(
-            client_id=client_id,
-            client_secret=client_secret,
-            data_center=settings.data_center,
-            api_base_url=settings.api_base_url,
-            session=rt.session,
-        )
+        client = rt.system.client(access_token=None)
         extra = {"login_hint": args.login_hint} if args.login_hint else {}
 
         def show(redirect_uri: str) -> None:

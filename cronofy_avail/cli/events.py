@@ -150,19 +150,6 @@ def _control(rt: Runtime) -> EmulatorControl:
     return EmulatorControl(base, rt.session)
 
 
-async def emulator_forgot(rt: Runtime, account_id: str) -> bool:
-    """Whether ``CRONOFY_API_BASE_URL`` is an emulator that does not know ``account_id`` (it
-    was restarted). ``False`` for Cronofy itself or an emulator without its control API."""
-    if not rt.settings.api_base_url:
-        return False
-    control = EmulatorControl(rt.settings.api_base_url, rt.session)
-    try:
-        accounts = await control.accounts()
-    except (EmulatorControlError, aiohttp.ClientError, KeyError, TypeError, ValueError):
-        return False
-    return all(a.get("account_id") != account_id for a in accounts)
-
-
 async def _call(rt: Runtime, what: str, call: Any) -> Any:
     base = rt.settings.api_base_url
     try:
@@ -404,4 +391,4 @@ async def _find(
     )
 
 
-__all__ = ["add_event_arguments", "clock_arg", "day_arg", "emulator_forgot", "run_event"]
+__all__ = ["add_event_arguments", "clock_arg", "day_arg", "run_event"]

@@ -31,7 +31,7 @@ from cronofy_avail.cli.common import (
     resolve_public_url,
     runtime,
 )
-from cronofy_avail.cli.events import emulator_forgot
+from cronofy_avail.cli.emulated import emulator_forgot
 from cronofy_avail.cli.inputs import public_url_arg, tunnel_port_arg, tzid_arg
 from cronofy_avail.cli.live import receiver_running, sync_line
 from cronofy_avail.client.api import CronofyClient
@@ -215,7 +215,7 @@ async def _setup(rt: Runtime, args: argparse.Namespace) -> int:
         previous is not None
         and previous.sub
         and previous.sub != account.account_id
-        and await emulator_forgot(rt, previous.sub)
+        and await emulator_forgot(rt.session, settings.api_base_url, previous.sub)
     ):
         emit(
             out,

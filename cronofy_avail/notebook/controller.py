@@ -32,7 +32,7 @@ from aiohttp import web
 from cronofy_avail.app.explain import CommandError, explain
 from cronofy_avail.app.ngrok import discover_public_url
 from cronofy_avail.app.settings import Settings
-from cronofy_avail.app.system import System, for_app, open_system
+from cronofy_avail.app.system import System, build_client, for_app, open_system
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import period_id_for
@@ -677,6 +677,13 @@ class WizardController:
         self.authorized.clear()
         expected_state = secrets.token_urlsafe(16)
         data_center = self.inputs.data_center or settings.data_center
+        app_settings = for_app(
+            settings,
+            client_id=client_id,
+            client_secret=client_secret,
+            api_base_url=settings.api_base_url,
+            data_center=data_center,
+        )
         redirect: dict[str, str] = {}
 
         async def callback(request: web.Request) -> web.Response:
@@ -684,12 +691,7 @@ class WizardController:
                 return web.Response(
                     status=400, text="Unexpected request: start again from the notebook."
                 )
-            async with CronofyClient(
-                client_id=client_id,
-                client_secret=client_secret,
-                data_center=data_center,
-                api_base_url=settings.api_base_url,
-            ) as client:
+            async with build_client(app_settings) as client:
                 try:
                     tokens = await client.exchange_code(request.query["code"], redirect["uri"])
                 except CronofyError as exc:
@@ -712,11 +714,7 @@ class WizardController:
         app.router.add_get("/oauth/callback", callback)
         self._oauth_runner, base = await start_site(app, "127.0.0.1", self.inputs.redirect_port)
         redirect["uri"] = base + "/oauth/callback"
-        async with CronofyClient(
-            client_id=client_id,
-            data_center=data_center,
-            api_base_url=settings.api_base_url,
-        ) as client:
+        async with build_client(app_settings) as client:
             url = client.authorization_url(
                 redirect["uri"],
                 state=expected_state,

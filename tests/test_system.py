@@ -1,0 +1,90 @@
+"""The composition root (``app/system.py``): one place builds the running system from the
+settings, and closes it in order."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from cronofy_avail.app.settings import Settings
+from cronofy_avail.app.system import for_app, open_system
+from cronofy_avail.emulator import Emulator
+from cronofy_avail.runtime.store import MemoryStore
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    async with Emulator(debounce=0.05, retry_initial_delay=0.05) as emu:
+        yield emu
+
+
+def settings_for(emu: Emulator, tmp_path: Path, **given: object) -> Settings:
+    base = Settings(db_path=tmp_path / "state.db", **given)  # type: ignore[arg-type]
+    return for_app(
+        base,
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        api_base_url=emu.base_url,
+    )
+
+
+async def test_every_part_follows_the_settings(emulator: Emulator, tmp_path: Path) -> None:
+    settings = settings_for(emulator, tmp_path, max_attempts=3, sync_overlap=9.0, data_center="uk")
+    async with open_system(settings) as system:
+        assert system.retry.max_attempts == 3
+        assert system.engine.served_overlap.total_seconds() == 9.0
+        clients = system.clients()
+        assert clients.retry is system.retry
+        assert clients.session is system.session
+        coordinator = await system.coordinator()
+        assert coordinator.engine is system.engine
+        assert system.client(access_token="t").endpoints.api == emulator.base_url
+
+
+async def test_closing_stops_the_receiver_then_the_syncs_then_closes_what_it_opened(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, bool, bool]] = []
+    async with open_system(settings_for(emulator, tmp_path)) as system:
+        store, session = system.store, system.session
+
+        async def note(moment: str) -> None:
+            assert server.handle is not None
+            seen.append((moment, server.handle.loaded, session.closed))
+
+        async def after_the_coordinator() -> None:
+            await note("after the coordinator stopped")
+
+        async def before_the_receiver() -> None:
+            await note("before the receiver stopped")
+
+        system.on_unload(after_the_coordinator)  # registered first: runs after both stops
+        coordinator = await system.coordinator()
+        server = await system.receiver(coordinator)
+        system.on_unload(before_the_receiver)
+        assert server.handle is not None
+        assert server.handle.loaded
+    assert seen == [
+        ("before the receiver stopped", True, False),
+        ("after the coordinator stopped", False, False),
+    ]
+    assert session.closed
+    with pytest.raises(RuntimeError, match="after shutdown"):  # its worker thread is gone
+        await store.list_users()
+
+
+async def test_a_store_and_a_session_given_stay_open(emulator: Emulator, tmp_path: Path) -> None:
+    store = MemoryStore()
+    async with aiohttp.ClientSession() as session:
+        async with open_system(
+            settings_for(emulator, tmp_path), store=store, session=session
+        ) as system:
+            assert system.store is store
+            assert system.session is session
+            await system.receiver(await system.coordinator())
+        assert not session.closed
+        assert await store.list_users() == []
+    assert not (tmp_path / "state.db").exists()  # no store of its own was opened
