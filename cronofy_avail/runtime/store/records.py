@@ -72,12 +72,19 @@ class UserRecord:
         return SyncOutcome(**{name: getattr(self, name) for name in OUTCOME_FIELDS})
 
     def intent(self) -> Intent:
-        return Intent(**{name: getattr(self, name) for name in INTENT_FIELDS})
+        # Spelled out: every acknowledgement reads it (the hot path).
+        return Intent(
+            self.pending_since,
+            self.pending_full,
+            self.pending_at,
+            self.pending_gen,
+            self.pending_full_gen,
+        )
 
     def apply(self, part: Setup | SyncOutcome | Intent) -> UserRecord:
         """Take the fields of ``part`` (what one writer wrote) and return this record."""
-        for f in fields(part):
-            setattr(self, f.name, getattr(part, f.name))
+        for name in _FIELDS[type(part)]:
+            setattr(self, name, getattr(part, name))
         return self
 
     def bump(self, **deltas: int) -> None:
@@ -143,6 +150,11 @@ class SyncOutcome:
 SETUP_FIELDS = tuple(f.name for f in fields(Setup))
 OUTCOME_FIELDS = tuple(f.name for f in fields(SyncOutcome))
 INTENT_FIELDS = tuple(f.name for f in fields(Intent))
+_FIELDS: dict[type, tuple[str, ...]] = {
+    Setup: SETUP_FIELDS,
+    SyncOutcome: OUTCOME_FIELDS,
+    Intent: INTENT_FIELDS,
+}
 
 
 def _redact_key(url: str | None, key: str) -> str | None:
