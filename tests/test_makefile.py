@@ -68,3 +68,17 @@ def test_a_python_older_than_3_11_is_refused_before_any_venv(project: Path) -> N
         result.stderr
     )
     assert not (project / ".venv").exists()
+
+
+def test_make_test_builds_the_docs_strictly_after_lint(project: Path) -> None:
+    """``make test`` builds the documentation site with --strict (a broken link or a page
+    missing from the nav fails it), into the git-ignored site/, after lint and before pytest."""
+    result = make(project, "-n", "test")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    build = out.index("mkdocs build --strict")
+    assert out.index("lint-imports") < build < out.index("-m pytest")
+    assert "--site-dir site" in out
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "site/" in ignored
+    assert "site_dir: site" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")

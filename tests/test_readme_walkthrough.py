@@ -1,6 +1,7 @@
 """The README as a new user follows it: the quick start's demo and the emulator walkthrough,
-commands taken from the README itself, run in a temporary directory with a clean ``HOME``, no
-``.env`` and nothing but the documented commands. It ends where the README promises: an event
+commands taken from the README itself (``docs/tutorial.md`` carries the same blocks, checked
+identical), run in a temporary directory with a clean ``HOME``, no ``.env`` and nothing but
+the documented commands. It ends where the README promises: an event
 added as the user is an Available Period, visible in ``periods`` and ``availability``.
 
 ``source .venv/bin/activate`` is what puts ``cronofy-avail`` on the PATH; here the test's own
@@ -22,15 +23,17 @@ from .user_cli import SCRIPT, UserShell
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+TUTORIAL = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
 READY_WITHIN = 60.0
+MARKERS = ("terminal 1", "terminal 2")
 
 
-def block_after(marker: str) -> list[str]:
+def block_after(marker: str, text: str = README) -> list[str]:
     """The shell lines of the code block right after ``<!-- walkthrough: MARKER -->``."""
     found = re.search(
-        rf"<!-- walkthrough: {re.escape(marker)} -->\n```sh\n(.*?)^```", README, re.S | re.M
+        rf"<!-- walkthrough: {re.escape(marker)} -->\n```sh\n(.*?)^```", text, re.S | re.M
     )
-    assert found, f"README has no walkthrough block {marker!r}"
+    assert found, f"no walkthrough block {marker!r}"
     return [line for line in found.group(1).splitlines() if line.strip()]
 
 
@@ -61,6 +64,12 @@ def test_the_readme_quick_start_is_make_demo_and_make_test() -> None:
     assert "make test" in quick
     assert ".venv/bin/cronofy-avail" in quick
     assert "source .venv/bin/activate" in quick
+
+
+@pytest.mark.parametrize("marker", MARKERS)
+def test_the_tutorial_walks_through_what_the_readme_runs(marker: str) -> None:
+    """The walkthrough below runs the README's blocks; the tutorial must say the same."""
+    assert block_after(marker, TUTORIAL) == block_after(marker)
 
 
 @pytest.mark.slow
