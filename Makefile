@@ -73,7 +73,7 @@ bench: $(call installed,dev+notebook+postgres)
 notebook: $(call installed,notebook)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# The instructor's emulator for a workshop (README: "Running a workshop").
+# The instructor's emulator for a workshop (docs/how-to/workshop.md).
 workshop: $(call installed,base)
 	$(BIN)/cronofy-avail workshop
 

@@ -59,8 +59,8 @@ def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if "--db" in action.option_strings:
             action.help = (
-                f"the SQLite store of this dev run (default: {DEFAULT_STORE}; emptied on start, "
-                "so only a store dev created is accepted)"
+                f"the SQLite store of this dev run (default: {DEFAULT_STORE}; its users are "
+                "forgotten on start, so only a store dev created is accepted)"
             )
     parser.add_argument(
         "--port", type=port_arg, default=8181, help="the emulator's port (0: any free one)"
@@ -191,7 +191,7 @@ def store_mark(store: Path) -> Path:
 
 
 def claim_store(store: Path) -> None:
-    """Refuse a store ``dev`` did not create (it empties its store on start); mark a new one.
+    """Refuse a store ``dev`` did not create (it forgets its users on start); mark a new one.
 
     The default store of a directory is ``dev``'s by definition (older versions did not mark it).
     """
@@ -204,7 +204,7 @@ def claim_store(store: Path) -> None:
         )
     store.parent.mkdir(parents=True, exist_ok=True)
     store_mark(store).write_text(
-        "This SQLite store was created by `cronofy-avail dev`, which empties it on start.\n",
+        "This SQLite store was created by `cronofy-avail dev`, which forgets its users on start.\n",
         encoding="utf-8",
     )
 

@@ -206,7 +206,9 @@ def _print_human(info: dict[str, object]) -> None:
             f"  refresh_token:  {info['refresh_token']}",
         ]
     if info.get("control_url"):
-        lines.append(f"Control API: {info['control_url']} (see README). Ctrl-C stops.")
+        lines.append(
+            f"Control API: {info['control_url']} (docs/reference/emulator.md). Ctrl-C stops."
+        )
     else:
         lines.append("Ctrl-C stops.")
     print("\n".join(lines), flush=True)

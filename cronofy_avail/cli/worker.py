@@ -1,7 +1,7 @@
 """``worker``: run the sync jobs receivers enqueue on a PostgreSQL store, until SIGINT/SIGTERM.
 
 With ``CRONOFY_AVAIL_DB=postgresql://…`` receivers (``serve``) only verify, record and
-enqueue; one or more workers (this command, on any machine) sync. See README "Deployment".
+enqueue; one or more workers (this command, on any machine) sync. See ``docs/how-to/postgresql.md``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cronofy_avail.cli.common import emit, runtime
 NEEDS_POSTGRES = (
     "`worker` runs jobs from a PostgreSQL store, and CRONOFY_AVAIL_DB is a SQLite file.\n"
     "Fix: set CRONOFY_AVAIL_DB=postgresql://user@host/dbname for several receivers and "
-    "workers (README: Deployment); with SQLite, `serve` syncs in its own process."
+    "workers (docs/how-to/postgresql.md); with SQLite, `serve` syncs in its own process."
 )
 
 

@@ -1,4 +1,4 @@
-"""A local, faithful Cronofy emulator (see ``docs/api-contract.md`` and the README).
+"""A local, faithful Cronofy emulator (``docs/api-contract.md``, ``docs/reference/emulator.md``).
 
 >>> async with Emulator() as emu:               # doctest: +SKIP
 ...     account = await emu.create_account()

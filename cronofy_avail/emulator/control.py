@@ -1,7 +1,7 @@
 """The control API under ``/_emulator/…``: play the user and the instructor over HTTP.
 
 No authentication (a local tool); never mounted on a Cronofy path. Every route is listed in
-the README section "The Cronofy emulator".
+``docs/reference/emulator.md``.
 """
 
 from __future__ import annotations

@@ -125,7 +125,7 @@ def format_boundary(value: Boundary, tz: ZoneInfo, tzid: str, localized: bool) -
             local = value.astimezone(tz).replace(microsecond=0)
             return {"time": local.isoformat(), "tzid": tzid}
         return format_time(value)
-    # All-day dates stay plain dates, localized or not (see the README).
+    # All-day dates stay plain dates, localized or not (docs/reference/emulator.md).
     return value.isoformat()
 
 
