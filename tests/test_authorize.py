@@ -16,9 +16,8 @@ import pytest
 
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.runtime.store import SQLiteStore
-
-from .test_commands_support import CLIENT_SECRET, closed_port, emulator
-from .user_cli import SCRIPT, UserShell
+from tests.support.commands import CLIENT_SECRET, closed_port, emulator
+from tests.support.user_cli import SCRIPT, UserShell
 
 __all__ = ["emulator"]  # fixture used by name
 

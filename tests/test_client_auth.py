@@ -24,8 +24,7 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.models import AvailabilityRequest, TokenResponse
 from cronofy_avail.core.retry import RetryPolicy
-
-from .helpers import (
+from tests.support.client import (
     ACCESS_TOKEN,
     API,
     CLIENT_SECRET,

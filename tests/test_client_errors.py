@@ -27,8 +27,7 @@ from cronofy_avail.core.errors import (
     UnexpectedResponseError,
 )
 from cronofy_avail.core.retry import NO_RETRY
-
-from .helpers import API, SECRETS, FakeClock, count, make_client, sent
+from tests.support.client import API, SECRETS, FakeClock, count, make_client, sent
 
 
 @pytest.fixture

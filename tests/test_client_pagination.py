@@ -10,8 +10,7 @@ from yarl import URL
 
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import PaginationError
-
-from .helpers import ACCESS_TOKEN, API, bearer, event, make_client, sent
+from tests.support.client import ACCESS_TOKEN, API, bearer, event, make_client, sent
 
 EMULATOR = "http://127.0.0.1:8765"
 FIRST = f"{API}/v1/events?tzid=UTC"

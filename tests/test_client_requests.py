@@ -24,8 +24,7 @@ from cronofy_avail.core.models import (
     ProfilesResponse,
     UpsertEventRequest,
 )
-
-from .helpers import (
+from tests.support.client import (
     ACCESS_TOKEN,
     API,
     CALENDAR,

@@ -21,8 +21,15 @@ from cronofy_avail.core.errors import (
     ServerError,
 )
 from cronofy_avail.core.retry import RetryPolicy
-
-from .helpers import API, CALENDAR, TOKEN_URL, FakeClock, count, make_client, token_payload
+from tests.support.client import (
+    API,
+    CALENDAR,
+    TOKEN_URL,
+    FakeClock,
+    count,
+    make_client,
+    token_payload,
+)
 
 PROFILES = f"{API}/v1/profiles"
 OK: dict[str, list[object]] = {"profiles": []}

@@ -25,9 +25,8 @@ from cronofy_avail.runtime.cluster import (
 from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import SyncEngine
-
-from .test_commands_serve import WAIT, Served, until
-from .test_commands_support import Cli, at, closed_port, emulator, make_cli
+from tests.support.commands import WAIT, Cli, Served, at, closed_port, emulator, make_cli
+from tests.support.wait import until
 
 __all__ = ["emulator"]
 

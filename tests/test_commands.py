@@ -24,8 +24,7 @@ from cronofy_avail.core.errors import OAuthError
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, SignatureVerificationError, verify
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.runtime.store import SQLiteStore
-
-from .test_commands_support import (
+from tests.support.commands import (
     CLIENT_SECRET,
     Cli,
     assert_no_secret,

@@ -11,7 +11,6 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -21,70 +20,12 @@ from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.commands import serve
 from cronofy_avail.cli.serve import _ask
 from cronofy_avail.runtime.store import SQLiteStore
-
-from .test_commands_support import Cli, at, cli, closed_port, emulator
+from tests.support.commands import WAIT, Cli, Served, at, cli, closed_port, emulator
+from tests.support.wait import until
 
 __all__ = ["cli", "emulator"]  # fixtures used by name
 
-WAIT = 15.0
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def until(condition: Callable[[], Awaitable[bool] | bool], within: float = WAIT) -> None:
-    """Wait for a condition, bounded; polls without fixed sleeps beyond a tick."""
-    async with asyncio.timeout(within):
-        while True:
-            outcome = condition()
-            if not isinstance(outcome, bool):
-                outcome = await outcome
-            if outcome:
-                return
-            await asyncio.sleep(0.01)
-
-
-class Served:
-    """``serve`` running as a task in the test's loop (next to the emulator)."""
-
-    def __init__(self, cli: Cli, port: int, **options: object) -> None:
-        self.cli = cli
-        self.port = port
-        self.out = io.StringIO()
-        self.ready = asyncio.Event()
-        self.stop = asyncio.Event()
-        settings = Settings.load(cli.environ, None)
-        self.task = asyncio.create_task(
-            serve(
-                settings,
-                self.out,
-                port=port,
-                ready=self.ready,
-                stop=self.stop,
-                schedule_every=None,
-                **options,  # type: ignore[arg-type]
-            )
-        )
-
-    async def __aenter__(self) -> Served:
-        waiter = asyncio.create_task(self.ready.wait())
-        done, _ = await asyncio.wait(
-            {waiter, self.task}, timeout=WAIT, return_when="FIRST_COMPLETED"
-        )
-        if self.task in done:
-            waiter.cancel()
-            self.task.result()  # raises what went wrong
-            raise AssertionError(f"serve ended early:\n{self.out.getvalue()}")
-        assert waiter in done, self.out.getvalue()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.stop.set()
-        code = await asyncio.wait_for(self.task, WAIT)
-        self.cli.outputs.append(self.out.getvalue())
-        assert code == 0
-
-    @property
-    def text(self) -> str:
-        return self.out.getvalue()
 
 
 async def test_serve_receives_syncs_and_answers_notify_and_replay(cli: Cli) -> None:

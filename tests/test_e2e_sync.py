@@ -26,21 +26,10 @@ from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator, UserClients
 from cronofy_avail.runtime.store import MemoryStore, SQLiteStore, UserState
 from cronofy_avail.runtime.sync import SyncEngine
+from tests.support.playground import TODAY, add, at, iso
+from tests.support.wait import until
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, max_elapsed=5.0)
-
-
-TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-"""Midnight UTC of the day this module was imported: one base for every call of ``at``, so a
-test that runs across midnight still names the same days at its end as at its start."""
-
-
-def at(days: int, hour: int, minute: int = 0) -> datetime:
-    return TODAY + timedelta(days=days, hours=hour, minutes=minute)
-
-
-def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.fixture
@@ -56,17 +45,6 @@ async def period_map(pg: Playground) -> dict[str, tuple[datetime, datetime]]:
         p.available_period_id: (p.start, p.end)  # type: ignore[misc]
         for p in await pg.periods()
     }
-
-
-def add(pg: Playground, start: datetime | str, end: datetime | str, **extra: Any) -> str:
-    spec: dict[str, Any] = {
-        "summary": "Available",
-        "start": iso(start) if isinstance(start, datetime) else start,
-        "end": iso(end) if isinstance(end, datetime) else end,
-        **extra,
-    }
-    uid: str = pg.emulator.add_event(pg.calendar_id, **spec)["event_uid"]
-    return uid
 
 
 async def test_create_move_delete_all_day_recurring_and_long_uid_converge(
@@ -362,12 +340,6 @@ async def test_no_secret_in_any_log_record_or_status(caplog: pytest.LogCaptureFi
         assert all(secret not in d for d in deliveries)
 
 
-async def _until(predicate: Any, within: float = 5.0) -> None:
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110 - polls state another component owns, bounded
-            await asyncio.sleep(0.005)
-
-
 async def test_token_expiring_in_the_middle_of_a_sync(pg: Playground) -> None:
     old = (await pg.user()).credentials
     assert old is not None
@@ -375,7 +347,7 @@ async def test_token_expiring_in_the_middle_of_a_sync(pg: Playground) -> None:
     uid = add(pg, at(1, 9), at(1, 10))
     # The read has reached the emulator with the old token and waits there (latency comes
     # before authentication): expiring now makes that very request answer 401.
-    await _until(lambda: slow.hits > 0)
+    await until(lambda: slow.hits > 0)
     pg.emulator.expire_tokens(pg.account.account_id)
     await pg.settle()
     assert pg.emulator.request_counts()["POST /oauth/token"] == 1  # the sync renewed once
@@ -391,7 +363,7 @@ async def test_graceful_shutdown_lets_a_running_sync_finish(tmp_path: Path) -> N
     async with Playground.running(store=store, retry=FAST) as pg:
         pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=200)
         uid = add(pg, at(1, 9), at(1, 10))
-        await _until(lambda: pg.coordinator.is_syncing(pg.user_id))
+        await until(lambda: pg.coordinator.is_syncing(pg.user_id))
         await pg.server.stop()  # stops accepting, waits for the running sync
         assert not pg.coordinator.is_busy(pg.user_id)
         assert uid in await period_map(pg)
@@ -414,7 +386,7 @@ async def test_users_are_served_in_turn_and_a_busy_user_cannot_starve_others() -
         pg.coordinator.add_listener(lambda user_id, result: order.append(user_id))
         pg.emulator.add_fault(endpoint="GET /v1/events", latency_ms=60)
         pg.coordinator.request(pg.user_id)
-        await _until(lambda: pg.coordinator.is_syncing(pg.user_id))
+        await until(lambda: pg.coordinator.is_syncing(pg.user_id))
         for _ in range(5):
             pg.coordinator.request(pg.user_id)  # folds into one follow-up
         pg.coordinator.request("b")

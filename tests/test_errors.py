@@ -26,8 +26,7 @@ from cronofy_avail.core.errors import (
     error_for_status,
     oauth_error,
 )
-
-from .helpers import SECRETS
+from tests.support.client import SECRETS
 
 URL_WITH_SECRET = "https://api.cronofy.com/v1/events?access_token=ACCESS-tok-5ecret-7f3a9c#frag"
 BODY_422 = json.dumps(

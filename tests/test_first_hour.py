@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from cronofy_avail.emulator import Emulator
-
-from .test_commands_support import CLIENT_SECRET, closed_port, emulator
-from .user_cli import UserShell
+from tests.support.commands import CLIENT_SECRET, closed_port, emulator
+from tests.support.user_cli import UserShell
 
 __all__ = ["emulator"]  # fixture used by name
 

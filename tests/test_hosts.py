@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cronofy_avail.core.hosts import DATA_CENTERS, Endpoints, api_base_url, app_base_url
-
-from .helpers import make_client
+from tests.support.client import make_client
 
 EXPECTED_API = {
     "us": "https://api.cronofy.com",

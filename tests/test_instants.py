@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.instants import (
+from tests.support.instants import (
     DATE_TOUCHING,
     ROOT,
     ZONES,

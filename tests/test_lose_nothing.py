@@ -26,8 +26,7 @@ from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.store import SQLiteStore, UserRecord, lock_owner
 from cronofy_avail.runtime.sync import BUSY_MESSAGE, LOST_MESSAGE
-
-from .test_commands_support import Cli, at, cli, emulator
+from tests.support.commands import Cli, at, cli, emulator
 
 __all__ = ["cli", "emulator"]
 

@@ -41,8 +41,7 @@ from cronofy_avail.core.models import (
     parse_time,
     utc_instant,
 )
-
-from .helpers import CALENDAR, PROFILE
+from tests.support.client import CALENDAR, PROFILE
 
 NINE = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 TEN = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

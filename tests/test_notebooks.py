@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests import instants
+from tests.support import instants
 
 nbformat = pytest.importorskip("nbformat", reason="pip install -e '.[notebook]'")
 

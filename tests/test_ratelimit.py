@@ -12,8 +12,7 @@ from cronofy_avail.client.ratelimit import (
     RateWindow,
     shared_limiter,
 )
-
-from .helpers import make_client, unique_client_id
+from tests.support.client import make_client, unique_client_id
 
 
 class Clock:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .user_cli import SCRIPT, UserShell
+from tests.support.user_cli import SCRIPT, UserShell
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.runtime.serving import ConnectionLimits
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
+from tests.support.webhook import SECRET, build
 from webhook_server import WebhookServer
-
-from .test_webhook_inputs import SECRET, build
 
 KEY = "fuzzkey-aaaaaaaaaaaaaaaaaaaaaaaa"
 

@@ -18,11 +18,9 @@ from cronofy_avail.app.admin_token import admin_token_path
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.runtime.serving import ConnectionLimits
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
+from tests.support.commands import Cli, Served, cli, closed_port, emulator
+from tests.support.webhook import SECRET, body, build
 from webhook_server import WebhookServer
-
-from .test_commands_serve import Served
-from .test_commands_support import Cli, cli, closed_port, emulator
-from .test_webhook_inputs import SECRET, body, build
 
 __all__ = ["cli", "emulator"]  # fixtures used by name
 

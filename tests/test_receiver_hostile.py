@@ -18,9 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
+from tests.support.webhook import SECRET, Harness, assert_untouched, body, build
 from webhook_server import async_setup
-
-from .test_webhook_inputs import SECRET, Harness, assert_untouched, body, build
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.store import UserState
 from cronofy_avail.runtime.sync import PlanRunner, rejects_entry
-
-from .test_e2e_sync import _until, add, at
+from tests.support.playground import add, at
+from tests.support.wait import until
 
 FAST = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002)
 T = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
@@ -91,7 +91,7 @@ async def test_auth_lost_while_writing_ends_in_needs_reauth() -> None:
     async with Playground.running(retry=FAST) as pg:
         slow = pg.emulator.add_fault(endpoint="POST /v1/batch", latency_ms=200)
         add(pg, at(1, 9), at(1, 10))
-        await _until(lambda: slow.hits > 0)  # the write is in flight with the old token
+        await until(lambda: slow.hits > 0)  # the write is in flight with the old token
         pg.emulator.state.revoke_refresh_tokens(pg.account.account_id)
         pg.emulator.expire_tokens(pg.account.account_id)
         watermark = (await pg.user()).watermark

@@ -1,4 +1,4 @@
-"""The suite-wide log scan (tests/conftest.py) catches what it is meant to catch."""
+"""The suite-wide log scan (tests/support/secret_scan.py) catches what it is meant to catch."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import logging
 
 import pytest
 
-from tests.conftest import _SecretScan
-
-from .helpers import ACCESS_TOKEN
+from tests.support.client import ACCESS_TOKEN
+from tests.support.secret_scan import SecretScan
 
 
 @pytest.mark.parametrize(
@@ -22,7 +21,7 @@ from .helpers import ACCESS_TOKEN
     ],
 )
 def test_the_scan_flags_secrets(message: str) -> None:
-    scan = _SecretScan()
+    scan = SecretScan()
     scan.emit(logging.LogRecord("x", logging.DEBUG, __file__, 1, message, None, None))
     assert scan.hits
 
@@ -36,6 +35,6 @@ def test_the_scan_flags_secrets(message: str) -> None:
     ],
 )
 def test_the_scan_lets_masked_values_pass(message: str) -> None:
-    scan = _SecretScan()
+    scan = SecretScan()
     scan.emit(logging.LogRecord("x", logging.DEBUG, __file__, 1, message, None, None))
     assert not scan.hits

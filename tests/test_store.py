@@ -651,8 +651,8 @@ async def test_sqlite_reads_due_users_by_index(tmp_path: Path) -> None:
 async def test_each_store_selects_the_users_the_rule_selects(store: Store) -> None:
     """The SQL forms of ``scheduler_must_look`` (an index query per dialect) agree with the
     rule on every row of its table (tests/test_intents.py)."""
-    from tests.test_intents import DUE_CASES
-    from tests.test_intents import T0 as AT
+    from tests.support.intents import DUE_CASES
+    from tests.support.intents import T0 as AT
 
     expected: list[str] = []
     for case in DUE_CASES:

@@ -19,10 +19,9 @@ import pytest
 
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.runtime.store import SQLiteStore
-
-from .dev_run import running_dev
-from .test_commands_support import closed_port
-from .user_cli import SCRIPT, UserShell
+from tests.support.commands import closed_port
+from tests.support.dev_run import running_dev
+from tests.support.user_cli import SCRIPT, UserShell
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import aiohttp
 import pytest
 
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import auth
+from tests.support.emulator import auth
 
 DAY = [{"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T11:00:00Z"}]
 

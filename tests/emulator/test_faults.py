@@ -11,8 +11,7 @@ from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import CronofyTransportError, RateLimitedError, ServerError
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount, EmulatorControl
-
-from .conftest import auth
+from tests.support.emulator import auth
 
 
 async def _no_sleep(_: float) -> None:

@@ -12,7 +12,7 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .user_cli import SCRIPT, UserShell
+from tests.support.user_cli import SCRIPT, UserShell
 
 WITHIN = 60.0
 

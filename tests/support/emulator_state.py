@@ -13,8 +13,7 @@ import pytest
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import AccountRecord, ChannelRecord, EmulatorState
 from cronofy_avail.emulator.validation import ApiError
-
-from .conftest import FakeClock
+from tests.support.emulator import FakeClock
 
 
 @dataclass

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.instants import FAKED
+from tests.support.instants import FAKED
 
 SCRIPT = Path(sys.executable).with_name("cronofy-avail")
 TIMEOUT = 60.0
@@ -44,7 +44,7 @@ class UserShell:
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
         }
-        # The machine's clock, not configuration: under tests/instants.py the CLI runs at
+        # The machine's clock, not configuration: under tests/support/instants.py the CLI runs at
         # the tests' instant.
         if "FAKETIME" in os.environ:
             env.update({k: os.environ[k] for k in FAKED if k in os.environ})

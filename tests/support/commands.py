@@ -1,5 +1,7 @@
-"""Shared fixtures of the command tests: an emulator on 127.0.0.1, a temporary store, and a
-runner that calls :func:`cronofy_avail.cli.commands.main_commands` in-process.
+"""The command tests' shared parts: an emulator on 127.0.0.1, a temporary store, a runner
+that calls :func:`cronofy_avail.cli.commands.main_commands` in-process, and ``serve`` running
+as a task next to them. A test module uses the fixtures ``emulator`` and ``cli`` by importing
+them from here.
 
 The commands run through ``main_commands`` (``asyncio.run``) in a worker thread, while the
 emulator serves from the test's event loop: real HTTP both ways, no mocks. Every output of a
@@ -19,11 +21,16 @@ from typing import Any
 
 import pytest
 
+from cronofy_avail.app.settings import Settings
+from cronofy_avail.cli.commands import serve
 from cronofy_avail.cli.main import main_commands
 from cronofy_avail.core.planner import KnownPeriod
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.state import AccountRecord
 from cronofy_avail.runtime.store import SQLiteStore, UserRecord
+
+WAIT = 15.0
+"""The bound of a wait on ``serve`` (never reached when things work)."""
 
 CLIENT_SECRET = "CRN_CmdTestSecretDistinct7Qx9Lm2Zp4"
 OLD_CLIENT_SECRET = "CRN_CmdOldSecretDistinct3Vb8Nk1Wq6"
@@ -183,3 +190,48 @@ async def assert_no_secret(runner: Cli) -> None:
     for text in runner.outputs:
         for secret in secrets:
             assert secret not in text, f"a secret leaked into the output:\n{text}"
+
+
+class Served:
+    """``serve`` running as a task in the test's loop (next to the emulator)."""
+
+    def __init__(self, cli: Cli, port: int, **options: object) -> None:
+        self.cli = cli
+        self.port = port
+        self.out = io.StringIO()
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+        settings = Settings.load(cli.environ, None)
+        self.task = asyncio.create_task(
+            serve(
+                settings,
+                self.out,
+                port=port,
+                ready=self.ready,
+                stop=self.stop,
+                schedule_every=None,
+                **options,  # type: ignore[arg-type]
+            )
+        )
+
+    async def __aenter__(self) -> Served:
+        waiter = asyncio.create_task(self.ready.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self.task}, timeout=WAIT, return_when="FIRST_COMPLETED"
+        )
+        if self.task in done:
+            waiter.cancel()
+            self.task.result()  # raises what went wrong
+            raise AssertionError(f"serve ended early:\n{self.out.getvalue()}")
+        assert waiter in done, self.out.getvalue()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        code = await asyncio.wait_for(self.task, WAIT)
+        self.cli.outputs.append(self.out.getvalue())
+        assert code == 0
+
+    @property
+    def text(self) -> str:
+        return self.out.getvalue()

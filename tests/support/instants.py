@@ -16,9 +16,9 @@ emulator), each in its own pytest process:
 
 They are computed from today, so they stay ahead of the calendar instead of falling behind it.
 
-    python -m tests.instants            # all of them, two at a time
-    python -m tests.instants --list     # just say which instants
-    python -m tests.instants -k sunday -- tests/test_week.py   # some instants, some tests
+    python -m tests.support.instants            # all of them, two at a time
+    python -m tests.support.instants --list     # just say which instants
+    python -m tests.support.instants -k sunday -- tests/test_week.py   # some instants, some tests
 
 Without libfaketime (``apt-get install faketime``) it says so and runs nothing, except under CI,
 where that is a failure. The PostgreSQL tests are not among them: a throwaway PostgreSQL keeps
@@ -38,7 +38,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ZONES = ("Europe/London", "America/New_York")
 LIBFAKETIME = (
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
@@ -64,7 +64,6 @@ DATE_TOUCHING = (
     "tests/notebook/test_controller.py",
     "tests/notebook/test_widgets.py",
     "tests/notebook/test_wizard_workshop.py::test_a_wizard_on_the_workshop_url_reaches_step_4_through_the_relay",
-    "tests/test_commands_support.py",
     "tests/test_days_and_windows.py",
     "tests/test_demo.py",
     "tests/test_e2e_sync.py",
@@ -196,7 +195,7 @@ def _counts(summary: str) -> tuple[int, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.instants", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.instants", description=__doc__)
     parser.add_argument("--list", action="store_true", help="print the instants and stop")
     parser.add_argument("-k", dest="only", help="run only the instants whose name holds this")
     parser.add_argument("-j", dest="jobs", type=int, default=2, help="instants at once (2)")
