@@ -16,9 +16,9 @@ emulator), each in its own pytest process:
 
 They are computed from today, so they stay ahead of the calendar instead of falling behind it.
 
-    python -m tests.support.instants            # all of them, two at a time
-    python -m tests.support.instants --list     # just say which instants
-    python -m tests.support.instants -k sunday -- tests/test_week.py   # some instants, some tests
+    python -m tests.support.instants        # all of them, two at a time
+    python -m tests.support.instants --list # just say which instants
+    python -m tests.support.instants -k sunday -- tests/core/test_week.py  # some of both
 
 Without libfaketime (``apt-get install faketime``) it says so and runs nothing, except under CI,
 where that is a failure. The PostgreSQL tests are not among them: a throwaway PostgreSQL keeps
@@ -52,6 +52,15 @@ LIBFAKETIME = (
 # and zones, the week view and the wizard, the CLI's days and the demo. pytest marks them
 # ``dates`` (tests/conftest.py); the runner below collects only these files.
 DATE_TOUCHING = (
+    "tests/cli/test_days_and_windows.py",
+    "tests/cli/test_demo.py",
+    "tests/cli/test_demo_svg.py",
+    "tests/core/test_mapping.py",
+    "tests/core/test_planner.py",
+    "tests/core/test_planner_claims.py",
+    "tests/core/test_week.py",
+    "tests/e2e/test_dev_and_commands.py::test_an_event_that_ended_is_warned_about_and_its_skip_explained",
+    "tests/e2e/test_sync_over_http.py",
     "tests/emulator/test_api.py",
     "tests/emulator/test_availability.py",
     "tests/emulator/test_availability_query.py",
@@ -64,17 +73,9 @@ DATE_TOUCHING = (
     "tests/notebook/test_controller.py",
     "tests/notebook/test_widgets.py",
     "tests/notebook/test_wizard_workshop.py::test_a_wizard_on_the_workshop_url_reaches_step_4_through_the_relay",
-    "tests/test_days_and_windows.py",
-    "tests/test_demo.py",
-    "tests/test_e2e_sync.py",
-    "tests/test_instants.py",
-    "tests/test_lose_nothing.py",
-    "tests/test_mapping.py",
-    "tests/test_planner.py",
-    "tests/test_trial_findings.py::test_an_event_that_ended_is_warned_about_and_its_skip_explained",
-    "tests/test_watermark.py",
-    "tests/test_week.py",
-    "tests/test_week_svg_cli.py",
+    "tests/project/test_instants.py",
+    "tests/sync/test_every_period_keeps_an_owner.py",
+    "tests/sync/test_watermark.py",
 )
 
 

@@ -1,6 +1,6 @@
 """The table of ``scheduler_must_look``: which users the scheduler looks at, at ``T0``. The
 rule's tests (tests/core/test_intents.py) and the stores' SQL forms of it
-(tests/store/test_store.py) check the same rows."""
+(tests/store/test_stores.py) check the same rows."""
 
 from __future__ import annotations
 

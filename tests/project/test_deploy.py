@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cronofy_avail.cli.main import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROCFILE = ROOT / "deploy" / "Procfile"
 
 

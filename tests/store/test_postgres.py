@@ -1,4 +1,4 @@
-"""PostgreSQL's own promises, beyond the shared store suite (tests/test_store.py runs that
+"""PostgreSQL's own promises, beyond the shared store suite (tests/store/test_stores.py runs that
 suite on PostgreSQL too): one state for several processes, a versioned schema, clear errors."""
 
 from __future__ import annotations

@@ -650,7 +650,7 @@ async def test_sqlite_reads_due_users_by_index(tmp_path: Path) -> None:
 
 async def test_each_store_selects_the_users_the_rule_selects(store: Store) -> None:
     """The SQL forms of ``scheduler_must_look`` (an index query per dialect) agree with the
-    rule on every row of its table (tests/test_intents.py)."""
+    rule on every row of its table (tests/core/test_intents.py)."""
     from tests.support.intents import DUE_CASES
     from tests.support.intents import T0 as AT
 

@@ -25,7 +25,7 @@ from tests.support.wait import until
 
 __all__ = ["cli", "emulator"]  # fixtures used by name
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def test_serve_receives_syncs_and_answers_notify_and_replay(cli: Cli) -> None:

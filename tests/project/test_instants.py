@@ -83,15 +83,15 @@ def test_the_summary_line_is_counted() -> None:
 CLOCK = re.compile(r"datetime\.now\(|date\.today\(|utcnow\(|time\.time\(|\btoday\b|\btomorrow\b")
 NOT_DATE_TOUCHING = {
     "tests/browser/test_wizard_browser.py": "slow; its JupyterLab runs at 08:00 today, always",
-    "tests/test_notebooks.py": "slow; notebook 01 runs again at a Sunday night of its own",
-    "tests/test_cluster.py": "PostgreSQL keeps the real clock; jobs are due by the database's",
-    "tests/test_first_hour.py": "'today'/'tomorrow' only in a usage message it checks",
+    "tests/e2e/test_user_settings_and_errors.py": "'today'/'tomorrow' only in a usage message",
     "tests/notebook/test_kernel_idle.py": "one event a day ahead (a real kernel: slow to repeat)",
-    "tests/test_ack_path.py": "a changes_since of now, on any day",
-    "tests/test_runner.py": "events a day ahead, on any day",
-    "tests/test_sync_cost.py": "events a day ahead, on any day",
-    "tests/test_scheduler_reliability.py": "its dates come from an injected clock",
-    "tests/test_workshop.py": "events a day ahead, on any day",
+    "tests/notebook/test_notebooks.py": "slow; notebook 01 runs again at a Sunday night of its own",
+    "tests/sync/test_cluster.py": "PostgreSQL keeps the real clock; jobs are due by the database's",
+    "tests/sync/test_cost.py": "events a day ahead, on any day",
+    "tests/sync/test_runner.py": "events a day ahead, on any day",
+    "tests/sync/test_scheduler.py": "its dates come from an injected clock",
+    "tests/webhook/test_ack_cost.py": "a changes_since of now, on any day",
+    "tests/workshop/test_workshop.py": "events a day ahead, on any day",
 }
 """Test files that read the clock but are not run again at the instants, and why. The whole
 fast suite passed at every instant when checked by hand (python -m tests.instants -- -m

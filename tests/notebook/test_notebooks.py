@@ -25,7 +25,7 @@ from tests.support import instants
 
 nbformat = pytest.importorskip("nbformat", reason="pip install -e '.[notebook]'")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 
 

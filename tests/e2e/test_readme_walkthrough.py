@@ -21,7 +21,7 @@ import pytest
 
 from tests.support.user_cli import SCRIPT, UserShell
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 TUTORIAL = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
 READY_WITHIN = 60.0

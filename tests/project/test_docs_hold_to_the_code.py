@@ -18,7 +18,7 @@ import pytest
 
 from cronofy_avail.cli.main import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = ROOT / "docs"
 PAGES = sorted(DOCS.rglob("*.md"))
