@@ -9,6 +9,7 @@ import re
 import pytest
 
 from cronofy_avail.cli.demo import run_demo
+from tests.support.wait import until
 
 
 @pytest.mark.parametrize("tzid", ["Europe/London", "America/New_York"])
@@ -65,9 +66,7 @@ async def test_keep_running_prints_instructions_that_work() -> None:
     out = io.StringIO()
     stop = asyncio.Event()
     task = asyncio.create_task(run_demo(out, keep_running=True, stop=stop))
-    async with asyncio.timeout(30):
-        while "Still running" not in out.getvalue():  # noqa: ASYNC110 - bounded poll of output
-            await asyncio.sleep(0.01)
+    await until(lambda: "Still running" in out.getvalue(), within=30, what="'Still running'")
     lines = out.getvalue().splitlines()
     add = shlex.split(next(x for x in lines if "curl -X POST" in x).strip())
     url, body = add[3], add[-1]
@@ -78,12 +77,13 @@ async def test_keep_running_prints_instructions_that_work() -> None:
         async with session.get(status) as r:
             assert r.status == 200
             before = (await r.json())["users"][0]["counts"]["syncs"]
-        async with asyncio.timeout(10):
-            while True:
-                async with session.get(status) as r:
-                    if (await r.json())["users"][0]["counts"]["syncs"] > before:
-                        break
-                await asyncio.sleep(0.02)
+
+        async def synced() -> bool:
+            async with session.get(status) as r:
+                syncs: int = (await r.json())["users"][0]["counts"]["syncs"]
+            return bool(syncs > before)
+
+        await until(synced, within=10, what="a sync of the added event")
     stop.set()
     report = await asyncio.wait_for(task, 10)
     assert report.ok

@@ -40,6 +40,7 @@ from tests.support.client import (
     sent,
     token_payload,
 )
+from tests.support.wait import until
 
 PROFILES = f"{API}/v1/profiles"
 OK: dict[str, list[object]] = {"profiles": []}
@@ -229,10 +230,8 @@ async def test_concurrent_401s_share_one_refresh(m: aioresponses) -> None:
         return CallbackResult(status=401)
 
     async def token(url: URL, **kwargs: Any) -> CallbackResult:
-        for _ in range(200):  # hold the refresh open until every request has been refused
-            if rejected >= 5:
-                break
-            await asyncio.sleep(0)
+        # hold the refresh open until every request has been refused
+        await until(lambda: rejected >= 5, within=5, what="five refused requests")
         return CallbackResult(payload=token_payload())
 
     m.get(PROFILES, callback=profiles, repeat=True)

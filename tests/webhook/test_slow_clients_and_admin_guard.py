@@ -19,6 +19,7 @@ from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.runtime.serving import ConnectionLimits
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
 from tests.support.commands import Cli, Served, cli, closed_port, emulator
+from tests.support.wait import until
 from tests.support.webhook import SECRET, body, build
 from webhook_server import WebhookServer
 
@@ -221,10 +222,7 @@ async def a_slow_body_holding_the_bound(server: WebhookServer) -> AsyncIterator[
     slow.write(SLOW_HEAD)
     await slow.drain()
     try:
-        for _ in range(1000):  # wait for the read to start, bounded; not for a duration
-            if handle._body_reads == 1:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: handle._body_reads == 1, within=10, what="the slow body's read")
         assert handle._body_reads == 1
         yield
     finally:

@@ -24,6 +24,7 @@ from cronofy_avail.emulator.classroom import CLASSROOM, WORKSHOP_PATH, add_class
 from cronofy_avail.emulator.relay import RELAY
 from cronofy_avail.runtime.store import MemoryStore, UserRecord
 from cronofy_avail.workshop import WorkshopAttendee, WorkshopError
+from tests.support.wait import until
 from webhook_server import WebhookConfig, WebhookServer
 from webhook_server.relay import RelayPump
 
@@ -88,9 +89,7 @@ async def test_relay_long_poll_wakes_on_a_delivery(
     waiting = asyncio.create_task(poll())
     relay = workshop.app[RELAY]
     box_id = box.rsplit("/", 1)[1]
-    async with asyncio.timeout(10):
-        while relay.boxes[box_id].last_poll is None:  # noqa: ASYNC110 - until the poll arrives
-            await asyncio.sleep(0.01)
+    await until(lambda: relay.boxes[box_id].last_poll is not None, within=10, what="the poll")
     async with http.post(box + "/notifications/K", data=b"{}") as r:
         assert r.status == 202
     async with asyncio.timeout(10):
