@@ -388,8 +388,8 @@ async def test_teardown_twice_is_fine_and_forgets_the_delivery_log(cli: Cli) -> 
 
 
 async def test_serve_asks_cronofy_about_channels_lazily_not_before_serving(cli: Cli) -> None:
-    """Issue 14: `serve` asked Cronofy about every user's channel before any sync could start
-    (at 10,000 users, minutes of the whole rate limit). Now no call is made before serving;
+    """`serve` makes no call to Cronofy before serving (asking about every user's channel first
+    would spend minutes of the whole rate limit at 10,000 users before any sync could start);
     a user's channel is checked once, just before its first sync here, and the users not
     synced yet are checked one at a time afterwards."""
     port = closed_port()

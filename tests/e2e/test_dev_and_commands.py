@@ -1,5 +1,5 @@
-"""The findings of a new-user trial of the README and the CLI against the emulator, each run the
-way the user ran it: ``cronofy-avail dev`` in one child process, the other commands in others,
+"""``cronofy-avail dev`` and the commands a user runs next to it against the emulator, each run
+the way a user runs them: ``dev`` in one child process, the other commands in others,
 a clean ``HOME`` and working directory, settings only from what ``dev`` wrote (``./.env``).
 """
 

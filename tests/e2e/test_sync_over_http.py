@@ -1,6 +1,6 @@
 """End to end over real HTTP: emulator → signed notifications → webhook → coordinator → periods.
 
-Every scenario of the sync engine issue, against the emulator on 127.0.0.1. Counts (event
+Every scenario the sync engine must handle, against the emulator on 127.0.0.1. Counts (event
 reads, retries, API calls) are asserted; wall-clock time never is.
 """
 

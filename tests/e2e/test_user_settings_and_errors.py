@@ -1,6 +1,7 @@
-"""A new user's first hour, run as they run it: the installed ``cronofy-avail`` in a child
-process, a clean ``HOME``, an empty working directory, settings from exported variables only
-(no ``--env-file`` unless the test is about it), and each error's exact message.
+"""What a new user sets and the errors they meet, run as they run it: the installed
+``cronofy-avail`` in a child process, a clean ``HOME``, an empty working directory, settings
+from exported variables only (no ``--env-file`` unless the test is about it), and each
+error's exact message.
 """
 
 from __future__ import annotations

@@ -154,7 +154,7 @@ async def test_default_rate_limit_is_cronofys() -> None:
 async def test_a_write_delayed_past_the_client_timeout_is_still_applied(
     emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
-    """Issue 9, item 8: Cronofy applies a write whose client gave up waiting. The emulator
+    """Cronofy applies a write whose client gave up waiting. The emulator
     reads the body before the injected latency, so the write lands after the client left."""
     rule = emu.add_fault(endpoint="POST /v1/available_periods", latency_ms=300)
     url = f"{emu.base_url}/v1/available_periods"

@@ -146,7 +146,7 @@ def test_the_driver_is_imported_only_when_a_postgres_store_is_opened() -> None:
 
 
 async def test_due_users_are_read_by_index(pg_url: str) -> None:
-    """Issue 14: a scheduler round reads the users due by the schema's indexes, not every
+    """A scheduler round reads the users due by the schema's indexes, not every
     user; a user whose due time is unknown is looked at by the next round."""
     import psycopg
 

@@ -233,8 +233,8 @@ async def test_a_full_request_made_during_a_full_sync_stays(store: Store) -> Non
 
 
 async def test_commit_records_only_the_changes_never_the_whole_set(store: Store) -> None:
-    """Issue 9, item 1: a commit used to replace the user's whole ownership set with the view
-    its sync read at the start, erasing what another process had recorded meanwhile."""
+    """A commit records only its changes: replacing the user's whole ownership set with the
+    view its sync read at the start would erase what another process recorded meanwhile."""
     await store.save_user(user())
     u = user()
     await store.commit_sync(u, put(period("a"), period("b")), started_at=T0, full=False)
@@ -264,7 +264,7 @@ async def test_claims_are_recorded_ahead_and_released_by_commit(store: Store) ->
 async def test_save_user_never_overwrites_the_intent_or_what_a_sync_recorded(
     store: Store,
 ) -> None:
-    # Review of issue 9, finding 7: serve and step 2 read the user, change its channel and
+    # Serve and step 2 read the user, change its channel and
     # save it; a notification or a sync committed meanwhile must survive that write.
     await store.save_user(user())
     stale = await store.get_user("u1")
@@ -289,7 +289,7 @@ async def test_save_user_never_overwrites_the_intent_or_what_a_sync_recorded(
 
 
 async def test_commit_sync_is_conditional_on_still_holding_the_lock(store: Store) -> None:
-    # Review of issue 9, finding 2: checked in the commit's own transaction.
+    # The lock is checked in the commit's own transaction.
     await store.save_user(user())
     before = await store.get_user("u1")
     with pytest.raises(LockLost):  # never held
@@ -312,7 +312,7 @@ async def test_commit_sync_is_conditional_on_still_holding_the_lock(store: Store
 
 
 async def test_a_claim_settles_only_once_no_write_of_it_can_still_land(store: Store) -> None:
-    # Review of issue 9, finding 1: a delete answered 404 (or a listing without the period)
+    # A delete answered 404 (or a listing without the period)
     # soon after the claim does not prove the claimed upsert will not land later.
     await store.save_user(user())
     bound = timedelta(minutes=10)
@@ -361,8 +361,9 @@ async def test_a_claim_settles_only_once_no_write_of_it_can_still_land(store: St
 
 
 async def test_an_intent_recorded_after_the_read_is_never_settled_by_clocks(store: Store) -> None:
-    """Issue 9, item 3: settled by comparing clocks, a notification recorded after the sync
-    read the user but stamped before the sync's start time was cleared unread."""
+    """An intent is settled by what the sync read, not by comparing clocks: by clocks, a
+    notification recorded after the sync read the user but stamped before the sync's start
+    time would be cleared unread."""
     await store.save_user(user())
     u = await store.get_user("u1")  # the sync reads the user ...
     assert u is not None
@@ -583,7 +584,7 @@ async def test_periods_of_some_events_only(store: Store) -> None:
 
 
 async def test_a_round_reads_only_the_users_due(store: Store) -> None:
-    """Issue 14: the scheduler asks the store for the users due (an indexed query), not for
+    """The scheduler asks the store for the users due (an indexed query), not for
     every user; what it selects is what a round must look at, nothing it may skip."""
     later, earlier = T0 + timedelta(hours=1), T0 - timedelta(hours=1)
     for uid in ("new", "due", "later", "failed", "pending", "reauth", "gone", "nocal"):

@@ -1,4 +1,4 @@
-"""Issue 9, item 1: a period written at Cronofy is never left without an owner.
+"""A period written at Cronofy is never left without an owner.
 
 Against the emulator over real HTTP and a real SQLite file: a commit that fails after the
 writes landed, a second process holding the user's sync lock (the CLI racing ``serve``).
@@ -122,7 +122,7 @@ async def test_a_claim_that_never_landed_costs_one_delete_in_the_reconcile(
 async def test_a_slow_upsert_landing_after_its_delete_got_404_is_still_removed(
     tmp_path: Path,
 ) -> None:
-    # Review of issue 9, finding 1. Sync 1 claims E and sends the upsert; it times out and
+    # Sync 1 claims E and sends the upsert; it times out and
     # stays in flight. The user deletes the event; sync 2 deletes E and gets 404. The slow
     # upsert then lands: E must still be owned, so the reconcile removes it.
     store = await SQLiteStore.open(tmp_path / "state.db")
@@ -150,8 +150,8 @@ async def test_a_slow_upsert_landing_after_its_delete_got_404_is_still_removed(
 
 
 async def test_the_reconcile_reads_as_far_as_the_policy_horizon_reaches(tmp_path: Path) -> None:
-    # Review of issue 9, finding 8: the reconcile window came from window_ahead alone, so with
-    # a policy horizon beyond it, an event the incremental sync wrote was deleted by the next
+    # The reconcile window reaches the policy horizon, not window_ahead alone: with a horizon
+    # beyond window_ahead, an event the incremental sync wrote would be deleted by the next
     # reconcile as "no event".
     store = await SQLiteStore.open(tmp_path / "state.db")
     settings = {
@@ -187,8 +187,8 @@ class ClaimFails(SQLiteStore):
 
 
 async def test_a_store_error_inside_a_sync_is_retried_not_failed(tmp_path: Path) -> None:
-    # Review of issue 9, finding 6: "database is locked" from the sync's own store writes
-    # marked the user failed ("internal error") instead of retrying.
+    # "database is locked" from the sync's own store writes is retried; it does not mark the
+    # user failed ("internal error").
     store = await ClaimFails.open(tmp_path / "state.db")
     async with Playground.running(store=store, retry=FAST) as pg:
         results: list[tuple[str, str | None]] = []
@@ -268,7 +268,7 @@ async def take_over_expired_lock(db: Path, user_id: str) -> tuple[SQLiteStore, s
 async def test_a_sync_that_lost_its_lock_before_applying_sends_nothing_and_records_nothing(
     tmp_path: Path,
 ) -> None:
-    # Review of issue 9, finding 2: serve stalls past its lease, the CLI takes the lock.
+    # serve stalls past its lease, the CLI takes the lock.
     store = await Stalls.open(tmp_path / "state.db")
     async with Playground.running(store=store, retry=FAST) as pg:
         await pg.coordinator.stop()
@@ -332,7 +332,7 @@ async def test_a_sync_that_lost_its_lock_before_committing_records_nothing(
 
 
 async def test_two_syncs_of_one_user_in_one_process_exclude_each_other(tmp_path: Path) -> None:
-    # Review of issue 9, finding 3 (second half): one owner id per sync, not per engine.
+    # One owner id per sync, not per engine.
     store = await Stalls.open(tmp_path / "state.db")
     async with Playground.running(store=store, retry=FAST) as pg:
         await pg.coordinator.stop()

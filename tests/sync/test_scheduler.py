@@ -1,5 +1,5 @@
-"""Issue 9, items 4 to 7: one horizon in the user's zone, a scheduler that survives a failing
-round, backoff for ``failed`` users, and no sync before ``start()`` when held."""
+"""One horizon in the user's zone, a scheduler that survives a failing round, backoff for
+``failed`` users, and no sync before ``start()`` when held."""
 
 from __future__ import annotations
 
@@ -112,8 +112,8 @@ async def test_held_requests_wait_for_start() -> None:
 @pytest.mark.parametrize("tzid", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "UTC", "Asia/Kolkata"])
 @pytest.mark.parametrize("hour", [0, 5, 11, 13, 23])
 def test_the_reconcile_reads_every_day_the_incremental_sync_accepts(tzid: str, hour: int) -> None:
-    """Issue 9, item 4: with "today" taken in UTC, an event on the horizon's last local day
-    east of UTC was created incrementally and deleted by the next reconcile."""
+    """ "Today" is the user's local day: taken in UTC, an event on the horizon's last local day
+    east of UTC would be created incrementally and deleted by the next reconcile."""
     engine = SyncEngine(MemoryStore())
     policy = MappingPolicy(tzid=tzid)
     now = datetime(2026, 11, 24, hour, 30, tzinfo=UTC)
@@ -126,7 +126,7 @@ def test_the_reconcile_reads_every_day_the_incremental_sync_accepts(tzid: str, h
 
 
 def test_a_logged_error_keeps_its_cause_and_masks_secrets() -> None:
-    """Issue 9: "log: error: sync worker for u1 crashed" used to print with no cause."""
+    """A logged error says its cause, not only "log: error: sync worker for u1 crashed"."""
 
     from cronofy_avail.cli.commands import _LogToOutput
     from cronofy_avail.cli.common import MaskingWriter
@@ -189,7 +189,7 @@ def test_reconciles_of_users_onboarded_together_spread_over_the_day() -> None:
 
 
 def test_the_stored_due_time_is_never_later_than_needs_full_and_tight() -> None:
-    """Issue 14: ``reconcile_due`` is when ``needs_full`` first turns true, so a store asked
+    """``reconcile_due`` is when ``needs_full`` first turns true, so a store asked
     only for users due at ``now`` never hides a user who needs a reconcile."""
     import random
 
@@ -233,7 +233,7 @@ class CountingDue(MemoryStore):
 
 
 async def test_a_round_reads_the_users_due_and_requests_what_a_full_scan_would() -> None:
-    """Issue 14: a day of 5-minute rounds over 500 users stored before due times existed:
+    """A day of 5-minute rounds over 500 users stored before due times existed:
     the first round looks at every user once and stores their due times; later rounds read
     only the users due, and request exactly the reconciles a scan of every user would."""
     t0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -279,7 +279,7 @@ async def test_a_round_reads_the_users_due_and_requests_what_a_full_scan_would()
 
 
 async def test_a_real_sync_stores_when_the_user_is_next_due() -> None:
-    """Issue 14: each commit records the user's next reconcile time, so the scheduler's
+    """Each commit records the user's next reconcile time, so the scheduler's
     store query finds the user exactly when ``needs_full`` turns true, and not before."""
     from cronofy_avail.playground import Playground
 

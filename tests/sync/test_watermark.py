@@ -1,4 +1,4 @@
-"""The incremental watermark is Cronofy's clock, not this machine's (issue 14, P3).
+"""The incremental watermark is Cronofy's clock, not this machine's.
 
 Cronofy's ``last_modified`` compares against Cronofy's clock, so the next read starts from
 the ``Date`` Cronofy answered the last read with, less a small overlap: a change right after

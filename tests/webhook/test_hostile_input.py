@@ -1,4 +1,4 @@
-"""Issue 9: the receiver against hostile and awkward input, over real sockets.
+"""The receiver against hostile and awkward input, over real sockets.
 
 A genuine delivery split across TCP writes or chunked must verify; hostile input gets a 4xx
 with a short reason, never a 500 or a traceback, and changes nothing.

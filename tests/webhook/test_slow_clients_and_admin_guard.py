@@ -1,4 +1,4 @@
-"""Issue 9: the receiver under slow clients and the admin views under hostile browsers.
+"""The receiver under slow clients and the admin views under hostile browsers.
 
 Real sockets against a real ``WebhookServer``; ``serve`` through its command.
 """
@@ -76,8 +76,8 @@ def genuine(srv: WebhookServer) -> tuple[str, bytes, dict[str, str]]:
 async def test_a_flood_of_half_sent_requests_does_not_stop_a_genuine_delivery(
     patient_server: WebhookServer,
 ) -> None:
-    # Review of issue 9, finding 5: with a 0.5 s head timeout, a loaded machine closed early
-    # connections by timeout (not eviction) and ``evicted >= 184`` failed.
+    # A patient server (a long head timeout): with a short one (0.5 s) a loaded machine closes
+    # the early connections by timeout, not eviction, and ``evicted >= 184`` cannot hold.
     server = patient_server
     writers: list[asyncio.StreamWriter] = []
     try:
@@ -136,8 +136,8 @@ async def test_a_body_that_never_arrives_is_408(server: WebhookServer) -> None:
 async def test_a_refused_delivery_is_answered_before_its_body_is_read(
     patient_server: WebhookServer, key: str, signature: str, status: bytes
 ) -> None:
-    # Review of issue 9, finding 4: the body was read (up to body_timeout) before the key was
-    # looked up or the signature header checked, so slow bodies of refused requests piled up.
+    # The key is looked up and the signature header checked before the body is read (up to
+    # body_timeout): read first, slow bodies of refused requests would pile up.
     # The body below never completes: only an answer given before reading it can arrive.
     patient_server.config.body_timeout = 60.0
     reader, writer = await asyncio.open_connection("127.0.0.1", patient_server.port)
@@ -230,7 +230,7 @@ async def a_slow_body_holding_the_bound(server: WebhookServer) -> AsyncIterator[
 
 
 async def test_bodies_read_at_once_are_bounded(patient_server: WebhookServer) -> None:
-    # Review of issue 9, finding 4: slow bodies of signed requests are bounded in number;
+    # Slow bodies of signed requests are bounded in number;
     # beyond the bound a delivery is told to come back (503 with Retry-After), not held.
     async with a_slow_body_holding_the_bound(patient_server):
         reader, writer = await asyncio.open_connection("127.0.0.1", patient_server.port)
