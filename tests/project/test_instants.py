@@ -94,8 +94,8 @@ NOT_DATE_TOUCHING = {
     "tests/workshop/test_workshop.py": "events a day ahead, on any day",
 }
 """Test files that read the clock but are not run again at the instants, and why. The whole
-fast suite passed at every instant when checked by hand (python -m tests.instants -- -m
-"not slow" tests): this list says why that need not be repeated in every make test."""
+fast suite passed at every instant when checked by hand (python -m tests.support.instants --
+-m "not slow" tests): this list says why that need not be repeated in every make test."""
 
 
 def test_each_test_file_that_reads_the_clock_runs_at_the_instants_or_says_why() -> None:
