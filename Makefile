@@ -62,9 +62,9 @@ pytest: $(call installed,dev+notebook+postgres)
 	$(BIN)/python -m pytest
 
 # The tests that touch dates, again at a Sunday night, the daylight-saving changes, New Year's
-# Eve, a leap day and a year on (tests/instants.py; needs Debian's faketime).
+# Eve, a leap day and a year on (tests/support/instants.py; needs Debian's faketime).
 instants: $(call installed,dev+notebook+postgres)
-	$(BIN)/python -m tests.instants
+	$(BIN)/python -m tests.support.instants
 
 bench: $(call installed,dev+notebook+postgres)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

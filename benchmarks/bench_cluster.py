@@ -243,7 +243,7 @@ async def _cluster_syncs(url: str, workers: int, home: str) -> float:
 
 async def run() -> None:
     try:
-        from tests.postgres import start_cluster
+        from tests.support.postgres import start_cluster
 
         cluster = start_cluster()
     except BaseException as exc:  # pytest's skip outside pytest, or a missing driver

@@ -2,7 +2,7 @@
 
 The notebooks are generated, not edited by hand, so that they stay thin and consistent with
 the API: cells have stable ids (``<notebook>-<nn>``), no outputs and no execution counts, and
-``tests/test_notebooks.py`` fails when a committed notebook differs from what this script
+``tests/notebook/test_notebooks.py`` fails when a committed notebook differs from what this script
 writes. Run ``python notebooks/build.py`` after changing a cell here; ``--check`` only compares.
 """
 

@@ -9,7 +9,7 @@
   stores answer the same question with an index query, see ``runtime/store/sql.py``);
 * a user's **sync lock** is a lease (:func:`lock_held_by`, :func:`lock_free`).
 
-Plain values in, plain values out: no I/O, no clock, tested by tables (tests/test_intents.py).
+Plain values in, plain values out: no I/O, no clock, tested by tables (tests/core/test_intents.py).
 """
 
 from __future__ import annotations

@@ -20,54 +20,25 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from datetime import time as time_of_day
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests import instants
-
-CHROMIUM = Path("/usr/bin/chromium")
-INSTALL = "apt-get update && apt-get install -y chromium"
-TOKEN = "browser-test-token"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # root in CI
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-ZONE = ZoneInfo("Europe/London")
-"""The wizard's default zone."""
-
-
-@dataclass(frozen=True)
-class Lab:
-    url: str
-    token: str
-    root: Path
-    log: Path
-    today: date
-    """Today in the lab (in :data:`ZONE`), whose clock starts at 08:00."""
-
-
-def missing(reason: str, install: str = INSTALL) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must install it: {install})")
-    pytest.skip(f"{reason}: {install}")
+from tests.support import instants
+from tests.support.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TOKEN,
+    ZONE,
+    Lab,
+    missing,
+    wait_for_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +98,7 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             start_new_session=True,
         )
         try:
-            yield Lab(_wait_for_server(proc, runtime, log_path), TOKEN, root, log_path, today)
+            yield Lab(wait_for_server(proc, runtime, log_path), TOKEN, root, log_path, today)
         finally:
             proc.send_signal(signal.SIGTERM)  # the server shuts its kernels down
             try:
@@ -135,29 +106,6 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)  # our own process group only
                 proc.wait()
-
-
-def _wait_for_server(proc: subprocess.Popen[bytes], runtime: Path, log: Path) -> str:
-    """The server's URL once it answers (the real port is in its runtime file)."""
-    info = runtime / f"jpserver-{proc.pid}.json"
-    deadline = time.monotonic() + 180
-    url: str | None = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter lab exited; see {log}")
-        if url is None and info.exists():
-            try:
-                url = str(json.loads(info.read_text())["url"])
-            except ValueError:
-                url = None  # half written
-        if url is not None:
-            try:
-                urllib.request.urlopen(f"{url}api/status?token={TOKEN}", timeout=2)  # noqa: S310
-                return url
-            except OSError:
-                pass
-        time.sleep(0.25)  # polling a subprocess's start-up; no event to wait on
-    raise TimeoutError(f"jupyter lab did not answer in 180 s; see {log}")
 
 
 @pytest.fixture(scope="module")

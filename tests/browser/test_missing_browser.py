@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import INSTALL, missing
+from tests.support.browser import INSTALL, missing
 
 
 def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(

@@ -14,8 +14,7 @@ import nbformat
 import pytest
 
 from cronofy_avail.notebook.controller import STEP_KEYS
-from tests.browser.conftest import Lab
-from tests.browser.test_wizard_browser import KERNEL_IDLE
+from tests.support.browser import KERNEL_IDLE, Lab
 
 pytestmark = pytest.mark.slow
 

@@ -13,18 +13,12 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cronofy_avail.notebook.controller import STEP_KEYS
-from tests.browser.conftest import Lab
+from tests.support.browser import KERNEL_IDLE, Lab
 
 pytestmark = pytest.mark.slow
 
 WAIT = 90_000
 NOTEBOOK = "wizard.ipynb"
-KERNEL_IDLE = """(path) => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.context && w.context.path === path && w.sessionContext.session
-            && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
 
 
 def write_notebook(root: Path) -> None:

@@ -14,8 +14,7 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.models import UpsertEventRequest, parse_time
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import auth
+from tests.support.emulator import auth
 
 
 async def test_identity(client: CronofyClient, account: EmulatorAccount) -> None:

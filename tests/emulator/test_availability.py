@@ -9,8 +9,7 @@ import aiohttp
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.models import AvailabilityRequest, format_time, parse_time, utc_instant
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import auth
+from tests.support.emulator import auth
 
 DAY = [{"start": "2026-11-25T08:00:00Z", "end": "2026-11-25T18:00:00Z"}]
 

@@ -10,8 +10,7 @@ import sys
 import aiohttp
 
 from cronofy_avail.cli.main import build_parser
-
-from .conftest import WAIT, auth
+from tests.support.emulator import WAIT, auth
 
 
 async def _start(*extra: str) -> asyncio.subprocess.Process:

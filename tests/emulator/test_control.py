@@ -12,8 +12,7 @@ import pytest
 from cronofy_avail.core.signatures import verify_notification
 from cronofy_avail.emulator import Emulator, EmulatorControl
 from cronofy_avail.emulator.control_client import EmulatorControlError
-
-from .conftest import FAST, Receiver, auth
+from tests.support.emulator import FAST, Receiver, auth
 
 
 async def test_accounts_events_and_views(

@@ -1,8 +1,7 @@
-"""Issue 13: each place the emulator diverged from Cronofy's docs or its SDKs, over real HTTP.
+"""Each place the emulator once diverged from Cronofy's docs or its SDKs, over real HTTP.
 
-Every test here failed on the emulator before the fix. Sources: "Cronofy docs (as recorded
-in issue 13)" where the issue states what the docs say; otherwise the SDK file and test or
-function named in the test.
+Sources: "Cronofy docs (docs/api-contract.md)" where that page states what the
+docs say; otherwise the SDK file and test or function named in the test.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import aiohttp
 import pytest
 
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import auth
+from tests.support.emulator import auth
 
 DAY = [{"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T11:00:00Z"}]
 
@@ -43,7 +41,7 @@ async def delete(http: aiohttp.ClientSession, url: str, token: str, body: Any) -
 async def test_1_n_of_m_one_slot_per_time_every_free_member_time_order(
     emu: Emulator, http: aiohttp.ClientSession
 ) -> None:
-    # Cronofy docs (as recorded in issue 13): "any 1 of these 3 rooms" answers one slot per
+    # Cronofy docs (docs/api-contract.md): "any 1 of these 3 rooms" answers one slot per
     # time naming every free member, in time order; max_results truncates that list.
     rooms = [await emu.create_account(email=f"room{i}@example.com") for i in range(3)]
     emu.add_event(rooms[0].calendar_id, start="2026-11-25T10:00:00Z", end="2026-11-25T11:00:00Z")
@@ -75,7 +73,7 @@ async def test_1_n_of_m_one_slot_per_time_every_free_member_time_order(
 async def test_2_time_inside_time_tzid_is_utc(
     emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
-    # Cronofy docs (as recorded in issue 13); pycronofy/datetime_utils.py format_event_time
+    # Cronofy docs (docs/api-contract.md); pycronofy/datetime_utils.py format_event_time
     # formats the `time` of a {time, tzid} dict as UTC.
     token = account.access_token
     period = {
@@ -112,7 +110,7 @@ async def test_3_managed_events_are_not_subject_to_the_default_window(
     emu_on_clock: Emulator, account_on_clock: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
     emu, account = emu_on_clock, account_on_clock  # fixed dates near the clock's day
-    # Cronofy docs (as recorded in issue 13): managed events are not subject to the default
+    # Cronofy docs (docs/api-contract.md): managed events are not subject to the default
     # from/to window. The emulator's clock is 2026-11-24: 2099 is far outside its 201 days.
     token = account.access_token
     url = f"{emu.base_url}/v1/calendars/{account.calendar_id}/events"
@@ -145,7 +143,7 @@ async def test_3_managed_events_are_not_subject_to_the_default_window(
 async def test_4_channel_with_empty_calendar_ids_is_refused(
     emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
-    # Cronofy docs (as recorded in issue 13): at least one id when calendar_ids is given.
+    # Cronofy docs (docs/api-contract.md): at least one id when calendar_ids is given.
     body = {"callback_url": "https://example.com/cb", "filters": {"calendar_ids": []}}
     status, answer = await post(http, f"{emu.base_url}/v1/channels", account.access_token, body)
     assert status == 422
@@ -161,7 +159,7 @@ async def test_6_dotnet_time_format_in_upserts_and_last_modified(
     emu_on_clock: Emulator, account_on_clock: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
     emu, account = emu_on_clock, account_on_clock  # fixed dates near the clock's day
-    # cronofy/cronofy-csharp formats times as "yyyy-MM-dd HH:mm:ssZ" (issue 13); availability
+    # cronofy/cronofy-csharp formats times as "yyyy-MM-dd HH:mm:ssZ"; availability
     # already took it, so events, periods and last_modified must too.
     token = account.access_token
     url = f"{emu.base_url}/v1/calendars/{account.calendar_id}/events"
@@ -311,7 +309,7 @@ async def test_max_results_bounds(
     max_results: int,
     status: int,
 ) -> None:
-    # The .NET SDK (cronofy/cronofy-csharp) enforces 1..512 (issue 13).
+    # The .NET SDK (cronofy/cronofy-csharp) enforces 1..512.
     body = {
         "participants": [{"members": [{"sub": account.sub}], "required": "all"}],
         "required_duration": {"minutes": 30},
@@ -350,7 +348,7 @@ async def test_events_carry_an_organizer(
 async def test_userinfo_has_attachments_and_conferencing_profiles(
     emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
-    # Issue 13: /v1/userinfo lacked calendar_attachments_available and conferencing_profiles.
+    # /v1/userinfo carries calendar_attachments_available and conferencing_profiles.
     _, info = await get(http, f"{emu.base_url}/v1/userinfo", account.access_token)
     data = info["cronofy.data"]
     assert data["conferencing_profiles"] == []

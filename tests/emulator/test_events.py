@@ -17,8 +17,7 @@ from cronofy_avail.core.models import (
     parse_time,
 )
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import FAST, FakeClock, auth
+from tests.support.emulator import FAST, FakeClock, auth
 
 TZ = "Europe/London"
 

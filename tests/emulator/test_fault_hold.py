@@ -10,8 +10,7 @@ import pytest
 
 from cronofy_avail.emulator import Emulator, EmulatorAccount, EmulatorControl
 from cronofy_avail.emulator.control_client import EmulatorControlError
-
-from .conftest import FAST, WAIT, auth
+from tests.support.emulator import FAST, WAIT, auth
 
 
 async def _get(

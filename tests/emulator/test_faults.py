@@ -11,8 +11,8 @@ from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.core.errors import CronofyTransportError, RateLimitedError, ServerError
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.emulator import Emulator, EmulatorAccount, EmulatorControl
-
-from .conftest import auth
+from tests.support.emulator import auth
+from tests.support.wait import until
 
 
 async def _no_sleep(_: float) -> None:
@@ -154,7 +154,7 @@ async def test_default_rate_limit_is_cronofys() -> None:
 async def test_a_write_delayed_past_the_client_timeout_is_still_applied(
     emu: Emulator, account: EmulatorAccount, http: aiohttp.ClientSession
 ) -> None:
-    """Issue 9, item 8: Cronofy applies a write whose client gave up waiting. The emulator
+    """Cronofy applies a write whose client gave up waiting. The emulator
     reads the body before the injected latency, so the write lands after the client left."""
     rule = emu.add_fault(endpoint="POST /v1/available_periods", latency_ms=300)
     url = f"{emu.base_url}/v1/available_periods"
@@ -166,17 +166,11 @@ async def test_a_write_delayed_past_the_client_timeout_is_still_applied(
     # The client gives up once the whole request has reached the emulator (the fault rule
     # has seen it), not after a wall-clock timeout that a loaded machine could outrun.
     sending = asyncio.create_task(http.post(url, json=data, headers=auth(account.access_token)))
-    for _ in range(500):  # wait for the event, bounded; not for a duration
-        if rule.hits:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: rule.hits > 0, within=5, what="the request at the emulator")
     assert rule.hits == 1
     sending.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sending
     periods = emu.state.accounts[account.account_id].periods
-    for _ in range(500):  # wait for the state, bounded; not for a duration
-        if "late-1" in periods:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: "late-1" in periods, within=5, what="the late write applied")
     assert "late-1" in periods

@@ -12,8 +12,7 @@ import pytest
 from cronofy_avail.core.models import UpsertEventRequest, parse_time
 from cronofy_avail.core.signatures import is_valid, verify, verify_notification
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import FAST, WAIT, FakeClock, Receiver
+from tests.support.emulator import FAST, WAIT, FakeClock, Receiver
 
 
 async def settle(emu: Emulator) -> None:

@@ -9,8 +9,7 @@ from yarl import URL
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.core.errors import ReauthorizationRequiredError
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import FAST, auth
+from tests.support.emulator import FAST, auth
 
 
 def refresh_body(emu: Emulator, token: str) -> dict[str, str]:

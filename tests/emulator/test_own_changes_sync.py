@@ -1,4 +1,4 @@
-"""Issue 13 item 5: the sync engine under both settings of ``own_changes_count``.
+"""The sync engine under both settings of ``own_changes_count`` (docs/api-contract.md, rule 1).
 
 With the default (``False``: only external changes are returned by ``last_modified`` and
 notified, as Cronofy's docs say) and with ``True`` (the application's own event writes count

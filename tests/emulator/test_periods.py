@@ -17,8 +17,7 @@ from cronofy_avail.core.models import (
     parse_time,
 )
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import auth
+from tests.support.emulator import auth
 
 START = parse_time("2026-11-25T09:00:00Z")
 

@@ -147,7 +147,7 @@ def test_slots_alignment() -> None:
 
 
 def test_n_of_m_slots_one_per_time_naming_every_free_member_in_time_order() -> None:
-    # Cronofy docs (as recorded in issue 13): a group whose required is below its member
+    # Cronofy docs (docs/api-contract.md): a group whose required is below its member
     # count gives one slot per time naming every free member, in time order.
     rooms = [
         av.MemberInput("r1", busy=[(t(10), t(11))]),

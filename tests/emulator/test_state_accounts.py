@@ -4,9 +4,8 @@ identity views (profiles, userinfo, account, the control API's summary)."""
 from __future__ import annotations
 
 from cronofy_avail.emulator.state import DEFAULT_SCOPES
-
-from .conftest import FakeClock
-from .state_helpers import api_error, error_keys, first_account, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, error_keys, first_account, new_state
 
 
 def test_an_account_comes_with_a_profile_a_primary_calendar_and_tokens(

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from cronofy_avail.emulator.state import EmulatorState
-
-from .conftest import FakeClock
-from .state_helpers import api_error, error_keys, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, error_keys, new_state
 
 DAY = [{"start": "2026-11-25T08:00:00Z", "end": "2026-11-25T18:00:00Z"}]
 

@@ -3,8 +3,8 @@ status per entry; the batch itself validated first."""
 
 from __future__ import annotations
 
-from .conftest import FakeClock
-from .state_helpers import api_error, error_keys, first_account, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, error_keys, first_account, new_state
 
 PERIOD = {
     "available_period_id": "p",

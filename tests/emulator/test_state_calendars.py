@@ -11,9 +11,8 @@ from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import AccountRecord, ProfileRecord
 from cronofy_avail.emulator.state.calendars import Calendars, calendar_json
 from cronofy_avail.emulator.state.shared import StateContext
-
-from .conftest import FakeClock
-from .state_helpers import api_error, error_keys, first_account, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, error_keys, first_account, new_state
 
 
 def _standalone(clock: FakeClock) -> tuple[Calendars, AccountRecord, ProfileRecord]:

@@ -12,9 +12,8 @@ from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import AccessToken, AccountRecord, EmulatorState
 from cronofy_avail.emulator.state.channels import CALLBACK_URL_MAX_LENGTH, Channels, same_filters
 from cronofy_avail.emulator.state.shared import StateContext
-
-from .conftest import FakeClock
-from .state_helpers import RecordingObserver, api_error, error_keys, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import RecordingObserver, api_error, error_keys, new_state
 
 HOOK = "http://app/hook"
 

@@ -12,9 +12,8 @@ import pytest
 
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import AccountRecord, EmulatorState
-
-from .conftest import FakeClock
-from .state_helpers import api_error, error_keys, first_account, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, error_keys, first_account, new_state
 
 BASE = "http://x"
 

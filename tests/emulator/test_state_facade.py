@@ -6,9 +6,8 @@ from __future__ import annotations
 import cronofy_avail.emulator.state as state_package
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import EmulatorState
-
-from .conftest import FakeClock
-from .state_helpers import RecordingObserver, first_account, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import RecordingObserver, first_account, new_state
 
 
 def test_every_resource_shares_one_context(clock: FakeClock) -> None:

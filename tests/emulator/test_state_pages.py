@@ -10,9 +10,8 @@ from cronofy_avail.emulator.state import AccountRecord
 from cronofy_avail.emulator.state import pages as pages_module
 from cronofy_avail.emulator.state.pages import Pages
 from cronofy_avail.emulator.state.shared import StateContext
-
-from .conftest import FakeClock
-from .state_helpers import api_error
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error
 
 BASE = "http://emu"
 ADA = AccountRecord("acc_ada", "ada@example.com", "Ada", "UTC", ())

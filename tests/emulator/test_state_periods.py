@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from cronofy_avail.emulator.state import AccountRecord, EmulatorState
-
-from .conftest import FakeClock
-from .state_helpers import api_error, error_keys, first_account, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, error_keys, first_account, new_state
 
 
 def _period(period_id: str, day: int, start: int = 9, end: int = 17) -> dict[str, Any]:

@@ -9,9 +9,8 @@ from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import AccountRecord, EmulatorState
 from cronofy_avail.emulator.state.shared import StateContext
 from cronofy_avail.emulator.state.tokens import Tokens
-
-from .conftest import FakeClock
-from .state_helpers import api_error, first_account, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, first_account, new_state
 
 
 def _refresh(state: EmulatorState, refresh_token: str) -> dict[str, object]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from .conftest import FakeClock
-from .state_helpers import api_error, error_keys, new_state
+from tests.support.emulator import FakeClock
+from tests.support.emulator_state import api_error, error_keys, new_state
 
 NINE = {"start": "2026-11-25T09:00:00Z", "end": "2026-11-25T10:00:00Z"}
 

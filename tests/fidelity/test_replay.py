@@ -10,8 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.fidelity.world import World
+
 from .cases import CASES, Case
-from .conftest import World
 from .shapes import shape_mismatches, value_at
 
 

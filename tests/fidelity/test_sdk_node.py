@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import World
+from tests.fidelity.world import World
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = ROOT / ".sdk" / "node"

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from cronofy_avail.emulator import Emulator, EmulatorAccount
-
-from .conftest import World
+from tests.fidelity.world import World
 
 try:
     import pycronofy

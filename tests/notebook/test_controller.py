@@ -21,7 +21,7 @@ from cronofy_avail.emulator import Emulator
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.notebook.controller import StepState, WizardController, WizardError
 from cronofy_avail.runtime.store import MemoryStore
-from tests.instants import next_sunday_night
+from tests.support.instants import next_sunday_night
 
 NS = "{http://www.w3.org/2000/svg}"
 

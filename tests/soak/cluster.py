@@ -35,6 +35,7 @@ import psycopg
 from cronofy_avail.app.settings import postgres_anchor
 from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
 from cronofy_avail.runtime.store import UserState
+from tests.support.wait import until
 
 from .soak import SERVE, ZONES, Soak, SoakReport, SoakUser, free_port
 
@@ -113,12 +114,16 @@ class ClusterSoak(Soak):
                 stderr=asyncio.subprocess.STDOUT,
                 stdin=asyncio.subprocess.DEVNULL,
             )
-        async with asyncio.timeout(60):
-            marker = "Serving" if argv[0] == "serve" else "Worker on"
-            while marker not in log.read_text():
-                if proc.returncode is not None:
-                    raise RuntimeError(f"{name} exited: {log.read_text()}")
-                await asyncio.sleep(0.05)
+        marker = "Serving" if argv[0] == "serve" else "Worker on"
+
+        def started() -> bool:
+            if marker in log.read_text():
+                return True
+            if proc.returncode is not None:
+                raise RuntimeError(f"{name} exited: {log.read_text()}")
+            return False
+
+        await until(started, within=60, what=f"{name} to start")
         return proc
 
     async def start_serve(self) -> None:

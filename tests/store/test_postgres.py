@@ -1,0 +1,180 @@
+"""PostgreSQL's own promises, beyond the shared store suite (tests/store/test_stores.py runs that
+suite on PostgreSQL too): one state for several processes, a versioned schema, clear errors."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cronofy_avail.app.settings import Settings
+from cronofy_avail.core.planner import OwnershipChanges
+from cronofy_avail.runtime.store import (
+    StoreSchemaError,
+    StoreUnavailableError,
+    UserRecord,
+    open_store,
+)
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+async def test_two_stores_on_one_database_share_users_and_the_sync_lock(pg_url: str) -> None:
+    a = await open_store(pg_url)
+    b = await open_store(pg_url)
+    try:
+        await a.save_user(UserRecord("u1"))
+        assert await b.get_user("u1") is not None
+        assert await a.acquire_lock("u1", "host:1:a", ttl=60) is None
+        assert await b.acquire_lock("u1", "host:1:b", ttl=60) == "host:1:a"
+        await a.release_lock("u1", "host:1:a")
+        assert await b.acquire_lock("u1", "host:1:b", ttl=60) is None
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_concurrent_intents_from_many_receivers_are_all_counted(pg_url: str) -> None:
+    """Each recorded intent bumps the generation once, whichever process records it."""
+    stores = [await open_store(pg_url) for _ in range(3)]
+    try:
+        await stores[0].save_user(UserRecord("u1"))
+        await asyncio.gather(
+            *(
+                s.record_intent("u1", changes_since=T0 + timedelta(minutes=i), received_at=T0)
+                for i in range(30)
+                for s in stores
+            )
+        )
+        got = await stores[1].get_user("u1")
+        assert got is not None
+        assert got.pending_gen == 90
+        assert got.pending_since == T0
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_commit_never_settles_an_intent_another_process_recorded_meanwhile(
+    pg_url: str,
+) -> None:
+    worker = await open_store(pg_url)
+    receiver = await open_store(pg_url)
+    try:
+        await worker.save_user(UserRecord("u1"))
+        await receiver.record_intent("u1", changes_since=T0, received_at=T0)
+        read = await worker.get_user("u1")
+        assert read is not None
+        await receiver.record_intent("u1", changes_since=T0, received_at=T0)
+        after = await worker.commit_sync(read, OwnershipChanges(), started_at=T0, full=False)
+        assert after.pending_since == T0  # still pending: the follow-up will read it
+    finally:
+        await worker.close()
+        await receiver.close()
+
+
+async def test_many_processes_opening_a_new_database_at_once_create_its_schema_once(
+    pg_url: str,
+) -> None:
+    from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, PostgresStore
+
+    stores = await asyncio.gather(*(PostgresStore.open(pg_url) for _ in range(4)))
+    try:
+        assert {s.schema_version for s in stores} == {PG_SCHEMA_VERSION}
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_newer_schema_is_refused(pg_url: str) -> None:
+    import psycopg
+
+    from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, SCHEMA
+
+    store = await open_store(pg_url)
+    await store.close()
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await conn.execute(
+            f"UPDATE {SCHEMA}.schema_version SET version = %s",  # noqa: S608
+            (PG_SCHEMA_VERSION + 1,),
+        )
+    with pytest.raises(StoreSchemaError, match="upgrade cronofy_avail if that one is newer"):
+        await open_store(pg_url)
+
+
+async def test_an_unreachable_server_is_a_clear_error_without_the_password(
+    pg_cluster: object,
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql://app:hunter2-SECRET@127.0.0.1:{port}/nowhere?connect_timeout=2"
+    from cronofy_avail.runtime.store import postgres as pgstore
+
+    with pytest.raises(StoreUnavailableError) as caught:
+        await pgstore.PostgresStore.open(url, min_size=1)
+    message = str(caught.value)
+    assert "hunter2" not in message
+
+
+def test_settings_take_a_postgres_url_and_never_show_its_password() -> None:
+    url = "postgresql://app:hunter2-SECRET@db.internal:5433/avail"
+    settings = Settings.load({"CRONOFY_AVAIL_DB": url}, env_file=None)
+    assert settings.db_url == url
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in settings.db_label
+    assert settings.db_label == "postgresql://app:***@db.internal:5433/avail"
+    assert "hunter2-SECRET" in settings.secrets()  # masked in every command's output
+    assert settings.db_path.name == "pg-db.internal-5433-avail"
+
+
+def test_the_driver_is_imported_only_when_a_postgres_store_is_opened() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, cronofy_avail, cronofy_avail.runtime.store, cronofy_avail.cli.main; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool')))"
+    )
+    out = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
+async def test_due_users_are_read_by_index(pg_url: str) -> None:
+    """A scheduler round reads the users due by the schema's indexes, not every
+    user; a user whose due time is unknown is looked at by the next round."""
+    import psycopg
+
+    from cronofy_avail.runtime.store.postgres import _DUE, SCHEMA
+
+    store = await open_store(pg_url)
+    await store.save_user(
+        UserRecord(
+            "u1",
+            callback_key="k",
+            calendar_id="cal",
+            state="idle",
+            watermark=T0,
+            last_reconcile_at=T0,
+        )
+    )
+    await store.close()
+    store = await open_store(pg_url)
+    try:
+        assert [u.user_id for u in await store.list_due_users(T0)] == ["u1"]
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            await conn.execute("SET enable_seqscan = off")  # a tiny table: ask for the index
+            cur = await conn.execute(
+                f"EXPLAIN SELECT user_id FROM {SCHEMA}.users {_DUE}",  # noqa: S608
+                (T0,),
+            )
+            plan = "\n".join(str(row[0]) for row in await cur.fetchall())
+        assert "Seq Scan" not in plan, plan
+        assert "users_reconcile_due" in plan, plan
+    finally:
+        await store.close()

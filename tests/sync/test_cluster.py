@@ -1,0 +1,295 @@
+"""Receivers and workers on one PostgreSQL (the throwaway cluster) against the emulator:
+the coordinator's guarantees across processes (here several in one loop; the soak runs them
+as separate processes and kills them)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+
+from cronofy_avail.app.settings import Settings
+from cronofy_avail.cli.worker import worker
+from cronofy_avail.client.ratelimit import RateWindow
+from cronofy_avail.runtime.cluster import (
+    QUEUE,
+    SYNC_TASK,
+    ClusterStore,
+    ClusterWorker,
+    PostgresRateLimiter,
+    enqueue_sync,
+    lock_key,
+)
+from cronofy_avail.runtime.coordinator import UserClients
+from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.sync import SyncEngine
+from tests.support.commands import WAIT, Cli, Served, at, closed_port, emulator, make_cli
+from tests.support.wait import until
+
+__all__ = ["emulator"]
+
+
+@pytest.fixture
+async def pg_cli(
+    emulator: object, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Cli:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # serve's admin token lives there
+    runner = await make_cli(emulator, tmp_path)  # type: ignore[arg-type]
+    runner.environ["CRONOFY_AVAIL_DB"] = pg_url
+    return runner
+
+
+async def pg_user(url: str, user_id: str = "default") -> UserRecord | None:
+    store = await ClusterStore.open_cluster(url)
+    try:
+        return await store.get_user(user_id)
+    finally:
+        await store.close()
+
+
+class Worker:
+    """``cronofy-avail worker`` as a task in the test's loop."""
+
+    def __init__(self, cli: Cli, **options: object) -> None:
+        self.out = io.StringIO()
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+        settings = Settings.load(cli.environ, None)
+        self.task = asyncio.create_task(
+            worker(settings, self.out, ready=self.ready, stop=self.stop, **options)  # type: ignore[arg-type]
+        )
+
+    async def __aenter__(self) -> Worker:
+        waiter = asyncio.create_task(self.ready.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self.task}, timeout=WAIT, return_when="FIRST_COMPLETED"
+        )
+        if self.task in done:
+            waiter.cancel()
+            self.task.result()
+            raise AssertionError(f"worker ended early:\n{self.out.getvalue()}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert await asyncio.wait_for(self.task, WAIT) == 0
+
+
+async def test_a_receiver_enqueues_and_two_workers_converge(pg_cli: Cli, pg_url: str) -> None:
+    port = closed_port()
+    public = f"http://127.0.0.1:{port}"
+    await pg_cli.setup(public)
+    user = await pg_user(pg_url)
+    assert user is not None
+    assert user.calendar_id is not None
+    pg_cli.add_event(user.calendar_id, at(1, 9), at(1, 10))
+    async with Served(pg_cli, port, public_url=public) as served:
+        assert "Receiving for the workers on postgresql://" in served.text
+        async with Worker(pg_cli), Worker(pg_cli):
+            await until(lambda: len(pg_cli.remote_periods()) == 1)
+            pg_cli.add_event(user.calendar_id, at(2, 9), at(2, 10))
+            await until(lambda: len(pg_cli.remote_periods()) == 2)
+            await until(lambda: _settled(pg_url))
+    stored = await pg_user(pg_url)
+    assert stored is not None
+    assert stored.pending_since is None
+    assert not stored.pending_full
+
+
+async def _settled(url: str) -> bool:
+    user = await pg_user(url)
+    return user is not None and user.pending_at is None and user.last_sync_at is not None
+
+
+async def test_intent_and_job_are_one_transaction_and_later_ones_fold(pg_url: str) -> None:
+    from datetime import UTC, datetime
+
+    store = await ClusterStore.open_cluster(pg_url)
+    try:
+        await store.save_user(UserRecord("u1", calendar_id="cal"))
+        now = datetime.now(UTC)
+        for _ in range(5):
+            await store.record_intent("u1", changes_since=now, received_at=now)
+        assert (store.enqueued, store.folded) == (1, 4)  # one waiting job, the rest fold
+        assert store.app is not None
+        jobs = list(await store.app.job_manager.list_jobs_async(queueing_lock=lock_key("u1")))
+        assert [j.status for j in jobs] == ["todo"]
+        assert await enqueue_sync(store.app, "u1") is False
+        # A failed transaction takes the job with it: nothing is queued without its intent.
+        assert await store.record_intent("ghost", changes_since=now, received_at=now) is None
+        ghost = list(await store.app.job_manager.list_jobs_async(queueing_lock=lock_key("ghost")))
+        assert ghost == []
+    finally:
+        await store.close()
+
+
+async def test_the_rate_limit_is_shared_by_every_process(pg_url: str) -> None:
+    """Two limiters (two workers) on one database admit ``limit`` starts per window together."""
+    a = await ClusterStore.open_cluster(pg_url)
+    b = await ClusterStore.open_cluster(pg_url)
+    try:
+        windows = (RateWindow(5, 0.5),)
+        la = PostgresRateLimiter(a, "app", windows, margin=0.0)
+        lb = PostgresRateLimiter(b, "app", windows, margin=0.0)
+        for limiter in (la, lb, la, lb, la):
+            assert await limiter._try() == 0.0
+        assert await lb._try() > 0.0  # the sixth start waits, whoever asks
+        assert await la._try() > 0.0
+        other = PostgresRateLimiter(a, "another-app", windows, margin=0.0)
+        assert await other._try() == 0.0  # per application
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_worker_refuses_a_sqlite_store(tmp_path: Path) -> None:
+    from cronofy_avail.app.explain import CommandError
+
+    settings = Settings.load(
+        {
+            "CRONOFY_CLIENT_ID": "id",
+            "CRONOFY_CLIENT_SECRET": "CRN_secret_value_0000",
+            "CRONOFY_AVAIL_DB": str(tmp_path / "s.db"),
+        },
+        None,
+    )
+    with pytest.raises(CommandError, match="postgresql://"):
+        await worker(settings, io.StringIO())
+
+
+async def _cluster_worker(url: str, **options: object) -> tuple[ClusterStore, ClusterWorker]:
+    store = await ClusterStore.open_cluster(url)
+    clients = UserClients(store, client_id="app", client_secret="CRN_not_used_0000")
+    return store, ClusterWorker(store, SyncEngine(store), clients, **options)  # type: ignore[arg-type]
+
+
+async def test_a_second_job_of_a_user_never_runs_while_one_runs(pg_url: str) -> None:
+    """The job lock: with one job of u1 running (doing), a queued follow-up of u1 is not
+    handed to any worker, while another user's job is."""
+    store = await ClusterStore.open_cluster(pg_url)
+    try:
+        assert store.app is not None
+        manager = store.app.job_manager
+        worker_a = await manager.register_worker()
+        worker_b = await manager.register_worker()
+        assert await enqueue_sync(store.app, "u1")
+        running = await manager.fetch_job([QUEUE], worker_a)
+        assert running is not None
+        assert running.lock == lock_key("u1")
+        assert await enqueue_sync(store.app, "u1")  # the one follow-up may wait
+        assert not await enqueue_sync(store.app, "u1")  # ...and only one
+        assert await enqueue_sync(store.app, "u2")
+        other = await manager.fetch_job([QUEUE], worker_b)
+        assert other is not None
+        assert other.lock == lock_key("u2")
+        assert await manager.fetch_job([QUEUE], worker_b) is None  # u1's follow-up waits
+    finally:
+        await store.close()
+
+
+async def test_jobs_of_a_worker_that_stopped_are_run_again_by_another(pg_url: str) -> None:
+    store, runner = await _cluster_worker(pg_url, stalled_after=30.0)
+    try:
+        assert store.app is not None
+        manager = store.app.job_manager
+        dead = await manager.register_worker()
+        assert await enqueue_sync(store.app, "u1")
+        job = await manager.fetch_job([QUEUE], dead)
+        assert job is not None
+        assert await runner.recover_stalled() == 0  # its heartbeat is fresh: not stalled
+        async with store.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour' "
+                "WHERE id = %s",
+                (dead,),
+            )
+        assert await runner.recover_stalled() == 1
+        alive = await manager.register_worker()
+        again = await manager.fetch_job([QUEUE], alive)
+        assert again is not None
+        assert again.id == job.id  # the same job, now for a live worker
+    finally:
+        await store.close()
+
+
+async def test_a_stalled_job_with_a_follow_up_waiting_gives_way_to_it(pg_url: str) -> None:
+    store, runner = await _cluster_worker(pg_url, stalled_after=30.0)
+    try:
+        assert store.app is not None
+        manager = store.app.job_manager
+        dead = await manager.register_worker()
+        assert await enqueue_sync(store.app, "u1")
+        assert await manager.fetch_job([QUEUE], dead) is not None
+        assert await enqueue_sync(store.app, "u1")  # the follow-up waits
+        async with store.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
+            )
+        assert await runner.recover_stalled() == 1
+        alive = await manager.register_worker()
+        assert await manager.fetch_job([QUEUE], alive) is not None  # the follow-up runs
+    finally:
+        await store.close()
+
+
+async def test_a_retry_is_due_after_its_delay_on_the_databases_clock(pg_url: str) -> None:
+    """A retry's due time counts from the database's clock, the one that decides when a job
+    is due: a worker whose clock is skewed neither puts the retry off nor runs it early
+    (under libfaketime this process's clock is far from the throwaway PostgreSQL's)."""
+    from datetime import UTC, datetime
+
+    from cronofy_avail.runtime.sync import SyncResult
+
+    store, runner = await _cluster_worker(pg_url, retry_delays=(600.0,))
+    try:
+        now = datetime.now(UTC)
+        busy = SyncResult("incremental", ok=False, started_at=now, finished_at=now, busy=True)
+        await runner._after("u1", busy, 0)  # another process held the lock: retry later
+        async with store.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT extract(epoch FROM scheduled_at - now())::float8 AS due_in "
+                "FROM procrastinate_jobs WHERE queueing_lock = %s",
+                (lock_key("u1"),),
+            )
+            (row,) = await cur.fetchall()
+        assert 0.0 < row["due_in"] <= 600.0
+    finally:
+        await store.close()
+
+
+async def test_the_tick_records_the_reconcile_once_and_resumes_pending_users(
+    pg_url: str,
+) -> None:
+    from datetime import UTC, datetime
+
+    store, runner = await _cluster_worker(pg_url)
+    second_store, second = await _cluster_worker(pg_url)
+    try:
+        assert store.app is not None
+        await store.save_user(UserRecord("due", calendar_id="cal"))  # never synced: due
+        fresh = UserRecord("fresh", calendar_id="cal")
+        fresh.watermark = fresh.last_reconcile_at = datetime.now(UTC)
+        await store.save_user(fresh)
+        await runner.tick()
+        await second.tick()  # another worker's tick in the same period changes nothing more
+        due = await store.get_user("due")
+        assert due is not None
+        assert due.pending_full
+        assert due.pending_gen == 1  # recorded once
+        jobs = list(await store.app.job_manager.list_jobs_async(task=SYNC_TASK))
+        assert sorted(j.queueing_lock or "" for j in jobs) == [lock_key("due")]
+        assert runner.stats.reconciles == 1
+        assert second.stats.reconciles == 0
+        # The fresh user had no due time (stored before one was kept): the tick looked at it
+        # once and stored it, so later ticks do not read it until then.
+        stored = await store.get_user("fresh")
+        assert stored is not None
+        assert stored.reconcile_due_at == runner.engine.reconcile_due(stored)
+        assert stored.reconcile_due_at is not None
+        listed = await store.list_due_users(datetime.now(UTC))
+        assert [u.user_id for u in listed] == ["due"]  # pending: its job resumes it
+    finally:
+        await store.close()
+        await second_store.close()

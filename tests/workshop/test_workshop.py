@@ -1,0 +1,446 @@
+"""The workshop: the emulator's relay, the pump on the receiving side, attendees joining one
+emulator over real HTTP, the instructor's page and faults, and thirty attendees at once."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
+from cronofy_avail.emulator import Emulator
+from cronofy_avail.emulator.classroom import CLASSROOM, WORKSHOP_PATH, add_classroom_routes
+from cronofy_avail.emulator.relay import RELAY
+from cronofy_avail.runtime.store import MemoryStore, UserRecord
+from cronofy_avail.workshop import WorkshopAttendee, WorkshopError
+from tests.support.wait import until
+from webhook_server import WebhookConfig, WebhookServer
+from webhook_server.relay import RelayPump
+
+FAST = {"debounce": 0.05, "retry_initial_delay": 0.05, "rate_limit_enabled": False}
+
+
+@pytest.fixture
+async def workshop() -> AsyncIterator[Emulator]:
+    emulator = Emulator(**FAST)  # type: ignore[arg-type]
+    add_classroom_routes(emulator.app)
+    async with emulator:
+        yield emulator
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def _open_box(http: aiohttp.ClientSession, base: str) -> str:
+    async with http.post(f"{base}/_emulator/relay", json={"label": "t"}) as r:
+        assert r.status == 201
+        url: str = (await r.json())["url"]
+    return url
+
+
+# --------------------------------------------------------------------------- the relay
+
+
+async def test_relay_holds_raw_bytes_until_acknowledged(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    box = await _open_box(http, workshop.base_url)
+    body = b'{"notification":{"type":"verification"}, "odd spacing": true}'
+    headers = {SIGNATURE_HEADER: "abc=", "Content-Type": "application/json", "X-Other": "no"}
+    async with http.post(box + "/notifications/KEY", data=body, headers=headers) as r:
+        assert r.status == 202
+    async with http.get(box, params={"after": "0"}) as r:
+        held = (await r.json())["deliveries"]
+    assert len(held) == 1
+    assert held[0]["path"] == "/notifications/KEY"
+    assert base64.b64decode(held[0]["body_base64"]) == body
+    assert held[0]["headers"][SIGNATURE_HEADER] == "abc="
+    assert "X-Other" not in held[0]["headers"]
+    # Unacknowledged: still there; acknowledged with after=seq: gone.
+    async with http.get(box, params={"after": "0"}) as r:
+        assert len((await r.json())["deliveries"]) == 1
+    async with http.get(box, params={"after": str(held[0]["seq"])}) as r:
+        assert (await r.json())["deliveries"] == []
+
+
+async def test_relay_long_poll_wakes_on_a_delivery(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    box = await _open_box(http, workshop.base_url)
+
+    async def poll() -> Any:
+        async with http.get(box, params={"after": "0", "wait": "30"}) as r:
+            return await r.json()
+
+    waiting = asyncio.create_task(poll())
+    relay = workshop.app[RELAY]
+    box_id = box.rsplit("/", 1)[1]
+    await until(lambda: relay.boxes[box_id].last_poll is not None, within=10, what="the poll")
+    async with http.post(box + "/notifications/K", data=b"{}") as r:
+        assert r.status == 202
+    async with asyncio.timeout(10):
+        answer = await waiting
+    assert len(answer["deliveries"]) == 1
+
+
+async def test_relay_refuses_unknown_boxes_large_bodies_and_bad_numbers(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    base = workshop.base_url
+    async with http.post(f"{base}/_emulator/relay/rly_nope/notifications/K", data=b"{}") as r:
+        assert r.status == 404
+    box = await _open_box(http, base)
+    async with http.post(box + "/notifications/K", data=b"x" * (64 * 1024 + 1)) as r:
+        assert r.status == 413
+    async with http.get(box, params={"after": "soon"}) as r:
+        assert r.status == 422
+        assert "after" in (await r.json())["errors"]
+
+
+# --------------------------------------------------------------------------- the pump
+
+
+async def _receiver(secret: str) -> tuple[WebhookServer, MemoryStore, UserRecord]:
+    from cronofy_avail.runtime.coordinator import SyncCoordinator
+    from cronofy_avail.runtime.sync import SyncEngine
+
+    store = MemoryStore()
+    user = UserRecord(user_id="u1")
+    await store.save_user(user)
+
+    def no_client(_: UserRecord) -> Any:
+        raise AssertionError("no sync expected")
+
+    coordinator = SyncCoordinator(store, SyncEngine(store), no_client, schedule_every=None)
+    server = WebhookServer(
+        WebhookConfig(store=store, coordinator=coordinator, client_secrets=[secret])
+    )
+    await server.start()
+    return server, store, user
+
+
+async def test_pump_feeds_held_deliveries_through_the_receivers_verification(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    secret = workshop.client_secret
+    server, store, user = await _receiver(secret)
+    try:
+        box = await _open_box(http, workshop.base_url)
+        body = b'{"notification":{"type":"verification"}}'
+        good = {SIGNATURE_HEADER: sign(body, [secret]), "Content-Type": "application/json"}
+        for headers in (good, {SIGNATURE_HEADER: sign(body, ["not-the-secret"])}):
+            async with http.post(
+                f"{box}/notifications/{user.callback_key}", data=body, headers=headers
+            ) as r:
+                assert r.status == 202
+        assert server.url is not None
+        pump = RelayPump(box, server.url, session=http)
+        assert await pump.pump_once() == 2
+        assert pump.stats.statuses == {202: 1, 401: 1}
+        deliveries = await store.list_deliveries()
+        assert [(d.notification_type, d.outcome) for d in deliveries] == [
+            ("verification", "verified")
+        ]
+        assert server.handle is not None
+        assert server.handle.rejected["signature_mismatch"] == 1
+        # Both acknowledged: nothing comes back.
+        assert await pump.pump_once() == 0
+    finally:
+        await server.stop()
+
+
+async def test_pump_keeps_deliveries_held_while_the_receiver_is_down(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    secret = workshop.client_secret
+    server, store, user = await _receiver(secret)
+    assert server.url is not None
+    url, port = server.url, server.port
+    await server.stop()  # the laptop is asleep
+    box = await _open_box(http, workshop.base_url)
+    body = b'{"notification":{"type":"verification"}}'
+    async with http.post(
+        f"{box}/notifications/{user.callback_key}",
+        data=body,
+        headers={SIGNATURE_HEADER: sign(body, [secret])},
+    ) as r:
+        assert r.status == 202
+    pump = RelayPump(box, url, session=http)
+    assert await pump.pump_once() == 0
+    assert pump.stats.last_error is not None
+    assert "unreachable" in pump.stats.last_error
+    assert pump.after == 0
+
+    from cronofy_avail.runtime.coordinator import SyncCoordinator
+    from cronofy_avail.runtime.sync import SyncEngine
+
+    back = WebhookServer(
+        WebhookConfig(
+            store=store,
+            coordinator=SyncCoordinator(store, SyncEngine(store), lambda u: None),  # type: ignore[arg-type,return-value]
+            client_secrets=[secret],
+        ),
+        port=port,
+    )
+    await back.start()
+    try:
+        assert await pump.pump_once() == 1
+        assert [d.outcome for d in await store.list_deliveries()] == ["verified"]
+    finally:
+        await back.stop()
+
+
+# --------------------------------------------------------------------------- attendees
+
+
+_TOMORROW = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+"""Midnight UTC after the day this module was imported: one day for every call of
+``_tomorrow``, so a test that runs across midnight names the same day at its end."""
+
+
+def _tomorrow(hour: int) -> datetime:
+    return _TOMORROW.replace(hour=hour)
+
+
+async def _notebook_01_flow(base_url: str, name: str, *, relay: bool = True) -> dict[str, Any]:
+    """What an attendee does in notebook 01: join, steps 1 and 2, play the user, step 4."""
+    attendee = await WorkshopAttendee.join(base_url, name, relay=relay)
+    async with attendee:
+        await attendee.onboard()
+        morning = await attendee.add_availability(_tomorrow(9), _tomorrow(12))
+        later = await attendee.add_availability(_tomorrow(14), _tomorrow(15))
+        gone = await attendee.add_availability(_tomorrow(16), _tomorrow(17))
+        await attendee.move(later, _tomorrow(15), _tomorrow(16))
+        await attendee.delete(gone)
+        await attendee.wait_in_sync({morning, later})
+        known = await attendee.known_periods()
+        managed = await attendee.query(_tomorrow(0), _tomorrow(0) + timedelta(days=1))
+        unmanaged = await attendee.query(
+            _tomorrow(0), _tomorrow(0) + timedelta(days=1), managed=False
+        )
+        return {
+            "name": name,
+            "periods": sorted((k.start.hour, k.end.hour) for k in known.values()),
+            "managed": len(managed.results),
+            "unmanaged": len(unmanaged.results),
+            "pump": attendee.pump.stats.forwarded if attendee.pump else None,
+        }
+
+
+async def _status(http: aiohttp.ClientSession, base: str) -> Any:
+    async with http.get(f"{base}{WORKSHOP_PATH}/status") as r:
+        assert r.status == 200
+        return await r.json()
+
+
+@pytest.mark.parametrize("relay", [True, False], ids=["relay", "direct"])
+async def test_an_attendee_runs_the_four_steps_and_the_instructor_sees_it(
+    workshop: Emulator, http: aiohttp.ClientSession, relay: bool
+) -> None:
+    result = await _notebook_01_flow(workshop.base_url, "Ada Lovelace", relay=relay)
+    local_hours = {(9, 12), (15, 16)}
+    assert len(result["periods"]) == 2
+    assert {(s, e) for s, e in result["periods"]} == local_hours
+    assert 0 < result["managed"] < result["unmanaged"]
+    if relay:
+        assert result["pump"] >= 2  # verification + at least one change, all via the relay
+
+    status = await _status(http, workshop.base_url)
+    (ada,) = status["attendees"]
+    assert ada["name"] == "Ada Lovelace"
+    assert ada["step"] == 4
+    assert ada["in_sync"] is True
+    assert ada["periods_in_sync"] == ada["periods_expected"] == 2
+    assert ada["deliveries_ok"] >= 2
+    assert ada["deliveries_failed"] == 0
+    assert ada["syncs"] >= 2
+    assert (ada["relay"]["received"] > 0) is relay
+    # A relay id lets anyone read the box: never listed.
+    relay_ids = list(workshop.app[RELAY].boxes)
+    async with http.get(workshop.base_url + "/_emulator/relay") as r:
+        listing = await r.text()
+    for relay_id in relay_ids:
+        assert relay_id not in json.dumps(status)
+        assert relay_id not in listing
+
+    # The page shows the attendee and never a credential.
+    async with http.get(workshop.base_url + WORKSHOP_PATH) as r:
+        page = await r.text()
+    assert "Ada Lovelace" in page
+    assert "4 availability" in page
+    account = workshop.state.accounts[ada["account_id"]]
+    secrets = [workshop.client_secret, *(t.token for t in workshop.state.access_tokens.values())]
+    secrets += [t.token for t in workshop.state.refresh_tokens.values()]
+    for secret in secrets + relay_ids:
+        assert secret not in page
+        assert secret not in json.dumps(status)
+    assert account.name == "Ada Lovelace"
+
+    # The page tells attendees the URL the workshop command chose, not the one it was opened at.
+    workshop.app[CLASSROOM].attendee_url = "http://192.0.2.7:8181"
+    async with http.get(workshop.base_url + WORKSHOP_PATH) as r:
+        assert "<code>http://192.0.2.7:8181</code>" in await r.text()
+
+
+async def test_attendees_are_isolated(workshop: Emulator, http: aiohttp.ClientSession) -> None:
+    a = await WorkshopAttendee.join(workshop.base_url, "A")
+    b = await WorkshopAttendee.join(workshop.base_url, "B")
+    async with a, b:
+        assert a.account.account_id != b.account.account_id
+        await a.onboard()
+        await b.onboard()
+        uid = await a.add_availability(_tomorrow(9), _tomorrow(10))
+        await a.wait_in_sync({uid})
+        await b.wait_in_sync(set())
+        assert await b.client.list_available_periods() == []
+
+
+async def test_join_explains_a_wrong_url(http: aiohttp.ClientSession) -> None:
+    with pytest.raises(WorkshopError, match="cannot reach the workshop"):
+        await WorkshopAttendee.join("http://127.0.0.1:9", "Ada")
+
+
+async def test_a_fault_for_everyone_from_the_instructor(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    base = workshop.base_url
+    async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "429_burst"}) as r:
+        assert r.status == 200
+        (rule,) = (await r.json())["faults"]
+    assert rule["rate_limit_count"] >= 3
+    assert rule["retry_after"] == 1.0
+    # The page's button is a form post that comes back to the page.
+    async with http.post(
+        f"{base}{WORKSHOP_PATH}/fault", data={"kind": "clear"}, allow_redirects=False
+    ) as r:
+        assert r.status == 303
+    assert workshop.faults.rules == []
+    async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "meteor"}) as r:
+        assert r.status == 422
+
+    # A 429 burst is survived: the client honours Retry-After and the attendee converges.
+    async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "429_burst"}) as r:
+        assert r.status == 200
+    result = await _notebook_01_flow(base, "Grace")
+    assert len(result["periods"]) == 2
+    assert workshop.faults.rules[0].hits > 0
+
+
+@pytest.mark.slow
+async def test_thirty_attendees_at_once_all_finish(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    names = [f"attendee {i:02d}" for i in range(30)]
+    async with asyncio.timeout(240):
+        results = await asyncio.gather(*(_notebook_01_flow(workshop.base_url, n) for n in names))
+    assert [r["name"] for r in results] == names
+    assert all(len(r["periods"]) == 2 for r in results)
+    assert all(0 < r["managed"] < r["unmanaged"] for r in results)
+    status = await _status(http, workshop.base_url)
+    assert status["count"] == 30
+    assert status["at_step"] == {"4": 30}
+    assert status["in_sync"] == 30
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_the_workshop_command_prints_the_url_attendees_paste(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "cronofy-avail"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOFY_")}
+    env["HOME"] = str(tmp_path)
+    process = subprocess.Popen(  # noqa: S603 - our own command
+        [str(script), "workshop", "--host", "127.0.0.1", "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        info = json.loads(process.stdout.readline())
+        banner = "".join(process.stdout.readline() for _ in range(3))
+        assert info["attendee_url"] == f"http://127.0.0.1:{info['port']}"
+        assert info["instructor_url"] == info["attendee_url"] + WORKSHOP_PATH
+        assert f"Attendees paste:   {info['attendee_url']}" in banner
+
+        async def join() -> str:
+            attendee = await WorkshopAttendee.join(info["attendee_url"], "Ada")
+            async with attendee:
+                await attendee.onboard()
+                return attendee.calendar_id
+
+        assert asyncio.run(join())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+
+
+async def test_the_page_shows_an_attendee_out_of_sync_until_their_kernel_wakes(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    attendee = await WorkshopAttendee.join(workshop.base_url, "Sleepy")
+    async with attendee:
+        await attendee.onboard()
+        assert attendee.pump is not None
+        await attendee.pump.stop()  # the laptop sleeps: nobody polls the relay
+        uid = await attendee.add_availability(_tomorrow(9), _tomorrow(10))
+        await workshop.wait_notifications()  # delivered to the relay, which answered 202
+
+        status = await _status(http, workshop.base_url)
+        assert status["in_sync"] == 0
+        (me,) = status["attendees"]
+        assert me["in_sync"] is False
+        assert (me["periods_in_sync"], me["periods_expected"]) == (0, 1)
+        assert me["relay"]["held"] >= 1
+        assert me["deliveries_failed"] == 0  # the relay took it: Cronofy's side is fine
+        async with http.get(workshop.base_url + WORKSHOP_PATH) as r:
+            assert "0/1 (not in sync)" in await r.text()
+
+        await attendee.pump.start()  # wakes up: the backlog is fed to the receiver
+        await attendee.wait_in_sync({uid})
+        (me,) = (await _status(http, workshop.base_url))["attendees"]
+        assert me["in_sync"] is True
+        assert me["relay"]["held"] == 0
+
+
+def test_the_attendee_url_and_fault_sizes() -> None:
+    from cronofy_avail.cli.workshop import attendee_url
+    from cronofy_avail.emulator.classroom import fault_rules
+
+    assert attendee_url("127.0.0.1", 8181, None) == "http://127.0.0.1:8181"
+    assert attendee_url("0.0.0.0", 8181, "http://room.example:80/") == "http://room.example:80"  # noqa: S104
+    assert attendee_url("0.0.0.0", 8181, None).startswith("http://")  # noqa: S104
+    (burst,) = fault_rules("429_burst", 30)
+    assert burst.rate_limit_count == 90
+    assert burst.retry_after == 1.0
+    assert fault_rules("clear", 30) == []
+
+
+async def test_an_attendee_who_only_joined_is_neither_in_sync_nor_out(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    attendee = await WorkshopAttendee.join(workshop.base_url, "Late")
+    async with attendee:
+        status = await _status(http, workshop.base_url)
+    (late,) = status["attendees"]
+    assert late["step"] == 0
+    assert late["in_sync"] is None
+    assert status["in_sync"] == 0
