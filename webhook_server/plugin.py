@@ -296,8 +296,9 @@ class WebhookHandle:
                 return web.json_response({"error": "not found"}, status=404)
             delivery_id, user_id = accepted
             self._known_keys[key] = user_id
-            delivery.user_id = user_id
-            await self._tell(delivery, delivery_id)
+            if self._delivery_listeners:  # the ack path stays cheap without any
+                delivery.user_id = user_id
+                await self._tell(delivery, delivery_id)
             self.config.coordinator.request(user_id)
             self._await(user_id, delivery_id, now)
             self._count_type(envelope.type)
