@@ -40,13 +40,20 @@ def parse_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"time {value!r} has no UTC offset")
-    return parsed.astimezone(UTC)
+    return _in_utc(parsed)
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 at +14:00 (or 9999-12-31 at -14:00) has no UTC instant
+        raise ValueError("the time lies outside the years 1 to 9999 in UTC") from None
 
 
 def _require_aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("naive datetime: Cronofy times must carry a UTC offset")
-    return value.astimezone(UTC)
+    return _in_utc(value)
 
 
 UtcDateTime = Annotated[
@@ -83,6 +90,7 @@ class LocalizedTime(CronofyModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("localized time must carry a UTC offset")
+        _in_utc(value)  # it must have a UTC instant (``utc`` below)
         return value
 
     @property

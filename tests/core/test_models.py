@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -41,6 +42,7 @@ from cronofy_avail.core.models import (
     parse_time,
     utc_instant,
 )
+from cronofy_avail.core.signatures import MalformedNotificationError, parse_notification
 from tests.support.client import CALENDAR, PROFILE
 
 NINE = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -678,3 +680,21 @@ def test_localized_all_day_boundary_is_a_date() -> None:
     assert event.start == date(2026, 11, 24)
     assert event.end == date(2026, 11, 25)
     assert event.is_all_day
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_with_no_utc_instant_is_invalid_not_a_crash(moment: str) -> None:
+    """Year 1 at +14:00 (or 9999 at -14:00) lies outside what a UTC datetime can hold: a
+    validation error (a 400 for a notification), never an OverflowError (a 500)."""
+    with pytest.raises(ValidationError, match="outside the years 1 to 9999"):
+        QueryPeriod(start=moment, end=TEN)
+    with pytest.raises(ValidationError, match="outside the years 1 to 9999"):
+        LocalizedTime(time=moment, tzid="Pacific/Kiritimati")
+    body = json.dumps(
+        {
+            "notification": {"type": "change", "changes_since": moment},
+            "channel": {"channel_id": "chn_1", "callback_url": "https://x/y"},
+        }
+    ).encode()
+    with pytest.raises(MalformedNotificationError):
+        parse_notification(body)
