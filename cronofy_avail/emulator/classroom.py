@@ -35,7 +35,7 @@ from cronofy_avail.emulator.faults import FaultRule
 from cronofy_avail.emulator.http import ACCOUNT_ID, SERVICES, Services, read_json
 from cronofy_avail.emulator.relay import RELAY, RELAY_PATH
 from cronofy_avail.emulator.state import AccountRecord
-from cronofy_avail.emulator.validation import unprocessable
+from cronofy_avail.emulator.validation import Errors, unprocessable, zone
 
 WORKSHOP_PATH = "/_emulator/workshop"
 FAULT_KINDS = ("429_burst", "503_burst", "slow", "clear")
@@ -143,17 +143,33 @@ def status(svc: Services, classroom: Classroom, app: web.Application) -> dict[st
 # --------------------------------------------------------------------------- handlers
 
 
+def _attendee_name(value: Any) -> str:
+    """A name as the instructor page shows it: text of 1 to 60 printable characters that
+    encodes as UTF-8 (a lone surrogate would break every later render of the page)."""
+    if not isinstance(value, str) or not value.strip():
+        raise unprocessable("name", "errors.required", "give the attendee a name (text)")
+    name = value.strip()[:60]
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise unprocessable("name", "errors.invalid", "the name is not valid text") from None
+    if not name.isprintable():
+        raise unprocessable("name", "errors.invalid", "the name holds control characters")
+    return name
+
+
 async def join(request: web.Request) -> web.Response:
     svc: Services = request.app[SERVICES]
     classroom = request.app[CLASSROOM]
     body = await read_json(request)
-    name = str(body.get("name") or "").strip()[:60]
-    if not name:
-        raise unprocessable("name", "errors.required", "give the attendee a name")
+    name, tzid = _attendee_name(body.get("name")), body.get("tzid")
+    if tzid is None:  # not given: the workshop's default zone
+        tzid = "Europe/London"
+    errors = Errors()
+    zone(errors, "tzid", tzid, required=True)
+    errors.raise_if_any()
     email = f"{_slug(name)}-{secrets.token_hex(3)}@workshop.example"
-    account = svc.state.create_account(
-        name=name, email=email, tzid=str(body.get("tzid") or "Europe/London")
-    )
+    account = svc.state.create_account(name=name, email=email, tzid=str(tzid))
     box = request.app[RELAY].open(label=name)
     classroom.attendees[account.account_id] = Attendee(name, account.account_id, box.relay_id)
     origin = str(request.url.origin())

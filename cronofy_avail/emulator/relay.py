@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import math
 import secrets
 import time
 from collections import deque
@@ -192,6 +193,9 @@ async def poll(request: web.Request) -> web.Response:
             values[name] = float(raw) if raw is not None else default
         except ValueError:
             errors[name] = "must be a number"
+            continue
+        if not math.isfinite(values[name]) or values[name] < 0:
+            errors[name] = "must be a finite number, 0 or more"
     if errors:
         field_name, message = next(iter(errors.items()))
         raise unprocessable(field_name, "errors.invalid", message)

@@ -109,6 +109,39 @@ async def test_relay_refuses_unknown_boxes_large_bodies_and_bad_numbers(
     async with http.get(box, params={"after": "soon"}) as r:
         assert r.status == 422
         assert "after" in (await r.json())["errors"]
+    # Numbers that are not finite (or negative) are refused too, never a 500.
+    for name, value in [("after", "inf"), ("after", "nan"), ("after", "1e400"), ("wait", "nan")]:
+        async with http.get(box, params={name: value}) as r:
+            assert r.status == 422, (name, value)
+            assert name in (await r.json())["errors"]
+    async with http.get(box, params={"after": "-1"}) as r:
+        assert r.status == 422
+
+
+async def test_a_join_takes_a_printable_name_and_a_real_time_zone(
+    workshop: Emulator, http: aiohttp.ClientSession
+) -> None:
+    """Only text a page can render is a name: a lone surrogate used to be accepted and then
+    broke every refresh of the instructor page (500) until a restart."""
+    join = f"{workshop.base_url}/_emulator/workshop/join"
+    for body in (
+        {"name": "\ud800"},
+        {"name": 5},
+        {"name": {"a": 1}},
+        {"name": "  "},
+        {"name": "bell\u0007"},
+        {"name": "Ada", "tzid": ""},
+        {"name": "Ada", "tzid": "Mars/Base"},
+        {"name": "Ada", "tzid": 3},
+    ):
+        data = json.dumps(body)  # ensure_ascii: a lone surrogate travels as \ud800
+        async with http.post(join, data=data, headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 422, body
+    async with http.post(join, json={"name": "Ada Lovelace", "tzid": "Europe/Paris"}) as r:
+        assert r.status == 201
+    async with http.get(f"{workshop.base_url}/_emulator/workshop") as r:
+        assert r.status == 200
+        assert "Ada Lovelace" in await r.text()
 
 
 # --------------------------------------------------------------------------- the pump
