@@ -32,6 +32,7 @@ from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.client.ratelimit import RateLimiter
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.runtime.coordinator import (
+    RETRY_DELAYS,
     BeforeSync,
     SyncCoordinator,
     SyncRequests,
@@ -51,9 +52,6 @@ from webhook_server.plugin import DeliveryListener
 
 Clock = Callable[[], datetime]
 TokensListener = Callable[[OAuthTokens], Awaitable[None] | None]
-
-RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0)
-"""A coordinator's waits between a failed sync and its retries (seconds)."""
 
 
 class System:
@@ -369,4 +367,4 @@ async def open_system(
         )
 
 
-__all__ = ["RETRY_DELAYS", "System", "build_client", "for_app", "open_system"]
+__all__ = ["System", "build_client", "for_app", "open_system"]

@@ -48,7 +48,12 @@ from cronofy_avail.client.ratelimit import (
     RateLimiter,
     RateWindow,
 )
-from cronofy_avail.runtime.coordinator import CoordinatorStats, SyncListener, UserClients
+from cronofy_avail.runtime.coordinator import (
+    RETRY_DELAYS,
+    CoordinatorStats,
+    SyncListener,
+    UserClients,
+)
 from cronofy_avail.runtime.store import UserRecord, UserState
 from cronofy_avail.runtime.store.postgres import SCHEMA, PostgresStore
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
@@ -272,7 +277,7 @@ class ClusterWorker:
         clients: UserClients,
         *,
         concurrency: int = 4,
-        retry_delays: Sequence[float] = (5.0, 30.0, 120.0, 600.0, 1800.0),
+        retry_delays: Sequence[float] = RETRY_DELAYS,
         tick_cron: str = "* * * * *",
         stalled_after: float = 30.0,
         heartbeat: float = 5.0,

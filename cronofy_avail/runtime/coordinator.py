@@ -101,6 +101,9 @@ class UserClients:
 
 ClientFactory = Callable[[UserRecord], CronofyClient]
 
+RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0)
+"""The waits (seconds) between a failed sync and its retries, in a process or a cluster."""
+
 
 @dataclass(slots=True)
 class _Slot:
@@ -152,7 +155,7 @@ class SyncCoordinator:
         client_factory: ClientFactory,
         *,
         max_concurrent: int = 4,
-        retry_delays: Sequence[float] = (5.0, 30.0, 120.0, 600.0, 1800.0),
+        retry_delays: Sequence[float] = RETRY_DELAYS,
         schedule_every: float | None = 300.0,
         grace: float = 10.0,
         sleep: Sleep = asyncio.sleep,
