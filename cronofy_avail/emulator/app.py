@@ -289,10 +289,12 @@ async def batch(request: web.Request) -> web.Response:
 
 async def availability(request: web.Request) -> web.Response:
     state = services(request).state
-    token = bearer(request)
-    if not state.is_client_secret(token):
-        authenticate(request)  # or the account's access token (older docs and SDKs)
-    return json_response(state.availability(await read_json(request)))
+    application = state.application_for_secret(bearer(request))
+    if application is not None:
+        client_id = application.client_id
+    else:  # or an account's access token (older docs and SDKs): its application asks
+        client_id = authenticate(request).client_id
+    return json_response(state.availability(await read_json(request), client_id=client_id))
 
 
 # --------------------------------------------------------------------------- oauth
@@ -337,19 +339,30 @@ def _basic_credentials(request: web.Request) -> tuple[str, str] | None:
 
 
 async def oauth_authorize(request: web.Request) -> web.Response:
-    """Auto-consent authorization page: signs up a new account (or ``login_hint``'s) and
-    redirects to ``redirect_uri`` with a code, as Cronofy does after the user agrees."""
+    """Auto-consent authorization page: signs up a new account (or ``login_hint``'s, when it
+    already authorized this application) for the application ``client_id`` and redirects to
+    ``redirect_uri`` with a code, as Cronofy does after the user agrees."""
     state = services(request).state
     params = request.query
     redirect_uri = params.get("redirect_uri")
-    if params.get("client_id") != state.client_id or not redirect_uri:
+    client_id = params.get("client_id", "")
+    if client_id not in state.applications or not redirect_uri:
         return web.Response(status=400, text="unknown client_id or missing redirect_uri")
     if params.get("response_type", "code") != "code":
         return web.Response(status=400, text="response_type must be code")
     hint = params.get("login_hint")
-    account = next((a for a in state.accounts.values() if hint and a.email == hint), None)
+    account = next(
+        (
+            a
+            for a in state.accounts.values()
+            if hint and a.email == hint and a.client_id == client_id
+        ),
+        None,
+    )
     if account is None:
-        created = state.create_account(email=hint or None, scope=params.get("scope") or None)
+        created = state.create_account(
+            email=hint or None, scope=params.get("scope") or None, client_id=client_id
+        )
         account = state.accounts[created.account_id]
     code = state.authorization_code(account, redirect_uri)
     answer: MultiDict[str] = MultiDict(code=code)

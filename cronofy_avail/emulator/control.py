@@ -112,7 +112,15 @@ async def create_account(request: web.Request) -> web.Response:
     body = await read_json(request)
     errors = Errors()
     kwargs: dict[str, Any] = {}
-    for name in ("email", "name", "tzid", "provider_name", "provider_service", "token_kind"):
+    for name in (
+        "email",
+        "name",
+        "tzid",
+        "provider_name",
+        "provider_service",
+        "token_kind",
+        "client_id",
+    ):
         value = _optional_str(body, name, errors)
         if value is not None:
             kwargs[name] = value
@@ -147,6 +155,7 @@ async def create_account(request: web.Request) -> web.Response:
         "calendars",
         "can_create_calendars",
         "allows_duplicate_calendar_names",
+        "client_id",
     }
     for name in sorted(unknown):
         errors.invalid(name, f"unknown field {name}")

@@ -7,10 +7,11 @@
   unnotified change (second precision, rounded down so ``last_modified`` finds it);
 * ``profile_disconnected`` when a profile is disconnected.
 
-Each delivery is a POST with ``Cronofy-HMAC-SHA256`` (one value per active client secret,
-comma-separated) and a timeout; a failure is retried with exponential backoff, and a channel
-whose deliveries keep failing for ``failure_window`` seconds is closed. Every attempt is
-recorded on the channel. :meth:`Notifier.stop` cancels and awaits every task it started.
+Each delivery is a POST with ``Cronofy-HMAC-SHA256`` (one value per active client secret of the
+application the channel's account belongs to, comma-separated) and a timeout; a failure is
+retried with exponential backoff, and a channel whose deliveries keep failing for
+``failure_window`` seconds is closed. Every attempt is recorded on the channel.
+:meth:`Notifier.stop` cancels and awaits every task it started.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import aiohttp
 from cronofy_avail.core.models import format_time
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.emulator.config import EmulatorConfig
-from cronofy_avail.emulator.state import ChannelRecord, Delivery, EmulatorState
+from cronofy_avail.emulator.state import Application, ChannelRecord, Delivery, EmulatorState
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -187,11 +188,15 @@ class Notifier:
     async def _deliver(self, channel: ChannelRecord, notification: dict[str, Any]) -> None:
         envelope = {"notification": notification, "channel": channel.json()}
         body = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
+        application = self.state.application_of(channel.account_id)
+        if application is None:
+            _LOGGER.info("%s: its account is gone, nothing delivered", channel.channel_id)
+            return
         loop = asyncio.get_running_loop()
         attempt = 0
         while channel.active and not self._stopped:
             attempt += 1
-            status, error = await self._post(channel, body)
+            status, error = await self._post(channel, application, body)
             ok = status is not None and 200 <= status < 300
             channel.deliveries.append(
                 Delivery(
@@ -222,12 +227,14 @@ class Notifier:
                 return
             await asyncio.sleep(self._retry_delay(attempt))
 
-    async def _post(self, channel: ChannelRecord, body: bytes) -> tuple[int | None, str | None]:
+    async def _post(
+        self, channel: ChannelRecord, application: Application, body: bytes
+    ) -> tuple[int | None, str | None]:
         if self._session is None:
             self._session = aiohttp.ClientSession()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            SIGNATURE_HEADER: sign(body, self.state.client_secrets),
+            SIGNATURE_HEADER: sign(body, application.client_secrets),
             "User-Agent": "Cronofy-Emulator",
         }
         try:

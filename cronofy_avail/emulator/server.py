@@ -16,7 +16,14 @@ from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.faults import FaultInjector, FaultRule, RateLimit
 from cronofy_avail.emulator.http import SERVICES, Services
 from cronofy_avail.emulator.notifications import Notifier
-from cronofy_avail.emulator.state import Clock, EmulatorAccount, EmulatorState, Json, utc_now
+from cronofy_avail.emulator.state import (
+    Application,
+    Clock,
+    EmulatorAccount,
+    EmulatorState,
+    Json,
+    utc_now,
+)
 from cronofy_avail.runtime.serving import start_site
 
 
@@ -132,6 +139,11 @@ class Emulator:
     def rotate_client_secret(self, *, keep_previous: bool = True) -> str:
         return self.state.rotate_client_secret(keep_previous=keep_previous)
 
+    def create_application(self, name: str = "") -> Application:
+        """Another application with its own credentials (``client_id`` and ``client_secret``
+        stay the default one's); give its ``client_id`` to :meth:`create_account`."""
+        return self.state.create_application(name)
+
     # ------------------------------------------------------------------ playing the user
 
     async def create_account(self, **kwargs: Any) -> EmulatorAccount:
@@ -139,17 +151,22 @@ class Emulator:
 
         Keywords: ``email``, ``name``, ``tzid``, ``scope``, ``provider_name``, ``calendars``
         (extra calendar names), ``token_kind`` (``application``/``personal``),
-        ``can_create_calendars``, ``allows_duplicate_calendar_names``.
+        ``can_create_calendars``, ``allows_duplicate_calendar_names``, ``client_id`` (its
+        application; the default one when omitted).
         """
         return self.state.create_account(**kwargs)
 
     def client(self, account: EmulatorAccount, **kwargs: Any) -> CronofyClient:
-        """A :class:`CronofyClient` for ``account`` pointed at this emulator."""
+        """A :class:`CronofyClient` for ``account`` pointed at this emulator, with the
+        credentials of the application the account belongs to."""
+        application = (
+            self.state.application_of(account.account_id) or self.state.default_application
+        )
         return CronofyClient(
             access_token=account.access_token,
             refresh_token=account.refresh_token,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
+            client_id=application.client_id,
+            client_secret=application.client_secret,
             api_base_url=self.base_url,
             **kwargs,
         )

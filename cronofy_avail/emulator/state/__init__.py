@@ -12,7 +12,7 @@ One module per resource, each an object holding its own data and sharing the set
 clock, the observer and the accounts through a :class:`~.shared.StateContext`:
 
 - :mod:`.accounts`: accounts and profiles, and the identity views;
-- :mod:`.tokens`: client credentials, access and refresh tokens, OAuth codes;
+- :mod:`.tokens`: applications (client credentials), access and refresh tokens, OAuth codes;
 - :mod:`.calendars`: calendars;
 - :mod:`.events` and :mod:`.user_events`: events, as the application and as the user change
   them;
@@ -63,7 +63,7 @@ from cronofy_avail.emulator.state.shared import (
     require_scope,
     utc_now,
 )
-from cronofy_avail.emulator.state.tokens import Tokens
+from cronofy_avail.emulator.state.tokens import Application, Tokens
 from cronofy_avail.emulator.state.user_events import UserEvents
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "DEFAULT_SCOPES",
     "AccessToken",
     "AccountRecord",
+    "Application",
     "Boundary",
     "CalendarRecord",
     "ChannelRecord",
@@ -93,7 +94,9 @@ __all__ = [
 
 
 class EmulatorState:
-    """Applications' accounts and everything in them. One application per emulator.
+    """Applications' accounts and everything in them. The default application is the one
+    ``client_id``/``client_secret(s)`` and the secret rotation mean; :meth:`create_application`
+    adds others, each with its own accounts.
 
     Each operation is answered by its resource (``users``, ``tokens``, ``calendars``,
     ``events``, ``user_events``, ``channels``, ``periods``, ``pages``, ``availability_queries``,
@@ -122,7 +125,7 @@ class EmulatorState:
         self.batches = Batch(ctx, self.periods, self.events)
 
     def reset(self) -> None:
-        """Forget every account, token, channel and code (the application stays)."""
+        """Forget every account, token, channel and code (the applications stay)."""
         for resource in (
             self.context,
             self.tokens,
@@ -167,6 +170,29 @@ class EmulatorState:
     @property
     def cursors(self) -> OrderedDict[str, tuple[str, int]]:
         return self.pages.cursors
+
+    # ------------------------------------------------------------------ applications
+
+    @property
+    def default_application(self) -> Application:
+        return self.tokens.default_application
+
+    @property
+    def applications(self) -> dict[str, Application]:
+        """Every application by client id, the default one first."""
+        return self.tokens.applications
+
+    def create_application(self, name: str = "") -> Application:
+        """A new application with random credentials (``emu_…`` id, ``CRN_…`` secret)."""
+        return self.tokens.create_application(name)
+
+    def application_for_secret(self, token: str | None) -> Application | None:
+        return self.tokens.application_for_secret(token)
+
+    def application_of(self, account_id: str) -> Application | None:
+        """The application the account belongs to; ``None`` for an account gone."""
+        account = self.accounts.get(account_id)
+        return self.applications.get(account.client_id) if account is not None else None
 
     # ------------------------------------------------------------------ tokens
 
@@ -260,7 +286,10 @@ class EmulatorState:
         token_kind: str = "application",  # noqa: S107 - a token kind
         can_create_calendars: bool = True,
         allows_duplicate_calendar_names: bool = False,
+        client_id: str | None = None,
     ) -> EmulatorAccount:
+        """An account of the application ``client_id`` (``None``: the default one; an unknown
+        one is a 422 on ``client_id``)."""
         return self.users.create_account(
             email=email,
             name=name,
@@ -272,6 +301,7 @@ class EmulatorState:
             token_kind=token_kind,
             can_create_calendars=can_create_calendars,
             allows_duplicate_calendar_names=allows_duplicate_calendar_names,
+            client_id=client_id,
         )
 
     def account(self, account_id: str) -> AccountRecord:
@@ -392,5 +422,8 @@ class EmulatorState:
 
     # ------------------------------------------------------------------ availability
 
-    def availability(self, body: Mapping[str, Any]) -> Json:
-        return self.availability_queries.query(body)
+    def availability(self, body: Mapping[str, Any], *, client_id: str | None = None) -> Json:
+        """A query by the application ``client_id`` (``None``: the default one), which may
+        consult only its own accounts."""
+        owner = self.client_id if client_id is None else client_id
+        return self.availability_queries.query(body, owner)

@@ -70,11 +70,17 @@ class Accounts:
         token_kind: str = "application",  # noqa: S107 - a token kind
         can_create_calendars: bool = True,
         allows_duplicate_calendar_names: bool = False,
+        client_id: str | None = None,
     ) -> EmulatorAccount:
+        """A connected account of the application ``client_id`` (``None``: the default one)."""
         errors = Errors()
         zone(errors, "tzid", tzid, required=True)
         if token_kind not in ("application", "personal"):
             errors.invalid("token_kind", "token_kind must be application or personal")
+        if client_id is None:
+            client_id = self.tokens.default_application.client_id
+        elif client_id not in self.tokens.applications:
+            errors.invalid("client_id", "client_id is not an application of this emulator")
         errors.raise_if_any()
         self._account_counter += 1
         account_id = f"acc_{random_hex(12)}"
@@ -93,6 +99,7 @@ class Accounts:
             tzid=tzid,
             scopes=scopes,
             token_kind=token_kind,
+            client_id=client_id,
         )
         profile = ProfileRecord(
             profile_id=f"pro_{random_hex(8)}",
@@ -213,6 +220,7 @@ class Accounts:
             "tzid": account.tzid,
             "scope": account.scope,
             "token_kind": account.token_kind,
+            "client_id": account.client_id,
             "profiles": [profile_json(p, "") for p in account.profiles.values()],
             "calendars": [calendar_json(account, c) for c in account.calendars.values()],
             "events": len(account.events),

@@ -22,7 +22,8 @@ class Availability:
     def __init__(self, ctx: StateContext) -> None:
         self.ctx = ctx
 
-    def query(self, body: Mapping[str, Any]) -> Json:
+    def query(self, body: Mapping[str, Any], client_id: str) -> Json:
+        """Answer for the application ``client_id``: only its accounts are authorized."""
         errors = Errors()
         request = parse_availability(body, errors)
         groups: list[av.GroupInput] = []
@@ -30,7 +31,7 @@ class Availability:
             members: list[av.MemberInput] = []
             for member in group.members:
                 account = self.ctx.accounts.get(member.sub)
-                if account is None:
+                if account is None or account.client_id != client_id:
                     errors.invalid("participants", f"{member.sub} is not an authorized account")
                     continue
                 members.append(self._member_input(errors, account, member))

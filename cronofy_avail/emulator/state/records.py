@@ -147,6 +147,8 @@ class AccountRecord:
     tzid: str
     scopes: tuple[str, ...]
     token_kind: str = "application"  # noqa: S105 - a token kind, not a secret
+    client_id: str = ""
+    """The application the account authorized (its tokens are issued to that one alone)."""
     profiles: dict[str, ProfileRecord] = field(default_factory=dict)
     calendars: dict[str, CalendarRecord] = field(default_factory=dict)
     events: dict[str, EventRecord] = field(default_factory=dict)

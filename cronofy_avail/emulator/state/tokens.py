@@ -1,10 +1,11 @@
-"""Tokens and OAuth: the application's client credentials, access and refresh tokens, and
-authorization codes (``POST /oauth/token``, bearer authentication)."""
+"""Tokens and OAuth: the applications and their client credentials, access and refresh tokens,
+and authorization codes (``POST /oauth/token``, bearer authentication)."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -13,11 +14,45 @@ from cronofy_avail.emulator.state.shared import StateContext, random_hex
 from cronofy_avail.emulator.validation import ApiError
 
 
-class Tokens:
-    """The one application's credentials and the tokens it was given for its accounts.
+def new_client_secret() -> str:
+    return f"CRN_{secrets.token_urlsafe(30)}"
 
-    ``access_token_ttl`` and ``rotate_refresh_tokens`` start from the config and may be changed
-    at run time (the control API's settings)."""
+
+@dataclass(slots=True)
+class Application:
+    """A Cronofy application: its client id and active client secrets, newest first (each
+    one signs its accounts' notifications). Its accounts' tokens are issued to it alone."""
+
+    client_id: str
+    client_secrets: list[str] = field(repr=False)
+    name: str = ""
+
+    @property
+    def client_secret(self) -> str:
+        """The newest active client secret."""
+        return self.client_secrets[0]
+
+    def is_secret(self, token: str | None) -> bool:
+        """Whether ``token`` is one of the active client secrets (constant-time comparison)."""
+        return bool(token) and any(
+            secrets.compare_digest(token or "", secret) for secret in self.client_secrets
+        )
+
+    def rotate_secret(self, *, keep_previous: bool = True) -> str:
+        new = new_client_secret()
+        self.client_secrets = [new, *self.client_secrets] if keep_previous else [new]
+        return new
+
+    def retire_previous_secrets(self) -> None:
+        self.client_secrets = self.client_secrets[:1]
+
+
+class Tokens:
+    """The applications and the tokens each was given for its accounts.
+
+    The first application is the *default* one: ``client_id``, ``client_secret(s)`` and the
+    secret rotation here are its. ``access_token_ttl`` and ``rotate_refresh_tokens`` start from
+    the config and may be changed at run time (the control API's settings)."""
 
     def __init__(
         self,
@@ -27,9 +62,13 @@ class Tokens:
         client_secret: str | None = None,
     ) -> None:
         self.ctx = ctx
-        self.client_id = client_id or f"emu_{random_hex(12)}"
-        self.client_secrets: list[str] = [client_secret or f"CRN_{secrets.token_urlsafe(30)}"]
-        """Active client secrets, newest first: notifications are signed with each."""
+        self.default_application = Application(
+            client_id or f"emu_{random_hex(12)}", [client_secret or new_client_secret()]
+        )
+        self.applications: dict[str, Application] = {
+            self.default_application.client_id: self.default_application
+        }
+        """Every application by client id (they outlive :meth:`reset`)."""
         self.access_token_ttl = ctx.config.access_token_ttl
         self.rotate_refresh_tokens = ctx.config.rotate_refresh_tokens
         self.reset()
@@ -40,25 +79,42 @@ class Tokens:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.codes: dict[str, tuple[str, str]] = {}
 
-    # ------------------------------------------------------------------ client credentials
+    # ------------------------------------------------------------------ applications
+
+    def create_application(self, name: str = "") -> Application:
+        """A new application with random credentials."""
+        application = Application(f"emu_{random_hex(12)}", [new_client_secret()], name)
+        self.applications[application.client_id] = application
+        return application
+
+    def application_for_secret(self, token: str | None) -> Application | None:
+        """The application ``token`` is an active client secret of, if any."""
+        return next((a for a in self.applications.values() if a.is_secret(token)), None)
+
+    # The default application's credentials.
+
+    @property
+    def client_id(self) -> str:
+        return self.default_application.client_id
+
+    @property
+    def client_secrets(self) -> list[str]:
+        """Active client secrets, newest first: notifications are signed with each."""
+        return self.default_application.client_secrets
 
     @property
     def client_secret(self) -> str:
         """The newest active client secret."""
-        return self.client_secrets[0]
+        return self.default_application.client_secret
 
     def is_client_secret(self, token: str | None) -> bool:
-        return bool(token) and any(
-            secrets.compare_digest(token or "", secret) for secret in self.client_secrets
-        )
+        return self.default_application.is_secret(token)
 
     def rotate_client_secret(self, *, keep_previous: bool = True) -> str:
-        new = f"CRN_{secrets.token_urlsafe(30)}"
-        self.client_secrets = [new, *self.client_secrets] if keep_previous else [new]
-        return new
+        return self.default_application.rotate_secret(keep_previous=keep_previous)
 
     def retire_previous_secrets(self) -> None:
-        self.client_secrets = self.client_secrets[:1]
+        self.default_application.retire_previous_secrets()
 
     # ------------------------------------------------------------------ access and refresh
 
@@ -124,14 +180,22 @@ class Tokens:
         grant_type = body.get("grant_type")
         if not grant_type:
             raise ApiError(400, {"error": "invalid_request"}, reason="no grant_type")
-        if client_id != self.client_id or not self.is_client_secret(
+        application = self.applications.get(str(client_id)) if client_id else None
+        if application is None or not application.is_secret(
             str(client_secret) if client_secret else None
         ):
             raise ApiError(401, {"error": "invalid_client"}, reason="bad client credentials")
+        issued_to = application.client_id
+
+        def granted(account_id: str) -> bool:
+            # A grant is issued to one application: another one's is as good as unknown.
+            account = accounts.get(account_id)
+            return account is not None and account.client_id == issued_to
+
         if grant_type == "refresh_token":
             raw = body.get("refresh_token")
             refresh = self.refresh_tokens.get(str(raw)) if raw else None
-            if refresh is None or refresh.revoked or refresh.account_id not in accounts:
+            if refresh is None or refresh.revoked or not granted(refresh.account_id):
                 raise ApiError(400, {"error": "invalid_grant"}, reason="unknown refresh token")
             account = accounts[refresh.account_id]
             if self.rotate_refresh_tokens:
@@ -143,7 +207,7 @@ class Tokens:
         if grant_type == "authorization_code":
             code = body.get("code")
             entry = self.codes.pop(str(code), None) if code else None
-            if entry is None or entry[0] not in accounts:
+            if entry is None or not granted(entry[0]):
                 raise ApiError(400, {"error": "invalid_grant"}, reason="unknown code")
             account_id, redirect_uri = entry
             if body.get("redirect_uri") != redirect_uri:
