@@ -94,7 +94,8 @@ async def _run(n: int, *, rounds: int = 1) -> Run:
     )
     try:
         assert process.stdout is not None
-        url = json.loads(await process.stdout.readline())["attendee_url"]
+        info = json.loads(await process.stdout.readline())
+        url = info["attendee_url"]
         latencies: list[float] = []
         cpu_before = _cpu_seconds(process.pid)
         start = time.perf_counter()
@@ -108,7 +109,7 @@ async def _run(n: int, *, rounds: int = 1) -> Run:
         cpu = _cpu_seconds(process.pid) - cpu_before
         async with (
             aiohttp.ClientSession() as session,
-            session.get(url + "/_emulator/workshop/status") as response,
+            session.get(info["instructor_url"] + "/status") as response,
         ):
             status = await response.json()
         finished = sum(1 for s in slots if isinstance(s, int) and s > 0)

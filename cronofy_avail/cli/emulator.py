@@ -85,6 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-control-api", action="store_true", help="do not serve /_emulator (Cronofy only)"
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use for the control API besides IP addresses and localhost "
+        "(e.g. a container's service name); repeat for more. Others get 403 (DNS rebinding)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
@@ -100,6 +108,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         failure_window=args.failure_window,
         control_api=not args.no_control_api,
         own_changes_count=args.own_changes_count,
+        allowed_hosts=tuple(h.strip().lower() for h in args.allowed_host if h.strip()),
     )
 
 

@@ -2,8 +2,10 @@
 
 Binds every interface by default (attendees' laptops connect over the room's network), prints
 the one URL attendees paste and the instructor page's URL, and serves until Ctrl-C / SIGTERM.
-Each attendee who joins gets an isolated account and a relay box (their receiver need not be
-reachable). No token or secret is printed: attendees receive theirs when they join.
+Each attendee who joins (the URL carries the join code) gets an isolated account, their own
+application and a relay box (their receiver need not be reachable). No token or secret is
+printed: attendees receive theirs when they join, and the instructor page opens only on this
+machine.
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ import asyncio
 import contextlib
 import json
 import signal
-import socket
 import sys
 from typing import TextIO
 
-from cronofy_avail.emulator.classroom import WORKSHOP_PATH, add_classroom_routes
 from cronofy_avail.emulator.config import EmulatorConfig
-from cronofy_avail.emulator.server import Emulator
+from cronofy_avail.workshop.server import WorkshopServer
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,54 +37,45 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--rate-limit",
         action="store_true",
-        help="apply Cronofy's per-application rate limit to the whole class (off: the class "
-        "shares one application; inject 429 bursts from the page instead)",
+        help="apply Cronofy's rate limit (off: the emulator keeps one window for every "
+        "attendee's application, so one busy kernel would throttle the class; inject 429 "
+        "bursts from the page instead)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line first")
     parser.set_defaults(direct=run)
 
 
-def lan_address() -> str:
-    """This machine's address on the network that holds the default route (no packet is
-    sent: connecting a UDP socket only picks the interface); 127.0.0.1 when offline."""
-    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_DGRAM)) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere
-            address: str = probe.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
-    return address
-
-
-def attendee_url(host: str, port: int, public_url: str | None) -> str:
-    if public_url:
-        return public_url.rstrip("/")
-    shown = lan_address() if host in ("0.0.0.0", "", "::") else host  # noqa: S104
-    return f"http://{shown}:{port}"
-
-
 async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> None:
-    config = EmulatorConfig(debounce=args.debounce, rate_limit_enabled=args.rate_limit)
-    emulator = Emulator(args.host, args.port, config=config)
-    classroom = add_classroom_routes(emulator.app)
-    await emulator.start()
+    workshop = WorkshopServer(
+        args.host,
+        args.port,
+        public_url=args.public_url,
+        config=EmulatorConfig(debounce=args.debounce, rate_limit_enabled=args.rate_limit),
+    )
+    await workshop.start()
     try:
-        url = attendee_url(args.host, emulator.port, args.public_url)
-        classroom.attendee_url = url
-        info = {"attendee_url": url, "instructor_url": url + WORKSHOP_PATH, "port": emulator.port}
+        url = workshop.attendee_url
+        local = workshop.instructor_url
+        info = {
+            "attendee_url": url,
+            "join_code": workshop.join_code,
+            "instructor_url": local,
+            "port": workshop.emulator.port,
+        }
         if args.json:
             out.write(json.dumps(info) + "\n")
         out.write(
             "Workshop emulator running.\n"
             f"  Attendees paste:   {url}\n"
-            f"  Instructor page:   {url}{WORKSHOP_PATH}\n"
-            "  (each attendee gets an isolated account and a relay for their receiver)\n"
+            f"  Join code:         {workshop.join_code}\n"
+            f"  Instructor page:   {local} (opens on this machine only)\n"
+            "  (each attendee gets an isolated account, their own application and a relay)\n"
             "Ctrl-C to stop.\n"
         )
         out.flush()
         await stop.wait()
     finally:
-        await emulator.stop()
+        await workshop.stop()
 
 
 def run(args: argparse.Namespace) -> int:

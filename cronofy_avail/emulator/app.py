@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDict
 
+from cronofy_avail.core.browser import SAFE_METHODS, is_cross_site, unexpected_host
 from cronofy_avail.core.models import format_time
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.control import add_control_routes
@@ -40,7 +41,6 @@ from cronofy_avail.emulator.http import (
     services,
 )
 from cronofy_avail.emulator.notifications import Notifier
-from cronofy_avail.emulator.relay import add_relay_routes
 from cronofy_avail.emulator.state import EmulatorState, parse_form
 from cronofy_avail.emulator.validation import ApiError
 
@@ -75,6 +75,23 @@ def _is_cronofy(path: str) -> bool:
 
 
 # --------------------------------------------------------------------------- middleware
+
+
+@web.middleware
+async def browser_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse what a web page in the user's browser could send to the control API: a request
+    naming a host the emulator does not answer for (DNS rebinding: the page would read the
+    client secret), and a cross-site request that would change state (``POST
+    /_emulator/reset`` from another tab). The Cronofy paths answer any host name, as Cronofy
+    does: they need a bearer token, which no web page has."""
+    if _is_cronofy(request.path):
+        return await handler(request)
+    config = services(request).config
+    if unexpected_host(request.host, config.allowed_hosts):
+        return web.json_response({"error": "forbidden: unexpected Host"}, status=403)
+    if request.method not in SAFE_METHODS and is_cross_site(request.headers, request.host):
+        return web.json_response({"error": "forbidden: cross-site request"}, status=403)
+    return await handler(request)
 
 
 @web.middleware
@@ -415,7 +432,9 @@ def create_app(
         log=RequestLog(config.request_log_size),
         config=config,
     )
-    app = web.Application(middlewares=[emulator_middleware], client_max_size=1024 * 1024)
+    app = web.Application(
+        middlewares=[browser_guard, emulator_middleware], client_max_size=1024 * 1024
+    )
     app[SERVICES] = svc
 
     async def date_from_the_emulator_clock(
@@ -450,7 +469,6 @@ def create_app(
     _add(app, "GET", "/oauth/relink/{profile_id}", oauth_relink)
     if config.control_api:
         add_control_routes(app)
-        add_relay_routes(app)
 
     async def on_startup(_: web.Application) -> None:
         await notifier.start()

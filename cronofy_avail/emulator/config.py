@@ -32,6 +32,10 @@ class EmulatorConfig:
     """Seconds of continuous delivery failure after which a channel is closed."""
     control_api: bool = True
     """Serve ``/_emulator/...``."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names (besides IP addresses and ``localhost``) the emulator answers for; a request
+    whose ``Host`` names any other is refused (403), so a page whose name was rebound to this
+    address (DNS rebinding) cannot read or change anything."""
     fault_seed: int | None = None
     """Seed of the random generator behind fault rates (``None``: unseeded)."""
     request_log_size: int = 10_000

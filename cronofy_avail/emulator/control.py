@@ -1,7 +1,9 @@
 """The control API under ``/_emulator/…``: play the user and the instructor over HTTP.
 
-No authentication (a local tool); never mounted on a Cronofy path. Every route is listed in
-``docs/reference/emulator.md``.
+No credentials of its own (a local tool), but guarded against web pages (``app.browser_guard``:
+DNS rebinding, cross-site requests); the workshop adds who may do what
+(:mod:`cronofy_avail.workshop.classroom`). Never mounted on a Cronofy path. Every route is
+listed in ``docs/reference/emulator.md``.
 """
 
 from __future__ import annotations

@@ -57,10 +57,18 @@ def account_from_json(data: Json) -> EmulatorAccount:
 
 class EmulatorControl:
     """``EmulatorControl("http://127.0.0.1:8181")``; pass ``session`` to share one (it is then
-    left open), else one is created and closed by :meth:`close`."""
+    left open), else one is created and closed by :meth:`close`. ``token`` is sent as a bearer
+    token (a workshop attendee's, which opens their own account's routes)."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession | None = None,
+        *,
+        token: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._session = session
         self._owns_session = session is None
 
@@ -86,7 +94,7 @@ class EmulatorControl:
             self._owns_session = True
         url = f"{self.base_url}/_emulator{path}"
         async with self._session.request(
-            method, url, json=body, allow_redirects=False, timeout=_TIMEOUT
+            method, url, json=body, headers=self._headers, allow_redirects=False, timeout=_TIMEOUT
         ) as response:
             raw = await response.read()
             try:

@@ -24,7 +24,7 @@ from cronofy_avail.emulator.state import (
     Json,
     utc_now,
 )
-from cronofy_avail.runtime.serving import start_site
+from cronofy_avail.runtime.serving import ConnectionLimits, start_site
 
 
 class Emulator:
@@ -53,6 +53,9 @@ class Emulator:
         )
         self.notifier = Notifier(self.state, config)
         self.app = create_app(self.state, config=config, notifier=self.notifier)
+        self.limits = ConnectionLimits()
+        """The receiver's guard against slow and idle clients: a request head within 10 s, at
+        most 128 connections waiting for one (a room of laptops cannot starve it of files)."""
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -64,7 +67,7 @@ class Emulator:
     async def start(self) -> Self:
         if self._runner is not None:
             return self
-        runner, self.base_url = await start_site(self.app, self.host, self.port)
+        runner, self.base_url = await start_site(self.app, self.host, self.port, limits=self.limits)
         self._runner = runner
         self.port = int(self.base_url.rsplit(":", 1)[1])
         self.services.base_url = self.base_url

@@ -55,7 +55,6 @@ from cronofy_avail.core.week import (
     time_at,
 )
 from cronofy_avail.emulator.control_client import EmulatorControl
-from cronofy_avail.emulator.relay import RELAY_PATH
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.serving import start_site
@@ -68,9 +67,16 @@ from cronofy_avail.runtime.steps import (
 )
 from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
 from cronofy_avail.runtime.sync import SyncResult
-from cronofy_avail.workshop import WorkshopError, join_workshop
+from cronofy_avail.workshop import (
+    Joined,
+    RelayPump,
+    WorkshopError,
+    join_workshop,
+    rejoin_workshop,
+    split_workshop_url,
+)
+from cronofy_avail.workshop.relay import RELAY_PATH
 from webhook_server import WebhookServer
-from webhook_server.relay import RelayPump
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -498,55 +504,57 @@ class WizardController:
         """An isolated account on a shared emulator. On a ``cronofy-avail workshop``
         emulator the wizard joins the workshop (the instructor page lists the attendee) and
         the channel's callback is the attendee's relay box there, fed to the receiver in this
-        kernel by a :class:`~webhook_server.relay.RelayPump`: conference Wi-Fi rarely lets the
+        kernel by a :class:`~cronofy_avail.workshop.RelayPump`: conference Wi-Fi rarely lets the
         instructor's machine reach a laptop. A plain ``cronofy-avail emulator`` (no workshop
         routes) delivers to the receiver directly."""
-        url = self.inputs.emulator_url.strip().rstrip("/")
+        typed = self.inputs.emulator_url.strip()
+        url, code = split_workshop_url(typed)
         if not url.startswith(("http://", "https://")):
             raise WizardError(
-                "shared emulator: give its URL, e.g. http://192.168.1.10:8181 "
-                "(the instructor prints it with `cronofy-avail workshop`)"
+                "shared emulator: give its URL, e.g. http://192.168.1.10:8181/?code=K7QX-P2M9 "
+                "(the instructor shows it with `cronofy-avail workshop`)"
             )
         store = self._store or MemoryStore()
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
-        control = EmulatorControl(url, session=session)
         user = await store.get_user(self.inputs.user_id)
-        relay_url: str | None = None
-        if user is not None and user.credentials is not None:
-            access, refresh = user.credentials.access_token, user.credentials.refresh_token
-            label, busy = f"user {user.user_id} (resumed)", None
-            relay_url = _relay_url_of(user.callback_url)
-        else:
-            try:
+        joined: Joined | None = None
+        try:
+            if user is not None and user.credentials is not None:
+                access, refresh = user.credentials.access_token, user.credentials.refresh_token
+                label, busy = f"user {user.user_id} (resumed)", None
+                if _relay_url_of(user.callback_url) is not None and refresh:
+                    joined = await rejoin_workshop(session, url, refresh)
+            else:
                 joined = await join_workshop(
-                    session, url, self.attendee_name(), tzid=self.inputs.tzid
+                    session, typed, self.attendee_name(), tzid=self.inputs.tzid, code=code
                 )
-            except WorkshopError as exc:
-                if exc.status != 404:
-                    cause = (
-                        f"cannot reach the shared emulator at {url}"
-                        if exc.status is None
-                        else f"{url} refused to join the workshop ({exc.status})"
-                    )
-                    raise CommandError(
-                        f"{cause}.\nFix: check the URL the instructor shows (e.g. "
-                        "http://192.168.1.20:8181) and that this computer is on the room's "
-                        "network."
-                    ) from exc
-                # Not a workshop: an isolated account of our own, delivered to directly.
+                access, refresh = joined.account.access_token, joined.account.refresh_token
+                label, busy = joined.account.email, joined.account.calendar_id
+        except WorkshopError as exc:
+            if exc.status != 404 or user is not None:
+                raise CommandError(_workshop_refusal(url, exc)) from exc
+            joined = None  # not a workshop: an isolated account of our own, below
+        control = EmulatorControl(
+            url, session=session, token=joined.attendee_token if joined else None
+        )
+        if joined is not None:
+            client_id, client_secret = joined.client_id, joined.client_secret
+            relay_url: str | None = joined.relay_url
+        else:
+            # A plain `cronofy-avail emulator` (no workshop routes) delivers directly.
+            if user is None or user.credentials is None:
                 account = await control.create_account(
                     tzid=self.inputs.tzid, **self.account_options
                 )
-            else:
-                account, relay_url = joined.account, joined.relay_url
-            access, refresh = account.access_token, account.refresh_token
-            label, busy = account.email, account.calendar_id
-        info = await control.info()
+                access, refresh = account.access_token, account.refresh_token
+                label, busy = account.email, account.calendar_id
+            info = await control.info()
+            client_id, client_secret, relay_url = info.client_id, info.client_secret, None
         settings = for_app(
             self._settings(),
-            client_id=info.client_id,
-            client_secret=info.client_secret,
+            client_id=client_id,
+            client_secret=client_secret,
             api_base_url=url,
             data_center="us",
         )
@@ -555,7 +563,8 @@ class WizardController:
         )
         pump: RelayPump | None = None
         if relay_url is not None:
-            pump = RelayPump(relay_url, receiver, session=session)
+            assert joined is not None
+            pump = RelayPump(relay_url, receiver, token=joined.attendee_token, session=session)
             await pump.start()
             stack.push_async_callback(pump.stop)
         client = system.client(access_token=access, refresh_token=refresh)
@@ -1227,6 +1236,19 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def _workshop_refusal(url: str, exc: WorkshopError) -> str:
+    if exc.status is None:
+        cause = f"cannot reach the shared emulator at {url}"
+    elif exc.status == 403:
+        cause = f"{url} refused to join the workshop: the join code is wrong or missing"
+    else:
+        cause = f"{url} refused to join the workshop ({exc.status})"
+    return (
+        f"{cause}.\nFix: paste the whole URL the instructor shows, join code included (e.g. "
+        "http://192.168.1.20:8181/?code=K7QX-P2M9), from a computer on the room's network."
+    )
 
 
 def _relay_url_of(callback_url: str | None) -> str | None:

@@ -22,10 +22,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from cronofy_avail.emulator.classroom import WORKSHOP_PATH
-from cronofy_avail.emulator.relay import RELAY_PATH
 from cronofy_avail.notebook.controller import STEP_KEYS, StepState, WizardController
 from cronofy_avail.runtime.store import MemoryStore
+from cronofy_avail.workshop.classroom import WORKSHOP_PATH
+from cronofy_avail.workshop.relay import RELAY_PATH
 
 pytest.importorskip("ipywidgets", reason="pip install -e '.[notebook]'")
 
@@ -35,10 +35,13 @@ from cronofy_avail.notebook.widgets import Wizard
 @dataclass(frozen=True)
 class Workshop:
     url: str
+    """What attendees paste: the base URL and the join code."""
+    base: str
+    """The instructor's (this machine's) view of it."""
     http: aiohttp.ClientSession
 
     async def get(self, path: str) -> Any:
-        async with self.http.get(self.url + path) as response:
+        async with self.http.get(self.base + path) as response:
             assert response.status == 200, path
             if response.content_type == "application/json":
                 return await response.json()
@@ -62,7 +65,8 @@ async def workshop(tmp_path: Path) -> AsyncIterator[Workshop]:
         assert process.stdout is not None
         info = json.loads(await process.stdout.readline())
         async with aiohttp.ClientSession() as http:
-            yield Workshop(info["attendee_url"], http)
+            base = f"http://127.0.0.1:{info['port']}"
+            yield Workshop(info["attendee_url"], base, http)
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = await process.communicate()
@@ -104,7 +108,7 @@ async def test_a_wizard_on_the_workshop_url_reaches_step_4_through_the_relay(
         channels = (await workshop.get("/_emulator/channels"))["channels"]
         mine = [ch for ch in channels if ch["active"]]
         assert len(mine) == 1
-        assert mine[0]["callback_url"].startswith(workshop.url + RELAY_PATH + "/")
+        assert mine[0]["callback_url"].startswith(workshop.base + RELAY_PATH + "/")
         assert backend.receiver_url.split("/")[2] not in json.dumps(channels)
         received = [
             d for d in await backend.store.list_deliveries() if d.user_id == c.inputs.user_id
@@ -162,7 +166,7 @@ async def test_a_429_burst_for_everyone_is_survived_by_the_wizard(workshop: Work
     """What the README promises the instructor's "429 burst" button teaches: the attendee's
     wizard retries (honouring Retry-After) and still reaches step 4, in sync."""
     async with workshop.http.post(
-        workshop.url + WORKSHOP_PATH + "/fault", json={"kind": "429_burst"}
+        workshop.base + WORKSHOP_PATH + "/fault", json={"kind": "429_burst"}
     ) as response:
         assert response.status == 200
     wizard = Wizard(mode="shared", emulator_url=workshop.url, name="Grace")
@@ -192,6 +196,6 @@ async def test_an_unreachable_workshop_url_is_explained_in_the_panel() -> None:
     assert step.state == StepState.FAILED
     assert step.error is not None
     assert step.error.startswith(f"cannot reach the shared emulator at {url}")
-    assert "Fix: check the URL the instructor shows" in step.error
+    assert "Fix: paste the whole URL the instructor shows" in step.error
     assert "Traceback" not in step.error
     assert "unexpected" not in step.error

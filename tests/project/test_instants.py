@@ -92,6 +92,7 @@ NOT_DATE_TOUCHING = {
     "tests/sync/test_scheduler.py": "its dates come from an injected clock",
     "tests/webhook/test_ack_cost.py": "a changes_since of now, on any day",
     "tests/workshop/test_workshop.py": "events a day ahead, on any day",
+    "tests/workshop/test_boundaries.py": "events a day ahead, on any day",
 }
 """Test files that read the clock but are not run again at the instants, and why. The whole
 fast suite passed at every instant when checked by hand (python -m tests.support.instants --

@@ -1,5 +1,6 @@
-"""The workshop: the emulator's relay, the pump on the receiving side, attendees joining one
-emulator over real HTTP, the instructor's page and faults, and thirty attendees at once."""
+"""The workshop: the relay, the pump on the receiving side, attendees joining one emulator
+over real HTTP, the instructor's page and faults, and thirty attendees at once. (What an
+outsider or another attendee cannot do: test_boundaries.py.)"""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,24 +21,21 @@ import aiohttp
 import pytest
 
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
-from cronofy_avail.emulator import Emulator
-from cronofy_avail.emulator.classroom import CLASSROOM, WORKSHOP_PATH, add_classroom_routes
-from cronofy_avail.emulator.relay import RELAY
+from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.runtime.store import MemoryStore, UserRecord
-from cronofy_avail.workshop import WorkshopAttendee, WorkshopError
+from cronofy_avail.workshop import RelayPump, WorkshopAttendee, WorkshopError, WorkshopServer
+from cronofy_avail.workshop.classroom import JOIN_PATH, WORKSHOP_PATH
+from cronofy_avail.workshop.relay import HeldDelivery
 from tests.support.wait import until
 from webhook_server import WebhookConfig, WebhookServer
-from webhook_server.relay import RelayPump
 
-FAST = {"debounce": 0.05, "retry_initial_delay": 0.05, "rate_limit_enabled": False}
+FAST = EmulatorConfig(debounce=0.05, retry_initial_delay=0.05, rate_limit_enabled=False)
 
 
 @pytest.fixture
-async def workshop() -> AsyncIterator[Emulator]:
-    emulator = Emulator(**FAST)  # type: ignore[arg-type]
-    add_classroom_routes(emulator.app)
-    async with emulator:
-        yield emulator
+async def workshop() -> AsyncIterator[WorkshopServer]:
+    async with WorkshopServer(config=FAST) as server:
+        yield server
 
 
 @pytest.fixture
@@ -45,52 +44,72 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-async def _open_box(http: aiohttp.ClientSession, base: str) -> str:
-    async with http.post(f"{base}/_emulator/relay", json={"label": "t"}) as r:
+@dataclass(frozen=True)
+class Box:
+    """A joined attendee's relay box: its URL, the token that polls it, the secret that signs
+    notifications for it."""
+
+    url: str
+    token: str
+    secret: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def signed(self, body: bytes) -> dict[str, str]:
+        return {SIGNATURE_HEADER: sign(body, [self.secret]), "Content-Type": "application/json"}
+
+
+async def _open_box(http: aiohttp.ClientSession, workshop: WorkshopServer, name: str = "t") -> Box:
+    body = {"name": name, "code": workshop.join_code}
+    async with http.post(workshop.base_url + JOIN_PATH, json=body) as r:
         assert r.status == 201
-        url: str = (await r.json())["url"]
-    return url
+        data = await r.json()
+    return Box(data["relay_url"], data["attendee_token"], data["client_secret"])
 
 
 # --------------------------------------------------------------------------- the relay
 
 
 async def test_relay_holds_raw_bytes_until_acknowledged(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
-    box = await _open_box(http, workshop.base_url)
+    box = await _open_box(http, workshop)
     body = b'{"notification":{"type":"verification"}, "odd spacing": true}'
-    headers = {SIGNATURE_HEADER: "abc=", "Content-Type": "application/json", "X-Other": "no"}
-    async with http.post(box + "/notifications/KEY", data=body, headers=headers) as r:
+    headers = {**box.signed(body), "X-Other": "no"}
+    async with http.post(box.url + "/notifications/KEY", data=body, headers=headers) as r:
         assert r.status == 202
-    async with http.get(box, params={"after": "0"}) as r:
+    async with http.get(box.url, params={"after": "0"}, headers=box.auth) as r:
         held = (await r.json())["deliveries"]
     assert len(held) == 1
     assert held[0]["path"] == "/notifications/KEY"
     assert base64.b64decode(held[0]["body_base64"]) == body
-    assert held[0]["headers"][SIGNATURE_HEADER] == "abc="
+    assert held[0]["headers"][SIGNATURE_HEADER] == headers[SIGNATURE_HEADER]
     assert "X-Other" not in held[0]["headers"]
     # Unacknowledged: still there; acknowledged with after=seq: gone.
-    async with http.get(box, params={"after": "0"}) as r:
+    async with http.get(box.url, params={"after": "0"}, headers=box.auth) as r:
         assert len((await r.json())["deliveries"]) == 1
-    async with http.get(box, params={"after": str(held[0]["seq"])}) as r:
+    async with http.get(box.url, params={"after": str(held[0]["seq"])}, headers=box.auth) as r:
         assert (await r.json())["deliveries"] == []
+    assert workshop.relay.held_bytes == 0
 
 
 async def test_relay_long_poll_wakes_on_a_delivery(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
-    box = await _open_box(http, workshop.base_url)
+    box = await _open_box(http, workshop)
 
     async def poll() -> Any:
-        async with http.get(box, params={"after": "0", "wait": "30"}) as r:
+        params = {"after": "0", "wait": "30"}
+        async with http.get(box.url, params=params, headers=box.auth) as r:
             return await r.json()
 
     waiting = asyncio.create_task(poll())
-    relay = workshop.app[RELAY]
-    box_id = box.rsplit("/", 1)[1]
+    relay = workshop.relay
+    box_id = box.url.rsplit("/", 1)[1]
     await until(lambda: relay.boxes[box_id].last_poll is not None, within=10, what="the poll")
-    async with http.post(box + "/notifications/K", data=b"{}") as r:
+    async with http.post(box.url + "/notifications/K", data=b"{}", headers=box.signed(b"{}")) as r:
         assert r.status == 202
     async with asyncio.timeout(10):
         answer = await waiting
@@ -98,32 +117,33 @@ async def test_relay_long_poll_wakes_on_a_delivery(
 
 
 async def test_relay_refuses_unknown_boxes_large_bodies_and_bad_numbers(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
     base = workshop.base_url
     async with http.post(f"{base}/_emulator/relay/rly_nope/notifications/K", data=b"{}") as r:
         assert r.status == 404
-    box = await _open_box(http, base)
-    async with http.post(box + "/notifications/K", data=b"x" * (64 * 1024 + 1)) as r:
+    box = await _open_box(http, workshop)
+    async with http.post(box.url + "/notifications/K", data=b"x" * (64 * 1024 + 1)) as r:
         assert r.status == 413
-    async with http.get(box, params={"after": "soon"}) as r:
+    async with http.get(box.url, params={"after": "soon"}, headers=box.auth) as r:
         assert r.status == 422
         assert "after" in (await r.json())["errors"]
     # Numbers that are not finite (or negative) are refused too, never a 500.
     for name, value in [("after", "inf"), ("after", "nan"), ("after", "1e400"), ("wait", "nan")]:
-        async with http.get(box, params={name: value}) as r:
+        async with http.get(box.url, params={name: value}, headers=box.auth) as r:
             assert r.status == 422, (name, value)
             assert name in (await r.json())["errors"]
-    async with http.get(box, params={"after": "-1"}) as r:
+    async with http.get(box.url, params={"after": "-1"}, headers=box.auth) as r:
         assert r.status == 422
 
 
 async def test_a_join_takes_a_printable_name_and_a_real_time_zone(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
     """Only text a page can render is a name: a lone surrogate used to be accepted and then
     broke every refresh of the instructor page (500) until a restart."""
-    join = f"{workshop.base_url}/_emulator/workshop/join"
+    join = f"{workshop.base_url}{JOIN_PATH}"
+    code = workshop.join_code
     for body in (
         {"name": "\ud800"},
         {"name": 5},
@@ -134,10 +154,13 @@ async def test_a_join_takes_a_printable_name_and_a_real_time_zone(
         {"name": "Ada", "tzid": "Mars/Base"},
         {"name": "Ada", "tzid": 3},
     ):
-        data = json.dumps(body)  # ensure_ascii: a lone surrogate travels as \ud800
+        data = json.dumps(
+            {**body, "code": code}
+        )  # ensure_ascii: a lone surrogate travels as \ud800
         async with http.post(join, data=data, headers={"Content-Type": "application/json"}) as r:
             assert r.status == 422, body
-    async with http.post(join, json={"name": "Ada Lovelace", "tzid": "Europe/Paris"}) as r:
+    body = {"name": "Ada Lovelace", "tzid": "Europe/Paris", "code": code}
+    async with http.post(join, json=body) as r:
         assert r.status == 201
     async with http.get(f"{workshop.base_url}/_emulator/workshop") as r:
         assert r.status == 200
@@ -167,52 +190,60 @@ async def _receiver(secret: str) -> tuple[WebhookServer, MemoryStore, UserRecord
 
 
 async def test_pump_feeds_held_deliveries_through_the_receivers_verification(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
-    secret = workshop.client_secret
-    server, store, user = await _receiver(secret)
+    box = await _open_box(http, workshop)
+    server, store, user = await _receiver(box.secret)
     try:
-        box = await _open_box(http, workshop.base_url)
         body = b'{"notification":{"type":"verification"}}'
-        good = {SIGNATURE_HEADER: sign(body, [secret]), "Content-Type": "application/json"}
-        for headers in (good, {SIGNATURE_HEADER: sign(body, ["not-the-secret"])}):
-            async with http.post(
-                f"{box}/notifications/{user.callback_key}", data=body, headers=headers
-            ) as r:
-                assert r.status == 202
+        async with http.post(
+            f"{box.url}/notifications/{user.callback_key}", data=body, headers=box.signed(body)
+        ) as r:
+            assert r.status == 202
+        # The box takes nothing else: not another application's signature, not another path.
+        bad = {SIGNATURE_HEADER: sign(body, ["not-the-secret"])}
+        async with http.post(
+            f"{box.url}/notifications/{user.callback_key}", data=body, headers=bad
+        ) as r:
+            assert r.status == 401
+        async with http.post(
+            f"{box.url}/deliveries/1/replay", data=body, headers=box.signed(body)
+        ) as r:
+            assert r.status == 404
+        # Had something else got in, the pump acknowledges it but never sends it on to the
+        # receiver's other routes (its admin views).
+        held = workshop.relay.boxes[box.url.rsplit("/", 1)[1]]
+        held.held.append(HeldDelivery(held.next_seq, "/deliveries/1/replay", {}, b""))
+        held.next_seq += 1
         assert server.url is not None
-        pump = RelayPump(box, server.url, session=http)
+        pump = RelayPump(box.url, server.url, token=box.token, session=http)
         assert await pump.pump_once() == 2
-        assert pump.stats.statuses == {202: 1, 401: 1}
+        assert pump.stats.statuses == {202: 1}
+        assert pump.stats.skipped == 1
         deliveries = await store.list_deliveries()
         assert [(d.notification_type, d.outcome) for d in deliveries] == [
             ("verification", "verified")
         ]
-        assert server.handle is not None
-        assert server.handle.rejected["signature_mismatch"] == 1
-        # Both acknowledged: nothing comes back.
+        # All acknowledged: nothing comes back.
         assert await pump.pump_once() == 0
     finally:
         await server.stop()
 
 
 async def test_pump_keeps_deliveries_held_while_the_receiver_is_down(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
-    secret = workshop.client_secret
-    server, store, user = await _receiver(secret)
+    box = await _open_box(http, workshop)
+    server, store, user = await _receiver(box.secret)
     assert server.url is not None
     url, port = server.url, server.port
     await server.stop()  # the laptop is asleep
-    box = await _open_box(http, workshop.base_url)
     body = b'{"notification":{"type":"verification"}}'
     async with http.post(
-        f"{box}/notifications/{user.callback_key}",
-        data=body,
-        headers={SIGNATURE_HEADER: sign(body, [secret])},
+        f"{box.url}/notifications/{user.callback_key}", data=body, headers=box.signed(body)
     ) as r:
         assert r.status == 202
-    pump = RelayPump(box, url, session=http)
+    pump = RelayPump(box.url, url, token=box.token, session=http)
     assert await pump.pump_once() == 0
     assert pump.stats.last_error is not None
     assert "unreachable" in pump.stats.last_error
@@ -225,7 +256,7 @@ async def test_pump_keeps_deliveries_held_while_the_receiver_is_down(
         WebhookConfig(
             store=store,
             coordinator=SyncCoordinator(store, SyncEngine(store), lambda u: None),  # type: ignore[arg-type,return-value]
-            client_secrets=[secret],
+            client_secrets=[box.secret],
         ),
         port=port,
     )
@@ -249,9 +280,10 @@ def _tomorrow(hour: int) -> datetime:
     return _TOMORROW.replace(hour=hour)
 
 
-async def _notebook_01_flow(base_url: str, name: str, *, relay: bool = True) -> dict[str, Any]:
-    """What an attendee does in notebook 01: join, steps 1 and 2, play the user, step 4."""
-    attendee = await WorkshopAttendee.join(base_url, name, relay=relay)
+async def _notebook_01_flow(url: str, name: str, *, relay: bool = True) -> dict[str, Any]:
+    """What an attendee does in notebook 01: join (``url`` with the code), steps 1 and 2,
+    play the user, step 4."""
+    attendee = await WorkshopAttendee.join(url, name, relay=relay)
     async with attendee:
         await attendee.onboard()
         morning = await attendee.add_availability(_tomorrow(9), _tomorrow(12))
@@ -282,9 +314,9 @@ async def _status(http: aiohttp.ClientSession, base: str) -> Any:
 
 @pytest.mark.parametrize("relay", [True, False], ids=["relay", "direct"])
 async def test_an_attendee_runs_the_four_steps_and_the_instructor_sees_it(
-    workshop: Emulator, http: aiohttp.ClientSession, relay: bool
+    workshop: WorkshopServer, http: aiohttp.ClientSession, relay: bool
 ) -> None:
-    result = await _notebook_01_flow(workshop.base_url, "Ada Lovelace", relay=relay)
+    result = await _notebook_01_flow(workshop.attendee_url, "Ada Lovelace", relay=relay)
     local_hours = {(9, 12), (15, 16)}
     assert len(result["periods"]) == 2
     assert {(s, e) for s, e in result["periods"]} == local_hours
@@ -302,8 +334,8 @@ async def test_an_attendee_runs_the_four_steps_and_the_instructor_sees_it(
     assert ada["deliveries_failed"] == 0
     assert ada["syncs"] >= 2
     assert (ada["relay"]["received"] > 0) is relay
-    # A relay id lets anyone read the box: never listed.
-    relay_ids = list(workshop.app[RELAY].boxes)
+    # A relay id is not listed, even to the instructor (the page is projected).
+    relay_ids = list(workshop.relay.boxes)
     async with http.get(workshop.base_url + "/_emulator/relay") as r:
         listing = await r.text()
     for relay_id in relay_ids:
@@ -315,23 +347,28 @@ async def test_an_attendee_runs_the_four_steps_and_the_instructor_sees_it(
         page = await r.text()
     assert "Ada Lovelace" in page
     assert "4 availability" in page
-    account = workshop.state.accounts[ada["account_id"]]
-    secrets = [workshop.client_secret, *(t.token for t in workshop.state.access_tokens.values())]
-    secrets += [t.token for t in workshop.state.refresh_tokens.values()]
+    state = workshop.emulator.state
+    account = state.accounts[ada["account_id"]]
+    secrets = [workshop.emulator.client_secret, *(t.token for t in state.access_tokens.values())]
+    secrets += [t.token for t in state.refresh_tokens.values()]
+    secrets += state.applications[account.client_id].client_secrets
     for secret in secrets + relay_ids:
         assert secret not in page
         assert secret not in json.dumps(status)
     assert account.name == "Ada Lovelace"
 
-    # The page tells attendees the URL the workshop command chose, not the one it was opened at.
-    workshop.app[CLASSROOM].attendee_url = "http://192.0.2.7:8181"
-    async with http.get(workshop.base_url + WORKSHOP_PATH) as r:
-        assert "<code>http://192.0.2.7:8181</code>" in await r.text()
+    # The page tells attendees the URL (with the join code) the workshop chose, not the one
+    # it was opened at.
+    assert workshop.attendee_url == f"{workshop.base_url}/?code={workshop.join_code}"
+    assert f"<code>{workshop.attendee_url}</code>" in page
+    assert f"<code>{workshop.join_code}</code>" in page
 
 
-async def test_attendees_are_isolated(workshop: Emulator, http: aiohttp.ClientSession) -> None:
-    a = await WorkshopAttendee.join(workshop.base_url, "A")
-    b = await WorkshopAttendee.join(workshop.base_url, "B")
+async def test_attendees_are_isolated(
+    workshop: WorkshopServer, http: aiohttp.ClientSession
+) -> None:
+    a = await WorkshopAttendee.join(workshop.attendee_url, "A")
+    b = await WorkshopAttendee.join(workshop.attendee_url, "B")
     async with a, b:
         assert a.account.account_id != b.account.account_id
         await a.onboard()
@@ -348,7 +385,7 @@ async def test_join_explains_a_wrong_url(http: aiohttp.ClientSession) -> None:
 
 
 async def test_a_fault_for_everyone_from_the_instructor(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
     base = workshop.base_url
     async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "429_burst"}) as r:
@@ -361,25 +398,27 @@ async def test_a_fault_for_everyone_from_the_instructor(
         f"{base}{WORKSHOP_PATH}/fault", data={"kind": "clear"}, allow_redirects=False
     ) as r:
         assert r.status == 303
-    assert workshop.faults.rules == []
+    assert workshop.emulator.faults.rules == []
     async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "meteor"}) as r:
         assert r.status == 422
 
     # A 429 burst is survived: the client honours Retry-After and the attendee converges.
     async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "429_burst"}) as r:
         assert r.status == 200
-    result = await _notebook_01_flow(base, "Grace")
+    result = await _notebook_01_flow(workshop.attendee_url, "Grace")
     assert len(result["periods"]) == 2
-    assert workshop.faults.rules[0].hits > 0
+    assert workshop.emulator.faults.rules[0].hits > 0
 
 
 @pytest.mark.slow
 async def test_thirty_attendees_at_once_all_finish(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
     names = [f"attendee {i:02d}" for i in range(30)]
     async with asyncio.timeout(240):
-        results = await asyncio.gather(*(_notebook_01_flow(workshop.base_url, n) for n in names))
+        results = await asyncio.gather(
+            *(_notebook_01_flow(workshop.attendee_url, n) for n in names)
+        )
     assert [r["name"] for r in results] == names
     assert all(len(r["periods"]) == 2 for r in results)
     assert all(0 < r["managed"] < r["unmanaged"] for r in results)
@@ -407,10 +446,12 @@ def test_the_workshop_command_prints_the_url_attendees_paste(tmp_path: Path) -> 
     try:
         assert process.stdout is not None
         info = json.loads(process.stdout.readline())
-        banner = "".join(process.stdout.readline() for _ in range(3))
-        assert info["attendee_url"] == f"http://127.0.0.1:{info['port']}"
-        assert info["instructor_url"] == info["attendee_url"] + WORKSHOP_PATH
+        banner = "".join(process.stdout.readline() for _ in range(5))
+        base = f"http://127.0.0.1:{info['port']}"
+        assert info["attendee_url"] == f"{base}/?code={info['join_code']}"
+        assert info["instructor_url"] == base + WORKSHOP_PATH
         assert f"Attendees paste:   {info['attendee_url']}" in banner
+        assert f"Join code:         {info['join_code']}" in banner
 
         async def join() -> str:
             attendee = await WorkshopAttendee.join(info["attendee_url"], "Ada")
@@ -427,15 +468,15 @@ def test_the_workshop_command_prints_the_url_attendees_paste(tmp_path: Path) -> 
 
 
 async def test_the_page_shows_an_attendee_out_of_sync_until_their_kernel_wakes(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
-    attendee = await WorkshopAttendee.join(workshop.base_url, "Sleepy")
+    attendee = await WorkshopAttendee.join(workshop.attendee_url, "Sleepy")
     async with attendee:
         await attendee.onboard()
         assert attendee.pump is not None
         await attendee.pump.stop()  # the laptop sleeps: nobody polls the relay
         uid = await attendee.add_availability(_tomorrow(9), _tomorrow(10))
-        await workshop.wait_notifications()  # delivered to the relay, which answered 202
+        await workshop.emulator.wait_notifications()  # delivered to the relay, which answered 202
 
         status = await _status(http, workshop.base_url)
         assert status["in_sync"] == 0
@@ -455,12 +496,13 @@ async def test_the_page_shows_an_attendee_out_of_sync_until_their_kernel_wakes(
 
 
 def test_the_attendee_url_and_fault_sizes() -> None:
-    from cronofy_avail.cli.workshop import attendee_url
-    from cronofy_avail.emulator.classroom import fault_rules
+    from cronofy_avail.workshop.classroom import fault_rules
+    from cronofy_avail.workshop.server import public_base_url
 
-    assert attendee_url("127.0.0.1", 8181, None) == "http://127.0.0.1:8181"
-    assert attendee_url("0.0.0.0", 8181, "http://room.example:80/") == "http://room.example:80"  # noqa: S104
-    assert attendee_url("0.0.0.0", 8181, None).startswith("http://")  # noqa: S104
+    assert public_base_url("127.0.0.1", 8181, None) == "http://127.0.0.1:8181"
+    room = "http://room.example:80"
+    assert public_base_url("0.0.0.0", 8181, room + "/") == room  # noqa: S104
+    assert public_base_url("0.0.0.0", 8181, None).startswith("http://")  # noqa: S104
     (burst,) = fault_rules("429_burst", 30)
     assert burst.rate_limit_count == 90
     assert burst.retry_after == 1.0
@@ -468,9 +510,9 @@ def test_the_attendee_url_and_fault_sizes() -> None:
 
 
 async def test_an_attendee_who_only_joined_is_neither_in_sync_nor_out(
-    workshop: Emulator, http: aiohttp.ClientSession
+    workshop: WorkshopServer, http: aiohttp.ClientSession
 ) -> None:
-    attendee = await WorkshopAttendee.join(workshop.base_url, "Late")
+    attendee = await WorkshopAttendee.join(workshop.attendee_url, "Late")
     async with attendee:
         status = await _status(http, workshop.base_url)
     (late,) = status["attendees"]

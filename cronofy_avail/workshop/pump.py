@@ -1,4 +1,4 @@
-"""The receiving side of the emulator's relay (``cronofy_avail/emulator/relay.py``).
+"""The receiving side of the workshop's relay (:mod:`.relay`), in the attendee's kernel.
 
 When the emulator cannot reach a receiver (a laptop on conference Wi-Fi), the channel's
 callback is a relay box on the emulator. :class:`RelayPump` long-polls the box from the
@@ -7,6 +7,9 @@ byte for byte — to the local receiver, so it goes through exactly the verifica
 handling of a direct delivery. A delivery is acknowledged to the relay only once the local
 receiver answered it (2xx, or a 4xx that retrying cannot change); on a 5xx or a connection
 error it stays held and is tried again.
+
+The pump forwards notifications only (``/notifications/{key}``): whatever else a box might
+hold never reaches the receiver's other routes (its admin views).
 
 >>> pump = RelayPump(relay_url, receiver.url)             # doctest: +SKIP
 >>> await pump.start()   # ... deliveries flow ...  await pump.stop()
@@ -18,6 +21,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +29,7 @@ from typing import Any
 import aiohttp
 
 _LOGGER = logging.getLogger(__name__)
+_NOTIFICATION = re.compile(r"/notifications/[A-Za-z0-9_\-]{1,128}")
 
 
 @dataclass(slots=True)
@@ -33,6 +38,8 @@ class PumpStats:
     forwarded: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     poll_errors: int = 0
+    skipped: int = 0
+    """Held items that were not notifications: acknowledged, never forwarded."""
     last_error: str | None = None
 
 
@@ -41,6 +48,7 @@ class RelayPump:
 
     ``receiver_url`` is the receiver's base URL with its prefix (``WebhookServer.url``); a held
     delivery for ``/notifications/{key}`` is POSTed to ``{receiver_url}/notifications/{key}``.
+    ``token`` is the attendee's, which the relay asks of whoever polls a box.
     """
 
     def __init__(
@@ -48,12 +56,14 @@ class RelayPump:
         relay_url: str,
         receiver_url: str,
         *,
+        token: str,
         session: aiohttp.ClientSession | None = None,
         wait: float = 20.0,
         max_backoff: float = 10.0,
     ) -> None:
         self.relay_url = relay_url.rstrip("/")
         self.receiver_url = receiver_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
         self.wait = wait
         self.max_backoff = max_backoff
         self.stats = PumpStats()
@@ -93,7 +103,9 @@ class RelayPump:
         assert self._session is not None, "start() the pump, or give it a session"
         params = {"after": str(self.after), "wait": f"{wait:g}"}
         timeout = aiohttp.ClientTimeout(total=wait + 15)
-        async with self._session.get(self.relay_url, params=params, timeout=timeout) as response:
+        async with self._session.get(
+            self.relay_url, params=params, headers=self._headers, timeout=timeout
+        ) as response:
             response.raise_for_status()
             data: dict[str, Any] = await response.json()
         self.stats.polls += 1
@@ -112,7 +124,9 @@ class RelayPump:
         waiting; acknowledges nothing the pump has not already fed)."""
         assert self._session is not None, "start() the pump, or give it a session"
         params = {"after": str(self.after), "wait": "0"}
-        async with self._session.get(self.relay_url, params=params) as response:
+        async with self._session.get(
+            self.relay_url, params=params, headers=self._headers
+        ) as response:
             response.raise_for_status()
             data: dict[str, Any] = await response.json()
         return len(data.get("deliveries", []))
@@ -131,7 +145,11 @@ class RelayPump:
         assert self._session is not None
         body = base64.b64decode(item["body_base64"])
         headers = dict(item.get("headers") or {})
-        url = self.receiver_url + "/" + str(item["path"]).lstrip("/")
+        path = str(item["path"])
+        if not _NOTIFICATION.fullmatch(path):
+            self.stats.skipped += 1
+            return True  # not a delivery: acknowledged, never sent on
+        url = self.receiver_url + path
         try:
             async with self._session.post(
                 url, data=body, headers=headers, allow_redirects=False

@@ -1,10 +1,11 @@
 """An attendee of a workshop: one isolated account on the instructor's emulator, and the
 receiver, store and coordinator in the attendee's own kernel.
 
-The instructor runs ``cronofy-avail workshop`` and shows one URL. An attendee (the wizard's
-"shared emulator" option, a notebook cell, or the load test) joins with it::
+The instructor runs ``cronofy-avail workshop`` and shows one URL, its join code included. An
+attendee (the wizard's "shared emulator" option, a notebook cell, or the load test) joins with
+it::
 
-    attendee = await WorkshopAttendee.join("http://192.168.1.20:8181", name="Ada")
+    attendee = await WorkshopAttendee.join("http://192.168.1.20:8181/?code=K7QX-P2M9", "Ada")
     await attendee.onboard()                      # steps 1 and 2 (and the first reconcile)
     await attendee.add_availability(start, end)   # play the user; step 3 follows by itself
     await attendee.wait_in_sync()
@@ -13,18 +14,24 @@ The instructor runs ``cronofy-avail workshop`` and shows one URL. An attendee (t
 
 Laptops on conference Wi-Fi usually cannot be reached from the instructor's machine, so by
 default the channel's callback is the attendee's relay box on the emulator and a
-:class:`~webhook_server.relay.RelayPump` feeds the held deliveries to the local receiver
+:class:`~cronofy_avail.workshop.pump.RelayPump` feeds the held deliveries to the local receiver
 (``relay=False`` when the emulator can reach the receiver directly, e.g. on one machine).
+
+Joining gives the attendee their own application (client id and secret), so notifications
+for them are signed with a secret only they (and the emulator) hold, and an attendee token
+that opens their relay box and their own account's control routes, nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
@@ -39,10 +46,9 @@ from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.steps import onboard_user, query_availability
 from cronofy_avail.runtime.store import MemoryStore, Store
 from cronofy_avail.runtime.sync import SyncResult
+from cronofy_avail.workshop.classroom import JOIN_PATH, REJOIN_PATH
+from cronofy_avail.workshop.pump import RelayPump
 from webhook_server import WebhookServer
-from webhook_server.relay import RelayPump
-
-JOIN_PATH = "/_emulator/workshop/join"
 
 
 class WorkshopError(Exception):
@@ -54,19 +60,33 @@ class WorkshopError(Exception):
         """The emulator's HTTP status when it answered (404: not a workshop emulator)."""
 
 
+def split_workshop_url(url: str) -> tuple[str, str | None]:
+    """``http://host:8181/?code=K7QX-P2M9`` → (``http://host:8181``, ``K7QX-P2M9``): the one
+    line attendees paste holds the emulator's base URL and the join code."""
+    parts = urlsplit(url.strip())
+    codes = parse_qs(parts.query).get("code")
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+    return base, (codes[0] if codes else None)
+
+
 @dataclass(frozen=True)
 class Joined:
-    """What ``POST /_emulator/workshop/join`` answered: an isolated account, the application's
-    client id and secret, and the attendee's relay box."""
+    """What joining (or rejoining) answered: the attendee's own application (client id and
+    secret), their attendee token, their relay box, and on a first join the isolated account
+    with its tokens."""
 
     data: dict[str, Any]
 
     def __repr__(self) -> str:  # tokens, the client secret and the relay id stay out
-        return f"Joined(account_id={self.data['account'].get('account_id')!r})"
+        return f"Joined(account_id={self.data.get('account_id')!r})"
 
     @property
     def account(self) -> EmulatorAccount:
         return account_from_json(self.data["account"])
+
+    @property
+    def attendee_token(self) -> str:
+        return str(self.data["attendee_token"])
 
     @property
     def client_id(self) -> str:
@@ -81,31 +101,63 @@ class Joined:
         return str(self.data["relay_url"])
 
 
-async def join_workshop(
-    session: aiohttp.ClientSession, url: str, name: str, *, tzid: str | None = None
-) -> Joined:
-    """Join the workshop at ``url`` as ``name``: the instructor page lists the attendee from
-    now on. Raises :class:`WorkshopError` (``status`` 404 when ``url`` is an emulator without
-    the workshop routes, e.g. ``cronofy-avail emulator``)."""
-    base_url = url.rstrip("/")
-    body: dict[str, Any] = {"name": name}
-    if tzid:
-        body["tzid"] = tzid
+async def _post(
+    session: aiohttp.ClientSession, base_url: str, path: str, body: dict[str, Any], ok: int
+) -> dict[str, Any]:
     try:
-        async with session.post(base_url + JOIN_PATH, json=body) as response:
-            data = await response.json(content_type=None) if response.status == 201 else None
-            if not isinstance(data, dict):
-                raise WorkshopError(
-                    f"{base_url} refused to join ({response.status}): is it a "
-                    "`cronofy-avail workshop` emulator?",
-                    status=response.status,
-                )
-    except (aiohttp.ClientError, ValueError) as exc:
+        async with session.post(base_url + path, json=body) as response:
+            raw = await response.read()
+    except aiohttp.ClientError as exc:
         raise WorkshopError(
             f"cannot reach the workshop at {base_url} ({type(exc).__name__}): check "
             "the URL the instructor shows and that you are on the same network"
         ) from exc
-    return Joined(data)
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except ValueError:
+        data = None  # not an emulator's answer (or not a workshop's)
+    if response.status == ok and isinstance(data, dict):
+        return data
+    said = data.get("error") if isinstance(data, dict) else None
+    if response.status == 422 and isinstance(data, dict):
+        said = "; ".join(
+            str(e.get("description"))
+            for errors in (data.get("errors") or {}).values()
+            for e in errors
+            if isinstance(e, dict)
+        )
+    raise WorkshopError(
+        f"{base_url} refused to join ({response.status})"
+        + (f": {said}" if said else ": is it a `cronofy-avail workshop` emulator?"),
+        status=response.status,
+    )
+
+
+async def join_workshop(
+    session: aiohttp.ClientSession,
+    url: str,
+    name: str,
+    *,
+    tzid: str | None = None,
+    code: str | None = None,
+) -> Joined:
+    """Join the workshop at ``url`` (what the instructor shows, join code included, or give
+    ``code``) as ``name``: the instructor page lists the attendee from now on. Raises
+    :class:`WorkshopError` (``status`` 404 when ``url`` is an emulator without the workshop
+    routes, e.g. ``cronofy-avail emulator``; 403 for a wrong join code)."""
+    base_url, in_url = split_workshop_url(url)
+    body: dict[str, Any] = {"name": name, "code": code or in_url or ""}
+    if tzid:
+        body["tzid"] = tzid
+    return Joined(await _post(session, base_url, JOIN_PATH, body, 201))
+
+
+async def rejoin_workshop(session: aiohttp.ClientSession, url: str, refresh_token: str) -> Joined:
+    """The credentials of the attendee whose account ``refresh_token`` belongs to (a kernel
+    that resumes from its store): their application, a new attendee token, their relay box."""
+    base_url, _ = split_workshop_url(url)
+    body = {"refresh_token": refresh_token}
+    return Joined(await _post(session, base_url, REJOIN_PATH, body, 200))
 
 
 @dataclass
@@ -144,15 +196,16 @@ class WorkshopAttendee:
         retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0),
         trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> Self:
-        """Join the workshop at ``url`` (what the instructor shows) as ``name``.
+        """Join the workshop at ``url`` (what the instructor shows, join code included) as
+        ``name``.
 
         ``trace_configs`` go to the attendee's HTTP session (the benchmark times requests)."""
-        base_url = url.rstrip("/")
+        base_url, _ = split_workshop_url(url)
         stack = AsyncExitStack()
         try:
             session = aiohttp.ClientSession(trace_configs=trace_configs)
             stack.push_async_callback(session.close)
-            joined = await join_workshop(session, base_url, name, tzid=tzid)
+            joined = await join_workshop(session, url, name, tzid=tzid)
             data = joined.data
             account = account_from_json(data["account"])
             settings = for_app(
@@ -174,7 +227,7 @@ class WorkshopAttendee:
                 client=system.client(
                     access_token=account.access_token, refresh_token=account.refresh_token
                 ),
-                control=EmulatorControl(base_url, session=session),
+                control=EmulatorControl(base_url, session=session, token=joined.attendee_token),
                 store=system.store,
                 coordinator=coordinator,
                 server=await system.receiver(
@@ -186,7 +239,12 @@ class WorkshopAttendee:
             coordinator.add_listener(attendee._on_sync)
             if relay:
                 assert attendee.server.url is not None
-                attendee.pump = RelayPump(attendee.relay_url, attendee.server.url, session=session)
+                attendee.pump = RelayPump(
+                    attendee.relay_url,
+                    attendee.server.url,
+                    token=joined.attendee_token,
+                    session=session,
+                )
                 await attendee.pump.start()
                 stack.push_async_callback(attendee.pump.stop)
             return attendee
