@@ -19,6 +19,7 @@ import sys
 from typing import TextIO
 
 from cronofy_avail.emulator.config import EmulatorConfig
+from cronofy_avail.runtime.serving import raise_open_file_limit
 from cronofy_avail.workshop.server import WorkshopServer
 
 
@@ -46,6 +47,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 async def serve(args: argparse.Namespace, out: TextIO, stop: asyncio.Event) -> None:
+    raise_open_file_limit()
     workshop = WorkshopServer(
         args.host,
         args.port,

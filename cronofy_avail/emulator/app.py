@@ -78,6 +78,26 @@ def _is_cronofy(path: str) -> bool:
 
 
 @web.middleware
+async def body_in_time(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Read the whole body (at most ``client_max_size``) within ``body_timeout`` seconds
+    before anything else: a client that announces a body and stalls gets 408 and its
+    connection closed, instead of holding it (and a file) for as long as it likes."""
+    if request.can_read_body:
+        try:
+            async with asyncio.timeout(services(request).config.body_timeout):
+                await request.read()
+        except TimeoutError:
+            response = web.json_response({"error": "the request body did not arrive"}, status=408)
+            response.force_close()
+            await response.prepare(request)
+            await response.write_eof()
+            if request.transport is not None:
+                request.transport.close()  # no lingering for the rest of a body never sent
+            return response
+    return await handler(request)
+
+
+@web.middleware
 async def browser_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse what a web page in the user's browser could send to the control API: a request
     naming a host the emulator does not answer for (DNS rebinding: the page would read the
@@ -433,7 +453,7 @@ def create_app(
         config=config,
     )
     app = web.Application(
-        middlewares=[browser_guard, emulator_middleware], client_max_size=1024 * 1024
+        middlewares=[body_in_time, browser_guard, emulator_middleware], client_max_size=1024 * 1024
     )
     app[SERVICES] = svc
 

@@ -32,6 +32,9 @@ class EmulatorConfig:
     """Seconds of continuous delivery failure after which a channel is closed."""
     control_api: bool = True
     """Serve ``/_emulator/...``."""
+    body_timeout: float = 10.0
+    """Seconds a request's body may take to arrive once its head has (408 after): a client
+    that announces a body and sends none must not hold a connection for ever."""
     allowed_hosts: tuple[str, ...] = ()
     """Host names (besides IP addresses and ``localhost``) the emulator answers for; a request
     whose ``Host`` names any other is refused (403), so a page whose name was rebound to this

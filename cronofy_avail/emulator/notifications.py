@@ -30,6 +30,8 @@ from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.state import Application, ChannelRecord, Delivery, EmulatorState
 
 _LOGGER = logging.getLogger(__name__)
+USER_AGENT = "Cronofy-Emulator"
+"""Sent with every delivery: a request carrying it is the emulator's own, never a person's."""
 
 
 class Notifier:
@@ -235,7 +237,7 @@ class Notifier:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             SIGNATURE_HEADER: sign(body, application.client_secrets),
-            "User-Agent": "Cronofy-Emulator",
+            "User-Agent": USER_AGENT,
         }
         try:
             async with self._session.post(

@@ -102,7 +102,7 @@ def zone(errors: Errors, name: str, value: Any, *, required: bool) -> ZoneInfo |
         return None
     try:
         return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
         errors.invalid(name, f"{value!r} is not a known IANA time zone identifier")
         return None
 

@@ -35,13 +35,13 @@ The page never shows a token, a client secret or a relay id.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import html
 import ipaddress
 import re
 import secrets
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +53,7 @@ from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.signatures import is_valid
 from cronofy_avail.emulator.faults import FaultRule
 from cronofy_avail.emulator.http import ACCOUNT_ID, SERVICES, Services, read_json
+from cronofy_avail.emulator.notifications import USER_AGENT as DELIVERY_USER_AGENT
 from cronofy_avail.emulator.state import AccountRecord, EmulatorState
 from cronofy_avail.emulator.validation import ApiError, Errors, unprocessable, zone
 from cronofy_avail.workshop.relay import (
@@ -70,7 +71,12 @@ JOIN_PATH = WORKSHOP_PATH + "/join"
 REJOIN_PATH = WORKSHOP_PATH + "/rejoin"
 FAULT_KINDS = ("429_burst", "503_burst", "slow", "clear")
 MAX_FAILED_JOINS = 10
-"""Wrong join codes (or unknown refresh tokens) one address may send before it gets 429."""
+"""Wrong join codes (or unknown refresh tokens) one address may send in
+:data:`FAILURE_WINDOW` before it gets 429."""
+FAILURE_WINDOW = 600.0
+MAX_JOINS_PER_ADDRESS = 5
+"""Joins one address (other than the instructor's machine) may make: one laptop is one or two
+attendees, and whoever holds the code cannot fill the room alone."""
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -106,7 +112,11 @@ class Classroom:
     """By account id."""
     by_token: dict[bytes, str] = field(default_factory=dict, repr=False)
     """Attendee tokens' SHA-256 → account id (the tokens themselves are not kept)."""
-    failed_joins: Counter[str] = field(default_factory=Counter)
+    failed_joins: dict[str, deque[float]] = field(default_factory=dict)
+    """Times of recent wrong codes, by address (forgotten after :data:`FAILURE_WINDOW`)."""
+    joins: Counter[str] = field(default_factory=Counter)
+    """Joins by address."""
+    clock: Callable[[], float] = time.monotonic
     faults_injected: list[str] = field(default_factory=list)
     attendee_url: str | None = None
     """The URL attendees paste, join code included (the workshop server sets it)."""
@@ -133,15 +143,29 @@ class Classroom:
         self.by_token[token_digest(token)] = attendee.account_id
         return token
 
+    def failures(self, address: str) -> int:
+        """Wrong codes from ``address`` within the window."""
+        times = self.failed_joins.get(address)
+        if times is None:
+            return 0
+        while times and times[0] <= self.clock() - FAILURE_WINDOW:
+            times.popleft()
+        if not times:
+            del self.failed_joins[address]
+            return 0
+        return len(times)
+
     def is_instructor(self, request: web.Request) -> bool:
-        given = bearer_token(request) or ""
-        if given and hmac.compare_digest(
-            hashlib.sha256(given.encode()).digest(), token_digest(self.instructor_token)
-        ):
+        given = bearer_token(request)
+        if given and hmac.compare_digest(token_digest(given), token_digest(self.instructor_token)):
             return True
         if not self.trust_loopback:
             return False
         if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+            return False
+        if request.headers.get("User-Agent") == DELIVERY_USER_AGENT:
+            # The emulator delivering to a callback an attendee pointed at the emulator
+            # itself: loopback, but nobody's browser.
             return False
         try:
             return ipaddress.ip_address(request.remote or "").is_loopback
@@ -244,14 +268,16 @@ def _attendee_name(value: Any) -> str:
 
 
 def _count_failure(classroom: Classroom, request: web.Request) -> None:
-    classroom.failed_joins[request.remote or ""] += 1
+    times = classroom.failed_joins.setdefault(request.remote or "", deque())
+    times.append(classroom.clock())
 
 
 def _refuse_guessers(classroom: Classroom, request: web.Request) -> None:
-    if classroom.failed_joins[request.remote or ""] >= MAX_FAILED_JOINS:
+    if classroom.failures(request.remote or "") >= MAX_FAILED_JOINS:
         raise ApiError(
             429,
-            {"error": "too many wrong join codes from this address: ask the instructor"},
+            {"error": "too many wrong join codes from this address: wait ten minutes"},
+            headers={"Retry-After": str(int(FAILURE_WINDOW))},
             reason="join code guessing",
         )
 
@@ -294,10 +320,18 @@ async def join(request: web.Request) -> web.Response:
     errors = Errors()
     zone(errors, "tzid", tzid, required=True)
     errors.raise_if_any()
-    application = svc.state.create_application(name=f"workshop: {name}")
+    address = request.remote or ""
+    if not classroom.is_instructor(request) and classroom.joins[address] >= MAX_JOINS_PER_ADDRESS:
+        raise ApiError(
+            429,
+            {"error": f"{MAX_JOINS_PER_ADDRESS} attendees joined from this address already"},
+            reason="joins per address",
+        )
+    client_id = ""  # set once the box is open: a full relay must not leave an application
 
     def signed_for_attendee(raw: bytes, header: str | None) -> bool:
-        return is_valid(raw, header, application.client_secrets)
+        application = svc.state.applications.get(client_id)  # its secrets as they rotate
+        return application is not None and is_valid(raw, header, application.client_secrets)
 
     token = f"wsa_{secrets.token_urlsafe(24)}"
     try:
@@ -306,6 +340,8 @@ async def join(request: web.Request) -> web.Response:
         raise ApiError(
             503, {"error": "the workshop is full: ask the instructor"}, reason="full"
         ) from None
+    application = svc.state.create_application(name=f"workshop: {name}")
+    client_id = application.client_id
     email = f"{_slug(name)}-{secrets.token_hex(3)}@workshop.example"
     account = svc.state.create_account(
         name=name, email=email, tzid=str(tzid), client_id=application.client_id
@@ -313,6 +349,7 @@ async def join(request: web.Request) -> web.Response:
     attendee = Attendee(name, account.account_id, box.relay_id, application.client_id)
     classroom.attendees[account.account_id] = attendee
     classroom.by_token[token_digest(token)] = account.account_id
+    classroom.joins[address] += 1
     return web.json_response(_credentials(request, attendee, token, account.json()), status=201)
 
 
@@ -434,7 +471,12 @@ async def page(request: web.Request) -> web.Response:
     data = status(request.app[SERVICES], request.app[CLASSROOM], request.app)
     classroom = request.app[CLASSROOM]
     url = classroom.attendee_url or f"{request.url.origin()}/?code={classroom.join_code}"
-    return web.Response(text=render_page(data, url, classroom.join_code), content_type="text/html")
+    return web.Response(
+        text=render_page(data, url, classroom.join_code),
+        content_type="text/html",
+        # Not in another site's frame: a hidden page must not click the fault buttons.
+        headers={"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"},
+    )
 
 
 # --------------------------------------------------------------------------- who may do what
@@ -447,6 +489,8 @@ _PUBLIC = frozenset(
         ("GET", RELAY_PATH + "/{relay_id}"),  # the relay answers only the box's owner
     }
 )
+_SIGN_UP_PATHS = ("/oauth/authorize", "/oauth/relink")
+"""Cronofy's consent pages: each visit signs up an account, without bound; attendees join."""
 _ATTENDEE: dict[tuple[str, str], str | None] = {
     ("GET", "/_emulator/accounts/{account_id}"): "account_id",
     ("PATCH", "/_emulator/profiles/{profile_id}"): "profile_id",
@@ -492,6 +536,12 @@ async def workshop_guard(request: web.Request, handler: Handler) -> web.StreamRe
     its owner) and playing the user of one's own account."""
     info = request.match_info
     resource = info.route.resource if info.route is not None else None
+    if request.path.startswith(_SIGN_UP_PATHS):
+        raise ApiError(
+            403,
+            {"error": "a workshop gives each attendee an account when they join"},
+            reason="no sign-up in a workshop",
+        )
     if not request.path.startswith("/_emulator") or resource is None:
         return await handler(request)
     key = (request.method, resource.canonical)

@@ -14,7 +14,7 @@ Each box belongs to one attendee:
   notifications signed for its owner's application (401 otherwise), only that path (404), and
   only while it has room (503 with ``Retry-After`` when the box or the whole relay is full:
   the emulator retries as it retries any failing callback, so nothing is lost while the
-  attendee's kernel catches up); 413 over 64 KiB.
+  attendee's kernel catches up); 413 over 64 KiB. Each box has room of its own, never shared.
 * ``GET /_emulator/relay/{relay_id}?after=N&wait=S`` with ``Authorization: Bearer
   <attendee token>``: acknowledges what the owner has seen up to N, answers the next
   ``deliveries`` (at most :attr:`RelayLimits.max_poll_bytes`), waiting up to S ≤ 30 s for one.
@@ -60,12 +60,15 @@ class RelayLimits:
     """How much the relay may hold: the emulator's memory stays bounded whatever a room
     sends (a box whose kernel sleeps fills up; the emulator then retries, it does not drop)."""
 
-    max_boxes: int = 500
+    max_boxes: int = 200
     max_held: int = 1000
     """Deliveries held per box."""
-    max_box_bytes: int = 4 * 1024 * 1024
-    max_total_bytes: int = 256 * 1024 * 1024
-    max_poll_bytes: int = 1024 * 1024
+    max_box_bytes: int = 512 * 1024
+    """Each box's own room (a notification is about 300 bytes). Rooms are not shared: an
+    attendee who fills theirs (they hold their application's secret, so they can sign
+    anything for it) takes nothing from anyone else's, and the relay holds at most
+    ``max_boxes * max_box_bytes`` (100 MiB)."""
+    max_poll_bytes: int = 256 * 1024
     """Bytes of bodies in one poll's answer (at least one delivery is always answered)."""
     retry_after: int = 5
     """Seconds in ``Retry-After`` when a box is full."""
@@ -110,8 +113,7 @@ class RelayBox:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def owned_by(self, token: str | None) -> bool:
-        given = hashlib.sha256((token or "").encode()).digest()
-        return bool(token) and hmac.compare_digest(given, self.token_digest)
+        return bool(token) and hmac.compare_digest(token_digest(token or ""), self.token_digest)
 
     def summary(self, now: float) -> dict[str, Any]:
         # No relay id: the views that show this are the instructor's, projected to the room.
@@ -127,7 +129,8 @@ class RelayBox:
 
 
 def token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    """SHA-256 of a token as the client sent it (a header's undecodable bytes included)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 class Relay:
@@ -168,11 +171,7 @@ class Relay:
             raise ApiError(401, reason="not signed for this box's application")
         size = len(body)
         limits = self.limits
-        if (
-            len(box.held) >= limits.max_held
-            or box.held_bytes + size > limits.max_box_bytes
-            or self.held_bytes + size > limits.max_total_bytes
-        ):
+        if len(box.held) >= limits.max_held or box.held_bytes + size > limits.max_box_bytes:
             box.refused += 1
             raise ApiError(
                 503,
@@ -257,7 +256,7 @@ def bearer_token(request: web.Request) -> str | None:
 async def receive(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_BODY:
         return web.Response(status=413)
-    body = await request.content.read(MAX_BODY + 1)
+    body = await request.read()  # read in time by the emulator (body_in_time)
     if len(body) > MAX_BODY:
         return web.Response(status=413)
     headers = {k: request.headers[k] for k in _KEPT_HEADERS if k in request.headers}

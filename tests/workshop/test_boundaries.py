@@ -11,6 +11,7 @@ at the end.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import resource
@@ -30,7 +31,12 @@ import pytest
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.workshop import WorkshopAttendee, WorkshopServer
-from cronofy_avail.workshop.classroom import JOIN_PATH, MAX_FAILED_JOINS, WORKSHOP_PATH
+from cronofy_avail.workshop.classroom import (
+    FAILURE_WINDOW,
+    JOIN_PATH,
+    MAX_FAILED_JOINS,
+    WORKSHOP_PATH,
+)
 from cronofy_avail.workshop.relay import RelayLimits
 from tests.support.wait import until
 
@@ -263,9 +269,8 @@ def _fd_room(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
-def _limit_files() -> None:  # runs in the child before exec
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+def _limit_files() -> None:  # runs in the child before exec: the command cannot raise it
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
 
 
 @pytest.mark.slow
@@ -322,3 +327,138 @@ def test_the_command_survives_idle_connections_and_refuses_a_remote_instructor(
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert len(err.splitlines()) < 20, err[-2000:]
+
+
+# --------------------------------------------------------------------------- the review's attacks
+
+
+async def test_a_callback_at_the_emulator_itself_is_nobodys_browser() -> None:
+    """An attendee points a channel at the workshop's own reset route: the emulator then
+    POSTs there from 127.0.0.1, which is the instructor's machine, but a delivery is never
+    the instructor. (With the loopback trust of the real command.)"""
+    async with WorkshopServer(config=FAST) as workshop:
+        attendee = await WorkshopAttendee.join(workshop.attendee_url, "Mallory")
+        async with attendee:
+            for route in ("reset", "tokens/revoke", "tokens/expire"):
+                await attendee.client.create_channel(
+                    callback_url=f"{workshop.base_url}/_emulator/{route}",
+                    only_managed=False,
+                )
+            log = workshop.emulator.services.log
+            targets = {"/_emulator/reset", "/_emulator/tokens/revoke", "/_emulator/tokens/expire"}
+
+            def refused() -> list[dict[str, Any]]:
+                return [r for r in log.entries if r["path"] in targets]
+
+            # Each route is tried (and retried: the emulator takes a 403 as a failing
+            # callback); wait until all three were.
+            await until(
+                lambda: {r["path"] for r in refused()} == targets,
+                within=30,
+                what="the deliveries to the emulator's own routes",
+            )
+            assert {r["status"] for r in refused()} == {403}
+            assert attendee.account.account_id in workshop.emulator.state.accounts
+            assert not any(t.revoked for t in workshop.emulator.state.refresh_tokens.values())
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """Send raw bytes, answer everything the server sends until it closes (bounded)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(request)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def test_a_stalled_body_is_cut_off_and_odd_bytes_are_refused_not_a_crash() -> None:
+    config = dataclasses.replace(FAST, body_timeout=0.2)
+    async with WorkshopServer(config=config) as workshop:
+        port = workshop.emulator.port
+        head = (
+            f"POST {JOIN_PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"
+        ).encode()
+        answer = await asyncio.to_thread(_raw, port, head)  # returns once the server closes
+        assert answer.startswith(b"HTTP/1.1 408")
+        odd = (
+            f"GET {WORKSHOP_PATH}/status HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "X-Forwarded-For: 192.0.2.9\r\nConnection: close\r\n"
+        ).encode() + b"Authorization: Bearer \xff\xfe\r\n\r\n"
+        answer = await asyncio.to_thread(_raw, port, odd)
+        assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+
+
+async def test_bad_zones_series_and_sign_ups_are_refused(room: Room) -> None:
+    code = room.workshop.join_code
+    long_zone = {"name": "Eve", "code": code, "tzid": "A" * 300}
+    assert await room.status_of("POST", JOIN_PATH, json=long_zone) == 422
+    calendar = room.attacker["account"]["calendar_id"]
+    path = f"/_emulator/calendars/{calendar}/events"
+    auth = room.attacker_auth
+    for spec in (
+        {"start": "9999-12-31T23:00:00Z", "end": "9999-12-31T23:30:00Z",
+         "recurrence": {"frequency": "daily", "count": 5}},
+        {"start": "2030-01-07T09:00:00Z", "end": "2030-01-07T10:00:00Z",
+         "recurrence": {"frequency": "daily", "interval": 10**30, "count": 2}},
+        {"start": "2030-01-07T09:00:00Z", "end": "2030-01-07T10:00:00Z", "tzid": "B" * 300},
+    ):  # fmt: skip
+        assert await room.status_of("POST", path, headers=auth, json=spec) == 422, spec
+    # A series of the victim's cannot be borrowed (its owner could no longer delete it).
+    victim_calendar = room.victim.calendar_id
+    series = room.workshop.emulator.add_events(
+        victim_calendar,
+        {"start": "2030-01-07T09:00:00Z", "end": "2030-01-07T10:00:00Z",
+         "recurrence": {"frequency": "daily", "count": 2}},
+    )[0]["series_identifier"]  # fmt: skip
+    borrowed = {
+        "start": "2030-02-07T09:00:00Z",
+        "end": "2030-02-07T10:00:00Z",
+        "recurrence": {"frequency": "daily", "count": 2},
+        "series_identifier": series,
+    }
+    assert await room.status_of("POST", path, headers=auth, json=borrowed) == 422
+    # Cronofy's consent page signs up an account per visit: a workshop has joins instead.
+    authorize = f"/oauth/authorize?client_id={room.attacker['client_id']}&redirect_uri=http://x/"
+    assert await room.status_of("GET", authorize, allow_redirects=False) == 403
+
+
+async def test_one_address_joins_a_bounded_number_and_fills_only_its_own_box(room: Room) -> None:
+    body = {"name": "Eve", "code": room.workshop.join_code}
+    statuses = [await room.status_of("POST", JOIN_PATH, json=body) for _ in range(5)]
+    assert statuses == [201, 201, 201, 429, 429]  # victim and attacker joined already
+    # The attacker fills their own box (they hold its secret): it refuses, others' do not.
+    room.workshop.relay.limits = RelayLimits(max_box_bytes=20_000)
+    pad = b'{"notification":{"type":"verification"},"pad":"' + b"x" * 6000 + b'"}'
+    signed = {SIGNATURE_HEADER: sign(pad, [room.attacker["client_secret"]])}
+    url = f"{room.attacker['relay_url']}/notifications/K"
+    codes = []
+    for _ in range(4):
+        async with room.http.post(url, data=pad, headers=signed) as r:
+            codes.append(r.status)
+    assert codes == [202, 202, 202, 503]
+    assert room.victim.pump is not None
+    uid = await room.victim.add_availability(_tomorrow(11), _tomorrow(12))
+    await room.victim.pump.start()
+    await room.victim.wait_for(lambda known: len(known) == 2)
+    assert uid
+
+
+async def test_wrong_codes_are_forgotten_after_the_window_and_the_page_is_not_framed(
+    room: Room,
+) -> None:
+    classroom = room.workshop.classroom
+    now = [1000.0]
+    classroom.clock = lambda: now[0]
+    wrong = {"name": "Eve", "code": "WRONG"}
+    for _ in range(MAX_FAILED_JOINS):
+        assert await room.status_of("POST", JOIN_PATH, json=wrong) == 403
+    assert await room.status_of("POST", JOIN_PATH, json=wrong) == 429
+    now[0] += FAILURE_WINDOW + 1
+    assert await room.status_of("POST", JOIN_PATH, json=wrong) == 403
+    async with room.http.get(
+        room.base + WORKSHOP_PATH, headers=room.workshop.instructor_headers()
+    ) as r:
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]

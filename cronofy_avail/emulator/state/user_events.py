@@ -58,8 +58,10 @@ class UserEvents:
                     errors.invalid("recurrence", "recurrence.frequency must be daily or weekly")
                 elif not isinstance(interval, int) or not isinstance(raw_count, int):
                     errors.invalid("recurrence", "recurrence.count and interval are integers")
-                elif not 1 <= raw_count <= 366 or interval < 1:
-                    errors.invalid("recurrence", "recurrence.count must be 1..366")
+                elif not 1 <= raw_count <= 366 or not 1 <= interval <= 52:
+                    errors.invalid(
+                        "recurrence", "recurrence.count must be 1..366 and interval 1..52"
+                    )
                 else:
                     count, step = raw_count, timedelta(days=days * interval)
         errors.raise_if_any()
@@ -70,6 +72,18 @@ class UserEvents:
         series = None
         if recurrence is not None:
             series = spec.get("series_identifier") or f"series_{random_hex(10)}"
+            if any(
+                e.series_identifier == series
+                for a in self.ctx.accounts.values()
+                if a is not account
+                for e in a.events.values()
+            ):
+                raise unprocessable("series_identifier", KEY_INVALID, "another account's series")
+        try:
+            last_end = end + step * (count - 1)
+        except OverflowError:
+            raise unprocessable("recurrence", KEY_INVALID, "the series ends after 9999") from None
+        del last_end
         made: list[Json] = []
         for index in range(count):
             occurrence_uid = uid if (uid and index == 0) else None
