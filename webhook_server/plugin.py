@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -48,6 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from cronofy_avail._version import __version__
+from cronofy_avail.core.browser import host_name, is_cross_site, is_direct_loopback
 from cronofy_avail.core.models import NotificationEnvelope, NotificationType
 from cronofy_avail.core.signatures import (
     SIGNATURE_HEADER,
@@ -437,14 +437,10 @@ class WebhookHandle:
 
     def _refuse_admin(self, request: web.Request) -> str | None:
         """Why an admin request is refused, or ``None``."""
-        fetch_site = request.headers.get("Sec-Fetch-Site")
-        if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-            return "forbidden: cross-site request"
-        origin = request.headers.get("Origin")
-        if origin is not None and origin.split("://", 1)[-1] != request.host:
+        if is_cross_site(request.headers, request.host):
             return "forbidden: cross-site request"
         allowed = self.config.allowed_hosts
-        if allowed is not None and _host_name(request.host) not in {h.lower() for h in allowed}:
+        if allowed is not None and host_name(request.host) not in {h.lower() for h in allowed}:
             return "forbidden: unexpected Host"
         if not self._is_admin(request):
             return "forbidden"
@@ -454,13 +450,11 @@ class WebhookHandle:
         token = self.config.admin_token
         if token:
             given = request.headers.get("Authorization", "")
-            return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
-        if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
-            return False
-        try:
-            return ipaddress.ip_address(request.remote or "").is_loopback
-        except ValueError:
-            return False
+            # surrogateescape: a header's undecodable bytes are a wrong token, not a 500.
+            return hmac.compare_digest(
+                given.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode()
+            )
+        return is_direct_loopback(request.remote, request.headers)
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok", "version": __version__})
@@ -540,16 +534,6 @@ class WebhookHandle:
         except (KeyError, MalformedNotificationError):
             return web.json_response({"error": "no such delivery"}, status=404)
         return web.json_response({"status": outcome, "delivery_id": int(path[0])}, status=202)
-
-
-def _host_name(host: str) -> str:
-    """``Host`` without its port, lower case (``[::1]:8080`` → ``::1``)."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].split("]", 1)[0]
-    if host.count(":") == 1:
-        return host.split(":", 1)[0]
-    return host
 
 
 def _delivery_view(d: Delivery) -> dict[str, Any]:

@@ -57,3 +57,14 @@ def unexpected_host(host: str, allowed: Collection[str]) -> bool:
     one of ``allowed`` (names the server is published under)."""
     name = host_name(host)
     return not is_ip_or_localhost(name) and name not in {a.lower() for a in allowed}
+
+
+def is_direct_loopback(remote: str | None, headers: Mapping[str, str]) -> bool:
+    """Whether a request came from this machine itself, not forwarded by a proxy (ngrok, a
+    reverse proxy on this machine): the only requests a server may trust without a token."""
+    if "X-Forwarded-For" in headers or "Forwarded" in headers:
+        return False
+    try:
+        return ipaddress.ip_address(remote or "").is_loopback
+    except ValueError:
+        return False

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hmac
 import html
-import ipaddress
 import re
 import secrets
 import time
@@ -49,6 +48,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cronofy_avail.core.browser import is_direct_loopback
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.signatures import is_valid
 from cronofy_avail.emulator.faults import FaultRule
@@ -161,16 +161,11 @@ class Classroom:
             return True
         if not self.trust_loopback:
             return False
-        if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
-            return False
         if request.headers.get("User-Agent") == DELIVERY_USER_AGENT:
             # The emulator delivering to a callback an attendee pointed at the emulator
             # itself: loopback, but nobody's browser.
             return False
-        try:
-            return ipaddress.ip_address(request.remote or "").is_loopback
-        except ValueError:
-            return False
+        return is_direct_loopback(request.remote, request.headers)
 
 
 CLASSROOM: web.AppKey[Classroom] = web.AppKey("cronofy_workshop_classroom", Classroom)

@@ -269,3 +269,18 @@ async def test_a_complete_delivery_is_not_refused_while_slow_bodies_hold_the_bou
         assert handle.rejected["busy"] == 0
         assert handle._body_reads == 1  # the slow one still holds its read
         writer.close()
+
+
+async def test_an_undecodable_admin_token_is_refused_not_a_crash(server: WebhookServer) -> None:
+    """Raw bytes that are not UTF-8 in ``Authorization`` used to raise UnicodeEncodeError
+    in the token comparison (500 and a traceback in the log)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"GET /cronofy/status HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Authorization: Bearer \xff\xfe\r\n\r\n"
+    )
+    await writer.drain()
+    async with asyncio.timeout(10):
+        answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:100]
