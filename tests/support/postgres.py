@@ -101,6 +101,7 @@ class Cluster:
             )
 
     def start(self) -> None:
+        """Create the cluster (initdb) and start its server."""
         self.run(
             str(self.bindir / "initdb"),
             "-D",
@@ -111,24 +112,41 @@ class Cluster:
             "--encoding=UTF8",
             "--no-sync",
         )
-        options = (
+        self.start_server()
+
+    def _pg_ctl(self, *argv: str) -> None:
+        self.run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), *argv)
+
+    @property
+    def _options(self) -> str:
+        return (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.root} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self.run(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(self.datadir),
-            "-l",
-            str(self.log),
-            "-o",
-            options,
-            "-w",
-            "-t",
-            "60",
-            "start",
+
+    def start_server(self) -> None:
+        """Start the server of an existing cluster; returns once it accepts connections."""
+        self._pg_ctl("-l", str(self.log), "-o", self._options, "-w", "-t", "60", "start")
+
+    def stop_server(self, mode: str = "fast") -> None:
+        """Stop the server and keep the cluster (``mode``: ``smart``, ``fast`` or
+        ``immediate``, as ``pg_ctl stop -m``); returns once it is down."""
+        self._check_mode(mode)
+        self._pg_ctl("-m", mode, "-w", "-t", "60", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        """``pg_ctl restart -m mode``: every connection is cut (``immediate``: without a
+        shutdown checkpoint, as a crash); returns once the server accepts connections again."""
+        self._check_mode(mode)
+        self._pg_ctl(
+            "-m", mode, "-l", str(self.log), "-o", self._options, "-w", "-t", "60", "restart"
         )
+
+    @staticmethod
+    def _check_mode(mode: str) -> None:
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"pg_ctl mode {mode!r}: use smart, fast or immediate")
 
     def run_quiet_stop(self) -> None:
         """Stop a half-started server and forget its data directory (a fresh initdb follows)."""
