@@ -75,3 +75,14 @@ def pg_cluster() -> Iterator[Cluster]:
 def pg_url(pg_cluster: Cluster) -> str:
     """The URL of a fresh, empty database on the throwaway cluster."""
     return pg_cluster.create_database()
+
+
+@pytest.fixture(scope="session")
+def pg_restartable() -> Iterator[Cluster]:
+    """A second throwaway cluster, for the tests that restart or stop its server (the others
+    keep theirs meanwhile). A test that stops it starts it again before it ends."""
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -55,7 +55,13 @@ from cronofy_avail.runtime.coordinator import (
     UserClients,
 )
 from cronofy_avail.runtime.store import UserRecord, UserState
-from cronofy_avail.runtime.store.postgres import SCHEMA, PostgresStore
+from cronofy_avail.runtime.store.postgres import (
+    CHECKOUT_TIMEOUT,
+    RECONNECT_TIMEOUT,
+    SCHEMA,
+    PostgresStore,
+    with_connect_timeout,
+)
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -83,7 +89,7 @@ _RECENT_GRANTS = (
 
 async def database_now(store: PostgresStore) -> datetime:
     """The database's clock: the one procrastinate compares a job's ``scheduled_at`` with."""
-    async with store.pool.connection() as conn:
+    async with store.connection() as conn:
         cur = await conn.execute("SELECT now() AS now")
         row = await cur.fetchone()
     assert row is not None
@@ -104,12 +110,22 @@ def pending(user: UserRecord) -> bool:
 def new_app(url: str) -> procrastinate.App:
     """A procrastinate app on ``url`` with the toolkit's tasks *names* known (receivers defer
     by name; workers register the bodies with :class:`ClusterWorker`)."""
-    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+    return procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=url,
+            # As the store's pool (which already checks connections as it hands them out):
+            # a lost server is an error after a few seconds, not half a minute of waiting.
+            timeout=CHECKOUT_TIMEOUT,
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            kwargs=with_connect_timeout(url),
+            name="cronofy-avail-queue",
+        )
+    )
 
 
 async def ensure_queue_schema(app: procrastinate.App, store: PostgresStore) -> None:
     """Apply procrastinate's schema once (under an advisory lock) if it is not there yet."""
-    async with store.pool.connection() as conn, conn.transaction():
+    async with store.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS ok")
         row = await cur.fetchone()
@@ -215,7 +231,7 @@ class PostgresRateLimiter(RateLimiter):
         """Record a start and return 0, or return how long to wait before trying again."""
         keep = max(w.limit for w in self.windows)
         longest = max(w.period for w in self.windows) + self.margin
-        async with self._store.pool.connection() as conn, conn.transaction():
+        async with self._store.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.app_key,))
             cur = await conn.execute(_RECENT_GRANTS, (self.app_key, keep))
             row = await cur.fetchone()
@@ -352,7 +368,7 @@ class ClusterWorker:
     async def _audit(self, user_id: str, result: SyncResult) -> None:
         """Log the run (its times are taken inside the user's sync lock) for audits: two runs
         of one user must never overlap."""
-        async with self.store.pool.connection() as conn:
+        async with self.store.connection() as conn:
             await conn.execute(
                 f"INSERT INTO {SCHEMA}.sync_runs (user_id, owner, kind, ok, "  # noqa: S608
                 "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s)",
