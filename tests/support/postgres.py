@@ -73,6 +73,10 @@ class Cluster:
     root: Path
     port: int
     run_as: str | None
+    durable: bool = False
+    """Commits survive a crash of the server (``pg_ctl stop -m immediate``): with
+    ``synchronous_commit=off`` (faster, the default here) the last ones acknowledged may not.
+    The machine never crashes in a test, so ``fsync`` stays off either way."""
 
     @property
     def datadir(self) -> Path:
@@ -122,7 +126,8 @@ class Cluster:
         return (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.root} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-c synchronous_commit={'on' if self.durable else 'off'} "
+            "-c full_page_writes=off -c max_connections=200"
         )
 
     def start_server(self) -> None:
@@ -170,8 +175,9 @@ class Cluster:
         return self.url(name)
 
 
-def start_cluster() -> Cluster:
-    """Start a throwaway cluster (skips or, in CI, fails where PostgreSQL is missing)."""
+def start_cluster(*, durable: bool = False) -> Cluster:
+    """Start a throwaway cluster (skips or, in CI, fails where PostgreSQL is missing);
+    ``durable``: see :attr:`Cluster.durable`."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -194,7 +200,9 @@ def start_cluster() -> Cluster:
         os.chown(root, account.pw_uid, account.pw_gid)
     os.chmod(root, 0o700)
     for attempt in range(3):
-        cluster = Cluster(bindir=bindir, root=root, port=_free_port(), run_as=run_as)
+        cluster = Cluster(
+            bindir=bindir, root=root, port=_free_port(), run_as=run_as, durable=durable
+        )
         try:
             cluster.start()
         except RuntimeError:
