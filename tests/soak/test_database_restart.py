@@ -51,6 +51,7 @@ WITHIN = 90.0
 # What a worker logs (its output, at the warning level of `cronofy-avail worker`).
 RESUMED = "the job queue resumes"
 INTERRUPTED = re.compile(r"sync of \S+ interrupted")
+AFTER = re.compile(r"the job queue resumes, ([0-9.]+) s after it stopped")
 
 
 def text(soak: ClusterSoak, proc: asyncio.subprocess.Process | None) -> str:
@@ -152,15 +153,20 @@ async def test_receivers_and_workers_outlive_postgresql_restarts(
 
         stop_load.set()
         made = await load
+        began = asyncio.get_running_loop().time()
         await soak.quiesce()  # fails if any process exited; restarts none
+        settled = asyncio.get_running_loop().time() - began
         mismatches = await soak.mismatches()
         failed = await failed_jobs(db_url)
         still = [p.pid for p in (*soak.receivers, *soak.workers) if p and p.returncode is None]
         statuses = deliveries(soak)
-        print(
+        resumed_after = [float(m) for proc in soak.workers for m in AFTER.findall(text(soak, proc))]
+        print(  # figures for the record (docs/operations/cluster.md), not assertions
             f"edits {made}; deliveries {len(statuses)}, answered 503: {statuses.count(503)}; "
-            f"resumes per worker {count_in(soak, RESUMED)}; interrupted syncs "
-            f"{sum(count_in(soak, INTERRUPTED))}; failed jobs {failed}; mismatches {mismatches}"
+            f"resumes per worker {count_in(soak, RESUMED)}, seconds after the queue stopped "
+            f"{resumed_after}; interrupted syncs {sum(count_in(soak, INTERRUPTED))}; "
+            f"settled {settled:.1f} s after the edits stopped; failed jobs {failed}; "
+            f"mismatches {mismatches}"
         )
         assert still == pids  # the same processes, none restarted
         assert mismatches == 0, soak.report.details
