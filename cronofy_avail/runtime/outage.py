@@ -105,7 +105,9 @@ class DatabaseWatch:
             self.outages += 1
 
     def recovered(self) -> None:
+        """The database answers again and the worker has run well since."""
         self.down_since = None
+        self.reason = ""
 
     async def answers(self) -> bool:
         """One probe: ``SELECT 1`` on a new connection (not a pool's: one may still hold
