@@ -75,3 +75,15 @@ def pg_cluster() -> Iterator[Cluster]:
 def pg_url(pg_cluster: Cluster) -> str:
     """The URL of a fresh, empty database on the throwaway cluster."""
     return pg_cluster.create_database()
+
+
+@pytest.fixture(scope="session")
+def pg_restartable() -> Iterator[Cluster]:
+    """A second throwaway cluster, for the tests that restart or stop its server (the others
+    keep theirs meanwhile). A test that stops it starts it again before it ends. Durable: an
+    acknowledged commit survives ``-m immediate``, as on a production server."""
+    cluster = start_cluster(durable=True)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

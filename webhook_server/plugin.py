@@ -57,7 +57,7 @@ from cronofy_avail.core.signatures import (
     verify,
 )
 from cronofy_avail.runtime.coordinator import SyncRequests
-from cronofy_avail.runtime.store import Delivery, Store, UserState
+from cronofy_avail.runtime.store import Delivery, Store, StoreUnavailableError, UserState
 from cronofy_avail.runtime.sync import SyncResult
 from webhook_server.body import BadBody, read_capped, take_buffered
 from webhook_server.redaction import (
@@ -78,6 +78,8 @@ MAX_COUNTED_TYPES = 64
 OTHER_TYPES = "(other)"
 MAX_DELIVERY_ID = 10**12
 _ACCEPTED = b'{"status": "accepted"}'
+STORE_RETRY_AFTER = 5
+"""``Retry-After`` seconds of a 503 answered while the store is unreachable."""
 """The answer to a change notification, as ``json_response`` would write it, made once."""
 _JSON = "application/json"
 
@@ -208,6 +210,17 @@ class WebhookHandle:
             return await handler(request)
         except web.HTTPException:
             raise
+        except StoreUnavailableError as exc:
+            # The database went away (a restart, a failover): nothing was recorded, and the
+            # sender is asked to come back (Cronofy retries a failed delivery).
+            if parts[0] == "notifications":
+                self.rejected["store_unavailable"] += 1
+            _LOGGER.warning("answered 503 to %s %s: %s", request.method, parts[0], exc)
+            return web.json_response(
+                {"error": "store unavailable; try again later"},
+                status=503,
+                headers={"Retry-After": str(STORE_RETRY_AFTER)},
+            )
         except Exception:
             _LOGGER.exception("webhook handler error on %s %s", request.method, parts[0])
             return web.json_response({"error": "internal error"}, status=500)

@@ -52,12 +52,14 @@ ENV_TZID = "CRONOFY_TZID"
 ENV_MAX_ATTEMPTS = "CRONOFY_AVAIL_MAX_ATTEMPTS"
 ENV_PUBLIC_URL = "CRONOFY_AVAIL_PUBLIC_URL"
 ENV_SYNC_OVERLAP = "CRONOFY_AVAIL_SYNC_OVERLAP"
+ENV_DB_GIVE_UP = "CRONOFY_AVAIL_DB_GIVE_UP"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SYNC_OVERLAP = 2.0
 MAX_SYNC_OVERLAP = 3600.0
+DEFAULT_DB_GIVE_UP = 300.0
 
 _DASHBOARD = "the Cronofy developer dashboard (https://app.cronofy.com/oauth/applications)"
 WHERE_TO_GET: dict[str, str] = {
@@ -189,6 +191,11 @@ _RULES = {
         f"{DEFAULT_SYNC_OVERLAP:g}: how far before Cronofy's clock at the last read the next "
         "incremental read starts)"
     ),
+    ENV_DB_GIVE_UP: (
+        "(or `worker --give-up-after`) must be a number of seconds above 0 (default "
+        f"{DEFAULT_DB_GIVE_UP:g}: how long a worker waits for its PostgreSQL database to come "
+        "back before it exits with status 1)"
+    ),
 }
 
 
@@ -226,6 +233,12 @@ class Settings(BaseSettings):
     )
     """Seconds an incremental read starts before Cronofy's clock at the last read (see
     ``SyncEngine.served_overlap``). NaN fails the bounds."""
+    db_give_up: float = Field(
+        DEFAULT_DB_GIVE_UP, gt=0, allow_inf_nan=False, validation_alias=ENV_DB_GIVE_UP
+    )
+    """Seconds a cluster worker waits for its PostgreSQL database to come back (a restart, a
+    failover) before it gives up and exits non-zero (its supervisor restarts it, or a person
+    looks). Receivers never give up: they answer 503 while it is away."""
     tzid: str | None = Field(None, validation_alias=ENV_TZID)
     public_url: str | None = Field(None, validation_alias=ENV_PUBLIC_URL)
     """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""
@@ -420,7 +433,7 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """Every setting as it may be shown to a person: secrets masked."""
-        return {
+        shown: dict[str, Any] = {
             ENV_CLIENT_ID: self.client_id or "(not set)",
             ENV_CLIENT_SECRET: ", ".join(mask(s) for s in self.client_secrets) or "(not set)",
             ENV_ACCESS_TOKEN: mask(self.access_token),
@@ -434,6 +447,9 @@ class Settings(BaseSettings):
             ENV_TZID: self.tzid or "(not set: the account's time zone)",
             ENV_PUBLIC_URL: self.public_url or "(not set: --public-url, else the ngrok agent)",
         }
+        if self.db_url is not None:  # a cluster's worker setting
+            shown[ENV_DB_GIVE_UP] = f"{self.db_give_up:g} s"
+        return shown
 
     def __repr_args__(self) -> Iterable[tuple[str, object]]:
         """What ``repr``, ``str`` and pydantic's rich/devtools displays show: :meth:`masked`."""

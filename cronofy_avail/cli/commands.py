@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from cronofy_avail.app.explain import EXIT_CONFIG, CommandError, explain
-from cronofy_avail.app.settings import ConfigError, Settings
+from cronofy_avail.app.settings import ENV_DB_GIVE_UP, ConfigError, Settings
 from cronofy_avail.cli.authorize import add_authorize_arguments, run_authorize
 from cronofy_avail.cli.common import MaskingWriter, emit
 from cronofy_avail.cli.dev import add_dev_arguments, run_dev
@@ -209,6 +209,8 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = 
         merged["CRONOFY_AVAIL_USER"] = args.user
     if getattr(args, "db", None):
         merged["CRONOFY_AVAIL_DB"] = str(args.db)
+    if getattr(args, "give_up_after", None) is not None:  # `worker`: checked with the variable
+        merged[ENV_DB_GIVE_UP] = str(args.give_up_after)
     # The default ./.env may be absent; a file named with --env-file must exist.
     return Settings.load(merged, env_file, env_file_required=given is not None)
 
@@ -224,21 +226,30 @@ class _LogToOutput(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = f"log: {record.levelname.lower()}: {record.getMessage()}"
-            if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None:
                 # The cause on the same line (a record without it says nothing); the whole
                 # traceback only with --debug.
-                exc = record.exc_info[1]
                 line += f" (cause: {type(exc).__name__}: {exc})"
-                if self.level <= logging.DEBUG:
-                    line += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+            if self.level > logging.DEBUG:
+                # One line a record, whatever the message holds (procrastinate's error texts
+                # and asyncio's are indented paragraphs).
+                line = " ".join(line.split())
+            elif exc is not None:
+                line += "\n" + "".join(traceback.format_exception(exc)).rstrip()
             self.stream.write(line + "\n")
         except Exception:  # never let logging break a command
             self.handleError(record)
 
 
 # aiohttp too: its own error records (masked by webhook_server's filter) go through the same
-# masked stream instead of Python's last-resort handler.
-LOGGERS = ("cronofy_avail", "webhook_server", "aiohttp")
+# masked stream instead of Python's last-resort handler; so do the job queue's, the PostgreSQL
+# driver's (a cluster's worker and receivers) and asyncio's (a task's unretrieved error), one
+# line each, not a traceback.
+LOGGERS = ("cronofy_avail", "webhook_server", "aiohttp", "procrastinate", "psycopg", "asyncio")
+QUIETER = {"psycopg": logging.ERROR}
+"""Loggers shown from a higher level unless ``--debug``: the pool's warning on each attempt to
+reconnect while the database is away says nothing the worker's own warning does not."""
 
 
 _LOGGING_LOCK = threading.Lock()
@@ -265,7 +276,7 @@ def _logging_to(stream: MaskingWriter, level: int) -> Iterator[None]:
         for name in LOGGERS:
             logger = logging.getLogger(name)
             logger.addHandler(handler)
-            logger.setLevel(level)
+            logger.setLevel(level if level <= logging.DEBUG else max(level, QUIETER.get(name, 0)))
             logger.propagate = False
     try:
         yield

@@ -1,5 +1,9 @@
 """``worker``: run the sync jobs receivers enqueue on a PostgreSQL store, until SIGINT/SIGTERM.
 
+The database going away (a restart, a failover) does not stop it: it waits for it and resumes.
+It exits 1, with one line saying why, only when the database stays away longer than
+``CRONOFY_AVAIL_DB_GIVE_UP`` / ``--give-up-after`` seconds.
+
 With ``CRONOFY_AVAIL_DB=postgresql://…`` receivers (``serve``) only verify, record and
 enqueue; one or more workers (this command, on any machine) sync. See ``docs/how-to/postgresql.md``.
 """
@@ -44,6 +48,13 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "are run again by another",
     )
     parser.add_argument(
+        "--give-up-after",
+        metavar="SECONDS",
+        default=None,
+        help="seconds to wait for the PostgreSQL database to come back (a restart, a "
+        "failover) before exiting with status 1 (default: CRONOFY_AVAIL_DB_GIVE_UP or 300)",
+    )
+    parser.add_argument(
         "--keep-jobs",
         action="store_true",
         help="keep finished jobs and their events in the queue's tables, and log every sync "
@@ -70,6 +81,8 @@ async def worker(
         raise CommandError("--concurrency must be 1 or more")
     stop = stop or asyncio.Event()
     from cronofy_avail.runtime.cluster import ClusterStore, ClusterWorker, PostgresRateLimiter
+    from cronofy_avail.runtime.outage import DatabaseGone
+    from cronofy_avail.runtime.store.postgres import connection_lost
 
     async with runtime(settings, out) as rt:
         store = rt.store
@@ -85,17 +98,28 @@ async def worker(
             stalled_after=stalled_after,
             heartbeat=max(0.5, stalled_after / 3),
             keep_jobs=keep_jobs,
+            give_up_after=settings.db_give_up,
         )
         emit(
             rt.out,
             f"Worker on {settings.db_label}: up to {concurrency} syncs at once; Ctrl-C stops.",
         )
         # Resume at once what the cluster left pending (a first start, a restart after a crash):
-        # the periodic tick would, a period later.
-        await runner.tick()
+        # the periodic tick would, a period later. The database gone already: run() waits.
+        try:
+            await runner.tick()
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            runner.watch.lost(exc)
         if ready is not None:
             ready.set()
-        await runner.run(stop)
+        try:
+            await runner.run(stop)
+        except DatabaseGone as exc:
+            # One line (the command's error): a supervisor restarts the worker, or a person
+            # looks; the intents the receivers recorded wait in the database meanwhile.
+            raise CommandError(f"gave up: {exc}") from None
         emit(rt.out, "Worker stopped.")
     return 0
 

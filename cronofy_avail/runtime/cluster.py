@@ -22,6 +22,9 @@ maintained job queue on PostgreSQL) instead of process memory:
   intent for each user due one.
 * **One application-wide rate limit**: :class:`PostgresRateLimiter`, a sliding-window log of
   request starts in the database, shared by every worker (Cronofy: 50/s and 500/min).
+* **Workers outlive their database**: when PostgreSQL restarts or fails over, a worker waits
+  for it (:mod:`~cronofy_avail.runtime.outage`) and resumes; a sync the outage interrupted runs
+  again once it is back. Only an outage longer than the worker's limit makes it give up.
 
 Needs the ``postgres`` extra; imported only by the cluster commands.
 """
@@ -32,13 +35,17 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
 
 import procrastinate
+import psycopg
 from procrastinate import exceptions as pq_exceptions
+from procrastinate.connector import BaseConnector
+from procrastinate.jobs import Job, Status
+from procrastinate.manager import JobManager
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
@@ -54,8 +61,16 @@ from cronofy_avail.runtime.coordinator import (
     SyncListener,
     UserClients,
 )
+from cronofy_avail.runtime.outage import DEFAULT_GIVE_UP, FIRST_DELAY, MAX_DELAY, DatabaseWatch
 from cronofy_avail.runtime.store import UserRecord, UserState
-from cronofy_avail.runtime.store.postgres import SCHEMA, PostgresStore
+from cronofy_avail.runtime.store.postgres import (
+    CHECKOUT_TIMEOUT,
+    RECONNECT_TIMEOUT,
+    SCHEMA,
+    PostgresStore,
+    connection_lost,
+    with_connect_timeout,
+)
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,6 +82,10 @@ _SCHEMA_LOCK = 0x70726F6372617374
 """Advisory lock held while the job queue's schema is applied (several processes start)."""
 
 Conn = AsyncConnection[DictRow]
+
+HEALTHY_AFTER = 10.0
+"""Seconds a resumed job queue must run, the database answering then, before its outage
+counts as over: a queue that keeps failing at once still reaches the worker's limit."""
 
 CLUSTER_MARGIN = 2 * DEFAULT_MARGIN
 """Seconds kept off a window's edge: a grant and its request's arrival at Cronofy are further
@@ -83,7 +102,7 @@ _RECENT_GRANTS = (
 
 async def database_now(store: PostgresStore) -> datetime:
     """The database's clock: the one procrastinate compares a job's ``scheduled_at`` with."""
-    async with store.pool.connection() as conn:
+    async with store.connection() as conn:
         cur = await conn.execute("SELECT now() AS now")
         row = await cur.fetchone()
     assert row is not None
@@ -104,12 +123,22 @@ def pending(user: UserRecord) -> bool:
 def new_app(url: str) -> procrastinate.App:
     """A procrastinate app on ``url`` with the toolkit's tasks *names* known (receivers defer
     by name; workers register the bodies with :class:`ClusterWorker`)."""
-    return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+    return procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=url,
+            # As the store's pool (which already checks connections as it hands them out):
+            # a lost server is an error after a few seconds, not half a minute of waiting.
+            timeout=CHECKOUT_TIMEOUT,
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            kwargs=with_connect_timeout(url),
+            name="cronofy-avail-queue",
+        )
+    )
 
 
 async def ensure_queue_schema(app: procrastinate.App, store: PostgresStore) -> None:
     """Apply procrastinate's schema once (under an advisory lock) if it is not there yet."""
-    async with store.pool.connection() as conn, conn.transaction():
+    async with store.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS ok")
         row = await cur.fetchone()
@@ -215,7 +244,7 @@ class PostgresRateLimiter(RateLimiter):
         """Record a start and return 0, or return how long to wait before trying again."""
         keep = max(w.limit for w in self.windows)
         longest = max(w.period for w in self.windows) + self.margin
-        async with self._store.pool.connection() as conn, conn.transaction():
+        async with self._store.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.app_key,))
             cur = await conn.execute(_RECENT_GRANTS, (self.app_key, keep))
             row = await cur.fetchone()
@@ -255,6 +284,69 @@ class PostgresRateLimiter(RateLimiter):
             await asyncio.sleep(wait)
 
 
+def _not_running(exc: BaseException) -> bool:
+    """Procrastinate refused to end a job that is no longer running here: another worker's
+    stall recovery took it over while this one could not reach the database (its heartbeat
+    stopped with the database)."""
+    cause = exc.__cause__
+    return isinstance(cause, psycopg.errors.RaiseException) and "doing" in str(cause)
+
+
+class PatientJobManager(JobManager):
+    """Procrastinate's job manager, whose record of a job's end waits for the database: a job
+    that ends while PostgreSQL restarts is recorded once it is back, instead of staying
+    ``doing`` (its user's lock held) until another worker's stall recovery puts it back.
+    Bounded by the worker's :class:`~cronofy_avail.runtime.outage.DatabaseWatch`; a stop
+    requested meanwhile gives up at once (the job is recovered elsewhere, as a killed
+    worker's)."""
+
+    def __init__(
+        self,
+        connector: BaseConnector,
+        watch: DatabaseWatch,
+        stopping: Callable[[], asyncio.Event],
+    ) -> None:
+        super().__init__(connector)
+        self.watch = watch
+        self.stopping = stopping
+
+    async def _patiently(self, job: Job, record: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            try:
+                await record()
+            except pq_exceptions.ConnectorException as exc:
+                if _not_running(exc):
+                    _LOGGER.warning(
+                        "job %s of %s was taken over by another worker while the database "
+                        "was away; its end is theirs to record",
+                        job.id,
+                        job.task_name,
+                    )
+                    return
+                if not connection_lost(exc):
+                    raise
+                self.watch.lost(exc)
+                if not await self.watch.wait(self.stopping()):
+                    raise
+            else:
+                return
+
+    async def finish_job(self, job: Job, status: Status, delete_job: bool) -> None:
+        finish = super().finish_job
+        await self._patiently(job, lambda: finish(job, status, delete_job))
+
+    async def retry_job(
+        self,
+        job: Job,
+        retry_at: datetime | None = None,
+        priority: int | None = None,
+        queue: str | None = None,
+        lock: str | None = None,
+    ) -> None:
+        retry = super().retry_job
+        await self._patiently(job, lambda: retry(job, retry_at, priority, queue, lock))
+
+
 @dataclass(slots=True)
 class WorkerStats:
     """Counts for tests, status output and benchmarks."""
@@ -264,11 +356,16 @@ class WorkerStats:
     follow_ups: int = 0
     recovered: int = 0
     reconciles: int = 0
+    interrupted: int = 0
+    """Syncs the database going away interrupted, queued again once it was back."""
+    resumed: int = 0
+    """Times the job queue ran again after losing the database."""
 
 
 class ClusterWorker:
     """A worker: runs sync jobs (single flight per user through the job lock), the periodic
-    tick (recovery and the reconcile schedule), retries with backoff like the coordinator."""
+    tick (recovery and the reconcile schedule), retries with backoff like the coordinator;
+    waits for its database when it goes away, for up to ``give_up_after`` seconds."""
 
     def __init__(
         self,
@@ -282,6 +379,7 @@ class ClusterWorker:
         stalled_after: float = 30.0,
         heartbeat: float = 5.0,
         keep_jobs: bool = False,
+        give_up_after: float = DEFAULT_GIVE_UP,
     ) -> None:
         assert store.app is not None, "open the store with ClusterStore.open_cluster"
         self.store = store
@@ -293,14 +391,79 @@ class ClusterWorker:
         self.heartbeat = heartbeat
         self.keep_jobs = keep_jobs
         self.stats = WorkerStats()
+        self.watch = DatabaseWatch(store.url, give_up_after=give_up_after)
+        self._stop = asyncio.Event()
+        """The stop of the current :meth:`run` (a job waiting for the database ends on it)."""
+        self._announced = 0
+        """The last outage the queue loop logged."""
         self.app = store.app
+        # Before the tasks are registered: a job's end waits for the database, see the class.
+        self.app.job_manager = PatientJobManager(self.app.connector, self.watch, lambda: self._stop)
         self.app.task(name=SYNC_TASK, queue=QUEUE)(self.sync_user)
         self.app.periodic(cron=tick_cron, periodic_id="tick")(
             self.app.task(name=TICK_TASK, queue=QUEUE)(self._tick)
         )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work until ``stop`` is set; running jobs finish (procrastinate's graceful stop)."""
+        """Work until ``stop`` is set; running jobs finish (procrastinate's graceful stop).
+
+        Procrastinate's worker stops (or fails) when its database goes away: its listener,
+        heartbeat or fetch lose the connection. Then this one waits for the database,
+        probing it with a capped exponential backoff, and runs the queue again: it resumes
+        listening and fetching, puts back the jobs the outage left running and releases the
+        sync locks it left held. :class:`~cronofy_avail.runtime.outage.DatabaseGone` when the
+        database stays away longer than ``give_up_after`` seconds; a stop requested during an
+        outage just stops.
+        """
+        self._stop = stop
+        delay = FIRST_DELAY
+        lost = self.watch.down  # the first tick (the command's) may have lost it already
+        lost_at = self.watch.clock()
+        while not stop.is_set():
+            if lost:
+                if self._announced != self.watch.outages:
+                    self._announced = self.watch.outages
+                    delay = FIRST_DELAY  # a new outage; else the backoff goes on growing
+                _LOGGER.warning(
+                    "the job queue lost its database (%s); reconnecting, giving up %g s after "
+                    "it went",
+                    self.watch.reason or "its worker stopped",
+                    self.watch.give_up_after,
+                )
+                if not await self.watch.wait(stop, delay=delay):
+                    return
+                delay = min(delay * 2, MAX_DELAY)  # if it fails again at once
+                try:
+                    await self._resume()
+                except Exception as exc:
+                    if not connection_lost(exc):
+                        raise
+                    self.watch.lost(exc)
+                    continue
+                self.stats.resumed += 1
+                _LOGGER.warning(
+                    "the database answers again; the job queue resumes, %.1f s after it stopped",
+                    self.watch.clock() - lost_at,
+                )
+            cause: BaseException | None = None
+            try:
+                await self._run_queue(stop)
+            except Exception as exc:
+                if not connection_lost(exc):
+                    raise
+                cause = exc
+            if stop.is_set():
+                return
+            # Ended while not asked to (procrastinate stops when a side task fails), or failed:
+            # either way the database went away, or the pool found no working connection.
+            self.watch.lost(cause)
+            lost = True
+            lost_at = self.watch.clock()
+
+    async def _run_queue(self, stop: asyncio.Event) -> None:
+        """Run procrastinate's worker until it ends or ``stop`` is set. After an outage, the
+        outage ends once the queue has run :data:`HEALTHY_AFTER` seconds and the database
+        answers a probe."""
         worker = asyncio.ensure_future(
             self.app.run_worker_async(
                 queues=[QUEUE],
@@ -316,6 +479,12 @@ class ClusterWorker:
         )
         stopping = asyncio.ensure_future(stop.wait())
         try:
+            if self.watch.down:
+                done, _ = await asyncio.wait(
+                    {worker, stopping}, timeout=HEALTHY_AFTER, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done and await self.watch.answers():
+                    self.watch.recovered()
             await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
@@ -326,10 +495,55 @@ class ClusterWorker:
             elif worker.exception() is not None:
                 raise worker.exception()  # type: ignore[misc]
 
+    async def _resume(self) -> None:
+        """Once the database answers again: release the sync locks syncs could not release
+        as it went, and run the tick (the jobs the outage left running go back in the queue
+        once their worker counts as stopped; pending intents are enqueued)."""
+        await self.engine.release_stale_locks()
+        await self.tick()
+
     # ------------------------------------------------------------------ the jobs
 
     async def sync_user(self, user_id: str, attempt: int = 0) -> None:
-        """One sync of ``user_id``; retries, follow-ups and ``failed`` as the coordinator."""
+        """One sync of ``user_id``; retries, follow-ups and ``failed`` as the coordinator. If
+        the database goes away meanwhile, the sync runs again once it is back."""
+        try:
+            await self._sync_user(user_id, attempt)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            await self._after_outage(user_id, attempt, exc)
+
+    async def _after_outage(self, user_id: str, attempt: int, exc: Exception) -> None:
+        """The database went away during the sync: what it did not commit is not lost (the
+        intent stays pending, the claims written ahead stay owned). Wait for the database
+        (the worker's limit applies), then queue the sync again as a new job, as every retry
+        here is; the job itself ends well. (Procrastinate's own retry would put this very job
+        back in the queue, which the user's queueing lock refuses while a newer job waits:
+        the job would stay ``doing`` and hold the user's lock.) The attempt is not counted:
+        the outage is not the user's."""
+        self.watch.lost(exc)
+        _LOGGER.warning(
+            "sync of %s interrupted: the database went away (%s); it runs again once the "
+            "database answers",
+            user_id,
+            self.watch.reason,
+        )
+        while True:
+            if not await self.watch.wait(self._stop):
+                raise exc  # stopping: another worker's recovery runs it (heartbeat stopped)
+            try:
+                await self.engine.release_stale_locks(user_id)
+                await enqueue_sync(self.app, user_id, attempt=attempt)
+            except Exception as again:
+                if not connection_lost(again):
+                    raise
+                self.watch.lost(again)
+                continue
+            self.stats.interrupted += 1
+            return
+
+    async def _sync_user(self, user_id: str, attempt: int) -> None:
         user = await self.store.get_user(user_id)
         if user is None:
             _LOGGER.warning("sync requested for unknown user %s", user_id)
@@ -352,7 +566,7 @@ class ClusterWorker:
     async def _audit(self, user_id: str, result: SyncResult) -> None:
         """Log the run (its times are taken inside the user's sync lock) for audits: two runs
         of one user must never overlap."""
-        async with self.store.pool.connection() as conn:
+        async with self.store.connection() as conn:
             await conn.execute(
                 f"INSERT INTO {SCHEMA}.sync_runs (user_id, owner, kind, ok, "  # noqa: S608
                 "started_at, finished_at) VALUES (%s, %s, %s, %s, %s, %s)",
@@ -408,7 +622,15 @@ class ClusterWorker:
 
     async def _tick(self, timestamp: int) -> None:
         del timestamp
-        await self.tick()
+        try:
+            await self.tick()
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            # The next period's tick does the work; this job ends once the database is back
+            # (so its row is not left running, nor ``failed``).
+            self.watch.lost(exc)
+            await self.watch.wait(self._stop)
 
     async def tick(self) -> None:
         """Recovery and scheduling, once per period for the whole cluster. Reads only the
@@ -456,7 +678,9 @@ class ClusterWorker:
             assert job.id is not None
             try:
                 await manager.retry_job_by_id_async(job.id, retry_at=due)
-            except pq_exceptions.ConnectorException:
+            except pq_exceptions.ConnectorException as exc:
+                if connection_lost(exc):
+                    raise
                 # The user already has a waiting job (queueing lock): it covers this one.
                 await manager.finish_job_by_id_async(
                     job.id, status=procrastinate.jobs.Status.FAILED, delete_job=True

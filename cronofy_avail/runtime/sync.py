@@ -237,6 +237,9 @@ class SyncEngine:
         """This engine's id in the store's sync locks."""
         self._no_batch: set[str] = set()
         """Users whose account answered that the batch endpoint is unavailable."""
+        self._unreleased: dict[str, str] = {}
+        """The sync lock owner of each user whose finished sync could not release its lock
+        (the store was unreachable as it ended): see :meth:`release_stale_locks`."""
 
     def needs_full(self, user: UserRecord, now: datetime) -> bool:
         """A full reconcile is due: never synced, asked for, too old a watermark, or scheduled."""
@@ -282,9 +285,33 @@ class SyncEngine:
         user.reconcile_due_at = self.reconcile_due(user)
         return await self.store.commit_sync(user, changes, **kwargs)
 
+    async def release_stale_locks(self, user_id: str | None = None) -> int:
+        """Release the sync locks (of ``user_id``, or of every user) that this engine's
+        finished syncs could not release because the store was unreachable as they ended.
+        Without this the user's next sync, in any process, finds the lock held until its
+        lease runs out (``lock_ttl``). Each owner is one finished sync's own, so nobody
+        else's lock is touched. Returns how many were released; one the store still cannot
+        release is kept for the next call."""
+        released = 0
+        for uid, owner in list(self._unreleased.items()):
+            if user_id is not None and uid != user_id:
+                continue
+            try:
+                await self.store.release_lock(uid, owner)
+            except Exception as exc:
+                # Still unreachable: the next call tries again, or the lease runs out.
+                _LOGGER.debug("sync lock of %s not released yet: %s", uid, exc)
+                continue
+            if self._unreleased.get(uid) == owner:
+                del self._unreleased[uid]
+            released += 1
+        return released
+
     @contextlib.asynccontextmanager
     async def _locked(self, user_id: str, owner: str) -> AsyncIterator[bool]:
         """Hold the user's sync lock (renewed while held); yields ``False`` if another holds it."""
+        if user_id in self._unreleased:
+            await self.release_stale_locks(user_id)
         holder = await self.store.acquire_lock(user_id, owner, ttl=self.lock_ttl)
         if holder is not None:
             _LOGGER.info("not syncing %s: its sync lock is held by %s", user_id, holder)
@@ -314,7 +341,9 @@ class SyncEngine:
             try:
                 await asyncio.shield(self.store.release_lock(user_id, owner))
             except Exception:
-                # The lease runs out on its own; the sync's outcome matters more.
+                # Released later (release_stale_locks), or the lease runs out on its own; the
+                # sync's outcome matters more.
+                self._unreleased[user_id] = owner
                 _LOGGER.warning("could not release the sync lock of %s", user_id, exc_info=True)
 
     async def sync(

@@ -116,6 +116,7 @@ def test_defaults_without_anything(tmp_path: Path) -> None:
     assert settings.db_path == Path("~/.cronofy_avail/state.db").expanduser()
     assert settings.max_attempts == 5
     assert settings.sync_overlap == 2.0
+    assert settings.db_give_up == 300.0
     assert settings.env_file is None
 
 
@@ -127,10 +128,12 @@ def test_base_url_and_db(tmp_path: Path) -> None:
             "CRONOFY_AVAIL_USER": "jane",
             "CRONOFY_AVAIL_MAX_ATTEMPTS": "2",
             "CRONOFY_AVAIL_SYNC_OVERLAP": "12.5",
+            "CRONOFY_AVAIL_DB_GIVE_UP": "2.5",
         },
         None,
     )
     assert settings.sync_overlap == 12.5
+    assert settings.db_give_up == 2.5
     assert settings.api_url == "http://127.0.0.1:8181"
     assert settings.db_path == tmp_path / "s.db"
     assert settings.user_id == "jane"
@@ -147,6 +150,11 @@ def test_base_url_and_db(tmp_path: Path) -> None:
         ("CRONOFY_AVAIL_SYNC_OVERLAP", "-1", "from 0 to 3600"),
         ("CRONOFY_AVAIL_SYNC_OVERLAP", "nan", "from 0 to 3600"),
         ("CRONOFY_AVAIL_SYNC_OVERLAP", "7200", "from 0 to 3600"),
+        ("CRONOFY_AVAIL_DB_GIVE_UP", "0", "CRONOFY_AVAIL_DB_GIVE_UP (or `worker --give-up-after`)"),
+        ("CRONOFY_AVAIL_DB_GIVE_UP", "-5", "must be a number of seconds above 0"),
+        ("CRONOFY_AVAIL_DB_GIVE_UP", "nan", "must be a number of seconds above 0"),
+        ("CRONOFY_AVAIL_DB_GIVE_UP", "inf", "must be a number of seconds above 0"),
+        ("CRONOFY_AVAIL_DB_GIVE_UP", "five minutes", "must be a number of seconds above 0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, expected: str) -> None:

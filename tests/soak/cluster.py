@@ -25,6 +25,7 @@ import sys
 import time
 from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -55,12 +56,14 @@ class ClusterReport:
     max_per_minute: int = 0
     worker_kills: int = 0
     receiver_kills: int = 0
+    receivers: int = RECEIVERS
+    workers: int = WORKERS
 
     def lines(self) -> list[str]:
         return [
             *self.base.lines(),
-            f"  receivers {RECEIVERS}, workers {WORKERS}; SIGKILLed {self.receiver_kills} "
-            f"receivers, {self.worker_kills} workers",
+            f"  receivers {self.receivers}, workers {self.workers}; SIGKILLed "
+            f"{self.receiver_kills} receivers, {self.worker_kills} workers",
             f"  sync runs {self.sync_jobs}, overlapping runs of one user {self.overlapping_syncs}",
             f"  requests at the emulator: at most {self.max_per_second} in any 1 s, "
             f"{self.max_per_minute} in any 60 s; refused by its rate limit {self.rate_rejected}",
@@ -75,16 +78,35 @@ def most_in_window(times: list[float], period: float) -> int:
     return best
 
 
+class ProcessExited(RuntimeError):
+    """A receiver or worker the soak did not stop or kill has exited."""
+
+
 class ClusterSoak(Soak):
-    def __init__(self, workdir: Path, minutes: float, seed: int, db_url: str) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        minutes: float,
+        seed: int,
+        db_url: str,
+        *,
+        receivers: int = RECEIVERS,
+        workers: int = WORKERS,
+        zones: Sequence[str] = ZONES,
+        worker_options: Sequence[str] = (),
+    ) -> None:
         super().__init__(workdir, minutes, seed)
         self.db_url = db_url
         # serve keeps its admin token by this machine's anchor of the URL (HOME = workdir).
         self.db = workdir / ".cronofy_avail" / postgres_anchor(db_url).name
-        self.ports = [free_port() for _ in range(RECEIVERS)]
-        self.receivers: list[asyncio.subprocess.Process | None] = [None] * RECEIVERS
-        self.workers: list[asyncio.subprocess.Process | None] = [None] * WORKERS
-        self.cluster = ClusterReport(self.report)
+        self.zones = tuple(zones)
+        self.worker_options = tuple(worker_options)
+        self.ports = [free_port() for _ in range(receivers)]
+        self.receivers: list[asyncio.subprocess.Process | None] = [None] * receivers
+        self.workers: list[asyncio.subprocess.Process | None] = [None] * workers
+        self.logs: dict[int, Path] = {}
+        """Each process's output, by PID."""
+        self.cluster = ClusterReport(self.report, receivers=receivers, workers=workers)
         self.admitted: list[float] = []
         self.runs = 0
 
@@ -94,7 +116,7 @@ class ClusterSoak(Soak):
         return env
 
     def public_for(self, index: int) -> str:
-        return f"http://127.0.0.1:{self.ports[index % RECEIVERS]}"
+        return f"http://127.0.0.1:{self.ports[index % len(self.ports)]}"
 
     # ------------------------------------------------------------------ processes
 
@@ -124,18 +146,32 @@ class ClusterSoak(Soak):
             return False
 
         await until(started, within=60, what=f"{name} to start")
+        self.logs[proc.pid] = log
         return proc
 
+    def check_running(self) -> None:
+        """Every receiver and worker started and not killed by the soak still runs: one that
+        exited on its own is a failure the soak reports, never restarts (a worker that
+        exits when its database restarts must not look fine here)."""
+        for proc in (*self.receivers, *self.workers):
+            if proc is not None and proc.returncode is not None:
+                log = self.logs.get(proc.pid)
+                tail = log.read_text(errors="replace")[-3000:] if log else ""
+                raise ProcessExited(
+                    f"process {proc.pid} exited on its own with {proc.returncode}:\n{tail}"
+                )
+
     async def start_serve(self) -> None:
-        """Start every receiver and worker that is not running."""
+        """Start the receivers and workers not started yet or killed by :meth:`kill_serve`."""
+        self.check_running()
         for i, proc in enumerate(self.receivers):
-            if proc is None or proc.returncode is not None:
+            if proc is None:
                 public = f"http://127.0.0.1:{self.ports[i]}"
                 self.receivers[i] = await self._spawn(
                     f"receiver{i}", "serve", "--port", str(self.ports[i]), "--public-url", public
                 )
         for i, proc in enumerate(self.workers):
-            if proc is None or proc.returncode is not None:
+            if proc is None:
                 self.workers[i] = await self._spawn(
                     f"worker{i}",
                     "worker",
@@ -144,15 +180,19 @@ class ClusterSoak(Soak):
                     "--stalled-after",
                     str(STALLED_AFTER),
                     "--keep-jobs",
+                    *self.worker_options,
                 )
 
     async def kill_serve(self) -> None:
-        """SIGKILL one receiver and one worker."""
+        """SIGKILL one receiver and one worker (:meth:`start_serve` starts them again)."""
+        self.check_running()
         for group, kind in ((self.receivers, "receiver"), (self.workers, "worker")):
-            proc = group[self.rng.randrange(len(group))]
+            index = self.rng.randrange(len(group))
+            proc = group[index]
             assert proc is not None
             proc.send_signal(signal.SIGKILL)
             await proc.wait()
+            group[index] = None
             if kind == "receiver":
                 self.cluster.receiver_kills += 1
             else:
@@ -170,7 +210,7 @@ class ClusterSoak(Soak):
     # ------------------------------------------------------------------ setup and checks
 
     async def setup(self) -> None:
-        for i, tzid in enumerate(ZONES):
+        for i, tzid in enumerate(self.zones):
             account = await self.emu.create_account(tzid=tzid, email=f"user{i}@example.com")
             user = SoakUser(f"user{i}", tzid, account)
             code, text = await self.cli(
@@ -202,7 +242,7 @@ class ClusterSoak(Soak):
         """No fault left; every notification delivered; every user idle, nothing pending."""
         self.emu.faults.clear()
         await asyncio.gather(*self.cli_tasks)
-        await self.start_serve()
+        await self.start_serve()  # only those the last kill stopped; fails if one exited
         store = await ClusterStore.open_cluster(self.db_url)
         try:
             async with asyncio.timeout(240):
@@ -218,6 +258,7 @@ class ClusterSoak(Soak):
                     await asyncio.sleep(0.5)
         finally:
             await store.close()
+        self.check_running()
 
     async def collect_stored_secrets(self) -> None:
         store = await ClusterStore.open_cluster(self.db_url)

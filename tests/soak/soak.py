@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
+import cronofy_avail
 from cronofy_avail.app.admin_token import admin_token_path
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import utc_instant
@@ -45,8 +46,10 @@ ZONES = (
     "Asia/Kolkata",
 )
 PATIENT = RetryPolicy(max_attempts=20, max_elapsed=300.0, max_delay=20.0, max_retry_after=120.0)
-# The ``cronofy-avail`` command, run by this interpreter.
+# The ``cronofy-avail`` command, run by this interpreter on the code these tests import (not
+# whatever copy the environment has installed: a git worktree runs its own).
 SERVE = [sys.executable, "-c", "import sys; from cronofy_avail.cli import main; sys.exit(main())"]
+SOURCE_ROOT = str(Path(cronofy_avail.__file__).resolve().parents[1])
 
 
 @dataclass
@@ -143,6 +146,7 @@ class Soak:
             "CRONOFY_CLIENT_SECRET": CLIENT_SECRET,
             "CRONOFY_API_BASE_URL": self.emu.base_url,
             "CRONOFY_AVAIL_DB": str(self.db),
+            "PYTHONPATH": SOURCE_ROOT,
         }
         if user is not None:
             env["CRONOFY_AVAIL_USER"] = user.user_id

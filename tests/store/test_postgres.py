@@ -16,6 +16,7 @@ from cronofy_avail.runtime.store import (
     UserRecord,
     open_store,
 )
+from tests.support.postgres import Cluster
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -118,6 +119,48 @@ async def test_an_unreachable_server_is_a_clear_error_without_the_password(
         await pgstore.PostgresStore.open(url, min_size=1)
     message = str(caught.value)
     assert "hunter2" not in message
+
+
+def with_password(url: str) -> str:
+    """``url`` with a password (the throwaway cluster trusts loopback, so any password works):
+    what an error must never show."""
+    return url.replace("cronofy_test@", "cronofy_test:hunter2-SECRET@")
+
+
+async def test_a_store_outlives_restarts_of_its_server(pg_restartable: Cluster) -> None:
+    """Every pooled connection dies with the server; the pool replaces them as it hands them
+    out, so the first call after a restart works (a crash, ``immediate``, too)."""
+    store = await open_store(pg_restartable.create_database())
+    try:
+        await store.save_user(UserRecord("u1"))
+        for mode in ("fast", "immediate"):
+            await asyncio.to_thread(pg_restartable.restart, mode)
+            assert await store.get_user("u1") is not None
+    finally:
+        await store.close()
+
+
+async def test_a_call_while_the_server_is_down_is_store_unavailable_without_the_password(
+    pg_restartable: Cluster,
+) -> None:
+    """Not the driver's error, nor a wait of half a minute: the pool's few seconds, then an
+    error a receiver answers 503 for; and the store works again once the server is back."""
+    store = await open_store(with_password(pg_restartable.create_database()))
+    try:
+        await store.save_user(UserRecord("u1"))
+        await asyncio.to_thread(pg_restartable.stop_server, "fast")
+        try:
+            with pytest.raises(StoreUnavailableError) as caught:
+                await store.get_user("u1")
+        finally:
+            await asyncio.to_thread(pg_restartable.start_server)
+        message = str(caught.value)
+        assert message.startswith("lost the PostgreSQL store postgresql://cronofy_test:***@")
+        assert "hunter2" not in message
+        assert "\n" not in message
+        assert await store.get_user("u1") is not None
+    finally:
+        await store.close()
 
 
 def test_settings_take_a_postgres_url_and_never_show_its_password() -> None:

@@ -23,6 +23,7 @@ from cronofy_avail.runtime.cluster import (
     lock_key,
 )
 from cronofy_avail.runtime.coordinator import UserClients
+from cronofy_avail.runtime.outage import DatabaseGone, DatabaseWatch
 from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import SyncEngine
 from tests.support.commands import WAIT, Cli, Served, at, closed_port, emulator, make_cli
@@ -157,6 +158,51 @@ async def test_worker_refuses_a_sqlite_store(tmp_path: Path) -> None:
     )
     with pytest.raises(CommandError, match="postgresql://"):
         await worker(settings, io.StringIO())
+
+
+def test_the_give_up_limit_is_checked_as_its_variable(tmp_path: Path) -> None:
+    """``--give-up-after`` is ``CRONOFY_AVAIL_DB_GIVE_UP`` for this run: one check, one
+    message naming both, before anything is opened."""
+    from cronofy_avail.cli.main import main_commands
+
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    environ = {"CRONOFY_AVAIL_DB": "postgresql://app@127.0.0.1:1/none"}
+    for argv in (["--give-up-after", "0"], ["--give-up-after", "soon"]):
+        out = io.StringIO()
+        code = main_commands(["worker", "--env-file", str(empty), *argv], environ=environ, out=out)
+        assert code == 2
+        assert "CRONOFY_AVAIL_DB_GIVE_UP (or `worker --give-up-after`) must be a number of " in (
+            out.getvalue()
+        )
+
+
+def _closed_url() -> str:
+    return f"postgresql://app:hunter2-SECRET@127.0.0.1:{closed_port()}/nowhere"
+
+
+async def test_a_database_watch_gives_up_past_its_limit_without_the_password() -> None:
+    watch = DatabaseWatch(_closed_url(), give_up_after=0.5)
+    with pytest.raises(DatabaseGone) as caught:
+        await watch.wait()
+    message = str(caught.value)
+    assert message.startswith("the database postgresql://app:***@127.0.0.1:")
+    assert "s (the limit is 0.5 s); last error: connection failed" in message
+    assert "hunter2" not in message
+    assert "\n" not in message
+    assert watch.outages == 1
+
+
+async def test_a_database_watch_returns_once_it_answers_or_a_stop(pg_url: str) -> None:
+    up = DatabaseWatch(pg_url, give_up_after=60)
+    assert await up.answers()
+    assert await up.wait() is True
+    stop = asyncio.Event()
+    stop.set()
+    assert await DatabaseWatch(_closed_url(), give_up_after=60).wait(stop) is False
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="above 0"):
+            DatabaseWatch(pg_url, give_up_after=bad)
 
 
 async def _cluster_worker(url: str, **options: object) -> tuple[ClusterStore, ClusterWorker]:

@@ -424,3 +424,42 @@ async def test_cli_reconcile_while_another_process_syncs_says_so(cli: Cli) -> No
     code, text = await cli.run("reconcile")
     assert code == 0, text
     assert len(cli.remote_periods()) == 1
+
+
+class ReleaseFails(SQLiteStore):
+    """A real SQLite store whose next release of a sync lock fails as a locked database (or a
+    lost server) does."""
+
+    armed: bool = False
+
+    async def release_lock(self, user_id: str, owner: str) -> None:
+        if self.armed:
+            self.armed = False
+            raise sqlite3.OperationalError("database is locked")
+        await super().release_lock(user_id, owner)
+
+
+async def test_a_sync_lock_left_behind_by_an_unreachable_store_is_released_after(
+    tmp_path: Path,
+) -> None:
+    """Not held until its lease runs out (a minute in which every sync of the user, in any
+    process, finds it busy): the engine releases it as soon as the store answers again."""
+    store = await ReleaseFails.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        await pg.coordinator.stop()  # this test drives the syncs
+        other = "elsewhere:1:other-process"
+        store.armed = True
+        assert (await pg.coordinator.sync_now(pg.user_id)).ok
+        finished = await store.acquire_lock(pg.user_id, other, ttl=60)
+        assert finished is not None  # still held by the sync that ended
+        assert await pg.engine.release_stale_locks() == 1
+        assert await store.acquire_lock(pg.user_id, other, ttl=60) is None
+        await store.release_lock(pg.user_id, other)
+
+        # The engine's own next sync of the user releases it first, whoever calls.
+        store.armed = True
+        assert (await pg.coordinator.sync_now(pg.user_id)).ok
+        result = await pg.coordinator.sync_now(pg.user_id)
+        assert result.ok
+        assert not result.busy
+        assert await pg.engine.release_stale_locks() == 0

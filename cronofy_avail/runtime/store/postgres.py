@@ -18,7 +18,8 @@ Needs the ``postgres`` extra (psycopg 3 and its pool): this module is imported o
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any, Self
@@ -52,6 +53,23 @@ from cronofy_avail.runtime.store.sql import for_postgres
 
 # Any fixed 64-bit key: held while the schema is created, so concurrent openers create it once.
 _SCHEMA_LOCK = 0x63726F6E6F6679
+
+CHECKOUT_TIMEOUT = 3.0
+"""Seconds a store call waits for a working connection: long enough to ride out a restart
+(``pg_ctl restart`` takes about a second), short enough that a receiver answers 503 before
+Cronofy stops waiting, and a worker learns the database is gone (see ``runtime.cluster``)."""
+RECONNECT_TIMEOUT = 2.0
+"""Seconds the pool keeps trying to replace a lost connection (1 s apart, then 2 s) before it
+leaves that to the next caller, who starts a fresh series at once. psycopg_pool doubles the
+delay without bound over its default 5 minutes: after an outage of a minute the next attempt
+could come a minute after the server is back, every caller answered "unavailable" meanwhile."""
+CONNECT_TIMEOUT = 10
+"""Seconds a new connection may take (libpq's ``connect_timeout``) unless the URL says: a
+server that moved (a failover) fails the attempt instead of hanging it for minutes."""
+
+# SQLSTATEs of a server going away or not taking connections yet (besides class 08, connection
+# exceptions): admin shutdown, crash shutdown, cannot connect now, too many connections.
+_GONE_STATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 SCHEMA = sql.PG_SCHEMA
 _PRUNE_EVERY = 32
 # A delivery is in the log while it is one of the newest ``delivery_log`` (placeholder).
@@ -125,6 +143,32 @@ def _delivery_from(row: DictRow) -> Delivery:
 Conn = AsyncConnection[DictRow]
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is the database going away or not answering: a
+    restart, a failover, a network cut, a pool that found no working connection. Not a query
+    the server refused (a constraint, a deadlock, a syntax error): that one is not transient."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StoreUnavailableError):
+            return True
+        if isinstance(current, psycopg.OperationalError):
+            state = current.sqlstate
+            # No SQLSTATE: libpq's own failure (refused, closed, timed out) or the pool's.
+            if state is None or state.startswith("08") or state in _GONE_STATES:
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def with_connect_timeout(url: str) -> dict[str, Any]:
+    """Connection keywords for ``url``: :data:`CONNECT_TIMEOUT` unless the URL sets one."""
+    if "connect_timeout" in psycopg.conninfo.conninfo_to_dict(url):
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
+
+
 async def _configure(conn: AsyncConnection[Any]) -> None:
     # Timestamps come back in UTC, as the SQLite store returns them.
     await conn.execute("SET TIME ZONE 'UTC'")
@@ -146,6 +190,23 @@ class PostgresStore:
         """The connection pool (the job queue's receiver side shares its transactions)."""
         return self._pool
 
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """A working connection of the pool (checked as it is handed out, replaced if the
+        server closed it). The database going away, before or while it is used, is a
+        :class:`StoreUnavailableError` saying so (without the password): the caller may try
+        again once it is back; any other error is the driver's own."""
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except Exception as exc:
+            if isinstance(exc, StoreUnavailableError) or not connection_lost(exc):
+                raise
+            raise StoreUnavailableError(
+                f"lost the PostgreSQL store {redact_db_url(self.url)} "
+                f"({error_reason(self.url, exc)})"
+            ) from exc
+
     def __repr__(self) -> str:
         return f"PostgresStore({redact_db_url(self.url)!r})"
 
@@ -157,12 +218,14 @@ class PostgresStore:
         delivery_log: int = DEFAULT_DELIVERY_LOG,
         min_size: int = 1,
         max_size: int = 10,
+        checkout_timeout: float = CHECKOUT_TIMEOUT,
     ) -> Self:
         """Connect, create the schema if new, then open the pool. A server that cannot be reached,
-        or a schema newer than this code, fails here with a clear error (no password)."""
+        or a schema newer than this code, fails here with a clear error (no password).
+        ``checkout_timeout``: see :data:`CHECKOUT_TIMEOUT`."""
         try:
             async with await AsyncConnection.connect(
-                url, autocommit=True, row_factory=dict_row
+                url, autocommit=True, row_factory=dict_row, **with_connect_timeout(url)
             ) as conn:
                 version = await _ensure_schema(conn, url)
         except Exception as exc:
@@ -172,8 +235,13 @@ class PostgresStore:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs={"autocommit": True, "row_factory": dict_row, **with_connect_timeout(url)},
             configure=_configure,
+            # A connection the server closed (a restart) is replaced as it is handed out,
+            # instead of failing the first statement of whoever gets it.
+            check=AsyncConnectionPool.check_connection,
+            timeout=checkout_timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
             name="cronofy-avail-store",
         )
         try:
@@ -188,26 +256,26 @@ class PostgresStore:
     # ------------------------------------------------------------------ users
 
     async def get_user(self, user_id: str) -> UserRecord | None:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} WHERE user_id = %s", (user_id,))
             row = await cur.fetchone()
         return _user_from(row) if row else None
 
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} WHERE callback_key = %s", (callback_key,))
             row = await cur.fetchone()
         return _user_from(row) if row else None
 
     async def list_users(self) -> list[UserRecord]:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} ORDER BY user_id")
             rows = await cur.fetchall()
         return [_user_from(r) for r in rows]
 
     async def list_due_users(self, now: datetime) -> list[UserRecord]:
         """See ``Store.list_due_users``: one bitmap OR of the due indexes of the schema."""
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} {_DUE} ORDER BY user_id", (now,))
             rows = await cur.fetchall()
         return [_user_from(r) for r in rows]
@@ -215,18 +283,18 @@ class PostgresStore:
     async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
         if not dues:
             return
-        async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as c:
+        async with self.connection() as conn, conn.transaction(), conn.cursor() as c:
             await c.executemany(
                 for_postgres(sql.SET_RECONCILE_DUE),
                 [(due, user_id, due) for user_id, due in dues.items()],
             )
 
     async def save_user(self, user: UserRecord) -> None:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute(_SAVE_USER, _params(user, sql.USER_COLUMNS))
 
     async def delete_user(self, user_id: str) -> None:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             for table in ("periods", "claims", "sync_locks", "users", "deliveries"):
                 await conn.execute(
                     f"DELETE FROM {SCHEMA}.{table} WHERE user_id = %s",  # noqa: S608
@@ -234,7 +302,7 @@ class PostgresStore:
                 )
 
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 for_postgres(sql.SAVE_CREDENTIALS),
                 (Jsonb(asdict(credentials)), user_id),
@@ -242,7 +310,7 @@ class PostgresStore:
 
     async def set_state(self, user_id: str, state: str, last_error: str | None) -> None:
         """Only the state and its error: a targeted write cannot undo anybody else's."""
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 for_postgres(sql.SET_STATE),
                 (state, last_error, user_id),
@@ -261,7 +329,7 @@ class PostgresStore:
                 return {}
             query += " AND event_uid = ANY(%s)"
             params = (user_id, list(event_uids))
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(query, params)
             rows = await cur.fetchall()
         return {
@@ -270,7 +338,7 @@ class PostgresStore:
         }
 
     async def get_claims(self, user_id: str) -> dict[str, str | None]:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(
                 for_postgres(sql.SELECT_CLAIMS),
                 (user_id,),
@@ -286,7 +354,7 @@ class PostgresStore:
         if not claims:
             return
         rows = [(user_id, period_id, uid, claimed_at) for period_id, uid in claims.items()]
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"SELECT 1 FROM {SCHEMA}.users WHERE user_id = %s FOR SHARE",  # noqa: S608
                 (user_id,),
@@ -307,7 +375,7 @@ class PostgresStore:
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         """Take (or renew) the user's sync lock for ``ttl`` seconds of the database's clock;
         shared by every process on this database. ``None`` when held, else the holder's id."""
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"INSERT INTO {SCHEMA}.sync_locks (user_id, owner, expires_at) "  # noqa: S608
                 "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
@@ -337,7 +405,7 @@ class PostgresStore:
             return None
 
     async def release_lock(self, user_id: str, owner: str) -> None:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 for_postgres(sql.RELEASE_LOCK),
                 (user_id, owner),
@@ -361,7 +429,7 @@ class PostgresStore:
         commit happens only while that owner still holds the user's sync lock (else
         :class:`.store.LockLost` and nothing changes)."""
         user = replace(user, counts=dict(user.counts))
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             if lock_owner is not None:
                 cur = await conn.execute(
                     f"SELECT 1 FROM {SCHEMA}.sync_locks WHERE user_id = %s "  # noqa: S608
@@ -430,7 +498,7 @@ class PostgresStore:
         full: bool = False,
         received_at: datetime,
     ) -> UserRecord | None:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             user = await record_intent_in(
                 conn, user_id, changes_since=changes_since, full=full, received_at=received_at
             )
@@ -452,7 +520,7 @@ class PostgresStore:
     ) -> tuple[int, str] | None:
         """Find the user by ``callback_key``, log the delivery and record the intent, in one
         transaction; ``None`` (and nothing written) when no user holds the key."""
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"SELECT user_id FROM {SCHEMA}.users WHERE callback_key = %s",  # noqa: S608
                 (callback_key,),
@@ -477,7 +545,7 @@ class PostgresStore:
     # ------------------------------------------------------------------ delivery log
 
     async def add_delivery(self, delivery: Delivery) -> int:
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             return await self._insert_delivery(conn, delivery)
 
     async def _insert_delivery(self, conn: Conn, delivery: Delivery) -> int:
@@ -513,7 +581,7 @@ class PostgresStore:
         """One outcome for many deliveries, in one statement."""
         if not delivery_ids:
             return
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 f"UPDATE {SCHEMA}.deliveries SET outcome = %s, sync_result = %s "  # noqa: S608
                 "WHERE delivery_id = ANY(%s)",
@@ -523,14 +591,14 @@ class PostgresStore:
     async def update_delivery(
         self, delivery_id: int, *, outcome: str, sync_result: dict[str, Any] | None
     ) -> None:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             await conn.execute(
                 for_postgres(sql.SET_DELIVERY),
                 (outcome, Jsonb(sync_result) if sync_result else None, delivery_id),
             )
 
     async def list_deliveries(self, limit: int = DEFAULT_DELIVERY_LOG) -> list[Delivery]:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(
                 f"SELECT * FROM {SCHEMA}.deliveries WHERE {_IN_LOG} "  # noqa: S608
                 "ORDER BY delivery_id DESC LIMIT %s",
@@ -540,7 +608,7 @@ class PostgresStore:
         return [_delivery_from(r) for r in rows]
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
-        async with self._pool.connection() as conn:
+        async with self.connection() as conn:
             cur = await conn.execute(
                 f"SELECT * FROM {SCHEMA}.deliveries "  # noqa: S608
                 f"WHERE delivery_id = %s AND {_IN_LOG}",
@@ -605,16 +673,24 @@ async def record_intent_in(
     return user.apply(intent)
 
 
+def error_reason(url: str, exc: BaseException) -> str:
+    """The first line of a driver's error on ``url``, as a user may read it (never the
+    password); the class name if it says nothing."""
+    text = str(exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    if password:
+        reason = reason.replace(str(password), "***")
+    return reason
+
+
 def open_error(url: str, exc: Exception) -> Exception:
     """What opening ``url`` failed with, as a user may read it (never the password)."""
     if isinstance(exc, StoreSchemaError):
         return exc
     if isinstance(exc, psycopg.Error | PoolTimeout):
         shown = redact_db_url(url)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
-        if password:
-            reason = reason.replace(str(password), "***")
+        reason = error_reason(url, exc)
         return StoreUnavailableError(
             f"cannot open the PostgreSQL store {shown} ({reason}).\n"
             "Fix: check that the server runs and the URL (host, port, user, database) is right."

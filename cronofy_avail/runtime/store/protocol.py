@@ -127,8 +127,9 @@ class StoreSchemaError(RuntimeError):
 
 
 class StoreUnavailableError(RuntimeError):
-    """The store cannot be opened: its driver is missing or its server cannot be reached.
-    The message says why and never holds a password."""
+    """The store cannot be opened: its driver is missing or its server cannot be reached; or
+    its server went away while open (a restart, a failover, a network cut: trying again once
+    it is back may work). The message says why and never holds a password."""
 
 
 POSTGRES_EXTRA = "pip install 'cronofy-avail[postgres]'"
