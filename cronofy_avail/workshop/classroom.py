@@ -36,7 +36,6 @@ The page never shows a token, a client secret or a relay id.
 from __future__ import annotations
 
 import hmac
-import html
 import re
 import secrets
 import time
@@ -56,6 +55,7 @@ from cronofy_avail.emulator.http import ACCOUNT_ID, SERVICES, Services, read_jso
 from cronofy_avail.emulator.notifications import USER_AGENT as DELIVERY_USER_AGENT
 from cronofy_avail.emulator.state import AccountRecord, EmulatorState
 from cronofy_avail.emulator.validation import ApiError, Errors, unprocessable, zone
+from cronofy_avail.workshop.page import FAULT_BUTTONS, WORKSHOP_PATH, render_main, render_page
 from cronofy_avail.workshop.relay import (
     RELAY,
     RELAY_PATH,
@@ -66,10 +66,9 @@ from cronofy_avail.workshop.relay import (
     token_digest,
 )
 
-WORKSHOP_PATH = "/_emulator/workshop"
 JOIN_PATH = WORKSHOP_PATH + "/join"
 REJOIN_PATH = WORKSHOP_PATH + "/rejoin"
-FAULT_KINDS = ("429_burst", "503_burst", "slow", "clear")
+FAULT_KINDS = tuple(kind for kind, _ in FAULT_BUTTONS)
 MAX_FAILED_JOINS = 10
 """Wrong join codes (or unknown refresh tokens) one address may send in
 :data:`FAILURE_WINDOW` before it gets 429."""
@@ -117,7 +116,8 @@ class Classroom:
     joins: Counter[str] = field(default_factory=Counter)
     """Joins by address."""
     clock: Callable[[], float] = time.monotonic
-    faults_injected: list[str] = field(default_factory=list)
+    injected: list[Injected] = field(default_factory=list)
+    """The faults the page's buttons injected, oldest first."""
     attendee_url: str | None = None
     """The URL attendees paste, join code included (the workshop server sets it)."""
 
@@ -230,6 +230,7 @@ def attendee_status(svc: Services, attendee: Attendee, relay_summary: dict[str, 
 
 
 def status(svc: Services, classroom: Classroom, app: web.Application) -> dict[str, Any]:
+    active = active_faults(svc, classroom)  # first: a used-up burst leaves the rules too
     relays = app[RELAY].summaries()
     attendees = [
         attendee_status(svc, a, relays.get(a.relay_id)) for a in classroom.attendees.values()
@@ -240,8 +241,45 @@ def status(svc: Services, classroom: Classroom, app: web.Application) -> dict[st
         "at_step": dict(Counter(a["step"] for a in attendees)),
         "in_sync": sum(1 for a in attendees if a.get("in_sync") is True),
         "faults": [rule.json() for rule in svc.faults.rules],
-        "faults_injected": classroom.faults_injected,
+        "faults_injected": [i.kind for i in classroom.injected],
+        "active": active,
     }
+
+
+@dataclass(slots=True)
+class Injected:
+    kind: str
+    at: float
+    """When (the classroom's clock)."""
+    rule_ids: list[str]
+    total: int
+    """Requests a burst changes when injected (0 for ``slow``)."""
+
+
+def active_faults(svc: Services, classroom: Classroom) -> list[dict[str, Any]]:
+    """What the page's buttons injected that still acts: which fault, for how long, and for a
+    burst how much is left. A burst used up is removed (it changes nothing any more)."""
+    active: list[dict[str, Any]] = []
+    now = classroom.clock()
+    for injected in list(classroom.injected):
+        rules = [r for r in svc.faults.rules if r.fault_id in injected.rule_ids]
+        left = sum(r.rate_limit_count + r.error_count for r in rules)
+        if not rules or (injected.total and left == 0):
+            for rule in rules:
+                svc.faults.remove(rule.fault_id)
+            classroom.injected.remove(injected)
+            continue
+        active.append(
+            {
+                "kind": injected.kind,
+                "seconds": round(now - injected.at),
+                "left": left,
+                "total": injected.total,
+                "latency_ms": max((r.latency_ms for r in rules), default=0.0),
+                "hits": sum(r.hits for r in rules),
+            }
+        )
+    return active
 
 
 # --------------------------------------------------------------------------- joining
@@ -399,75 +437,29 @@ async def inject_fault(request: web.Request) -> web.StreamResponse:
         raise unprocessable("kind", "errors.invalid", f"one of {', '.join(FAULT_KINDS)}")
     if kind == "clear":
         svc.faults.clear()
-    for rule in fault_rules(kind, len(classroom.attendees)):
+        classroom.injected.clear()
+    rules = fault_rules(kind, len(classroom.attendees))
+    for rule in rules:
         svc.faults.add(rule)
-    classroom.faults_injected.append(kind)
+    if rules:
+        total = sum(r.rate_limit_count + r.error_count for r in rules)
+        classroom.injected.append(
+            Injected(kind, classroom.clock(), [r.fault_id for r in rules], total)
+        )
     if is_form:
         raise web.HTTPSeeOther(WORKSHOP_PATH)
     return web.json_response({"kind": kind, "faults": [r.json() for r in svc.faults.rules]})
 
 
-_STEPS = ("joined", "1 sub calendar", "2 channel", "3 syncing", "4 availability")
-
-
-def _sync_class(in_sync: bool | None) -> str:
-    if in_sync is None:
-        return ""
-    return "ok" if in_sync else "bad"
-
-
-def _sync_text(a: dict[str, Any]) -> str:
-    if a.get("in_sync") is None:
-        return "-"
-    counts = f"{a.get('periods_in_sync', 0)}/{a.get('periods_expected', 0)}"
-    return counts if a["in_sync"] else counts + " (not in sync)"
-
-
-def render_page(data: dict[str, Any], attendee_url: str, join_code: str) -> str:
-    esc = html.escape
-    rows = []
-    for a in data["attendees"]:
-        relay = a.get("relay") or {}
-        since = relay.get("seconds_since_poll")
-        rows.append(
-            "<tr>"
-            f"<td>{esc(a['name'])}</td>"
-            f"<td>{esc(_STEPS[a['step']])}</td>"
-            f"<td>{a.get('deliveries_ok', 0)} ok / {a.get('deliveries_failed', 0)} failed</td>"
-            f"<td>{a.get('syncs', 0)}</td>"
-            f"<td class='{_sync_class(a.get('in_sync'))}'>{_sync_text(a)}</td>"
-            f"<td>{'' if since is None else f'{since}s ago'}"
-            f"{' · ' + str(relay.get('held')) + ' held' if relay.get('held') else ''}</td>"
-            "</tr>"
-        )
-    buttons = "".join(
-        f"<button name='kind' value='{k}'>{esc(k.replace('_', ' '))}</button> " for k in FAULT_KINDS
-    )
-    faults = ", ".join(esc(f"{r['endpoint']} hits={r['hits']}") for r in data["faults"]) or "none"
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
-<title>cronofy-avail workshop</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;text-align:left}}
-.ok{{color:#176b2c}}.bad{{color:#a11}}code{{font-size:1.2em}}</style></head><body>
-<h1>Workshop</h1>
-<p>Attendees paste this URL into the wizard's "shared emulator" option:
-<code>{esc(attendee_url)}</code> (join code <code>{esc(join_code)}</code>)</p>
-<p>{data["count"]} attendee(s) · {data["in_sync"]} in sync</p>
-<table><tr><th>attendee</th><th>step</th><th>deliveries</th><th>syncs</th>
-<th>periods in sync</th><th>relay poll</th></tr>
-{"".join(rows)}
-</table>
-<form method="post" action="{WORKSHOP_PATH}/fault"><p>Inject for everyone: {buttons}</p></form>
-<p>Active faults: {faults}</p>
-</body></html>"""
-
-
 async def page(request: web.Request) -> web.Response:
+    """The instructor page; ``?part=main`` is its live part alone (the page fetches it every
+    two seconds instead of reloading)."""
     data = status(request.app[SERVICES], request.app[CLASSROOM], request.app)
     classroom = request.app[CLASSROOM]
     url = classroom.attendee_url or f"{request.url.origin()}/?code={classroom.join_code}"
+    render = render_main if request.query.get("part") == "main" else render_page
     return web.Response(
-        text=render_page(data, url, classroom.join_code),
+        text=render(data, url, classroom.join_code),
         content_type="text/html",
         # Not in another site's frame: a hidden page must not click the fault buttons.
         headers={"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"},

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from cronofy_avail.core.browser import is_ip_or_localhost
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.server import Emulator
-from cronofy_avail.workshop.classroom import WORKSHOP_PATH, Classroom, add_classroom_routes
+from cronofy_avail.workshop.classroom import Classroom, add_classroom_routes
+from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import Relay, RelayLimits
 
 _WILDCARDS = ("0.0.0.0", "", "::")  # noqa: S104 - compared, not bound

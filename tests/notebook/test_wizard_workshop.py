@@ -24,7 +24,7 @@ import pytest
 
 from cronofy_avail.notebook.controller import STEP_KEYS, StepState, WizardController
 from cronofy_avail.runtime.store import MemoryStore
-from cronofy_avail.workshop.classroom import WORKSHOP_PATH
+from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import RELAY_PATH
 
 pytest.importorskip("ipywidgets", reason="pip install -e '.[notebook]'")

@@ -35,8 +35,8 @@ from cronofy_avail.workshop.classroom import (
     FAILURE_WINDOW,
     JOIN_PATH,
     MAX_FAILED_JOINS,
-    WORKSHOP_PATH,
 )
+from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import RelayLimits
 from tests.support.wait import until
 

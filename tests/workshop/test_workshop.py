@@ -24,7 +24,8 @@ from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.runtime.store import MemoryStore, UserRecord
 from cronofy_avail.workshop import RelayPump, WorkshopAttendee, WorkshopError, WorkshopServer
-from cronofy_avail.workshop.classroom import JOIN_PATH, WORKSHOP_PATH
+from cronofy_avail.workshop.classroom import JOIN_PATH
+from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import HeldDelivery
 from tests.support.wait import until
 from webhook_server import WebhookConfig, WebhookServer
@@ -519,3 +520,39 @@ async def test_an_attendee_who_only_joined_is_neither_in_sync_nor_out(
     assert late["step"] == 0
     assert late["in_sync"] is None
     assert status["in_sync"] == 0
+
+
+async def test_the_page_says_which_fault_is_in_force_and_drops_a_used_up_burst(
+    workshop: WorkshopServer, http: aiohttp.ClientSession
+) -> None:
+    """For a projector: which fault, for how long, how much of a burst is left; a burst that
+    changed all it was sized for leaves the page (it used to stay listed as "/v1 hits=9")."""
+    now = [500.0]
+    workshop.classroom.clock = lambda: now[0]
+    attendee = await WorkshopAttendee.join(workshop.attendee_url, "Ada")
+    async with attendee:
+        base = workshop.base_url
+        async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "429_burst"}) as r:
+            assert r.status == 200
+        async with http.post(f"{base}{WORKSHOP_PATH}/fault", json={"kind": "slow"}) as r:
+            assert r.status == 200
+        now[0] += 125
+        async with http.get(f"{base}{WORKSHOP_PATH}", params={"part": "main"}) as r:
+            live = await r.text()
+        assert "429 burst: 3 of 3 left, for 2 min 5 s" in live
+        assert "slow: +800 ms on every call, for 2 min 5 s" in live
+        assert "<html" not in live  # only the live part
+        bearer = {"Authorization": f"Bearer {attendee.account.access_token}"}
+        statuses = []
+        for _ in range(3):
+            async with http.get(f"{base}/v1/calendars", headers=bearer) as r:
+                statuses.append(r.status)
+        assert statuses == [429, 429, 429]
+        status = await _status(http, base)
+        assert [f["kind"] for f in status["active"]] == ["slow"]
+        assert [r["latency_ms"] for r in status["faults"]] == [800.0]  # the burst is gone
+        async with http.get(f"{base}{WORKSHOP_PATH}") as r:
+            page = await r.text()
+        assert "429 burst" in page  # its button
+        assert "429 burst:" not in page
+        assert 'name="viewport"' in page
