@@ -376,6 +376,8 @@ async def run_dev(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     except asyncio.CancelledError:
         if not forced:
             raise
+        if main is not None:
+            main.uncancel()  # the cancel was ours, and it is handled: the command ends here
         emit(out, "Stopped at once (second Ctrl-C).")
         return 130
     finally:
