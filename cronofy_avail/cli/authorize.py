@@ -248,7 +248,7 @@ async def run_authorize(args: argparse.Namespace, settings: Settings, out: TextI
             "application that the browser will be sent to."
         )
     state = secrets.token_urlsafe(24)
-    async with runtime(settings, out) as rt:
+    async with runtime(settings, out, store="create") as rt:
         client = rt.system.client(access_token=None)
         extra = {"login_hint": args.login_hint} if args.login_hint else {}
 

@@ -138,8 +138,8 @@ def add_event_arguments(parser: argparse.ArgumentParser, action: str) -> None:
         )
 
 
-def _control(rt: Runtime) -> EmulatorControl:
-    base = rt.settings.api_base_url
+def _emulator_base(settings: Settings) -> str:
+    base = settings.api_base_url
     if not base:
         raise CommandError(
             f"`event` acts as the user in the local emulator, and {ENV_API_BASE_URL} is not "
@@ -147,7 +147,11 @@ def _control(rt: Runtime) -> EmulatorControl:
             "to the sub calendar in your calendar app; to try the emulator, run "
             "`cronofy-avail dev` and use this command from the same directory."
         )
-    return EmulatorControl(base, rt.session)
+    return base
+
+
+def _control(rt: Runtime) -> EmulatorControl:
+    return EmulatorControl(_emulator_base(rt.settings), rt.session)
 
 
 async def _call(rt: Runtime, what: str, call: Any) -> Any:
@@ -275,6 +279,7 @@ async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before:
 
 
 async def run_event(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    _emulator_base(settings)  # the first thing wrong, before the store
     async with runtime(settings, out) as rt:
         control = _control(rt)
         user = await _user(rt, control)

@@ -12,9 +12,11 @@ from cronofy_avail.cli.common import (
     Runtime,
     emit,
     local,
+    nothing_set_up,
     pairs,
     redact_callback,
     runtime,
+    store_missing,
     table,
     zone,
 )
@@ -92,16 +94,12 @@ def _zone_note(shown: str, stored: str) -> str:
 
 async def run_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """The settings (masked), the users in the store and the recent deliveries."""
-    if not settings.db_path.exists():
+    if store_missing(settings):
         # Only reading: no store is created (a typo in CRONOFY_AVAIL_DB leaves no stray file).
         emit(out, "Settings (secrets masked)")
         emit(out, pairs(settings.masked().items()))
         emit(out)
-        emit(
-            out,
-            f"No users: there is no store at {settings.db_path} yet (`cronofy-avail setup` "
-            "creates it).",
-        )
+        emit(out, f"No users: {nothing_set_up(settings)}.")
         return 0
     async with runtime(settings, out) as rt:
         emit(rt.out, "Settings (secrets masked)")

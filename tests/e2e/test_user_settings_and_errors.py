@@ -219,7 +219,7 @@ async def test_notify_without_a_url_targets_the_stored_user(
     await exported_for(emulator, shell)
     code, text = await shell.run("notify")
     assert code == 1
-    assert "no user 'default'" in text
+    assert "nothing is set up yet" in text
     port = closed_port()
     code, text = await shell.run("setup", "--public-url", f"http://127.0.0.1:{port}")
     assert code == 0, text
