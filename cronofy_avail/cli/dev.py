@@ -37,7 +37,7 @@ from cronofy_avail.app.settings import (
 from cronofy_avail.app.system import open_system
 from cronofy_avail.cli.common import emit
 from cronofy_avail.cli.inputs import port_arg, tzid_arg
-from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
+from cronofy_avail.cli.live import announce_deliveries, lock_path, report_syncs, serving_lock
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.runtime.store import Store
@@ -249,20 +249,51 @@ async def dev(
             "Fix: give --db a file path, or leave it out."
         )
     store_path = Path(given or DEFAULT_STORE).expanduser().resolve()  # noqa: ASYNC240 - once
+    existing = _existing(store_path)
+    started = asyncio.Event()
     with serving_lock(store_path, option="--db"):
-        claim_store(store_path)
-        emu = Emulator("127.0.0.1", args.port, config=EmulatorConfig(debounce=args.debounce))
         try:
-            await emu.start()
-        except OSError as exc:
-            raise CommandError(
-                f"cannot start the emulator on 127.0.0.1:{args.port} ({exc.strerror or exc}).\n"
-                "Fix: stop what uses the port, or pick another with --port (0: any free one)."
-            ) from exc
-        try:
-            return await _run(args, out, emu, settings_path, store_path, stop, ready)
-        finally:
-            await emu.stop()
+            claim_store(store_path)
+            emu = Emulator("127.0.0.1", args.port, config=EmulatorConfig(debounce=args.debounce))
+            try:
+                await emu.start()
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot start the emulator on 127.0.0.1:{args.port} "
+                    f"({exc.strerror or exc}).\nFix: stop what uses the port, or pick another "
+                    "with --port (0: any free one)."
+                ) from exc
+            try:
+                return await _run(args, out, emu, settings_path, store_path, stop, started, ready)
+            finally:
+                await emu.stop()
+        except BaseException:
+            if not started.is_set():
+                # Refused (a port taken, a store not ours): leave no trace of this run, and
+                # only of this run (the lock is still ours while its file goes).
+                _remove_created(store_path, existing)
+            raise
+
+
+def _traces(store_path: Path) -> list[Path]:
+    """The files a dev run may create for its store (the directory apart)."""
+    names = [store_path.name + suffix for suffix in ("", "-wal", "-shm", "-journal", STORE_MARK)]
+    return [store_path.with_name(n) for n in names] + [lock_path(store_path)]
+
+
+def _existing(store_path: Path) -> set[Path]:
+    return {p for p in [*_traces(store_path), store_path.parent] if p.exists()}
+
+
+def _remove_created(store_path: Path, existing: set[Path]) -> None:
+    """Remove what this run created for its store, nothing that was there before it."""
+    for path in _traces(store_path):
+        if path not in existing:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    if store_path.parent not in existing:
+        with contextlib.suppress(OSError):
+            store_path.parent.rmdir()  # only if empty: nothing of anyone else's goes
 
 
 async def _run(
@@ -272,6 +303,7 @@ async def _run(
     settings_path: Path,
     store_path: Path,
     stop: asyncio.Event,
+    started: asyncio.Event,
     ready: asyncio.Event | None,
 ) -> int:
     account = await emu.create_account(email=args.email, tzid=args.tzid)
@@ -282,7 +314,6 @@ async def _run(
         db_path=store_path,
     )
     async with open_system(settings) as system:
-        await _forget_previous_run(system.store, out)
         coordinator = await system.coordinator(start=False)
         coordinator.add_listener(
             report_syncs(
@@ -305,12 +336,15 @@ async def _run(
                 "with --receiver-port (0: any free one)."
             ) from exc
         public_url = f"http://127.0.0.1:{server.port}"
+        # Only once both servers are up: a refused run forgets nobody.
+        await _forget_previous_run(system.store, out)
         try:
             await coordinator.start()
             write_private(settings_path, settings_text(emu, account, store_path, public_url))
             try:
                 with holding(settings_path):
                     _announce(out, emu, account, settings_path, public_url)
+                    started.set()
                     if ready is not None:
                         ready.set()
                     await stop.wait()

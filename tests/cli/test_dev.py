@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 from pathlib import Path
 
 import pytest
 
 from cronofy_avail.emulator.control_client import EmulatorControl
-from tests.support.dev_run import WITHIN, start_dev
+from cronofy_avail.runtime.store import SQLiteStore
+from tests.support.dev_run import WITHIN, running_dev, start_dev
 from tests.support.user_cli import UserShell
 
 
@@ -67,3 +69,54 @@ async def test_a_second_ctrl_c_during_a_sync_stops_at_once_in_one_line(shell: Us
         "Stopped at once (second Ctrl-C).",
     ]
     assert not (shell.cwd / ".env").exists()
+
+
+def files_under(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("taken", ["--port", "--receiver-port"])
+async def test_a_refused_dev_leaves_nothing_behind(tmp_path: Path, taken: str) -> None:
+    first_shell = UserShell(tmp_path / "first")
+    async with running_dev(first_shell) as first:
+        emulator_line = await first.wait_for(r"^Cronofy emulator ")
+        receiver_line = await first.wait_for(r"^Webhook receiver ")
+        ports = {
+            "--port": re.search(r"127\.0\.0\.1:(\d+)", emulator_line),
+            "--receiver-port": re.search(r"127\.0\.0\.1:(\d+)", receiver_line),
+        }
+        found = ports[taken]
+        assert found, first.text
+        second = UserShell(tmp_path / "second")
+        before = files_under(second.root)
+        argv = ["dev", "--port", "0", "--receiver-port", "0", taken, found.group(1)]
+        code, text = await second.run(*argv)
+        assert code == 1, text
+        what = "emulator" if taken == "--port" else "receiver"
+        assert f"cannot start the {what} on 127.0.0.1:{found.group(1)}" in text
+        assert "Traceback" not in text
+        assert files_under(second.root) == before  # no store, mark, lock or directory
+
+
+async def test_a_refused_dev_keeps_what_was_there_before_it(tmp_path: Path) -> None:
+    """A previous run's store, its mark and its lock stay as they were, users included."""
+    first_shell = UserShell(tmp_path / "first")
+    second = UserShell(tmp_path / "second")
+    async with running_dev(second):
+        code, text = await second.run("setup")
+        assert code == 0, text
+    before = files_under(second.root)
+    assert ".cronofy_avail" in {Path(p).parts[1] for p in before if len(Path(p).parts) > 1}
+    async with running_dev(first_shell) as first:
+        receiver_line = await first.wait_for(r"^Webhook receiver ")
+        found = re.search(r"127\.0\.0\.1:(\d+)", receiver_line)
+        assert found, first.text
+        code, text = await second.run("dev", "--port", "0", "--receiver-port", found.group(1))
+        assert code == 1, text
+        assert "Forgot" not in text  # refused before it forgot the previous run's users
+    assert files_under(second.root) == before
+    store = await SQLiteStore.open(second.cwd / ".cronofy_avail" / "dev.db")
+    try:
+        assert [u.user_id for u in await store.list_users()] == ["default"]
+    finally:
+        await store.close()
