@@ -7,7 +7,8 @@ run from the same directory finds them, prints the next commands, and then one l
 delivery and per sync as they happen. Ctrl-C stops both and removes the settings it wrote.
 
 The emulator forgets everything when it stops; so a new ``dev`` run starts with an empty store
-(the users of the previous run would point at accounts that no longer exist).
+(the users of the previous run would point at accounts that no longer exist), and its delivery
+numbers start again at 1.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from cronofy_avail.cli.inputs import port_arg, tzid_arg
 from cronofy_avail.cli.live import announce_deliveries, lock_path, report_syncs, serving_lock
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.config import EmulatorConfig
-from cronofy_avail.runtime.store import Store
+from cronofy_avail.runtime.store import SQLiteStore, Store
 from webhook_server import DEFAULT_PREFIX
 
 MARKER = "# Written by `cronofy-avail dev`"
@@ -59,8 +60,8 @@ def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if "--db" in action.option_strings:
             action.help = (
-                f"the SQLite store of this dev run (default: {DEFAULT_STORE}; its users are "
-                "forgotten on start, so only a store dev created is accepted)"
+                f"the SQLite store of this dev run (default: {DEFAULT_STORE}; emptied on start, "
+                "so only a store dev created is accepted)"
             )
     parser.add_argument(
         "--port", type=port_arg, default=8181, help="the emulator's port (0: any free one)"
@@ -191,7 +192,7 @@ def store_mark(store: Path) -> Path:
 
 
 def claim_store(store: Path) -> None:
-    """Refuse a store ``dev`` did not create (it forgets its users on start); mark a new one.
+    """Refuse a store ``dev`` did not create (it empties its store on start); mark a new one.
 
     The default store of a directory is ``dev``'s by definition (older versions did not mark it).
     """
@@ -204,21 +205,23 @@ def claim_store(store: Path) -> None:
         )
     store.parent.mkdir(parents=True, exist_ok=True)
     store_mark(store).write_text(
-        "This SQLite store was created by `cronofy-avail dev`, which forgets its users on start.\n",
+        "This SQLite store was created by `cronofy-avail dev`, which empties it on start.\n",
         encoding="utf-8",
     )
 
 
-async def _forget_previous_run(store: Store, out: TextIO) -> None:
+async def _start_empty(store: Store, out: TextIO) -> None:
+    """Empty the store of the previous run: its users point at accounts the emulator forgot,
+    and delivery numbers start again at 1 (so `replay N` names what this run printed)."""
+    assert isinstance(store, SQLiteStore)  # dev runs on a SQLite file of its own
     users = await store.list_users()
-    for user in users:
-        await store.delete_user(user.user_id)
+    await store.clear()
     if users:
         names = ", ".join(repr(u.user_id) for u in users)
         emit(
             out,
-            f"Forgot user(s) {names} of the previous dev run: the emulator forgets every "
-            "account when it stops.",
+            f"Forgot user(s) {names} of the previous dev run, with their deliveries: the "
+            "emulator forgets every account when it stops, so each dev run starts empty.",
         )
 
 
@@ -337,7 +340,7 @@ async def _run(
             ) from exc
         public_url = f"http://127.0.0.1:{server.port}"
         # Only once both servers are up: a refused run forgets nobody.
-        await _forget_previous_run(system.store, out)
+        await _start_empty(system.store, out)
         try:
             await coordinator.start()
             write_private(settings_path, settings_text(emu, account, store_path, public_url))

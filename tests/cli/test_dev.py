@@ -120,3 +120,34 @@ async def test_a_refused_dev_keeps_what_was_there_before_it(tmp_path: Path) -> N
         assert [u.user_id for u in await store.list_users()] == ["default"]
     finally:
         await store.close()
+
+
+async def one_run(shell: UserShell) -> tuple[list[str], str]:
+    """A dev run: setup, one event (waited for), and a replay of the change's delivery; the
+    delivery lines dev printed, and what the replay said."""
+    async with running_dev(shell) as dev:
+        receiver = re.search(r"(http://127\.0\.0\.1:\d+/cronofy)", dev.text)
+        assert receiver, dev.text
+        code, text = await shell.run("setup")
+        assert code == 0, text
+        code, text = await shell.run("event", "add", "--from", "09:00", "--to", "12:00", "--wait")
+        assert code == 0, text
+        change = await dev.wait_for(r"^delivery \d+: change for default")
+        number = change.split(":")[0].split()[1]
+        code, replayed = await shell.run("replay", number, "--server", receiver.group(1))
+        assert code == 0, replayed
+        deliveries = [line for line in dev.lines if line.startswith("delivery ")]
+    return deliveries, replayed
+
+
+async def test_each_dev_run_starts_empty_so_its_delivery_numbers_start_at_1(
+    shell: UserShell,
+) -> None:
+    first, _ = await one_run(shell)
+    assert [line.split(":")[0] for line in first[:2]] == ["delivery 1", "delivery 2"]
+    second, replayed = await one_run(shell)
+    # The same numbers as the first run's (the README's `delivery 2: change for default`),
+    # and the replay of the number dev printed finds it.
+    assert [line.split(":")[0] for line in second[:2]] == ["delivery 1", "delivery 2"], second
+    assert second[1].startswith("delivery 2: change for default, signature ok, accepted")
+    assert "server answered 202" in replayed or "server answered 200" in replayed, replayed
