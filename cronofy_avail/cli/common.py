@@ -125,6 +125,14 @@ def local(value: datetime | None, tz: tzinfo) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+def span(start: datetime, end: datetime, tz: tzinfo) -> str:
+    """``2026-12-02 09:00 to 12:00``, or with the end's day when it is another one
+    (``… 09:00 to 2026-12-03 00:00``): the one way every command writes a time span."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    tail = b.strftime("%H:%M") if a.date() == b.date() else b.strftime("%Y-%m-%d %H:%M")
+    return f"{a.strftime('%Y-%m-%d %H:%M')} to {tail}"
+
+
 def redact_callback(url: str | None, key: str) -> str | None:
     if url is None:
         return None

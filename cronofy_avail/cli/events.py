@@ -20,7 +20,7 @@ import aiohttp
 
 from cronofy_avail.app.explain import CommandError, hint_for_text
 from cronofy_avail.app.settings import ENV_API_BASE_URL, Settings
-from cronofy_avail.cli.common import Runtime, emit, local, runtime, table, zone
+from cronofy_avail.cli.common import Runtime, emit, local, runtime, span, table, zone
 from cronofy_avail.cli.live import not_syncing, receiver_running
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import parse_time
@@ -227,10 +227,10 @@ def _describe(event: dict[str, Any], tzid: str) -> str:
     tz = zone(tzid)
     start, end = str(event["start"]), str(event["end"])
     if len(start) == 10:
-        span = f"{start} (all day)"
+        when = f"{start} (all day)"
     else:
-        span = f"{local(parse_time(start), tz)} to {local(parse_time(end), tz)[-5:]}"
-    return f"{event['event_uid']} {event.get('summary', '')!r} {span} ({tzid})"
+        when = span(parse_time(start), parse_time(end), tz)
+    return f"{event['event_uid']} {event.get('summary', '')!r} {when} ({tzid})"
 
 
 async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before: int) -> None:
