@@ -130,6 +130,9 @@ async def one_run(shell: UserShell) -> tuple[list[str], str]:
         assert receiver, dev.text
         code, text = await shell.run("setup")
         assert code == 0, text
+        # The channel's verification first (the emulator sends it on its own time), then the
+        # change: their numbers are then in that order.
+        await dev.wait_for(r"^delivery \d+: verification for default")
         code, text = await shell.run("event", "add", "--from", "09:00", "--to", "12:00", "--wait")
         assert code == 0, text
         change = await dev.wait_for(r"^delivery \d+: change for default")
@@ -149,5 +152,5 @@ async def test_each_dev_run_starts_empty_so_its_delivery_numbers_start_at_1(
     # The same numbers as the first run's (the README's `delivery 2: change for default`),
     # and the replay of the number dev printed finds it.
     assert [line.split(":")[0] for line in second[:2]] == ["delivery 1", "delivery 2"], second
-    assert second[1].startswith("delivery 2: change for default, signature ok, accepted")
+    assert second[1].startswith("delivery 2: change for default, signature ok, accepted"), second
     assert "server answered 202" in replayed or "server answered 200" in replayed, replayed
