@@ -18,7 +18,13 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from cronofy_avail.app.explain import CommandError, hint_for_text
+from cronofy_avail.app.explain import (
+    EXIT_CONFIG,
+    NOTHING_CONFIGURED,
+    CommandError,
+    hint_for_text,
+    nothing_configured,
+)
 from cronofy_avail.app.settings import ENV_API_BASE_URL, Settings
 from cronofy_avail.cli.common import Runtime, emit, local, runtime, span, table, zone
 from cronofy_avail.cli.live import not_syncing, receiver_running
@@ -140,6 +146,8 @@ def add_event_arguments(parser: argparse.ArgumentParser, action: str) -> None:
 
 def _emulator_base(settings: Settings) -> str:
     base = settings.api_base_url
+    if not base and nothing_configured(settings):
+        raise CommandError(NOTHING_CONFIGURED, EXIT_CONFIG)
     if not base:
         raise CommandError(
             f"`event` acts as the user in the local emulator, and {ENV_API_BASE_URL} is not "
