@@ -11,13 +11,17 @@ class BadBody(Exception):
     """The request body could not be read as sent (encoding or framing)."""
 
 
+class ClientGone(Exception):
+    """The client closed the connection before sending the whole body it announced."""
+
+
 async def read_capped(request: web.Request, cap: int) -> bytes | None:
     """The whole body, up to the cap (``None`` when larger).
 
     ``content.read(n)`` returns what happens to be buffered, so a body arriving in several
     TCP segments or chunks is read until the end of the payload, never hashed in part.
     A body that cannot be decoded (bad ``Content-Encoding``, broken chunking) raises
-    :class:`BadBody`.
+    :class:`BadBody`; a client that hangs up before the end of it, :class:`ClientGone`.
     """
     if request.content_length is not None and request.content_length > cap:
         return None
@@ -39,6 +43,8 @@ async def read_capped(request: web.Request, cap: int) -> bytes | None:
         ValueError,
     ) as exc:
         raise BadBody(type(exc).__name__) from exc
+    except ConnectionError as exc:  # aiohttp's "Connection lost" while the body was awaited
+        raise ClientGone(type(exc).__name__) from exc
     return b"".join(chunks)
 
 

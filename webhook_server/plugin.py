@@ -59,16 +59,18 @@ from cronofy_avail.core.signatures import (
 from cronofy_avail.runtime.coordinator import SyncRequests
 from cronofy_avail.runtime.store import Delivery, Store, StoreUnavailableError, UserState
 from cronofy_avail.runtime.sync import SyncResult
-from webhook_server.body import BadBody, read_capped, take_buffered
+from webhook_server.body import BadBody, ClientGone, read_capped, take_buffered
 from webhook_server.redaction import (
     REDACTED,
     SECRET_KEYS,
     RedactingLogFilter,
+    count_aiohttp_warnings_with,
     install_log_filter,
     mask_callback_keys,
     redact,
     shorten_signature,
 )
+from webhook_server.throttle import WarningThrottle
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -124,6 +126,10 @@ class WebhookConfig:
     own_coordinator: bool = True
     on_delivery: DeliveryListener | None = None
     clock: Clock = _utcnow
+    warnings: WarningThrottle = field(default_factory=WarningThrottle)
+    """Counts the warnings clients cause (malformed requests, refused signatures, bodies cut
+    short): the first few are logged, then one line per interval says how many it stands
+    for. Its clock is injectable."""
 
     def __repr__(self) -> str:
         return f"WebhookConfig(prefix={self.prefix!r}, max_body={self.max_body})"
@@ -144,6 +150,9 @@ class WebhookHandle:
         self._awaiting: dict[str, deque[tuple[int, datetime]]] = {}
         """Deliveries whose sync has not reported yet: (delivery id, received at), per user."""
         self._remove_listener: Callable[[], None] | None = None
+        self._release_throttle: Callable[[], None] | None = None
+        self._kind_levels: dict[str, int] = {}
+        """The level of each kind of client-caused line (its summary has the same)."""
         self._loaded = False
         self._routes: dict[tuple[str, str], Handler] = {}
         self._body_reads = 0
@@ -166,6 +175,7 @@ class WebhookHandle:
             ("POST", "deliveries"): self._admin(self._replay),
         }
         self._remove_listener = self.config.coordinator.add_listener(self._on_sync)
+        self._release_throttle = count_aiohttp_warnings_with(self.config.warnings)
         if self.config.own_coordinator:
             await self.config.coordinator.start()
         self._loaded = True
@@ -181,6 +191,19 @@ class WebhookHandle:
         if self._remove_listener is not None:
             self._remove_listener()
             self._remove_listener = None
+        if self._release_throttle is not None:
+            self._release_throttle()
+            self._release_throttle = None
+        for kind, count, elapsed in self.config.warnings.flush():
+            # Counted, not logged yet: said once before the receiver goes.
+            _LOGGER.log(
+                self._kind_levels.get(kind, logging.WARNING),
+                "suppressed %d similar warning%s (%s) in the last %.0fs",
+                count,
+                "s" if count != 1 else "",
+                kind,
+                elapsed,
+            )
         if self.config.own_coordinator:
             await self.config.coordinator.stop()
         if registry is not None and not registry and not self.app.router.frozen:
@@ -244,7 +267,12 @@ class WebhookHandle:
         signature = request.headers.get(SIGNATURE_HEADER)
         if signature is None or not signature.strip():
             self.rejected[SignatureVerificationError.REASON_MISSING] += 1
-            _LOGGER.warning("rejected delivery for %s: missing signature", user_id)
+            self._client_warning(
+                logging.WARNING,
+                "rejected delivery: missing signature",
+                "rejected delivery for %s: missing signature",
+                user_id,
+            )
             return web.json_response({"error": "invalid signature"}, status=401)
         if request.content.is_eof():
             # The whole body has arrived (the common case: a small body comes with its head),
@@ -272,6 +300,18 @@ class WebhookHandle:
             except BadBody:
                 self.rejected["unreadable_body"] += 1
                 return web.json_response({"error": "unreadable body"}, status=400)
+            except ClientGone:
+                # The client hung up before the end of the body it announced: nothing to
+                # answer, nothing went wrong here.
+                self.rejected["client_gone"] += 1
+                self._client_warning(
+                    logging.INFO,
+                    "client gone before its body",
+                    "a client closed the connection before sending the whole body of a "
+                    "delivery for %s; nothing was recorded",
+                    user_id,
+                )
+                return web.json_response({"error": "body not received"}, status=400)
             finally:
                 self._body_reads -= 1
         if body is None:
@@ -357,8 +397,21 @@ class WebhookHandle:
             return web.json_response({"error": "not found"}, status=404)
         self.rejected[reason] += 1
         if status == 401:
-            _LOGGER.warning("rejected delivery for %s: %s", user.user_id, reason)
+            self._client_warning(
+                logging.WARNING,
+                f"rejected delivery: {reason}",
+                "rejected delivery for %s: %s",
+                user.user_id,
+                reason,
+            )
         return web.json_response({"error": error}, status=status)
+
+    def _client_warning(self, level: int, kind: str, message: str, *args: object) -> None:
+        """Log what a client caused, unless a flood of its ``kind`` is being counted."""
+        self._kind_levels[kind] = level
+        admitted = self.config.warnings.admit(kind)
+        if admitted is not None:
+            _LOGGER.log(level, message + "%s", *args, admitted.note)
 
     def _count_type(self, kind: str) -> None:
         """Count accepted deliveries by type; unknown types beyond a few share one bucket, so

@@ -1,19 +1,23 @@
-"""What the receiver never lets out: secrets in diagnostics and callback keys in logs.
+"""What the receiver never lets out: secrets in diagnostics and callback keys in logs, and
+floods of warnings that clients cause.
 
 :func:`redact` copies a mapping with every secret value replaced (status, diagnostics);
-:class:`RedactingLogFilter` masks callback keys in aiohttp's own log records.
+:class:`RedactingLogFilter` masks callback keys in aiohttp's own log records and counts its
+malformed-request warnings with the receiver's :class:`WarningThrottle`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import ClientPayloadError
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+
+from webhook_server.throttle import WarningThrottle
 
 REDACTED = "**REDACTED**"
 SECRET_KEYS = frozenset(
@@ -65,10 +69,36 @@ def _client_caused(exc: BaseException | None) -> bool:
     return False
 
 
+_throttles: list[WarningThrottle] = []
+"""The throttles of the receivers set up in this process, the latest last."""
+_FALLBACK = WarningThrottle()
+
+
+def aiohttp_throttle() -> WarningThrottle:
+    """Who counts aiohttp's malformed-request warnings: its loggers are process-wide, so the
+    receiver set up last (or a process-wide one when none is)."""
+    return _throttles[-1] if _throttles else _FALLBACK
+
+
+def count_aiohttp_warnings_with(throttle: WarningThrottle) -> Callable[[], None]:
+    """Make ``throttle`` count aiohttp's malformed-request warnings; returns the function
+    that stops it (the previous one counts again)."""
+    _throttles.append(throttle)
+
+    def release() -> None:
+        for i in range(len(_throttles) - 1, -1, -1):
+            if _throttles[i] is throttle:
+                del _throttles[i]
+                return
+
+    return release
+
+
 class RedactingLogFilter(logging.Filter):
     """Installed on aiohttp's own loggers: masks callback keys in access and error records,
     renders tracebacks as masked text, and reports a malformed request (a client's fault,
-    such as a body that is not the gzip it claims) as a one-line warning, not an error."""
+    such as a body that is not the gzip it claims) as a one-line warning, not an error, and
+    not one per request in a flood (:func:`aiohttp_throttle` counts them)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -77,8 +107,14 @@ class RedactingLogFilter(logging.Filter):
             return True
         exc = record.exc_info[1] if record.exc_info else None
         if record.exc_info and _client_caused(exc):
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-            message = f"{message}: malformed request from the client ({type(exc).__name__})"
+            name = type(exc).__name__
+            message = f"{message}: malformed request from the client ({name})"
+            if record.levelno >= logging.WARNING:  # a debug record (--debug) stays one
+                admitted = aiohttp_throttle().admit(f"malformed request ({name})")
+                if admitted is None:
+                    return False
+                record.levelno, record.levelname = logging.WARNING, "WARNING"
+                message += admitted.note
         elif record.exc_info:
             trace = logging.Formatter().formatException(record.exc_info)
             message = f"{message}\n{mask_callback_keys(trace)}"

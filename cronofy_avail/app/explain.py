@@ -11,9 +11,17 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from cronofy_avail.app.settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
+from cronofy_avail.app.settings import (
+    ENV_API_BASE_URL,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_DATA_CENTER,
+    ConfigError,
+    Settings,
+)
 from cronofy_avail.core.errors import (
     AuthenticationError,
+    AuthorizationCodeRefusedError,
     CronofyAPIError,
     CronofyError,
     CronofyTimeoutError,
@@ -51,6 +59,33 @@ INVALID_CLIENT = (
 
 MAX_RETRY_AFTER = RetryPolicy().max_retry_after
 """The longest ``Retry-After`` the commands' clients wait out (their policy's default)."""
+
+
+NOTHING_CONFIGURED = (
+    "nothing is configured here: there is no .env file in this directory, and no CRONOFY_ "
+    "variable is set.\nFix: to try it without an account, start `cronofy-avail dev` in "
+    "another terminal in this directory (it writes the .env the commands read); to use your "
+    f"Cronofy application, set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} from its page in the "
+    "Cronofy developer dashboard (https://app.cronofy.com/oauth/applications)."
+)
+"""The one explanation of an unconfigured directory, whichever command met it first."""
+
+
+def nothing_configured(settings: Settings | None) -> bool:
+    """Whether the settings come from nowhere: no ``.env`` was read and none of the
+    application's, the tokens' or the API's variables is set (then every command gives
+    :data:`NOTHING_CONFIGURED`, not the hint of the first variable it missed)."""
+    return (
+        settings is not None
+        and settings.env_file is None
+        and not (
+            settings.client_id
+            or settings.client_secrets
+            or settings.access_token
+            or settings.refresh_token
+            or settings.api_base_url
+        )
+    )
 
 
 def is_invalid_client(text: str | None) -> bool:
@@ -161,11 +196,18 @@ def explain(exc: BaseException, settings: Settings | None = None) -> Explained:
     if isinstance(exc, CommandError):
         return Explained(str(exc), exc.code)
     if isinstance(exc, ConfigError):
+        if nothing_configured(settings):
+            return Explained(NOTHING_CONFIGURED, EXIT_CONFIG)
         return Explained(f"configuration: {exc}", EXIT_CONFIG)
     if isinstance(exc, SetupError):
         return Explained(exc.message)  # the command's name already prefixes it
     if isinstance(exc, StoreSchemaError):
         return Explained(f"store: {exc}")
+    if isinstance(exc, AuthorizationCodeRefusedError):
+        return Explained(
+            "the authorization code was refused (invalid_grant): start again with "
+            "`cronofy-avail authorize`."
+        )
     if isinstance(exc, OAuthError) and is_invalid_client(exc.message):
         return Explained(
             f"Cronofy refused the application's credentials ({exc.message}).\n"

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
@@ -19,6 +19,7 @@ from cronofy_avail.app.system import System, open_system
 from cronofy_avail.cli.output import OutputClosed
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.runtime.store import (
+    MemoryStore,
     Store,
     StoredCredentials,
     UserRecord,
@@ -124,6 +125,14 @@ def local(value: datetime | None, tz: tzinfo) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+def span(start: datetime, end: datetime, tz: tzinfo) -> str:
+    """``2026-12-02 09:00 to 12:00``, or with the end's day when it is another one
+    (``… 09:00 to 2026-12-03 00:00``): the one way every command writes a time span."""
+    a, b = start.astimezone(tz), end.astimezone(tz)
+    tail = b.strftime("%H:%M") if a.date() == b.date() else b.strftime("%Y-%m-%d %H:%M")
+    return f"{a.strftime('%Y-%m-%d %H:%M')} to {tail}"
+
+
 def redact_callback(url: str | None, key: str) -> str | None:
     if url is None:
         return None
@@ -223,12 +232,47 @@ class Runtime:
         )
 
 
+def store_missing(settings: Settings) -> bool:
+    """Whether the SQLite store the settings name does not exist (nothing was set up)."""
+    return settings.db_url is None and not settings.db_path.exists()
+
+
+def nothing_set_up(settings: Settings) -> str:
+    """What a command that reads the store says when there is none (the one wording)."""
+    return (
+        f"nothing is set up yet: there is no store at {settings.db_path} "
+        "(`cronofy-avail setup` creates it)"
+    )
+
+
+def require_store(settings: Settings) -> None:
+    """Refuse to go on without a store (a :class:`CommandError` that says so, and the fix)."""
+    if store_missing(settings):
+        raise CommandError(
+            f"{nothing_set_up(settings)}.\nFix: run `cronofy-avail setup` first (or point "
+            "CRONOFY_AVAIL_DB / --db at the store it made)."
+        )
+
+
+StoreUse = Literal["read", "create", "if_any"]
+"""How a command uses the store: ``read`` needs one (and says nothing is set up yet without
+it), ``create`` makes it when missing (setup, authorize: they store a user), ``if_any`` reads
+it when it exists and does without otherwise (an empty one in memory, nothing written)."""
+
+
 @asynccontextmanager
-async def runtime(settings: Settings, out: Out) -> AsyncIterator[Runtime]:
+async def runtime(
+    settings: Settings, out: Out, *, store: StoreUse = "read"
+) -> AsyncIterator[Runtime]:
+    """One command's system. Only a command that stores a user creates the store: a command
+    that reads it never leaves one behind, not even an empty one."""
+    if store == "read":
+        require_store(settings)
     masked = writer(out)
     for secret in settings.secrets():
         masked.add_secret(secret)
-    async with open_system(settings) as system:
+    instead = MemoryStore() if store == "if_any" and store_missing(settings) else None
+    async with open_system(settings, store=instead) as system:
         yield Runtime(settings, system, masked)
 
 

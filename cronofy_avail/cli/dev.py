@@ -7,7 +7,8 @@ run from the same directory finds them, prints the next commands, and then one l
 delivery and per sync as they happen. Ctrl-C stops both and removes the settings it wrote.
 
 The emulator forgets everything when it stops; so a new ``dev`` run starts with an empty store
-(the users of the previous run would point at accounts that no longer exist).
+(the users of the previous run would point at accounts that no longer exist), and its delivery
+numbers start again at 1.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ from cronofy_avail.app.settings import (
 from cronofy_avail.app.system import open_system
 from cronofy_avail.cli.common import emit
 from cronofy_avail.cli.inputs import port_arg, tzid_arg
-from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
+from cronofy_avail.cli.live import announce_deliveries, lock_path, report_syncs, serving_lock
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.config import EmulatorConfig
-from cronofy_avail.runtime.store import Store
+from cronofy_avail.runtime.store import SQLiteStore, Store
 from webhook_server import DEFAULT_PREFIX
 
 MARKER = "# Written by `cronofy-avail dev`"
@@ -59,8 +60,8 @@ def add_dev_arguments(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         if "--db" in action.option_strings:
             action.help = (
-                f"the SQLite store of this dev run (default: {DEFAULT_STORE}; its users are "
-                "forgotten on start, so only a store dev created is accepted)"
+                f"the SQLite store of this dev run (default: {DEFAULT_STORE}; emptied on start, "
+                "so only a store dev created is accepted)"
             )
     parser.add_argument(
         "--port", type=port_arg, default=8181, help="the emulator's port (0: any free one)"
@@ -191,7 +192,7 @@ def store_mark(store: Path) -> Path:
 
 
 def claim_store(store: Path) -> None:
-    """Refuse a store ``dev`` did not create (it forgets its users on start); mark a new one.
+    """Refuse a store ``dev`` did not create (it empties its store on start); mark a new one.
 
     The default store of a directory is ``dev``'s by definition (older versions did not mark it).
     """
@@ -204,21 +205,23 @@ def claim_store(store: Path) -> None:
         )
     store.parent.mkdir(parents=True, exist_ok=True)
     store_mark(store).write_text(
-        "This SQLite store was created by `cronofy-avail dev`, which forgets its users on start.\n",
+        "This SQLite store was created by `cronofy-avail dev`, which empties it on start.\n",
         encoding="utf-8",
     )
 
 
-async def _forget_previous_run(store: Store, out: TextIO) -> None:
+async def _start_empty(store: Store, out: TextIO) -> None:
+    """Empty the store of the previous run: its users point at accounts the emulator forgot,
+    and delivery numbers start again at 1 (so `replay N` names what this run printed)."""
+    assert isinstance(store, SQLiteStore)  # dev runs on a SQLite file of its own
     users = await store.list_users()
-    for user in users:
-        await store.delete_user(user.user_id)
+    await store.clear()
     if users:
         names = ", ".join(repr(u.user_id) for u in users)
         emit(
             out,
-            f"Forgot user(s) {names} of the previous dev run: the emulator forgets every "
-            "account when it stops.",
+            f"Forgot user(s) {names} of the previous dev run, with their deliveries: the "
+            "emulator forgets every account when it stops, so each dev run starts empty.",
         )
 
 
@@ -249,20 +252,51 @@ async def dev(
             "Fix: give --db a file path, or leave it out."
         )
     store_path = Path(given or DEFAULT_STORE).expanduser().resolve()  # noqa: ASYNC240 - once
+    existing = _existing(store_path)
+    started = asyncio.Event()
     with serving_lock(store_path, option="--db"):
-        claim_store(store_path)
-        emu = Emulator("127.0.0.1", args.port, config=EmulatorConfig(debounce=args.debounce))
         try:
-            await emu.start()
-        except OSError as exc:
-            raise CommandError(
-                f"cannot start the emulator on 127.0.0.1:{args.port} ({exc.strerror or exc}).\n"
-                "Fix: stop what uses the port, or pick another with --port (0: any free one)."
-            ) from exc
-        try:
-            return await _run(args, out, emu, settings_path, store_path, stop, ready)
-        finally:
-            await emu.stop()
+            claim_store(store_path)
+            emu = Emulator("127.0.0.1", args.port, config=EmulatorConfig(debounce=args.debounce))
+            try:
+                await emu.start()
+            except OSError as exc:
+                raise CommandError(
+                    f"cannot start the emulator on 127.0.0.1:{args.port} "
+                    f"({exc.strerror or exc}).\nFix: stop what uses the port, or pick another "
+                    "with --port (0: any free one)."
+                ) from exc
+            try:
+                return await _run(args, out, emu, settings_path, store_path, stop, started, ready)
+            finally:
+                await emu.stop()
+        except BaseException:
+            if not started.is_set():
+                # Refused (a port taken, a store not ours): leave no trace of this run, and
+                # only of this run (the lock is still ours while its file goes).
+                _remove_created(store_path, existing)
+            raise
+
+
+def _traces(store_path: Path) -> list[Path]:
+    """The files a dev run may create for its store (the directory apart)."""
+    names = [store_path.name + suffix for suffix in ("", "-wal", "-shm", "-journal", STORE_MARK)]
+    return [store_path.with_name(n) for n in names] + [lock_path(store_path)]
+
+
+def _existing(store_path: Path) -> set[Path]:
+    return {p for p in [*_traces(store_path), store_path.parent] if p.exists()}
+
+
+def _remove_created(store_path: Path, existing: set[Path]) -> None:
+    """Remove what this run created for its store, nothing that was there before it."""
+    for path in _traces(store_path):
+        if path not in existing:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    if store_path.parent not in existing:
+        with contextlib.suppress(OSError):
+            store_path.parent.rmdir()  # only if empty: nothing of anyone else's goes
 
 
 async def _run(
@@ -272,6 +306,7 @@ async def _run(
     settings_path: Path,
     store_path: Path,
     stop: asyncio.Event,
+    started: asyncio.Event,
     ready: asyncio.Event | None,
 ) -> int:
     account = await emu.create_account(email=args.email, tzid=args.tzid)
@@ -282,7 +317,6 @@ async def _run(
         db_path=store_path,
     )
     async with open_system(settings) as system:
-        await _forget_previous_run(system.store, out)
         coordinator = await system.coordinator(start=False)
         coordinator.add_listener(
             report_syncs(
@@ -305,12 +339,15 @@ async def _run(
                 "with --receiver-port (0: any free one)."
             ) from exc
         public_url = f"http://127.0.0.1:{server.port}"
+        # Only once both servers are up: a refused run forgets nobody.
+        await _start_empty(system.store, out)
         try:
             await coordinator.start()
             write_private(settings_path, settings_text(emu, account, store_path, public_url))
             try:
                 with holding(settings_path):
                     _announce(out, emu, account, settings_path, public_url)
+                    started.set()
                     if ready is not None:
                         ready.set()
                     await stop.wait()
@@ -376,6 +413,8 @@ async def run_dev(args: argparse.Namespace, settings: Settings, out: TextIO) -> 
     except asyncio.CancelledError:
         if not forced:
             raise
+        if main is not None:
+            main.uncancel()  # the cancel was ours, and it is handled: the command ends here
         emit(out, "Stopped at once (second Ctrl-C).")
         return 130
     finally:

@@ -18,9 +18,15 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from cronofy_avail.app.explain import CommandError, hint_for_text
+from cronofy_avail.app.explain import (
+    EXIT_CONFIG,
+    NOTHING_CONFIGURED,
+    CommandError,
+    hint_for_text,
+    nothing_configured,
+)
 from cronofy_avail.app.settings import ENV_API_BASE_URL, Settings
-from cronofy_avail.cli.common import Runtime, emit, local, runtime, table, zone
+from cronofy_avail.cli.common import Runtime, emit, local, runtime, span, table, zone
 from cronofy_avail.cli.live import not_syncing, receiver_running
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.core.models import parse_time
@@ -138,8 +144,10 @@ def add_event_arguments(parser: argparse.ArgumentParser, action: str) -> None:
         )
 
 
-def _control(rt: Runtime) -> EmulatorControl:
-    base = rt.settings.api_base_url
+def _emulator_base(settings: Settings) -> str:
+    base = settings.api_base_url
+    if not base and nothing_configured(settings):
+        raise CommandError(NOTHING_CONFIGURED, EXIT_CONFIG)
     if not base:
         raise CommandError(
             f"`event` acts as the user in the local emulator, and {ENV_API_BASE_URL} is not "
@@ -147,7 +155,11 @@ def _control(rt: Runtime) -> EmulatorControl:
             "to the sub calendar in your calendar app; to try the emulator, run "
             "`cronofy-avail dev` and use this command from the same directory."
         )
-    return EmulatorControl(base, rt.session)
+    return base
+
+
+def _control(rt: Runtime) -> EmulatorControl:
+    return EmulatorControl(_emulator_base(rt.settings), rt.session)
 
 
 async def _call(rt: Runtime, what: str, call: Any) -> Any:
@@ -223,10 +235,10 @@ def _describe(event: dict[str, Any], tzid: str) -> str:
     tz = zone(tzid)
     start, end = str(event["start"]), str(event["end"])
     if len(start) == 10:
-        span = f"{start} (all day)"
+        when = f"{start} (all day)"
     else:
-        span = f"{local(parse_time(start), tz)} to {local(parse_time(end), tz)[-5:]}"
-    return f"{event['event_uid']} {event.get('summary', '')!r} {span} ({tzid})"
+        when = span(parse_time(start), parse_time(end), tz)
+    return f"{event['event_uid']} {event.get('summary', '')!r} {when} ({tzid})"
 
 
 async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before: int) -> None:
@@ -275,6 +287,7 @@ async def _wait(rt: Runtime, control: EmulatorControl, user: UserRecord, before:
 
 
 async def run_event(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    _emulator_base(settings)  # the first thing wrong, before the store
     async with runtime(settings, out) as rt:
         control = _control(rt)
         user = await _user(rt, control)

@@ -18,7 +18,7 @@ from typing import IO
 
 from cronofy_avail.app.explain import REAUTHORIZE, CommandError, hint_for_text
 from cronofy_avail.app.settings import Settings
-from cronofy_avail.cli.common import Out, emit, zone
+from cronofy_avail.cli.common import Out, emit, span, zone
 from cronofy_avail.core.mapping import Reason
 from cronofy_avail.core.models import NotificationType
 from cronofy_avail.core.planner import ActionKind
@@ -52,9 +52,7 @@ def plural(count: int, word: str) -> str:
 def _span(start: datetime | None, end: datetime | None, tz: tzinfo) -> str:
     if start is None or end is None:
         return ""
-    a, b = start.astimezone(tz), end.astimezone(tz)
-    tail = b.strftime("%H:%M") if a.date() == b.date() else b.strftime("%Y-%m-%d %H:%M")
-    return f" {a.strftime('%Y-%m-%d %H:%M')} to {tail}"
+    return f" {span(start, end, tz)}"
 
 
 def sync_line(

@@ -154,7 +154,8 @@ async def run_notify(args: argparse.Namespace, settings: Settings, out: TextIO) 
             raise CommandError(
                 f"--changes-since {args.changes_since!r} is not a time like 2026-11-24T09:00:00Z"
             ) from exc
-    async with runtime(settings, out) as rt:
+    # A URL given needs no stored user: the store, if any, only names its channel.
+    async with runtime(settings, out, store="read" if given is None else "if_any") as rt:
         for secret in secrets:
             rt.out.add_secret(secret)
         if given is None:

@@ -27,6 +27,7 @@ from cronofy_avail.cli.common import (
     emit,
     receiver_base,
     redact_callback,
+    require_store,
     resolve_public_url,
     runtime,
 )
@@ -162,6 +163,7 @@ async def serve(
     Cronofy still lists a channel is asked before the user's first sync here, and for users
     not synced yet one at a time every ``channel_check_pace`` seconds once serving."""
     settings.require_app()
+    require_store(settings)  # before the lock: a refused run leaves no file behind
     stop = stop or asyncio.Event()
     # One receiver per SQLite file; on PostgreSQL as many as the load balancer spreads over.
     single = serving_lock(settings.db_path) if settings.db_url is None else contextlib.nullcontext()

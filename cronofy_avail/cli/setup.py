@@ -25,11 +25,13 @@ from cronofy_avail.cli.common import (
     Runtime,
     credentials_of,
     emit,
+    nothing_set_up,
     pairs,
     receiver_base,
     redact_callback,
     resolve_public_url,
     runtime,
+    store_missing,
 )
 from cronofy_avail.cli.emulated import emulator_forgot
 from cronofy_avail.cli.inputs import public_url_arg, tunnel_port_arg, tzid_arg
@@ -180,7 +182,7 @@ def _check_scopes(account: Account, existing: Calendar | None, out: Out) -> None
 async def run_setup(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Steps 1 and 2: choose a profile, find or create the sub calendar, create the channel."""
     settings.require_app()
-    async with runtime(settings, out) as rt:
+    async with runtime(settings, out, store="create") as rt:
         return await _setup(rt, args)
 
 
@@ -511,6 +513,9 @@ async def _stored_or_nothing(rt: Runtime) -> UserRecord | None:
 
 async def run_teardown(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """Close the channel, delete the periods this toolkit owns, forget the user."""
+    if store_missing(settings):
+        emit(out, f"Nothing to tear down: {nothing_set_up(settings)}.")
+        return 0
     if args.local:
         async with runtime(settings, out) as rt:
             local_user = await _stored_or_nothing(rt)

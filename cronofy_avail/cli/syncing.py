@@ -6,15 +6,18 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-from cronofy_avail.app.explain import hint_for_text
+from cronofy_avail.app.explain import NOTHING_CONFIGURED, hint_for_text, nothing_configured
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.cli.common import (
+    Out,
     Runtime,
     emit,
     local,
+    nothing_set_up,
     pairs,
     redact_callback,
     runtime,
+    store_missing,
     table,
     zone,
 )
@@ -90,22 +93,26 @@ def _zone_note(shown: str, stored: str) -> str:
     return shown if shown == stored else f"{shown} (CRONOFY_TZID; the user's zone is {stored})"
 
 
+def _say_if_nothing_configured(settings: Settings, out: Out) -> None:
+    if nothing_configured(settings):
+        emit(out)
+        emit(out, NOTHING_CONFIGURED[0].upper() + NOTHING_CONFIGURED[1:])
+
+
 async def run_status(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """The settings (masked), the users in the store and the recent deliveries."""
-    if not settings.db_path.exists():
+    if store_missing(settings):
         # Only reading: no store is created (a typo in CRONOFY_AVAIL_DB leaves no stray file).
         emit(out, "Settings (secrets masked)")
         emit(out, pairs(settings.masked().items()))
+        _say_if_nothing_configured(settings, out)
         emit(out)
-        emit(
-            out,
-            f"No users: there is no store at {settings.db_path} yet (`cronofy-avail setup` "
-            "creates it).",
-        )
+        emit(out, f"No users: {nothing_set_up(settings)}.")
         return 0
     async with runtime(settings, out) as rt:
         emit(rt.out, "Settings (secrets masked)")
         emit(rt.out, pairs(settings.masked().items()))
+        _say_if_nothing_configured(settings, rt.out)
         users = await rt.store.list_users()
         now = datetime.now(UTC)
         rows = []

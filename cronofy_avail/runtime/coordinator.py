@@ -22,7 +22,7 @@ import contextlib
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -145,6 +145,21 @@ class SyncRequests(Protocol):
     async def stop(self) -> None: ...
 
 
+async def _cancel_and_wait(tasks: Collection[asyncio.Task[None]], bound: float) -> None:
+    """Cancel ``tasks`` and wait (at most ``bound`` seconds) until each has ended, its
+    clean-up done; a cancel of the caller meanwhile is raised once they have."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    waiting = asyncio.ensure_future(asyncio.wait(tasks, timeout=bound))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        await waiting
+        raise
+
+
 class SyncCoordinator:
     """Runs syncs for many users: single flight per user, coalescing, retries, scheduling."""
 
@@ -212,28 +227,39 @@ class SyncCoordinator:
     async def stop(self) -> None:
         """Stop scheduling; let running syncs finish within ``grace`` seconds, then cancel.
 
+        A stop that is itself cancelled (a second Ctrl-C), or called while its caller is being
+        cancelled (the clean-up on the way out of one), does not wait: it cancels the running
+        syncs and waits only for them to end, so nothing they do outlives the store they use.
         Nothing is lost by cancelling: intent is in the store and the watermark only moves
         after a complete sync.
         """
         self._stopping = True
         if self._scheduler is not None:
-            self._scheduler.cancel()
-            try:
-                await self._scheduler
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                _LOGGER.exception("the reconcile scheduler had stopped on an error")
-            self._scheduler = None
+            scheduler, self._scheduler = self._scheduler, None
+            scheduler.cancel()
+            # Waited for, not awaited: a cancel of this stop is this stop's, not swallowed
+            # as the scheduler's.
+            await asyncio.wait([scheduler])
+            if not scheduler.cancelled() and scheduler.exception() is not None:
+                _LOGGER.error(
+                    "the reconcile scheduler had stopped on an error",
+                    exc_info=scheduler.exception(),
+                )
         tasks = [s.task for s in self._slots.values() if s.task and not s.task.done()]
         for slot in self._slots.values():
             slot.requested = False  # no follow-ups once stopping
-        if tasks:
+        if not tasks:
+            return
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            await _cancel_and_wait(tasks, self.grace)
+            return
+        try:
             _, pending = await asyncio.wait(tasks, timeout=self.grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            await _cancel_and_wait(tasks, self.grace)
+            raise
+        await _cancel_and_wait(pending, self.grace)
 
     def add_listener(self, listener: SyncListener) -> Callable[[], None]:
         """Call ``listener(user_id, result)`` after each sync; returns a remover."""

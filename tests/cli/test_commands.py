@@ -359,6 +359,7 @@ def test_unexpected_error_suggests_debug() -> None:
 
 
 async def test_commands_need_a_stored_user(cli: Cli) -> None:
+    await (await SQLiteStore.open(cli.db)).close()  # a store, without the user
     for command in ("sync", "reconcile", "periods", "availability"):
         code, text = await cli.run(command)
         assert code == 1, command

@@ -137,6 +137,10 @@ async def test_serve_without_public_url_or_users(cli: Cli, tmp_path: Path) -> No
     port = closed_port()
     code, text = await cli.run("serve", "--port", str(port))
     assert code == 1
+    assert "nothing is set up yet: there is no store at" in text
+    await (await SQLiteStore.open(cli.db)).close()  # a store, without users
+    code, text = await cli.run("serve", "--port", str(port))
+    assert code == 1
     assert "no users" in text
     await cli.setup()
     async with Served(cli, port, ngrok_api=f"http://127.0.0.1:{closed_port()}") as served:
@@ -228,7 +232,7 @@ async def test_serve_command_stops_gracefully_on_sigterm(cli: Cli) -> None:
 async def test_serve_command_line_without_users(cli: Cli) -> None:
     code, text = await cli.run("serve", "--recreate-channel", "--port", str(closed_port()))
     assert code == 1
-    assert "no users" in text
+    assert "nothing is set up yet" in text
 
 
 async def test_serve_finds_its_public_url_from_the_ngrok_agent(cli: Cli) -> None:

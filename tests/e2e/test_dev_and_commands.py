@@ -471,7 +471,7 @@ async def test_setup_reads_each_thing_once_and_status_creates_nothing(shell: Use
     store = shell.home / ".cronofy_avail" / "state.db"
     code, text = await shell.run("status")
     assert code == 0, text
-    assert f"No users: there is no store at {store} yet" in text
+    assert f"No users: nothing is set up yet: there is no store at {store}" in text
     assert not store.exists()
     async with running_dev(shell):
         base = dev_setting(shell, "CRONOFY_API_BASE_URL")

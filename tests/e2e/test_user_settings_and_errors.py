@@ -55,10 +55,12 @@ async def test_exported_variables_alone_are_enough(emulator: Emulator, shell: Us
         assert secret not in text
 
 
-async def test_no_settings_at_all_names_the_variable(shell: UserShell) -> None:
+async def test_no_settings_at_all_names_the_variables_and_dev(shell: UserShell) -> None:
     code, text = await shell.run("periods")
     assert code == 2
-    assert "CRONOFY_CLIENT_ID is not set. Set it in the environment or in a .env file" in text
+    assert "nothing is configured here: there is no .env file in this directory" in text
+    assert "set CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET from its page" in text
+    assert "start `cronofy-avail dev` in another terminal in this directory" in text
     assert "Traceback" not in text
 
 
@@ -219,7 +221,7 @@ async def test_notify_without_a_url_targets_the_stored_user(
     await exported_for(emulator, shell)
     code, text = await shell.run("notify")
     assert code == 1
-    assert "no user 'default'" in text
+    assert "nothing is set up yet" in text
     port = closed_port()
     code, text = await shell.run("setup", "--public-url", f"http://127.0.0.1:{port}")
     assert code == 0, text

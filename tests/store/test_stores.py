@@ -663,3 +663,27 @@ async def test_each_store_selects_the_users_the_rule_selects(store: Store) -> No
         if looked_at:
             expected.append(case.id)
     assert [u.user_id for u in await store.list_due_users(AT)] == sorted(expected)
+
+
+async def test_sqlite_clear_empties_the_store_and_delivery_ids_start_again(
+    tmp_path: Path,
+) -> None:
+    s = await SQLiteStore.open(tmp_path / "state.db")
+    try:
+        u = user(user_id="u1")
+        await s.save_user(u)
+        await s.commit_sync(u, put(period("e1")), started_at=T0, full=False)
+        await s.claim_periods("u1", {"p1": "e1"}, claimed_at=T0)
+        for owner in ("u1", None):
+            await s.add_delivery(Delivery(T0, owner, "abcd…", {}, "b", True, "accepted", "change"))
+        assert await s.acquire_lock("u1", "me", ttl=60) is None
+        await s.clear()
+        assert await s.list_users() == []
+        assert await s.list_deliveries() == []
+        assert await s.get_periods("u1") == {}
+        assert await s.get_claims("u1") == {}
+        assert await s.acquire_lock("u1", "other", ttl=60) is None  # no lock left behind
+        first = await s.add_delivery(Delivery(T0, None, "abcd…", {}, "b", True, "accepted", None))
+        assert first == 1
+    finally:
+        await s.close()

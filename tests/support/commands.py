@@ -70,8 +70,10 @@ class Cli:
         """``main_commands(argv)`` with this test's environment (``env`` overrides)."""
         buffer = io.StringIO()
         environ = {**self.environ, **env}
-        # Never a .env from the working directory: point at an empty one.
-        full = [argv[0], "--env-file", str(self.env_file), *argv[1:]]
+        # Never a .env from the working directory: point at an empty one (after the command's
+        # name: `event ACTION` is two words).
+        name = 2 if argv[0] == "event" else 1
+        full = [*argv[:name], "--env-file", str(self.env_file), *argv[name:]]
         code = await asyncio.to_thread(main_commands, full, environ=environ, out=buffer)
         text = buffer.getvalue()
         self.outputs.append(text)

@@ -341,6 +341,17 @@ class SQLiteStore:
 
         await self._run(self._tx(q))
 
+    async def clear(self) -> None:
+        """Empty the store, the schema kept: every user (with its periods and claims), sync
+        lock and delivery goes, and delivery ids start again at 1 (``dev``'s fresh start)."""
+
+        def q(db: sqlite3.Connection) -> None:
+            for table in ("periods", "claims", "sync_locks", "deliveries", "users"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            db.execute("DELETE FROM sqlite_sequence WHERE name = 'deliveries'")
+
+        await self._run(self._tx(q))
+
     async def save_credentials(self, user_id: str, credentials: StoredCredentials) -> None:
         value = json.dumps(asdict(credentials))
 
