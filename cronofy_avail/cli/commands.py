@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import sys
-import threading
 import traceback
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -31,6 +29,7 @@ from cronofy_avail.cli.common import MaskingWriter, emit
 from cronofy_avail.cli.dev import add_dev_arguments, run_dev
 from cronofy_avail.cli.events import add_event_arguments, run_event
 from cronofy_avail.cli.inputs import DefaultsHelpFormatter
+from cronofy_avail.cli.logs import logging_to
 from cronofy_avail.cli.notify import (
     add_notify_arguments,
     add_replay_arguments,
@@ -215,83 +214,6 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = 
     return Settings.load(merged, env_file, env_file_required=given is not None)
 
 
-class _LogToOutput(logging.Handler):
-    """Library log records, masked, on the command's error stream (instead of Python's
-    last-resort handler on the raw stderr)."""
-
-    def __init__(self, stream: MaskingWriter, level: int) -> None:
-        super().__init__(level)
-        self.stream = stream
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = f"log: {record.levelname.lower()}: {record.getMessage()}"
-            exc = record.exc_info[1] if record.exc_info else None
-            if exc is not None:
-                # The cause on the same line (a record without it says nothing); the whole
-                # traceback only with --debug.
-                line += f" (cause: {type(exc).__name__}: {exc})"
-            if self.level > logging.DEBUG:
-                # One line a record, whatever the message holds (procrastinate's error texts
-                # and asyncio's are indented paragraphs).
-                line = " ".join(line.split())
-            elif exc is not None:
-                line += "\n" + "".join(traceback.format_exception(exc)).rstrip()
-            self.stream.write(line + "\n")
-        except Exception:  # never let logging break a command
-            self.handleError(record)
-
-
-# aiohttp too: its own error records (masked by webhook_server's filter) go through the same
-# masked stream instead of Python's last-resort handler; so do the job queue's, the PostgreSQL
-# driver's (a cluster's worker and receivers) and asyncio's (a task's unretrieved error), one
-# line each, not a traceback.
-LOGGERS = ("cronofy_avail", "webhook_server", "aiohttp", "procrastinate", "psycopg", "asyncio")
-QUIETER = {"psycopg": logging.ERROR}
-"""Loggers shown from a higher level unless ``--debug``: the pool's warning on each attempt to
-reconnect while the database is away says nothing the worker's own warning does not."""
-
-
-_LOGGING_LOCK = threading.Lock()
-_logging_depth = 0
-_logging_saved: list[tuple[logging.Logger, int, bool]] = []
-
-
-@contextlib.contextmanager
-def _logging_to(stream: MaskingWriter, level: int) -> Iterator[None]:
-    """Send the package's log records to ``stream`` while a command runs.
-
-    Commands may run at once in threads of one process (a notebook, the soak's CLI races):
-    the loggers' own settings are saved by the first and restored by the last, never by one
-    command over another's (which left ``propagate`` off for good).
-    """
-    global _logging_depth
-    handler = _LogToOutput(stream, level)
-    with _LOGGING_LOCK:
-        if _logging_depth == 0:
-            _logging_saved[:] = [
-                (lg, lg.level, lg.propagate) for lg in map(logging.getLogger, LOGGERS)
-            ]
-        _logging_depth += 1
-        for name in LOGGERS:
-            logger = logging.getLogger(name)
-            logger.addHandler(handler)
-            logger.setLevel(level if level <= logging.DEBUG else max(level, QUIETER.get(name, 0)))
-            logger.propagate = False
-    try:
-        yield
-    finally:
-        with _LOGGING_LOCK:
-            for name in LOGGERS:
-                logging.getLogger(name).removeHandler(handler)
-            _logging_depth -= 1
-            if _logging_depth == 0:
-                for logger, level_before, propagate in _logging_saved:
-                    logger.setLevel(level_before)
-                    logger.propagate = propagate
-                _logging_saved.clear()
-
-
 async def run_parsed(
     args: argparse.Namespace,
     *,
@@ -326,7 +248,7 @@ async def run_parsed(
             level = logging.WARNING
         else:
             level = logging.ERROR  # a command reports its own failures
-        with _logging_to(stderr, level):
+        with logging_to(stderr, level):
             return await handler(args, settings, cast(TextIO, stdout))
     except (asyncio.CancelledError, OutputClosed):
         raise  # a closed output: nobody is left to read an error (main exits quietly)

@@ -10,12 +10,15 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
+from cronofy_avail.cli.common import MaskingWriter
 from cronofy_avail.cli.inputs import float_range, int_range, port_arg, tzid_arg
+from cronofy_avail.cli.logs import logging_to
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.server import Emulator
 
@@ -226,6 +229,7 @@ def _print_human(info: dict[str, object]) -> None:
 def run(args: argparse.Namespace) -> int:
     """The CLI entry point (owns its event loop)."""
     try:
-        return asyncio.run(serve(args))
+        with logging_to(MaskingWriter(sys.stderr), logging.WARNING):
+            return asyncio.run(serve(args))
     except KeyboardInterrupt:  # signal handlers unavailable: Ctrl-C still stops cleanly
         return 0

@@ -14,10 +14,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 import sys
 from typing import TextIO
 
+from cronofy_avail.cli.common import MaskingWriter
+from cronofy_avail.cli.logs import logging_to
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.runtime.serving import raise_open_file_limit
 from cronofy_avail.workshop.server import WorkshopServer
@@ -90,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         await serve(args, sys.stdout, stop)
 
     try:
-        asyncio.run(main())
+        with logging_to(MaskingWriter(sys.stderr), logging.WARNING):
+            asyncio.run(main())
     except OSError as exc:
         print(
             f"cronofy-avail workshop: cannot listen on {args.host}:{args.port}: "

@@ -128,13 +128,13 @@ def test_the_reconcile_reads_every_day_the_incremental_sync_accepts(tzid: str, h
 def test_a_logged_error_keeps_its_cause_and_masks_secrets() -> None:
     """A logged error says its cause, not only "log: error: sync worker for u1 crashed"."""
 
-    from cronofy_avail.cli.commands import _LogToOutput
     from cronofy_avail.cli.common import MaskingWriter
+    from cronofy_avail.cli.logs import LogToOutput
 
     buffer = io.StringIO()
     writer = MaskingWriter(buffer)
     writer.add_secret("SECRET-token-value-123456")
-    handler = _LogToOutput(writer, logging.WARNING)
+    handler = LogToOutput(writer, logging.WARNING)
     try:
         raise RuntimeError("database is locked near SECRET-token-value-123456")
     except RuntimeError:
