@@ -1,9 +1,9 @@
 """Derive the notebooks in this folder from their sources in ``notebooks/src/``.
 
-The sources (Jupytext percent-format ``.py`` files) are the only hand-edited notebook files.
-Each ``.ipynb`` here is derived from one: stable cell ids (``nb<nn>-<index>``), no outputs,
-only the cells' tags kept; ``04_exercises`` and ``04_solutions`` come from one source, leaving
-out its ``solution`` or ``exercise`` cells.
+The sources (Jupytext percent-format ``.py`` files, checked by ruff and mypy) are the only
+hand-edited notebook files. Each ``.ipynb`` here is derived from one: stable cell ids
+(``nb<nn>-<index>``), no outputs, only the cells' tags kept; ``04_exercises`` and
+``04_solutions`` come from one source, leaving out its ``solution`` or ``exercise`` cells.
 
 ``python notebooks/build.py`` writes every notebook afresh (outputs gone: run it before
 committing). ``--check`` compares the cells' sources and tags only, so a notebook that was run
@@ -63,7 +63,7 @@ def derive(target: Target, sources: Path = SOURCES) -> NotebookNode:
     path = sources / f"{target.source}.py"
     text = path.read_text(encoding="utf-8")
     # As Jupyter compiles a cell: await, async with and async for may stand at the top level
-    # (a SyntaxError elsewhere, e.g. in a def, is raised).
+    # (mypy does not report those there; a SyntaxError elsewhere, e.g. in a def, is raised).
     compile(text, str(path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     source = _jupytext.reads(text, fmt="py:percent")
     nb: NotebookNode = _nbf.v4.new_notebook(metadata=METADATA)

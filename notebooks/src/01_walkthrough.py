@@ -49,9 +49,9 @@ print({key: str(step.state) for key, step in wizard.steps.items()})
 c = wizard.controller
 await c.add_timed(c.tomorrow_at(10), c.tomorrow_at(12), summary="Morning")
 await c.add_timed(c.tomorrow_at(14), c.tomorrow_at(15), summary="After lunch")
-await wizard.settle()   # the notifications, the syncs they start and the redraw are done
+await wizard.settle()  # the notifications, the syncs they start and the redraw are done
 
-for period_id, start, end, event in c.period_rows():
+for _period_id, start, end, event in c.period_rows():
     print(f"{start} - {end}  {event}")
 print(wizard.steps["availability"].summary)
 

@@ -11,15 +11,20 @@
 # %%
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from contextlib import AsyncExitStack
-
 from cronofy_avail import (
-    Emulator, MemoryStore, create_sub_calendar, onboard_user, query_availability, sign,
+    Emulator,
+    MemoryStore,
+    create_sub_calendar,
+    onboard_user,
+    query_availability,
+    sign,
     verify_notification,
 )
 from cronofy_avail.app.settings import Settings
@@ -27,28 +32,34 @@ from cronofy_avail.app.system import for_app, open_system
 from cronofy_avail.core.errors import ServerError
 from cronofy_avail.core.mapping import MappingPolicy, period_id_for
 from cronofy_avail.core.models import (
-    AvailabilityRequest, Duration, Member, ParticipantGroup, QueryPeriod,
+    AvailabilityRequest,
+    Duration,
+    LocalizedTime,
+    Member,
+    ParticipantGroup,
+    QueryPeriod,
+    utc_instant,
 )
-from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.core.planner import plan_reconcile
+from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, SignatureVerificationError
 from cronofy_avail.runtime.steps import SetupError
 
 TZ = "Europe/London"
 zone = ZoneInfo(TZ)
-day = (datetime.now(zone) + timedelta(days=2)).date()   # a day safely in the future
+day = (datetime.now(zone) + timedelta(days=2)).date()  # a day safely in the future
 
 
-def at(hour, minute=0):
+def at(hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), zone)
 
 
-def iso(moment):
+def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def local(value):
-    return value.astimezone(zone).strftime("%a %H:%M")
+def local(value: datetime | LocalizedTime) -> str:
+    return utc_instant(value).astimezone(zone).strftime("%a %H:%M")
 
 
 emu = await Emulator(debounce=0.05, retry_initial_delay=0.05).start()
@@ -85,17 +96,20 @@ assert again.calendar_id == calendar.calendar_id and not created_again
 # %%
 store = MemoryStore()
 quick = RetryPolicy(base_delay=0.05)
-settings = for_app(   # the emulator's application; every other setting as configured
-    Settings(), client_id=emu.client_id, client_secret=emu.client_secret,
+settings = for_app(  # the emulator's application; every other setting as configured
+    Settings(),
+    client_id=emu.client_id,
+    client_secret=emu.client_secret,
     api_base_url=emu.base_url,
 )
-running = AsyncExitStack()   # closes the receiver, then the coordinator, at the end
+running = AsyncExitStack()  # closes the receiver, then the coordinator, at the end
 system = await running.enter_async_context(
     open_system(settings, store=store, session=session, retry=quick)
 )
 coordinator = await system.coordinator(retry_delays=(0.05, 0.1))
 receiver = await system.receiver(coordinator)
 receiver_url = receiver.url
+assert receiver_url is not None  # set once the receiver listens
 
 user, channel = await onboard_user(
     store, client, user_id="ada", public_base_url=receiver_url, tzid=TZ
@@ -103,7 +117,7 @@ user, channel = await onboard_user(
 coordinator.request("ada", full=True)
 
 
-async def settle():
+async def settle() -> None:
     """Wait for every delivery and every sync it started (a sync may end after a delivery)."""
     async with asyncio.timeout(30):
         for _ in range(3):
@@ -115,8 +129,11 @@ await settle()
 print("channel", channel.channel_id, "filtered to", channel.filters)
 print("callback", channel.callback_url.replace(user.callback_key, "<key>"))
 for delivery in await store.list_deliveries():
-    print(delivery.notification_type, "verified" if delivery.verified else "REJECTED",
-          delivery.outcome)
+    print(
+        delivery.notification_type,
+        "verified" if delivery.verified else "REJECTED",
+        delivery.outcome,
+    )
 
 # %% [markdown]
 # ### A signed notification, by hand
@@ -126,10 +143,12 @@ for delivery in await store.list_deliveries():
 # Verify the raw bytes first, then parse. A changed byte fails; so does a missing header.
 
 # %%
-body = json.dumps({
-    "notification": {"type": "change", "changes_since": iso(datetime.now(UTC))},
-    "channel": {"channel_id": channel.channel_id},
-}).encode()
+body = json.dumps(
+    {
+        "notification": {"type": "change", "changes_since": iso(datetime.now(UTC))},
+        "channel": {"channel_id": channel.channel_id},
+    }
+).encode()
 signature = sign(body, emu.client_secrets)
 envelope = verify_notification(body, {SIGNATURE_HEADER: signature}, emu.client_secrets)
 print("verified:", envelope.type, envelope.changes_since)
@@ -144,9 +163,10 @@ for label, raw, headers in [
         print(f"{label}: refused ({exc.reason})")
 
 # The receiver does the same on every POST: a forged delivery is refused before any work.
-async with session.post(user.callback_url, data=body, headers={SIGNATURE_HEADER: "forged"}) as r:
+callback = channel.callback_url
+async with session.post(callback, data=body, headers={SIGNATURE_HEADER: "forged"}) as r:
     print("forged POST ->", r.status)
-async with session.post(user.callback_url, data=body, headers={SIGNATURE_HEADER: signature}) as r:
+async with session.post(callback, data=body, headers={SIGNATURE_HEADER: signature}) as r:
     print("signed POST ->", r.status)
 await settle()
 
@@ -162,15 +182,18 @@ morning = emu.add_event(
     calendar.calendar_id, start=iso(at(9)), end=iso(at(12)), summary="Free morning"
 )
 all_day = emu.add_event(
-    calendar.calendar_id, start=(day + timedelta(days=1)).isoformat(),
-    end=(day + timedelta(days=2)).isoformat(), summary="Whole day",
+    calendar.calendar_id,
+    start=(day + timedelta(days=1)).isoformat(),
+    end=(day + timedelta(days=2)).isoformat(),
+    summary="Whole day",
 )
 await settle()
 periods = await client.list_available_periods()
-for p in sorted(periods, key=lambda p: p.start):
+for p in sorted(periods, key=lambda p: utc_instant(p.start)):
     print(p.available_period_id, local(p.start), "→", local(p.end))
 assert {p.available_period_id for p in periods} == {
-    period_id_for(morning["event_uid"]), period_id_for(all_day["event_uid"])
+    period_id_for(morning["event_uid"]),
+    period_id_for(all_day["event_uid"]),
 }
 
 # %% [markdown]
@@ -183,6 +206,7 @@ assert {p.available_period_id for p in periods} == {
 
 # %%
 dry = await coordinator.sync_now("ada", full=True, dry_run=True)
+assert dry.plan is not None  # a dry run returns what it would do
 print(dry.plan.explain(zone))
 print()
 events = await client.read_events(
@@ -215,15 +239,18 @@ seed_client = emu.client(seed_account, session=session, retry=quick)
 seed_calendar, _ = await create_sub_calendar(seed_client)
 
 
-async def seed_loop(changes_since, pause=None):
+async def seed_loop(
+    changes_since: datetime, pause: Callable[[], Awaitable[None]] | None = None
+) -> None:
     events = await seed_client.read_changed_events(
-        tzid=TZ, calendar_id=seed_calendar.calendar_id, changes_since=changes_since)
-    if pause:                    # where the event loop switches to another notification
+        tzid=TZ, calendar_id=seed_calendar.calendar_id, changes_since=changes_since
+    )
+    if pause:  # where the event loop switches to another notification
         await pause()
     for e in events:
         if e.deleted:
             await seed_client.delete_available_period(period_id_for(e.event_uid))
-        else:
+        elif isinstance(e.start, datetime) and isinstance(e.end, datetime):  # timed events
             await seed_client.upsert_available_period(period_id_for(e.event_uid), e.start, e.end)
 
 
@@ -232,15 +259,15 @@ slot = emu.add_event(seed_calendar.calendar_id, start=iso(at(9)), end=iso(at(10)
 a_has_read, let_a_write = asyncio.Event(), asyncio.Event()
 
 
-async def pause_a():
+async def pause_a() -> None:
     a_has_read.set()
     await let_a_write.wait()
 
 
 notification_a = asyncio.create_task(seed_loop(since, pause_a))
 await a_has_read.wait()
-emu.update_event(slot["event_uid"], start=iso(at(14)), end=iso(at(15)))   # the user moves it
-await seed_loop(since)                                                    # notification B
+emu.update_event(slot["event_uid"], start=iso(at(14)), end=iso(at(15)))  # the user moves it
+await seed_loop(since)  # notification B
 let_a_write.set()
 await notification_a
 
@@ -265,7 +292,7 @@ requests_before = coordinator.stats.requests["ada"]
 syncs_before = coordinator.stats.syncs["ada"]
 moving = emu.add_event(calendar.calendar_id, start=iso(at(15)), end=iso(at(16)))
 async with asyncio.timeout(10):
-    while not coordinator.is_syncing("ada"):          # wait for the first sync to start
+    while not coordinator.is_syncing("ada"):  # wait for the first sync to start
         await asyncio.sleep(0.01)
 emu.update_event(moving["event_uid"], start=iso(at(16)), end=iso(at(17)))
 emu.update_event(moving["event_uid"], start=iso(at(17)), end=iso(at(18)))
@@ -273,13 +300,18 @@ await settle()
 emu.faults.remove(fault.fault_id)
 
 engine_period = next(
-    p for p in await client.list_available_periods()
+    p
+    for p in await client.list_available_periods()
     if p.available_period_id == period_id_for(moving["event_uid"])
 )
 print("event  :", local(at(17)), "→", local(at(18)))
 print("period :", local(engine_period.start), "→", local(engine_period.end))
-print("sync requests:", coordinator.stats.requests["ada"] - requests_before,
-      "syncs run:", coordinator.stats.syncs["ada"] - syncs_before)
+print(
+    "sync requests:",
+    coordinator.stats.requests["ada"] - requests_before,
+    "syncs run:",
+    coordinator.stats.syncs["ada"] - syncs_before,
+)
 engine_kept_change = engine_period.start == at(17)
 print("the engine kept the move" if engine_kept_change else "LOST")
 
@@ -305,18 +337,29 @@ seed_ids = {p.available_period_id for p in await seed_client.list_available_peri
 seed_lost_write = period_id_for(lunch["event_uid"]) not in seed_ids
 print("seed loop: lunch has a period?", not seed_lost_write)
 
-before = await store.get_user("ada")
+
+async def watermark() -> str:
+    """Where ada's next incremental read starts."""
+    user = await store.get_user("ada")
+    assert user is not None and user.watermark is not None
+    return user.watermark.strftime("%H:%M:%S.%f")
+
+
+before = await watermark()
 fault = emu.add_fault(endpoint="POST /v1/batch", error_count=5, error_status=503)
 lunch_ada = emu.add_event(calendar.calendar_id, start=iso(at(12)), end=iso(at(13)))
 await settle()
 emu.faults.remove(fault.fault_id)
-after = await store.get_user("ada")
+after = await watermark()
 ada_ids = {p.available_period_id for p in await client.list_available_periods()}
 engine_kept_write = period_id_for(lunch_ada["event_uid"]) in ada_ids
-print("engine: failed batch calls", fault.hits, "· coordinator retries",
-      coordinator.stats.retries["ada"])
-print("engine: watermark", before.watermark.strftime("%H:%M:%S.%f"), "→",
-      after.watermark.strftime("%H:%M:%S.%f"), "· lunch has a period?", engine_kept_write)
+print(
+    "engine: failed batch calls",
+    fault.hits,
+    "· coordinator retries",
+    coordinator.stats.retries["ada"],
+)
+print("engine: watermark", before, "→", after, "· lunch has a period?", engine_kept_write)
 
 
 # %% [markdown]
@@ -327,12 +370,18 @@ print("engine: watermark", before.watermark.strftime("%H:%M:%S.%f"), "→",
 # each event is busy time that cancels the very period it created. Leave the sub calendar out of
 # the consulted calendars (`query_availability` does, and refuses the trap).
 
+
 # %%
-def ask(calendar_ids):
+def ask(calendar_ids: list[str]) -> AvailabilityRequest:
     return AvailabilityRequest(
-        participants=[ParticipantGroup(members=[Member(
-            sub=account.sub, calendar_ids=calendar_ids, managed_availability=True)],
-            required="all")],
+        participants=[
+            ParticipantGroup(
+                members=[
+                    Member(sub=account.sub, calendar_ids=calendar_ids, managed_availability=True)
+                ],
+                required="all",
+            )
+        ],
         required_duration=Duration(minutes=60),
         query_periods=[QueryPeriod(start=at(0), end=at(0) + timedelta(days=1))],
         response_format="slots",
@@ -342,15 +391,27 @@ def ask(calendar_ids):
 trap = await client.availability(ask([account.calendar_id, calendar.calendar_id]))
 print("consulting the sub calendar:", len(trap.results), "slots   ← the trap")
 answer = await query_availability(
-    client, sub=account.sub, sub_calendar_id=calendar.calendar_id,
-    start=at(0), end=at(0) + timedelta(days=1), minutes=60,
+    client,
+    sub=account.sub,
+    sub_calendar_id=calendar.calendar_id,
+    start=at(0),
+    end=at(0) + timedelta(days=1),
+    minutes=60,
 )
-print("leaving it out:            ", len(answer.results), "slots:",
-      [local(s.start) for s in answer.results])
+print(
+    "leaving it out:            ",
+    len(answer.results),
+    "slots:",
+    [local(s.start) for s in answer.results],
+)
 try:
     await query_availability(
-        client, sub=account.sub, sub_calendar_id=calendar.calendar_id, start=at(0),
-        end=at(0) + timedelta(days=1), calendar_ids=[calendar.calendar_id],
+        client,
+        sub=account.sub,
+        sub_calendar_id=calendar.calendar_id,
+        start=at(0),
+        end=at(0) + timedelta(days=1),
+        calendar_ids=[calendar.calendar_id],
     )
 except SetupError as exc:
     print("query_availability refuses the trap:", exc)

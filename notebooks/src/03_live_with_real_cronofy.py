@@ -30,14 +30,14 @@
 # emulator and PUBLIC_URL to the local receiver (the same code path, another base URL).
 import os
 
-PUBLIC_URL = os.environ.get("CRONOFY_AVAIL_PUBLIC_URL")   # None: ask the local ngrok agent
+PUBLIC_URL = os.environ.get("CRONOFY_AVAIL_PUBLIC_URL")  # None: ask the local ngrok agent
 RECEIVER_PORT = int(os.environ.get("CRONOFY_AVAIL_PORT", "8080"))
 USER_ID = "me"
 
 # %%
 import asyncio
-from datetime import UTC, datetime, timedelta
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cronofy_avail import MemoryStore, create_sub_calendar, onboard_user, query_availability
@@ -87,11 +87,10 @@ if CODE:
 # %%
 try:
     calendar, created = await create_sub_calendar(client)
-except Exception as exc:   # show the cause and the fix instead of a traceback
+except Exception as exc:  # show the cause and the fix instead of a traceback
     print(explain(exc, settings).message)
     raise
-print(calendar.calendar_name, "in", calendar.profile_name,
-      "(created)" if created else "(reused)")
+print(calendar.calendar_name, "in", calendar.profile_name, "(created)" if created else "(reused)")
 
 # %% [markdown]
 # ## Step 2 — the receiver, the public URL, the channel
@@ -110,19 +109,25 @@ print("receiver listening at", local_url)
 if PUBLIC_URL is None:
     tunnel = await discover_public_url(port=RECEIVER_PORT)
     if tunnel is None:
-        raise RuntimeError(f"no ngrok tunnel to port {RECEIVER_PORT}: run `ngrok http "
-                           f"{RECEIVER_PORT}` in a terminal, then run this cell again")
+        raise RuntimeError(
+            f"no ngrok tunnel to port {RECEIVER_PORT}: run `ngrok http "
+            f"{RECEIVER_PORT}` in a terminal, then run this cell again"
+        )
     PUBLIC_URL = tunnel + "/cronofy"
 
 # %%
 user, channel = await onboard_user(
-    store, client, user_id=USER_ID, public_base_url=PUBLIC_URL, tzid=settings.tzid,
+    store,
+    client,
+    user_id=USER_ID,
+    public_base_url=PUBLIC_URL,
+    tzid=settings.tzid,
 )
 coordinator.request(USER_ID, full=True)
 print("channel", channel.channel_id, "→", channel.callback_url.replace(user.callback_key, "<key>"))
 
 
-async def wait_for(kind, timeout=120):
+async def wait_for(kind: str, timeout: float = 120) -> None:
     """Wait until a delivery of ``kind`` has arrived and its sync (if any) finished."""
     async with asyncio.timeout(timeout):
         while not any(d.notification_type == kind for d in await store.list_deliveries()):
@@ -155,8 +160,12 @@ for p in periods:
 now = datetime.now(UTC)
 account = await client.account()
 answer = await query_availability(
-    client, sub=account.account_id, sub_calendar_id=calendar.calendar_id,
-    start=now + timedelta(minutes=5), end=now + timedelta(days=7), minutes=30,
+    client,
+    sub=account.account_id,
+    sub_calendar_id=calendar.calendar_id,
+    start=now + timedelta(minutes=5),
+    end=now + timedelta(days=7),
+    minutes=30,
 )
 print(len(answer.results), "slots of 30 minutes in the next 7 days")
 for slot in answer.results[:10]:
@@ -175,4 +184,4 @@ owned = await store.get_periods(USER_ID)
 for known in owned.values():
     await client.delete_available_period(known.period_id)
 print("closed", channel.channel_id, "and deleted", len(owned), "period(s)")
-await running.aclose()   # the receiver, the coordinator, the session
+await running.aclose()  # the receiver, the coordinator, the session

@@ -7,12 +7,18 @@
 # *your code*, then run the check below each.
 
 # %%
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 from cronofy_avail.core.mapping import MappingPolicy
 from cronofy_avail.notebook.exercises import (
-    Lab, check_all_day, check_recovered, check_slot_mystery, check_thursday_afternoon,
-    prepare_all_day, prepare_receiver_outage, prepare_slot_mystery,
+    Lab,
+    check_all_day,
+    check_recovered,
+    check_slot_mystery,
+    check_thursday_afternoon,
+    prepare_all_day,
+    prepare_receiver_outage,
+    prepare_slot_mystery,
 )
 
 lab = await Lab.start(tzid="Europe/London")
@@ -59,8 +65,12 @@ events = await lab.client.read_events(
     tzid=lab.playground.tzid, from_=mystery.day, to=mystery.day + timedelta(days=1)
 )
 blocking_event_uid = next(
-    e.event_uid for e in events
-    if e.calendar_id != lab.calendar_id and e.start <= mystery.missing_at < e.end
+    e.event_uid
+    for e in events
+    if e.calendar_id != lab.calendar_id
+    and isinstance(e.start, datetime)  # a timed event (an all-day one starts on a date)
+    and isinstance(e.end, datetime)
+    and e.start <= mystery.missing_at < e.end
 )
 
 # %% tags=["check"]
@@ -77,6 +87,7 @@ check2
 # %%
 all_day_uid = await prepare_all_day(lab)
 dry = await lab.coordinator.sync_now(lab.playground.user_id, full=True, dry_run=True)
+assert dry.plan is not None  # a dry run returns what it would do
 print(dry.plan.explain(lab.zone))
 
 # %% tags=["exercise"]

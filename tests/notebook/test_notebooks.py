@@ -157,6 +157,18 @@ def test_a_source_is_compiled_as_jupyter_compiles_a_cell(tmp_path: Path) -> None
         build.derive(target, tmp_path)
 
 
+def test_every_source_is_type_checked_as_a_notebook() -> None:
+    """mypy names a source's module after its file; each needs the top-level-await override."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert "notebooks" in config["files"]
+    override = next(o for o in config["overrides"] if "01_walkthrough" in o["module"])
+    assert set(override["module"]) == {p.stem for p in (NOTEBOOKS / "src").glob("*.py")}
+    sources = {t.source for t in _build_module().TARGETS}
+    assert sources == set(override["module"])
+
+
 def test_exercises_and_solutions_differ_only_in_the_exercise_cells() -> None:
     ex = nbformat.read(NOTEBOOKS / "04_exercises.ipynb", as_version=4)
     so = nbformat.read(NOTEBOOKS / "04_solutions.ipynb", as_version=4)
