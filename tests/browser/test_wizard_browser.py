@@ -108,6 +108,12 @@ def test_click_through_to_availability_then_drag_a_period(
     expect(page.locator(".cav-hover")).to_contain_text("period")
     week.locator("rect.bar.event").click()
     expect(page.locator(".cav-details")).to_contain_text("Dragged in the week view")
+    # the block says what it is, also to the keyboard: focusable, labelled with its times
+    event = week.locator("rect.bar.event")
+    when = f"{jupyterlab.today:%a %d %b} 10:00\u201312:00"  # an en dash, as drawn
+    expect(event).to_have_attribute("aria-label", f"Dragged in the week view, {when}")
+    event.focus()
+    expect(event).to_be_focused()
 
     page.screenshot(path=str(artifacts / "wizard-drag.png"))
 
