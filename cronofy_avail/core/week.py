@@ -194,18 +194,31 @@ def time_at(
     return midnight + timedelta(minutes=snapped)
 
 
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day(d: date) -> str:
+    """The day as "Tue 01 Dec" (``%a %d %b`` in the C locale) without strftime's cost."""
+    return f"{_WEEKDAYS[d.weekday()]} {d.day:02d} {_MONTHS[d.month - 1]}"
+
+
+def _hm(t: datetime) -> str:
+    return f"{t.hour:02d}:{t.minute:02d}"
+
+
 def when(bar: Bar, zone: tzinfo) -> str:
     """The bar's times in ``zone``: "Tue 01 Dec 09:00-12:00", "Tue 01 Dec 22:00 - Wed 02 Dec
     02:00", "Wed 02 Dec, all day", "Tue 01 Dec - Thu 03 Dec, all day" (with en dashes)."""
     if not isinstance(bar.start, datetime) or not isinstance(bar.end, datetime):
         first, last = bar.start, bar.end - timedelta(days=1)
         if last <= first:
-            return f"{first:%a %d %b}, all day"
-        return f"{first:%a %d %b} {DASH} {last:%a %d %b}, all day"
+            return f"{_day(first)}, all day"
+        return f"{_day(first)} {DASH} {_day(last)}, all day"
     a, b = bar.start.astimezone(zone), bar.end.astimezone(zone)
     if b.date() == a.date() or (b.time() == time(0) and b.date() == a.date() + timedelta(days=1)):
-        return f"{a:%a %d %b} {a:%H:%M}{DASH}{b:%H:%M}"
-    return f"{a:%a %d %b %H:%M} {DASH} {b:%a %d %b %H:%M}"
+        return f"{_day(a)} {_hm(a)}{DASH}{_hm(b)}"
+    return f"{_day(a)} {_hm(a)} {DASH} {_day(b)} {_hm(b)}"
 
 
 def _fmt(value: float) -> str:
@@ -219,29 +232,40 @@ def _fmt(value: float) -> str:
 _NARROW = frozenset("il.,:;|!'`fjrtI1()[] ")
 
 
+def _em(ch: str) -> float:
+    """Width of ``ch`` in ems, rounded up."""
+    if ch in _NARROW:
+        return 0.34
+    if ch in "mwMW@%" or ch in (ELLIPSIS, DASH):
+        return 0.9
+    if ch.isupper() or ch.isdigit():
+        return 0.7
+    return 0.62
+
+
+_EMS = {chr(i): _em(chr(i)) for i in range(32, 127)} | {DASH: 0.9, ELLIPSIS: 0.9}
+
+
 def _text_w(text: str, size: float, bold: bool = False) -> float:
-    em = 0.0
-    for ch in text:
-        if ch in _NARROW:
-            em += 0.34
-        elif ch in "mwMW@%" or ch in (ELLIPSIS, DASH):
-            em += 0.9
-        elif ch.isupper() or ch.isdigit():
-            em += 0.7
-        else:
-            em += 0.62
+    ems = _EMS
+    em = sum(ems[ch] if ch in ems else _em(ch) for ch in text)
     return em * size * (1.08 if bold else 1.0)
 
 
 def _fit(text: str, width: float, size: float, bold: bool = False) -> str:
     """``text``, cut with an ellipsis to fit ``width`` ("" when not even one letter does)."""
-    if _text_w(text, size, bold) <= width:
+    scale = size * (1.08 if bold else 1.0)
+    budget = width / scale
+    ems = [_EMS[ch] if ch in _EMS else _em(ch) for ch in text]
+    if sum(ems) <= budget:
         return text
-    for n in range(len(text) - 1, 0, -1):
-        cut = text[:n].rstrip() + ELLIPSIS
-        if _text_w(cut, size, bold) <= width:
-            return cut
-    return ""
+    budget -= _EMS[ELLIPSIS]
+    used, n = 0.0, 0
+    while n < len(text) and used + ems[n] <= budget:
+        used += ems[n]
+        n += 1
+    cut = text[:n].rstrip()
+    return cut + ELLIPSIS if cut else ""
 
 
 def _wrap(text: str, width: float, size: float, lines: int, bold: bool = False) -> list[str]:
@@ -318,23 +342,23 @@ class _Group:
     cols: int = 1
 
 
-def _parts(bar: Bar, week_start: date, zone: ZoneInfo) -> list[_Part]:
+def _parts(bar: Bar, week_start: date, zone: ZoneInfo, midnights: list[datetime]) -> list[_Part]:
+    """The bar's pieces in each day of the week it touches; ``midnights`` are the eight local
+    midnights that bound the seven days."""
     if not isinstance(bar.start, datetime) or not isinstance(bar.end, datetime):
         return []
     start, end = bar.start.astimezone(zone), bar.end.astimezone(zone)
-    week_end = week_start + timedelta(days=7)
     out: list[_Part] = []
-    day = max(start.date(), week_start)
-    while day < week_end and day <= end.date():
-        midnight = datetime.combine(day, time(0), zone)
-        next_midnight = datetime.combine(day + timedelta(days=1), time(0), zone)
-        lo, hi = max(start, midnight), min(end, next_midnight)
+    first = max(0, (start.date() - week_start).days)
+    last = min(6, (end.date() - week_start).days)
+    for d in range(first, last + 1):
+        midnight = midnights[d]
+        lo, hi = max(start, midnight), min(end, midnights[d + 1])
         if hi > lo:
+            # same zone on both sides: wall-clock minutes, so a DST day still spans 00-24
             m0 = (lo - midnight).total_seconds() / 60
             m1 = (hi - midnight).total_seconds() / 60
-            # a 25-hour day (DST ends) runs past the axis: keep its last hour on it
-            out.append(_Part(bar, (day - week_start).days, min(m0, 1440), min(m1, 1440), len(out)))
-        day += timedelta(days=1)
+            out.append(_Part(bar, d, min(m0, 1440), min(m1, 1440), len(out)))
     return out
 
 
@@ -449,9 +473,10 @@ def render_week(
         pen.block(bar, x, HEADER_H + row * ALLDAY_ROW_H, w, ALLDAY_ROW_H - 3, "allday")
     # timed bars, per day: bands and rails, event blocks, slot marks
     by_day: list[list[_Part]] = [[] for _ in range(7)]
+    midnights = [datetime.combine(week_start + timedelta(days=d), time(0), zone) for d in range(8)]
     for bar in items:
         if not bar.all_day:
-            for p in _parts(bar, week_start, zone):
+            for p in _parts(bar, week_start, zone, midnights):
                 by_day[p.day].append(p)
     for d, parts in enumerate(by_day):
         pen.day(d, parts)
@@ -598,18 +623,18 @@ class _Pen:
         else:
             assert isinstance(bar.start, datetime) and isinstance(bar.end, datetime)
             a, b = bar.start.astimezone(self.zone), bar.end.astimezone(self.zone)
-            span = f"{a:%H:%M}{DASH}{b:%H:%M}"
+            span = f"{_hm(a)}{DASH}{_hm(b)}"
             rows = int((h - 13.5) // LINE_H) + 1 if h >= 13 else 0
             lines = []
             if rows >= 2:
                 wrapped = _wrap(summary, inner, FONT_TEXT, rows - 1, bold=True)
                 lines = [(s, FONT_TEXT, True) for s in wrapped]
-                for time_text in (span, f"{a:%H:%M}"):  # both times, or the start, or none
+                for time_text in (span, _hm(a)):  # both times, or the start, or none
                     if _text_w(time_text, FONT_SMALL) <= inner:
                         lines.append((time_text, FONT_SMALL, False))
                         break
             elif rows == 1 or h >= FONT_SMALL + 1:
-                lines = [(_fit(f"{a:%H:%M} {summary}", inner, FONT_SMALL), FONT_SMALL, False)]
+                lines = [(_fit(f"{_hm(a)} {summary}", inner, FONT_SMALL), FONT_SMALL, False)]
         lines = [line for line in lines if line[0]]
         if not lines:
             return
