@@ -391,7 +391,8 @@ async def _write_week(
     day: datetime,
 ) -> None:
     """The week view the notebook shows, as a standalone SVG file (opens in any browser):
-    seven days from today, which hold everything the demo adds."""
+    seven days from today, which hold everything the demo adds, with the unmanaged slots too
+    (the notebook leaves them out)."""
     events = await pg.client.read_events(
         tzid=pg.tzid,
         from_=(day - timedelta(days=7)).date(),
@@ -405,6 +406,7 @@ async def _write_week(
         tzid=pg.tzid,
         now=datetime.now(UTC),
         title=f"Available Periods, {span_title(first)} ({pg.tzid})",
+        show_unmanaged=True,  # the file shows both answers, as the demo prints both
     )
     path.write_text(picture, encoding="utf-8")  # noqa: ASYNC240 - once, at the very end
 
