@@ -136,6 +136,13 @@ def signed_note(**note: object) -> tuple[bytes, dict[str, str]]:
     [
         pytest.param(signed_note(type="change", changes_since="0001-01-01T00:00:00Z"), id="y1"),
         pytest.param(signed_note(type="change", changes_since="9999-12-31T23:59:59Z"), id="y9999"),
+        # No UTC instant exists for these (issue 22, item 10: an OverflowError gave 500).
+        pytest.param(
+            signed_note(type="change", changes_since="0001-01-01T00:00:00+14:00"), id="y1+14"
+        ),
+        pytest.param(
+            signed_note(type="change", changes_since="9999-12-31T23:59:59-14:00"), id="y9999-14"
+        ),
         pytest.param(signed_note(type="\ud800"), id="lone-surrogate"),
         pytest.param(
             (b'{"notification":' + b"[" * 10000 + b"]" * 10000 + b"}", {}), id="deep-json"
