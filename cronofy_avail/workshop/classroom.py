@@ -165,7 +165,15 @@ class Classroom:
             # The emulator delivering to a callback an attendee pointed at the emulator
             # itself: loopback, but nobody's browser.
             return False
-        return is_direct_loopback(request.remote, request.headers)
+        if is_direct_loopback(request.remote, request.headers):
+            return True
+        # Bound to one LAN address, the instructor's own browser comes from that address:
+        # a connection whose two ends are the same address never left this machine.
+        transport = request.transport
+        local = transport.get_extra_info("sockname") if transport is not None else None
+        if not local or "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+            return False
+        return bool(local[0] == request.remote)
 
 
 CLASSROOM: web.AppKey[Classroom] = web.AppKey("cronofy_workshop_classroom", Classroom)

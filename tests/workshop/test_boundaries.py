@@ -38,6 +38,7 @@ from cronofy_avail.workshop.classroom import (
 )
 from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import RelayLimits
+from cronofy_avail.workshop.server import lan_address
 from tests.support.wait import until
 
 FAST = EmulatorConfig(debounce=0.05, retry_initial_delay=0.05, rate_limit_enabled=False)
@@ -462,3 +463,20 @@ async def test_wrong_codes_are_forgotten_after_the_window_and_the_page_is_not_fr
     ) as r:
         assert r.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+async def test_bound_to_one_lan_address_the_instructors_own_browser_is_still_the_instructor() -> (
+    None
+):
+    """``--host 192.168.1.20``: the instructor's browser on that machine connects from that
+    address, not from 127.0.0.1; a forwarded request from it is still nobody's."""
+    address = lan_address()
+    if address == "127.0.0.1":
+        pytest.skip("no network address on this machine")
+    async with WorkshopServer(address, 0, config=FAST) as workshop, aiohttp.ClientSession() as http:
+        status = workshop.instructor_url + "/status"
+        assert workshop.instructor_url.startswith(f"http://{address}:")
+        async with http.get(status) as r:
+            assert r.status == 200
+        async with http.get(status, headers={"X-Forwarded-For": "192.0.2.9"}) as r:
+            assert r.status == 403
