@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from cronofy_avail.app.settings import ENV_API_BASE_URL, ENV_DATA_CENTER, ConfigError, Settings
 from cronofy_avail.core.errors import (
     AuthenticationError,
+    AuthorizationCodeRefusedError,
     CronofyAPIError,
     CronofyError,
     CronofyTimeoutError,
@@ -166,6 +167,11 @@ def explain(exc: BaseException, settings: Settings | None = None) -> Explained:
         return Explained(exc.message)  # the command's name already prefixes it
     if isinstance(exc, StoreSchemaError):
         return Explained(f"store: {exc}")
+    if isinstance(exc, AuthorizationCodeRefusedError):
+        return Explained(
+            "the authorization code was refused (invalid_grant): start again with "
+            "`cronofy-avail authorize`."
+        )
     if isinstance(exc, OAuthError) and is_invalid_client(exc.message):
         return Explained(
             f"Cronofy refused the application's credentials ({exc.message}).\n"

@@ -274,7 +274,9 @@ class CronofyClient:
             "POST", url, json_body=dict(body), auth="none", idempotent=False, raise_for=False
         )
         if answer.status != 200:
-            raise oauth_error(answer.status, answer.body, url=url)
+            raise oauth_error(
+                answer.status, answer.body, url=url, grant_type=body.get("grant_type")
+            )
         return read_model(TokenResponse, answer.body, "POST", url)
 
     # ------------------------------------------------------------------ the request function

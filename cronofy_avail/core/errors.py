@@ -125,6 +125,12 @@ class OAuthError(CronofyAPIError):
     """The token endpoint refused the request (other than a revoked grant)."""
 
 
+class AuthorizationCodeRefusedError(OAuthError):
+    """The token endpoint refused an authorization code (``invalid_grant``): unknown, already
+    used, expired, or issued for another redirect URI. Nothing is revoked; the user starts the
+    authorization again."""
+
+
 _BY_STATUS: dict[int, tuple[type[CronofyAPIError], str]] = {
     401: (AuthenticationError, "access token not recognised or expired; re-authorize the user"),
     402: (PaymentRequiredError, "the Cronofy plan lacks this feature"),
@@ -189,8 +195,12 @@ def error_for_status(
     )
 
 
-def oauth_error(status: int, body: bytes, *, url: str | None = None) -> CronofyError:
-    """Map a failed token request. ``invalid_grant`` means the user must authorize again."""
+def oauth_error(
+    status: int, body: bytes, *, url: str | None = None, grant_type: str | None = None
+) -> CronofyError:
+    """Map a failed token request. ``invalid_grant`` means the user must authorize again: for a
+    refresh, the refresh token is revoked; for a code exchange (``grant_type``
+    ``authorization_code``), only that code was refused."""
     payload = _parse_json(body)
     code = None
     if isinstance(payload, dict):
@@ -198,6 +208,14 @@ def oauth_error(status: int, body: bytes, *, url: str | None = None) -> CronofyE
             code = OAuthErrorBody.model_validate(payload).error
         except ValidationError:
             code = None
+    if code == "invalid_grant" and grant_type == "authorization_code":
+        return AuthorizationCodeRefusedError(
+            "the authorization code was refused (invalid_grant): it is unknown, already used, "
+            "expired, or for another redirect URI",
+            status=status,
+            method="POST",
+            url=url,
+        )
     if code == "invalid_grant":
         return ReauthorizationRequiredError(
             "the refresh token was revoked or is unknown (invalid_grant): "

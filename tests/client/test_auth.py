@@ -13,10 +13,11 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 from yarl import URL
 
-from cronofy_avail.client.api import ClientStats, OAuthTokens
+from cronofy_avail.client.api import ClientStats, CronofyClient, OAuthTokens
 from cronofy_avail.client.auth import Auth, AuthMode
 from cronofy_avail.core.errors import (
     AuthenticationError,
+    AuthorizationCodeRefusedError,
     CronofyError,
     OAuthError,
     ReauthorizationRequiredError,
@@ -24,6 +25,7 @@ from cronofy_avail.core.errors import (
 )
 from cronofy_avail.core.models import AvailabilityRequest, TokenResponse
 from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.emulator import Emulator
 from tests.support.client import (
     ACCESS_TOKEN,
     API,
@@ -461,3 +463,25 @@ def test_auth_repr_hides_secrets() -> None:
         for secret in SECRETS:
             assert secret not in text
     assert "client_secret=***" in repr(auth)
+
+
+async def test_a_refused_authorization_code_is_not_a_revoked_grant() -> None:
+    """A bogus or used code (``invalid_grant`` on the code exchange) says the code was refused;
+    the client's own tokens stay usable (nothing was revoked)."""
+    async with Emulator() as emu:
+        account = await emu.create_account()
+        async with CronofyClient(
+            access_token=account.access_token,
+            refresh_token=account.refresh_token,
+            client_id=emu.client_id,
+            client_secret=emu.client_secret,
+            api_base_url=emu.base_url,
+        ) as client:
+            with pytest.raises(AuthorizationCodeRefusedError) as refused:
+                await client.exchange_code("bogus-code", "http://127.0.0.1:9/cb")
+            assert "authorization code was refused (invalid_grant)" in str(refused.value)
+            assert "refresh token" not in str(refused.value)
+            assert not isinstance(refused.value, ReauthorizationRequiredError)
+            assert client.can_refresh
+            await client.refresh_access_token()
+            assert (await client.account()).account_id == account.account_id

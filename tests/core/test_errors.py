@@ -8,6 +8,7 @@ import pytest
 
 from cronofy_avail.core.errors import (
     AuthenticationError,
+    AuthorizationCodeRefusedError,
     CronofyAPIError,
     CronofyError,
     CronofyTimeoutError,
@@ -128,6 +129,15 @@ def test_oauth_invalid_grant_requires_reauthorization() -> None:
     assert isinstance(error, ReauthorizationRequiredError)
     assert error.status == 400
     assert "invalid_grant" in str(error)
+
+
+def test_oauth_invalid_grant_of_a_code_exchange_refuses_only_the_code() -> None:
+    error = oauth_error(400, b'{"error": "invalid_grant"}', grant_type="authorization_code")
+    assert isinstance(error, AuthorizationCodeRefusedError)
+    assert isinstance(error, OAuthError)
+    assert not isinstance(error, ReauthorizationRequiredError)
+    assert "authorization code was refused (invalid_grant)" in str(error)
+    assert "refresh token" not in str(error)
 
 
 @pytest.mark.parametrize(

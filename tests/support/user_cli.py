@@ -15,6 +15,9 @@ from pathlib import Path
 from tests.support.instants import FAKED
 
 SCRIPT = Path(sys.executable).with_name("cronofy-avail")
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The project these tests belong to: the child imports its code, not that of whichever
+checkout the environment's editable install points at (a git worktree shares the ``.venv``)."""
 TIMEOUT = 60.0
 
 
@@ -43,6 +46,7 @@ class UserShell:
             "HOME": str(self.home),
             "LANG": "C.UTF-8",
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(CHECKOUT),
         }
         # The machine's clock, not configuration: under tests/support/instants.py the CLI runs at
         # the tests' instant.
