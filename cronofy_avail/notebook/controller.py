@@ -27,13 +27,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from aiohttp import web
 
 from cronofy_avail.app.explain import CommandError, explain
 from cronofy_avail.app.ngrok import discover_public_url
+from cronofy_avail.app.oauth import DEFAULT_PORT, Wording, receive_redirect
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, build_client, for_app, open_system
-from cronofy_avail.client.api import CronofyClient
+from cronofy_avail.client.api import DEFAULT_SCOPES, CronofyClient
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import (
@@ -55,9 +55,9 @@ from cronofy_avail.core.week import (
     time_at,
 )
 from cronofy_avail.emulator.control_client import EmulatorControl
+from cronofy_avail.notebook.config import NotebookError
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator
-from cronofy_avail.runtime.serving import start_site
 from cronofy_avail.runtime.steps import (
     busy_calendar_ids,
     create_sub_calendar,
@@ -158,12 +158,29 @@ TRAP = (
 )
 
 
+NOTEBOOK_WORDING = Wording(
+    again="press Authorize in the notebook again",
+    done_page=(
+        "Authorized: the notebook has the tokens (kept hidden) and connects now. You can "
+        "close this tab."
+    ),
+    where_next="The notebook's Connect panel says what to do next.",
+    busy_port=(
+        "stop what uses it (a `cronofy-avail authorize` still waiting?), or run "
+        "wizard.controller.set_input('redirect_port', PORT) with the port of another redirect "
+        "URI registered in your Cronofy application"
+    ),
+)
+"""The shared OAuth listener's words in the notebook."""
+
+
 MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
 """The shortest drag (SVG units) that creates an event."""
 
 
-class WizardError(Exception):
-    """A step was asked for out of order, or an input is missing; the message says what to do."""
+class WizardError(NotebookError):
+    """A step was asked for out of order, or an input is missing; the message says what to do
+    (in a notebook, the message alone: no traceback)."""
 
 
 @dataclass
@@ -195,9 +212,10 @@ class Inputs:
     days: int = 5
     name: str = ""
     """The attendee's name on a workshop's instructor page (empty: the login name)."""
-    redirect_port: int = 0
-    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``): register
-    that exact URL with your Cronofy application; 0 picks a free one (emulators accept any)."""
+    redirect_port: int = DEFAULT_PORT
+    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``), by default
+    the one ``cronofy-avail authorize`` listens on: register that exact URL with your Cronofy
+    application; 0 picks a free one (emulators accept any)."""
 
 
 class _Secrets:
@@ -301,7 +319,9 @@ class WizardController:
         self.refreshes = 0
         self.authorization: str = ""
         """What the Authorize flow says (never the tokens)."""
-        self._oauth_runner: web.AppRunner | None = None
+        self._oauth_task: asyncio.Task[None] | None = None
+        self._configuration = ""
+        """Which .env the last real-Cronofy connect read (or where none was found)."""
         self.authorized = asyncio.Event()
 
     # ------------------------------------------------------------------ observing
@@ -428,7 +448,7 @@ class WizardController:
     # ------------------------------------------------------------------ step 0: connect
 
     async def _run_connect(self, step: Step) -> None:
-        await self.close()
+        await self._close_backend()  # not a pending Authorize: its redirect connects
         self._reset_views()
         stack = AsyncExitStack()
         try:
@@ -454,6 +474,7 @@ class WizardController:
         step.summary = f"Connected to {backend.where} as {backend.account_label}."
         step.lines = [
             f"Cronofy API: {backend.where}",
+            *([f"configuration: {self._configuration}"] if mode == "cronofy" else []),
             f"account: {account.email or account.account_id}",
             f"webhook receiver in this kernel: {backend.receiver_url}",
             f"profiles: {', '.join(p.profile_name for p in self.profiles) or '(none)'}",
@@ -576,9 +597,11 @@ class WizardController:
 
     @staticmethod
     def _settings() -> Settings:
-        """The configuration (the environment, then ``.env``): retries, sync overlap, and for
-        real Cronofy the application and tokens, unless typed into the password fields."""
-        return Settings.load()
+        """The configuration (the environment, then the ``.env`` of the working directory or
+        the nearest one above it, up to the project root: kernels run in ``notebooks/``):
+        retries, sync overlap, and for real Cronofy the application and tokens, unless typed
+        into the password fields."""
+        return Settings.load(search_parents=True)
 
     def attendee_name(self) -> str:
         """How the instructor page lists this attendee: the name typed, else the login."""
@@ -601,10 +624,19 @@ class WizardController:
         if access is None and user is not None and user.credentials is not None:
             access, refresh = user.credentials.access_token, user.credentials.refresh_token
         if not client_id or not secrets_ or not access:
+            missing = [
+                name
+                for name, value in (
+                    ("CRONOFY_CLIENT_ID", client_id),
+                    ("CRONOFY_CLIENT_SECRET", secrets_),
+                    ("CRONOFY_ACCESS_TOKEN", access),
+                )
+                if not value
+            ]
             raise CommandError(
-                "real Cronofy needs CRONOFY_CLIENT_ID, CRONOFY_CLIENT_SECRET and "
-                "CRONOFY_ACCESS_TOKEN.\nFix: put them in .env or the environment, or type them "
-                "in the password fields (they are never shown back)."
+                f"real Cronofy needs {', '.join(missing)}, not set ({settings.env_note()}).\n"
+                "Fix: put them in .env or the environment, or type them in the password fields "
+                "(they are never shown back); no token yet: press Authorize."
             )
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
@@ -621,6 +653,7 @@ class WizardController:
         )
         client = system.client(access_token=access, refresh_token=refresh)
         where = settings.api_base_url or f"Cronofy ({data_center} data center)"
+        self._configuration = settings.env_note()
         return _Backend(store, coordinator, client, server, receiver, None, where, "your account")
 
     async def _resume(self) -> None:
@@ -666,11 +699,14 @@ class WizardController:
     # ------------------------------------------------------------------ Authorize (OAuth)
 
     async def authorize_url(self) -> str:
-        """Real Cronofy: start a local redirect receiver and return the page to open.
+        """Real Cronofy: start the redirect listener and return the page to open.
 
-        The user signs in and agrees at Cronofy, which redirects to
-        ``http://127.0.0.1:PORT/oauth/callback`` with a code; the code is exchanged for
-        tokens that are kept with the other secrets (never shown) and Connect can run.
+        The same listener and redirect URI as ``cronofy-avail authorize``
+        (:data:`~cronofy_avail.app.oauth.REDIRECT_URI`, ``http://127.0.0.1:8765/oauth/callback``:
+        register that one in the Cronofy application). The user signs in and agrees at
+        Cronofy, which redirects there with a code; the code is exchanged for tokens before
+        the browser hears "Authorized", the tokens are kept with the other secrets (never
+        shown), and the wizard connects.
         """
         settings = self._settings()
         client_id = self.secrets.client_id or settings.client_id
@@ -678,13 +714,13 @@ class WizardController:
         client_secret = self.secrets.client_secret or (known[0] if known else None)
         if not client_id or not client_secret:
             raise CommandError(
-                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET."
-                "\nFix: put them in .env or the environment, or type them in the password "
-                "fields first."
+                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET "
+                f"({settings.env_note()}).\nFix: put them in .env or the environment, or type "
+                "them in the password fields first."
             )
         await self._stop_oauth()
         self.authorized.clear()
-        expected_state = secrets.token_urlsafe(16)
+        expected_state = secrets.token_urlsafe(24)
         data_center = self.inputs.data_center or settings.data_center
         app_settings = for_app(
             settings,
@@ -693,52 +729,76 @@ class WizardController:
             api_base_url=settings.api_base_url,
             data_center=data_center,
         )
-        redirect: dict[str, str] = {}
+        announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-        async def callback(request: web.Request) -> web.Response:
-            if request.query.get("state") != expected_state or "code" not in request.query:
-                return web.Response(
-                    status=400, text="Unexpected request: start again from the notebook."
-                )
+        async def complete(code: str) -> None:
             async with build_client(app_settings) as client:
-                try:
-                    tokens = await client.exchange_code(request.query["code"], redirect["uri"])
-                except CronofyError as exc:
-                    self.authorization = self._explain(exc)
-                    self._changed()
-                    return web.Response(
-                        status=400, text="Cronofy refused the code: see the notebook."
-                    )
+                tokens = await client.exchange_code(code, announced.result())
             self.secrets.client_id, self.secrets.client_secret = client_id, client_secret
             self.secrets.access_token = tokens.access_token
             self.secrets.refresh_token = tokens.refresh_token
-            self.authorization = "Authorized: tokens received and kept hidden. Press Connect."
+            self.authorization = "Authorized: tokens received and kept hidden. Connecting…"
             self.authorized.set()
             self.invalidate("connect")
-            return web.Response(
-                text="Authorized. You can close this tab and go back to the notebook."
-            )
 
-        app = web.Application()
-        app.router.add_get("/oauth/callback", callback)
-        self._oauth_runner, base = await start_site(app, "127.0.0.1", self.inputs.redirect_port)
-        redirect["uri"] = base + "/oauth/callback"
+        listening = asyncio.ensure_future(
+            receive_redirect(
+                self.inputs.redirect_port,
+                expected_state,
+                announced,
+                complete,
+                self._explain,
+                wording=NOTEBOOK_WORDING,
+            )
+        )
+        self._oauth_task = listening
+        first: set[asyncio.Future[Any]] = {announced, listening}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        if not announced.done():
+            await listening  # raises why the listener could not start
+        listening.add_done_callback(self._authorization_ended)
         async with build_client(app_settings) as client:
             url = client.authorization_url(
-                redirect["uri"],
-                state=expected_state,
-                scope="read_account list_calendars create_calendar read_events",
+                announced.result(), state=expected_state, scope=" ".join(DEFAULT_SCOPES)
             )
         self.authorization = (
-            f"Open the link, sign in and agree; Cronofy returns to {redirect['uri']}."
+            f"Open the link, sign in and agree; Cronofy returns to {announced.result()} "
+            "(the redirect URI registered in your Cronofy application)."
         )
         self._changed()
         return url
 
+    def _authorization_ended(self, task: asyncio.Task[None]) -> None:
+        """The redirect came back: connect with the tokens, or say why there are none."""
+        if task.cancelled() or task is not self._oauth_task:
+            return
+        self._oauth_task = None
+        exc = task.exception()
+        if exc is None:
+            self.spawn(self.run_step("connect"), step="connect")
+            return
+        self.authorization = self._explain(exc)
+        self.steps["connect"].error = self.authorization
+        self._changed()
+
+    @property
+    def oauth_pending(self) -> bool:
+        """An Authorize listener waits for its redirect."""
+        return self._oauth_task is not None and not self._oauth_task.done()
+
+    async def authorization_done(self) -> None:
+        """Wait until the pending authorization (and the connect it starts) ended."""
+        task = self._oauth_task
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        await self.wait_tasks()
+
     async def _stop_oauth(self) -> None:
-        runner, self._oauth_runner = self._oauth_runner, None
-        if runner is not None:
-            await runner.cleanup()
+        task, self._oauth_task = self._oauth_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # ------------------------------------------------------------------ step 1: sub calendar
 
@@ -1046,6 +1106,8 @@ class WizardController:
             task: asyncio.Task[Any] = asyncio.ensure_future(self._guard(coro, step))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            # cancelled before it began (a Connect closing the old backend): never awaited
+            task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
 
         self.call_soon(start)
 
@@ -1217,6 +1279,10 @@ class WizardController:
 
     async def close(self) -> None:
         """Stop the emulator, receiver and background work this wizard started."""
+        await self._close_backend()
+        await self._stop_oauth()
+
+    async def _close_backend(self) -> None:
         current = asyncio.current_task()
         for task in list(self._tasks):
             if task is not current:  # a Connect button re-connecting closes the old backend
@@ -1228,7 +1294,6 @@ class WizardController:
         stack, self._stack, self.backend = self._stack, None, None
         if stack is not None:
             await stack.aclose()
-        await self._stop_oauth()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

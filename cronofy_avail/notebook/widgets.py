@@ -220,6 +220,8 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.authorize.on_click(self._wrap(lambda _b: c.spawn(self._authorize(), step="connect")))
         self.authorize_link = w.HTML()
         self.authorize_link.add_class("cav-authorize-link")
+        self._authorize_url = ""
+        """The pending authorization page (a link, no secret in it)."""
         # step 1
         self.profile = w.Dropdown(options=[], description="Profile")
         self.profile.observe(self._wrap(self._profile_changed), names="value")
@@ -285,6 +287,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 self.attendee_name,
                 self.data_center,
                 *self.secret_fields.values(),
+                w.HBox([self.authorize, self.authorize_link]),
             ],
             "calendar": [self.profile],
             "channel": [self.callback_url],
@@ -391,11 +394,9 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.accordion.selected_index = STEP_KEYS.index(key)
 
     async def _authorize(self) -> None:
-        url = await self.controller.authorize_url()
-        self.authorize_link.value = (
-            f'<a href="{escape(url)}" target="_blank" rel="noopener">Open Cronofy to authorize</a>'
-            f" {escape(self.controller.authorization)}"
-        )
+        self._authorize_url = ""
+        self._authorize_url = await self.controller.authorize_url()
+        self.redraw()
 
     def _secret(self, name: str, change: dict[str, Any]) -> None:
         value = change["new"]
@@ -481,8 +482,13 @@ class Wizard(w.VBox):  # type: ignore[misc]
             field.layout.display = "" if cronofy else "none"
         self.authorize.layout.display = "" if cronofy else "none"
         self.authorize_link.layout.display = "" if cronofy else "none"
-        if c.authorized.is_set():
-            self.authorize_link.value = escape(c.authorization)
+        pending = self._authorize_url and not c.authorized.is_set() and c.oauth_pending
+        self.authorize_link.value = (
+            f'<a href="{escape(self._authorize_url)}" target="_blank" rel="noopener">'
+            "Open Cronofy to authorize</a> "
+            if pending
+            else ""
+        ) + escape(c.authorization)
         options = [(f"{p.profile_name} ({p.provider_name})", p.profile_id) for p in c.profiles]
         if [o[1] for o in self.profile.options] != [o[1] for o in options]:
             self.profile.options = options

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -348,6 +349,37 @@ async def test_real_cronofy_without_credentials_explains_the_fix(
         assert step.state == StepState.FAILED
         assert "CRONOFY_ACCESS_TOKEN" in (step.error or "")
         assert "Fix:" in (step.error or "")
+    finally:
+        await c.close()
+
+
+async def test_a_kernel_in_notebooks_reads_the_projects_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared: Emulator
+) -> None:
+    """Kernels run in notebooks/; the README's .env sits at the project's top: the wizard
+    finds it there, and says which file it read (or where it looked when none was)."""
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    monkeypatch.chdir(root / "notebooks")
+    for name in ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET", "CRONOFY_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    c = WizardController(mode="cronofy")
+    try:
+        step = await c.run_step("connect")
+        assert step.state == StepState.FAILED
+        assert "(no .env file found; tried ./.env, ../.env)" in (step.error or "")
+        assert "Traceback" not in (step.error or "")
+        account = await shared.create_account(tzid="Europe/London")
+        (root / ".env").write_text(
+            f"CRONOFY_CLIENT_ID={shared.client_id}\n"
+            f"CRONOFY_CLIENT_SECRET={shared.client_secret}\n"
+            f"CRONOFY_ACCESS_TOKEN={account.access_token}\n"
+            f"CRONOFY_API_BASE_URL={shared.base_url}\n"
+        )
+        step = await c.run_step("connect")
+        assert step.state == StepState.DONE, step.error
+        assert f"configuration: read {root / '.env'}; tried ./.env, ../.env" in step.lines
     finally:
         await c.close()
 

@@ -219,6 +219,7 @@ async def test_authorize_runs_the_oauth_code_flow_without_showing_a_token(
         monkeypatch.setenv("CRONOFY_CLIENT_SECRET", emu.client_secret)
         monkeypatch.chdir(tmp_path)
         wz = Wizard(mode="cronofy")
+        wz.controller.set_input("redirect_port", 0)  # any free port: the emulator takes any
         try:
             await click(wz, wz.authorize)
             link = wz.authorize_link.value
@@ -228,8 +229,9 @@ async def test_authorize_runs_the_oauth_code_flow_without_showing_a_token(
                 assert response.status == 200  # followed the redirect to our callback
                 assert "Authorized" in await response.text()
             assert wz.controller.authorized.is_set()
+            await wz.controller.authorization_done()  # the redirect connects by itself
             assert "Authorized" in wz.authorize_link.value
-            await click(wz, wz.run_buttons["connect"])
+            assert "Open Cronofy" not in wz.authorize_link.value
             assert wz.steps["connect"].state == "done", wz.steps["connect"].error
             backend = wz.controller.backend
             assert backend is not None
@@ -258,6 +260,33 @@ async def test_authorize_without_app_credentials_is_explained(
         assert "Fix:" in wz.status["connect"].value
     finally:
         await wz.shutdown()
+
+
+def test_the_connect_panel_holds_authorize_in_real_cronofy_mode() -> None:
+    """The README's "Authorize" button is in the Connect panel (not only built and toggled),
+    shown for real Cronofy, hidden otherwise."""
+    from cronofy_avail.app.oauth import REDIRECT_URI, redirect_uri
+
+    wz = Wizard(mode="cronofy")
+
+    def in_panel(widget: object) -> bool:
+        stack = list(wz.panels["connect"].children)
+        while stack:
+            child = stack.pop()
+            if child is widget:
+                return True
+            stack.extend(getattr(child, "children", ()))
+        return False
+
+    assert in_panel(wz.authorize)
+    assert in_panel(wz.authorize_link)
+    assert wz.authorize.layout.display == ""
+    assert wz.authorize_link.layout.display == ""
+    # one redirect URI for the wizard and `cronofy-avail authorize`
+    assert redirect_uri(wz.controller.inputs.redirect_port) == REDIRECT_URI
+    assert REDIRECT_URI == "http://127.0.0.1:8765/oauth/callback"
+    wz.mode.value = "embedded"
+    assert wz.authorize.layout.display == "none"
 
 
 def test_the_connect_fields_follow_the_mode() -> None:
