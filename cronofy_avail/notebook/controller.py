@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import getpass
 import json
 import logging
@@ -172,6 +173,12 @@ NOTEBOOK_WORDING = Wording(
     ),
 )
 """The shared OAuth listener's words in the notebook."""
+
+
+FEED_LIMIT = 200
+"""Feed lines kept (step 3 shows the last :data:`FEED_SHOWN` of them)."""
+
+FEED_SHOWN = 40
 
 
 MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
@@ -448,9 +455,19 @@ class WizardController:
     # ------------------------------------------------------------------ step 0: connect
 
     async def _run_connect(self, step: Step) -> None:
-        await self._close_backend()  # not a pending Authorize: its redirect connects
+        """Connect in a task of its own whose context names this wizard: the servers and
+        tasks it starts inherit that context, so what they log reaches this wizard's feed
+        (:class:`_FeedLog`), never the output of whichever cell happened to start them."""
+        context = contextvars.copy_context()
+        context.run(_WIZARD.set, self)
+        await asyncio.create_task(self._connect(step, asyncio.current_task()), context=context)
+
+    async def _connect(self, step: Step, caller: asyncio.Task[Any] | None) -> None:
+        # not the task waiting for this connect, nor a pending Authorize (its redirect connects)
+        await self._close_backend(keep=caller)
         self._reset_views()
         stack = AsyncExitStack()
+        stack.callback(_FeedLog.attach(self))
         try:
             mode = self.inputs.mode
             if mode == "embedded":
@@ -910,7 +927,7 @@ class WizardController:
         )
         if result.plan is not None:
             item.detail = result.plan.explain(ZoneInfo(self.inputs.tzid)).splitlines()
-        self.feed.append(item)
+        self.add_to_feed(item)
         self.request_refresh()
 
     async def _read_deliveries(self) -> None:
@@ -919,7 +936,23 @@ class WizardController:
             if (d.delivery_id or 0) <= self._seen_delivery or d.user_id != self.inputs.user_id:
                 continue
             self._seen_delivery = max(self._seen_delivery, d.delivery_id or 0)
-            self.feed.append(FeedItem("delivery", _delivery_text(d)))
+            self.add_to_feed(FeedItem("delivery", _delivery_text(d)))
+
+    def add_to_feed(self, item: FeedItem) -> None:
+        """A feed line; only the last :data:`FEED_LIMIT` are kept."""
+        self.feed.append(item)
+        del self.feed[:-FEED_LIMIT]
+
+    def _logged(self, record: logging.LogRecord) -> None:
+        """A warning of this wizard's background work (a retry, a refused delivery): a feed
+        line, masked, drawn on the next turn of the loop (never inside the logging call)."""
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        for secret in self._secret_values():
+            text = text.replace(secret, "…")
+        self.add_to_feed(FeedItem("log", " ".join(text.split())))
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._changed)
 
     def request_refresh(self) -> None:
         """Re-read deliveries, events, periods (and slots once step 4 ran), coalesced."""
@@ -1282,10 +1315,10 @@ class WizardController:
         await self._close_backend()
         await self._stop_oauth()
 
-    async def _close_backend(self) -> None:
-        current = asyncio.current_task()
+    async def _close_backend(self, keep: asyncio.Task[Any] | None = None) -> None:
+        spared = {asyncio.current_task(), keep}
         for task in list(self._tasks):
-            if task is not current:  # a Connect button re-connecting closes the old backend
+            if task not in spared:  # a Connect button re-connecting closes the old backend
                 task.cancel()
         if self._refresh_task is not None:
             self._refresh_task.cancel()
@@ -1294,6 +1327,48 @@ class WizardController:
         stack, self._stack, self.backend = self._stack, None, None
         if stack is not None:
             await stack.aclose()
+
+
+_WIZARD: contextvars.ContextVar[WizardController | None] = contextvars.ContextVar(
+    "cronofy_avail_wizard", default=None
+)
+"""The wizard whose work runs in this context (set for its connect, inherited by every task
+and server it starts)."""
+
+LOGGERS = ("cronofy_avail", "webhook_server")
+"""The loggers whose warnings a wizard shows in its feed (the library's own: they have a
+``NullHandler``, so nothing reaches Python's last-resort handler, i.e. ``sys.stderr``, which in
+a kernel prints into the output of the cell that started the background work)."""
+
+
+class _FeedLog(logging.Handler):
+    """Warnings logged by a wizard's background work, as lines of that wizard's feed."""
+
+    def __init__(self, wizard: WizardController) -> None:
+        super().__init__(logging.WARNING)
+        self.wizard = wizard
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _WIZARD.get() is not self.wizard:
+            return  # another wizard's work, or a cell's own
+        try:
+            self.wizard._logged(record)
+        except Exception:
+            self.handleError(record)
+
+    @classmethod
+    def attach(cls, wizard: WizardController) -> Callable[[], None]:
+        """Start feeding ``wizard``; returns the detacher."""
+        handler = cls(wizard)
+        loggers = [logging.getLogger(name) for name in LOGGERS]
+        for logger in loggers:
+            logger.addHandler(handler)
+
+        def detach() -> None:
+            for logger in loggers:
+                logger.removeHandler(handler)
+
+        return detach
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

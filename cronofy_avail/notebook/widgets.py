@@ -21,8 +21,10 @@ import traitlets
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.week import COLORS
 from cronofy_avail.notebook.controller import (
+    FEED_SHOWN,
     MODES,
     STEP_KEYS,
+    FeedItem,
     Step,
     StepState,
     WizardController,
@@ -131,6 +133,33 @@ def _status_html(step: Step) -> str:
             f'#e99;padding:4px">{escape(step.error)}</div>'
         )
     return "".join(parts)
+
+
+_FEED_COLORS = {"log": "#a15c00", "sync": "inherit", "delivery": "inherit"}
+
+
+def _feed_html(items: Sequence[FeedItem]) -> str:
+    """Step 3's feed, newest first, in a box of bounded height that scrolls."""
+    if not items:
+        return '<div class="cav-feed-items">(nothing yet: deliveries and syncs appear here)</div>'
+    rows = []
+    for f in reversed(items):
+        detail = (
+            '<pre style="margin:2px 0 4px 1em;white-space:pre-wrap">'
+            + escape("\n".join(f.detail[:12]))
+            + "</pre>"
+            if f.detail and f.kind == "sync"
+            else ""
+        )
+        color = _FEED_COLORS.get(f.kind, "inherit")
+        rows.append(
+            f'<div class="cav-feed-{f.kind}" style="color:{color}">{escape(f.text)}{detail}</div>'
+        )
+    return (
+        '<div class="cav-feed-items" style="max-height:16em;overflow:auto;border:1px solid '
+        '#ddd;padding:2px 4px;font-size:small">'
+        '<div style="color:#777">newest first</div>' + "".join(rows) + "</div>"
+    )
 
 
 def _table(headers: list[str], rows: Sequence[tuple[str, ...]], css: str) -> str:
@@ -501,21 +530,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.progress.value = 0 if c.busy else self.progress.max
         self.progress.bar_style = "info" if c.busy else ""
         self.progress.description = "Syncing…" if c.busy else "Idle"
-        feed = c.feed[-40:]
-        self.feed.value = (
-            '<div class="cav-feed-items" style="max-height:14em;overflow:auto">'
-            + "".join(
-                f'<div class="cav-feed-{f.kind}">{escape(f.text)}'
-                + (
-                    "<pre>" + escape("\n".join(f.detail[:12])) + "</pre>"
-                    if f.detail and f.kind == "sync"
-                    else ""
-                )
-                + "</div>"
-                for f in feed
-            )
-            + "</div>"
-        )
+        self.feed.value = _feed_html(c.feed[-FEED_SHOWN:])
         self.periods_table.value = _table(
             ["Available Period", "start", "end", "event"], c.period_rows(), "cav-periods-table"
         )

@@ -610,3 +610,42 @@ async def test_a_drag_means_the_day_of_the_picture_it_was_made_on() -> None:
         assert utc_instant(event.start).astimezone(zone) == datetime.combine(
             shown, time_of_day(10), zone
         )
+
+
+async def test_background_warnings_reach_the_feed_not_a_cell(wizard: WizardController) -> None:
+    """The engine's retries run in background tasks started at connect: their warnings are
+    lines of this wizard's feed (in a kernel, Python's last-resort handler would print them
+    into whichever cell started the receiver)."""
+    import logging
+
+    assert await wizard.run_all()
+    backend = wizard.backend
+    assert backend is not None
+    assert backend.control is not None
+    other = WizardController()  # another wizard in the same kernel sees none of it
+    try:
+        assert (await other.run_step("connect")).state == StepState.DONE
+        await backend.control.add_fault(endpoint="POST /v1/batch", error_count=2, error_status=503)
+        await wizard.add_timed(wizard.tomorrow_at(9), wizard.tomorrow_at(10))
+        await wizard.settle()
+        logs = [f.text for f in wizard.feed if f.kind == "log"]
+        assert any(t.startswith("warning: POST /v1/batch failed") for t in logs), logs
+        assert not [f for f in other.feed if f.kind == "log"]
+        assert logging.getLogger("cronofy_avail").handlers[0].__class__ is logging.NullHandler
+    finally:
+        await other.close()
+    await wizard.close()
+    assert [type(h).__name__ for h in logging.getLogger("cronofy_avail").handlers] == [
+        "NullHandler"
+    ]  # closed wizards leave no handler behind
+
+
+def test_the_feed_keeps_the_last_lines_only() -> None:
+    from cronofy_avail.notebook.controller import FEED_LIMIT, FeedItem
+
+    c = WizardController()
+    for n in range(FEED_LIMIT + 25):
+        c.add_to_feed(FeedItem("delivery", f"line {n}"))
+    assert len(c.feed) == FEED_LIMIT
+    assert c.feed[0].text == "line 25"
+    assert c.feed[-1].text == f"line {FEED_LIMIT + 24}"
