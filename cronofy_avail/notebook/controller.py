@@ -25,17 +25,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from cronofy_avail.app.explain import CommandError, explain
+from cronofy_avail.app.explain import REAUTHORIZE, CommandError, explain
 from cronofy_avail.app.ngrok import discover_public_url
 from cronofy_avail.app.oauth import DEFAULT_PORT, Wording, receive_redirect
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, build_client, for_app, open_system
 from cronofy_avail.client.api import DEFAULT_SCOPES, CronofyClient
-from cronofy_avail.core.errors import CronofyError
+from cronofy_avail.core.errors import CronofyTimeoutError, CronofyTransportError
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import (
     AvailablePeriod,
@@ -328,6 +329,8 @@ class WizardController:
         """What the Authorize flow says (never the tokens)."""
         self._oauth_task: asyncio.Task[None] | None = None
         self._configuration = ""
+        self._failed_actions: set[str] = set()
+        """Steps shown failed because an action of theirs failed after they were done."""
         """Which .env the last real-Cronofy connect read (or where none was found)."""
         self.authorized = asyncio.Event()
 
@@ -433,12 +436,56 @@ class WizardController:
         return True
 
     def _explain(self, exc: BaseException) -> str:
-        message = explain(exc).message
+        """Cause and fix in a notebook's words (no ``--debug``, no command to run), with the
+        traceback under it when ``debug``; no secret."""
+        message = self._unreachable(exc) or _notebook_words(explain(exc).message, self.debug)
         if self.debug:
             message += "\n\n" + "".join(traceback.format_exception(exc))
         for secret in self._secret_values():
             message = message.replace(secret, "…")
         return message
+
+    def _unreachable(self, exc: BaseException) -> str | None:
+        """The emulator this wizard talks to no longer answers (stopped, or its machine gone):
+        said as such, instead of a connection error's class name."""
+        backend = self.backend
+        control = backend.control if backend is not None else None
+        if control is None:
+            return None
+        if isinstance(exc, CronofyTransportError | CronofyTimeoutError):
+            if exc.url and urlsplit(exc.url).netloc != urlsplit(control.base_url).netloc:
+                return None
+        elif not isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
+            return None
+        if self.inputs.mode == "embedded":
+            return (
+                f"cannot reach the emulator at {control.base_url} (the one this wizard started "
+                "in this kernel): was the wizard shut down, or the kernel restarted?\n"
+                "Fix: run the wizard's cell again."
+            )
+        return (
+            f"cannot reach the emulator at {control.base_url}: is it still running?\n"
+            "Fix: start it again (in a workshop, ask the instructor), then press Connect in "
+            "step 0."
+        )
+
+    def _fail_action(self, key: str, exc: BaseException) -> None:
+        """A button's work (or a refresh) failed: the step shows it, and a step that was done
+        shows failed until an action of it succeeds again."""
+        step = self.steps[key]
+        step.error = self._explain(exc)
+        if step.state == StepState.DONE:
+            step.state = StepState.FAILED
+            self._failed_actions.add(key)
+        self._changed()
+
+    def _action_succeeded(self, key: str) -> None:
+        if key in self._failed_actions:
+            self._failed_actions.discard(key)
+            step = self.steps[key]
+            if step.state == StepState.FAILED:
+                step.state, step.error = StepState.DONE, None
+                self._changed()
 
     def _secret_values(self) -> list[str]:
         values = [
@@ -966,9 +1013,8 @@ class WizardController:
             self._refresh_again = False
             try:
                 await self.refresh()
-            except CronofyError as exc:
-                self.steps["sync"].error = self._explain(exc)
-                self._changed()
+            except Exception as exc:  # nobody awaits this task: shown, never left unretrieved
+                self._fail_action("sync", exc)
             if not self._refresh_again:
                 return
 
@@ -1146,13 +1192,14 @@ class WizardController:
 
     async def _guard(self, coro: Any, step: str) -> Any:
         try:
-            return await coro
+            result = await coro
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.steps[step].error = self._explain(exc)
-            self._changed()
+            self._fail_action(step, exc)
             return None
+        self._action_succeeded(step)
+        return result
 
     async def wait_tasks(self) -> None:
         """Wait for everything the buttons scheduled (tests, scripted cells)."""
@@ -1369,6 +1416,27 @@ class _FeedLog(logging.Handler):
                 logger.removeHandler(handler)
 
         return detach
+
+
+_NOTEBOOK_WORDS = (
+    (
+        REAUTHORIZE,
+        "press Authorize in step 0 (or put new tokens in CRONOFY_ACCESS_TOKEN / "
+        "CRONOFY_REFRESH_TOKEN) and run Connect again",
+    ),
+    ("run `cronofy-avail setup` again to recreate it", "run steps 1 and 2 again to recreate it"),
+    ("start again with `cronofy-avail authorize`", "press Authorize in step 0 again"),
+)
+"""The explainer's command-line fixes, and what to do in the wizard instead."""
+
+
+def _notebook_words(message: str, debug: bool) -> str:
+    for cli, notebook in _NOTEBOOK_WORDS:
+        message = message.replace(cli, notebook)
+    hint = "\nrun with --debug for the traceback"
+    if hint in message:  # an unexpected error
+        message = message.replace(hint, "" if debug else "\n(Wizard(debug=True) shows where.)")
+    return message
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

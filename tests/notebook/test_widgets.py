@@ -307,3 +307,72 @@ def test_the_connect_fields_follow_the_mode() -> None:
     assert wz.data_center.layout.display == ""
     wz.data_center.value = "uk"
     assert wz.controller.inputs.data_center == "uk"
+
+
+async def test_an_action_against_a_stopped_emulator_fails_step_3_in_notebook_words() -> None:
+    """The workshop's emulator went away: "Add timed" says so (no "--debug", no class name of
+    a connection error) and step 3 no longer shows done; once an action succeeds again, it
+    does."""
+    emu = await Emulator(debounce=0.05, retry_initial_delay=0.05).start()
+    wz = Wizard(mode="shared", emulator_url=emu.base_url)
+    try:
+        assert await wz.run_all(), [s.error for s in wz.steps.values()]
+        assert wz.steps["sync"].state == "done"
+        await emu.stop()
+        await click(wz, wz.act_buttons["timed"])
+        step = wz.steps["sync"]
+        assert step.state == "failed"
+        assert step.error is not None
+        assert step.error.startswith(f"cannot reach the emulator at {emu.base_url}: is it still")
+        assert "--debug" not in step.error
+        assert "ClientConnectorError" not in step.error
+        assert wz.accordion.titles[3].startswith("✘ 3. Sync, live (failed)")
+        status = wz.status["sync"].value
+        assert "cav-state-failed" in status
+        assert "is it still running?" in status
+    finally:
+        await wz.shutdown()
+        await emu.stop()
+
+
+async def test_an_action_that_succeeds_again_shows_step_3_done_again(wizard: Wizard) -> None:
+    assert await wizard.run_all()
+    c = wizard.controller
+    backend = c.backend
+    assert backend is not None
+    assert backend.control is not None
+    await backend.control.add_fault(endpoint="GET /v1/events", error_count=50, error_status=500)
+    await click(wizard, wizard.act_buttons["reconcile"])
+    assert wizard.steps["sync"].state == "failed"
+    assert "Cronofy answered 500" in (wizard.steps["sync"].error or "")
+    await backend.control.clear_faults()
+    await click(wizard, wizard.act_buttons["reconcile"])
+    assert wizard.steps["sync"].state == "done"
+    assert wizard.steps["sync"].error is None
+
+
+def test_errors_speak_notebook_not_command_line() -> None:
+    from cronofy_avail.core.errors import (
+        AuthorizationCodeRefusedError,
+        NotFoundError,
+        ReauthorizationRequiredError,
+    )
+    from cronofy_avail.notebook.controller import WizardController
+
+    c = WizardController()
+    for exc in (
+        RuntimeError("boom"),
+        NotFoundError("gone", status=404),
+        ReauthorizationRequiredError("invalid_grant"),
+        AuthorizationCodeRefusedError("invalid_grant", status=400),
+    ):
+        text = c._explain(exc)
+        assert "--debug" not in text, text
+        assert "cronofy-avail" not in text, text
+    assert "Wizard(debug=True)" in c._explain(RuntimeError("boom"))
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        shown = WizardController(debug=True)._explain(exc)
+    assert "Traceback" in shown
+    assert "Wizard(debug=True)" not in shown
