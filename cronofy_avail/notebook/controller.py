@@ -330,6 +330,8 @@ class WizardController:
         self._oauth_task: asyncio.Task[None] | None = None
         self._configuration = ""
         self._failed_actions: set[str] = set()
+        self.stopped = False
+        """:meth:`shutdown` ran: nothing runs here any more."""
         """Steps shown failed because an action of theirs failed after they were done."""
         """Which .env the last real-Cronofy connect read (or where none was found)."""
         self.authorized = asyncio.Event()
@@ -395,6 +397,8 @@ class WizardController:
         ``step.error``). Raises :class:`WizardError` only when an earlier step is not done."""
         if key not in self.steps:
             raise WizardError(f"unknown step {key!r}; steps: {', '.join(STEP_KEYS)}")
+        if self.stopped:
+            raise WizardError("this wizard was shut down: run its cell again to start over")
         if not self.can_run(key):
             earlier = STEP_KEYS[STEP_KEYS.index(key) - 1]
             raise WizardError(f"step {self.steps[earlier].title!r} must be done first")
@@ -1356,6 +1360,13 @@ class WizardController:
         return ""
 
     # ------------------------------------------------------------------ lifecycle
+
+    async def shutdown(self) -> None:
+        """Stop for good (:meth:`close`); the views then say so, and no step runs again: the
+        wizard's cell, run again, makes a new one."""
+        await self.close()
+        self.stopped = True
+        self._changed()
 
     async def close(self) -> None:
         """Stop the emulator, receiver and background work this wizard started."""

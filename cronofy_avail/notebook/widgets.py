@@ -94,6 +94,15 @@ export default { render };
 """
 
 
+STOPPED = "Stopped: the receiver and syncs were shut down; run the cell again to start over."
+SAVED_NOTE = "The wizard ran here; run the cell again to use it."
+"""What a notebook shows where the live wizard cannot be drawn (reopened from disk)."""
+_NOTE_STYLE = "padding:6px 10px;border-left:4px solid #888;background:#f4f4f4;color:#333"
+_STOPPED_STYLE = (
+    "padding:6px 10px;border-left:4px solid #a15c00;background:#fff4e0;color:#5a3500;"
+    "font-weight:bold"
+)
+
 SLOT_ROWS = 6
 """First slots listed side by side; the week view shows them all."""
 
@@ -120,8 +129,13 @@ class WeekView(anywidget.AnyWidget):
     drag = traitlets.Dict().tag(sync=True)
 
 
-def _status_html(step: Step) -> str:
-    parts = [f'<div class="cav-state cav-state-{step.state}">{step.icon} {step.state}</div>']
+def _status_html(step: Step, *, stopped: bool = False) -> str:
+    state = (
+        '<div class="cav-state cav-state-stopped">■ stopped</div>'
+        if stopped
+        else f'<div class="cav-state cav-state-{step.state}">{step.icon} {step.state}</div>'
+    )
+    parts = [state]
     if step.summary:
         parts.append(f'<div class="cav-summary">{escape(step.summary)}</div>')
     if step.lines:
@@ -308,6 +322,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
         next_week = _button("next 7 days ▶", "cav-next-week")
         prev_week.on_click(self._wrap(lambda _b: c.shift_week(-1)))
         next_week.on_click(self._wrap(lambda _b: c.shift_week(1)))
+        self.week_pages = (prev_week, next_week)
+        self.stopped_banner = w.HTML(layout=w.Layout(display="none"))
+        self.stopped_banner.add_class("cav-stopped")
+        self._display_id: str | None = None
+        """The display id IPython showed the wizard under (see :meth:`_ipython_display_`)."""
 
         extra: dict[str, list[w.Widget]] = {
             "connect": [
@@ -350,7 +369,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
             ]
         )
         week_box.add_class("cav-week-box")
-        super().__init__([self.accordion, week_box])
+        super().__init__([self.stopped_banner, self.accordion, week_box])
         self.add_class("cav-wizard")
         c.on_change(self.redraw)
         self.redraw()
@@ -381,12 +400,63 @@ class Wizard(w.VBox):  # type: ignore[misc]
         await self.controller.settle(within)
 
     async def shutdown(self) -> None:
-        """Stop the emulator, the receiver and the background work, then close the widgets.
+        """Stop the emulator, the receiver and the background work. The wizard stays on
+        screen and says it stopped: where a notebook showed it, the display becomes a picture
+        of its last state (the steps, the week) under "Stopped: …", plain HTML that a notebook
+        reopened from disk shows as it was; the widgets themselves stay open, disabled.
+        (Closing them made the wizard vanish, and the saved notebook reopened with "Error
+        displaying widget: model not found".)
 
         (``close()`` stays ipywidgets' own: it closes the comms, and is called on garbage
         collection; it also schedules this stop on the wizard's loop.)"""
-        await self.controller.close()
-        super().close()
+        await self.controller.shutdown()
+        if self._display_id is not None:
+            from IPython.display import update_display
+
+            update_display(  # type: ignore[no-untyped-call]
+                self.stopped_bundle(), raw=True, display_id=self._display_id
+            )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widget view, and for wherever it cannot be drawn (nbviewer, a static export, an
+        untrusted notebook) a message instead of ipywidgets' repr."""
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        if data is not None:
+            data["text/plain"] = SAVED_NOTE
+            data["text/html"] = (
+                f'<div class="cav-saved-note" style="{_NOTE_STYLE}">{escape(SAVED_NOTE)}</div>'
+            )
+        return data
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Shown by IPython (a cell's last value, ``display(wizard)``) under a display id of
+        its own, so that :meth:`shutdown` can replace what a saved notebook keeps."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is None:  # closed: nothing to draw
+            return
+        if self._display_id is None:
+            self._display_id = f"cronofy-avail-wizard-{self.model_id}"
+        display(bundle, raw=True, display_id=self._display_id)  # type: ignore[no-untyped-call]
+
+    def stopped_bundle(self) -> dict[str, str]:
+        """The wizard's last state as plain HTML: what its display becomes at shutdown."""
+        c = self.controller
+        steps = "".join(
+            f'<details class="cav-stopped-step" style="margin:2px 0"{" open" if s.error else ""}>'
+            f"<summary>{escape(s.icon)} {escape(s.title)} ({escape(s.state)})</summary>"
+            f'<div style="margin-left:1.5em">{_status_html(s)}</div></details>'
+            for s in c.steps.values()
+        )
+        html = (
+            f'<div class="cav-wizard-stopped">'
+            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
+            f'<div style="margin:6px 0">{steps}</div>'
+            f"<div><b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})</div>"
+            f'<div style="font-size:small">{_LEGEND}</div>{c.week_svg()}</div>'
+        )
+        return {"text/html": html, "text/plain": STOPPED}
 
     def close(self) -> None:
         super().close()
@@ -405,8 +475,34 @@ class Wizard(w.VBox):  # type: ignore[misc]
 
     def _wrap(self, handler: Callable[..., Any]) -> Callable[..., None]:
         """Every handler runs on the wizard's loop, whichever thread the message came in on
-        (see :meth:`WizardController.call_soon`)."""
-        return lambda *args: self.controller.call_soon(handler, *args)
+        (see :meth:`WizardController.call_soon`); none once the wizard was shut down."""
+
+        def run(*args: Any) -> None:
+            if not self.controller.stopped:
+                handler(*args)
+
+        return lambda *args: self.controller.call_soon(run, *args)
+
+    def controls(self) -> list[w.DOMWidget]:
+        """Every button and input (disabled once the wizard was shut down)."""
+        return [
+            *self.run_buttons.values(),
+            *self.next_buttons.values(),
+            *self.act_buttons.values(),
+            self.mode,
+            self.emulator_url,
+            self.attendee_name,
+            self.data_center,
+            *self.secret_fields.values(),
+            self.authorize,
+            self.profile,
+            self.callback_url,
+            self.minutes,
+            self.days,
+            self.week_move,
+            self.week_delete,
+            *self.week_pages,
+        ]
 
     def _run(self, key: str) -> None:
         self.controller.spawn(self.run_step(key), step=key)
@@ -494,6 +590,9 @@ class Wizard(w.VBox):  # type: ignore[misc]
     def redraw(self) -> None:
         c = self.controller
         titles = []
+        if c.stopped:
+            self._draw_stopped()
+            return
         for key in STEP_KEYS:
             step = c.steps[key]
             titles.append(f"{step.icon} {step.title} ({step.state})")
@@ -546,6 +645,20 @@ class Wizard(w.VBox):  # type: ignore[misc]
         shown = on_emulator and (c.selected or "").startswith("event:")
         for button in (self.week_move, self.week_delete):
             button.layout.display = "" if shown else "none"
+
+    def _draw_stopped(self) -> None:
+        self.stopped_banner.value = (
+            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
+        )
+        self.stopped_banner.layout.display = ""
+        for control in self.controls():
+            control.disabled = True
+        for key, status in self.status.items():
+            status.value = _status_html(self.controller.steps[key], stopped=True)
+        self.accordion.titles = tuple(
+            f"■ {c.title} (stopped)" for c in self.controller.steps.values()
+        )
+        self.authorize_link.value = ""
 
 
 async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:

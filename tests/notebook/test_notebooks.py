@@ -284,6 +284,18 @@ def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
     assert "Morning" in text
     assert "slot(s) with managed availability" in text
     assert "AFTER True" in text  # shutdown() stopped the emulator and the receiver
+    # The wizard's display after shutdown(): its last state as plain HTML under "Stopped",
+    # which the saved notebook shows as it was when reopened (a widget view would read "Error
+    # displaying widget: model not found" there).
+    wizard_cell = next(
+        c for c in nb.cells if c.cell_type == "code" and "Wizard.start()" in c.source
+    )
+    (shown,) = [o.data for o in wizard_cell.outputs if "data" in o]
+    assert "application/vnd.jupyter.widget-view+json" not in shown
+    assert shown["text/plain"].startswith("Stopped: the receiver and syncs were shut down")
+    assert 'class="cav-stopped-note"' in shown["text/html"]
+    assert "✔ 4. Availability (done)" in shown["text/html"]
+    assert shown["text/html"].count('data-kind="period"') == 2  # the week as it was
     assert "Traceback" not in text
     # No secret in any output or saved widget state (the probe's own line excepted).
     probe_line = text[text.index("FACTS ") :].splitlines()[0]

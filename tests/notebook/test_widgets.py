@@ -376,3 +376,29 @@ def test_errors_speak_notebook_not_command_line() -> None:
         shown = WizardController(debug=True)._explain(exc)
     assert "Traceback" in shown
     assert "Wizard(debug=True)" not in shown
+
+
+async def test_shutdown_leaves_a_stopped_wizard_on_screen() -> None:
+    from cronofy_avail.notebook.widgets import SAVED_NOTE, STOPPED
+
+    wz = await Wizard.start()
+    await wz.shutdown()
+    assert wz.controller.backend is None  # the emulator and the receiver are stopped
+    assert wz.comm is not None  # ... and the widgets still shown, not closed
+    assert all(child.comm is not None for child in wz.children)
+    assert STOPPED in wz.stopped_banner.value
+    assert wz.stopped_banner.layout.display == ""
+    assert all(control.disabled for control in wz.controls())
+    assert all(t.endswith("(stopped)") for t in wz.accordion.titles)
+    wz.run_buttons["calendar"].click()  # a click that got through does nothing
+    await wz.controller.wait_tasks()
+    assert wz.controller.backend is None
+    with pytest.raises(WizardError, match="run its cell again"):
+        await wz.run_step("connect")
+    # Saved in a notebook: where the view cannot be drawn, a message, not ipywidgets' repr.
+    bundle = wz._repr_mimebundle_()
+    assert bundle is not None
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == wz.model_id
+    assert bundle["text/plain"] == SAVED_NOTE
+    assert SAVED_NOTE in bundle["text/html"]
+    wz.close()
