@@ -159,7 +159,7 @@ def _feed_html(items: Sequence[FeedItem]) -> str:
     rows = []
     for f in reversed(items):
         detail = (
-            '<pre style="margin:2px 0 4px 1em;white-space:pre-wrap">'
+            '<pre style="margin:2px 0 4px 1em;white-space:pre">'
             + escape("\n".join(f.detail[:12]))
             + "</pre>"
             if f.detail and f.kind == "sync"
@@ -184,8 +184,27 @@ def _table(headers: list[str], rows: Sequence[tuple[str, ...]], css: str) -> str
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+_FORM = {"description_width": "8.5em"}
+"""The Connect form's labels: one width, so the fields line up, that holds its longest label
+("Refresh token", "Data center") in any font (em: it grows with the font)."""
+_FIT = {"description_width": "initial"}
+"""A label as wide as its text: never cut short."""
+
+
+def _field(width: str = "26em") -> w.Layout:
+    """An input's box: wide enough for its placeholder, never wider than the panel."""
+    return w.Layout(width=width, max_width="100%")
+
+
+def _row(children: list[w.Widget]) -> w.HBox:
+    """Side by side, wrapping onto the next line when the panel is narrow."""
+    return w.HBox(children, layout=w.Layout(flex_flow="row wrap", align_items="center"))
+
+
 def _button(description: str, css: str, **kw: Any) -> w.Button:
-    button = w.Button(description=description, **kw)
+    """A button as wide as its text (ipywidgets' fixed 148 px cut "Create or reuse the
+    Availability calendar" short)."""
+    button = w.Button(description=description, layout=w.Layout(width="auto", min_width="6em"), **kw)
     button.add_class(css)
     return button
 
@@ -221,25 +240,42 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.status[key].add_class(f"cav-status-{key}")
 
         # step 0 inputs
-        self.mode = w.Dropdown(options=list(MODES), value=c.inputs.mode, description="Cronofy")
+        self.mode = w.Dropdown(
+            options=list(MODES),
+            value=c.inputs.mode,
+            description="Cronofy",
+            style=_FORM,
+            layout=_field("18em"),
+        )
         self.emulator_url = w.Text(
             value=c.inputs.emulator_url,
             description="Emulator",
             placeholder="http://instructor:8181 (shared emulator)",
+            style=_FORM,
+            layout=_field("32em"),
         )
         self.attendee_name = w.Text(
             value=c.inputs.name,
             description="Your name",
             placeholder="shown on the instructor's page (workshop)",
+            style=_FORM,
+            layout=_field("32em"),
         )
         self.attendee_name.add_class("cav-attendee-name")
         self.data_center = w.Dropdown(
             options=["us", "uk", "de", "au", "ca", "sg"],
             value=c.inputs.data_center,
             description="Data center",
+            style=_FORM,
+            layout=_field("18em"),
         )
         self.secret_fields = {
-            name: w.Password(description=label, placeholder="from .env / environment")
+            name: w.Password(
+                description=label,
+                placeholder="from .env / environment",
+                style=_FORM,
+                layout=_field(),
+            )
             for name, label in (
                 ("client_id", "Client id"),
                 ("client_secret", "Client secret"),
@@ -266,12 +302,17 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self._authorize_url = ""
         """The pending authorization page (a link, no secret in it)."""
         # step 1
-        self.profile = w.Dropdown(options=[], description="Profile")
+        # as wide as its longest option ("ada@example.com (google)"), within the panel
+        self.profile = w.Dropdown(
+            options=[], description="Profile", style=_FIT, layout=_field("auto")
+        )
         self.profile.observe(self._wrap(self._profile_changed), names="value")
         # step 2
         self.callback_url = w.Text(
             description="Callback",
             placeholder="automatic: the receiver in this kernel, or the ngrok tunnel",
+            style=_FIT,
+            layout=_field("40em"),
         )
         self.callback_url.observe(
             self._wrap(lambda ch: c.set_input("callback_url", ch["new"])), names="value"
@@ -288,16 +329,28 @@ class Wizard(w.VBox):  # type: ignore[misc]
         }
         for name, button in self.act_buttons.items():
             button.on_click(self._wrap(lambda _b, n=name: self._act(n)))
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile", style=_FIT)
         self.feed = w.HTML()
         self.feed.add_class("cav-feed")
         self.periods_table = w.HTML()
         self.periods_table.add_class("cav-periods")
         # step 4
         self.minutes = w.BoundedIntText(
-            value=c.inputs.minutes, min=5, max=480, description="Minutes"
+            value=c.inputs.minutes,
+            min=5,
+            max=480,
+            description="Minutes",
+            style=_FIT,
+            layout=_field("12em"),
         )
-        self.days = w.BoundedIntText(value=c.inputs.days, min=1, max=35, description="Days")
+        self.days = w.BoundedIntText(
+            value=c.inputs.days,
+            min=1,
+            max=35,
+            description="Days",
+            style=_FIT,
+            layout=_field("10em"),
+        )
         self.minutes.observe(
             self._wrap(lambda ch: c.set_input("minutes", ch["new"])), names="value"
         )
@@ -335,24 +388,24 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 self.attendee_name,
                 self.data_center,
                 *self.secret_fields.values(),
-                w.HBox([self.authorize, self.authorize_link]),
+                _row([self.authorize, self.authorize_link]),
             ],
             "calendar": [self.profile],
             "channel": [self.callback_url],
             "sync": [
-                w.HBox([self.act_buttons[n] for n in ("timed", "all_day", "recurring")]),
-                w.HBox([self.act_buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
+                _row([self.act_buttons[n] for n in ("timed", "all_day", "recurring")]),
+                _row([self.act_buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
                 self.progress,
                 self.feed,
                 self.periods_table,
             ],
-            "availability": [w.HBox([self.minutes, self.days]), self.slots_table],
+            "availability": [_row([self.minutes, self.days]), self.slots_table],
         }
         children = []
         for key in STEP_KEYS:
             step = c.steps[key]
             about = w.HTML(f'<p class="cav-about">{escape(step.about)}</p>')
-            buttons = w.HBox([self.run_buttons[key], self.next_buttons[key]])
+            buttons = _row([self.run_buttons[key], self.next_buttons[key]])
             panel = w.VBox([about, *extra[key], buttons, self.status[key]])
             panel.add_class(f"cav-step-{key}")
             self.panels[key] = panel
@@ -361,11 +414,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.accordion.add_class("cav-steps")
         week_box = w.VBox(
             [
-                w.HBox([prev_week, self.week_label, next_week]),
+                _row([prev_week, self.week_label, next_week]),
                 w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
                 self.week,
                 self.hover,
-                w.HBox([self.details, self.week_move, self.week_delete]),
+                _row([self.details, self.week_move, self.week_delete]),
             ]
         )
         week_box.add_class("cav-week-box")
