@@ -13,9 +13,16 @@ The layers (each imports only those below it; ``lint-imports`` checks it in ``ma
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 from cronofy_avail._version import __version__
+
+# A library logs, the application shows: without this, warnings of background work (a retry,
+# a refused delivery) reach Python's last-resort handler, sys.stderr, which in a Jupyter
+# kernel prints them into the output of the cell that started that work, whichever cell runs.
+# The commands, the wizard (its feed) and any application that configures logging show them.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from cronofy_avail.client.api import CronofyClient

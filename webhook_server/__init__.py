@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from importlib.resources import files
 from typing import Any
 
@@ -21,6 +22,10 @@ from webhook_server.plugin import (
     redact,
 )
 from webhook_server.server import WebhookServer
+
+# A library logs, the application shows (see cronofy_avail/__init__.py): no last-resort
+# handler writing into whichever notebook cell's output started the receiver.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def manifest() -> dict[str, Any]:

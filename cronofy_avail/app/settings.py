@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,6 +77,50 @@ WHERE_TO_GET: dict[str, str] = {
 
 class ConfigError(Exception):
     """The configuration is missing or wrong; the message names the variable and the fix."""
+
+
+ENV_FILE = ".env"
+PROJECT_MARKERS = ("pyproject.toml", ".git")
+"""A directory holding one of these is the project root: the search for ``.env`` stops there."""
+
+
+@dataclass(frozen=True, slots=True)
+class EnvSearch:
+    """Where :func:`find_env_file` looked, in order, and the file it found (if any)."""
+
+    found: Path | None
+    tried: tuple[Path, ...]
+
+
+def find_env_file(start: Path | None = None) -> EnvSearch:
+    """The ``.env`` in ``start`` (default: the working directory) or the nearest directory
+    above it, up to the project root (the first directory holding ``pyproject.toml`` or
+    ``.git``) or the filesystem root.
+
+    For notebooks: their kernels run in ``notebooks/``, while the README's ``.env`` sits at the
+    project's top. The commands read ``./.env`` only (or ``--env-file``)."""
+    here = (start or Path.cwd()).absolute()
+    tried: list[Path] = []
+    for directory in (here, *here.parents):
+        candidate = directory / ENV_FILE
+        tried.append(candidate)
+        if candidate.is_file():
+            return EnvSearch(candidate, tuple(tried))
+        if any((directory / marker).exists() for marker in PROJECT_MARKERS):
+            break
+    return EnvSearch(None, tuple(tried))
+
+
+def shown_path(path: Path, start: Path | None = None) -> str:
+    """``path`` as a person reads it: ``./.env``, ``../.env``, or absolute when far away."""
+    base = (start or Path.cwd()).absolute()
+    try:
+        relative = os.path.relpath(path, base)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    if relative.count("..") > 3:
+        return str(path)
+    return relative if relative.startswith("..") else f".{os.sep}{relative}"
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
@@ -249,6 +293,9 @@ class Settings(BaseSettings):
     user_id: str = Field(DEFAULT_USER, validation_alias=ENV_USER)
     env_file: Path | None = None
     """The ``.env`` file that was read, if any."""
+    env_tried: tuple[str, ...] = ()
+    """Where :meth:`load` looked for ``.env`` with ``search_parents`` (as shown to people,
+    e.g. ``./.env``, ``../.env``); empty when it read one given file."""
 
     # ------------------------------------------------------------------ loading
 
@@ -268,16 +315,26 @@ class Settings(BaseSettings):
     def load(
         cls,
         environ: Mapping[str, str] | None = None,
-        env_file: Path | None = Path(".env"),
+        env_file: Path | None = Path(ENV_FILE),
         *,
         env_file_required: bool = False,
+        search_parents: bool = False,
     ) -> Settings:
         """Settings from ``environ`` (default ``os.environ``) over the ``.env`` file.
 
         An absent ``env_file`` is skipped, unless ``env_file_required`` (a file named on the
         command line): then it is a :class:`ConfigError`. So is any invalid value: the message
         names the variable and never shows a secret.
+
+        ``search_parents`` (notebooks): instead of ``env_file``, the ``.env`` that
+        :func:`find_env_file` finds from the working directory up to the project root;
+        :meth:`env_note` then says which one was read, or where none was found.
         """
+        tried: tuple[str, ...] = ()
+        if search_parents:
+            search = find_env_file()
+            env_file, env_file_required = search.found, False
+            tried = tuple(shown_path(p) for p in search.tried)
         if env_file is not None and env_file_required and not env_file.is_file():
             what = "is not a file" if env_file.exists() else "does not exist"
             raise ConfigError(
@@ -294,7 +351,7 @@ class Settings(BaseSettings):
             file_values = parse_env(text, source=str(env_file))
             read_file = env_file
         sources = (  # the first source that has a field wins: the environment over .env
-            InitSettingsSource(cls, init_kwargs={"env_file": read_file}),
+            InitSettingsSource(cls, init_kwargs={"env_file": read_file, "env_tried": tried}),
             _Variables(cls, os.environ if environ is None else environ),
             _Variables(cls, file_values),
         )
@@ -406,9 +463,22 @@ class Settings(BaseSettings):
             values.append(urlsplit(self.db_url).password)
         return [v for v in values if v]
 
+    def env_note(self) -> str:
+        """Which ``.env`` was read, and where :meth:`load` looked when searching, e.g.
+        ``read /home/ada/proj/.env; tried ./.env, ../.env``."""
+        tried = f"; tried {', '.join(self.env_tried)}" if self.env_tried else ""
+        if self.env_file is not None:
+            return f"read {self.env_file.absolute()}{tried}"
+        return f"no .env file found{tried}" if tried else "no .env file read"
+
     def _missing(self, name: str) -> ConfigError:
         where = WHERE_TO_GET.get(name, "")
         source = f" or in {self.env_file}" if self.env_file else " or in a .env file"
+        if self.env_tried:  # a search: say where it looked
+            return ConfigError(
+                f"{name} is not set ({self.env_note()}).\nFix: set it in the "
+                f"environment{source}; get it from {where}."
+            )
         return ConfigError(
             f"{name} is not set. Set it in the environment{source}; get it from {where}."
         )

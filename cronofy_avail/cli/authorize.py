@@ -3,8 +3,9 @@ documented source.
 
 It prints the authorization URL (and opens it where a desktop browser exists) with the scopes
 the four steps need, receives the redirect on a listener at
-``http://127.0.0.1:PORT/oauth/callback`` (the redirect URI to register in the Cronofy
-application), or, with ``--paste``, reads the URL the browser was sent to. It checks ``state``,
+``http://127.0.0.1:8765/oauth/callback`` (the redirect URI to register in the Cronofy
+application, the notebook wizard's too: :mod:`cronofy_avail.app.oauth` serves both), or, with
+``--paste``, reads the URL the browser was sent to. It checks ``state``,
 exchanges the code, and keeps the tokens in the store (``0600``) as the user's credentials,
 where ``setup`` finds them when ``CRONOFY_ACCESS_TOKEN`` is not set. Tokens are never printed.
 
@@ -22,28 +23,23 @@ import os
 import secrets
 import sys
 import webbrowser
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TextIO, TypeVar
-from urllib.parse import parse_qs, urlsplit
-
-from aiohttp import web
+from typing import Any, TextIO
 
 from cronofy_avail.app.explain import CommandError, explain
+from cronofy_avail.app.oauth import (
+    CALLBACK_PATH,
+    CLI_WORDING,
+    DEFAULT_PORT,
+    code_from_redirect,
+    receive_redirect,
+)
 from cronofy_avail.app.settings import ENV_ACCESS_TOKEN, Settings
 from cronofy_avail.cli.common import Runtime, credentials_of, emit, runtime
 from cronofy_avail.cli.inputs import float_range, port_arg
 from cronofy_avail.client.api import DEFAULT_SCOPES
-from cronofy_avail.core.errors import AuthorizationCodeRefusedError, CronofyError
 from cronofy_avail.core.models import TokenResponse
-from cronofy_avail.runtime.serving import start_site
 from cronofy_avail.runtime.store import StoredCredentials, UserRecord
-
-CALLBACK_PATH = "/oauth/callback"
-DEFAULT_PORT = 8765
-DONE_PAGE = "Authorized: cronofy-avail has the tokens. You can close this tab."
-
-T = TypeVar("T")
 
 
 def add_authorize_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,149 +85,6 @@ def _has_desktop() -> bool:
     return sys.platform == "darwin" or bool(
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     )
-
-
-def code_from_redirect(url: str, expected_state: str) -> str:
-    """The ``code`` of a redirect URL, after checking ``state`` (and reporting ``error``)."""
-    text = url.strip()
-    paste_whole = (
-        "Fix: paste the whole URL the browser shows after allowing access (it starts with the "
-        "redirect URI and contains ?code=…&state=…)."
-    )
-    if not text:
-        raise CommandError(f"nothing was pasted; nothing was stored.\n{paste_whole}")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise CommandError(
-            f"what was pasted is not a URL (no http(s)://host); nothing was stored.\n{paste_whole}"
-        )
-    query = parse_qs(parts.query)
-
-    def one(name: str) -> str | None:
-        values = query.get(name)
-        return values[0] if values else None
-
-    # The state first, for an error too: a redirect that is not the answer to this run (an
-    # old tab, someone else's link) must neither end it nor be believed.
-    state = one("state")
-    if state is None or not secrets.compare_digest(state, expected_state):
-        raise CommandError(
-            "the redirect's state does not match the one this run sent: it is not the answer "
-            "to this authorization (an old tab, or someone else's link); nothing was stored.\n"
-            "Fix: run `cronofy-avail authorize` again and use the URL it prints."
-        )
-    error = one("error")
-    if error:
-        raise CommandError(
-            f"Cronofy did not authorize: {error}"
-            + (f" ({one('error_description')})" if one("error_description") else "")
-            + ".\nFix: run `cronofy-avail authorize` again and allow the access asked for."
-        )
-    code = one("code")
-    if not code:
-        raise CommandError(
-            "the redirect has no code.\nFix: paste the whole URL the browser shows after "
-            "allowing access (it contains ?code=…&state=…)."
-        )
-    return code
-
-
-Complete = Callable[[str], Awaitable[T]]
-"""Exchange a code and store the tokens; what it returns is the run's result."""
-
-
-def failure_page(exc: Exception, explained: str) -> web.Response:
-    """What the browser hears when the code did not become stored tokens: a 4xx when what the
-    browser brought was refused (the code) or conflicts with the store, a 502 when Cronofy
-    refused the application or failed, a 500 otherwise. ``explained``: the terminal's
-    (masked) explanation, of which the page shows the first line."""
-    if isinstance(exc, AuthorizationCodeRefusedError):
-        status = 400
-    elif isinstance(exc, CommandError):
-        status = 409
-    elif isinstance(exc, CronofyError):
-        status = 502
-    else:
-        status = 500
-    reason = explained.splitlines()[0] if explained else "an unexpected error"
-    return web.Response(
-        status=status,
-        text=(
-            "Not authorized: cronofy-avail could not complete the authorization, and nothing "
-            f"was stored.\nWhy: {reason}\nThe terminal running `cronofy-avail authorize` says "
-            "what to do next."
-        ),
-    )
-
-
-async def _answer(request: web.Request, response: web.Response) -> web.Response:
-    """Send ``response`` now, before the run ends and the listener closes; a browser that went
-    away meanwhile changes nothing (the terminal says the outcome)."""
-    with contextlib.suppress(ConnectionError):
-        await response.prepare(request)
-        await response.write_eof()
-    return response
-
-
-async def _receive(
-    port: int,
-    expected_state: str,
-    announce: asyncio.Future[str],
-    complete: Complete[T],
-    explain_failure: Callable[[Exception], str],
-    arrived: Callable[[], None],
-) -> T:
-    """Serve the callback on 127.0.0.1 until one redirect with the right state arrives, then
-    ``complete`` its code before answering the browser: it hears "Authorized" only once the
-    tokens are stored, and a failure page (with the reason the terminal gives) otherwise.
-    ``arrived`` is called when that redirect arrives (the wait for it is over)."""
-    received: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-    completing = False
-
-    async def callback(request: web.Request) -> web.Response:
-        nonlocal completing
-        try:
-            code = code_from_redirect(str(request.url), expected_state)
-        except CommandError as exc:
-            if "state does not match" in str(exc):
-                # Not our answer: keep waiting for the real one.
-                return web.Response(status=400, text="Unexpected state; ignored.")
-            if not received.done():
-                received.set_exception(exc)
-            return web.Response(status=400, text=str(exc).splitlines()[0])
-        if completing or received.done():
-            return web.Response(
-                status=409, text="This authorization is already being completed; see the terminal."
-            )
-        completing = True
-        arrived()
-        try:
-            result = await complete(code)
-        except Exception as exc:  # each failure is the run's: the terminal explains it
-            response = await _answer(request, failure_page(exc, explain_failure(exc)))
-            if not received.done():
-                received.set_exception(exc)
-            return response
-        response = await _answer(request, web.Response(text=DONE_PAGE))
-        if not received.done():
-            received.set_result(result)
-        return response
-
-    app = web.Application()
-    app.router.add_get(CALLBACK_PATH, callback)
-    try:
-        runner, base = await start_site(app, "127.0.0.1", port)
-    except OSError as exc:
-        raise CommandError(
-            f"cannot listen on 127.0.0.1:{port} for the redirect ({exc.strerror or exc}).\n"
-            "Fix: stop what uses the port, or pass --port with the port of another registered "
-            "redirect URI (or use --paste)."
-        ) from exc
-    try:
-        announce.set_result(f"{base}{CALLBACK_PATH}")
-        return await received
-    finally:
-        await runner.cleanup()
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,13 +141,14 @@ async def run_authorize(args: argparse.Namespace, settings: Settings, out: TextI
                 else:
                     announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
                     receiving = asyncio.ensure_future(
-                        _receive(
+                        receive_redirect(
                             args.port,
                             state,
                             announced,
                             lambda code: complete(code, announced.result()),
                             explain_failure,
                             lambda: deadline.reschedule(None),
+                            CLI_WORDING,
                         )
                     )
                     first: set[asyncio.Future[Any]] = {announced, receiving}

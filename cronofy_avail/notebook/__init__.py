@@ -16,17 +16,27 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cronofy_avail.notebook.config import NotebookError, load_settings
     from cronofy_avail.notebook.controller import StepState, WizardController
     from cronofy_avail.notebook.widgets import WeekView, Wizard
 
 _WHERE = {
+    "NotebookError": "cronofy_avail.notebook.config",
+    "load_settings": "cronofy_avail.notebook.config",
     "StepState": "cronofy_avail.notebook.controller",
     "WizardController": "cronofy_avail.notebook.controller",
     "WeekView": "cronofy_avail.notebook.widgets",
     "Wizard": "cronofy_avail.notebook.widgets",
 }
 
-__all__ = ["StepState", "WeekView", "Wizard", "WizardController"]
+__all__ = [
+    "NotebookError",
+    "StepState",
+    "WeekView",
+    "Wizard",
+    "WizardController",
+    "load_settings",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import getpass
 import json
 import logging
@@ -24,17 +25,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from aiohttp import web
 
-from cronofy_avail.app.explain import CommandError, explain
+from cronofy_avail.app.explain import REAUTHORIZE, CommandError, explain
 from cronofy_avail.app.ngrok import discover_public_url
+from cronofy_avail.app.oauth import DEFAULT_PORT, Wording, receive_redirect
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, build_client, for_app, open_system
-from cronofy_avail.client.api import CronofyClient
-from cronofy_avail.core.errors import CronofyError
+from cronofy_avail.client.api import DEFAULT_SCOPES, CronofyClient
+from cronofy_avail.core.errors import CronofyTimeoutError, CronofyTransportError
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import (
     AvailablePeriod,
@@ -55,9 +57,9 @@ from cronofy_avail.core.week import (
     time_at,
 )
 from cronofy_avail.emulator.control_client import EmulatorControl
+from cronofy_avail.notebook.config import NotebookError
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator
-from cronofy_avail.runtime.serving import start_site
 from cronofy_avail.runtime.steps import (
     busy_calendar_ids,
     create_sub_calendar,
@@ -158,12 +160,35 @@ TRAP = (
 )
 
 
+NOTEBOOK_WORDING = Wording(
+    again="press Authorize in the notebook again",
+    done_page=(
+        "Authorized: the notebook has the tokens (kept hidden) and connects now. You can "
+        "close this tab."
+    ),
+    where_next="The notebook's Connect panel says what to do next.",
+    busy_port=(
+        "stop what uses it (a `cronofy-avail authorize` still waiting?), or run "
+        "wizard.controller.set_input('redirect_port', PORT) with the port of another redirect "
+        "URI registered in your Cronofy application"
+    ),
+)
+"""The shared OAuth listener's words in the notebook."""
+
+
+FEED_LIMIT = 200
+"""Feed lines kept (step 3 shows the last :data:`FEED_SHOWN` of them)."""
+
+FEED_SHOWN = 40
+
+
 MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
 """The shortest drag (SVG units) that creates an event."""
 
 
-class WizardError(Exception):
-    """A step was asked for out of order, or an input is missing; the message says what to do."""
+class WizardError(NotebookError):
+    """A step was asked for out of order, or an input is missing; the message says what to do
+    (in a notebook, the message alone: no traceback)."""
 
 
 @dataclass
@@ -195,9 +220,10 @@ class Inputs:
     days: int = 5
     name: str = ""
     """The attendee's name on a workshop's instructor page (empty: the login name)."""
-    redirect_port: int = 0
-    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``): register
-    that exact URL with your Cronofy application; 0 picks a free one (emulators accept any)."""
+    redirect_port: int = DEFAULT_PORT
+    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``), by default
+    the one ``cronofy-avail authorize`` listens on: register that exact URL with your Cronofy
+    application; 0 picks a free one (emulators accept any)."""
 
 
 class _Secrets:
@@ -301,7 +327,13 @@ class WizardController:
         self.refreshes = 0
         self.authorization: str = ""
         """What the Authorize flow says (never the tokens)."""
-        self._oauth_runner: web.AppRunner | None = None
+        self._oauth_task: asyncio.Task[None] | None = None
+        self._configuration = ""
+        self._failed_actions: set[str] = set()
+        self.stopped = False
+        """:meth:`shutdown` ran: nothing runs here any more."""
+        """Steps shown failed because an action of theirs failed after they were done."""
+        """Which .env the last real-Cronofy connect read (or where none was found)."""
         self.authorized = asyncio.Event()
 
     # ------------------------------------------------------------------ observing
@@ -365,6 +397,8 @@ class WizardController:
         ``step.error``). Raises :class:`WizardError` only when an earlier step is not done."""
         if key not in self.steps:
             raise WizardError(f"unknown step {key!r}; steps: {', '.join(STEP_KEYS)}")
+        if self.stopped:
+            raise WizardError("this wizard was shut down: run its cell again to start over")
         if not self.can_run(key):
             earlier = STEP_KEYS[STEP_KEYS.index(key) - 1]
             raise WizardError(f"step {self.steps[earlier].title!r} must be done first")
@@ -406,12 +440,56 @@ class WizardController:
         return True
 
     def _explain(self, exc: BaseException) -> str:
-        message = explain(exc).message
+        """Cause and fix in a notebook's words (no ``--debug``, no command to run), with the
+        traceback under it when ``debug``; no secret."""
+        message = self._unreachable(exc) or _notebook_words(explain(exc).message, self.debug)
         if self.debug:
             message += "\n\n" + "".join(traceback.format_exception(exc))
         for secret in self._secret_values():
             message = message.replace(secret, "…")
         return message
+
+    def _unreachable(self, exc: BaseException) -> str | None:
+        """The emulator this wizard talks to no longer answers (stopped, or its machine gone):
+        said as such, instead of a connection error's class name."""
+        backend = self.backend
+        control = backend.control if backend is not None else None
+        if control is None:
+            return None
+        if isinstance(exc, CronofyTransportError | CronofyTimeoutError):
+            if exc.url and urlsplit(exc.url).netloc != urlsplit(control.base_url).netloc:
+                return None
+        elif not isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
+            return None
+        if self.inputs.mode == "embedded":
+            return (
+                f"cannot reach the emulator at {control.base_url} (the one this wizard started "
+                "in this kernel): was the wizard shut down, or the kernel restarted?\n"
+                "Fix: run the wizard's cell again."
+            )
+        return (
+            f"cannot reach the emulator at {control.base_url}: is it still running?\n"
+            "Fix: start it again (in a workshop, ask the instructor), then press Connect in "
+            "step 0."
+        )
+
+    def _fail_action(self, key: str, exc: BaseException) -> None:
+        """A button's work (or a refresh) failed: the step shows it, and a step that was done
+        shows failed until an action of it succeeds again."""
+        step = self.steps[key]
+        step.error = self._explain(exc)
+        if step.state == StepState.DONE:
+            step.state = StepState.FAILED
+            self._failed_actions.add(key)
+        self._changed()
+
+    def _action_succeeded(self, key: str) -> None:
+        if key in self._failed_actions:
+            self._failed_actions.discard(key)
+            step = self.steps[key]
+            if step.state == StepState.FAILED:
+                step.state, step.error = StepState.DONE, None
+                self._changed()
 
     def _secret_values(self) -> list[str]:
         values = [
@@ -428,9 +506,19 @@ class WizardController:
     # ------------------------------------------------------------------ step 0: connect
 
     async def _run_connect(self, step: Step) -> None:
-        await self.close()
+        """Connect in a task of its own whose context names this wizard: the servers and
+        tasks it starts inherit that context, so what they log reaches this wizard's feed
+        (:class:`_FeedLog`), never the output of whichever cell happened to start them."""
+        context = contextvars.copy_context()
+        context.run(_WIZARD.set, self)
+        await asyncio.create_task(self._connect(step, asyncio.current_task()), context=context)
+
+    async def _connect(self, step: Step, caller: asyncio.Task[Any] | None) -> None:
+        # not the task waiting for this connect, nor a pending Authorize (its redirect connects)
+        await self._close_backend(keep=caller)
         self._reset_views()
         stack = AsyncExitStack()
+        stack.callback(_FeedLog.attach(self))
         try:
             mode = self.inputs.mode
             if mode == "embedded":
@@ -454,6 +542,7 @@ class WizardController:
         step.summary = f"Connected to {backend.where} as {backend.account_label}."
         step.lines = [
             f"Cronofy API: {backend.where}",
+            *([f"configuration: {self._configuration}"] if mode == "cronofy" else []),
             f"account: {account.email or account.account_id}",
             f"webhook receiver in this kernel: {backend.receiver_url}",
             f"profiles: {', '.join(p.profile_name for p in self.profiles) or '(none)'}",
@@ -576,9 +665,11 @@ class WizardController:
 
     @staticmethod
     def _settings() -> Settings:
-        """The configuration (the environment, then ``.env``): retries, sync overlap, and for
-        real Cronofy the application and tokens, unless typed into the password fields."""
-        return Settings.load()
+        """The configuration (the environment, then the ``.env`` of the working directory or
+        the nearest one above it, up to the project root: kernels run in ``notebooks/``):
+        retries, sync overlap, and for real Cronofy the application and tokens, unless typed
+        into the password fields."""
+        return Settings.load(search_parents=True)
 
     def attendee_name(self) -> str:
         """How the instructor page lists this attendee: the name typed, else the login."""
@@ -601,10 +692,19 @@ class WizardController:
         if access is None and user is not None and user.credentials is not None:
             access, refresh = user.credentials.access_token, user.credentials.refresh_token
         if not client_id or not secrets_ or not access:
+            missing = [
+                name
+                for name, value in (
+                    ("CRONOFY_CLIENT_ID", client_id),
+                    ("CRONOFY_CLIENT_SECRET", secrets_),
+                    ("CRONOFY_ACCESS_TOKEN", access),
+                )
+                if not value
+            ]
             raise CommandError(
-                "real Cronofy needs CRONOFY_CLIENT_ID, CRONOFY_CLIENT_SECRET and "
-                "CRONOFY_ACCESS_TOKEN.\nFix: put them in .env or the environment, or type them "
-                "in the password fields (they are never shown back)."
+                f"real Cronofy needs {', '.join(missing)}, not set ({settings.env_note()}).\n"
+                "Fix: put them in .env or the environment, or type them in the password fields "
+                "(they are never shown back); no token yet: press Authorize."
             )
         session = aiohttp.ClientSession()
         stack.push_async_callback(session.close)
@@ -621,6 +721,7 @@ class WizardController:
         )
         client = system.client(access_token=access, refresh_token=refresh)
         where = settings.api_base_url or f"Cronofy ({data_center} data center)"
+        self._configuration = settings.env_note()
         return _Backend(store, coordinator, client, server, receiver, None, where, "your account")
 
     async def _resume(self) -> None:
@@ -666,11 +767,14 @@ class WizardController:
     # ------------------------------------------------------------------ Authorize (OAuth)
 
     async def authorize_url(self) -> str:
-        """Real Cronofy: start a local redirect receiver and return the page to open.
+        """Real Cronofy: start the redirect listener and return the page to open.
 
-        The user signs in and agrees at Cronofy, which redirects to
-        ``http://127.0.0.1:PORT/oauth/callback`` with a code; the code is exchanged for
-        tokens that are kept with the other secrets (never shown) and Connect can run.
+        The same listener and redirect URI as ``cronofy-avail authorize``
+        (:data:`~cronofy_avail.app.oauth.REDIRECT_URI`, ``http://127.0.0.1:8765/oauth/callback``:
+        register that one in the Cronofy application). The user signs in and agrees at
+        Cronofy, which redirects there with a code; the code is exchanged for tokens before
+        the browser hears "Authorized", the tokens are kept with the other secrets (never
+        shown), and the wizard connects.
         """
         settings = self._settings()
         client_id = self.secrets.client_id or settings.client_id
@@ -678,13 +782,13 @@ class WizardController:
         client_secret = self.secrets.client_secret or (known[0] if known else None)
         if not client_id or not client_secret:
             raise CommandError(
-                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET."
-                "\nFix: put them in .env or the environment, or type them in the password "
-                "fields first."
+                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET "
+                f"({settings.env_note()}).\nFix: put them in .env or the environment, or type "
+                "them in the password fields first."
             )
         await self._stop_oauth()
         self.authorized.clear()
-        expected_state = secrets.token_urlsafe(16)
+        expected_state = secrets.token_urlsafe(24)
         data_center = self.inputs.data_center or settings.data_center
         app_settings = for_app(
             settings,
@@ -693,52 +797,76 @@ class WizardController:
             api_base_url=settings.api_base_url,
             data_center=data_center,
         )
-        redirect: dict[str, str] = {}
+        announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-        async def callback(request: web.Request) -> web.Response:
-            if request.query.get("state") != expected_state or "code" not in request.query:
-                return web.Response(
-                    status=400, text="Unexpected request: start again from the notebook."
-                )
+        async def complete(code: str) -> None:
             async with build_client(app_settings) as client:
-                try:
-                    tokens = await client.exchange_code(request.query["code"], redirect["uri"])
-                except CronofyError as exc:
-                    self.authorization = self._explain(exc)
-                    self._changed()
-                    return web.Response(
-                        status=400, text="Cronofy refused the code: see the notebook."
-                    )
+                tokens = await client.exchange_code(code, announced.result())
             self.secrets.client_id, self.secrets.client_secret = client_id, client_secret
             self.secrets.access_token = tokens.access_token
             self.secrets.refresh_token = tokens.refresh_token
-            self.authorization = "Authorized: tokens received and kept hidden. Press Connect."
+            self.authorization = "Authorized: tokens received and kept hidden. Connecting…"
             self.authorized.set()
             self.invalidate("connect")
-            return web.Response(
-                text="Authorized. You can close this tab and go back to the notebook."
-            )
 
-        app = web.Application()
-        app.router.add_get("/oauth/callback", callback)
-        self._oauth_runner, base = await start_site(app, "127.0.0.1", self.inputs.redirect_port)
-        redirect["uri"] = base + "/oauth/callback"
+        listening = asyncio.ensure_future(
+            receive_redirect(
+                self.inputs.redirect_port,
+                expected_state,
+                announced,
+                complete,
+                self._explain,
+                wording=NOTEBOOK_WORDING,
+            )
+        )
+        self._oauth_task = listening
+        first: set[asyncio.Future[Any]] = {announced, listening}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        if not announced.done():
+            await listening  # raises why the listener could not start
+        listening.add_done_callback(self._authorization_ended)
         async with build_client(app_settings) as client:
             url = client.authorization_url(
-                redirect["uri"],
-                state=expected_state,
-                scope="read_account list_calendars create_calendar read_events",
+                announced.result(), state=expected_state, scope=" ".join(DEFAULT_SCOPES)
             )
         self.authorization = (
-            f"Open the link, sign in and agree; Cronofy returns to {redirect['uri']}."
+            f"Open the link, sign in and agree; Cronofy returns to {announced.result()} "
+            "(the redirect URI registered in your Cronofy application)."
         )
         self._changed()
         return url
 
+    def _authorization_ended(self, task: asyncio.Task[None]) -> None:
+        """The redirect came back: connect with the tokens, or say why there are none."""
+        if task.cancelled() or task is not self._oauth_task:
+            return
+        self._oauth_task = None
+        exc = task.exception()
+        if exc is None:
+            self.spawn(self.run_step("connect"), step="connect")
+            return
+        self.authorization = self._explain(exc)
+        self.steps["connect"].error = self.authorization
+        self._changed()
+
+    @property
+    def oauth_pending(self) -> bool:
+        """An Authorize listener waits for its redirect."""
+        return self._oauth_task is not None and not self._oauth_task.done()
+
+    async def authorization_done(self) -> None:
+        """Wait until the pending authorization (and the connect it starts) ended."""
+        task = self._oauth_task
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        await self.wait_tasks()
+
     async def _stop_oauth(self) -> None:
-        runner, self._oauth_runner = self._oauth_runner, None
-        if runner is not None:
-            await runner.cleanup()
+        task, self._oauth_task = self._oauth_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # ------------------------------------------------------------------ step 1: sub calendar
 
@@ -850,7 +978,7 @@ class WizardController:
         )
         if result.plan is not None:
             item.detail = result.plan.explain(ZoneInfo(self.inputs.tzid)).splitlines()
-        self.feed.append(item)
+        self.add_to_feed(item)
         self.request_refresh()
 
     async def _read_deliveries(self) -> None:
@@ -859,7 +987,23 @@ class WizardController:
             if (d.delivery_id or 0) <= self._seen_delivery or d.user_id != self.inputs.user_id:
                 continue
             self._seen_delivery = max(self._seen_delivery, d.delivery_id or 0)
-            self.feed.append(FeedItem("delivery", _delivery_text(d)))
+            self.add_to_feed(FeedItem("delivery", _delivery_text(d)))
+
+    def add_to_feed(self, item: FeedItem) -> None:
+        """A feed line; only the last :data:`FEED_LIMIT` are kept."""
+        self.feed.append(item)
+        del self.feed[:-FEED_LIMIT]
+
+    def _logged(self, record: logging.LogRecord) -> None:
+        """A warning of this wizard's background work (a retry, a refused delivery): a feed
+        line, masked, drawn on the next turn of the loop (never inside the logging call)."""
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        for secret in self._secret_values():
+            text = text.replace(secret, "…")
+        self.add_to_feed(FeedItem("log", " ".join(text.split())))
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._changed)
 
     def request_refresh(self) -> None:
         """Re-read deliveries, events, periods (and slots once step 4 ran), coalesced."""
@@ -873,9 +1017,8 @@ class WizardController:
             self._refresh_again = False
             try:
                 await self.refresh()
-            except CronofyError as exc:
-                self.steps["sync"].error = self._explain(exc)
-                self._changed()
+            except Exception as exc:  # nobody awaits this task: shown, never left unretrieved
+                self._fail_action("sync", exc)
             if not self._refresh_again:
                 return
 
@@ -1046,18 +1189,21 @@ class WizardController:
             task: asyncio.Task[Any] = asyncio.ensure_future(self._guard(coro, step))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            # cancelled before it began (a Connect closing the old backend): never awaited
+            task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
 
         self.call_soon(start)
 
     async def _guard(self, coro: Any, step: str) -> Any:
         try:
-            return await coro
+            result = await coro
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self.steps[step].error = self._explain(exc)
-            self._changed()
+            self._fail_action(step, exc)
             return None
+        self._action_succeeded(step)
+        return result
 
     async def wait_tasks(self) -> None:
         """Wait for everything the buttons scheduled (tests, scripted cells)."""
@@ -1215,11 +1361,22 @@ class WizardController:
 
     # ------------------------------------------------------------------ lifecycle
 
+    async def shutdown(self) -> None:
+        """Stop for good (:meth:`close`); the views then say so, and no step runs again: the
+        wizard's cell, run again, makes a new one."""
+        await self.close()
+        self.stopped = True
+        self._changed()
+
     async def close(self) -> None:
         """Stop the emulator, receiver and background work this wizard started."""
-        current = asyncio.current_task()
+        await self._close_backend()
+        await self._stop_oauth()
+
+    async def _close_backend(self, keep: asyncio.Task[Any] | None = None) -> None:
+        spared = {asyncio.current_task(), keep}
         for task in list(self._tasks):
-            if task is not current:  # a Connect button re-connecting closes the old backend
+            if task not in spared:  # a Connect button re-connecting closes the old backend
                 task.cancel()
         if self._refresh_task is not None:
             self._refresh_task.cancel()
@@ -1228,7 +1385,69 @@ class WizardController:
         stack, self._stack, self.backend = self._stack, None, None
         if stack is not None:
             await stack.aclose()
-        await self._stop_oauth()
+
+
+_WIZARD: contextvars.ContextVar[WizardController | None] = contextvars.ContextVar(
+    "cronofy_avail_wizard", default=None
+)
+"""The wizard whose work runs in this context (set for its connect, inherited by every task
+and server it starts)."""
+
+LOGGERS = ("cronofy_avail", "webhook_server")
+"""The loggers whose warnings a wizard shows in its feed (the library's own: they have a
+``NullHandler``, so nothing reaches Python's last-resort handler, i.e. ``sys.stderr``, which in
+a kernel prints into the output of the cell that started the background work)."""
+
+
+class _FeedLog(logging.Handler):
+    """Warnings logged by a wizard's background work, as lines of that wizard's feed."""
+
+    def __init__(self, wizard: WizardController) -> None:
+        super().__init__(logging.WARNING)
+        self.wizard = wizard
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if _WIZARD.get() is not self.wizard:
+            return  # another wizard's work, or a cell's own
+        try:
+            self.wizard._logged(record)
+        except Exception:
+            self.handleError(record)
+
+    @classmethod
+    def attach(cls, wizard: WizardController) -> Callable[[], None]:
+        """Start feeding ``wizard``; returns the detacher."""
+        handler = cls(wizard)
+        loggers = [logging.getLogger(name) for name in LOGGERS]
+        for logger in loggers:
+            logger.addHandler(handler)
+
+        def detach() -> None:
+            for logger in loggers:
+                logger.removeHandler(handler)
+
+        return detach
+
+
+_NOTEBOOK_WORDS = (
+    (
+        REAUTHORIZE,
+        "press Authorize in step 0 (or put new tokens in CRONOFY_ACCESS_TOKEN / "
+        "CRONOFY_REFRESH_TOKEN) and run Connect again",
+    ),
+    ("run `cronofy-avail setup` again to recreate it", "run steps 1 and 2 again to recreate it"),
+    ("start again with `cronofy-avail authorize`", "press Authorize in step 0 again"),
+)
+"""The explainer's command-line fixes, and what to do in the wizard instead."""
+
+
+def _notebook_words(message: str, debug: bool) -> str:
+    for cli, notebook in _NOTEBOOK_WORDS:
+        message = message.replace(cli, notebook)
+    hint = "\nrun with --debug for the traceback"
+    if hint in message:  # an unexpected error
+        message = message.replace(hint, "" if debug else "\n(Wizard(debug=True) shows where.)")
+    return message
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

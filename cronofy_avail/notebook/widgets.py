@@ -21,8 +21,10 @@ import traitlets
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.core.week import COLORS
 from cronofy_avail.notebook.controller import (
+    FEED_SHOWN,
     MODES,
     STEP_KEYS,
+    FeedItem,
     Step,
     StepState,
     WizardController,
@@ -92,6 +94,15 @@ export default { render };
 """
 
 
+STOPPED = "Stopped: the receiver and syncs were shut down; run the cell again to start over."
+SAVED_NOTE = "The wizard ran here; run the cell again to use it."
+"""What a notebook shows where the live wizard cannot be drawn (reopened from disk)."""
+_NOTE_STYLE = "padding:6px 10px;border-left:4px solid #888;background:#f4f4f4;color:#333"
+_STOPPED_STYLE = (
+    "padding:6px 10px;border-left:4px solid #a15c00;background:#fff4e0;color:#5a3500;"
+    "font-weight:bold"
+)
+
 SLOT_ROWS = 6
 """First slots listed side by side; the week view shows them all."""
 
@@ -118,8 +129,13 @@ class WeekView(anywidget.AnyWidget):
     drag = traitlets.Dict().tag(sync=True)
 
 
-def _status_html(step: Step) -> str:
-    parts = [f'<div class="cav-state cav-state-{step.state}">{step.icon} {step.state}</div>']
+def _status_html(step: Step, *, stopped: bool = False) -> str:
+    state = (
+        '<div class="cav-state cav-state-stopped">■ stopped</div>'
+        if stopped
+        else f'<div class="cav-state cav-state-{step.state}">{step.icon} {step.state}</div>'
+    )
+    parts = [state]
     if step.summary:
         parts.append(f'<div class="cav-summary">{escape(step.summary)}</div>')
     if step.lines:
@@ -133,6 +149,33 @@ def _status_html(step: Step) -> str:
     return "".join(parts)
 
 
+_FEED_COLORS = {"log": "#a15c00", "sync": "inherit", "delivery": "inherit"}
+
+
+def _feed_html(items: Sequence[FeedItem]) -> str:
+    """Step 3's feed, newest first, in a box of bounded height that scrolls."""
+    if not items:
+        return '<div class="cav-feed-items">(nothing yet: deliveries and syncs appear here)</div>'
+    rows = []
+    for f in reversed(items):
+        detail = (
+            '<pre style="margin:2px 0 4px 1em;white-space:pre">'
+            + escape("\n".join(f.detail[:12]))
+            + "</pre>"
+            if f.detail and f.kind == "sync"
+            else ""
+        )
+        color = _FEED_COLORS.get(f.kind, "inherit")
+        rows.append(
+            f'<div class="cav-feed-{f.kind}" style="color:{color}">{escape(f.text)}{detail}</div>'
+        )
+    return (
+        '<div class="cav-feed-items" style="max-height:16em;overflow:auto;border:1px solid '
+        '#ddd;padding:2px 4px;font-size:small">'
+        '<div style="color:#777">newest first</div>' + "".join(rows) + "</div>"
+    )
+
+
 def _table(headers: list[str], rows: Sequence[tuple[str, ...]], css: str) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -141,8 +184,27 @@ def _table(headers: list[str], rows: Sequence[tuple[str, ...]], css: str) -> str
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+_FORM = {"description_width": "8.5em"}
+"""The Connect form's labels: one width, so the fields line up, that holds its longest label
+("Refresh token", "Data center") in any font (em: it grows with the font)."""
+_FIT = {"description_width": "initial"}
+"""A label as wide as its text: never cut short."""
+
+
+def _field(width: str = "26em") -> w.Layout:
+    """An input's box: wide enough for its placeholder, never wider than the panel."""
+    return w.Layout(width=width, max_width="100%")
+
+
+def _row(children: list[w.Widget]) -> w.HBox:
+    """Side by side, wrapping onto the next line when the panel is narrow."""
+    return w.HBox(children, layout=w.Layout(flex_flow="row wrap", align_items="center"))
+
+
 def _button(description: str, css: str, **kw: Any) -> w.Button:
-    button = w.Button(description=description, **kw)
+    """A button as wide as its text (ipywidgets' fixed 148 px cut "Create or reuse the
+    Availability calendar" short)."""
+    button = w.Button(description=description, layout=w.Layout(width="auto", min_width="6em"), **kw)
     button.add_class(css)
     return button
 
@@ -178,25 +240,42 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.status[key].add_class(f"cav-status-{key}")
 
         # step 0 inputs
-        self.mode = w.Dropdown(options=list(MODES), value=c.inputs.mode, description="Cronofy")
+        self.mode = w.Dropdown(
+            options=list(MODES),
+            value=c.inputs.mode,
+            description="Cronofy",
+            style=_FORM,
+            layout=_field("18em"),
+        )
         self.emulator_url = w.Text(
             value=c.inputs.emulator_url,
             description="Emulator",
             placeholder="http://instructor:8181 (shared emulator)",
+            style=_FORM,
+            layout=_field("32em"),
         )
         self.attendee_name = w.Text(
             value=c.inputs.name,
             description="Your name",
             placeholder="shown on the instructor's page (workshop)",
+            style=_FORM,
+            layout=_field("32em"),
         )
         self.attendee_name.add_class("cav-attendee-name")
         self.data_center = w.Dropdown(
             options=["us", "uk", "de", "au", "ca", "sg"],
             value=c.inputs.data_center,
             description="Data center",
+            style=_FORM,
+            layout=_field("18em"),
         )
         self.secret_fields = {
-            name: w.Password(description=label, placeholder="from .env / environment")
+            name: w.Password(
+                description=label,
+                placeholder="from .env / environment",
+                style=_FORM,
+                layout=_field(),
+            )
             for name, label in (
                 ("client_id", "Client id"),
                 ("client_secret", "Client secret"),
@@ -220,13 +299,20 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.authorize.on_click(self._wrap(lambda _b: c.spawn(self._authorize(), step="connect")))
         self.authorize_link = w.HTML()
         self.authorize_link.add_class("cav-authorize-link")
+        self._authorize_url = ""
+        """The pending authorization page (a link, no secret in it)."""
         # step 1
-        self.profile = w.Dropdown(options=[], description="Profile")
+        # as wide as its longest option ("ada@example.com (google)"), within the panel
+        self.profile = w.Dropdown(
+            options=[], description="Profile", style=_FIT, layout=_field("auto")
+        )
         self.profile.observe(self._wrap(self._profile_changed), names="value")
         # step 2
         self.callback_url = w.Text(
             description="Callback",
             placeholder="automatic: the receiver in this kernel, or the ngrok tunnel",
+            style=_FIT,
+            layout=_field("40em"),
         )
         self.callback_url.observe(
             self._wrap(lambda ch: c.set_input("callback_url", ch["new"])), names="value"
@@ -243,16 +329,28 @@ class Wizard(w.VBox):  # type: ignore[misc]
         }
         for name, button in self.act_buttons.items():
             button.on_click(self._wrap(lambda _b, n=name: self._act(n)))
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile", style=_FIT)
         self.feed = w.HTML()
         self.feed.add_class("cav-feed")
         self.periods_table = w.HTML()
         self.periods_table.add_class("cav-periods")
         # step 4
         self.minutes = w.BoundedIntText(
-            value=c.inputs.minutes, min=5, max=480, description="Minutes"
+            value=c.inputs.minutes,
+            min=5,
+            max=480,
+            description="Minutes",
+            style=_FIT,
+            layout=_field("12em"),
         )
-        self.days = w.BoundedIntText(value=c.inputs.days, min=1, max=35, description="Days")
+        self.days = w.BoundedIntText(
+            value=c.inputs.days,
+            min=1,
+            max=35,
+            description="Days",
+            style=_FIT,
+            layout=_field("10em"),
+        )
         self.minutes.observe(
             self._wrap(lambda ch: c.set_input("minutes", ch["new"])), names="value"
         )
@@ -277,6 +375,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
         next_week = _button("next 7 days ▶", "cav-next-week")
         prev_week.on_click(self._wrap(lambda _b: c.shift_week(-1)))
         next_week.on_click(self._wrap(lambda _b: c.shift_week(1)))
+        self.week_pages = (prev_week, next_week)
+        self.stopped_banner = w.HTML(layout=w.Layout(display="none"))
+        self.stopped_banner.add_class("cav-stopped")
+        self._display_id: str | None = None
+        """The display id IPython showed the wizard under (see :meth:`_ipython_display_`)."""
 
         extra: dict[str, list[w.Widget]] = {
             "connect": [
@@ -285,23 +388,24 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 self.attendee_name,
                 self.data_center,
                 *self.secret_fields.values(),
+                _row([self.authorize, self.authorize_link]),
             ],
             "calendar": [self.profile],
             "channel": [self.callback_url],
             "sync": [
-                w.HBox([self.act_buttons[n] for n in ("timed", "all_day", "recurring")]),
-                w.HBox([self.act_buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
+                _row([self.act_buttons[n] for n in ("timed", "all_day", "recurring")]),
+                _row([self.act_buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
                 self.progress,
                 self.feed,
                 self.periods_table,
             ],
-            "availability": [w.HBox([self.minutes, self.days]), self.slots_table],
+            "availability": [_row([self.minutes, self.days]), self.slots_table],
         }
         children = []
         for key in STEP_KEYS:
             step = c.steps[key]
             about = w.HTML(f'<p class="cav-about">{escape(step.about)}</p>')
-            buttons = w.HBox([self.run_buttons[key], self.next_buttons[key]])
+            buttons = _row([self.run_buttons[key], self.next_buttons[key]])
             panel = w.VBox([about, *extra[key], buttons, self.status[key]])
             panel.add_class(f"cav-step-{key}")
             self.panels[key] = panel
@@ -310,15 +414,15 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.accordion.add_class("cav-steps")
         week_box = w.VBox(
             [
-                w.HBox([prev_week, self.week_label, next_week]),
+                _row([prev_week, self.week_label, next_week]),
                 w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
                 self.week,
                 self.hover,
-                w.HBox([self.details, self.week_move, self.week_delete]),
+                _row([self.details, self.week_move, self.week_delete]),
             ]
         )
         week_box.add_class("cav-week-box")
-        super().__init__([self.accordion, week_box])
+        super().__init__([self.stopped_banner, self.accordion, week_box])
         self.add_class("cav-wizard")
         c.on_change(self.redraw)
         self.redraw()
@@ -349,12 +453,63 @@ class Wizard(w.VBox):  # type: ignore[misc]
         await self.controller.settle(within)
 
     async def shutdown(self) -> None:
-        """Stop the emulator, the receiver and the background work, then close the widgets.
+        """Stop the emulator, the receiver and the background work. The wizard stays on
+        screen and says it stopped: where a notebook showed it, the display becomes a picture
+        of its last state (the steps, the week) under "Stopped: …", plain HTML that a notebook
+        reopened from disk shows as it was; the widgets themselves stay open, disabled.
+        (Closing them made the wizard vanish, and the saved notebook reopened with "Error
+        displaying widget: model not found".)
 
         (``close()`` stays ipywidgets' own: it closes the comms, and is called on garbage
         collection; it also schedules this stop on the wizard's loop.)"""
-        await self.controller.close()
-        super().close()
+        await self.controller.shutdown()
+        if self._display_id is not None:
+            from IPython.display import update_display
+
+            update_display(  # type: ignore[no-untyped-call]
+                self.stopped_bundle(), raw=True, display_id=self._display_id
+            )
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """The widget view, and for wherever it cannot be drawn (nbviewer, a static export, an
+        untrusted notebook) a message instead of ipywidgets' repr."""
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        if data is not None:
+            data["text/plain"] = SAVED_NOTE
+            data["text/html"] = (
+                f'<div class="cav-saved-note" style="{_NOTE_STYLE}">{escape(SAVED_NOTE)}</div>'
+            )
+        return data
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        """Shown by IPython (a cell's last value, ``display(wizard)``) under a display id of
+        its own, so that :meth:`shutdown` can replace what a saved notebook keeps."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is None:  # closed: nothing to draw
+            return
+        if self._display_id is None:
+            self._display_id = f"cronofy-avail-wizard-{self.model_id}"
+        display(bundle, raw=True, display_id=self._display_id)  # type: ignore[no-untyped-call]
+
+    def stopped_bundle(self) -> dict[str, str]:
+        """The wizard's last state as plain HTML: what its display becomes at shutdown."""
+        c = self.controller
+        steps = "".join(
+            f'<details class="cav-stopped-step" style="margin:2px 0"{" open" if s.error else ""}>'
+            f"<summary>{escape(s.icon)} {escape(s.title)} ({escape(s.state)})</summary>"
+            f'<div style="margin-left:1.5em">{_status_html(s)}</div></details>'
+            for s in c.steps.values()
+        )
+        html = (
+            f'<div class="cav-wizard-stopped">'
+            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
+            f'<div style="margin:6px 0">{steps}</div>'
+            f"<div><b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})</div>"
+            f'<div style="font-size:small">{_LEGEND}</div>{c.week_svg()}</div>'
+        )
+        return {"text/html": html, "text/plain": STOPPED}
 
     def close(self) -> None:
         super().close()
@@ -373,8 +528,34 @@ class Wizard(w.VBox):  # type: ignore[misc]
 
     def _wrap(self, handler: Callable[..., Any]) -> Callable[..., None]:
         """Every handler runs on the wizard's loop, whichever thread the message came in on
-        (see :meth:`WizardController.call_soon`)."""
-        return lambda *args: self.controller.call_soon(handler, *args)
+        (see :meth:`WizardController.call_soon`); none once the wizard was shut down."""
+
+        def run(*args: Any) -> None:
+            if not self.controller.stopped:
+                handler(*args)
+
+        return lambda *args: self.controller.call_soon(run, *args)
+
+    def controls(self) -> list[w.DOMWidget]:
+        """Every button and input (disabled once the wizard was shut down)."""
+        return [
+            *self.run_buttons.values(),
+            *self.next_buttons.values(),
+            *self.act_buttons.values(),
+            self.mode,
+            self.emulator_url,
+            self.attendee_name,
+            self.data_center,
+            *self.secret_fields.values(),
+            self.authorize,
+            self.profile,
+            self.callback_url,
+            self.minutes,
+            self.days,
+            self.week_move,
+            self.week_delete,
+            *self.week_pages,
+        ]
 
     def _run(self, key: str) -> None:
         self.controller.spawn(self.run_step(key), step=key)
@@ -391,11 +572,9 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.accordion.selected_index = STEP_KEYS.index(key)
 
     async def _authorize(self) -> None:
-        url = await self.controller.authorize_url()
-        self.authorize_link.value = (
-            f'<a href="{escape(url)}" target="_blank" rel="noopener">Open Cronofy to authorize</a>'
-            f" {escape(self.controller.authorization)}"
-        )
+        self._authorize_url = ""
+        self._authorize_url = await self.controller.authorize_url()
+        self.redraw()
 
     def _secret(self, name: str, change: dict[str, Any]) -> None:
         value = change["new"]
@@ -464,6 +643,9 @@ class Wizard(w.VBox):  # type: ignore[misc]
     def redraw(self) -> None:
         c = self.controller
         titles = []
+        if c.stopped:
+            self._draw_stopped()
+            return
         for key in STEP_KEYS:
             step = c.steps[key]
             titles.append(f"{step.icon} {step.title} ({step.state})")
@@ -481,8 +663,13 @@ class Wizard(w.VBox):  # type: ignore[misc]
             field.layout.display = "" if cronofy else "none"
         self.authorize.layout.display = "" if cronofy else "none"
         self.authorize_link.layout.display = "" if cronofy else "none"
-        if c.authorized.is_set():
-            self.authorize_link.value = escape(c.authorization)
+        pending = self._authorize_url and not c.authorized.is_set() and c.oauth_pending
+        self.authorize_link.value = (
+            f'<a href="{escape(self._authorize_url)}" target="_blank" rel="noopener">'
+            "Open Cronofy to authorize</a> "
+            if pending
+            else ""
+        ) + escape(c.authorization)
         options = [(f"{p.profile_name} ({p.provider_name})", p.profile_id) for p in c.profiles]
         if [o[1] for o in self.profile.options] != [o[1] for o in options]:
             self.profile.options = options
@@ -495,21 +682,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.progress.value = 0 if c.busy else self.progress.max
         self.progress.bar_style = "info" if c.busy else ""
         self.progress.description = "Syncing…" if c.busy else "Idle"
-        feed = c.feed[-40:]
-        self.feed.value = (
-            '<div class="cav-feed-items" style="max-height:14em;overflow:auto">'
-            + "".join(
-                f'<div class="cav-feed-{f.kind}">{escape(f.text)}'
-                + (
-                    "<pre>" + escape("\n".join(f.detail[:12])) + "</pre>"
-                    if f.detail and f.kind == "sync"
-                    else ""
-                )
-                + "</div>"
-                for f in feed
-            )
-            + "</div>"
-        )
+        self.feed.value = _feed_html(c.feed[-FEED_SHOWN:])
         self.periods_table.value = _table(
             ["Available Period", "start", "end", "event"], c.period_rows(), "cav-periods-table"
         )
@@ -525,6 +698,20 @@ class Wizard(w.VBox):  # type: ignore[misc]
         shown = on_emulator and (c.selected or "").startswith("event:")
         for button in (self.week_move, self.week_delete):
             button.layout.display = "" if shown else "none"
+
+    def _draw_stopped(self) -> None:
+        self.stopped_banner.value = (
+            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
+        )
+        self.stopped_banner.layout.display = ""
+        for control in self.controls():
+            control.disabled = True
+        for key, status in self.status.items():
+            status.value = _status_html(self.controller.steps[key], stopped=True)
+        self.accordion.titles = tuple(
+            f"■ {c.title} (stopped)" for c in self.controller.steps.values()
+        )
+        self.authorize_link.value = ""
 
 
 async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:

@@ -297,3 +297,97 @@ def test_max_attempts_takes_whole_numbers_only(value: str) -> None:
         return
     with pytest.raises(ConfigError, match="CRONOFY_AVAIL_MAX_ATTEMPTS must be a whole number"):
         Settings.load({"CRONOFY_AVAIL_MAX_ATTEMPTS": value}, None)
+
+
+# --------------------------------------------------------------------------- .env above
+
+
+def _project(tmp_path: Path) -> Path:
+    """``proj/`` (a project root: pyproject.toml) with ``proj/notebooks/`` below it."""
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    return root
+
+
+def test_a_notebook_kernel_finds_the_projects_env_above_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kernels run in notebooks/; the README's .env is at the project's top."""
+    root = _project(tmp_path)
+    (root / ".env").write_text("CRONOFY_CLIENT_ID=app_from_top\n")
+    monkeypatch.chdir(root / "notebooks")
+    monkeypatch.delenv("CRONOFY_CLIENT_ID", raising=False)
+    settings = Settings.load(search_parents=True)
+    assert settings.client_id == "app_from_top"
+    assert settings.env_file == root / ".env"
+    assert settings.env_note() == f"read {root / '.env'}; tried ./.env, ../.env"
+    # the commands read ./.env only
+    assert Settings.load().client_id is None
+
+
+def test_the_search_stops_at_the_project_root_and_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _project(tmp_path)
+    (tmp_path / ".env").write_text("CRONOFY_CLIENT_ID=outside_the_project\n")
+    monkeypatch.chdir(root / "notebooks")
+    for name in ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.load(search_parents=True)
+    assert settings.client_id is None
+    assert settings.env_file is None
+    assert settings.env_note() == "no .env file found; tried ./.env, ../.env"
+    with pytest.raises(ConfigError) as info:
+        settings.require_app()
+    assert str(info.value).startswith(
+        "CRONOFY_CLIENT_ID is not set (no .env file found; tried ./.env, ../.env)."
+    )
+
+
+def test_the_nearest_env_wins_and_a_git_checkout_is_a_root_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cronofy_avail.app.settings import find_env_file
+
+    root = tmp_path / "checkout"
+    (root / ".git").mkdir(parents=True)
+    (root / "a" / "b").mkdir(parents=True)
+    (root / ".env").write_text("CRONOFY_CLIENT_ID=top\n")
+    (root / "a" / ".env").write_text("CRONOFY_CLIENT_ID=nearer\n")
+    found = find_env_file(root / "a" / "b")
+    assert found.found == root / "a" / ".env"
+    assert found.tried == (root / "a" / "b" / ".env", root / "a" / ".env")
+    (root / "a" / ".env").unlink()
+    assert find_env_file(root / "a" / "b").found == root / ".env"
+    assert find_env_file(tmp_path).tried[0] == tmp_path / ".env"  # up to the filesystem root
+
+
+def test_a_notebook_shows_a_missing_variable_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cronofy_avail.notebook.config import NotebookError, load_settings
+
+    root = _project(tmp_path)
+    (root / ".env").write_text("CRONOFY_DATA_CENTER=uk\n")
+    monkeypatch.chdir(root / "notebooks")
+    for name in ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET", "CRONOFY_DATA_CENTER"):
+        monkeypatch.delenv(name, raising=False)
+    assert load_settings().data_center == "uk"
+    with pytest.raises(NotebookError) as info:
+        load_settings(require_app=True)
+    message = str(info.value)
+    assert message.startswith(
+        f"CRONOFY_CLIENT_ID is not set (read {root / '.env'}; tried ./.env, ../.env)."
+    )
+    # What IPython shows instead of a traceback: the message, nothing else.
+    shown = "\n".join(info.value._render_traceback_())
+    assert "Traceback" not in shown
+    assert "CRONOFY_CLIENT_ID is not set" in shown
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+    with pytest.raises(ConfigError):  # debug=True: the real exception, traceback and all
+        load_settings(require_app=True, debug=True)
+    (root / ".env").write_text("CRONOFY_DATA_CENTER=mars\n")
+    with pytest.raises(NotebookError, match=r"not a Cronofy data center.*read .*\.env; tried"):
+        load_settings()

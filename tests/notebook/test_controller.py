@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from datetime import time as time_of_day
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -353,6 +354,37 @@ async def test_real_cronofy_without_credentials_explains_the_fix(
         await c.close()
 
 
+async def test_a_kernel_in_notebooks_reads_the_projects_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared: Emulator
+) -> None:
+    """Kernels run in notebooks/; the README's .env sits at the project's top: the wizard
+    finds it there, and says which file it read (or where it looked when none was)."""
+    root = tmp_path / "proj"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    monkeypatch.chdir(root / "notebooks")
+    for name in ("CRONOFY_CLIENT_ID", "CRONOFY_CLIENT_SECRET", "CRONOFY_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    c = WizardController(mode="cronofy")
+    try:
+        step = await c.run_step("connect")
+        assert step.state == StepState.FAILED
+        assert "(no .env file found; tried ./.env, ../.env)" in (step.error or "")
+        assert "Traceback" not in (step.error or "")
+        account = await shared.create_account(tzid="Europe/London")
+        (root / ".env").write_text(
+            f"CRONOFY_CLIENT_ID={shared.client_id}\n"
+            f"CRONOFY_CLIENT_SECRET={shared.client_secret}\n"
+            f"CRONOFY_ACCESS_TOKEN={account.access_token}\n"
+            f"CRONOFY_API_BASE_URL={shared.base_url}\n"
+        )
+        step = await c.run_step("connect")
+        assert step.state == StepState.DONE, step.error
+        assert f"configuration: read {root / '.env'}; tried ./.env, ../.env" in step.lines
+    finally:
+        await c.close()
+
+
 async def test_real_cronofy_mode_runs_on_the_configured_retries_and_overlap(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object, shared: Emulator
 ) -> None:
@@ -579,3 +611,42 @@ async def test_a_drag_means_the_day_of_the_picture_it_was_made_on() -> None:
         assert utc_instant(event.start).astimezone(zone) == datetime.combine(
             shown, time_of_day(10), zone
         )
+
+
+async def test_background_warnings_reach_the_feed_not_a_cell(wizard: WizardController) -> None:
+    """The engine's retries run in background tasks started at connect: their warnings are
+    lines of this wizard's feed (in a kernel, Python's last-resort handler would print them
+    into whichever cell started the receiver)."""
+    import logging
+
+    assert await wizard.run_all()
+    backend = wizard.backend
+    assert backend is not None
+    assert backend.control is not None
+    other = WizardController()  # another wizard in the same kernel sees none of it
+    try:
+        assert (await other.run_step("connect")).state == StepState.DONE
+        await backend.control.add_fault(endpoint="POST /v1/batch", error_count=2, error_status=503)
+        await wizard.add_timed(wizard.tomorrow_at(9), wizard.tomorrow_at(10))
+        await wizard.settle()
+        logs = [f.text for f in wizard.feed if f.kind == "log"]
+        assert any(t.startswith("warning: POST /v1/batch failed") for t in logs), logs
+        assert not [f for f in other.feed if f.kind == "log"]
+        assert logging.getLogger("cronofy_avail").handlers[0].__class__ is logging.NullHandler
+    finally:
+        await other.close()
+    await wizard.close()
+    assert [type(h).__name__ for h in logging.getLogger("cronofy_avail").handlers] == [
+        "NullHandler"
+    ]  # closed wizards leave no handler behind
+
+
+def test_the_feed_keeps_the_last_lines_only() -> None:
+    from cronofy_avail.notebook.controller import FEED_LIMIT, FeedItem
+
+    c = WizardController()
+    for n in range(FEED_LIMIT + 25):
+        c.add_to_feed(FeedItem("delivery", f"line {n}"))
+    assert len(c.feed) == FEED_LIMIT
+    assert c.feed[0].text == "line 25"
+    assert c.feed[-1].text == f"line {FEED_LIMIT + 24}"

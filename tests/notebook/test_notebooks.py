@@ -201,14 +201,49 @@ def _all_text(nb: Any) -> str:
 
 
 def _client(nb: Any, cwd: Path) -> Any:
+    """An nbclient that files outputs the way JupyterLab does: under the cell whose execution
+    they belong to (their parent message), even while another cell runs. nbclient drops those;
+    JupyterLab shows them in the earlier cell, which is how background work started in one cell
+    printed into it while later cells ran. ``client.late`` lists them: (cell index, text)."""
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionComplete
+    from nbclient.util import ensure_async
 
-    return NotebookClient(
+    class Routed(NotebookClient):
+        late: list[tuple[int, str]]
+
+        async def _async_poll_output_msg(
+            self, parent_msg_id: str, cell: Any, cell_index: int
+        ) -> None:
+            # nbclient's own loop (0.11), plus the filing of other cells' outputs
+            cells[parent_msg_id] = (cell_index, cell)
+            assert self.kc is not None
+            while True:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=None))
+                parent = msg["parent_header"].get("msg_id")
+                if parent == parent_msg_id:
+                    try:
+                        self.process_message(msg, cell, cell_index)
+                    except CellExecutionComplete:
+                        return
+                elif parent in cells and msg["msg_type"] in _OUTPUTS:
+                    index, earlier = cells[parent]
+                    output = nbformat.v4.output_from_msg(msg)
+                    earlier.outputs.append(output)
+                    self.late.append((index, _texts({"outputs": [output]})))
+
+    cells: dict[str, tuple[int, Any]] = {}
+    client = Routed(
         nb,
         kernel_name="python3",
         timeout=180,
         resources={"metadata": {"path": str(cwd)}},
     )
+    client.late = []
+    return client
+
+
+_OUTPUTS = ("stream", "display_data", "execute_result", "error")
 
 
 def _probe(source: str) -> Any:
@@ -247,9 +282,18 @@ def test_02_under_the_hood_runs_and_shows_what_it_claims(tmp_path: Path) -> None
             "'secret': emu.client_secret[::-1], 'token': account.access_token[::-1]}))"
         ),
     )
-    _client(nb, tmp_path).execute()
+    client = _client(nb, tmp_path)
+    client.execute()
     facts = _facts(nb)
     text = _all_text(nb)
+    # Each cell shows only its own output: the receiver's refusal of cell 7's forged POST and
+    # the engine's retries of cell 17's 503s (background work started in cell 5) printed
+    # into cell 5 while those cells ran.
+    assert client.late == []
+    receiver_cell = next(c for c in nb.cells if "coordinator = await system" in c.source)
+    assert _texts(receiver_cell).splitlines()[0].startswith("channel chn_")
+    for elsewhere in ("malformed_signature", "retry", "503", "failed"):
+        assert elsewhere not in _texts(receiver_cell)
     assert facts["seed_lost"] is True
     assert facts["engine_kept"] is True
     assert facts["seed_lost_write"] is True
@@ -315,7 +359,9 @@ def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
         ),
     )
     nb.cells.append(_probe("print('AFTER', wizard.controller.backend is None)"))
-    _client(nb, tmp_path).execute()
+    client = _client(nb, tmp_path)
+    client.execute()
+    assert client.late == []  # the wizard's background work prints into no cell
     facts = _facts(nb)
     text = _all_text(nb)
     assert set(facts["states"].values()) == {"done"}
@@ -329,6 +375,18 @@ def test_01_walkthrough_reaches_step_4_with_periods_and_slots(
     assert "Morning" in text
     assert "slot(s) with managed availability" in text
     assert "AFTER True" in text  # shutdown() stopped the emulator and the receiver
+    # The wizard's display after shutdown(): its last state as plain HTML under "Stopped",
+    # which the saved notebook shows as it was when reopened (a widget view would read "Error
+    # displaying widget: model not found" there).
+    wizard_cell = next(
+        c for c in nb.cells if c.cell_type == "code" and "Wizard.start()" in c.source
+    )
+    (shown,) = [o.data for o in wizard_cell.outputs if "data" in o]
+    assert "application/vnd.jupyter.widget-view+json" not in shown
+    assert shown["text/plain"].startswith("Stopped: the receiver and syncs were shut down")
+    assert 'class="cav-stopped-note"' in shown["text/html"]
+    assert "✔ 4. Availability (done)" in shown["text/html"]
+    assert shown["text/html"].count('data-kind="period"') == 2  # the week as it was
     assert "Traceback" not in text
     # No secret in any output or saved widget state (the probe's own line excepted).
     probe_line = text[text.index("FACTS ") :].splitlines()[0]
@@ -353,7 +411,9 @@ def _check_outputs(nb: Any) -> list[str]:
 @pytest.mark.slow
 def test_04_checks_fail_on_the_exercises_and_say_what_is_wrong(tmp_path: Path) -> None:
     nb = nbformat.read(NOTEBOOKS / "04_exercises.ipynb", as_version=4)
-    _client(nb, tmp_path).execute()
+    client = _client(nb, tmp_path)
+    client.execute()
+    assert client.late == []
     assert _checks(nb) == {
         "Make Thursday afternoon available": False,
         "Why did this slot disappear?": False,
@@ -373,7 +433,9 @@ def test_04_checks_fail_on_the_exercises_and_say_what_is_wrong(tmp_path: Path) -
 @pytest.mark.slow
 def test_04_checks_pass_on_the_solutions(tmp_path: Path) -> None:
     nb = nbformat.read(NOTEBOOKS / "04_solutions.ipynb", as_version=4)
-    _client(nb, tmp_path).execute()
+    client = _client(nb, tmp_path)
+    client.execute()
+    assert client.late == []
     assert set(_checks(nb).values()) == {True}
     assert all("solved" in out for out in _check_outputs(nb))
     assert "Traceback" not in _all_text(nb)

@@ -219,6 +219,7 @@ async def test_authorize_runs_the_oauth_code_flow_without_showing_a_token(
         monkeypatch.setenv("CRONOFY_CLIENT_SECRET", emu.client_secret)
         monkeypatch.chdir(tmp_path)
         wz = Wizard(mode="cronofy")
+        wz.controller.set_input("redirect_port", 0)  # any free port: the emulator takes any
         try:
             await click(wz, wz.authorize)
             link = wz.authorize_link.value
@@ -228,8 +229,9 @@ async def test_authorize_runs_the_oauth_code_flow_without_showing_a_token(
                 assert response.status == 200  # followed the redirect to our callback
                 assert "Authorized" in await response.text()
             assert wz.controller.authorized.is_set()
+            await wz.controller.authorization_done()  # the redirect connects by itself
             assert "Authorized" in wz.authorize_link.value
-            await click(wz, wz.run_buttons["connect"])
+            assert "Open Cronofy" not in wz.authorize_link.value
             assert wz.steps["connect"].state == "done", wz.steps["connect"].error
             backend = wz.controller.backend
             assert backend is not None
@@ -260,6 +262,33 @@ async def test_authorize_without_app_credentials_is_explained(
         await wz.shutdown()
 
 
+def test_the_connect_panel_holds_authorize_in_real_cronofy_mode() -> None:
+    """The README's "Authorize" button is in the Connect panel (not only built and toggled),
+    shown for real Cronofy, hidden otherwise."""
+    from cronofy_avail.app.oauth import REDIRECT_URI, redirect_uri
+
+    wz = Wizard(mode="cronofy")
+
+    def in_panel(widget: object) -> bool:
+        stack = list(wz.panels["connect"].children)
+        while stack:
+            child = stack.pop()
+            if child is widget:
+                return True
+            stack.extend(getattr(child, "children", ()))
+        return False
+
+    assert in_panel(wz.authorize)
+    assert in_panel(wz.authorize_link)
+    assert wz.authorize.layout.display == ""
+    assert wz.authorize_link.layout.display == ""
+    # one redirect URI for the wizard and `cronofy-avail authorize`
+    assert redirect_uri(wz.controller.inputs.redirect_port) == REDIRECT_URI
+    assert REDIRECT_URI == "http://127.0.0.1:8765/oauth/callback"
+    wz.mode.value = "embedded"
+    assert wz.authorize.layout.display == "none"
+
+
 def test_the_connect_fields_follow_the_mode() -> None:
     wz = Wizard()
     assert wz.emulator_url.layout.display == "none"
@@ -278,3 +307,98 @@ def test_the_connect_fields_follow_the_mode() -> None:
     assert wz.data_center.layout.display == ""
     wz.data_center.value = "uk"
     assert wz.controller.inputs.data_center == "uk"
+
+
+async def test_an_action_against_a_stopped_emulator_fails_step_3_in_notebook_words() -> None:
+    """The workshop's emulator went away: "Add timed" says so (no "--debug", no class name of
+    a connection error) and step 3 no longer shows done; once an action succeeds again, it
+    does."""
+    emu = await Emulator(debounce=0.05, retry_initial_delay=0.05).start()
+    wz = Wizard(mode="shared", emulator_url=emu.base_url)
+    try:
+        assert await wz.run_all(), [s.error for s in wz.steps.values()]
+        assert wz.steps["sync"].state == "done"
+        await emu.stop()
+        await click(wz, wz.act_buttons["timed"])
+        step = wz.steps["sync"]
+        assert step.state == "failed"
+        assert step.error is not None
+        assert step.error.startswith(f"cannot reach the emulator at {emu.base_url}: is it still")
+        assert "--debug" not in step.error
+        assert "ClientConnectorError" not in step.error
+        assert wz.accordion.titles[3].startswith("✘ 3. Sync, live (failed)")
+        status = wz.status["sync"].value
+        assert "cav-state-failed" in status
+        assert "is it still running?" in status
+    finally:
+        await wz.shutdown()
+        await emu.stop()
+
+
+async def test_an_action_that_succeeds_again_shows_step_3_done_again(wizard: Wizard) -> None:
+    assert await wizard.run_all()
+    c = wizard.controller
+    backend = c.backend
+    assert backend is not None
+    assert backend.control is not None
+    await backend.control.add_fault(endpoint="GET /v1/events", error_count=50, error_status=500)
+    await click(wizard, wizard.act_buttons["reconcile"])
+    assert wizard.steps["sync"].state == "failed"
+    assert "Cronofy answered 500" in (wizard.steps["sync"].error or "")
+    await backend.control.clear_faults()
+    await click(wizard, wizard.act_buttons["reconcile"])
+    assert wizard.steps["sync"].state == "done"
+    assert wizard.steps["sync"].error is None
+
+
+def test_errors_speak_notebook_not_command_line() -> None:
+    from cronofy_avail.core.errors import (
+        AuthorizationCodeRefusedError,
+        NotFoundError,
+        ReauthorizationRequiredError,
+    )
+    from cronofy_avail.notebook.controller import WizardController
+
+    c = WizardController()
+    for exc in (
+        RuntimeError("boom"),
+        NotFoundError("gone", status=404),
+        ReauthorizationRequiredError("invalid_grant"),
+        AuthorizationCodeRefusedError("invalid_grant", status=400),
+    ):
+        text = c._explain(exc)
+        assert "--debug" not in text, text
+        assert "cronofy-avail" not in text, text
+    assert "Wizard(debug=True)" in c._explain(RuntimeError("boom"))
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        shown = WizardController(debug=True)._explain(exc)
+    assert "Traceback" in shown
+    assert "Wizard(debug=True)" not in shown
+
+
+async def test_shutdown_leaves_a_stopped_wizard_on_screen() -> None:
+    from cronofy_avail.notebook.widgets import SAVED_NOTE, STOPPED
+
+    wz = await Wizard.start()
+    await wz.shutdown()
+    assert wz.controller.backend is None  # the emulator and the receiver are stopped
+    assert wz.comm is not None  # ... and the widgets still shown, not closed
+    assert all(child.comm is not None for child in wz.children)
+    assert STOPPED in wz.stopped_banner.value
+    assert wz.stopped_banner.layout.display == ""
+    assert all(control.disabled for control in wz.controls())
+    assert all(t.endswith("(stopped)") for t in wz.accordion.titles)
+    wz.run_buttons["calendar"].click()  # a click that got through does nothing
+    await wz.controller.wait_tasks()
+    assert wz.controller.backend is None
+    with pytest.raises(WizardError, match="run its cell again"):
+        await wz.run_step("connect")
+    # Saved in a notebook: where the view cannot be drawn, a message, not ipywidgets' repr.
+    bundle = wz._repr_mimebundle_()
+    assert bundle is not None
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == wz.model_id
+    assert bundle["text/plain"] == SAVED_NOTE
+    assert SAVED_NOTE in bundle["text/html"]
+    wz.close()
