@@ -19,8 +19,8 @@
 # - [ ] **A plan that includes Available Periods** (managed availability): without it, writes
 #   answer 402 Payment Required. The development tier allows them.
 # - [ ] **A public HTTPS URL** for the callback: `ngrok http 8080` in a terminal.
-# - [ ] In a `.env` file next to this notebook, or the environment: `CRONOFY_CLIENT_ID`,
-#   `CRONOFY_CLIENT_SECRET`, `CRONOFY_DATA_CENTER`, and after authorizing
+# - [ ] In the project's `.env` (or one next to this notebook), or the environment:
+#   `CRONOFY_CLIENT_ID`, `CRONOFY_CLIENT_SECRET`, `CRONOFY_DATA_CENTER`, and after authorizing
 #   `CRONOFY_ACCESS_TOKEN`, `CRONOFY_REFRESH_TOKEN`.
 #
 # Secrets are never printed here: what is shown is masked.
@@ -38,16 +38,15 @@ USER_ID = "me"
 import asyncio
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from cronofy_avail import MemoryStore, create_sub_calendar, onboard_user, query_availability
 from cronofy_avail.app.explain import explain
 from cronofy_avail.app.ngrok import discover_public_url
-from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import open_system
+from cronofy_avail.notebook import load_settings
 
-settings = Settings.load(env_file=Path(".env"))
-settings.require_app()
+settings = load_settings(require_app=True)  # .env here or above, up to the project root
+print("configuration:", settings.env_note())
 print("API:", settings.api_url)
 print({k: v for k, v in settings.masked().items() if k != "CRONOFY_AVAIL_DB"})
 
@@ -55,11 +54,13 @@ print({k: v for k, v in settings.masked().items() if k != "CRONOFY_AVAIL_DB"})
 # ## Authorize (once)
 #
 # Skip this when `CRONOFY_ACCESS_TOKEN` and `CRONOFY_REFRESH_TOKEN` are set. Otherwise open the
-# printed URL, approve, and paste the `code` from the page you land on (the redirect URI must be
-# registered in your application; `http://localhost:8000/callback` is a common choice).
+# printed URL, approve, and paste the `code` from the page you land on (register
+# `http://127.0.0.1:8765/oauth/callback` in your application: the one `cronofy-avail authorize`
+# and the wizard use; copy the `code` from the address bar).
 
 # %%
-REDIRECT_URI = "http://localhost:8000/callback"
+from cronofy_avail.app.oauth import REDIRECT_URI  # the CLI's and the wizard's
+
 store = MemoryStore()
 # What every command builds from the settings (retries, sync overlap, data center...):
 running = AsyncExitStack()

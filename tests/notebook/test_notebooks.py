@@ -503,22 +503,25 @@ def test_03_runs_against_the_emulator_standing_in_for_cronofy(
         for key in list(os.environ):
             if key.startswith("CRONOFY_"):
                 monkeypatch.delenv(key)
-        env = {
+        # As a user has it: the application in the project's .env, the kernel in notebooks/.
+        dotenv = {
             "CRONOFY_API_BASE_URL": base,
             "CRONOFY_CLIENT_ID": info["client_id"],
             "CRONOFY_CLIENT_SECRET": info["client_secret"],
-            "CRONOFY_AVAIL_PUBLIC_URL": f"http://127.0.0.1:{port}/cronofy",
-            "CRONOFY_AVAIL_PORT": str(port),
         }
         if not authorize:
-            env["CRONOFY_ACCESS_TOKEN"] = info["access_token"]
-            env["CRONOFY_REFRESH_TOKEN"] = info["refresh_token"]
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.chdir(tmp_path)
+            dotenv["CRONOFY_ACCESS_TOKEN"] = info["access_token"]
+            dotenv["CRONOFY_REFRESH_TOKEN"] = info["refresh_token"]
+        project = tmp_path / "project"
+        (project / "notebooks").mkdir(parents=True)
+        (project / "pyproject.toml").write_text("[project]\nname = 'mine'\n")
+        (project / ".env").write_text("".join(f"{k}={v}\n" for k, v in dotenv.items()))
+        monkeypatch.setenv("CRONOFY_AVAIL_PUBLIC_URL", f"http://127.0.0.1:{port}/cronofy")
+        monkeypatch.setenv("CRONOFY_AVAIL_PORT", str(port))
+        monkeypatch.chdir(project / "notebooks")
 
         nb = nbformat.read(NOTEBOOKS / "03_live_with_real_cronofy.ipynb", as_version=4)
-        client = _client(nb, tmp_path)
+        client = _client(nb, project / "notebooks")
         skipped = 0
         with client.setup_kernel():
             for index, cell in enumerate(nb.cells):
@@ -541,6 +544,7 @@ def test_03_runs_against_the_emulator_standing_in_for_cronofy(
                     )
                 client.execute_cell(cell, index)
         text = _all_text(nb)
+        assert f"configuration: read {project / '.env'}; tried ./.env, ../.env" in text
         assert skipped == (1 if authorize else 2)
         if authorize:
             assert "authorized; scopes:" in text
