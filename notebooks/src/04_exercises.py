@@ -29,7 +29,7 @@ print("user time zone:", lab.playground.tzid, "· next Thursday:", THURSDAY)
 # ## 1 · Make Thursday afternoon available
 #
 # Act as the user: put availability on next Thursday from 13:00 to 17:00 (local), then let the
-# notification and the sync happen. Useful: `lab.add_availability(start, end)`,
+# notification and the sync happen. Useful: `await lab.add_availability(start, end)`,
 # `lab.at(day, time(13))`, `await lab.settle()`.
 
 # %% tags=["exercise"]
@@ -37,7 +37,7 @@ print("user time zone:", lab.playground.tzid, "· next Thursday:", THURSDAY)
 pass
 
 # %% tags=["solution"]
-lab.add_availability(lab.at(THURSDAY, time(13)), lab.at(THURSDAY, time(17)), "Thursday pm")
+await lab.add_availability(lab.at(THURSDAY, time(13)), lab.at(THURSDAY, time(17)), "Thursday pm")
 await lab.settle()
 
 # %% tags=["check"]
@@ -123,7 +123,7 @@ await lab.playground.onboard()  # step 2 again: a new channel, then a full recon
 print("channel active:", lab.channel_active())
 
 # %% tags=["check"]
-check4 = await check_recovered(lab)
+check4 = await check_recovered(lab, lost)
 check4
 
 # %% [markdown]

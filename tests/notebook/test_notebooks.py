@@ -426,7 +426,8 @@ def test_04_checks_fail_on_the_exercises_and_say_what_is_wrong(tmp_path: Path) -
     assert "still skips all-day events" in three
     assert "run a full reconcile" in three
     assert "the channel is closed" in four
-    assert "have no Available Period" in four
+    assert "2 event(s) have no Available Period" in four  # exercise 3's event is not listed
+    assert "+00:00" not in four  # local times, as the other checks say them
     assert all("still wrong" in out for out in (one, two, three, four))
 
 
