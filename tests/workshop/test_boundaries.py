@@ -13,12 +13,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import os
 import resource
 import signal
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,6 +37,7 @@ from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import RelayLimits
 from cronofy_avail.workshop.server import lan_address
 from tests.support.wait import until
+from tests.support.workshop import start_workshop
 
 FAST = EmulatorConfig(debounce=0.05, retry_initial_delay=0.05, rate_limit_enabled=False)
 
@@ -284,18 +282,7 @@ def test_the_command_survives_idle_connections_and_refuses_a_remote_instructor(
     through, and stderr stays quiet. And the real command's instructor is this machine only:
     a forwarded (remote) request for the status is refused."""
     _fd_room(1400)
-    script = Path(sys.executable).parent / "cronofy-avail"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOFY_")}
-    env["HOME"] = str(tmp_path)
-    process = subprocess.Popen(  # noqa: S603 - our own command
-        [str(script), "workshop", "--host", "127.0.0.1", "--port", "0", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        preexec_fn=_limit_files,
-    )
+    process = start_workshop(tmp_path, preexec_fn=_limit_files)
     idle: list[socket.socket] = []
     try:
         assert process.stdout is not None

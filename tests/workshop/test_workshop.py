@@ -7,10 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +25,7 @@ from cronofy_avail.workshop.classroom import JOIN_PATH
 from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import HeldDelivery
 from tests.support.wait import until
+from tests.support.workshop import start_workshop
 from webhook_server import WebhookConfig, WebhookServer
 
 FAST = EmulatorConfig(debounce=0.05, retry_initial_delay=0.05, rate_limit_enabled=False)
@@ -433,17 +431,7 @@ async def test_thirty_attendees_at_once_all_finish(
 
 
 def test_the_workshop_command_prints_the_url_attendees_paste(tmp_path: Path) -> None:
-    script = Path(sys.executable).parent / "cronofy-avail"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRONOFY_")}
-    env["HOME"] = str(tmp_path)
-    process = subprocess.Popen(  # noqa: S603 - our own command
-        [str(script), "workshop", "--host", "127.0.0.1", "--port", "0", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-    )
+    process = start_workshop(tmp_path)
     try:
         assert process.stdout is not None
         info = json.loads(process.stdout.readline())
