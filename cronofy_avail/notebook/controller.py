@@ -15,15 +15,12 @@ import asyncio
 import contextlib
 import contextvars
 import getpass
-import json
 import logging
 import secrets
 import traceback
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -32,10 +29,10 @@ import aiohttp
 
 from cronofy_avail.app.explain import REAUTHORIZE, CommandError, explain
 from cronofy_avail.app.ngrok import discover_public_url
-from cronofy_avail.app.oauth import DEFAULT_PORT, Wording, receive_redirect
+from cronofy_avail.app.oauth import Wording, receive_redirect
 from cronofy_avail.app.settings import Settings
-from cronofy_avail.app.system import System, build_client, for_app, open_system
-from cronofy_avail.client.api import DEFAULT_SCOPES, CronofyClient
+from cronofy_avail.app.system import build_client, for_app
+from cronofy_avail.client.api import DEFAULT_SCOPES
 from cronofy_avail.core.errors import CronofyTimeoutError, CronofyTransportError
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import (
@@ -57,9 +54,35 @@ from cronofy_avail.core.week import (
     time_at,
 )
 from cronofy_avail.emulator.control_client import EmulatorControl
-from cronofy_avail.notebook.config import NotebookError
-from cronofy_avail.playground import Playground
-from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.notebook.backends import (
+    Backend,
+    _relay_url_of,
+    connect_cronofy,
+    connect_embedded,
+    connect_shared,
+)
+from cronofy_avail.notebook.feed import (
+    _WIZARD,
+    FEED_LIMIT,
+    FEED_SHOWN,
+    FeedItem,
+    _FeedLog,
+    add_to_feed,
+    new_deliveries,
+)
+from cronofy_avail.notebook.steps import (
+    _ABOUT,
+    ICONS,
+    INPUT_STEP,
+    MODES,
+    STEP_KEYS,
+    TRAP,
+    Inputs,
+    Step,
+    StepState,
+    WizardError,
+    _Secrets,
+)
 from cronofy_avail.runtime.steps import (
     busy_calendar_ids,
     create_sub_calendar,
@@ -67,97 +90,10 @@ from cronofy_avail.runtime.steps import (
     query_availability,
     query_start,
 )
-from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
+from cronofy_avail.runtime.store import Store
 from cronofy_avail.runtime.sync import SyncResult
-from cronofy_avail.workshop import (
-    Joined,
-    RelayPump,
-    WorkshopError,
-    join_workshop,
-    rejoin_workshop,
-    split_workshop_url,
-)
-from cronofy_avail.workshop.relay import RELAY_PATH
-from webhook_server import WebhookServer
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class StepState(StrEnum):
-    WAITING = "waiting"
-    READY = "ready"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-ICONS = {
-    # Plain symbols every font has (DejaVu included): emoji show as boxes on bare Linux.
-    StepState.WAITING: "○",
-    StepState.READY: "▶",
-    StepState.RUNNING: "◐",
-    StepState.DONE: "✔",
-    StepState.FAILED: "✘",
-}
-
-MODES = ("embedded", "shared", "cronofy")
-"""Connect options: the embedded emulator, a shared emulator by URL, real Cronofy."""
-
-STEP_KEYS = ("connect", "calendar", "channel", "sync", "availability")
-
-_ABOUT = {
-    "connect": (
-        "0. Connect",
-        "Your application talks to Cronofy with an access token per user and signs nothing "
-        "itself; Cronofy signs every push notification with your client secret. Here that is "
-        "the emulator in this kernel (default), a shared emulator, or real Cronofy.",
-    ),
-    "calendar": (
-        "1. Sub calendar",
-        "Cronofy creates a calendar in one of the user's connected profiles (or we reuse the "
-        "one already called Availability). Every event the user puts there will become an "
-        "Available Period.",
-    ),
-    "channel": (
-        "2. Channel",
-        "Cronofy registers a push channel filtered to that calendar and POSTs to its callback "
-        "URL on every change. It first sends a signed verification notification, which the "
-        "receiver checks against the client secret.",
-    ),
-    "sync": (
-        "3. Sync, live",
-        "On each change notification we read the events changed since changes_since (deleted "
-        "and moved ones too) and upsert or delete one Available Period per event. A full "
-        "reconcile compares everything and repairs what notifications cannot tell.",
-    ),
-    "availability": (
-        "4. Availability",
-        "Cronofy answers availability queries; with managed availability the user is only "
-        "free inside their Available Periods. The sub calendar itself is left out of the "
-        "busy calendars, or its events would cancel the very periods made from them.",
-    ),
-}
-
-INPUT_STEP = {
-    "mode": "connect",
-    "emulator_url": "connect",
-    "data_center": "connect",
-    "tzid": "connect",
-    "user_id": "connect",
-    "profile_id": "calendar",
-    "callback_url": "channel",
-    "minutes": "availability",
-    "days": "availability",
-    "redirect_port": "connect",
-    "name": "connect",
-}
-"""Which step each input belongs to: changing it drops that step and the later ones back."""
-
-TRAP = (
-    "Busy-calendar trap: the Availability calendar is not consulted for busy time. Its own "
-    "events are opaque, so consulting it would make every Available Period busy and the "
-    "managed answer empty."
-)
 
 
 NOTEBOOK_WORDING = Wording(
@@ -176,95 +112,8 @@ NOTEBOOK_WORDING = Wording(
 """The shared OAuth listener's words in the notebook."""
 
 
-FEED_LIMIT = 200
-"""Feed lines kept (step 3 shows the last :data:`FEED_SHOWN` of them)."""
-
-FEED_SHOWN = 40
-
-
 MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
 """The shortest drag (SVG units) that creates an event."""
-
-
-class WizardError(NotebookError):
-    """A step was asked for out of order, or an input is missing; the message says what to do
-    (in a notebook, the message alone: no traceback)."""
-
-
-@dataclass
-class Step:
-    key: str
-    title: str
-    about: str
-    state: StepState = StepState.WAITING
-    summary: str = ""
-    error: str | None = None
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def icon(self) -> str:
-        return ICONS[self.state]
-
-
-@dataclass
-class Inputs:
-    mode: str = "embedded"
-    emulator_url: str = ""
-    data_center: str = "us"
-    tzid: str = "Europe/London"
-    user_id: str = "notebook"
-    profile_id: str | None = None
-    callback_url: str = ""
-    """Public base URL of the receiver; empty: the receiver's own URL (emulator) or ngrok."""
-    minutes: int = 60
-    days: int = 5
-    name: str = ""
-    """The attendee's name on a workshop's instructor page (empty: the login name)."""
-    redirect_port: int = DEFAULT_PORT
-    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``), by default
-    the one ``cronofy-avail authorize`` listens on: register that exact URL with your Cronofy
-    application; 0 picks a free one (emulators accept any)."""
-
-
-class _Secrets:
-    """Tokens typed in password fields: held here, never in a widget value or a repr."""
-
-    __slots__ = ("access_token", "client_id", "client_secret", "refresh_token")
-
-    def __init__(self) -> None:
-        self.access_token: str | None = None
-        self.refresh_token: str | None = None
-        self.client_id: str | None = None
-        self.client_secret: str | None = None
-
-    def __repr__(self) -> str:
-        return "_Secrets(…)"
-
-
-@dataclass
-class FeedItem:
-    """One line of step 3's live feed: a delivery or a sync."""
-
-    kind: str
-    text: str
-    detail: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Backend:
-    store: Store
-    coordinator: SyncCoordinator
-    client: CronofyClient
-    server: Any
-    receiver_url: str
-    control: EmulatorControl | None
-    where: str
-    account_label: str
-    busy_calendar_id: str | None = None
-    public_url: str | None = None
-    """Where the emulator delivers when not to the receiver itself: a workshop relay box."""
-    pump: RelayPump | None = None
-    """Feeds the relay box's deliveries to the receiver (workshop)."""
 
 
 class WizardController:
@@ -302,7 +151,7 @@ class WizardController:
         """Show the traceback under the explanation (the CLI's ``--debug``)."""
         self._store = store
         self._stack: AsyncExitStack | None = None
-        self.backend: _Backend | None = None
+        self.backend: Backend | None = None
         self._listeners: list[Callable[[], None]] = []
         # what the steps show
         self.profiles: list[Profile] = []
@@ -522,11 +371,22 @@ class WizardController:
         try:
             mode = self.inputs.mode
             if mode == "embedded":
-                backend = await self._connect_embedded(stack)
+                backend = await connect_embedded(
+                    stack, self.inputs, self._store, self._settings(), self.clock
+                )
             elif mode == "shared":
-                backend = await self._connect_shared(stack)
+                backend = await connect_shared(
+                    stack, self.inputs, self._store, self._settings(), self.clock,
+                    receiver_host=self.receiver_host,
+                    account_options=self.account_options,
+                    attendee_name=self.attendee_name,
+                )  # fmt: skip
             elif mode == "cronofy":
-                backend = await self._connect_cronofy(stack)
+                backend = await connect_cronofy(
+                    stack, self.inputs, self._store, self._settings(), self.clock,
+                    receiver_host=self.receiver_host, secrets=self.secrets,
+                )  # fmt: skip
+                self._configuration = backend.configuration
             else:
                 raise WizardError(f"mode must be one of {', '.join(MODES)}")
             account = await backend.client.account()
@@ -549,120 +409,6 @@ class WizardController:
         ]
         await self._resume()
 
-    async def _connect_embedded(self, stack: AsyncExitStack) -> _Backend:
-        pg = await stack.enter_async_context(
-            Playground.running(
-                user_id=self.inputs.user_id,
-                tzid=self.inputs.tzid,
-                store=self._store,
-                settings=self._settings(),
-                onboard=False,
-                clock=self.clock,
-            )
-        )
-        control = EmulatorControl(pg.emulator.base_url, session=pg.session)
-        return _Backend(
-            store=pg.store,
-            coordinator=pg.coordinator,
-            client=pg.client,
-            server=pg.server,
-            receiver_url=pg.webhook_url,
-            control=control,
-            where=f"the embedded emulator at {pg.emulator.base_url}",
-            account_label=pg.account.email,
-            busy_calendar_id=pg.account.calendar_id,
-        )
-
-    async def _receiver(
-        self,
-        stack: AsyncExitStack,
-        settings: Settings,
-        store: Store,
-        session: aiohttp.ClientSession,
-    ) -> tuple[System, SyncCoordinator, WebhookServer, str]:
-        """The same system (engine, coordinator, receiver) every entry point builds."""
-        system = await stack.enter_async_context(
-            open_system(settings, store=store, session=session, clock=self.clock)
-        )
-        coordinator = await system.coordinator(start=False)
-        server = await system.receiver(coordinator, host=self.receiver_host, runs_requests=True)
-        assert server.url
-        return system, coordinator, server, server.url
-
-    async def _connect_shared(self, stack: AsyncExitStack) -> _Backend:
-        """An isolated account on a shared emulator. On a ``cronofy-avail workshop``
-        emulator the wizard joins the workshop (the instructor page lists the attendee) and
-        the channel's callback is the attendee's relay box there, fed to the receiver in this
-        kernel by a :class:`~cronofy_avail.workshop.RelayPump`: conference Wi-Fi rarely lets the
-        instructor's machine reach a laptop. A plain ``cronofy-avail emulator`` (no workshop
-        routes) delivers to the receiver directly."""
-        typed = self.inputs.emulator_url.strip()
-        url, code = split_workshop_url(typed)
-        if not url.startswith(("http://", "https://")):
-            raise WizardError(
-                "shared emulator: give its URL, e.g. http://192.168.1.10:8181/?code=K7QX-P2M9 "
-                "(the instructor shows it with `cronofy-avail workshop`)"
-            )
-        store = self._store or MemoryStore()
-        session = aiohttp.ClientSession()
-        stack.push_async_callback(session.close)
-        user = await store.get_user(self.inputs.user_id)
-        joined: Joined | None = None
-        try:
-            if user is not None and user.credentials is not None:
-                access, refresh = user.credentials.access_token, user.credentials.refresh_token
-                label, busy = f"user {user.user_id} (resumed)", None
-                if _relay_url_of(user.callback_url) is not None and refresh:
-                    joined = await rejoin_workshop(session, url, refresh)
-            else:
-                joined = await join_workshop(
-                    session, typed, self.attendee_name(), tzid=self.inputs.tzid, code=code
-                )
-                access, refresh = joined.account.access_token, joined.account.refresh_token
-                label, busy = joined.account.email, joined.account.calendar_id
-        except WorkshopError as exc:
-            if exc.status != 404 or user is not None:
-                raise CommandError(_workshop_refusal(url, exc)) from exc
-            joined = None  # not a workshop: an isolated account of our own, below
-        control = EmulatorControl(
-            url, session=session, token=joined.attendee_token if joined else None
-        )
-        if joined is not None:
-            client_id, client_secret = joined.client_id, joined.client_secret
-            relay_url: str | None = joined.relay_url
-        else:
-            # A plain `cronofy-avail emulator` (no workshop routes) delivers directly.
-            if user is None or user.credentials is None:
-                account = await control.create_account(
-                    tzid=self.inputs.tzid, **self.account_options
-                )
-                access, refresh = account.access_token, account.refresh_token
-                label, busy = account.email, account.calendar_id
-            info = await control.info()
-            client_id, client_secret, relay_url = info.client_id, info.client_secret, None
-        settings = for_app(
-            self._settings(),
-            client_id=client_id,
-            client_secret=client_secret,
-            api_base_url=url,
-            data_center="us",
-        )
-        system, coordinator, server, receiver = await self._receiver(
-            stack, settings, store, session
-        )
-        pump: RelayPump | None = None
-        if relay_url is not None:
-            assert joined is not None
-            pump = RelayPump(relay_url, receiver, token=joined.attendee_token, session=session)
-            await pump.start()
-            stack.push_async_callback(pump.stop)
-        client = system.client(access_token=access, refresh_token=refresh)
-        where = f"the shared emulator at {url}" + (" (deliveries via its relay)" if pump else "")
-        return _Backend(
-            store, coordinator, client, server, receiver, control, where, label, busy,
-            public_url=relay_url, pump=pump,
-        )  # fmt: skip
-
     @staticmethod
     def _settings() -> Settings:
         """The configuration (the environment, then the ``.env`` of the working directory or
@@ -679,50 +425,6 @@ class WizardController:
             return getpass.getuser()
         except (KeyError, OSError):
             return self.inputs.user_id
-
-    async def _connect_cronofy(self, stack: AsyncExitStack) -> _Backend:
-        settings = self._settings()
-        s = self.secrets
-        client_id = s.client_id or settings.client_id
-        secrets_ = [s.client_secret] if s.client_secret else settings.client_secrets
-        access = s.access_token or settings.access_token
-        refresh = s.refresh_token or settings.refresh_token
-        store = self._store or MemoryStore()
-        user = await store.get_user(self.inputs.user_id)
-        if access is None and user is not None and user.credentials is not None:
-            access, refresh = user.credentials.access_token, user.credentials.refresh_token
-        if not client_id or not secrets_ or not access:
-            missing = [
-                name
-                for name, value in (
-                    ("CRONOFY_CLIENT_ID", client_id),
-                    ("CRONOFY_CLIENT_SECRET", secrets_),
-                    ("CRONOFY_ACCESS_TOKEN", access),
-                )
-                if not value
-            ]
-            raise CommandError(
-                f"real Cronofy needs {', '.join(missing)}, not set ({settings.env_note()}).\n"
-                "Fix: put them in .env or the environment, or type them in the password fields "
-                "(they are never shown back); no token yet: press Authorize."
-            )
-        session = aiohttp.ClientSession()
-        stack.push_async_callback(session.close)
-        data_center = self.inputs.data_center or settings.data_center
-        settings = for_app(
-            settings,
-            client_id=client_id,
-            client_secret=",".join(secrets_),
-            api_base_url=settings.api_base_url,
-            data_center=data_center,
-        )
-        system, coordinator, server, receiver = await self._receiver(
-            stack, settings, store, session
-        )
-        client = system.client(access_token=access, refresh_token=refresh)
-        where = settings.api_base_url or f"Cronofy ({data_center} data center)"
-        self._configuration = settings.env_note()
-        return _Backend(store, coordinator, client, server, receiver, None, where, "your account")
 
     async def _resume(self) -> None:
         """A user already in the store: steps 1-3 count as done from what it records.
@@ -870,7 +572,7 @@ class WizardController:
 
     # ------------------------------------------------------------------ step 1: sub calendar
 
-    def _need_backend(self) -> _Backend:
+    def _need_backend(self) -> Backend:
         if self.backend is None:
             raise WizardError("connect first (step 0)")
         return self.backend
@@ -983,16 +685,15 @@ class WizardController:
 
     async def _read_deliveries(self) -> None:
         backend = self._need_backend()
-        for d in reversed(await backend.store.list_deliveries()):
-            if (d.delivery_id or 0) <= self._seen_delivery or d.user_id != self.inputs.user_id:
-                continue
-            self._seen_delivery = max(self._seen_delivery, d.delivery_id or 0)
-            self.add_to_feed(FeedItem("delivery", _delivery_text(d)))
+        items, self._seen_delivery = await new_deliveries(
+            backend.store, self.inputs.user_id, self._seen_delivery
+        )
+        for item in items:
+            self.add_to_feed(item)
 
     def add_to_feed(self, item: FeedItem) -> None:
         """A feed line; only the last :data:`FEED_LIMIT` are kept."""
-        self.feed.append(item)
-        del self.feed[:-FEED_LIMIT]
+        add_to_feed(self.feed, item)
 
     def _logged(self, record: logging.LogRecord) -> None:
         """A warning of this wizard's background work (a retry, a refused delivery): a feed
@@ -1068,7 +769,7 @@ class WizardController:
         await self.refresh()
 
     @staticmethod
-    async def _deliveries_in(backend: _Backend, within: float = 10.0) -> None:
+    async def _deliveries_in(backend: Backend, within: float = 10.0) -> None:
         """Wait until the emulator sent what it owes and, through a workshop relay, the
         pump fed all of it to the receiver."""
         if backend.control is not None:
@@ -1387,48 +1088,6 @@ class WizardController:
             await stack.aclose()
 
 
-_WIZARD: contextvars.ContextVar[WizardController | None] = contextvars.ContextVar(
-    "cronofy_avail_wizard", default=None
-)
-"""The wizard whose work runs in this context (set for its connect, inherited by every task
-and server it starts)."""
-
-LOGGERS = ("cronofy_avail", "webhook_server")
-"""The loggers whose warnings a wizard shows in its feed (the library's own: they have a
-``NullHandler``, so nothing reaches Python's last-resort handler, i.e. ``sys.stderr``, which in
-a kernel prints into the output of the cell that started the background work)."""
-
-
-class _FeedLog(logging.Handler):
-    """Warnings logged by a wizard's background work, as lines of that wizard's feed."""
-
-    def __init__(self, wizard: WizardController) -> None:
-        super().__init__(logging.WARNING)
-        self.wizard = wizard
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if _WIZARD.get() is not self.wizard:
-            return  # another wizard's work, or a cell's own
-        try:
-            self.wizard._logged(record)
-        except Exception:
-            self.handleError(record)
-
-    @classmethod
-    def attach(cls, wizard: WizardController) -> Callable[[], None]:
-        """Start feeding ``wizard``; returns the detacher."""
-        handler = cls(wizard)
-        loggers = [logging.getLogger(name) for name in LOGGERS]
-        for logger in loggers:
-            logger.addHandler(handler)
-
-        def detach() -> None:
-            for logger in loggers:
-                logger.removeHandler(handler)
-
-        return detach
-
-
 _NOTEBOOK_WORDS = (
     (
         REAUTHORIZE,
@@ -1457,49 +1116,18 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _workshop_refusal(url: str, exc: WorkshopError) -> str:
-    if exc.status is None:
-        cause = f"cannot reach the shared emulator at {url}"
-    elif exc.status == 403:
-        cause = f"{url} refused to join the workshop: the join code is wrong or missing"
-    else:
-        cause = f"{url} refused to join the workshop ({exc.status})"
-    return (
-        f"{cause}.\nFix: paste the whole URL the instructor shows, join code included (e.g. "
-        "http://192.168.1.20:8181/?code=K7QX-P2M9), from a computer on the room's network."
-    )
-
-
-def _relay_url_of(callback_url: str | None) -> str | None:
-    """The relay box a stored callback URL points at (a resumed workshop attendee)."""
-    if not callback_url or RELAY_PATH + "/" not in callback_url:
-        return None
-    head, _, tail = callback_url.partition(RELAY_PATH + "/")
-    return head + RELAY_PATH + "/" + tail.split("/", 1)[0]
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _delivery_text(d: Delivery) -> str:
-    try:
-        body = json.loads(d.body)
-    except ValueError:
-        body = {}
-    since = body.get("notification", {}).get("changes_since") if isinstance(body, dict) else None
-    signed = "signature ok" if d.verified else "signature NOT verified"
-    extra = f", changes_since {since}" if since else ""
-    return (
-        f"{d.received_at:%H:%M:%S} {d.notification_type or 'notification'}{extra}, "
-        f"{signed}, {d.outcome}"
-    )
-
-
 __all__ = [
+    "FEED_LIMIT",
+    "FEED_SHOWN",
     "ICONS",
+    "INPUT_STEP",
     "MODES",
     "STEP_KEYS",
+    "TRAP",
     "FeedItem",
     "Inputs",
     "Step",
