@@ -9,204 +9,41 @@ runs at the time).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import date
 from html import escape
 from typing import Any
 
-import anywidget
 import ipywidgets as w
-import traitlets
 
 from cronofy_avail.core.errors import CronofyError
-from cronofy_avail.core.week import COLORS
 from cronofy_avail.notebook.controller import (
     FEED_SHOWN,
-    MODES,
     STEP_KEYS,
-    FeedItem,
     Step,
     StepState,
     WizardController,
 )
-
-_WEEK_ESM = """
-function render({ model, el }) {
-  el.classList.add("cav-week-view");
-  let drag = null, ghost = null;
-  const at = (svg, e) => {
-    const p = svg.createSVGPoint(); p.x = e.clientX; p.y = e.clientY;
-    return p.matrixTransform(svg.getScreenCTM().inverse());
-  };
-  const send = (name, value) => { model.set(name, value); model.save_changes(); };
-  const draw = () => {
-    el.innerHTML = model.get("svg");
-    const svg = el.querySelector("svg");
-    if (!svg) return;
-    svg.querySelectorAll("rect.bar").forEach((bar) => {
-      bar.style.cursor = "pointer";
-      const key = bar.dataset.kind + ":" + bar.dataset.id;
-      bar.addEventListener("mouseenter", () => send("hovered", key));
-      bar.addEventListener("mouseleave", () => send("hovered", ""));
-      bar.addEventListener("click", (e) => {
-        e.stopPropagation();
-        send("selected", key);
-      });
-    });
-    svg.querySelectorAll("rect.day").forEach((day) => {
-      day.style.cursor = "crosshair";
-      day.addEventListener("mousedown", (e) => {
-        e.preventDefault();
-        const y = at(svg, e).y;
-        drag = { day: Number(day.dataset.day), date: day.dataset.date, y0: y,
-                 x: Number(day.getAttribute("x")),
-                 rows: Number(svg.getAttribute("data-allday-rows")) };
-        ghost = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-        ghost.setAttribute("class", "drag-ghost");
-        ghost.setAttribute("x", drag.x + 2);
-        ghost.setAttribute("width", day.getAttribute("width") - 4);
-        ghost.setAttribute("y", y); ghost.setAttribute("height", 1);
-        ghost.setAttribute("fill", "#3aa76d"); ghost.setAttribute("opacity", "0.4");
-        ghost.setAttribute("pointer-events", "none");
-        svg.appendChild(ghost);
-      });
-    });
-    svg.addEventListener("mousemove", (e) => {
-      if (!drag || !ghost) return;
-      const y = at(svg, e).y;
-      ghost.setAttribute("y", Math.min(y, drag.y0));
-      ghost.setAttribute("height", Math.abs(y - drag.y0));
-    });
-    svg.addEventListener("mouseup", (e) => {
-      if (!drag) return;
-      const d = drag, y1 = at(svg, e).y;
-      drag = null;
-      if (Math.abs(y1 - d.y0) < 4) { if (ghost) ghost.remove(); ghost = null; return; }
-      // the day and the band rows of the picture dragged on: it may be older than the
-      // kernel's (drawn before midnight, dropped after)
-      send("drag", { day: d.day, date: d.date, rows: d.rows, y0: d.y0, y1: y1, n: Date.now() });
-    });
-  };
-  draw();
-  model.on("change:svg", draw);
-}
-export default { render };
-"""
-
-
-STOPPED = "Stopped: the receiver and syncs were shut down; run the cell again to start over."
-SAVED_NOTE = "The wizard ran here; run the cell again to use it."
-"""What a notebook shows where the live wizard cannot be drawn (reopened from disk)."""
-_NOTE_STYLE = "padding:6px 10px;border-left:4px solid #888;background:#f4f4f4;color:#333"
-_STOPPED_STYLE = (
-    "padding:6px 10px;border-left:4px solid #a15c00;background:#fff4e0;color:#5a3500;"
-    "font-weight:bold"
+from cronofy_avail.notebook.panels import (
+    _FIT,
+    _NOTE_STYLE,
+    _STOPPED_STYLE,
+    RUN_LABELS,
+    SAVED_NOTE,
+    STOPPED,
+    _button,
+    _feed_html,
+    _field,
+    _row,
+    _slot_rows,
+    _status_html,
+    _table,
+    act_buttons,
+    availability_fields,
+    connect_fields,
+    secret_fields,
 )
-
-SLOT_ROWS = 6
-"""First slots listed side by side; the week view shows them all."""
-
-_LEGEND = "".join(
-    f'<span style="display:inline-block;width:10px;height:10px;background:{COLORS[k]};'
-    f'margin:0 3px 0 10px"></span>{label}'
-    for k, label in (
-        ("event", "event in the sub calendar"),
-        ("period", "Available Period"),
-        ("managed", "slot, managed"),
-        ("unmanaged", "slot, unmanaged"),
-    )
-)
-
-
-class WeekView(anywidget.AnyWidget):
-    """Injects the Python-made week SVG; sends hover and click (``"<kind>:<id>"``) and drag
-    (``{day, y0, y1}`` in SVG units) back as traits."""
-
-    _esm = _WEEK_ESM
-    svg = traitlets.Unicode("").tag(sync=True)
-    hovered = traitlets.Unicode("").tag(sync=True)
-    selected = traitlets.Unicode("").tag(sync=True)
-    drag = traitlets.Dict().tag(sync=True)
-
-
-def _status_html(step: Step, *, stopped: bool = False) -> str:
-    state = (
-        '<div class="cav-state cav-state-stopped">■ stopped</div>'
-        if stopped
-        else f'<div class="cav-state cav-state-{step.state}">{step.icon} {step.state}</div>'
-    )
-    parts = [state]
-    if step.summary:
-        parts.append(f'<div class="cav-summary">{escape(step.summary)}</div>')
-    if step.lines:
-        items = "".join(f"<li>{escape(line)}</li>" for line in step.lines if line)
-        parts.append(f"<ul>{items}</ul>")
-    if step.error:
-        parts.append(
-            '<div class="cav-error" style="color:#a00;white-space:pre-wrap;border:1px solid '
-            f'#e99;padding:4px">{escape(step.error)}</div>'
-        )
-    return "".join(parts)
-
-
-_FEED_COLORS = {"log": "#a15c00", "sync": "inherit", "delivery": "inherit"}
-
-
-def _feed_html(items: Sequence[FeedItem]) -> str:
-    """Step 3's feed, newest first, in a box of bounded height that scrolls."""
-    if not items:
-        return '<div class="cav-feed-items">(nothing yet: deliveries and syncs appear here)</div>'
-    rows = []
-    for f in reversed(items):
-        detail = (
-            '<pre style="margin:2px 0 4px 1em;white-space:pre">'
-            + escape("\n".join(f.detail[:12]))
-            + "</pre>"
-            if f.detail and f.kind == "sync"
-            else ""
-        )
-        color = _FEED_COLORS.get(f.kind, "inherit")
-        rows.append(
-            f'<div class="cav-feed-{f.kind}" style="color:{color}">{escape(f.text)}{detail}</div>'
-        )
-    return (
-        '<div class="cav-feed-items" style="max-height:16em;overflow:auto;border:1px solid '
-        '#ddd;padding:2px 4px;font-size:small">'
-        '<div style="color:#777">newest first</div>' + "".join(rows) + "</div>"
-    )
-
-
-def _table(headers: list[str], rows: Sequence[tuple[str, ...]], css: str) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    if not rows:
-        body = f'<tr><td colspan="{len(headers)}">(none)</td></tr>'
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-_FORM = {"description_width": "8.5em"}
-"""The Connect form's labels: one width, so the fields line up, that holds its longest label
-("Refresh token", "Data center") in any font (em: it grows with the font)."""
-_FIT = {"description_width": "initial"}
-"""A label as wide as its text: never cut short."""
-
-
-def _field(width: str = "26em") -> w.Layout:
-    """An input's box: wide enough for its placeholder, never wider than the panel."""
-    return w.Layout(width=width, max_width="100%")
-
-
-def _row(children: list[w.Widget]) -> w.HBox:
-    """Side by side, wrapping onto the next line when the panel is narrow."""
-    return w.HBox(children, layout=w.Layout(flex_flow="row wrap", align_items="center"))
-
-
-def _button(description: str, css: str, **kw: Any) -> w.Button:
-    """A button as wide as its text (ipywidgets' fixed 148 px cut "Create or reuse the
-    Availability calendar" short)."""
-    button = w.Button(description=description, layout=w.Layout(width="auto", min_width="6em"), **kw)
-    button.add_class(css)
-    return button
+from cronofy_avail.notebook.week_widget import _LEGEND, WeekView
 
 
 class Wizard(w.VBox):  # type: ignore[misc]
@@ -224,15 +61,10 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.run_buttons: dict[str, w.Button] = {}
         self.next_buttons: dict[str, w.Button] = {}
         self.status: dict[str, w.HTML] = {}
-        labels = {
-            "connect": "Connect",
-            "calendar": "Create or reuse the Availability calendar",
-            "channel": "Create channel",
-            "sync": "Run the first full reconcile",
-            "availability": "Query availability",
-        }
         for key in STEP_KEYS:
-            self.run_buttons[key] = _button(labels[key], f"cav-run-{key}", button_style="primary")
+            self.run_buttons[key] = _button(
+                RUN_LABELS[key], f"cav-run-{key}", button_style="primary"
+            )
             self.run_buttons[key].on_click(self._wrap(lambda _b, k=key: self._run(k)))
             self.next_buttons[key] = _button("Next", f"cav-next-{key}", disabled=True)
             self.next_buttons[key].on_click(self._wrap(lambda _b, k=key: self._next(k)))
@@ -240,49 +72,10 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.status[key].add_class(f"cav-status-{key}")
 
         # step 0 inputs
-        self.mode = w.Dropdown(
-            options=list(MODES),
-            value=c.inputs.mode,
-            description="Cronofy",
-            style=_FORM,
-            layout=_field("18em"),
+        self.mode, self.emulator_url, self.attendee_name, self.data_center = connect_fields(
+            c.inputs
         )
-        self.emulator_url = w.Text(
-            value=c.inputs.emulator_url,
-            description="Emulator",
-            placeholder="http://instructor:8181 (shared emulator)",
-            style=_FORM,
-            layout=_field("32em"),
-        )
-        self.attendee_name = w.Text(
-            value=c.inputs.name,
-            description="Your name",
-            placeholder="shown on the instructor's page (workshop)",
-            style=_FORM,
-            layout=_field("32em"),
-        )
-        self.attendee_name.add_class("cav-attendee-name")
-        self.data_center = w.Dropdown(
-            options=["us", "uk", "de", "au", "ca", "sg"],
-            value=c.inputs.data_center,
-            description="Data center",
-            style=_FORM,
-            layout=_field("18em"),
-        )
-        self.secret_fields = {
-            name: w.Password(
-                description=label,
-                placeholder="from .env / environment",
-                style=_FORM,
-                layout=_field(),
-            )
-            for name, label in (
-                ("client_id", "Client id"),
-                ("client_secret", "Client secret"),
-                ("access_token", "Access token"),
-                ("refresh_token", "Refresh token"),
-            )
-        }
+        self.secret_fields = secret_fields()
         self.mode.observe(self._wrap(lambda ch: c.set_input("mode", ch["new"])), names="value")
         self.emulator_url.observe(
             self._wrap(lambda ch: c.set_input("emulator_url", ch["new"])), names="value"
@@ -318,15 +111,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self._wrap(lambda ch: c.set_input("callback_url", ch["new"])), names="value"
         )
         # step 3
-        self.act_buttons = {
-            "timed": _button("Add timed", "cav-add-timed"),
-            "all_day": _button("Add all-day", "cav-add-all-day"),
-            "recurring": _button("Add recurring", "cav-add-recurring"),
-            "move": _button("Move selected +1h", "cav-move"),
-            "delete": _button("Delete selected", "cav-delete"),
-            "dry_run": _button("Dry run", "cav-dry-run"),
-            "reconcile": _button("Full reconcile", "cav-reconcile"),
-        }
+        self.act_buttons = act_buttons()
         for name, button in self.act_buttons.items():
             button.on_click(self._wrap(lambda _b, n=name: self._act(n)))
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile", style=_FIT)
@@ -335,22 +120,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.periods_table = w.HTML()
         self.periods_table.add_class("cav-periods")
         # step 4
-        self.minutes = w.BoundedIntText(
-            value=c.inputs.minutes,
-            min=5,
-            max=480,
-            description="Minutes",
-            style=_FIT,
-            layout=_field("12em"),
-        )
-        self.days = w.BoundedIntText(
-            value=c.inputs.days,
-            min=1,
-            max=35,
-            description="Days",
-            style=_FIT,
-            layout=_field("10em"),
-        )
+        self.minutes, self.days = availability_fields(c.inputs)
         self.minutes.observe(
             self._wrap(lambda ch: c.set_input("minutes", ch["new"])), names="value"
         )
@@ -722,23 +492,4 @@ async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:
     await c.move(uid, start + timedelta(hours=1), end + timedelta(hours=1))
 
 
-def _slot_rows(c: WizardController) -> list[tuple[str, ...]]:
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(c.inputs.tzid)
-
-    def fmt(pair: tuple[Any, Any] | None) -> str:
-        if pair is None:
-            return ""
-        a, b = pair
-        return f"{a.astimezone(zone):%a %d %b %H:%M}-{b.astimezone(zone):%H:%M}"
-
-    n = max(len(c.managed_slots), len(c.unmanaged_slots))
-    rows: list[tuple[str, ...]] = []
-    for i in range(min(n, SLOT_ROWS)):
-        m = c.managed_slots[i] if i < len(c.managed_slots) else None
-        u = c.unmanaged_slots[i] if i < len(c.unmanaged_slots) else None
-        rows.append((fmt(m), fmt(u)))
-    if n > SLOT_ROWS:
-        rows.append((f"… {len(c.managed_slots)} in all", f"… {len(c.unmanaged_slots)} in all"))
-    return rows
+__all__ = ["SAVED_NOTE", "STOPPED", "WeekView", "Wizard"]
