@@ -17,43 +17,33 @@ import contextvars
 import getpass
 import logging
 import secrets
-import traceback
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import aiohttp
-
-from cronofy_avail.app.explain import REAUTHORIZE, CommandError, explain
+from cronofy_avail.app.explain import CommandError
 from cronofy_avail.app.ngrok import discover_public_url
-from cronofy_avail.app.oauth import Wording, receive_redirect
+from cronofy_avail.app.oauth import receive_redirect
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import build_client, for_app
 from cronofy_avail.client.api import DEFAULT_SCOPES
-from cronofy_avail.core.errors import CronofyTimeoutError, CronofyTransportError
-from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import (
     AvailablePeriod,
     Calendar,
     Channel,
     Event,
     Profile,
-    utc_instant,
 )
 from cronofy_avail.core.week import (
-    HOUR_H,
-    SNAP_MINUTES,
     Bar,
-    allday_row_count,
     bars_from,
     render_week,
     span_title,
-    time_at,
 )
-from cronofy_avail.emulator.control_client import EmulatorControl
+from cronofy_avail.notebook.acting import ActingAsUser
+from cronofy_avail.notebook.availability import query_slots, slots_note
 from cronofy_avail.notebook.backends import (
     Backend,
     _relay_url_of,
@@ -61,6 +51,7 @@ from cronofy_avail.notebook.backends import (
     connect_embedded,
     connect_shared,
 )
+from cronofy_avail.notebook.explaining import NOTEBOOK_WORDING, explain_in_notebook
 from cronofy_avail.notebook.feed import (
     _WIZARD,
     FEED_LIMIT,
@@ -83,37 +74,16 @@ from cronofy_avail.notebook.steps import (
     WizardError,
     _Secrets,
 )
+from cronofy_avail.notebook.week_text import MIN_DRAG, describe, drag_span, period_rows
 from cronofy_avail.runtime.steps import (
-    busy_calendar_ids,
     create_sub_calendar,
     onboard_user,
-    query_availability,
     query_start,
 )
 from cronofy_avail.runtime.store import Store
 from cronofy_avail.runtime.sync import SyncResult
 
 _LOGGER = logging.getLogger(__name__)
-
-
-NOTEBOOK_WORDING = Wording(
-    again="press Authorize in the notebook again",
-    done_page=(
-        "Authorized: the notebook has the tokens (kept hidden) and connects now. You can "
-        "close this tab."
-    ),
-    where_next="The notebook's Connect panel says what to do next.",
-    busy_port=(
-        "stop what uses it (a `cronofy-avail authorize` still waiting?), or run "
-        "wizard.controller.set_input('redirect_port', PORT) with the port of another redirect "
-        "URI registered in your Cronofy application"
-    ),
-)
-"""The shared OAuth listener's words in the notebook."""
-
-
-MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
-"""The shortest drag (SVG units) that creates an event."""
 
 
 class WizardController:
@@ -289,37 +259,13 @@ class WizardController:
         return True
 
     def _explain(self, exc: BaseException) -> str:
-        """Cause and fix in a notebook's words (no ``--debug``, no command to run), with the
-        traceback under it when ``debug``; no secret."""
-        message = self._unreachable(exc) or _notebook_words(explain(exc).message, self.debug)
-        if self.debug:
-            message += "\n\n" + "".join(traceback.format_exception(exc))
-        for secret in self._secret_values():
-            message = message.replace(secret, "…")
-        return message
-
-    def _unreachable(self, exc: BaseException) -> str | None:
-        """The emulator this wizard talks to no longer answers (stopped, or its machine gone):
-        said as such, instead of a connection error's class name."""
-        backend = self.backend
-        control = backend.control if backend is not None else None
-        if control is None:
-            return None
-        if isinstance(exc, CronofyTransportError | CronofyTimeoutError):
-            if exc.url and urlsplit(exc.url).netloc != urlsplit(control.base_url).netloc:
-                return None
-        elif not isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
-            return None
-        if self.inputs.mode == "embedded":
-            return (
-                f"cannot reach the emulator at {control.base_url} (the one this wizard started "
-                "in this kernel): was the wizard shut down, or the kernel restarted?\n"
-                "Fix: run the wizard's cell again."
-            )
-        return (
-            f"cannot reach the emulator at {control.base_url}: is it still running?\n"
-            "Fix: start it again (in a workshop, ask the instructor), then press Connect in "
-            "step 0."
+        """Cause and fix in a notebook's words, without a secret (:mod:`.explaining`)."""
+        return explain_in_notebook(
+            exc,
+            control=self.backend.control if self.backend is not None else None,
+            mode=self.inputs.mode,
+            debug=self.debug,
+            secrets=self._secret_values(),
         )
 
     def _fail_action(self, key: str, exc: BaseException) -> None:
@@ -779,14 +725,14 @@ class WizardController:
 
     # ------------------------------------------------------------------ acting as the user
 
-    def _control(self) -> tuple[EmulatorControl, str]:
+    def _control(self) -> ActingAsUser:
         backend = self._need_backend()
         if backend.control is None:
             raise WizardError("acting as the user needs an emulator (real Cronofy: use your "
                               "calendar app)")  # fmt: skip
         if self.calendar is None and not self.steps["calendar"].state == StepState.DONE:
             raise WizardError("create the sub calendar first (step 1)")
-        return backend.control, self._calendar_id()
+        return ActingAsUser(backend.control, self._calendar_id())
 
     def _calendar_id(self) -> str:
         if self.calendar is not None:
@@ -794,48 +740,28 @@ class WizardController:
         raise WizardError("create the sub calendar first (step 1)")
 
     async def add_timed(self, start: datetime, end: datetime, summary: str = "Available") -> str:
-        control, calendar_id = self._control()
-        event = await control.add_event(
-            calendar_id, summary=summary, start=_iso(start), end=_iso(end)
-        )
+        uid = await self._control().add_timed(start, end, summary)
         self.show(start)
-        return str(event["event_uid"])
+        return uid
 
     async def add_all_day(self, day: date, days: int = 1, summary: str = "Free all day") -> str:
-        control, calendar_id = self._control()
-        event = await control.add_event(
-            calendar_id,
-            summary=summary,
-            start=day.isoformat(),
-            end=(day + timedelta(days=days)).isoformat(),
-        )
+        uid = await self._control().add_all_day(day, days, summary)
         self.show(day)
-        return str(event["event_uid"])
+        return uid
 
     async def add_recurring(
         self, start: datetime, end: datetime, count: int = 3, summary: str = "Office hours"
     ) -> list[str]:
-        control, calendar_id = self._control()
-        events = await control.add_events(
-            calendar_id,
-            {
-                "summary": summary,
-                "start": _iso(start),
-                "end": _iso(end),
-                "recurrence": {"frequency": "daily", "count": count},
-            },
-        )
+        uids = await self._control().add_recurring(start, end, count, summary)
         self.show(start)
-        return [str(e["event_uid"]) for e in events]
+        return uids
 
     async def move(self, event_uid: str, start: datetime, end: datetime) -> None:
-        control, _ = self._control()
-        await control.move_event(event_uid, _iso(start), _iso(end))
+        await self._control().move(event_uid, start, end)
         self.show(start)
 
     async def delete(self, event_uid: str) -> None:
-        control, _ = self._control()
-        await control.delete_event(event_uid)
+        await self._control().delete(event_uid)
 
     def tomorrow_at(self, hour: int, minute: int = 0, *, days: int = 1) -> datetime:
         """Local ``hour:minute`` ``days`` from today in the user's zone (for the buttons)."""
@@ -858,15 +784,13 @@ class WizardController:
         ``day`` and ``allday_rows`` are those of the picture the drag was made on (the
         column's ``data-date``, the SVG's ``data-allday-rows``): a picture drawn before
         midnight and dragged on after it still means the day it showed."""
-        if abs(y1 - y0) < MIN_DRAG:
+        span = drag_span(
+            self.week_bars(), self.week_start, self.inputs.tzid, day_index, y0, y1,
+            day=day, allday_rows=allday_rows,
+        )  # fmt: skip
+        if span is None:
             return None
-        week = self.week_start if day is None else day - timedelta(days=day_index)
-        rows = allday_row_count(self.week_bars(), week) if allday_rows is None else allday_rows
-        a = time_at(week, self.inputs.tzid, day_index, min(y0, y1), allday_rows=rows)
-        b = time_at(week, self.inputs.tzid, day_index, max(y0, y1), allday_rows=rows)
-        if b <= a:
-            return None
-        return await self.add_timed(a, b, summary="Dragged in the week view")
+        return await self.add_timed(*span, summary="Dragged in the week view")
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` on the wizard's event loop, now if already there.
@@ -929,34 +853,14 @@ class WizardController:
         user = await backend.store.get_user(self.inputs.user_id)
         if user is None or user.sub is None or user.calendar_id is None:
             raise WizardError("run steps 1 and 2 first")
-        consulted = await busy_calendar_ids(backend.client, user.calendar_id)
-        start, end = self.query_window()
-        answers = []
-        for managed in (True, False):
-            response = await query_availability(
-                backend.client,
-                sub=user.sub,
-                sub_calendar_id=user.calendar_id,
-                start=start,
-                end=end,
-                minutes=self.inputs.minutes,
-                managed=managed,
-                calendar_ids=consulted,
-            )
-            answers.append([(utc_instant(r.start), utc_instant(r.end)) for r in response.results])
-        self.managed_slots, self.unmanaged_slots = answers
-        note = TRAP
-        if not self.periods and not self.managed_slots:
-            note += " No Available Periods yet: add availability (step 3) to get managed slots."
-        elif not self.managed_slots:
-            zone = ZoneInfo(self.inputs.tzid)
-            note += (
-                f" No managed slot from {start.astimezone(zone):%a %d %b %H:%M} to "
-                f"{end.astimezone(zone):%a %d %b %H:%M}: none of the {len(self.periods)} "
-                f"Available Period(s) holds {self.inputs.minutes} free minutes in that window "
-                "(periods that have passed, or lie beyond it, give no slots; widen the window)."
-            )
-        self.availability_note = note
+        window, minutes = self.query_window(), self.inputs.minutes
+        self.managed_slots, self.unmanaged_slots = await query_slots(
+            backend.client, sub=user.sub, calendar_id=user.calendar_id, window=window,
+            minutes=minutes,
+        )  # fmt: skip
+        self.availability_note = slots_note(
+            self.managed_slots, self.periods, window, minutes, self.inputs.tzid
+        )
         step = self.steps["availability"]
         step.summary = (
             f"{len(self.managed_slots)} slot(s) with managed availability, "
@@ -1029,36 +933,11 @@ class WizardController:
 
     def period_rows(self) -> list[tuple[str, str, str, str]]:
         """(period id, start, end, event summary) in the user's zone, by start."""
-        zone = ZoneInfo(self.inputs.tzid)
-        summaries = {period_id_for(e.event_uid): e.summary or "" for e in self.events}
-        rows = sorted(
-            (utc_instant(p.start), utc_instant(p.end), p.available_period_id) for p in self.periods
-        )
-        return [
-            (
-                pid,
-                a.astimezone(zone).strftime("%a %d %b %H:%M"),
-                b.astimezone(zone).strftime("%a %d %b %H:%M"),
-                summaries.get(pid, ""),
-            )
-            for a, b, pid in rows
-        ]
+        return period_rows(self.events, self.periods, self.inputs.tzid)
 
     def describe(self, key: str) -> str:
         """What the bar ``"<kind>:<id>"`` is (hover text, the details panel)."""
-        zone = ZoneInfo(self.inputs.tzid)
-        kind, _, bar_id = key.partition(":")
-        for bar in self.week_bars():
-            if bar.id == bar_id and bar.kind == kind:
-                if isinstance(bar.start, datetime) and isinstance(bar.end, datetime):
-                    when = (
-                        f"{bar.start.astimezone(zone):%a %d %b %H:%M} - "
-                        f"{bar.end.astimezone(zone):%a %d %b %H:%M}"
-                    )
-                else:
-                    when = f"{bar.start} - {bar.end} (all day)"
-                return f"{bar.kind} {bar.id}: {bar.label or ''} {when}".replace("  ", " ")
-        return ""
+        return describe(self.week_bars(), key, self.inputs.tzid)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1088,27 +967,6 @@ class WizardController:
             await stack.aclose()
 
 
-_NOTEBOOK_WORDS = (
-    (
-        REAUTHORIZE,
-        "press Authorize in step 0 (or put new tokens in CRONOFY_ACCESS_TOKEN / "
-        "CRONOFY_REFRESH_TOKEN) and run Connect again",
-    ),
-    ("run `cronofy-avail setup` again to recreate it", "run steps 1 and 2 again to recreate it"),
-    ("start again with `cronofy-avail authorize`", "press Authorize in step 0 again"),
-)
-"""The explainer's command-line fixes, and what to do in the wizard instead."""
-
-
-def _notebook_words(message: str, debug: bool) -> str:
-    for cli, notebook in _NOTEBOOK_WORDS:
-        message = message.replace(cli, notebook)
-    hint = "\nrun with --debug for the traceback"
-    if hint in message:  # an unexpected error
-        message = message.replace(hint, "" if debug else "\n(Wizard(debug=True) shows where.)")
-    return message
-
-
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
@@ -1116,15 +974,12 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 __all__ = [
     "FEED_LIMIT",
     "FEED_SHOWN",
     "ICONS",
     "INPUT_STEP",
+    "MIN_DRAG",
     "MODES",
     "STEP_KEYS",
     "TRAP",
