@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from cronofy_avail.app.explain import CommandError
+from cronofy_avail.app.ngrok import discover_public_url
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, for_app, open_system
 from cronofy_avail.client.api import CronofyClient
@@ -54,6 +55,34 @@ class Backend:
     """Feeds the relay box's deliveries to the receiver (workshop)."""
     configuration: str = ""
     """Which .env a real-Cronofy connect read (or where none was found)."""
+
+    async def public_base_url(self, typed: str) -> str:
+        """Where Cronofy must POST: the ``typed`` URL, else the relay box or the receiver
+        itself (emulator), else the ngrok tunnel forwarding to the receiver (real Cronofy)."""
+        if typed.strip():
+            return typed.strip()
+        if self.public_url is not None:
+            return self.public_url
+        if self.control is not None:
+            return self.receiver_url
+        port = int(self.receiver_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+        public = await discover_public_url(port=port)
+        if public is None:
+            raise CommandError(
+                f"no public URL: Cronofy cannot reach {self.receiver_url}.\n"
+                f"Fix: run `ngrok http {port}` and press the button again, or paste the "
+                "public URL of the receiver."
+            )
+        prefix = self.receiver_url.split("://", 1)[1].partition("/")[2]
+        return public.rstrip("/") + ("/" + prefix if prefix else "")
+
+    async def delivered(self, within: float = 10.0) -> None:
+        """Wait until the emulator sent what it owes and, through a workshop relay, the
+        pump fed all of it to the receiver."""
+        if self.control is not None:
+            await self.control.wait_notifications(within)
+        if self.pump is not None:
+            await self.pump.wait_drained(within)
 
 
 async def connect_embedded(

@@ -16,7 +16,6 @@ import contextlib
 import contextvars
 import getpass
 import logging
-import secrets
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import UTC, date, datetime, time, timedelta
@@ -24,17 +23,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cronofy_avail.app.explain import CommandError
-from cronofy_avail.app.ngrok import discover_public_url
-from cronofy_avail.app.oauth import receive_redirect
 from cronofy_avail.app.settings import Settings
-from cronofy_avail.app.system import build_client, for_app
-from cronofy_avail.client.api import DEFAULT_SCOPES
 from cronofy_avail.core.models import (
     AvailablePeriod,
     Calendar,
     Channel,
     Event,
     Profile,
+    TokenResponse,
 )
 from cronofy_avail.core.week import (
     Bar,
@@ -43,6 +39,7 @@ from cronofy_avail.core.week import (
     span_title,
 )
 from cronofy_avail.notebook.acting import ActingAsUser
+from cronofy_avail.notebook.authorize import application, start_redirect
 from cronofy_avail.notebook.availability import query_slots, slots_note
 from cronofy_avail.notebook.backends import (
     Backend,
@@ -51,7 +48,7 @@ from cronofy_avail.notebook.backends import (
     connect_embedded,
     connect_shared,
 )
-from cronofy_avail.notebook.explaining import NOTEBOOK_WORDING, explain_in_notebook
+from cronofy_avail.notebook.explaining import explain_in_notebook
 from cronofy_avail.notebook.feed import (
     _WIZARD,
     FEED_LIMIT,
@@ -74,6 +71,7 @@ from cronofy_avail.notebook.steps import (
     WizardError,
     _Secrets,
 )
+from cronofy_avail.notebook.tasks import Tasks, running_loop
 from cronofy_avail.notebook.week_text import MIN_DRAG, describe, drag_span, period_rows
 from cronofy_avail.runtime.steps import (
     create_sub_calendar,
@@ -116,7 +114,7 @@ class WizardController:
         """Where the in-kernel receiver listens (shared emulator, real Cronofy). A workshop
         whose emulator runs on another machine needs ``"0.0.0.0"`` and, as the callback URL,
         this machine's address."""
-        self._loop = _running_loop()
+        self._loop = running_loop()
         """The loop the wizard was made on (the kernel's): all its work runs there."""
         """Show the traceback under the explanation (the CLI's ``--debug``)."""
         self._store = store
@@ -142,7 +140,7 @@ class WizardController:
         self._seen_delivery = 0
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks(lambda: self._loop, self._fail_action, self._action_succeeded)
         self.refreshes = 0
         self.authorization: str = ""
         """What the Authorize flow says (never the tokens)."""
@@ -425,31 +423,12 @@ class WizardController:
         shown), and the wizard connects.
         """
         settings = self._settings()
-        client_id = self.secrets.client_id or settings.client_id
-        known = settings.client_secrets
-        client_secret = self.secrets.client_secret or (known[0] if known else None)
-        if not client_id or not client_secret:
-            raise CommandError(
-                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET "
-                f"({settings.env_note()}).\nFix: put them in .env or the environment, or type "
-                "them in the password fields first."
-            )
+        data_center = self.inputs.data_center or settings.data_center
+        client_id, client_secret, app_settings = application(settings, self.secrets, data_center)
         await self._stop_oauth()
         self.authorized.clear()
-        expected_state = secrets.token_urlsafe(24)
-        data_center = self.inputs.data_center or settings.data_center
-        app_settings = for_app(
-            settings,
-            client_id=client_id,
-            client_secret=client_secret,
-            api_base_url=settings.api_base_url,
-            data_center=data_center,
-        )
-        announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-        async def complete(code: str) -> None:
-            async with build_client(app_settings) as client:
-                tokens = await client.exchange_code(code, announced.result())
+        def tokens_received(tokens: TokenResponse) -> None:
             self.secrets.client_id, self.secrets.client_secret = client_id, client_secret
             self.secrets.access_token = tokens.access_token
             self.secrets.refresh_token = tokens.refresh_token
@@ -457,28 +436,15 @@ class WizardController:
             self.authorized.set()
             self.invalidate("connect")
 
-        listening = asyncio.ensure_future(
-            receive_redirect(
-                self.inputs.redirect_port,
-                expected_state,
-                announced,
-                complete,
-                self._explain,
-                wording=NOTEBOOK_WORDING,
-            )
-        )
-        self._oauth_task = listening
-        first: set[asyncio.Future[Any]] = {announced, listening}
-        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-        if not announced.done():
-            await listening  # raises why the listener could not start
-        listening.add_done_callback(self._authorization_ended)
-        async with build_client(app_settings) as client:
-            url = client.authorization_url(
-                announced.result(), state=expected_state, scope=" ".join(DEFAULT_SCOPES)
-            )
+        def listening(task: asyncio.Task[None]) -> None:
+            self._oauth_task = task
+
+        url, redirect_uri = await start_redirect(
+            app_settings, self.inputs.redirect_port, listening=listening,
+            on_tokens=tokens_received, explain=self._explain, ended=self._authorization_ended,
+        )  # fmt: skip
         self.authorization = (
-            f"Open the link, sign in and agree; Cronofy returns to {announced.result()} "
+            f"Open the link, sign in and agree; Cronofy returns to {redirect_uri} "
             "(the redirect URI registered in your Cronofy application)."
         )
         self._changed()
@@ -538,23 +504,7 @@ class WizardController:
     async def public_base_url(self) -> str:
         """Where Cronofy must POST: the pasted URL, else the receiver itself (emulator), else
         the ngrok tunnel forwarding to the receiver (real Cronofy)."""
-        backend = self._need_backend()
-        if self.inputs.callback_url.strip():
-            return self.inputs.callback_url.strip()
-        if backend.public_url is not None:
-            return backend.public_url
-        if backend.control is not None:
-            return backend.receiver_url
-        port = int(backend.receiver_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-        public = await discover_public_url(port=port)
-        if public is None:
-            raise CommandError(
-                f"no public URL: Cronofy cannot reach {backend.receiver_url}.\n"
-                f"Fix: run `ngrok http {port}` and press the button again, or paste the "
-                "public URL of the receiver."
-            )
-        prefix = backend.receiver_url.split("://", 1)[1].partition("/")[2]
-        return public.rstrip("/") + ("/" + prefix if prefix else "")
+        return await self._need_backend().public_base_url(self.inputs.callback_url)
 
     async def _run_channel(self, step: Step) -> None:
         backend = self._need_backend()
@@ -577,7 +527,7 @@ class WizardController:
         step.lines = [f"callback: {shown}"]
         if relay is not None:
             step.lines.append("deliveries reach this kernel through the workshop's relay")
-        await self._deliveries_in(backend)
+        await backend.delivered()
         await self._read_deliveries()
         verified = [f for f in self.feed if f.kind == "delivery" and "verification" in f.text]
         step.lines.append(
@@ -707,21 +657,12 @@ class WizardController:
         backend = self._need_backend()
         async with asyncio.timeout(within):
             for _ in range(3):
-                await self._deliveries_in(backend, within)
+                await backend.delivered(within)
                 await backend.coordinator.wait_idle()
                 task = self._refresh_task
                 if task is not None:
                     await task
         await self.refresh()
-
-    @staticmethod
-    async def _deliveries_in(backend: Backend, within: float = 10.0) -> None:
-        """Wait until the emulator sent what it owes and, through a workshop relay, the
-        pump fed all of it to the receiver."""
-        if backend.control is not None:
-            await backend.control.wait_notifications(within)
-        if backend.pump is not None:
-            await backend.pump.wait_drained(within)
 
     # ------------------------------------------------------------------ acting as the user
 
@@ -793,47 +734,18 @@ class WizardController:
         return await self.add_timed(*span, summary="Dragged in the week view")
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the wizard's event loop, now if already there.
-
-        Widget handlers may run on another thread: JupyterLab 4.6 sends widget messages
-        through ipykernel 7 subshells, each with its own thread and event loop. The servers,
-        the aiohttp session and the widgets' comms all belong to the kernel's main loop, so
-        every handler is handed over to it (thread-safe) instead of running where it landed.
-        """
-        loop = self._loop
-        if loop is None or loop.is_closed() or _running_loop() is loop:
-            fn(*args)
-        else:
-            loop.call_soon_threadsafe(fn, *args)
+        """Run ``fn(*args)`` on the wizard's event loop, now if already there (widget
+        handlers may come in on another thread: see :meth:`.tasks.Tasks.call_soon`)."""
+        self._tasks.call_soon(fn, *args)
 
     def spawn(self, coro: Any, *, step: str = "sync") -> None:
         """Run ``coro`` on the wizard's loop (for button handlers); an error lands in the
         panel of ``step``, explained, never as a traceback."""
-
-        def start() -> None:
-            task: asyncio.Task[Any] = asyncio.ensure_future(self._guard(coro, step))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            # cancelled before it began (a Connect closing the old backend): never awaited
-            task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
-
-        self.call_soon(start)
-
-    async def _guard(self, coro: Any, step: str) -> Any:
-        try:
-            result = await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._fail_action(step, exc)
-            return None
-        self._action_succeeded(step)
-        return result
+        self._tasks.spawn(coro, step)
 
     async def wait_tasks(self) -> None:
         """Wait for everything the buttons scheduled (tests, scripted cells)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()
 
     # ------------------------------------------------------------------ step 4: availability
 
@@ -955,9 +867,7 @@ class WizardController:
 
     async def _close_backend(self, keep: asyncio.Task[Any] | None = None) -> None:
         spared = {asyncio.current_task(), keep}
-        for task in list(self._tasks):
-            if task not in spared:  # a Connect button re-connecting closes the old backend
-                task.cancel()
+        self._tasks.cancel(spared)  # a Connect button re-connecting closes the old backend
         if self._refresh_task is not None:
             self._refresh_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -965,13 +875,6 @@ class WizardController:
         stack, self._stack, self.backend = self._stack, None, None
         if stack is not None:
             await stack.aclose()
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 __all__ = [
