@@ -5,13 +5,16 @@ tables) and the widgets each one holds, built here and wired by
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
+from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.notebook.feed import FeedItem
 from cronofy_avail.notebook.steps import MODES, Inputs, Step
+from cronofy_avail.notebook.week_widget import _LEGEND
 
 if TYPE_CHECKING:
     from cronofy_avail.notebook.controller import WizardController
@@ -24,6 +27,9 @@ _STOPPED_STYLE = (
     "padding:6px 10px;border-left:4px solid #a15c00;background:#fff4e0;color:#5a3500;"
     "font-weight:bold"
 )
+
+STOPPED_NOTE = f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
+SAVED_NOTE_HTML = f'<div class="cav-saved-note" style="{_NOTE_STYLE}">{escape(SAVED_NOTE)}</div>'
 
 SLOT_ROWS = 6
 """First slots listed side by side; the week view shows them all."""
@@ -226,3 +232,166 @@ def availability_fields(inputs: Inputs) -> tuple[w.BoundedIntText, w.BoundedIntT
         layout=_field("10em"),
     )
     return minutes, days
+
+
+def step_panel(
+    step: Step, widgets: list[w.Widget], buttons: list[w.Button], status: w.HTML
+) -> w.VBox:
+    """A step's panel: what it does, its inputs, its run and next buttons, its status."""
+    about = w.HTML(f'<p class="cav-about">{escape(step.about)}</p>')
+    panel = w.VBox([about, *widgets, _row(buttons), status])
+    panel.add_class(f"cav-step-{step.key}")
+    return panel
+
+
+def week_box(pages: list[w.Widget], week: w.Widget, hover: w.HTML, below: list[w.Widget]) -> w.VBox:
+    """The week view under its paging row and legend, the hover text and the details row
+    under it."""
+    box = w.VBox(
+        [
+            _row(pages),
+            w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
+            week,
+            hover,
+            _row(below),
+        ]
+    )
+    box.add_class("cav-week-box")
+    return box
+
+
+def stopped_html(c: WizardController) -> str:
+    """The wizard's last state as plain HTML (the steps, the week) under "Stopped: …"."""
+    steps = "".join(
+        f'<details class="cav-stopped-step" style="margin:2px 0"{" open" if s.error else ""}>'
+        f"<summary>{escape(s.icon)} {escape(s.title)} ({escape(s.state)})</summary>"
+        f'<div style="margin-left:1.5em">{_status_html(s)}</div></details>'
+        for s in c.steps.values()
+    )
+    return (
+        f'<div class="cav-wizard-stopped">'
+        f'{STOPPED_NOTE}<div style="margin:6px 0">{steps}</div>'
+        f"<div><b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})</div>"
+        f'<div style="font-size:small">{_LEGEND}</div>{c.week_svg()}</div>'
+    )
+
+
+def tables_html(c: WizardController) -> tuple[str, str]:
+    """Step 3's Available Periods table and step 4's slots table (with the trap's note)."""
+    periods = _table(
+        ["Available Period", "start", "end", "event"], c.period_rows(), "cav-periods-table"
+    )
+    zone_rows = _slot_rows(c)
+    slots = _table(["with managed availability", "without"], zone_rows, "cav-slots-table") + (
+        f'<p class="cav-trap">{escape(c.availability_note)}</p>' if zone_rows else ""
+    )
+    return periods, slots
+
+
+def step3_action(c: WizardController, name: str) -> Any | None:
+    """What step 3's button ``name`` does, as a coroutine to spawn; ``None`` (and the step
+    says why) for move or delete with no event bar selected."""
+    kind, _, target = (c.selected or "").partition(":")
+    if name == "timed":
+        return c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Open for calls")
+    if name == "all_day":
+        return c.add_all_day(c.tomorrow_at(0, days=2).date())
+    if name == "recurring":
+        return c.add_recurring(c.tomorrow_at(14, days=3), c.tomorrow_at(16, days=3))
+    if name in ("move", "delete"):
+        event = next((e for e in c.events if kind == "event" and e.event_uid == target), None)
+        if event is None:
+            c.steps["sync"].error = "Select an event bar in the week view first."
+            return None
+        if name == "delete":
+            return c.delete(event.event_uid)
+        bar = next(b for b in c.week_bars() if b.id == event.event_uid)
+        return _shift(c, event.event_uid, bar.start, bar.end)
+    if name == "dry_run":
+        return c.sync_now(full=True, dry_run=True)
+    return c.sync_now(full=True)
+
+
+async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        raise CronofyError("only timed events move by an hour here")
+    await c.move(uid, start + timedelta(hours=1), end + timedelta(hours=1))
+
+
+def html(css: str) -> w.HTML:
+    """An HTML output with a class of its own (for the browser tests and the styles)."""
+    out = w.HTML()
+    out.add_class(css)
+    return out
+
+
+def profile_field() -> w.Dropdown:
+    """Step 1's profile: as wide as its longest option ("ada@example.com (google)"), within
+    the panel."""
+    return w.Dropdown(options=[], description="Profile", style=_FIT, layout=_field("auto"))
+
+
+def callback_field() -> w.Text:
+    """Step 2's callback URL (empty: automatic)."""
+    return w.Text(
+        description="Callback",
+        placeholder="automatic: the receiver in this kernel, or the ngrok tunnel",
+        style=_FIT,
+        layout=_field("40em"),
+    )
+
+
+def show_for_mode(mode: str, shared: list[w.Widget], cronofy: list[w.Widget]) -> None:
+    """Step 0 shows the shared emulator's fields and real Cronofy's only in their mode."""
+    for field in shared:
+        field.layout.display = "" if mode == "shared" else "none"
+    for field in cronofy:
+        field.layout.display = "" if mode == "cronofy" else "none"
+
+
+def authorize_html(url: str, pending: bool, said: str) -> str:
+    """The link to Cronofy's consent page while its redirect is awaited, and what the
+    Authorize flow says."""
+    link = (
+        f'<a href="{escape(url)}" target="_blank" rel="noopener">Open Cronofy to authorize</a> '
+        if pending
+        else ""
+    )
+    return link + escape(said)
+
+
+def draw_profiles(field: w.Dropdown, c: WizardController) -> None:
+    """Step 1's dropdown: the connected account's profiles, the chosen one selected."""
+    options = [(f"{p.profile_name} ({p.provider_name})", p.profile_id) for p in c.profiles]
+    if [o[1] for o in field.options] != [o[1] for o in options]:
+        field.options = options
+    if c.inputs.profile_id in {o[1] for o in options}:
+        field.value = c.inputs.profile_id
+
+
+def draw_progress(progress: w.IntProgress, busy: bool) -> None:
+    """The engine reports no per-page progress: the bar says "running" and "finished"."""
+    progress.value = 0 if busy else progress.max
+    progress.bar_style = "info" if busy else ""
+    progress.description = "Syncing…" if busy else "Idle"
+
+
+def step3_rows(buttons: dict[str, w.Button]) -> list[w.HBox]:
+    """Step 3's buttons in two rows: adding events, then changing them and syncing."""
+    return [
+        _row([buttons[n] for n in ("timed", "all_day", "recurring")]),
+        _row([buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
+    ]
+
+
+def drag_action(c: WizardController, drag: dict[str, Any]) -> Any:
+    """The week view's ``drag`` trait (``{day, y0, y1, date, rows}``) as the coroutine that
+    makes an event there."""
+    shown = drag.get("date")
+    return c.create_from_drag(
+        int(drag["day"]),
+        float(drag["y0"]),
+        float(drag["y1"]),
+        day=date.fromisoformat(shown) if isinstance(shown, str) else None,
+        allday_rows=int(drag["rows"]) if drag.get("rows") else None,
+    )

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date
 from html import escape
 from typing import Any
 
 import ipywidgets as w
 
-from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.notebook.controller import (
     FEED_SHOWN,
     STEP_KEYS,
@@ -26,24 +24,35 @@ from cronofy_avail.notebook.controller import (
 )
 from cronofy_avail.notebook.panels import (
     _FIT,
-    _NOTE_STYLE,
-    _STOPPED_STYLE,
     RUN_LABELS,
     SAVED_NOTE,
+    SAVED_NOTE_HTML,
     STOPPED,
+    STOPPED_NOTE,
     _button,
     _feed_html,
-    _field,
     _row,
-    _slot_rows,
     _status_html,
-    _table,
     act_buttons,
+    authorize_html,
     availability_fields,
+    callback_field,
     connect_fields,
+    drag_action,
+    draw_profiles,
+    draw_progress,
+    html,
+    profile_field,
     secret_fields,
+    show_for_mode,
+    step3_action,
+    step3_rows,
+    step_panel,
+    stopped_html,
+    tables_html,
+    week_box,
 )
-from cronofy_avail.notebook.week_widget import _LEGEND, WeekView
+from cronofy_avail.notebook.week_widget import WeekView
 
 
 class Wizard(w.VBox):  # type: ignore[misc]
@@ -68,75 +77,47 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.run_buttons[key].on_click(self._wrap(lambda _b, k=key: self._run(k)))
             self.next_buttons[key] = _button("Next", f"cav-next-{key}", disabled=True)
             self.next_buttons[key].on_click(self._wrap(lambda _b, k=key: self._next(k)))
-            self.status[key] = w.HTML()
-            self.status[key].add_class(f"cav-status-{key}")
+            self.status[key] = html(f"cav-status-{key}")
 
         # step 0 inputs
         self.mode, self.emulator_url, self.attendee_name, self.data_center = connect_fields(
             c.inputs
         )
         self.secret_fields = secret_fields()
-        self.mode.observe(self._wrap(lambda ch: c.set_input("mode", ch["new"])), names="value")
-        self.emulator_url.observe(
-            self._wrap(lambda ch: c.set_input("emulator_url", ch["new"])), names="value"
-        )
-        self.attendee_name.observe(
-            self._wrap(lambda ch: c.set_input("name", ch["new"])), names="value"
-        )
-        self.data_center.observe(
-            self._wrap(lambda ch: c.set_input("data_center", ch["new"])), names="value"
-        )
+        self._bind(self.mode, "mode")
+        self._bind(self.emulator_url, "emulator_url")
+        self._bind(self.attendee_name, "name")
+        self._bind(self.data_center, "data_center")
         for name, field in self.secret_fields.items():
             field.observe(self._wrap(lambda ch, n=name: self._secret(n, ch)), names="value")
         self.authorize = _button("Authorize", "cav-authorize")
         self.authorize.on_click(self._wrap(lambda _b: c.spawn(self._authorize(), step="connect")))
-        self.authorize_link = w.HTML()
-        self.authorize_link.add_class("cav-authorize-link")
+        self.authorize_link = html("cav-authorize-link")
         self._authorize_url = ""
         """The pending authorization page (a link, no secret in it)."""
-        # step 1
-        # as wide as its longest option ("ada@example.com (google)"), within the panel
-        self.profile = w.Dropdown(
-            options=[], description="Profile", style=_FIT, layout=_field("auto")
-        )
+        # steps 1 and 2
+        self.profile = profile_field()
         self.profile.observe(self._wrap(self._profile_changed), names="value")
-        # step 2
-        self.callback_url = w.Text(
-            description="Callback",
-            placeholder="automatic: the receiver in this kernel, or the ngrok tunnel",
-            style=_FIT,
-            layout=_field("40em"),
-        )
-        self.callback_url.observe(
-            self._wrap(lambda ch: c.set_input("callback_url", ch["new"])), names="value"
-        )
+        self.callback_url = callback_field()
+        self._bind(self.callback_url, "callback_url")
         # step 3
         self.act_buttons = act_buttons()
         for name, button in self.act_buttons.items():
             button.on_click(self._wrap(lambda _b, n=name: self._act(n)))
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile", style=_FIT)
-        self.feed = w.HTML()
-        self.feed.add_class("cav-feed")
-        self.periods_table = w.HTML()
-        self.periods_table.add_class("cav-periods")
+        self.feed, self.periods_table = html("cav-feed"), html("cav-periods")
         # step 4
         self.minutes, self.days = availability_fields(c.inputs)
-        self.minutes.observe(
-            self._wrap(lambda ch: c.set_input("minutes", ch["new"])), names="value"
-        )
-        self.days.observe(self._wrap(lambda ch: c.set_input("days", ch["new"])), names="value")
-        self.slots_table = w.HTML()
-        self.slots_table.add_class("cav-slots")
+        self._bind(self.minutes, "minutes")
+        self._bind(self.days, "days")
+        self.slots_table = html("cav-slots")
         # week view
         self.week = WeekView()
         self.week.observe(self._wrap(self._week_selected), names="selected")
         self.week.observe(self._wrap(self._week_hovered), names="hovered")
         self.week.observe(self._wrap(self._week_dragged), names="drag")
         self.week_label = w.HTML()
-        self.hover = w.HTML()
-        self.hover.add_class("cav-hover")
-        self.details = w.HTML()
-        self.details.add_class("cav-details")
+        self.hover, self.details = html("cav-hover"), html("cav-details")
         self.week_move = _button("Move +1h", "cav-week-move")
         self.week_delete = _button("Delete", "cav-week-delete")
         self.week_move.on_click(self._wrap(lambda _b: self._act("move")))
@@ -163,36 +144,29 @@ class Wizard(w.VBox):  # type: ignore[misc]
             "calendar": [self.profile],
             "channel": [self.callback_url],
             "sync": [
-                _row([self.act_buttons[n] for n in ("timed", "all_day", "recurring")]),
-                _row([self.act_buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
+                *step3_rows(self.act_buttons),
                 self.progress,
                 self.feed,
                 self.periods_table,
             ],
             "availability": [_row([self.minutes, self.days]), self.slots_table],
         }
-        children = []
         for key in STEP_KEYS:
-            step = c.steps[key]
-            about = w.HTML(f'<p class="cav-about">{escape(step.about)}</p>')
-            buttons = _row([self.run_buttons[key], self.next_buttons[key]])
-            panel = w.VBox([about, *extra[key], buttons, self.status[key]])
-            panel.add_class(f"cav-step-{key}")
-            self.panels[key] = panel
-            children.append(panel)
-        self.accordion = w.Accordion(children=children, selected_index=0)
+            self.panels[key] = step_panel(
+                c.steps[key],
+                extra[key],
+                [self.run_buttons[key], self.next_buttons[key]],
+                self.status[key],
+            )
+        self.accordion = w.Accordion(children=list(self.panels.values()), selected_index=0)
         self.accordion.add_class("cav-steps")
-        week_box = w.VBox(
-            [
-                _row([prev_week, self.week_label, next_week]),
-                w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
-                self.week,
-                self.hover,
-                _row([self.details, self.week_move, self.week_delete]),
-            ]
+        week = week_box(
+            [prev_week, self.week_label, next_week],
+            self.week,
+            self.hover,
+            [self.details, self.week_move, self.week_delete],
         )
-        week_box.add_class("cav-week-box")
-        super().__init__([self.stopped_banner, self.accordion, week_box])
+        super().__init__([self.stopped_banner, self.accordion, week])
         self.add_class("cav-wizard")
         c.on_change(self.redraw)
         self.redraw()
@@ -246,9 +220,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         if data is not None:
             data["text/plain"] = SAVED_NOTE
-            data["text/html"] = (
-                f'<div class="cav-saved-note" style="{_NOTE_STYLE}">{escape(SAVED_NOTE)}</div>'
-            )
+            data["text/html"] = SAVED_NOTE_HTML
         return data
 
     def _ipython_display_(self, **kwargs: Any) -> None:
@@ -265,21 +237,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
 
     def stopped_bundle(self) -> dict[str, str]:
         """The wizard's last state as plain HTML: what its display becomes at shutdown."""
-        c = self.controller
-        steps = "".join(
-            f'<details class="cav-stopped-step" style="margin:2px 0"{" open" if s.error else ""}>'
-            f"<summary>{escape(s.icon)} {escape(s.title)} ({escape(s.state)})</summary>"
-            f'<div style="margin-left:1.5em">{_status_html(s)}</div></details>'
-            for s in c.steps.values()
-        )
-        html = (
-            f'<div class="cav-wizard-stopped">'
-            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
-            f'<div style="margin:6px 0">{steps}</div>'
-            f"<div><b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})</div>"
-            f'<div style="font-size:small">{_LEGEND}</div>{c.week_svg()}</div>'
-        )
-        return {"text/html": html, "text/plain": STOPPED}
+        return {"text/html": stopped_html(self.controller), "text/plain": STOPPED}
 
     def close(self) -> None:
         super().close()
@@ -305,6 +263,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 handler(*args)
 
         return lambda *args: self.controller.call_soon(run, *args)
+
+    def _bind(self, field: w.ValueWidget, name: str) -> None:
+        """The controller's input ``name`` follows ``field``."""
+        c = self.controller
+        field.observe(self._wrap(lambda ch: c.set_input(name, ch["new"])), names="value")
 
     def controls(self) -> list[w.DOMWidget]:
         """Every button and input (disabled once the wizard was shut down)."""
@@ -360,30 +323,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.controller.set_input("profile_id", change["new"])
 
     def _act(self, name: str) -> None:
-        c = self.controller
-        kind, _, target = (c.selected or "").partition(":")
-        if name == "timed":
-            coro: Any = c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Open for calls")
-        elif name == "all_day":
-            coro = c.add_all_day(c.tomorrow_at(0, days=2).date())
-        elif name == "recurring":
-            coro = c.add_recurring(c.tomorrow_at(14, days=3), c.tomorrow_at(16, days=3))
-        elif name in ("move", "delete"):
-            event = next((e for e in c.events if kind == "event" and e.event_uid == target), None)
-            if event is None:
-                c.steps["sync"].error = "Select an event bar in the week view first."
-                self.redraw()
-                return
-            if name == "delete":
-                coro = c.delete(event.event_uid)
-            else:
-                bar = next(b for b in c.week_bars() if b.id == event.event_uid)
-                coro = _shift(c, event.event_uid, bar.start, bar.end)
-        elif name == "dry_run":
-            coro = c.sync_now(full=True, dry_run=True)
-        else:
-            coro = c.sync_now(full=True)
-        c.spawn(coro, step="sync")
+        coro = step3_action(self.controller, name)
+        if coro is None:
+            self.redraw()
+            return
+        self.controller.spawn(coro, step="sync")
 
     def _week_selected(self, change: dict[str, Any]) -> None:
         self.controller.select(change["new"])
@@ -396,17 +340,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         drag = change["new"]
         if not drag:
             return
-        shown = drag.get("date")
-        self.controller.spawn(
-            self.controller.create_from_drag(
-                int(drag["day"]),
-                float(drag["y0"]),
-                float(drag["y1"]),
-                day=date.fromisoformat(shown) if isinstance(shown, str) else None,
-                allday_rows=int(drag["rows"]) if drag.get("rows") else None,
-            ),
-            step="sync",
-        )
+        self.controller.spawn(drag_action(self.controller, drag), step="sync")
 
     # ------------------------------------------------------------------ drawing
 
@@ -424,42 +358,22 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.next_buttons[key].disabled = step.state != StepState.DONE
             self.status[key].value = _status_html(step)
         self.accordion.titles = tuple(titles)
-        shared = c.inputs.mode == "shared"
-        self.emulator_url.layout.display = "" if shared else "none"
-        self.attendee_name.layout.display = "" if shared else "none"
-        cronofy = c.inputs.mode == "cronofy"
-        self.data_center.layout.display = "" if cronofy else "none"
-        for field in self.secret_fields.values():
-            field.layout.display = "" if cronofy else "none"
-        self.authorize.layout.display = "" if cronofy else "none"
-        self.authorize_link.layout.display = "" if cronofy else "none"
+        show_for_mode(
+            c.inputs.mode,
+            [self.emulator_url, self.attendee_name],
+            [self.data_center, *self.secret_fields.values(), self.authorize, self.authorize_link],
+        )
         pending = self._authorize_url and not c.authorized.is_set() and c.oauth_pending
-        self.authorize_link.value = (
-            f'<a href="{escape(self._authorize_url)}" target="_blank" rel="noopener">'
-            "Open Cronofy to authorize</a> "
-            if pending
-            else ""
-        ) + escape(c.authorization)
-        options = [(f"{p.profile_name} ({p.provider_name})", p.profile_id) for p in c.profiles]
-        if [o[1] for o in self.profile.options] != [o[1] for o in options]:
-            self.profile.options = options
-        if c.inputs.profile_id in {o[1] for o in options}:
-            self.profile.value = c.inputs.profile_id
+        self.authorize_link.value = authorize_html(
+            self._authorize_url, bool(pending), c.authorization
+        )
+        draw_profiles(self.profile, c)
         synced = c.steps["channel"].state == StepState.DONE
         for button in self.act_buttons.values():
             button.disabled = not synced or c.busy
-        # The engine reports no per-page progress: the bar says "running" and "finished".
-        self.progress.value = 0 if c.busy else self.progress.max
-        self.progress.bar_style = "info" if c.busy else ""
-        self.progress.description = "Syncing…" if c.busy else "Idle"
+        draw_progress(self.progress, c.busy)
         self.feed.value = _feed_html(c.feed[-FEED_SHOWN:])
-        self.periods_table.value = _table(
-            ["Available Period", "start", "end", "event"], c.period_rows(), "cav-periods-table"
-        )
-        zone_rows = _slot_rows(c)
-        self.slots_table.value = _table(
-            ["with managed availability", "without"], zone_rows, "cav-slots-table"
-        ) + (f'<p class="cav-trap">{escape(c.availability_note)}</p>' if zone_rows else "")
+        self.periods_table.value, self.slots_table.value = tables_html(c)
         self.week_label.value = f"<b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})"
         self.week.svg = c.week_svg()
         self.details.value = escape(c.describe(c.selected)) if c.selected else ""
@@ -470,9 +384,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
             button.layout.display = "" if shown else "none"
 
     def _draw_stopped(self) -> None:
-        self.stopped_banner.value = (
-            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
-        )
+        self.stopped_banner.value = STOPPED_NOTE
         self.stopped_banner.layout.display = ""
         for control in self.controls():
             control.disabled = True
@@ -482,14 +394,6 @@ class Wizard(w.VBox):  # type: ignore[misc]
             f"■ {c.title} (stopped)" for c in self.controller.steps.values()
         )
         self.authorize_link.value = ""
-
-
-async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:
-    from datetime import datetime, timedelta
-
-    if not isinstance(start, datetime) or not isinstance(end, datetime):
-        raise CronofyError("only timed events move by an hour here")
-    await c.move(uid, start + timedelta(hours=1), end + timedelta(hours=1))
 
 
 __all__ = ["SAVED_NOTE", "STOPPED", "WeekView", "Wizard"]
