@@ -20,7 +20,7 @@ from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import System, for_app, open_system
 from cronofy_avail.client.api import CronofyClient
 from cronofy_avail.emulator.control_client import EmulatorControl
-from cronofy_avail.notebook.steps import Inputs, WizardError, _Secrets
+from cronofy_avail.notebook.steps import MODES, Inputs, WizardError, _Secrets
 from cronofy_avail.playground import Playground
 from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.store import MemoryStore, Store
@@ -266,6 +266,51 @@ async def connect_cronofy(
     )  # fmt: skip
 
 
+async def connect(
+    stack: AsyncExitStack,
+    inputs: Inputs,
+    store: Store | None,
+    load_settings: Callable[[], Settings],
+    clock: Clock,
+    *,
+    receiver_host: str,
+    account_options: dict[str, Any],
+    attendee_name: Callable[[], str],
+    secrets: _Secrets,
+) -> Backend:
+    """The backend of ``inputs.mode``: the embedded emulator, a shared one, or real Cronofy."""
+    mode = inputs.mode
+    if mode == "embedded":
+        return await connect_embedded(stack, inputs, store, load_settings(), clock)
+    if mode == "shared":
+        return await connect_shared(
+            stack, inputs, store, load_settings(), clock,
+            receiver_host=receiver_host,
+            account_options=account_options,
+            attendee_name=attendee_name,
+        )  # fmt: skip
+    if mode == "cronofy":
+        return await connect_cronofy(
+            stack, inputs, store, load_settings(), clock,
+            receiver_host=receiver_host, secrets=secrets,
+        )  # fmt: skip
+    raise WizardError(f"mode must be one of {', '.join(MODES)}")
+
+
+def callback_lines(callback_url: str | None, callback_key: str) -> list[str]:
+    """A channel's callback as step 2 shows it: its key cut short, and a workshop relay box's
+    id too (whoever knows it can read the box)."""
+    shown = (callback_url or "").replace(callback_key, callback_key[:4] + "…")
+    relay = _relay_url_of(callback_url)
+    if relay is None:
+        return [f"callback: {shown}"]
+    box = relay.rsplit("/", 1)[1]
+    return [
+        f"callback: {shown.replace(box, box[:8] + '…')}",
+        "deliveries reach this kernel through the workshop's relay",
+    ]
+
+
 def _workshop_refusal(url: str, exc: WorkshopError) -> str:
     if exc.status is None:
         cause = f"cannot reach the shared emulator at {url}"
@@ -287,4 +332,11 @@ def _relay_url_of(callback_url: str | None) -> str | None:
     return head + RELAY_PATH + "/" + tail.split("/", 1)[0]
 
 
-__all__ = ["Backend", "connect_cronofy", "connect_embedded", "connect_shared"]
+__all__ = [
+    "Backend",
+    "callback_lines",
+    "connect",
+    "connect_cronofy",
+    "connect_embedded",
+    "connect_shared",
+]

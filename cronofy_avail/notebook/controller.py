@@ -43,10 +43,8 @@ from cronofy_avail.notebook.authorize import application, start_redirect
 from cronofy_avail.notebook.availability import query_slots, slots_note
 from cronofy_avail.notebook.backends import (
     Backend,
-    _relay_url_of,
-    connect_cronofy,
-    connect_embedded,
-    connect_shared,
+    callback_lines,
+    connect,
 )
 from cronofy_avail.notebook.explaining import explain_in_notebook
 from cronofy_avail.notebook.feed import (
@@ -57,6 +55,7 @@ from cronofy_avail.notebook.feed import (
     _FeedLog,
     add_to_feed,
     new_deliveries,
+    sync_item,
 )
 from cronofy_avail.notebook.steps import (
     _ABOUT,
@@ -314,25 +313,13 @@ class WizardController:
         stack.callback(_FeedLog.attach(self))
         try:
             mode = self.inputs.mode
-            if mode == "embedded":
-                backend = await connect_embedded(
-                    stack, self.inputs, self._store, self._settings(), self.clock
-                )
-            elif mode == "shared":
-                backend = await connect_shared(
-                    stack, self.inputs, self._store, self._settings(), self.clock,
-                    receiver_host=self.receiver_host,
-                    account_options=self.account_options,
-                    attendee_name=self.attendee_name,
-                )  # fmt: skip
-            elif mode == "cronofy":
-                backend = await connect_cronofy(
-                    stack, self.inputs, self._store, self._settings(), self.clock,
-                    receiver_host=self.receiver_host, secrets=self.secrets,
-                )  # fmt: skip
+            backend = await connect(
+                stack, self.inputs, self._store, self._settings, self.clock,
+                receiver_host=self.receiver_host, account_options=self.account_options,
+                attendee_name=self.attendee_name, secrets=self.secrets,
+            )  # fmt: skip
+            if mode == "cronofy":
                 self._configuration = backend.configuration
-            else:
-                raise WizardError(f"mode must be one of {', '.join(MODES)}")
             account = await backend.client.account()
             self.profiles = await backend.client.list_profiles()
         except BaseException:
@@ -518,15 +505,8 @@ class WizardController:
             profile_id=self.inputs.profile_id,
         )
         self.channel = channel
-        shown = (user.callback_url or "").replace(user.callback_key, user.callback_key[:4] + "…")
-        relay = _relay_url_of(user.callback_url)
-        if relay is not None:  # whoever knows a relay box's id can read it: shown cut too
-            box = relay.rsplit("/", 1)[1]
-            shown = shown.replace(box, box[:8] + "…")
         step.summary = f"Channel {channel.channel_id} filtered to {user.calendar_id}."
-        step.lines = [f"callback: {shown}"]
-        if relay is not None:
-            step.lines.append("deliveries reach this kernel through the workshop's relay")
+        step.lines = callback_lines(user.callback_url, user.callback_key)
         await backend.delivered()
         await self._read_deliveries()
         verified = [f for f in self.feed if f.kind == "delivery" and "verification" in f.text]
@@ -567,15 +547,7 @@ class WizardController:
             return
         self.last_result = result
         await self._read_deliveries()  # the deliveries this sync answers come first
-        kind = "dry run" if result.dry_run else result.kind
-        item = FeedItem(
-            "sync",
-            f"sync ({kind}): {result.events_read} event(s) read, {result.upserts} upsert(s), "
-            f"{result.deletes} delete(s), {result.skips} skip(s)"
-            + ("" if result.ok else f": FAILED ({result.state}: {result.error})"),
-        )
-        if result.plan is not None:
-            item.detail = result.plan.explain(ZoneInfo(self.inputs.tzid)).splitlines()
+        item = sync_item(result, self.inputs.tzid)
         self.add_to_feed(item)
         self.request_refresh()
 

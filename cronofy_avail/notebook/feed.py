@@ -9,8 +9,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from cronofy_avail.runtime.store import Delivery, Store
+from cronofy_avail.runtime.sync import SyncResult
 
 FEED_LIMIT = 200
 """Feed lines kept (step 3 shows the last :data:`FEED_SHOWN` of them)."""
@@ -49,6 +51,20 @@ async def new_deliveries(store: Store, user_id: str, seen: int) -> tuple[list[Fe
         seen = max(seen, d.delivery_id or 0)
         items.append(FeedItem("delivery", _delivery_text(d)))
     return items, seen
+
+
+def sync_item(result: SyncResult, tzid: str) -> FeedItem:
+    """A sync as a feed line, with the plan it carried out (in ``tzid``) under it."""
+    kind = "dry run" if result.dry_run else result.kind
+    item = FeedItem(
+        "sync",
+        f"sync ({kind}): {result.events_read} event(s) read, {result.upserts} upsert(s), "
+        f"{result.deletes} delete(s), {result.skips} skip(s)"
+        + ("" if result.ok else f": FAILED ({result.state}: {result.error})"),
+    )
+    if result.plan is not None:
+        item.detail = result.plan.explain(ZoneInfo(tzid)).splitlines()
+    return item
 
 
 _WIZARD: contextvars.ContextVar[FeedOwner | None] = contextvars.ContextVar(
@@ -107,4 +123,12 @@ def _delivery_text(d: Delivery) -> str:
     )
 
 
-__all__ = ["FEED_LIMIT", "FEED_SHOWN", "LOGGERS", "FeedItem", "add_to_feed", "new_deliveries"]
+__all__ = [
+    "FEED_LIMIT",
+    "FEED_SHOWN",
+    "LOGGERS",
+    "FeedItem",
+    "add_to_feed",
+    "new_deliveries",
+    "sync_item",
+]

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "cronofy_avail" / "notebook"
 MOST_LINES = 400
 
-STILL_LONGER = {"controller.py": 900}
+STILL_LONGER = {"controller.py": 870}
 """Modules not yet split down to :data:`MOST_LINES`, with the most lines they may have: the
 figure only goes down, and the entry goes once the module fits."""
 
