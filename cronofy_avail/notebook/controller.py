@@ -15,256 +15,72 @@ import asyncio
 import contextlib
 import contextvars
 import getpass
-import json
 import logging
-import secrets
-import traceback
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import aiohttp
-
-from cronofy_avail.app.explain import REAUTHORIZE, CommandError, explain
-from cronofy_avail.app.ngrok import discover_public_url
-from cronofy_avail.app.oauth import DEFAULT_PORT, Wording, receive_redirect
+from cronofy_avail.app.explain import CommandError
 from cronofy_avail.app.settings import Settings
-from cronofy_avail.app.system import System, build_client, for_app, open_system
-from cronofy_avail.client.api import DEFAULT_SCOPES, CronofyClient
-from cronofy_avail.core.errors import CronofyTimeoutError, CronofyTransportError
-from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.models import (
     AvailablePeriod,
     Calendar,
     Channel,
     Event,
     Profile,
-    utc_instant,
+    TokenResponse,
 )
 from cronofy_avail.core.week import (
-    HOUR_H,
-    SNAP_MINUTES,
     Bar,
-    allday_row_count,
     bars_from,
     render_week,
     span_title,
-    time_at,
 )
-from cronofy_avail.emulator.control_client import EmulatorControl
-from cronofy_avail.notebook.config import NotebookError
-from cronofy_avail.playground import Playground
-from cronofy_avail.runtime.coordinator import SyncCoordinator
+from cronofy_avail.notebook.acting import ActingAsUser
+from cronofy_avail.notebook.authorize import application, start_redirect
+from cronofy_avail.notebook.availability import query_slots, slots_note
+from cronofy_avail.notebook.backends import (
+    Backend,
+    callback_lines,
+    connect,
+)
+from cronofy_avail.notebook.explaining import explain_in_notebook
+from cronofy_avail.notebook.feed import (
+    _WIZARD,
+    FEED_LIMIT,
+    FEED_SHOWN,
+    FeedItem,
+    _FeedLog,
+    add_to_feed,
+    new_deliveries,
+    sync_item,
+)
+from cronofy_avail.notebook.steps import (
+    _ABOUT,
+    ICONS,
+    INPUT_STEP,
+    MODES,
+    STEP_KEYS,
+    TRAP,
+    Inputs,
+    Step,
+    StepState,
+    WizardError,
+    _Secrets,
+)
+from cronofy_avail.notebook.tasks import Tasks, running_loop
+from cronofy_avail.notebook.week_text import MIN_DRAG, describe, drag_span, period_rows
 from cronofy_avail.runtime.steps import (
-    busy_calendar_ids,
     create_sub_calendar,
     onboard_user,
-    query_availability,
     query_start,
 )
-from cronofy_avail.runtime.store import Delivery, MemoryStore, Store
+from cronofy_avail.runtime.store import Store
 from cronofy_avail.runtime.sync import SyncResult
-from cronofy_avail.workshop import (
-    Joined,
-    RelayPump,
-    WorkshopError,
-    join_workshop,
-    rejoin_workshop,
-    split_workshop_url,
-)
-from cronofy_avail.workshop.relay import RELAY_PATH
-from webhook_server import WebhookServer
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class StepState(StrEnum):
-    WAITING = "waiting"
-    READY = "ready"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-ICONS = {
-    # Plain symbols every font has (DejaVu included): emoji show as boxes on bare Linux.
-    StepState.WAITING: "○",
-    StepState.READY: "▶",
-    StepState.RUNNING: "◐",
-    StepState.DONE: "✔",
-    StepState.FAILED: "✘",
-}
-
-MODES = ("embedded", "shared", "cronofy")
-"""Connect options: the embedded emulator, a shared emulator by URL, real Cronofy."""
-
-STEP_KEYS = ("connect", "calendar", "channel", "sync", "availability")
-
-_ABOUT = {
-    "connect": (
-        "0. Connect",
-        "Your application talks to Cronofy with an access token per user and signs nothing "
-        "itself; Cronofy signs every push notification with your client secret. Here that is "
-        "the emulator in this kernel (default), a shared emulator, or real Cronofy.",
-    ),
-    "calendar": (
-        "1. Sub calendar",
-        "Cronofy creates a calendar in one of the user's connected profiles (or we reuse the "
-        "one already called Availability). Every event the user puts there will become an "
-        "Available Period.",
-    ),
-    "channel": (
-        "2. Channel",
-        "Cronofy registers a push channel filtered to that calendar and POSTs to its callback "
-        "URL on every change. It first sends a signed verification notification, which the "
-        "receiver checks against the client secret.",
-    ),
-    "sync": (
-        "3. Sync, live",
-        "On each change notification we read the events changed since changes_since (deleted "
-        "and moved ones too) and upsert or delete one Available Period per event. A full "
-        "reconcile compares everything and repairs what notifications cannot tell.",
-    ),
-    "availability": (
-        "4. Availability",
-        "Cronofy answers availability queries; with managed availability the user is only "
-        "free inside their Available Periods. The sub calendar itself is left out of the "
-        "busy calendars, or its events would cancel the very periods made from them.",
-    ),
-}
-
-INPUT_STEP = {
-    "mode": "connect",
-    "emulator_url": "connect",
-    "data_center": "connect",
-    "tzid": "connect",
-    "user_id": "connect",
-    "profile_id": "calendar",
-    "callback_url": "channel",
-    "minutes": "availability",
-    "days": "availability",
-    "redirect_port": "connect",
-    "name": "connect",
-}
-"""Which step each input belongs to: changing it drops that step and the later ones back."""
-
-TRAP = (
-    "Busy-calendar trap: the Availability calendar is not consulted for busy time. Its own "
-    "events are opaque, so consulting it would make every Available Period busy and the "
-    "managed answer empty."
-)
-
-
-NOTEBOOK_WORDING = Wording(
-    again="press Authorize in the notebook again",
-    done_page=(
-        "Authorized: the notebook has the tokens (kept hidden) and connects now. You can "
-        "close this tab."
-    ),
-    where_next="The notebook's Connect panel says what to do next.",
-    busy_port=(
-        "stop what uses it (a `cronofy-avail authorize` still waiting?), or run "
-        "wizard.controller.set_input('redirect_port', PORT) with the port of another redirect "
-        "URI registered in your Cronofy application"
-    ),
-)
-"""The shared OAuth listener's words in the notebook."""
-
-
-FEED_LIMIT = 200
-"""Feed lines kept (step 3 shows the last :data:`FEED_SHOWN` of them)."""
-
-FEED_SHOWN = 40
-
-
-MIN_DRAG = HOUR_H * SNAP_MINUTES / 60 / 2
-"""The shortest drag (SVG units) that creates an event."""
-
-
-class WizardError(NotebookError):
-    """A step was asked for out of order, or an input is missing; the message says what to do
-    (in a notebook, the message alone: no traceback)."""
-
-
-@dataclass
-class Step:
-    key: str
-    title: str
-    about: str
-    state: StepState = StepState.WAITING
-    summary: str = ""
-    error: str | None = None
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def icon(self) -> str:
-        return ICONS[self.state]
-
-
-@dataclass
-class Inputs:
-    mode: str = "embedded"
-    emulator_url: str = ""
-    data_center: str = "us"
-    tzid: str = "Europe/London"
-    user_id: str = "notebook"
-    profile_id: str | None = None
-    callback_url: str = ""
-    """Public base URL of the receiver; empty: the receiver's own URL (emulator) or ngrok."""
-    minutes: int = 60
-    days: int = 5
-    name: str = ""
-    """The attendee's name on a workshop's instructor page (empty: the login name)."""
-    redirect_port: int = DEFAULT_PORT
-    """Port of the local OAuth redirect (``http://127.0.0.1:PORT/oauth/callback``), by default
-    the one ``cronofy-avail authorize`` listens on: register that exact URL with your Cronofy
-    application; 0 picks a free one (emulators accept any)."""
-
-
-class _Secrets:
-    """Tokens typed in password fields: held here, never in a widget value or a repr."""
-
-    __slots__ = ("access_token", "client_id", "client_secret", "refresh_token")
-
-    def __init__(self) -> None:
-        self.access_token: str | None = None
-        self.refresh_token: str | None = None
-        self.client_id: str | None = None
-        self.client_secret: str | None = None
-
-    def __repr__(self) -> str:
-        return "_Secrets(…)"
-
-
-@dataclass
-class FeedItem:
-    """One line of step 3's live feed: a delivery or a sync."""
-
-    kind: str
-    text: str
-    detail: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Backend:
-    store: Store
-    coordinator: SyncCoordinator
-    client: CronofyClient
-    server: Any
-    receiver_url: str
-    control: EmulatorControl | None
-    where: str
-    account_label: str
-    busy_calendar_id: str | None = None
-    public_url: str | None = None
-    """Where the emulator delivers when not to the receiver itself: a workshop relay box."""
-    pump: RelayPump | None = None
-    """Feeds the relay box's deliveries to the receiver (workshop)."""
 
 
 class WizardController:
@@ -297,12 +113,12 @@ class WizardController:
         """Where the in-kernel receiver listens (shared emulator, real Cronofy). A workshop
         whose emulator runs on another machine needs ``"0.0.0.0"`` and, as the callback URL,
         this machine's address."""
-        self._loop = _running_loop()
+        self._loop = running_loop()
         """The loop the wizard was made on (the kernel's): all its work runs there."""
         """Show the traceback under the explanation (the CLI's ``--debug``)."""
         self._store = store
         self._stack: AsyncExitStack | None = None
-        self.backend: _Backend | None = None
+        self.backend: Backend | None = None
         self._listeners: list[Callable[[], None]] = []
         # what the steps show
         self.profiles: list[Profile] = []
@@ -323,7 +139,7 @@ class WizardController:
         self._seen_delivery = 0
         self._refresh_task: asyncio.Task[None] | None = None
         self._refresh_again = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks(lambda: self._loop, self._fail_action, self._action_succeeded)
         self.refreshes = 0
         self.authorization: str = ""
         """What the Authorize flow says (never the tokens)."""
@@ -440,37 +256,13 @@ class WizardController:
         return True
 
     def _explain(self, exc: BaseException) -> str:
-        """Cause and fix in a notebook's words (no ``--debug``, no command to run), with the
-        traceback under it when ``debug``; no secret."""
-        message = self._unreachable(exc) or _notebook_words(explain(exc).message, self.debug)
-        if self.debug:
-            message += "\n\n" + "".join(traceback.format_exception(exc))
-        for secret in self._secret_values():
-            message = message.replace(secret, "…")
-        return message
-
-    def _unreachable(self, exc: BaseException) -> str | None:
-        """The emulator this wizard talks to no longer answers (stopped, or its machine gone):
-        said as such, instead of a connection error's class name."""
-        backend = self.backend
-        control = backend.control if backend is not None else None
-        if control is None:
-            return None
-        if isinstance(exc, CronofyTransportError | CronofyTimeoutError):
-            if exc.url and urlsplit(exc.url).netloc != urlsplit(control.base_url).netloc:
-                return None
-        elif not isinstance(exc, aiohttp.ClientConnectionError | ConnectionError):
-            return None
-        if self.inputs.mode == "embedded":
-            return (
-                f"cannot reach the emulator at {control.base_url} (the one this wizard started "
-                "in this kernel): was the wizard shut down, or the kernel restarted?\n"
-                "Fix: run the wizard's cell again."
-            )
-        return (
-            f"cannot reach the emulator at {control.base_url}: is it still running?\n"
-            "Fix: start it again (in a workshop, ask the instructor), then press Connect in "
-            "step 0."
+        """Cause and fix in a notebook's words, without a secret (:mod:`.explaining`)."""
+        return explain_in_notebook(
+            exc,
+            control=self.backend.control if self.backend is not None else None,
+            mode=self.inputs.mode,
+            debug=self.debug,
+            secrets=self._secret_values(),
         )
 
     def _fail_action(self, key: str, exc: BaseException) -> None:
@@ -521,14 +313,13 @@ class WizardController:
         stack.callback(_FeedLog.attach(self))
         try:
             mode = self.inputs.mode
-            if mode == "embedded":
-                backend = await self._connect_embedded(stack)
-            elif mode == "shared":
-                backend = await self._connect_shared(stack)
-            elif mode == "cronofy":
-                backend = await self._connect_cronofy(stack)
-            else:
-                raise WizardError(f"mode must be one of {', '.join(MODES)}")
+            backend = await connect(
+                stack, self.inputs, self._store, self._settings, self.clock,
+                receiver_host=self.receiver_host, account_options=self.account_options,
+                attendee_name=self.attendee_name, secrets=self.secrets,
+            )  # fmt: skip
+            if mode == "cronofy":
+                self._configuration = backend.configuration
             account = await backend.client.account()
             self.profiles = await backend.client.list_profiles()
         except BaseException:
@@ -549,120 +340,6 @@ class WizardController:
         ]
         await self._resume()
 
-    async def _connect_embedded(self, stack: AsyncExitStack) -> _Backend:
-        pg = await stack.enter_async_context(
-            Playground.running(
-                user_id=self.inputs.user_id,
-                tzid=self.inputs.tzid,
-                store=self._store,
-                settings=self._settings(),
-                onboard=False,
-                clock=self.clock,
-            )
-        )
-        control = EmulatorControl(pg.emulator.base_url, session=pg.session)
-        return _Backend(
-            store=pg.store,
-            coordinator=pg.coordinator,
-            client=pg.client,
-            server=pg.server,
-            receiver_url=pg.webhook_url,
-            control=control,
-            where=f"the embedded emulator at {pg.emulator.base_url}",
-            account_label=pg.account.email,
-            busy_calendar_id=pg.account.calendar_id,
-        )
-
-    async def _receiver(
-        self,
-        stack: AsyncExitStack,
-        settings: Settings,
-        store: Store,
-        session: aiohttp.ClientSession,
-    ) -> tuple[System, SyncCoordinator, WebhookServer, str]:
-        """The same system (engine, coordinator, receiver) every entry point builds."""
-        system = await stack.enter_async_context(
-            open_system(settings, store=store, session=session, clock=self.clock)
-        )
-        coordinator = await system.coordinator(start=False)
-        server = await system.receiver(coordinator, host=self.receiver_host, runs_requests=True)
-        assert server.url
-        return system, coordinator, server, server.url
-
-    async def _connect_shared(self, stack: AsyncExitStack) -> _Backend:
-        """An isolated account on a shared emulator. On a ``cronofy-avail workshop``
-        emulator the wizard joins the workshop (the instructor page lists the attendee) and
-        the channel's callback is the attendee's relay box there, fed to the receiver in this
-        kernel by a :class:`~cronofy_avail.workshop.RelayPump`: conference Wi-Fi rarely lets the
-        instructor's machine reach a laptop. A plain ``cronofy-avail emulator`` (no workshop
-        routes) delivers to the receiver directly."""
-        typed = self.inputs.emulator_url.strip()
-        url, code = split_workshop_url(typed)
-        if not url.startswith(("http://", "https://")):
-            raise WizardError(
-                "shared emulator: give its URL, e.g. http://192.168.1.10:8181/?code=K7QX-P2M9 "
-                "(the instructor shows it with `cronofy-avail workshop`)"
-            )
-        store = self._store or MemoryStore()
-        session = aiohttp.ClientSession()
-        stack.push_async_callback(session.close)
-        user = await store.get_user(self.inputs.user_id)
-        joined: Joined | None = None
-        try:
-            if user is not None and user.credentials is not None:
-                access, refresh = user.credentials.access_token, user.credentials.refresh_token
-                label, busy = f"user {user.user_id} (resumed)", None
-                if _relay_url_of(user.callback_url) is not None and refresh:
-                    joined = await rejoin_workshop(session, url, refresh)
-            else:
-                joined = await join_workshop(
-                    session, typed, self.attendee_name(), tzid=self.inputs.tzid, code=code
-                )
-                access, refresh = joined.account.access_token, joined.account.refresh_token
-                label, busy = joined.account.email, joined.account.calendar_id
-        except WorkshopError as exc:
-            if exc.status != 404 or user is not None:
-                raise CommandError(_workshop_refusal(url, exc)) from exc
-            joined = None  # not a workshop: an isolated account of our own, below
-        control = EmulatorControl(
-            url, session=session, token=joined.attendee_token if joined else None
-        )
-        if joined is not None:
-            client_id, client_secret = joined.client_id, joined.client_secret
-            relay_url: str | None = joined.relay_url
-        else:
-            # A plain `cronofy-avail emulator` (no workshop routes) delivers directly.
-            if user is None or user.credentials is None:
-                account = await control.create_account(
-                    tzid=self.inputs.tzid, **self.account_options
-                )
-                access, refresh = account.access_token, account.refresh_token
-                label, busy = account.email, account.calendar_id
-            info = await control.info()
-            client_id, client_secret, relay_url = info.client_id, info.client_secret, None
-        settings = for_app(
-            self._settings(),
-            client_id=client_id,
-            client_secret=client_secret,
-            api_base_url=url,
-            data_center="us",
-        )
-        system, coordinator, server, receiver = await self._receiver(
-            stack, settings, store, session
-        )
-        pump: RelayPump | None = None
-        if relay_url is not None:
-            assert joined is not None
-            pump = RelayPump(relay_url, receiver, token=joined.attendee_token, session=session)
-            await pump.start()
-            stack.push_async_callback(pump.stop)
-        client = system.client(access_token=access, refresh_token=refresh)
-        where = f"the shared emulator at {url}" + (" (deliveries via its relay)" if pump else "")
-        return _Backend(
-            store, coordinator, client, server, receiver, control, where, label, busy,
-            public_url=relay_url, pump=pump,
-        )  # fmt: skip
-
     @staticmethod
     def _settings() -> Settings:
         """The configuration (the environment, then the ``.env`` of the working directory or
@@ -679,50 +356,6 @@ class WizardController:
             return getpass.getuser()
         except (KeyError, OSError):
             return self.inputs.user_id
-
-    async def _connect_cronofy(self, stack: AsyncExitStack) -> _Backend:
-        settings = self._settings()
-        s = self.secrets
-        client_id = s.client_id or settings.client_id
-        secrets_ = [s.client_secret] if s.client_secret else settings.client_secrets
-        access = s.access_token or settings.access_token
-        refresh = s.refresh_token or settings.refresh_token
-        store = self._store or MemoryStore()
-        user = await store.get_user(self.inputs.user_id)
-        if access is None and user is not None and user.credentials is not None:
-            access, refresh = user.credentials.access_token, user.credentials.refresh_token
-        if not client_id or not secrets_ or not access:
-            missing = [
-                name
-                for name, value in (
-                    ("CRONOFY_CLIENT_ID", client_id),
-                    ("CRONOFY_CLIENT_SECRET", secrets_),
-                    ("CRONOFY_ACCESS_TOKEN", access),
-                )
-                if not value
-            ]
-            raise CommandError(
-                f"real Cronofy needs {', '.join(missing)}, not set ({settings.env_note()}).\n"
-                "Fix: put them in .env or the environment, or type them in the password fields "
-                "(they are never shown back); no token yet: press Authorize."
-            )
-        session = aiohttp.ClientSession()
-        stack.push_async_callback(session.close)
-        data_center = self.inputs.data_center or settings.data_center
-        settings = for_app(
-            settings,
-            client_id=client_id,
-            client_secret=",".join(secrets_),
-            api_base_url=settings.api_base_url,
-            data_center=data_center,
-        )
-        system, coordinator, server, receiver = await self._receiver(
-            stack, settings, store, session
-        )
-        client = system.client(access_token=access, refresh_token=refresh)
-        where = settings.api_base_url or f"Cronofy ({data_center} data center)"
-        self._configuration = settings.env_note()
-        return _Backend(store, coordinator, client, server, receiver, None, where, "your account")
 
     async def _resume(self) -> None:
         """A user already in the store: steps 1-3 count as done from what it records.
@@ -777,31 +410,12 @@ class WizardController:
         shown), and the wizard connects.
         """
         settings = self._settings()
-        client_id = self.secrets.client_id or settings.client_id
-        known = settings.client_secrets
-        client_secret = self.secrets.client_secret or (known[0] if known else None)
-        if not client_id or not client_secret:
-            raise CommandError(
-                "Authorize needs the application's CRONOFY_CLIENT_ID and CRONOFY_CLIENT_SECRET "
-                f"({settings.env_note()}).\nFix: put them in .env or the environment, or type "
-                "them in the password fields first."
-            )
+        data_center = self.inputs.data_center or settings.data_center
+        client_id, client_secret, app_settings = application(settings, self.secrets, data_center)
         await self._stop_oauth()
         self.authorized.clear()
-        expected_state = secrets.token_urlsafe(24)
-        data_center = self.inputs.data_center or settings.data_center
-        app_settings = for_app(
-            settings,
-            client_id=client_id,
-            client_secret=client_secret,
-            api_base_url=settings.api_base_url,
-            data_center=data_center,
-        )
-        announced: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
-        async def complete(code: str) -> None:
-            async with build_client(app_settings) as client:
-                tokens = await client.exchange_code(code, announced.result())
+        def tokens_received(tokens: TokenResponse) -> None:
             self.secrets.client_id, self.secrets.client_secret = client_id, client_secret
             self.secrets.access_token = tokens.access_token
             self.secrets.refresh_token = tokens.refresh_token
@@ -809,28 +423,15 @@ class WizardController:
             self.authorized.set()
             self.invalidate("connect")
 
-        listening = asyncio.ensure_future(
-            receive_redirect(
-                self.inputs.redirect_port,
-                expected_state,
-                announced,
-                complete,
-                self._explain,
-                wording=NOTEBOOK_WORDING,
-            )
-        )
-        self._oauth_task = listening
-        first: set[asyncio.Future[Any]] = {announced, listening}
-        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
-        if not announced.done():
-            await listening  # raises why the listener could not start
-        listening.add_done_callback(self._authorization_ended)
-        async with build_client(app_settings) as client:
-            url = client.authorization_url(
-                announced.result(), state=expected_state, scope=" ".join(DEFAULT_SCOPES)
-            )
+        def listening(task: asyncio.Task[None]) -> None:
+            self._oauth_task = task
+
+        url, redirect_uri = await start_redirect(
+            app_settings, self.inputs.redirect_port, listening=listening,
+            on_tokens=tokens_received, explain=self._explain, ended=self._authorization_ended,
+        )  # fmt: skip
         self.authorization = (
-            f"Open the link, sign in and agree; Cronofy returns to {announced.result()} "
+            f"Open the link, sign in and agree; Cronofy returns to {redirect_uri} "
             "(the redirect URI registered in your Cronofy application)."
         )
         self._changed()
@@ -870,7 +471,7 @@ class WizardController:
 
     # ------------------------------------------------------------------ step 1: sub calendar
 
-    def _need_backend(self) -> _Backend:
+    def _need_backend(self) -> Backend:
         if self.backend is None:
             raise WizardError("connect first (step 0)")
         return self.backend
@@ -890,23 +491,7 @@ class WizardController:
     async def public_base_url(self) -> str:
         """Where Cronofy must POST: the pasted URL, else the receiver itself (emulator), else
         the ngrok tunnel forwarding to the receiver (real Cronofy)."""
-        backend = self._need_backend()
-        if self.inputs.callback_url.strip():
-            return self.inputs.callback_url.strip()
-        if backend.public_url is not None:
-            return backend.public_url
-        if backend.control is not None:
-            return backend.receiver_url
-        port = int(backend.receiver_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
-        public = await discover_public_url(port=port)
-        if public is None:
-            raise CommandError(
-                f"no public URL: Cronofy cannot reach {backend.receiver_url}.\n"
-                f"Fix: run `ngrok http {port}` and press the button again, or paste the "
-                "public URL of the receiver."
-            )
-        prefix = backend.receiver_url.split("://", 1)[1].partition("/")[2]
-        return public.rstrip("/") + ("/" + prefix if prefix else "")
+        return await self._need_backend().public_base_url(self.inputs.callback_url)
 
     async def _run_channel(self, step: Step) -> None:
         backend = self._need_backend()
@@ -920,16 +505,9 @@ class WizardController:
             profile_id=self.inputs.profile_id,
         )
         self.channel = channel
-        shown = (user.callback_url or "").replace(user.callback_key, user.callback_key[:4] + "…")
-        relay = _relay_url_of(user.callback_url)
-        if relay is not None:  # whoever knows a relay box's id can read it: shown cut too
-            box = relay.rsplit("/", 1)[1]
-            shown = shown.replace(box, box[:8] + "…")
         step.summary = f"Channel {channel.channel_id} filtered to {user.calendar_id}."
-        step.lines = [f"callback: {shown}"]
-        if relay is not None:
-            step.lines.append("deliveries reach this kernel through the workshop's relay")
-        await self._deliveries_in(backend)
+        step.lines = callback_lines(user.callback_url, user.callback_key)
+        await backend.delivered()
         await self._read_deliveries()
         verified = [f for f in self.feed if f.kind == "delivery" and "verification" in f.text]
         step.lines.append(
@@ -969,30 +547,21 @@ class WizardController:
             return
         self.last_result = result
         await self._read_deliveries()  # the deliveries this sync answers come first
-        kind = "dry run" if result.dry_run else result.kind
-        item = FeedItem(
-            "sync",
-            f"sync ({kind}): {result.events_read} event(s) read, {result.upserts} upsert(s), "
-            f"{result.deletes} delete(s), {result.skips} skip(s)"
-            + ("" if result.ok else f": FAILED ({result.state}: {result.error})"),
-        )
-        if result.plan is not None:
-            item.detail = result.plan.explain(ZoneInfo(self.inputs.tzid)).splitlines()
+        item = sync_item(result, self.inputs.tzid)
         self.add_to_feed(item)
         self.request_refresh()
 
     async def _read_deliveries(self) -> None:
         backend = self._need_backend()
-        for d in reversed(await backend.store.list_deliveries()):
-            if (d.delivery_id or 0) <= self._seen_delivery or d.user_id != self.inputs.user_id:
-                continue
-            self._seen_delivery = max(self._seen_delivery, d.delivery_id or 0)
-            self.add_to_feed(FeedItem("delivery", _delivery_text(d)))
+        items, self._seen_delivery = await new_deliveries(
+            backend.store, self.inputs.user_id, self._seen_delivery
+        )
+        for item in items:
+            self.add_to_feed(item)
 
     def add_to_feed(self, item: FeedItem) -> None:
         """A feed line; only the last :data:`FEED_LIMIT` are kept."""
-        self.feed.append(item)
-        del self.feed[:-FEED_LIMIT]
+        add_to_feed(self.feed, item)
 
     def _logged(self, record: logging.LogRecord) -> None:
         """A warning of this wizard's background work (a retry, a refused delivery): a feed
@@ -1060,32 +629,23 @@ class WizardController:
         backend = self._need_backend()
         async with asyncio.timeout(within):
             for _ in range(3):
-                await self._deliveries_in(backend, within)
+                await backend.delivered(within)
                 await backend.coordinator.wait_idle()
                 task = self._refresh_task
                 if task is not None:
                     await task
         await self.refresh()
 
-    @staticmethod
-    async def _deliveries_in(backend: _Backend, within: float = 10.0) -> None:
-        """Wait until the emulator sent what it owes and, through a workshop relay, the
-        pump fed all of it to the receiver."""
-        if backend.control is not None:
-            await backend.control.wait_notifications(within)
-        if backend.pump is not None:
-            await backend.pump.wait_drained(within)
-
     # ------------------------------------------------------------------ acting as the user
 
-    def _control(self) -> tuple[EmulatorControl, str]:
+    def _control(self) -> ActingAsUser:
         backend = self._need_backend()
         if backend.control is None:
             raise WizardError("acting as the user needs an emulator (real Cronofy: use your "
                               "calendar app)")  # fmt: skip
         if self.calendar is None and not self.steps["calendar"].state == StepState.DONE:
             raise WizardError("create the sub calendar first (step 1)")
-        return backend.control, self._calendar_id()
+        return ActingAsUser(backend.control, self._calendar_id())
 
     def _calendar_id(self) -> str:
         if self.calendar is not None:
@@ -1093,48 +653,28 @@ class WizardController:
         raise WizardError("create the sub calendar first (step 1)")
 
     async def add_timed(self, start: datetime, end: datetime, summary: str = "Available") -> str:
-        control, calendar_id = self._control()
-        event = await control.add_event(
-            calendar_id, summary=summary, start=_iso(start), end=_iso(end)
-        )
+        uid = await self._control().add_timed(start, end, summary)
         self.show(start)
-        return str(event["event_uid"])
+        return uid
 
     async def add_all_day(self, day: date, days: int = 1, summary: str = "Free all day") -> str:
-        control, calendar_id = self._control()
-        event = await control.add_event(
-            calendar_id,
-            summary=summary,
-            start=day.isoformat(),
-            end=(day + timedelta(days=days)).isoformat(),
-        )
+        uid = await self._control().add_all_day(day, days, summary)
         self.show(day)
-        return str(event["event_uid"])
+        return uid
 
     async def add_recurring(
         self, start: datetime, end: datetime, count: int = 3, summary: str = "Office hours"
     ) -> list[str]:
-        control, calendar_id = self._control()
-        events = await control.add_events(
-            calendar_id,
-            {
-                "summary": summary,
-                "start": _iso(start),
-                "end": _iso(end),
-                "recurrence": {"frequency": "daily", "count": count},
-            },
-        )
+        uids = await self._control().add_recurring(start, end, count, summary)
         self.show(start)
-        return [str(e["event_uid"]) for e in events]
+        return uids
 
     async def move(self, event_uid: str, start: datetime, end: datetime) -> None:
-        control, _ = self._control()
-        await control.move_event(event_uid, _iso(start), _iso(end))
+        await self._control().move(event_uid, start, end)
         self.show(start)
 
     async def delete(self, event_uid: str) -> None:
-        control, _ = self._control()
-        await control.delete_event(event_uid)
+        await self._control().delete(event_uid)
 
     def tomorrow_at(self, hour: int, minute: int = 0, *, days: int = 1) -> datetime:
         """Local ``hour:minute`` ``days`` from today in the user's zone (for the buttons)."""
@@ -1157,58 +697,27 @@ class WizardController:
         ``day`` and ``allday_rows`` are those of the picture the drag was made on (the
         column's ``data-date``, the SVG's ``data-allday-rows``): a picture drawn before
         midnight and dragged on after it still means the day it showed."""
-        if abs(y1 - y0) < MIN_DRAG:
+        span = drag_span(
+            self.week_bars(), self.week_start, self.inputs.tzid, day_index, y0, y1,
+            day=day, allday_rows=allday_rows,
+        )  # fmt: skip
+        if span is None:
             return None
-        week = self.week_start if day is None else day - timedelta(days=day_index)
-        rows = allday_row_count(self.week_bars(), week) if allday_rows is None else allday_rows
-        a = time_at(week, self.inputs.tzid, day_index, min(y0, y1), allday_rows=rows)
-        b = time_at(week, self.inputs.tzid, day_index, max(y0, y1), allday_rows=rows)
-        if b <= a:
-            return None
-        return await self.add_timed(a, b, summary="Dragged in the week view")
+        return await self.add_timed(*span, summary="Dragged in the week view")
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` on the wizard's event loop, now if already there.
-
-        Widget handlers may run on another thread: JupyterLab 4.6 sends widget messages
-        through ipykernel 7 subshells, each with its own thread and event loop. The servers,
-        the aiohttp session and the widgets' comms all belong to the kernel's main loop, so
-        every handler is handed over to it (thread-safe) instead of running where it landed.
-        """
-        loop = self._loop
-        if loop is None or loop.is_closed() or _running_loop() is loop:
-            fn(*args)
-        else:
-            loop.call_soon_threadsafe(fn, *args)
+        """Run ``fn(*args)`` on the wizard's event loop, now if already there (widget
+        handlers may come in on another thread: see :meth:`.tasks.Tasks.call_soon`)."""
+        self._tasks.call_soon(fn, *args)
 
     def spawn(self, coro: Any, *, step: str = "sync") -> None:
         """Run ``coro`` on the wizard's loop (for button handlers); an error lands in the
         panel of ``step``, explained, never as a traceback."""
-
-        def start() -> None:
-            task: asyncio.Task[Any] = asyncio.ensure_future(self._guard(coro, step))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            # cancelled before it began (a Connect closing the old backend): never awaited
-            task.add_done_callback(lambda t: coro.close() if t.cancelled() else None)
-
-        self.call_soon(start)
-
-    async def _guard(self, coro: Any, step: str) -> Any:
-        try:
-            result = await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._fail_action(step, exc)
-            return None
-        self._action_succeeded(step)
-        return result
+        self._tasks.spawn(coro, step)
 
     async def wait_tasks(self) -> None:
         """Wait for everything the buttons scheduled (tests, scripted cells)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tasks.wait()
 
     # ------------------------------------------------------------------ step 4: availability
 
@@ -1228,34 +737,14 @@ class WizardController:
         user = await backend.store.get_user(self.inputs.user_id)
         if user is None or user.sub is None or user.calendar_id is None:
             raise WizardError("run steps 1 and 2 first")
-        consulted = await busy_calendar_ids(backend.client, user.calendar_id)
-        start, end = self.query_window()
-        answers = []
-        for managed in (True, False):
-            response = await query_availability(
-                backend.client,
-                sub=user.sub,
-                sub_calendar_id=user.calendar_id,
-                start=start,
-                end=end,
-                minutes=self.inputs.minutes,
-                managed=managed,
-                calendar_ids=consulted,
-            )
-            answers.append([(utc_instant(r.start), utc_instant(r.end)) for r in response.results])
-        self.managed_slots, self.unmanaged_slots = answers
-        note = TRAP
-        if not self.periods and not self.managed_slots:
-            note += " No Available Periods yet: add availability (step 3) to get managed slots."
-        elif not self.managed_slots:
-            zone = ZoneInfo(self.inputs.tzid)
-            note += (
-                f" No managed slot from {start.astimezone(zone):%a %d %b %H:%M} to "
-                f"{end.astimezone(zone):%a %d %b %H:%M}: none of the {len(self.periods)} "
-                f"Available Period(s) holds {self.inputs.minutes} free minutes in that window "
-                "(periods that have passed, or lie beyond it, give no slots; widen the window)."
-            )
-        self.availability_note = note
+        window, minutes = self.query_window(), self.inputs.minutes
+        self.managed_slots, self.unmanaged_slots = await query_slots(
+            backend.client, sub=user.sub, calendar_id=user.calendar_id, window=window,
+            minutes=minutes,
+        )  # fmt: skip
+        self.availability_note = slots_note(
+            self.managed_slots, self.periods, window, minutes, self.inputs.tzid
+        )
         step = self.steps["availability"]
         step.summary = (
             f"{len(self.managed_slots)} slot(s) with managed availability, "
@@ -1328,36 +817,11 @@ class WizardController:
 
     def period_rows(self) -> list[tuple[str, str, str, str]]:
         """(period id, start, end, event summary) in the user's zone, by start."""
-        zone = ZoneInfo(self.inputs.tzid)
-        summaries = {period_id_for(e.event_uid): e.summary or "" for e in self.events}
-        rows = sorted(
-            (utc_instant(p.start), utc_instant(p.end), p.available_period_id) for p in self.periods
-        )
-        return [
-            (
-                pid,
-                a.astimezone(zone).strftime("%a %d %b %H:%M"),
-                b.astimezone(zone).strftime("%a %d %b %H:%M"),
-                summaries.get(pid, ""),
-            )
-            for a, b, pid in rows
-        ]
+        return period_rows(self.events, self.periods, self.inputs.tzid)
 
     def describe(self, key: str) -> str:
         """What the bar ``"<kind>:<id>"`` is (hover text, the details panel)."""
-        zone = ZoneInfo(self.inputs.tzid)
-        kind, _, bar_id = key.partition(":")
-        for bar in self.week_bars():
-            if bar.id == bar_id and bar.kind == kind:
-                if isinstance(bar.start, datetime) and isinstance(bar.end, datetime):
-                    when = (
-                        f"{bar.start.astimezone(zone):%a %d %b %H:%M} - "
-                        f"{bar.end.astimezone(zone):%a %d %b %H:%M}"
-                    )
-                else:
-                    when = f"{bar.start} - {bar.end} (all day)"
-                return f"{bar.kind} {bar.id}: {bar.label or ''} {when}".replace("  ", " ")
-        return ""
+        return describe(self.week_bars(), key, self.inputs.tzid)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -1375,9 +839,7 @@ class WizardController:
 
     async def _close_backend(self, keep: asyncio.Task[Any] | None = None) -> None:
         spared = {asyncio.current_task(), keep}
-        for task in list(self._tasks):
-            if task not in spared:  # a Connect button re-connecting closes the old backend
-                task.cancel()
+        self._tasks.cancel(spared)  # a Connect button re-connecting closes the old backend
         if self._refresh_task is not None:
             self._refresh_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -1387,119 +849,15 @@ class WizardController:
             await stack.aclose()
 
 
-_WIZARD: contextvars.ContextVar[WizardController | None] = contextvars.ContextVar(
-    "cronofy_avail_wizard", default=None
-)
-"""The wizard whose work runs in this context (set for its connect, inherited by every task
-and server it starts)."""
-
-LOGGERS = ("cronofy_avail", "webhook_server")
-"""The loggers whose warnings a wizard shows in its feed (the library's own: they have a
-``NullHandler``, so nothing reaches Python's last-resort handler, i.e. ``sys.stderr``, which in
-a kernel prints into the output of the cell that started the background work)."""
-
-
-class _FeedLog(logging.Handler):
-    """Warnings logged by a wizard's background work, as lines of that wizard's feed."""
-
-    def __init__(self, wizard: WizardController) -> None:
-        super().__init__(logging.WARNING)
-        self.wizard = wizard
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if _WIZARD.get() is not self.wizard:
-            return  # another wizard's work, or a cell's own
-        try:
-            self.wizard._logged(record)
-        except Exception:
-            self.handleError(record)
-
-    @classmethod
-    def attach(cls, wizard: WizardController) -> Callable[[], None]:
-        """Start feeding ``wizard``; returns the detacher."""
-        handler = cls(wizard)
-        loggers = [logging.getLogger(name) for name in LOGGERS]
-        for logger in loggers:
-            logger.addHandler(handler)
-
-        def detach() -> None:
-            for logger in loggers:
-                logger.removeHandler(handler)
-
-        return detach
-
-
-_NOTEBOOK_WORDS = (
-    (
-        REAUTHORIZE,
-        "press Authorize in step 0 (or put new tokens in CRONOFY_ACCESS_TOKEN / "
-        "CRONOFY_REFRESH_TOKEN) and run Connect again",
-    ),
-    ("run `cronofy-avail setup` again to recreate it", "run steps 1 and 2 again to recreate it"),
-    ("start again with `cronofy-avail authorize`", "press Authorize in step 0 again"),
-)
-"""The explainer's command-line fixes, and what to do in the wizard instead."""
-
-
-def _notebook_words(message: str, debug: bool) -> str:
-    for cli, notebook in _NOTEBOOK_WORDS:
-        message = message.replace(cli, notebook)
-    hint = "\nrun with --debug for the traceback"
-    if hint in message:  # an unexpected error
-        message = message.replace(hint, "" if debug else "\n(Wizard(debug=True) shows where.)")
-    return message
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _workshop_refusal(url: str, exc: WorkshopError) -> str:
-    if exc.status is None:
-        cause = f"cannot reach the shared emulator at {url}"
-    elif exc.status == 403:
-        cause = f"{url} refused to join the workshop: the join code is wrong or missing"
-    else:
-        cause = f"{url} refused to join the workshop ({exc.status})"
-    return (
-        f"{cause}.\nFix: paste the whole URL the instructor shows, join code included (e.g. "
-        "http://192.168.1.20:8181/?code=K7QX-P2M9), from a computer on the room's network."
-    )
-
-
-def _relay_url_of(callback_url: str | None) -> str | None:
-    """The relay box a stored callback URL points at (a resumed workshop attendee)."""
-    if not callback_url or RELAY_PATH + "/" not in callback_url:
-        return None
-    head, _, tail = callback_url.partition(RELAY_PATH + "/")
-    return head + RELAY_PATH + "/" + tail.split("/", 1)[0]
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _delivery_text(d: Delivery) -> str:
-    try:
-        body = json.loads(d.body)
-    except ValueError:
-        body = {}
-    since = body.get("notification", {}).get("changes_since") if isinstance(body, dict) else None
-    signed = "signature ok" if d.verified else "signature NOT verified"
-    extra = f", changes_since {since}" if since else ""
-    return (
-        f"{d.received_at:%H:%M:%S} {d.notification_type or 'notification'}{extra}, "
-        f"{signed}, {d.outcome}"
-    )
-
-
 __all__ = [
+    "FEED_LIMIT",
+    "FEED_SHOWN",
     "ICONS",
+    "INPUT_STEP",
+    "MIN_DRAG",
     "MODES",
     "STEP_KEYS",
+    "TRAP",
     "FeedItem",
     "Inputs",
     "Step",

@@ -9,204 +9,50 @@ runs at the time).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
-import anywidget
 import ipywidgets as w
-import traitlets
 
-from cronofy_avail.core.errors import CronofyError
-from cronofy_avail.core.week import COLORS
 from cronofy_avail.notebook.controller import (
     FEED_SHOWN,
-    MODES,
     STEP_KEYS,
-    FeedItem,
     Step,
     StepState,
     WizardController,
 )
-
-_WEEK_ESM = """
-function render({ model, el }) {
-  el.classList.add("cav-week-view");
-  let drag = null, ghost = null;
-  const at = (svg, e) => {
-    const p = svg.createSVGPoint(); p.x = e.clientX; p.y = e.clientY;
-    return p.matrixTransform(svg.getScreenCTM().inverse());
-  };
-  const send = (name, value) => { model.set(name, value); model.save_changes(); };
-  const draw = () => {
-    el.innerHTML = model.get("svg");
-    const svg = el.querySelector("svg");
-    if (!svg) return;
-    svg.querySelectorAll("rect.bar").forEach((bar) => {
-      bar.style.cursor = "pointer";
-      const key = bar.dataset.kind + ":" + bar.dataset.id;
-      bar.addEventListener("mouseenter", () => send("hovered", key));
-      bar.addEventListener("mouseleave", () => send("hovered", ""));
-      bar.addEventListener("click", (e) => {
-        e.stopPropagation();
-        send("selected", key);
-      });
-    });
-    svg.querySelectorAll("rect.day").forEach((day) => {
-      day.style.cursor = "crosshair";
-      day.addEventListener("mousedown", (e) => {
-        e.preventDefault();
-        const y = at(svg, e).y;
-        drag = { day: Number(day.dataset.day), date: day.dataset.date, y0: y,
-                 x: Number(day.getAttribute("x")),
-                 rows: Number(svg.getAttribute("data-allday-rows")) };
-        ghost = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-        ghost.setAttribute("class", "drag-ghost");
-        ghost.setAttribute("x", drag.x + 2);
-        ghost.setAttribute("width", day.getAttribute("width") - 4);
-        ghost.setAttribute("y", y); ghost.setAttribute("height", 1);
-        ghost.setAttribute("fill", "#3aa76d"); ghost.setAttribute("opacity", "0.4");
-        ghost.setAttribute("pointer-events", "none");
-        svg.appendChild(ghost);
-      });
-    });
-    svg.addEventListener("mousemove", (e) => {
-      if (!drag || !ghost) return;
-      const y = at(svg, e).y;
-      ghost.setAttribute("y", Math.min(y, drag.y0));
-      ghost.setAttribute("height", Math.abs(y - drag.y0));
-    });
-    svg.addEventListener("mouseup", (e) => {
-      if (!drag) return;
-      const d = drag, y1 = at(svg, e).y;
-      drag = null;
-      if (Math.abs(y1 - d.y0) < 4) { if (ghost) ghost.remove(); ghost = null; return; }
-      // the day and the band rows of the picture dragged on: it may be older than the
-      // kernel's (drawn before midnight, dropped after)
-      send("drag", { day: d.day, date: d.date, rows: d.rows, y0: d.y0, y1: y1, n: Date.now() });
-    });
-  };
-  draw();
-  model.on("change:svg", draw);
-}
-export default { render };
-"""
-
-
-STOPPED = "Stopped: the receiver and syncs were shut down; run the cell again to start over."
-SAVED_NOTE = "The wizard ran here; run the cell again to use it."
-"""What a notebook shows where the live wizard cannot be drawn (reopened from disk)."""
-_NOTE_STYLE = "padding:6px 10px;border-left:4px solid #888;background:#f4f4f4;color:#333"
-_STOPPED_STYLE = (
-    "padding:6px 10px;border-left:4px solid #a15c00;background:#fff4e0;color:#5a3500;"
-    "font-weight:bold"
+from cronofy_avail.notebook.panels import (
+    _FIT,
+    RUN_LABELS,
+    SAVED_NOTE,
+    SAVED_NOTE_HTML,
+    STOPPED,
+    STOPPED_NOTE,
+    _button,
+    _feed_html,
+    _row,
+    _status_html,
+    act_buttons,
+    authorize_html,
+    availability_fields,
+    callback_field,
+    connect_fields,
+    drag_action,
+    draw_profiles,
+    draw_progress,
+    html,
+    profile_field,
+    secret_fields,
+    show_for_mode,
+    step3_action,
+    step3_rows,
+    step_panel,
+    stopped_html,
+    tables_html,
+    week_box,
 )
-
-SLOT_ROWS = 6
-"""First slots listed side by side; the week view shows them all."""
-
-_LEGEND = "".join(
-    f'<span style="display:inline-block;width:10px;height:10px;background:{COLORS[k]};'
-    f'margin:0 3px 0 10px"></span>{label}'
-    for k, label in (
-        ("event", "event in the sub calendar"),
-        ("period", "Available Period"),
-        ("managed", "slot, managed"),
-        ("unmanaged", "slot, unmanaged"),
-    )
-)
-
-
-class WeekView(anywidget.AnyWidget):
-    """Injects the Python-made week SVG; sends hover and click (``"<kind>:<id>"``) and drag
-    (``{day, y0, y1}`` in SVG units) back as traits."""
-
-    _esm = _WEEK_ESM
-    svg = traitlets.Unicode("").tag(sync=True)
-    hovered = traitlets.Unicode("").tag(sync=True)
-    selected = traitlets.Unicode("").tag(sync=True)
-    drag = traitlets.Dict().tag(sync=True)
-
-
-def _status_html(step: Step, *, stopped: bool = False) -> str:
-    state = (
-        '<div class="cav-state cav-state-stopped">■ stopped</div>'
-        if stopped
-        else f'<div class="cav-state cav-state-{step.state}">{step.icon} {step.state}</div>'
-    )
-    parts = [state]
-    if step.summary:
-        parts.append(f'<div class="cav-summary">{escape(step.summary)}</div>')
-    if step.lines:
-        items = "".join(f"<li>{escape(line)}</li>" for line in step.lines if line)
-        parts.append(f"<ul>{items}</ul>")
-    if step.error:
-        parts.append(
-            '<div class="cav-error" style="color:#a00;white-space:pre-wrap;border:1px solid '
-            f'#e99;padding:4px">{escape(step.error)}</div>'
-        )
-    return "".join(parts)
-
-
-_FEED_COLORS = {"log": "#a15c00", "sync": "inherit", "delivery": "inherit"}
-
-
-def _feed_html(items: Sequence[FeedItem]) -> str:
-    """Step 3's feed, newest first, in a box of bounded height that scrolls."""
-    if not items:
-        return '<div class="cav-feed-items">(nothing yet: deliveries and syncs appear here)</div>'
-    rows = []
-    for f in reversed(items):
-        detail = (
-            '<pre style="margin:2px 0 4px 1em;white-space:pre">'
-            + escape("\n".join(f.detail[:12]))
-            + "</pre>"
-            if f.detail and f.kind == "sync"
-            else ""
-        )
-        color = _FEED_COLORS.get(f.kind, "inherit")
-        rows.append(
-            f'<div class="cav-feed-{f.kind}" style="color:{color}">{escape(f.text)}{detail}</div>'
-        )
-    return (
-        '<div class="cav-feed-items" style="max-height:16em;overflow:auto;border:1px solid '
-        '#ddd;padding:2px 4px;font-size:small">'
-        '<div style="color:#777">newest first</div>' + "".join(rows) + "</div>"
-    )
-
-
-def _table(headers: list[str], rows: Sequence[tuple[str, ...]], css: str) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    if not rows:
-        body = f'<tr><td colspan="{len(headers)}">(none)</td></tr>'
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-_FORM = {"description_width": "8.5em"}
-"""The Connect form's labels: one width, so the fields line up, that holds its longest label
-("Refresh token", "Data center") in any font (em: it grows with the font)."""
-_FIT = {"description_width": "initial"}
-"""A label as wide as its text: never cut short."""
-
-
-def _field(width: str = "26em") -> w.Layout:
-    """An input's box: wide enough for its placeholder, never wider than the panel."""
-    return w.Layout(width=width, max_width="100%")
-
-
-def _row(children: list[w.Widget]) -> w.HBox:
-    """Side by side, wrapping onto the next line when the panel is narrow."""
-    return w.HBox(children, layout=w.Layout(flex_flow="row wrap", align_items="center"))
-
-
-def _button(description: str, css: str, **kw: Any) -> w.Button:
-    """A button as wide as its text (ipywidgets' fixed 148 px cut "Create or reuse the
-    Availability calendar" short)."""
-    button = w.Button(description=description, layout=w.Layout(width="auto", min_width="6em"), **kw)
-    button.add_class(css)
-    return button
+from cronofy_avail.notebook.week_widget import WeekView
 
 
 class Wizard(w.VBox):  # type: ignore[misc]
@@ -224,149 +70,54 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.run_buttons: dict[str, w.Button] = {}
         self.next_buttons: dict[str, w.Button] = {}
         self.status: dict[str, w.HTML] = {}
-        labels = {
-            "connect": "Connect",
-            "calendar": "Create or reuse the Availability calendar",
-            "channel": "Create channel",
-            "sync": "Run the first full reconcile",
-            "availability": "Query availability",
-        }
         for key in STEP_KEYS:
-            self.run_buttons[key] = _button(labels[key], f"cav-run-{key}", button_style="primary")
+            self.run_buttons[key] = _button(
+                RUN_LABELS[key], f"cav-run-{key}", button_style="primary"
+            )
             self.run_buttons[key].on_click(self._wrap(lambda _b, k=key: self._run(k)))
             self.next_buttons[key] = _button("Next", f"cav-next-{key}", disabled=True)
             self.next_buttons[key].on_click(self._wrap(lambda _b, k=key: self._next(k)))
-            self.status[key] = w.HTML()
-            self.status[key].add_class(f"cav-status-{key}")
+            self.status[key] = html(f"cav-status-{key}")
 
         # step 0 inputs
-        self.mode = w.Dropdown(
-            options=list(MODES),
-            value=c.inputs.mode,
-            description="Cronofy",
-            style=_FORM,
-            layout=_field("18em"),
+        self.mode, self.emulator_url, self.attendee_name, self.data_center = connect_fields(
+            c.inputs
         )
-        self.emulator_url = w.Text(
-            value=c.inputs.emulator_url,
-            description="Emulator",
-            placeholder="http://instructor:8181 (shared emulator)",
-            style=_FORM,
-            layout=_field("32em"),
-        )
-        self.attendee_name = w.Text(
-            value=c.inputs.name,
-            description="Your name",
-            placeholder="shown on the instructor's page (workshop)",
-            style=_FORM,
-            layout=_field("32em"),
-        )
-        self.attendee_name.add_class("cav-attendee-name")
-        self.data_center = w.Dropdown(
-            options=["us", "uk", "de", "au", "ca", "sg"],
-            value=c.inputs.data_center,
-            description="Data center",
-            style=_FORM,
-            layout=_field("18em"),
-        )
-        self.secret_fields = {
-            name: w.Password(
-                description=label,
-                placeholder="from .env / environment",
-                style=_FORM,
-                layout=_field(),
-            )
-            for name, label in (
-                ("client_id", "Client id"),
-                ("client_secret", "Client secret"),
-                ("access_token", "Access token"),
-                ("refresh_token", "Refresh token"),
-            )
-        }
-        self.mode.observe(self._wrap(lambda ch: c.set_input("mode", ch["new"])), names="value")
-        self.emulator_url.observe(
-            self._wrap(lambda ch: c.set_input("emulator_url", ch["new"])), names="value"
-        )
-        self.attendee_name.observe(
-            self._wrap(lambda ch: c.set_input("name", ch["new"])), names="value"
-        )
-        self.data_center.observe(
-            self._wrap(lambda ch: c.set_input("data_center", ch["new"])), names="value"
-        )
+        self.secret_fields = secret_fields()
+        self._bind(self.mode, "mode")
+        self._bind(self.emulator_url, "emulator_url")
+        self._bind(self.attendee_name, "name")
+        self._bind(self.data_center, "data_center")
         for name, field in self.secret_fields.items():
             field.observe(self._wrap(lambda ch, n=name: self._secret(n, ch)), names="value")
         self.authorize = _button("Authorize", "cav-authorize")
         self.authorize.on_click(self._wrap(lambda _b: c.spawn(self._authorize(), step="connect")))
-        self.authorize_link = w.HTML()
-        self.authorize_link.add_class("cav-authorize-link")
+        self.authorize_link = html("cav-authorize-link")
         self._authorize_url = ""
         """The pending authorization page (a link, no secret in it)."""
-        # step 1
-        # as wide as its longest option ("ada@example.com (google)"), within the panel
-        self.profile = w.Dropdown(
-            options=[], description="Profile", style=_FIT, layout=_field("auto")
-        )
+        # steps 1 and 2
+        self.profile = profile_field()
         self.profile.observe(self._wrap(self._profile_changed), names="value")
-        # step 2
-        self.callback_url = w.Text(
-            description="Callback",
-            placeholder="automatic: the receiver in this kernel, or the ngrok tunnel",
-            style=_FIT,
-            layout=_field("40em"),
-        )
-        self.callback_url.observe(
-            self._wrap(lambda ch: c.set_input("callback_url", ch["new"])), names="value"
-        )
+        self.callback_url = callback_field()
+        self._bind(self.callback_url, "callback_url")
         # step 3
-        self.act_buttons = {
-            "timed": _button("Add timed", "cav-add-timed"),
-            "all_day": _button("Add all-day", "cav-add-all-day"),
-            "recurring": _button("Add recurring", "cav-add-recurring"),
-            "move": _button("Move selected +1h", "cav-move"),
-            "delete": _button("Delete selected", "cav-delete"),
-            "dry_run": _button("Dry run", "cav-dry-run"),
-            "reconcile": _button("Full reconcile", "cav-reconcile"),
-        }
+        self.act_buttons = act_buttons()
         for name, button in self.act_buttons.items():
             button.on_click(self._wrap(lambda _b, n=name: self._act(n)))
         self.progress = w.IntProgress(value=0, min=0, max=1, description="Reconcile", style=_FIT)
-        self.feed = w.HTML()
-        self.feed.add_class("cav-feed")
-        self.periods_table = w.HTML()
-        self.periods_table.add_class("cav-periods")
+        self.feed, self.periods_table = html("cav-feed"), html("cav-periods")
         # step 4
-        self.minutes = w.BoundedIntText(
-            value=c.inputs.minutes,
-            min=5,
-            max=480,
-            description="Minutes",
-            style=_FIT,
-            layout=_field("12em"),
-        )
-        self.days = w.BoundedIntText(
-            value=c.inputs.days,
-            min=1,
-            max=35,
-            description="Days",
-            style=_FIT,
-            layout=_field("10em"),
-        )
-        self.minutes.observe(
-            self._wrap(lambda ch: c.set_input("minutes", ch["new"])), names="value"
-        )
-        self.days.observe(self._wrap(lambda ch: c.set_input("days", ch["new"])), names="value")
-        self.slots_table = w.HTML()
-        self.slots_table.add_class("cav-slots")
+        self.minutes, self.days = availability_fields(c.inputs)
+        self._bind(self.minutes, "minutes")
+        self._bind(self.days, "days")
+        self.slots_table = html("cav-slots")
         # week view
         self.week = WeekView()
         self.week.observe(self._wrap(self._week_selected), names="selected")
         self.week.observe(self._wrap(self._week_hovered), names="hovered")
         self.week.observe(self._wrap(self._week_dragged), names="drag")
         self.week_label = w.HTML()
-        self.hover = w.HTML()
-        self.hover.add_class("cav-hover")
-        self.details = w.HTML()
-        self.details.add_class("cav-details")
+        self.hover, self.details = html("cav-hover"), html("cav-details")
         self.week_move = _button("Move +1h", "cav-week-move")
         self.week_delete = _button("Delete", "cav-week-delete")
         self.week_move.on_click(self._wrap(lambda _b: self._act("move")))
@@ -393,36 +144,29 @@ class Wizard(w.VBox):  # type: ignore[misc]
             "calendar": [self.profile],
             "channel": [self.callback_url],
             "sync": [
-                _row([self.act_buttons[n] for n in ("timed", "all_day", "recurring")]),
-                _row([self.act_buttons[n] for n in ("move", "delete", "dry_run", "reconcile")]),
+                *step3_rows(self.act_buttons),
                 self.progress,
                 self.feed,
                 self.periods_table,
             ],
             "availability": [_row([self.minutes, self.days]), self.slots_table],
         }
-        children = []
         for key in STEP_KEYS:
-            step = c.steps[key]
-            about = w.HTML(f'<p class="cav-about">{escape(step.about)}</p>')
-            buttons = _row([self.run_buttons[key], self.next_buttons[key]])
-            panel = w.VBox([about, *extra[key], buttons, self.status[key]])
-            panel.add_class(f"cav-step-{key}")
-            self.panels[key] = panel
-            children.append(panel)
-        self.accordion = w.Accordion(children=children, selected_index=0)
+            self.panels[key] = step_panel(
+                c.steps[key],
+                extra[key],
+                [self.run_buttons[key], self.next_buttons[key]],
+                self.status[key],
+            )
+        self.accordion = w.Accordion(children=list(self.panels.values()), selected_index=0)
         self.accordion.add_class("cav-steps")
-        week_box = w.VBox(
-            [
-                _row([prev_week, self.week_label, next_week]),
-                w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
-                self.week,
-                self.hover,
-                _row([self.details, self.week_move, self.week_delete]),
-            ]
+        week = week_box(
+            [prev_week, self.week_label, next_week],
+            self.week,
+            self.hover,
+            [self.details, self.week_move, self.week_delete],
         )
-        week_box.add_class("cav-week-box")
-        super().__init__([self.stopped_banner, self.accordion, week_box])
+        super().__init__([self.stopped_banner, self.accordion, week])
         self.add_class("cav-wizard")
         c.on_change(self.redraw)
         self.redraw()
@@ -476,9 +220,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         if data is not None:
             data["text/plain"] = SAVED_NOTE
-            data["text/html"] = (
-                f'<div class="cav-saved-note" style="{_NOTE_STYLE}">{escape(SAVED_NOTE)}</div>'
-            )
+            data["text/html"] = SAVED_NOTE_HTML
         return data
 
     def _ipython_display_(self, **kwargs: Any) -> None:
@@ -495,21 +237,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
 
     def stopped_bundle(self) -> dict[str, str]:
         """The wizard's last state as plain HTML: what its display becomes at shutdown."""
-        c = self.controller
-        steps = "".join(
-            f'<details class="cav-stopped-step" style="margin:2px 0"{" open" if s.error else ""}>'
-            f"<summary>{escape(s.icon)} {escape(s.title)} ({escape(s.state)})</summary>"
-            f'<div style="margin-left:1.5em">{_status_html(s)}</div></details>'
-            for s in c.steps.values()
-        )
-        html = (
-            f'<div class="cav-wizard-stopped">'
-            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
-            f'<div style="margin:6px 0">{steps}</div>'
-            f"<div><b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})</div>"
-            f'<div style="font-size:small">{_LEGEND}</div>{c.week_svg()}</div>'
-        )
-        return {"text/html": html, "text/plain": STOPPED}
+        return {"text/html": stopped_html(self.controller), "text/plain": STOPPED}
 
     def close(self) -> None:
         super().close()
@@ -535,6 +263,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 handler(*args)
 
         return lambda *args: self.controller.call_soon(run, *args)
+
+    def _bind(self, field: w.ValueWidget, name: str) -> None:
+        """The controller's input ``name`` follows ``field``."""
+        c = self.controller
+        field.observe(self._wrap(lambda ch: c.set_input(name, ch["new"])), names="value")
 
     def controls(self) -> list[w.DOMWidget]:
         """Every button and input (disabled once the wizard was shut down)."""
@@ -590,30 +323,11 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.controller.set_input("profile_id", change["new"])
 
     def _act(self, name: str) -> None:
-        c = self.controller
-        kind, _, target = (c.selected or "").partition(":")
-        if name == "timed":
-            coro: Any = c.add_timed(c.tomorrow_at(9), c.tomorrow_at(12), "Open for calls")
-        elif name == "all_day":
-            coro = c.add_all_day(c.tomorrow_at(0, days=2).date())
-        elif name == "recurring":
-            coro = c.add_recurring(c.tomorrow_at(14, days=3), c.tomorrow_at(16, days=3))
-        elif name in ("move", "delete"):
-            event = next((e for e in c.events if kind == "event" and e.event_uid == target), None)
-            if event is None:
-                c.steps["sync"].error = "Select an event bar in the week view first."
-                self.redraw()
-                return
-            if name == "delete":
-                coro = c.delete(event.event_uid)
-            else:
-                bar = next(b for b in c.week_bars() if b.id == event.event_uid)
-                coro = _shift(c, event.event_uid, bar.start, bar.end)
-        elif name == "dry_run":
-            coro = c.sync_now(full=True, dry_run=True)
-        else:
-            coro = c.sync_now(full=True)
-        c.spawn(coro, step="sync")
+        coro = step3_action(self.controller, name)
+        if coro is None:
+            self.redraw()
+            return
+        self.controller.spawn(coro, step="sync")
 
     def _week_selected(self, change: dict[str, Any]) -> None:
         self.controller.select(change["new"])
@@ -626,17 +340,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         drag = change["new"]
         if not drag:
             return
-        shown = drag.get("date")
-        self.controller.spawn(
-            self.controller.create_from_drag(
-                int(drag["day"]),
-                float(drag["y0"]),
-                float(drag["y1"]),
-                day=date.fromisoformat(shown) if isinstance(shown, str) else None,
-                allday_rows=int(drag["rows"]) if drag.get("rows") else None,
-            ),
-            step="sync",
-        )
+        self.controller.spawn(drag_action(self.controller, drag), step="sync")
 
     # ------------------------------------------------------------------ drawing
 
@@ -654,42 +358,22 @@ class Wizard(w.VBox):  # type: ignore[misc]
             self.next_buttons[key].disabled = step.state != StepState.DONE
             self.status[key].value = _status_html(step)
         self.accordion.titles = tuple(titles)
-        shared = c.inputs.mode == "shared"
-        self.emulator_url.layout.display = "" if shared else "none"
-        self.attendee_name.layout.display = "" if shared else "none"
-        cronofy = c.inputs.mode == "cronofy"
-        self.data_center.layout.display = "" if cronofy else "none"
-        for field in self.secret_fields.values():
-            field.layout.display = "" if cronofy else "none"
-        self.authorize.layout.display = "" if cronofy else "none"
-        self.authorize_link.layout.display = "" if cronofy else "none"
+        show_for_mode(
+            c.inputs.mode,
+            [self.emulator_url, self.attendee_name],
+            [self.data_center, *self.secret_fields.values(), self.authorize, self.authorize_link],
+        )
         pending = self._authorize_url and not c.authorized.is_set() and c.oauth_pending
-        self.authorize_link.value = (
-            f'<a href="{escape(self._authorize_url)}" target="_blank" rel="noopener">'
-            "Open Cronofy to authorize</a> "
-            if pending
-            else ""
-        ) + escape(c.authorization)
-        options = [(f"{p.profile_name} ({p.provider_name})", p.profile_id) for p in c.profiles]
-        if [o[1] for o in self.profile.options] != [o[1] for o in options]:
-            self.profile.options = options
-        if c.inputs.profile_id in {o[1] for o in options}:
-            self.profile.value = c.inputs.profile_id
+        self.authorize_link.value = authorize_html(
+            self._authorize_url, bool(pending), c.authorization
+        )
+        draw_profiles(self.profile, c)
         synced = c.steps["channel"].state == StepState.DONE
         for button in self.act_buttons.values():
             button.disabled = not synced or c.busy
-        # The engine reports no per-page progress: the bar says "running" and "finished".
-        self.progress.value = 0 if c.busy else self.progress.max
-        self.progress.bar_style = "info" if c.busy else ""
-        self.progress.description = "Syncing…" if c.busy else "Idle"
+        draw_progress(self.progress, c.busy)
         self.feed.value = _feed_html(c.feed[-FEED_SHOWN:])
-        self.periods_table.value = _table(
-            ["Available Period", "start", "end", "event"], c.period_rows(), "cav-periods-table"
-        )
-        zone_rows = _slot_rows(c)
-        self.slots_table.value = _table(
-            ["with managed availability", "without"], zone_rows, "cav-slots-table"
-        ) + (f'<p class="cav-trap">{escape(c.availability_note)}</p>' if zone_rows else "")
+        self.periods_table.value, self.slots_table.value = tables_html(c)
         self.week_label.value = f"<b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})"
         self.week.svg = c.week_svg()
         self.details.value = escape(c.describe(c.selected)) if c.selected else ""
@@ -700,9 +384,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
             button.layout.display = "" if shown else "none"
 
     def _draw_stopped(self) -> None:
-        self.stopped_banner.value = (
-            f'<div class="cav-stopped-note" style="{_STOPPED_STYLE}">{escape(STOPPED)}</div>'
-        )
+        self.stopped_banner.value = STOPPED_NOTE
         self.stopped_banner.layout.display = ""
         for control in self.controls():
             control.disabled = True
@@ -714,31 +396,4 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.authorize_link.value = ""
 
 
-async def _shift(c: WizardController, uid: str, start: Any, end: Any) -> None:
-    from datetime import datetime, timedelta
-
-    if not isinstance(start, datetime) or not isinstance(end, datetime):
-        raise CronofyError("only timed events move by an hour here")
-    await c.move(uid, start + timedelta(hours=1), end + timedelta(hours=1))
-
-
-def _slot_rows(c: WizardController) -> list[tuple[str, ...]]:
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(c.inputs.tzid)
-
-    def fmt(pair: tuple[Any, Any] | None) -> str:
-        if pair is None:
-            return ""
-        a, b = pair
-        return f"{a.astimezone(zone):%a %d %b %H:%M}-{b.astimezone(zone):%H:%M}"
-
-    n = max(len(c.managed_slots), len(c.unmanaged_slots))
-    rows: list[tuple[str, ...]] = []
-    for i in range(min(n, SLOT_ROWS)):
-        m = c.managed_slots[i] if i < len(c.managed_slots) else None
-        u = c.unmanaged_slots[i] if i < len(c.unmanaged_slots) else None
-        rows.append((fmt(m), fmt(u)))
-    if n > SLOT_ROWS:
-        rows.append((f"… {len(c.managed_slots)} in all", f"… {len(c.unmanaged_slots)} in all"))
-    return rows
+__all__ = ["SAVED_NOTE", "STOPPED", "WeekView", "Wizard"]

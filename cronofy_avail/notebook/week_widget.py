@@ -1,0 +1,98 @@
+"""The live week view: an anywidget that shows the Python-made week SVG and sends hover, click
+and drag back as traits (its JavaScript below), and the legend drawn above it."""
+
+from __future__ import annotations
+
+import anywidget
+import traitlets
+
+from cronofy_avail.core.week import COLORS
+
+_WEEK_ESM = """
+function render({ model, el }) {
+  el.classList.add("cav-week-view");
+  let drag = null, ghost = null;
+  const at = (svg, e) => {
+    const p = svg.createSVGPoint(); p.x = e.clientX; p.y = e.clientY;
+    return p.matrixTransform(svg.getScreenCTM().inverse());
+  };
+  const send = (name, value) => { model.set(name, value); model.save_changes(); };
+  const draw = () => {
+    el.innerHTML = model.get("svg");
+    const svg = el.querySelector("svg");
+    if (!svg) return;
+    svg.querySelectorAll("rect.bar").forEach((bar) => {
+      bar.style.cursor = "pointer";
+      const key = bar.dataset.kind + ":" + bar.dataset.id;
+      bar.addEventListener("mouseenter", () => send("hovered", key));
+      bar.addEventListener("mouseleave", () => send("hovered", ""));
+      bar.addEventListener("click", (e) => {
+        e.stopPropagation();
+        send("selected", key);
+      });
+    });
+    svg.querySelectorAll("rect.day").forEach((day) => {
+      day.style.cursor = "crosshair";
+      day.addEventListener("mousedown", (e) => {
+        e.preventDefault();
+        const y = at(svg, e).y;
+        drag = { day: Number(day.dataset.day), date: day.dataset.date, y0: y,
+                 x: Number(day.getAttribute("x")),
+                 rows: Number(svg.getAttribute("data-allday-rows")) };
+        ghost = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+        ghost.setAttribute("class", "drag-ghost");
+        ghost.setAttribute("x", drag.x + 2);
+        ghost.setAttribute("width", day.getAttribute("width") - 4);
+        ghost.setAttribute("y", y); ghost.setAttribute("height", 1);
+        ghost.setAttribute("fill", "#3aa76d"); ghost.setAttribute("opacity", "0.4");
+        ghost.setAttribute("pointer-events", "none");
+        svg.appendChild(ghost);
+      });
+    });
+    svg.addEventListener("mousemove", (e) => {
+      if (!drag || !ghost) return;
+      const y = at(svg, e).y;
+      ghost.setAttribute("y", Math.min(y, drag.y0));
+      ghost.setAttribute("height", Math.abs(y - drag.y0));
+    });
+    svg.addEventListener("mouseup", (e) => {
+      if (!drag) return;
+      const d = drag, y1 = at(svg, e).y;
+      drag = null;
+      if (Math.abs(y1 - d.y0) < 4) { if (ghost) ghost.remove(); ghost = null; return; }
+      // the day and the band rows of the picture dragged on: it may be older than the
+      // kernel's (drawn before midnight, dropped after)
+      send("drag", { day: d.day, date: d.date, rows: d.rows, y0: d.y0, y1: y1, n: Date.now() });
+    });
+  };
+  draw();
+  model.on("change:svg", draw);
+}
+export default { render };
+"""
+
+
+_LEGEND = "".join(
+    f'<span style="display:inline-block;width:10px;height:10px;background:{COLORS[k]};'
+    f'margin:0 3px 0 10px"></span>{label}'
+    for k, label in (
+        ("event", "event in the sub calendar"),
+        ("period", "Available Period"),
+        ("managed", "slot, managed"),
+        ("unmanaged", "slot, unmanaged"),
+    )
+)
+
+
+class WeekView(anywidget.AnyWidget):
+    """Injects the Python-made week SVG; sends hover and click (``"<kind>:<id>"``) and drag
+    (``{day, y0, y1}`` in SVG units) back as traits."""
+
+    _esm = _WEEK_ESM
+    svg = traitlets.Unicode("").tag(sync=True)
+    hovered = traitlets.Unicode("").tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    drag = traitlets.Dict().tag(sync=True)
+
+
+__all__ = ["WeekView"]
