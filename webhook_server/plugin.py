@@ -47,7 +47,7 @@ from typing import Any
 from aiohttp import web
 
 from cronofy_avail._version import __version__
-from cronofy_avail.core.browser import host_name, is_cross_site, is_direct_loopback
+from cronofy_avail.core.browser import host_name, is_cross_site, is_direct_local
 from cronofy_avail.core.models import NotificationEnvelope, NotificationType
 from cronofy_avail.core.signatures import (
     SIGNATURE_HEADER,
@@ -80,9 +80,9 @@ MAX_COUNTED_TYPES = 64
 OTHER_TYPES = "(other)"
 MAX_DELIVERY_ID = 10**12
 _ACCEPTED = b'{"status": "accepted"}'
+"""The answer to a change notification, as ``json_response`` would write it, made once."""
 STORE_RETRY_AFTER = 5
 """``Retry-After`` seconds of a 503 answered while the store is unreachable."""
-"""The answer to a change notification, as ``json_response`` would write it, made once."""
 _JSON = "application/json"
 
 _SIGNATURE_LOWER = SIGNATURE_HEADER.lower()
@@ -520,7 +520,7 @@ class WebhookHandle:
             return hmac.compare_digest(
                 given.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode()
             )
-        return is_direct_loopback(request.remote, request.headers)
+        return is_direct_local(request.remote, request.headers)
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok", "version": __version__})

@@ -59,12 +59,19 @@ def unexpected_host(host: str, allowed: Collection[str]) -> bool:
     return not is_ip_or_localhost(name) and name not in {a.lower() for a in allowed}
 
 
-def is_direct_loopback(remote: str | None, headers: Mapping[str, str]) -> bool:
+def is_direct_local(
+    remote: str | None, headers: Mapping[str, str], local: str | None = None
+) -> bool:
     """Whether a request came from this machine itself, not forwarded by a proxy (ngrok, a
-    reverse proxy on this machine): the only requests a server may trust without a token."""
-    if "X-Forwarded-For" in headers or "Forwarded" in headers:
+    reverse proxy on this machine): the only requests a server may trust without a token.
+    From a loopback address, or from ``local``, the address it was received on: a server
+    bound to one LAN address sees its own machine's browser come from that address (a TCP
+    connection whose two ends are one address never left the machine)."""
+    if "X-Forwarded-For" in headers or "Forwarded" in headers or not remote:
         return False
+    if local is not None and remote == local:
+        return True
     try:
-        return ipaddress.ip_address(remote or "").is_loopback
+        return ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False

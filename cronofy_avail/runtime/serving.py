@@ -22,7 +22,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-_WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - only compared, never bound here
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - only compared, never bound here
+"""Bind addresses that mean every interface."""
 
 
 @dataclass(slots=True)
@@ -105,6 +106,6 @@ async def start_site(
         await runner.cleanup()
         raise
     bound_port = int(runner.addresses[0][1])
-    shown = "127.0.0.1" if host in _WILDCARDS else host
+    shown = "127.0.0.1" if host in WILDCARDS else host
     shown = f"[{shown}]" if ":" in shown else shown
     return runner, f"http://{shown}:{bound_port}"

@@ -47,11 +47,11 @@ from typing import Any
 
 from aiohttp import web
 
-from cronofy_avail.core.browser import is_direct_loopback
+from cronofy_avail.core.browser import is_direct_local
 from cronofy_avail.core.mapping import period_id_for
 from cronofy_avail.core.signatures import is_valid
 from cronofy_avail.emulator.faults import FaultRule
-from cronofy_avail.emulator.http import ACCOUNT_ID, SERVICES, Services, read_json
+from cronofy_avail.emulator.http import ACCOUNT_ID, SERVICES, Services, bearer, read_json
 from cronofy_avail.emulator.notifications import USER_AGENT as DELIVERY_USER_AGENT
 from cronofy_avail.emulator.state import AccountRecord, EmulatorState
 from cronofy_avail.emulator.validation import ApiError, Errors, unprocessable, zone
@@ -62,7 +62,6 @@ from cronofy_avail.workshop.relay import (
     Relay,
     RelayFull,
     add_relay_routes,
-    bearer_token,
     token_digest,
 )
 
@@ -156,7 +155,7 @@ class Classroom:
         return len(times)
 
     def is_instructor(self, request: web.Request) -> bool:
-        given = bearer_token(request)
+        given = bearer(request)
         if given and hmac.compare_digest(token_digest(given), token_digest(self.instructor_token)):
             return True
         if not self.trust_loopback:
@@ -165,15 +164,10 @@ class Classroom:
             # The emulator delivering to a callback an attendee pointed at the emulator
             # itself: loopback, but nobody's browser.
             return False
-        if is_direct_loopback(request.remote, request.headers):
-            return True
-        # Bound to one LAN address, the instructor's own browser comes from that address:
-        # a connection whose two ends are the same address never left this machine.
         transport = request.transport
-        local = transport.get_extra_info("sockname") if transport is not None else None
-        if not local or "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
-            return False
-        return bool(local[0] == request.remote)
+        sockname = transport.get_extra_info("sockname") if transport is not None else None
+        local = str(sockname[0]) if sockname else None
+        return is_direct_local(request.remote, request.headers, local)
 
 
 CLASSROOM: web.AppKey[Classroom] = web.AppKey("cronofy_workshop_classroom", Classroom)
@@ -543,7 +537,7 @@ async def workshop_guard(request: web.Request, handler: Handler) -> web.StreamRe
     classroom = request.app[CLASSROOM]
     if key in _PUBLIC or classroom.is_instructor(request):
         return await handler(request)
-    attendee = classroom.attendee_for(bearer_token(request))
+    attendee = classroom.attendee_for(bearer(request))
     if attendee is None or key not in _ATTENDEE:
         raise ApiError(
             403,

@@ -42,6 +42,7 @@ from typing import Any
 from aiohttp import web
 
 from cronofy_avail.core.signatures import SIGNATURE_HEADER
+from cronofy_avail.emulator.http import bearer
 from cronofy_avail.emulator.validation import ApiError, unprocessable
 
 RELAY_PATH = "/_emulator/relay"
@@ -248,11 +249,6 @@ class Relay:
 RELAY: web.AppKey[Relay] = web.AppKey("cronofy_workshop_relay", Relay)
 
 
-def bearer_token(request: web.Request) -> str | None:
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
-
-
 async def receive(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_BODY:
         return web.Response(status=413)
@@ -286,7 +282,7 @@ def _poll_numbers(request: web.Request) -> tuple[int, float]:
 async def poll(request: web.Request) -> web.Response:
     after, wait = _poll_numbers(request)
     relay = request.app[RELAY]
-    token = bearer_token(request)
+    token = bearer(request)
     held = await relay.fetch(request.match_info["relay_id"], token, after, wait)
     return web.json_response({"deliveries": [d.json() for d in held]})
 

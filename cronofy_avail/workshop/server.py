@@ -9,7 +9,6 @@ benchmarks embed one::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import socket
 from types import TracebackType
 from typing import Any, Self
@@ -18,11 +17,10 @@ from urllib.parse import urlsplit
 from cronofy_avail.core.browser import is_ip_or_localhost
 from cronofy_avail.emulator.config import EmulatorConfig
 from cronofy_avail.emulator.server import Emulator
+from cronofy_avail.runtime.serving import WILDCARDS
 from cronofy_avail.workshop.classroom import Classroom, add_classroom_routes
 from cronofy_avail.workshop.page import WORKSHOP_PATH
 from cronofy_avail.workshop.relay import Relay, RelayLimits
-
-_WILDCARDS = ("0.0.0.0", "", "::")  # noqa: S104 - compared, not bound
 
 
 def lan_address() -> str:
@@ -42,7 +40,7 @@ def public_base_url(host: str, port: int, public_url: str | None) -> str:
     bound to every interface, else the bound host."""
     if public_url:
         return public_url.rstrip("/")
-    shown = lan_address() if host in _WILDCARDS else host
+    shown = lan_address() if host in WILDCARDS else host
     return f"http://{shown}:{port}"
 
 
@@ -66,10 +64,8 @@ class WorkshopServer:
         if public_host and not is_ip_or_localhost(public_host):
             # The name attendees use must pass the emulator's Host check.
             settings["allowed_hosts"] = (*config.allowed_hosts, public_host.lower())
-        if settings:
-            config = dataclasses.replace(config, **settings)
         self.public_url = public_url
-        self.emulator = Emulator(host, port, config=config)
+        self.emulator = Emulator(host, port, config=config, **settings)
         self.relay = Relay(relay_limits)
         self.classroom: Classroom = add_classroom_routes(
             self.emulator.app, self.relay, join_code=join_code, trust_loopback=trust_loopback
