@@ -5,9 +5,10 @@ tokens. The wizard keeps the tokens (hidden) and connects with them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cronofy_avail.app.explain import CommandError
 from cronofy_avail.app.oauth import receive_redirect
@@ -17,6 +18,9 @@ from cronofy_avail.client.api import DEFAULT_SCOPES
 from cronofy_avail.core.models import TokenResponse
 from cronofy_avail.notebook.explaining import NOTEBOOK_WORDING
 from cronofy_avail.notebook.steps import _Secrets
+
+if TYPE_CHECKING:
+    from cronofy_avail.notebook.host import WizardHost
 
 
 def application(settings: Settings, typed: _Secrets, data_center: str) -> tuple[str, str, Settings]:
@@ -82,4 +86,92 @@ async def start_redirect(
     return url, announced.result()
 
 
-__all__ = ["application", "start_redirect"]
+class Authorizer:
+    """Step 0's Authorize flow for one wizard: what it says lives in the connect step's model
+    (``authorization``, ``authorize_url``, ``oauth_pending``), the tokens in the wizard's
+    secrets (never shown)."""
+
+    def __init__(self, wizard: WizardHost) -> None:
+        self._wizard = wizard
+        self._task: asyncio.Task[None] | None = None
+        self.authorized = asyncio.Event()
+
+    @property
+    def pending(self) -> bool:
+        """A redirect listener waits for Cronofy to come back."""
+        return self._task is not None and not self._task.done()
+
+    async def url(self) -> str:
+        """Start the redirect listener and return the page to open.
+
+        The same listener and redirect URI as ``cronofy-avail authorize``
+        (``http://127.0.0.1:8765/oauth/callback``: register that one in the Cronofy
+        application). The user signs in and agrees at Cronofy, which redirects there with a
+        code; the code is exchanged for tokens before the browser hears "Authorized", the
+        tokens are kept with the other secrets, and the wizard connects.
+        """
+        w = self._wizard
+        settings = w._settings()
+        data_center = w.inputs.data_center or settings.data_center
+        client_id, client_secret, app_settings = application(settings, w.secrets, data_center)
+        await self.stop()
+        self.authorized.clear()
+        model = w.model.connect
+
+        def tokens_received(tokens: TokenResponse) -> None:
+            w.secrets.client_id, w.secrets.client_secret = client_id, client_secret
+            w.secrets.access_token = tokens.access_token
+            w.secrets.refresh_token = tokens.refresh_token
+            model.authorization = "Authorized: tokens received and kept hidden. Connecting…"
+            self.authorized.set()
+            model.oauth_pending = False
+            w.invalidate("connect")
+
+        def listening(task: asyncio.Task[None]) -> None:
+            self._task = task
+
+        url, redirect_uri = await start_redirect(
+            app_settings, w.inputs.redirect_port, listening=listening,
+            on_tokens=tokens_received, explain=w._explain, ended=self._ended,
+        )  # fmt: skip
+        model.authorization = (
+            f"Open the link, sign in and agree; Cronofy returns to {redirect_uri} "
+            "(the redirect URI registered in your Cronofy application)."
+        )
+        model.authorize_url, model.oauth_pending = url, self.pending
+        w._changed()
+        return url
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The redirect came back: connect with the tokens, or say why there are none."""
+        if task.cancelled() or task is not self._task:
+            return
+        self._task = None
+        w = self._wizard
+        model = w.model.connect
+        model.oauth_pending = False
+        exc = task.exception()
+        if exc is None:
+            w.spawn(w.run_step("connect"), step="connect")
+            return
+        model.authorization = w._explain(exc)
+        model.error = model.authorization
+        w._changed()
+
+    async def done(self) -> None:
+        """Wait until the pending authorization (and the connect it starts) ended."""
+        task = self._task
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        await self._wizard.wait_tasks()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self._wizard.model.connect.oauth_pending = False
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+__all__ = ["Authorizer", "application", "start_redirect"]

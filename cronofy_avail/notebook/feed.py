@@ -3,16 +3,20 @@ logging handler that turns a wizard's background warnings into lines of its own 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from cronofy_avail.runtime.store import Delivery, Store
 from cronofy_avail.runtime.sync import SyncResult
+
+if TYPE_CHECKING:
+    from cronofy_avail.notebook.models import WizardModel
 
 FEED_LIMIT = 200
 """Feed lines kept (step 3 shows the last :data:`FEED_SHOWN` of them)."""
@@ -109,6 +113,45 @@ class _FeedLog(logging.Handler):
         return detach
 
 
+class FeedsLines:
+    """Step 3's feed on the wizard (a mixin of
+    :class:`~cronofy_avail.notebook.controller.WizardController`): lines kept in the sync
+    step's model, bounded, and the warnings of the wizard's background work as lines."""
+
+    if TYPE_CHECKING:
+        model: WizardModel
+        _loop: asyncio.AbstractEventLoop | None
+
+        def _secret_values(self) -> list[str]: ...
+        def _changed(self) -> None: ...
+
+    @property
+    def feed(self) -> list[FeedItem]:
+        """Step 3's feed: the last :data:`FEED_LIMIT` lines."""
+        feed: list[FeedItem] = self.model.sync.feed
+        return feed
+
+    def add_to_feed(self, item: FeedItem) -> None:
+        """A feed line; only the last :data:`FEED_LIMIT` are kept."""
+        add_to_feed(self.model.sync.feed, item)
+        self.model.sync.fed += 1
+
+    def _logged(self, record: logging.LogRecord) -> None:
+        """A warning of this wizard's background work (a retry, a refused delivery): a feed
+        line, masked, drawn on the next turn of the loop (never inside the logging call, which
+        may come from another thread)."""
+        text = f"{record.levelname.lower()}: {record.getMessage()}"
+        for secret in self._secret_values():
+            text = text.replace(secret, "…")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._log_line, FeedItem("log", " ".join(text.split())))
+
+    def _log_line(self, item: FeedItem) -> None:
+        self.add_to_feed(item)
+        self._changed()
+
+
 def _delivery_text(d: Delivery) -> str:
     try:
         body = json.loads(d.body)
@@ -128,6 +171,7 @@ __all__ = [
     "FEED_SHOWN",
     "LOGGERS",
     "FeedItem",
+    "FeedsLines",
     "add_to_feed",
     "new_deliveries",
     "sync_item",

@@ -13,7 +13,8 @@ import ipywidgets as w
 
 from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.notebook.feed import FeedItem
-from cronofy_avail.notebook.steps import MODES, Inputs, Step
+from cronofy_avail.notebook.models import StepModel as Step
+from cronofy_avail.notebook.steps import MODES, Inputs
 from cronofy_avail.notebook.week_widget import _LEGEND
 
 if TYPE_CHECKING:
@@ -367,13 +368,6 @@ def draw_profiles(field: w.Dropdown, c: WizardController) -> None:
         field.options = options
     if c.inputs.profile_id in {o[1] for o in options}:
         field.value = c.inputs.profile_id
-
-
-def draw_progress(progress: w.IntProgress, busy: bool) -> None:
-    """The engine reports no per-page progress: the bar says "running" and "finished"."""
-    progress.value = 0 if busy else progress.max
-    progress.bar_style = "info" if busy else ""
-    progress.description = "Syncing…" if busy else "Idle"
 
 
 def step3_rows(buttons: dict[str, w.Button]) -> list[w.HBox]:

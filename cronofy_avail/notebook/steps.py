@@ -1,12 +1,12 @@
 """The wizard's steps as data: their states, titles and texts, the inputs and the secrets.
 
-No behaviour here: :class:`~cronofy_avail.notebook.controller.WizardController` runs the
-steps and moves them between these states.
+No behaviour here: each step's state is a model (:mod:`.models`), and
+:class:`~cronofy_avail.notebook.controller.WizardController` runs the steps.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from cronofy_avail.app.oauth import DEFAULT_PORT
@@ -96,21 +96,6 @@ class WizardError(NotebookError):
 
 
 @dataclass
-class Step:
-    key: str
-    title: str
-    about: str
-    state: StepState = StepState.WAITING
-    summary: str = ""
-    error: str | None = None
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def icon(self) -> str:
-        return ICONS[self.state]
-
-
-@dataclass
 class Inputs:
     mode: str = "embedded"
     emulator_url: str = ""
@@ -152,7 +137,6 @@ __all__ = [
     "STEP_KEYS",
     "TRAP",
     "Inputs",
-    "Step",
     "StepState",
     "WizardError",
 ]

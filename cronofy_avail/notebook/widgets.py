@@ -16,7 +16,6 @@ from typing import Any
 import ipywidgets as w
 
 from cronofy_avail.notebook.controller import (
-    FEED_SHOWN,
     STEP_KEYS,
     Step,
     StepState,
@@ -28,34 +27,27 @@ from cronofy_avail.notebook.panels import (
     SAVED_NOTE,
     SAVED_NOTE_HTML,
     STOPPED,
-    STOPPED_NOTE,
     _button,
-    _feed_html,
     _row,
-    _status_html,
     act_buttons,
-    authorize_html,
     availability_fields,
     callback_field,
     connect_fields,
     drag_action,
-    draw_profiles,
-    draw_progress,
     html,
     profile_field,
     secret_fields,
-    show_for_mode,
     step3_action,
     step3_rows,
     step_panel,
     stopped_html,
-    tables_html,
     week_box,
 )
+from cronofy_avail.notebook.views import DrawsWizard, StepView
 from cronofy_avail.notebook.week_widget import WeekView
 
 
-class Wizard(w.VBox):  # type: ignore[misc]
+class Wizard(DrawsWizard, w.VBox):  # type: ignore[misc]
     """The four steps as panels, plus the live week view.
 
     ``Wizard()`` shows it with nothing started (press Connect); ``await Wizard.start()`` also
@@ -93,8 +85,6 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.authorize = _button("Authorize", "cav-authorize")
         self.authorize.on_click(self._wrap(lambda _b: c.spawn(self._authorize(), step="connect")))
         self.authorize_link = html("cav-authorize-link")
-        self._authorize_url = ""
-        """The pending authorization page (a link, no secret in it)."""
         # steps 1 and 2
         self.profile = profile_field()
         self.profile.observe(self._wrap(self._profile_changed), names="value")
@@ -158,6 +148,10 @@ class Wizard(w.VBox):  # type: ignore[misc]
                 [self.run_buttons[key], self.next_buttons[key]],
                 self.status[key],
             )
+        self.step_views = {
+            key: StepView(c.steps[key], self.run_buttons[key], self.next_buttons[key], s)
+            for key, s in self.status.items()
+        }
         self.accordion = w.Accordion(children=list(self.panels.values()), selected_index=0)
         self.accordion.add_class("cav-steps")
         week = week_box(
@@ -168,8 +162,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         )
         super().__init__([self.stopped_banner, self.accordion, week])
         self.add_class("cav-wizard")
-        c.on_change(self.redraw)
-        self.redraw()
+        self._link_views()
 
     # ------------------------------------------------------------------ public API
 
@@ -305,9 +298,7 @@ class Wizard(w.VBox):  # type: ignore[misc]
         self.accordion.selected_index = STEP_KEYS.index(key)
 
     async def _authorize(self) -> None:
-        self._authorize_url = ""
-        self._authorize_url = await self.controller.authorize_url()
-        self.redraw()
+        await self.controller.authorize_url()
 
     def _secret(self, name: str, change: dict[str, Any]) -> None:
         value = change["new"]
@@ -325,7 +316,6 @@ class Wizard(w.VBox):  # type: ignore[misc]
     def _act(self, name: str) -> None:
         coro = step3_action(self.controller, name)
         if coro is None:
-            self.redraw()
             return
         self.controller.spawn(coro, step="sync")
 
@@ -341,59 +331,6 @@ class Wizard(w.VBox):  # type: ignore[misc]
         if not drag:
             return
         self.controller.spawn(drag_action(self.controller, drag), step="sync")
-
-    # ------------------------------------------------------------------ drawing
-
-    def redraw(self) -> None:
-        c = self.controller
-        titles = []
-        if c.stopped:
-            self._draw_stopped()
-            return
-        for key in STEP_KEYS:
-            step = c.steps[key]
-            titles.append(f"{step.icon} {step.title} ({step.state})")
-            running = step.state == StepState.RUNNING
-            self.run_buttons[key].disabled = running or not c.can_run(key)
-            self.next_buttons[key].disabled = step.state != StepState.DONE
-            self.status[key].value = _status_html(step)
-        self.accordion.titles = tuple(titles)
-        show_for_mode(
-            c.inputs.mode,
-            [self.emulator_url, self.attendee_name],
-            [self.data_center, *self.secret_fields.values(), self.authorize, self.authorize_link],
-        )
-        pending = self._authorize_url and not c.authorized.is_set() and c.oauth_pending
-        self.authorize_link.value = authorize_html(
-            self._authorize_url, bool(pending), c.authorization
-        )
-        draw_profiles(self.profile, c)
-        synced = c.steps["channel"].state == StepState.DONE
-        for button in self.act_buttons.values():
-            button.disabled = not synced or c.busy
-        draw_progress(self.progress, c.busy)
-        self.feed.value = _feed_html(c.feed[-FEED_SHOWN:])
-        self.periods_table.value, self.slots_table.value = tables_html(c)
-        self.week_label.value = f"<b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})"
-        self.week.svg = c.week_svg()
-        self.details.value = escape(c.describe(c.selected)) if c.selected else ""
-        # move/delete act as the user on an emulator, on a selected event bar
-        on_emulator = c.backend is not None and c.backend.control is not None
-        shown = on_emulator and (c.selected or "").startswith("event:")
-        for button in (self.week_move, self.week_delete):
-            button.layout.display = "" if shown else "none"
-
-    def _draw_stopped(self) -> None:
-        self.stopped_banner.value = STOPPED_NOTE
-        self.stopped_banner.layout.display = ""
-        for control in self.controls():
-            control.disabled = True
-        for key, status in self.status.items():
-            status.value = _status_html(self.controller.steps[key], stopped=True)
-        self.accordion.titles = tuple(
-            f"■ {c.title} (stopped)" for c in self.controller.steps.values()
-        )
-        self.authorize_link.value = ""
 
 
 __all__ = ["SAVED_NOTE", "STOPPED", "WeekView", "Wizard"]

@@ -1,0 +1,231 @@
+"""Thin views: each links a few widgets to the traits of one model (:mod:`.models`).
+
+A view draws when a trait it names changes, and only then; nothing pushes every widget after
+every change. All the models' traits change on the wizard's loop (the kernel's), so the
+widgets do too, never from inside a cell's output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+from traitlets import HasTraits
+
+from cronofy_avail.notebook.feed import FEED_SHOWN
+from cronofy_avail.notebook.models import StepModel, SyncModel
+from cronofy_avail.notebook.panels import (
+    STOPPED_NOTE,
+    _feed_html,
+    _status_html,
+    authorize_html,
+    draw_profiles,
+    show_for_mode,
+    tables_html,
+)
+from cronofy_avail.notebook.steps import StepState
+
+if TYPE_CHECKING:
+    from cronofy_avail.notebook.controller import WizardController
+    from cronofy_avail.notebook.week_widget import WeekView
+
+
+def link(model: HasTraits, names: Sequence[str], draw: Callable[[], None]) -> None:
+    """``draw()`` now and whenever one of ``names`` of ``model`` changes."""
+    model.observe(lambda _change: draw(), names=list(names))
+    draw()
+
+
+class StepView:
+    """A step's status, its Run button (enabled once the step may run and is not running) and
+    its Next button (enabled once it is done)."""
+
+    def __init__(self, model: StepModel, run: w.Button, next_: w.Button, status: w.HTML) -> None:
+        self.model, self.run, self.next, self.status = model, run, next_, status
+        self.stopped = False
+        link(model, ["state", "summary", "error", "lines", "runnable"], self.draw)
+
+    def draw(self) -> None:
+        m = self.model
+        if self.stopped:
+            self.status.value = _status_html(m, stopped=True)
+            return
+        self.run.disabled = m.state == StepState.RUNNING or not m.runnable
+        self.next.disabled = m.state != StepState.DONE
+        self.status.value = _status_html(m)
+
+    def title(self) -> str:
+        m = self.model
+        if self.stopped:
+            return f"■ {m.title} (stopped)"
+        return f"{m.icon} {m.title} ({m.state})"
+
+
+class Later:
+    """Draw once, however many traits changed before it: a refresh sets events, periods and
+    slots one after the other, and the week is drawn once, at the end of the operation
+    (:meth:`flush`, from the controller's ``on_change``) or on the next turn of the loop,
+    whichever comes first."""
+
+    def __init__(self, draw: Callable[[], None]) -> None:
+        self._draw = draw
+        self._due = False
+
+    def __call__(self, *_args: Any) -> None:
+        if self._due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test drawing by hand): now
+            self._draw()
+            return
+        self._due = True
+        loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Draw now if a change is waiting."""
+        if self._due:
+            self._due = False
+            self._draw()
+
+
+def draw_progress(progress: w.IntProgress, sync: SyncModel) -> None:
+    """Step 3's bar: the running sync's pages read and writes applied (as the engine reports
+    them), else whether a reconcile started here runs."""
+    report = sync.progress
+    if report is not None:
+        planned = int(getattr(report, "writes_planned", 0) or 0)
+        applied = int(getattr(report, "writes_applied", 0) or 0)
+        pages = int(getattr(report, "pages_read", 0) or 0)
+        if getattr(report, "phase", "") == "applying" and planned:
+            progress.max, progress.value = planned, applied
+            progress.description = f"Writes {applied}/{planned}"
+        else:
+            progress.max, progress.value = 1, 0
+            progress.description = f"Read {pages} page{'s' if pages != 1 else ''}"
+        progress.bar_style = "info"
+        return
+    progress.max = 1
+    progress.value = 0 if sync.busy else 1
+    progress.bar_style = "info" if sync.busy else ""
+    progress.description = "Syncing…" if sync.busy else "Idle"
+
+
+class DrawsWizard:
+    """How :class:`~cronofy_avail.notebook.widgets.Wizard` draws (a mixin): each widget
+    follows the traits of the model it shows."""
+
+    if TYPE_CHECKING:
+        controller: WizardController
+        step_views: dict[str, StepView]
+        accordion: w.Accordion
+        mode: w.Dropdown
+        emulator_url: w.Text
+        attendee_name: w.Text
+        data_center: w.Dropdown
+        secret_fields: dict[str, w.Password]
+        authorize: w.Button
+        authorize_link: w.HTML
+        profile: w.Dropdown
+        act_buttons: dict[str, w.Button]
+        progress: w.IntProgress
+        feed: w.HTML
+        periods_table: w.HTML
+        slots_table: w.HTML
+        week: WeekView
+        week_label: w.HTML
+        details: w.HTML
+        week_move: w.Button
+        week_delete: w.Button
+        stopped_banner: w.HTML
+
+        def controls(self) -> list[w.DOMWidget]: ...
+
+    def _link_views(self) -> None:
+        """Each widget follows the traits it shows (:mod:`.views`)."""
+        c, m = self.controller, self.controller.model
+        for view in self.step_views.values():
+            link(view.model, ["state"], self._draw_titles)
+        link(m.connect, ["authorization", "authorize_url", "oauth_pending"], self._draw_authorize)
+        self.mode.observe(lambda _ch: self._draw_mode(), names="value")
+        self._draw_mode()
+        link(m.connect, ["profiles"], lambda: draw_profiles(self.profile, c))
+        link(m.channel, ["state"], self._draw_acts)
+        link(m.sync, ["busy"], self._draw_acts)
+        link(m.sync, ["busy", "progress"], lambda: draw_progress(self.progress, m.sync))
+        link(m.sync, ["fed"], lambda: setattr(self.feed, "value", _feed_html(c.feed[-FEED_SHOWN:])))
+        self._later = tables, week = Later(self._draw_tables), Later(self._draw_week)
+        link(m.sync, ["events", "periods"], tables)
+        link(m.availability, ["managed_slots", "unmanaged_slots", "note"], tables)
+        link(c.week, ["offset", "selected", "show_unmanaged"], week)
+        link(m.sync, ["events", "periods", "refreshes"], week)
+        link(m.availability, ["managed_slots", "unmanaged_slots"], week)
+        link(c.week, ["selected"], self._draw_selected)
+        link(m, ["stopped"], self._draw_stopped)
+        c.on_change(self._flush)
+        self._flush()
+
+    def _flush(self) -> None:
+        for later in self._later:
+            later.flush()
+
+    def _draw_titles(self) -> None:
+        self.accordion.titles = tuple(v.title() for v in self.step_views.values())
+
+    def _draw_mode(self) -> None:
+        show_for_mode(
+            self.controller.inputs.mode,
+            [self.emulator_url, self.attendee_name],
+            [self.data_center, *self.secret_fields.values(), self.authorize, self.authorize_link],
+        )
+
+    def _draw_authorize(self) -> None:
+        m = self.controller.model.connect
+        self.authorize_link.value = authorize_html(
+            m.authorize_url, bool(m.authorize_url and m.oauth_pending), m.authorization
+        )
+
+    def _draw_acts(self) -> None:
+        m = self.controller.model
+        for button in self.act_buttons.values():
+            button.disabled = m.channel.state != StepState.DONE or m.sync.busy
+
+    def _draw_tables(self) -> None:
+        self.periods_table.value, self.slots_table.value = tables_html(self.controller)
+
+    def _draw_week(self) -> None:
+        c = self.controller
+        self.week_label.value = f"<b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})"
+        self.week.svg = c.week_svg()
+        self._draw_selected()
+
+    def _draw_selected(self) -> None:
+        c = self.controller
+        self.details.value = escape(c.describe(c.selected)) if c.selected else ""
+        # move/delete act as the user on an emulator, on a selected event bar
+        on_emulator = c.backend is not None and c.backend.control is not None
+        shown = on_emulator and (c.selected or "").startswith("event:")
+        for button in (self.week_move, self.week_delete):
+            button.layout.display = "" if shown else "none"
+
+    def _draw_stopped(self) -> None:
+        if not self.controller.stopped:
+            return
+        self.stopped_banner.value = STOPPED_NOTE
+        self.stopped_banner.layout.display = ""
+        for control in self.controls():
+            control.disabled = True
+        for view in self.step_views.values():
+            view.stopped = True
+            view.draw()
+        self._draw_titles()
+        self.authorize_link.value = ""
+
+
+__all__ = ["DrawsWizard", "Later", "StepView", "draw_progress", "link"]
