@@ -486,15 +486,19 @@ class CronofyClient:
         """All events as a list (arguments as :meth:`iter_event_pages`)."""
         return [event async for event in self.iter_events(**query)]
 
-    async def read_events_served(self, **query: Any) -> EventsRead:
+    async def read_events_served(
+        self, *, on_page: Callable[[EventsResponse], None] | None = None, **query: Any
+    ) -> EventsRead:
         """All events, with when Cronofy answered the first page (arguments as
-        :meth:`iter_event_pages`): every change made before that moment is in the read."""
+        :meth:`iter_event_pages`): every change made before that moment is in the read.
+
+        ``on_page``, if given, is called with each page as it arrives (progress reports)."""
         served: list[datetime | None] = []
-        events = [
-            e
-            async for page in self.iter_event_pages(**query, served_at=served)
-            for e in page.events
-        ]
+        events: list[Event] = []
+        async for page in self.iter_event_pages(**query, served_at=served):
+            events.extend(page.events)
+            if on_page is not None:
+                on_page(page)
         return EventsRead(events, served[0] if served else None)
 
     async def read_changed_events(
@@ -507,16 +511,22 @@ class CronofyClient:
         ).events
 
     async def read_changes(
-        self, *, tzid: str, calendar_id: str, changes_since: datetime
+        self,
+        *,
+        tzid: str,
+        calendar_id: str,
+        changes_since: datetime,
+        on_page: Callable[[EventsResponse], None] | None = None,
     ) -> EventsRead:
         """:meth:`read_changed_events` with when Cronofy answered (its clock, not ours): the
-        next read can start from there."""
+        next read can start from there. ``on_page`` as :meth:`read_events_served`."""
         return await self.read_events_served(
             tzid=tzid,
             last_modified=changes_since,
             include_deleted=True,
             include_moved=True,
             calendar_ids=[calendar_id],
+            on_page=on_page,
         )
 
     async def upsert_event(self, calendar_id: str, event: UpsertEventRequest) -> None:

@@ -32,6 +32,7 @@ import aiohttp
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
 from cronofy_avail.client.ratelimit import RateLimiter
 from cronofy_avail.core.retry import RetryPolicy
+from cronofy_avail.runtime.progress import ProgressCallback, SyncProgress
 from cronofy_avail.runtime.store import Store, StoredCredentials, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
@@ -117,6 +118,13 @@ class _Slot:
     """``sync_now`` calls holding or waiting for ``lock``."""
 
 
+@dataclass(slots=True, eq=False)
+class _ProgressListener:
+    callback: ProgressCallback
+    failed: bool = False
+    """It raised once already (logged with its traceback; later failures at debug)."""
+
+
 @dataclass(slots=True)
 class CoordinatorStats:
     """Counts for tests, status pages and benchmarks."""
@@ -191,6 +199,7 @@ class SyncCoordinator:
         self._slots: dict[str, _Slot] = {}
         self._syncing: set[str] = set()
         self._listeners: list[SyncListener] = []
+        self._progress_listeners: list[_ProgressListener] = []
         self._scheduler: asyncio.Task[None] | None = None
         self.failed_backoff_max = failed_backoff_max
         self._failed_rounds: dict[str, int] = {}
@@ -265,6 +274,33 @@ class SyncCoordinator:
         """Call ``listener(user_id, result)`` after each sync; returns a remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def add_progress_listener(self, callback: ProgressCallback) -> Callable[[], None]:
+        """Call ``callback(progress)`` with each :class:`SyncProgress` of every user's syncs
+        (pages read, writes applied, then ``done``); returns a remover (calling it twice is
+        harmless). Called synchronously in the sync's task, so it must return quickly; what
+        it raises is logged (its first failure with the traceback, later ones at debug) and
+        never fails the sync. A sync that started before any listener was added reports
+        nothing; with no listener the engine makes no reports at all."""
+        entry = _ProgressListener(callback)
+        self._progress_listeners.append(entry)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._progress_listeners.remove(entry)
+
+        return remove
+
+    def _report_progress(self, progress: SyncProgress) -> None:
+        for entry in tuple(self._progress_listeners):
+            try:
+                entry.callback(progress)
+            except Exception:
+                if entry.failed:
+                    _LOGGER.debug("sync progress listener failed again", exc_info=True)
+                else:
+                    entry.failed = True
+                    _LOGGER.exception("sync progress listener failed")
 
     # ------------------------------------------------------------------ requests
 
@@ -343,7 +379,10 @@ class SyncCoordinator:
         client = self.client_factory(user)
         self._syncing.add(user_id)
         try:
-            result = await self.engine.sync(user, client, full=full, dry_run=dry_run)
+            progress = self._report_progress if self._progress_listeners else None
+            result = await self.engine.sync(
+                user, client, full=full, dry_run=dry_run, progress=progress
+            )
         finally:
             self._syncing.discard(user_id)
             await client.close()

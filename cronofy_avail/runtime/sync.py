@@ -63,6 +63,7 @@ from cronofy_avail.core.planner import (
     plan_changes,
     plan_reconcile,
 )
+from cronofy_avail.runtime.progress import ProgressCallback, ProgressReport
 from cronofy_avail.runtime.store import LockLost, SyncStore, UserRecord, UserState, lock_owner
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ LOST_MESSAGE = (
 )
 
 Checkpoint = Callable[[], Awaitable[None]]
+OnWrites = Callable[["ApplyResult"], None]
+"""Told the run's result so far after each write call answered (a batch call: up to 50)."""
 
 
 @dataclass(slots=True)
@@ -102,19 +105,31 @@ class PlanRunner:
         self.client = client
         self.use_batch = use_batch
         self._checkpoint: Checkpoint | None = None
+        self._on_writes: OnWrites | None = None
 
     async def _check(self) -> None:
         if self._checkpoint is not None:
             await self._checkpoint()
 
-    async def apply(self, plan: Plan, *, checkpoint: Checkpoint | None = None) -> ApplyResult:
+    async def apply(
+        self,
+        plan: Plan,
+        *,
+        checkpoint: Checkpoint | None = None,
+        on_writes: OnWrites | None = None,
+    ) -> ApplyResult:
         """Apply the plan's writes. ``checkpoint`` is awaited before every 50 writes (a sync
-        re-checks its lock there); what it raises stops the run and propagates."""
+        re-checks its lock there); what it raises stops the run and propagates. ``on_writes``
+        is called with the result so far after each write call is answered (progress): the
+        writes run one call after another, so its counts only grow, except that a fallback
+        to single calls (batch unavailable on the first call, nothing applied) starts again
+        from an empty result."""
         writes = list(plan.writes)
         result = ApplyResult()
         if not writes:
             return result
         self._checkpoint = checkpoint
+        self._on_writes = on_writes
         if self.use_batch:
             try:
                 await self._apply_batch(writes, result)
@@ -137,6 +152,8 @@ class PlanRunner:
                 for action, outcome in zip(chunk, outcomes, strict=True):
                     self._record(action, outcome.status, outcome.data, result)
                 done = offset + len(chunk)
+                if self._on_writes is not None:
+                    self._on_writes(result)
         except (NotFoundError, ForbiddenError, PaymentRequiredError):
             if done == 0:
                 raise
@@ -175,10 +192,14 @@ class PlanRunner:
                 # Refused before sending (the request models validate like Cronofy): the same
                 # verdict a 422 would give, without the round trip.
                 result.rejected.append((action, f"invalid: {exc}"))
+                if self._on_writes is not None:
+                    self._on_writes(result)
                 continue
             except CronofyAPIError as exc:
                 if exc.status is not None and rejects_entry(exc.status):
                     result.rejected.append((action, str(exc)))
+                    if self._on_writes is not None:
+                        self._on_writes(result)
                     continue
                 result.error = exc
                 result.not_applied.extend(writes[index:])
@@ -188,6 +209,8 @@ class PlanRunner:
                 result.not_applied.extend(writes[index:])
                 return
             result.applied.append(action)
+            if self._on_writes is not None:
+                self._on_writes(result)
 
 
 def _utcnow() -> datetime:
@@ -353,17 +376,23 @@ class SyncEngine:
         *,
         full: bool | None = None,
         dry_run: bool = False,
+        progress: ProgressCallback | None = None,
     ) -> SyncResult:
         """One sync for ``user``; ``full=None`` lets the engine decide. Never raises a
         :class:`CronofyError`: the outcome, state and error are in the result (and stored).
 
         The user's sync lock is held throughout (a dry run writes nothing and takes none); if
         another process holds it the result is ``busy`` and nothing was read or written.
+
+        ``progress``, if given, receives a :class:`~cronofy_avail.runtime.progress.SyncProgress`
+        after each page of events read, when the plan is known, after each write call, and a
+        last one (``done``) however the sync ends; a busy sync reports nothing. What it raises
+        is logged and ignored.
         """
         if not user.calendar_id:
             raise ValueError(f"user {user.user_id!r} has no sub calendar yet (run step 1)")
         if dry_run:
-            return await self._sync(user, client, full=full, dry_run=True)
+            return await self._sync(user, client, full=full, dry_run=True, progress=progress)
         # One owner id per sync: two syncs of one user in one process exclude each other too.
         owner = f"{self.owner}:{uuid.uuid4().hex[:8]}"
         try:
@@ -375,7 +404,9 @@ class SyncEngine:
                     # Another process may have synced, or a notification arrived, since the
                     # caller read the user: what a sync reads is what commits and intents wrote.
                     user.apply(stored.outcome()).apply(stored.intent())
-                return await self._sync(user, client, full=full, dry_run=False, owner=owner)
+                return await self._sync(
+                    user, client, full=full, dry_run=False, owner=owner, progress=progress
+                )
         except LockLost:
             _LOGGER.warning("sync of %s stopped: %s", user.user_id, LOST_MESSAGE)
             return self._busy(full, LOST_MESSAGE)
@@ -424,20 +455,46 @@ class SyncEngine:
         full: bool | None,
         dry_run: bool,
         owner: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> SyncResult:
         started = self.clock()
-        calls_before = client.stats.requests
         do_full = self.needs_full(user, started) if full is None else full
+        report = None
+        if progress is not None:
+            kind = "full" if do_full else "incremental"
+            report = ProgressReport(progress, user.user_id, kind, dry_run=dry_run)
+        try:
+            return await self._run(
+                user, client, started, do_full, dry_run=dry_run, owner=owner, report=report
+            )
+        finally:
+            if report is not None:
+                report.done()  # however the sync ended: a view stops its bar
+
+    async def _run(
+        self,
+        user: UserRecord,
+        client: CronofyClient,
+        started: datetime,
+        do_full: bool,
+        *,
+        dry_run: bool,
+        owner: str | None,
+        report: ProgressReport | None,
+    ) -> SyncResult:
+        calls_before = client.stats.requests
         kind = "full" if do_full else "incremental"
         result = SyncResult(
             kind=kind, ok=False, started_at=started, finished_at=started, dry_run=dry_run
         )
         try:
-            plan = await self._plan(user, client, started, do_full, result)
+            plan = await self._plan(user, client, started, do_full, result, report)
             result.plan = plan
             counts = plan.counts()
             result.upserts, result.deletes = counts[ActionKind.UPSERT], counts[ActionKind.DELETE]
             result.skips = counts[ActionKind.SKIP]
+            if report is not None:
+                report.planning_done(len(plan.writes))
             if dry_run:
                 result.ok = True
                 return self._finish(result, client, calls_before)
@@ -455,7 +512,10 @@ class SyncEngine:
             async def checkpoint() -> None:
                 await self._still_held(user.user_id, owner)
 
-            applied = await runner.apply(plan, checkpoint=checkpoint)
+            on_writes: OnWrites | None = (
+                None if report is None else lambda r: report.writes(len(r.applied), len(r.rejected))
+            )
+            applied = await runner.apply(plan, checkpoint=checkpoint, on_writes=on_writes)
             if not runner.use_batch:
                 self._no_batch.add(user.user_id)
         except (ReauthorizationRequiredError, AuthenticationError) as exc:
@@ -531,15 +591,21 @@ class SyncEngine:
         now: datetime,
         full: bool,
         result: SyncResult,
+        report: ProgressReport | None = None,
     ) -> Plan:
         assert user.calendar_id is not None
+        on_page = None if report is None else (lambda page: report.page(len(page.events)))
         policy = self.policy_for(user)
         claimed = await self.store.get_claims(user.user_id)
         if full:
             known = await self.store.get_periods(user.user_id)
             first, last = self.reconcile_window(user.tzid, now, horizon=policy.horizon)
             read = await client.read_events_served(
-                tzid=user.tzid, from_=first, to=last, calendar_ids=[user.calendar_id]
+                tzid=user.tzid,
+                from_=first,
+                to=last,
+                calendar_ids=[user.calendar_id],
+                on_page=on_page,
             )
             events, result.served_at = read.events, read.served_at
             remote = await client.list_available_periods(tzid=user.tzid)
@@ -556,7 +622,7 @@ class SyncEngine:
         result.since = since
         # Every page is read before anything is written: a failing page 2 changes nothing.
         read = await client.read_changes(
-            tzid=user.tzid, calendar_id=user.calendar_id, changes_since=since
+            tzid=user.tzid, calendar_id=user.calendar_id, changes_since=since, on_page=on_page
         )
         events, result.served_at = read.events, read.served_at
         result.events_read = len(events)

@@ -75,6 +75,7 @@ DATE_TOUCHING = (
     "tests/notebook/test_wizard_workshop.py::test_a_wizard_on_the_workshop_url_reaches_step_4_through_the_relay",
     "tests/project/test_instants.py",
     "tests/sync/test_every_period_keeps_an_owner.py",
+    "tests/sync/test_progress.py",
     "tests/sync/test_watermark.py",
 )
 
