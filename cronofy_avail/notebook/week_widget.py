@@ -1,12 +1,10 @@
 """The live week view: an anywidget that shows the Python-made week SVG and sends hover, click
-and drag back as traits (its JavaScript below), and the legend drawn above it."""
+and drag back as traits (its JavaScript below) (the legend is in the SVG)."""
 
 from __future__ import annotations
 
 import anywidget
 import traitlets
-
-from cronofy_avail.core.week import COLORS
 
 _WEEK_ESM = """
 function render({ model, el }) {
@@ -72,16 +70,10 @@ export default { render };
 """
 
 
-_LEGEND = "".join(
-    f'<span style="display:inline-block;width:10px;height:10px;background:{COLORS[k]};'
-    f'margin:0 3px 0 10px"></span>{label}'
-    for k, label in (
-        ("event", "event in the sub calendar"),
-        ("period", "Available Period"),
-        ("managed", "slot, managed"),
-        ("unmanaged", "slot, unmanaged"),
-    )
-)
+_LEGEND = ""
+"""Empty: the legend is drawn inside the SVG now (``render_week``), entry for entry what is
+drawn (no "unmanaged" swatch unless ``show_unmanaged``). ``panels.py`` still puts this above
+the view; it can drop it."""
 
 
 class WeekView(anywidget.AnyWidget):
