@@ -14,6 +14,9 @@ axis per day, drawn like a calendar:
 * **managed** availability slots are thin marks at the column's right edge; **unmanaged**
   slots (any time not busy) only when asked for (``show_unmanaged``), next to them.
 
+A legend across the top names the colours of what can be drawn, and only that: its
+"unmanaged" swatch comes and goes with ``show_unmanaged``, the one switch for both.
+
 All-day and multi-day all-day events sit in a band above the axis; a timed block that crosses
 midnight is drawn on every day it touches (one ``<rect>`` per day, same ``data-id``). "Now" is
 a red line across today's column; the selection is a blue outline, never red.
@@ -52,10 +55,21 @@ COLORS = {
 }
 """Fill of each kind (the legend's swatches), the selection outline and the "now" line."""
 
+LEGEND = (
+    ("event", "event in the sub calendar"),
+    ("period", "Available Period"),
+    ("managed", "free slot, managed availability"),
+    ("unmanaged", "free slot, without managed availability"),
+)
+"""The legend's entries, in order; "unmanaged" only when those slots are drawn."""
+
 GUTTER = 48
 """Width of the hour labels on the left."""
 DAY_W = 136
+LEGEND_H = 20
+"""The legend's strip, above the day labels."""
 HEADER_H = 30
+"""The day labels' strip, under the legend."""
 ALLDAY_ROW_H = 20
 HOUR_H = 28
 SNAP_MINUTES = 15
@@ -114,7 +128,7 @@ class Layout:
 
     @property
     def axis_top(self) -> int:
-        return HEADER_H + max(1, self.allday_rows) * ALLDAY_ROW_H + 6
+        return LEGEND_H + HEADER_H + max(1, self.allday_rows) * ALLDAY_ROW_H + 6
 
     @property
     def width(self) -> int:
@@ -409,7 +423,8 @@ def render_week(
     ``<title>`` (hover text with its times in ``tzid``); ``selected`` is ``"<kind>:<id>"`` (an
     event and its period share an id). Day columns are ``<rect class="day" data-day="0..6"
     data-date=...>`` (targets for a drag on empty time). Unmanaged slots are left out unless
-    ``show_unmanaged``. Same input, same text.
+    ``show_unmanaged``, and so is their entry in the legend (``<g class="legend">``, one
+    ``<g class="legend-item" data-legend=...>`` per entry). Same input, same text.
     """
     zone = ZoneInfo(tzid)
     items = [b for b in bars if show_unmanaged or b.kind != "unmanaged"]
@@ -431,6 +446,7 @@ def render_week(
     if title:
         out.append(f"<title>{escape(title)}</title>")
     out.append(f"<style>{_STYLE}</style>")
+    out.append(_legend(show_unmanaged))
     # grid: day columns (drag targets), day labels, hour lines and labels
     for d in range(7):
         day = week_start + timedelta(days=d)
@@ -442,11 +458,12 @@ def render_week(
         )
         style = f' font-weight="bold" fill="{COLORS["now"]}"' if day == today else ""
         out.append(
-            f'<text class="day-label" x="{x + DAY_W / 2:g}" y="{HEADER_H - 10}" '
+            f'<text class="day-label" x="{x + DAY_W / 2:g}" y="{LEGEND_H + HEADER_H - 10}" '
             f'text-anchor="middle" font-size="{FONT_DAY}"{style}>{day:%a %d %b}</text>'
         )
     out.append(
-        f'<text class="allday-label" x="{GUTTER - 4}" y="{HEADER_H + 14}" text-anchor="end" '
+        f'<text class="allday-label" x="{GUTTER - 4}" y="{LEGEND_H + HEADER_H + 14}" '
+        f'text-anchor="end" '
         f'fill="#666">all day</text>'
     )
     for h in range(25):
@@ -470,7 +487,8 @@ def render_week(
         last = min(bar.end, week_end)
         x = layout.day_x((first - week_start).days) + 2
         w = (last - first).days * DAY_W - 4
-        pen.block(bar, x, HEADER_H + row * ALLDAY_ROW_H, w, ALLDAY_ROW_H - 3, "allday")
+        row_y = LEGEND_H + HEADER_H + row * ALLDAY_ROW_H
+        pen.block(bar, x, row_y, w, ALLDAY_ROW_H - 3, "allday")
     # timed bars, per day: bands and rails, event blocks, slot marks
     by_day: list[list[_Part]] = [[] for _ in range(7)]
     midnights = [datetime.combine(week_start + timedelta(days=d), time(0), zone) for d in range(8)]
@@ -497,6 +515,22 @@ def render_week(
     out.extend(pen.outlines)
     out.append("</svg>")
     return "".join(out)
+
+
+def _legend(show_unmanaged: bool) -> str:
+    """The legend strip: a swatch and a name for each kind that can be drawn."""
+    items: list[str] = []
+    x = float(GUTTER)
+    for kind, label in LEGEND:
+        if kind == "unmanaged" and not show_unmanaged:
+            continue
+        items.append(
+            f'<g class="legend-item" data-legend="{kind}">'
+            f'<rect x="{_fmt(x)}" y="5" width="10" height="10" rx="1" fill="{COLORS[kind]}"/>'
+            f'<text x="{_fmt(x + 14)}" y="14" fill="#333">{escape(label)}</text></g>'
+        )
+        x += 14 + _text_w(label, FONT_SMALL) + 16
+    return f'<g class="legend" pointer-events="none">{"".join(items)}</g>'
 
 
 class _Pen:

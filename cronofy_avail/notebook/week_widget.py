@@ -1,12 +1,15 @@
-"""The live week view: an anywidget that shows the Python-made week SVG and sends hover, click
-and drag back as traits (its JavaScript below), and the legend drawn above it."""
+"""The live week view: an anywidget that shows the Python-made week SVG and sends hover, click,
+keyboard selection and drag back as traits (its JavaScript below).
+
+The keyboard: Tab reaches each event block (``tabindex`` in the SVG); Enter or Space selects
+the focused block as a click does, Escape clears the selection. The SVG is replaced on every
+redraw (a selection redraws it): the block that had the focus, found again by its key and
+part, gets it back, so a keyboard user stays where they were."""
 
 from __future__ import annotations
 
 import anywidget
 import traitlets
-
-from cronofy_avail.core.week import COLORS
 
 _WEEK_ESM = """
 function render({ model, el }) {
@@ -17,20 +20,43 @@ function render({ model, el }) {
     return p.matrixTransform(svg.getScreenCTM().inverse());
   };
   const send = (name, value) => { model.set(name, value); model.save_changes(); };
+  const keyOf = (bar) => bar.dataset.kind + ":" + bar.dataset.id;
+  // Escape clears the selection from anywhere in the view (bound once: el outlives redraws)
+  el.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || !model.get("selected")) return;
+    e.preventDefault();
+    e.stopPropagation();  // consumed: not also JupyterLab's Escape
+    send("selected", "");
+  });
   const draw = () => {
+    // the focused block, if any, to focus again in the new picture
+    const had = el.contains(document.activeElement) ? document.activeElement : null;
+    const again = had && had.matches("rect.bar")
+      ? { key: keyOf(had), part: had.dataset.part } : null;
     el.innerHTML = model.get("svg");
     const svg = el.querySelector("svg");
     if (!svg) return;
     svg.querySelectorAll("rect.bar").forEach((bar) => {
       bar.style.cursor = "pointer";
-      const key = bar.dataset.kind + ":" + bar.dataset.id;
+      const key = keyOf(bar);
       bar.addEventListener("mouseenter", () => send("hovered", key));
       bar.addEventListener("mouseleave", () => send("hovered", ""));
       bar.addEventListener("click", (e) => {
         e.stopPropagation();
         send("selected", key);
       });
+      bar.addEventListener("keydown", (e) => {
+        if (e.key !== "Enter" && e.key !== " ") return;
+        e.preventDefault();  // Space would scroll the page
+        e.stopPropagation();
+        send("selected", key);
+      });
     });
+    if (again) {
+      const same = [...svg.querySelectorAll("rect.bar")].filter((b) => keyOf(b) === again.key);
+      const back = same.find((b) => b.dataset.part === again.part) || same[0];
+      if (back) back.focus({ preventScroll: true });
+    }
     svg.querySelectorAll("rect.day").forEach((day) => {
       day.style.cursor = "crosshair";
       day.addEventListener("mousedown", (e) => {
@@ -72,21 +98,16 @@ export default { render };
 """
 
 
-_LEGEND = "".join(
-    f'<span style="display:inline-block;width:10px;height:10px;background:{COLORS[k]};'
-    f'margin:0 3px 0 10px"></span>{label}'
-    for k, label in (
-        ("event", "event in the sub calendar"),
-        ("period", "Available Period"),
-        ("managed", "slot, managed"),
-        ("unmanaged", "slot, unmanaged"),
-    )
-)
+_LEGEND = ""
+"""Empty: the legend is drawn inside the SVG now (``render_week``), entry for entry what is
+drawn (no "unmanaged" swatch unless ``show_unmanaged``). ``panels.py`` still puts this above
+the view; it can drop it."""
 
 
 class WeekView(anywidget.AnyWidget):
-    """Injects the Python-made week SVG; sends hover and click (``"<kind>:<id>"``) and drag
-    (``{day, y0, y1}`` in SVG units) back as traits."""
+    """Injects the Python-made week SVG; sends hover and click or Enter/Space
+    (``"<kind>:<id>"``; Escape sends ``""``) and drag (``{day, y0, y1}`` in SVG units) back as
+    traits."""
 
     _esm = _WEEK_ESM
     svg = traitlets.Unicode("").tag(sync=True)

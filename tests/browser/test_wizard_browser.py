@@ -114,6 +114,26 @@ def test_click_through_to_availability_then_drag_a_period(
     expect(event).to_have_attribute("aria-label", f"Dragged in the week view, {when}")
     event.focus()
     expect(event).to_be_focused()
+    # ... and selectable by keyboard: Escape clears the selection, Enter and Space select the
+    # focused block; each redraws the SVG (aria-pressed flips), and the new block has the focus
+    details = page.locator(".cav-details")
+    expect(event).to_have_attribute("aria-pressed", "true")  # the click above
+    page.keyboard.press("Escape")
+    expect(event).to_have_attribute("aria-pressed", "false")
+    expect(details).to_have_text("")
+    expect(week.locator("rect.selection")).to_have_count(0)
+    expect(event).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(event).to_have_attribute("aria-pressed", "true")
+    expect(details).to_contain_text("Dragged in the week view")
+    expect(week.locator("rect.selection")).to_have_count(1)
+    expect(event).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(details).to_have_text("")
+    page.keyboard.press("Space")
+    expect(event).to_have_attribute("aria-pressed", "true")
+    expect(details).to_contain_text("Dragged in the week view")
+    expect(event).to_be_focused()
 
     page.screenshot(path=str(artifacts / "wizard-drag.png"))
 

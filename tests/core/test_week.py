@@ -122,6 +122,48 @@ def test_an_event_is_a_block_with_its_period_behind_and_slot_marks_at_the_edge()
     assert GUTTER + 2 * DAY_W <= _box(free)[0] < _box(free)[2] <= GUTTER + 3 * DAY_W
 
 
+def _legend(root: ET.Element) -> list[tuple[str, str]]:
+    """(kind, name) of each legend entry, in order."""
+    [legend] = [g for g in root.iter(f"{NS}g") if g.get("class") == "legend"]
+    return [
+        (item.get("data-legend", ""), "".join(item.itertext()))
+        for item in legend.iter(f"{NS}g")
+        if item.get("class") == "legend-item"
+    ]
+
+
+def test_the_legend_names_only_what_is_drawn_unmanaged_slots_when_asked_for() -> None:
+    bars = [
+        *_event_and_period("evt-1", _local(1, 9), _local(1, 12), "Open for calls"),
+        Bar("s1", "managed", _local(1, 9), _local(1, 10)),
+        Bar("u1", "unmanaged", _local(2, 13), _local(2, 14)),
+    ]
+    hidden = _render(bars)  # the default: unmanaged slots neither drawn nor in the legend
+    assert _bars(hidden, "unmanaged") == []
+    assert [kind for kind, _ in _legend(hidden)] == ["event", "period", "managed"]
+    assert all("without managed" not in name for _, name in _legend(hidden))
+    shown = _render(bars, show_unmanaged=True)
+    assert [b.get("data-id") for b in _bars(shown, "unmanaged")] == ["u1"]
+    assert [kind for kind, _ in _legend(shown)] == ["event", "period", "managed", "unmanaged"]
+    assert _legend(shown)[-1] == ("unmanaged", "free slot, without managed availability")
+    # each swatch is the colour its kind is drawn in; the legend takes no clicks
+    swatches = {
+        item.get("data-legend"): rect.get("fill")
+        for item in shown.iter(f"{NS}g")
+        if item.get("class") == "legend-item"
+        for rect in item.iter(f"{NS}rect")
+    }
+    drawn = {b.get("data-kind"): b.get("fill") for b in _bars(shown)}
+    assert swatches == drawn == {k: COLORS[k] for k in ("event", "period", "managed", "unmanaged")}
+    # the legend sits above the day labels, clear of the time axis, inside the picture
+    layout = Layout(MONDAY, "Europe/London")
+    for item in shown.iter(f"{NS}g"):
+        if item.get("class") == "legend-item":
+            rect = next(item.iter(f"{NS}rect"))
+            assert float(rect.get("y", "0")) + float(rect.get("height", "0")) < layout.axis_top
+    assert "unmanaged" not in render_week([], week_start=MONDAY, tzid="UTC")
+
+
 def test_the_summary_and_times_are_inside_the_block_and_in_its_hover_text() -> None:
     root = _render([Bar("e", "event", _local(1, 9), _local(1, 12), "Open for calls")])
     [event] = _bars(root, "event")
