@@ -6,6 +6,7 @@ given exit stack, and returns a :class:`Backend`; none of them knows the wizard.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from cronofy_avail.workshop import (
     split_workshop_url,
 )
 from cronofy_avail.workshop.relay import RELAY_PATH
+from cronofy_avail.workshop.seat import save_seat
 from webhook_server import WebhookServer
 
 Clock = Callable[[], datetime]
@@ -142,7 +144,8 @@ async def connect_shared(
     attendee_name: Callable[[], str],
 ) -> Backend:
     """An isolated account on a shared emulator. On a ``cronofy-avail workshop``
-    emulator the wizard joins the workshop (the instructor page lists the attendee) and
+    emulator the wizard joins the workshop (the instructor page lists the attendee, and
+    :func:`~cronofy_avail.workshop.seat.save_seat` keeps the seat for notebook 04) and
     the channel's callback is the attendee's relay box there, fed to the receiver in this
     kernel by a :class:`~cronofy_avail.workshop.RelayPump`: conference Wi-Fi rarely lets the
     instructor's machine reach a laptop. A plain ``cronofy-avail emulator`` (no workshop
@@ -159,6 +162,7 @@ async def connect_shared(
     stack.push_async_callback(session.close)
     user = await store.get_user(inputs.user_id)
     joined: Joined | None = None
+    name = ""
     try:
         if user is not None and user.credentials is not None:
             access, refresh = user.credentials.access_token, user.credentials.refresh_token
@@ -166,15 +170,16 @@ async def connect_shared(
             if _relay_url_of(user.callback_url) is not None and refresh:
                 joined = await rejoin_workshop(session, url, refresh)
         else:
-            joined = await join_workshop(
-                session, typed, attendee_name(), tzid=inputs.tzid, code=code
-            )
+            name = attendee_name()
+            joined = await join_workshop(session, typed, name, tzid=inputs.tzid, code=code)
             access, refresh = joined.account.access_token, joined.account.refresh_token
             label, busy = joined.account.email, joined.account.calendar_id
     except WorkshopError as exc:
         if exc.status != 404 or user is not None:
             raise CommandError(_workshop_refusal(url, exc)) from exc
         joined = None  # not a workshop: an isolated account of our own, below
+    if joined is not None:
+        _keep_seat(url, joined, name)
     control = EmulatorControl(url, session=session, token=joined.attendee_token if joined else None)
     if joined is not None:
         client_id, client_secret = joined.client_id, joined.client_secret
@@ -309,6 +314,14 @@ def callback_lines(callback_url: str | None, callback_key: str) -> list[str]:
         f"callback: {shown.replace(box, box[:8] + '…')}",
         "deliveries reach this kernel through the workshop's relay",
     ]
+
+
+def _keep_seat(url: str, joined: Joined, name: str) -> None:
+    """The seat (workshop URL and attendee token, owner-only) for the user's other kernels:
+    notebook 04's checks report to the instructor page with it. A home that cannot be written
+    costs only that."""
+    with contextlib.suppress(OSError):
+        save_seat(url, joined, name)
 
 
 def _workshop_refusal(url: str, exc: WorkshopError) -> str:

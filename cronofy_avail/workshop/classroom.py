@@ -11,8 +11,12 @@ added:
 * ``POST /_emulator/workshop/rejoin`` (``{"refresh_token"}``): the same credentials again for
   a kernel that kept the account's refresh token (a resumed wizard), and a new attendee token;
 * ``GET /_emulator/workshop``: the instructor page (HTML, refreshes itself): the join code,
-  each attendee's step, deliveries, syncs, periods in sync;
+  each attendee's step, exercises solved, deliveries, syncs, periods in sync;
 * ``GET /_emulator/workshop/status``: the same as JSON;
+* ``POST /_emulator/workshop/progress`` (``{"exercise", "ok"}``, the attendee's own token): a
+  notebook 04 check's result, shown on the page (one of
+  :data:`~cronofy_avail.workshop.page.EXERCISES`; anything else, or a body over 256 bytes, is
+  refused);
 * ``POST /_emulator/workshop/fault`` (``{"kind"}`` or a form): a fault for everyone,
   ``429_burst``, ``503_burst``, ``slow`` or ``clear``.
 
@@ -26,10 +30,12 @@ or one with ``Authorization: Bearer <instructor token>``. Ten wrong join codes f
 address earn that address 429s. The emulator's own guards apply first: a cross-site request
 or an unknown ``Host`` is refused before any of this.
 
-Everything is computed from the emulator's own state (no attendee reports anything): step 1 is
-a sub calendar created through the API, step 2 an active channel, step 3 a sync (an events read
-after the channel), step 4 an availability query. "In sync" compares the periods of the account
-with the live, future events of its sub calendars, by the period id the toolkit derives.
+Everything but the exercises is computed from the emulator's own state: step 1 is a sub
+calendar created through the API, step 2 an active channel, step 3 a sync (an events read after
+the channel), step 4 an availability query. The exercises are what the attendee's checks
+reported (the last result of each) with the attendee token: whoever reports can only report
+for themselves. "In sync" compares the periods of the account with the live, future events of
+its sub calendars, by the period id the toolkit derives.
 The page never shows a token, a client secret or a relay id.
 """
 
@@ -55,7 +61,14 @@ from cronofy_avail.emulator.http import ACCOUNT_ID, SERVICES, Services, bearer, 
 from cronofy_avail.emulator.notifications import USER_AGENT as DELIVERY_USER_AGENT
 from cronofy_avail.emulator.state import AccountRecord, EmulatorState
 from cronofy_avail.emulator.validation import ApiError, Errors, unprocessable, zone
-from cronofy_avail.workshop.page import FAULT_BUTTONS, WORKSHOP_PATH, render_main, render_page
+from cronofy_avail.workshop.page import (
+    EXERCISES,
+    FAULT_BUTTONS,
+    PROGRESS_PATH,
+    WORKSHOP_PATH,
+    render_main,
+    render_page,
+)
 from cronofy_avail.workshop.relay import (
     RELAY,
     RELAY_PATH,
@@ -75,6 +88,8 @@ FAILURE_WINDOW = 600.0
 MAX_JOINS_PER_ADDRESS = 5
 """Joins one address (other than the instructor's machine) may make: one laptop is one or two
 attendees, and whoever holds the code cannot fill the room alone."""
+MAX_PROGRESS_BODY = 256
+"""Bytes of a progress report (``{"exercise": "thursday_afternoon", "ok": false}`` is 47)."""
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read off a projector
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -97,6 +112,8 @@ class Attendee:
     relay_id: str
     client_id: str
     calls: Counter[str] = field(default_factory=Counter)
+    exercises: dict[str, bool] = field(default_factory=dict)
+    """Notebook 04's checks as the attendee reported them: the last result of each."""
 
 
 @dataclass(slots=True)
@@ -185,7 +202,13 @@ def _sub_calendar_ids(account: AccountRecord) -> list[str]:
 def attendee_status(svc: Services, attendee: Attendee, relay_summary: dict[str, Any] | None) -> Any:
     account = svc.state.accounts.get(attendee.account_id)
     if account is None:
-        return {"name": attendee.name, "account_id": attendee.account_id, "step": 0, "gone": True}
+        return {
+            "name": attendee.name,
+            "account_id": attendee.account_id,
+            "step": 0,
+            "exercises": dict(attendee.exercises),
+            "gone": True,
+        }
     subs = _sub_calendar_ids(account)
     channels = list(account.channels.values())
     active = [c for c in channels if c.active]
@@ -215,6 +238,7 @@ def attendee_status(svc: Services, attendee: Attendee, relay_summary: dict[str, 
         "name": attendee.name,
         "account_id": attendee.account_id,
         "step": step,
+        "exercises": dict(attendee.exercises),
         "channel_active": bool(active),
         "channels_closed": sum(1 for c in channels if not c.active),
         "deliveries_ok": sum(1 for d in deliveries if d.ok),
@@ -411,6 +435,32 @@ async def rejoin(request: web.Request) -> web.Response:
     return web.json_response(_credentials(request, attendee, token, None))
 
 
+async def progress(request: web.Request) -> web.Response:
+    """An attendee's check result: ``{"exercise": one of EXERCISES, "ok": true|false}``, for the
+    attendee whose token it carries (the instructor has no exercises to report)."""
+    classroom = request.app[CLASSROOM]
+    attendee = classroom.attendee_for(bearer(request))
+    if attendee is None:
+        raise ApiError(
+            403, {"error": "report with your own attendee token"}, reason="not an attendee"
+        )
+    if len(await request.read()) > MAX_PROGRESS_BODY:
+        raise ApiError(413, {"error": "a progress report is a few bytes"}, reason="too large")
+    body = await read_json(request)
+    exercise, ok = body.get("exercise"), body.get("ok")
+    errors = Errors()
+    if set(body) - {"exercise", "ok"}:
+        errors.add("body", "errors.invalid", "only exercise and ok")
+    if not isinstance(exercise, str) or exercise not in EXERCISES:
+        errors.add("exercise", "errors.invalid", f"one of {', '.join(EXERCISES)}")
+    if not isinstance(ok, bool):
+        errors.add("ok", "errors.invalid", "true or false")
+    errors.raise_if_any()
+    assert isinstance(exercise, str) and isinstance(ok, bool)
+    attendee.exercises[exercise] = ok
+    return web.json_response({"exercise": exercise, "ok": ok})
+
+
 async def get_status(request: web.Request) -> web.Response:
     return web.json_response(status(request.app[SERVICES], request.app[CLASSROOM], request.app))
 
@@ -493,6 +543,7 @@ _ATTENDEE: dict[tuple[str, str], str | None] = {
     ("DELETE", "/_emulator/events/{event_uid}"): "event_uid",
     ("DELETE", "/_emulator/series/{series_identifier}"): "series_identifier",
     ("POST", "/_emulator/notifications/wait"): None,
+    ("POST", PROGRESS_PATH): None,  # the handler records it for the token's attendee only
 }
 """What an attendee may do, and the path parameter naming the account it must own."""
 
@@ -575,6 +626,7 @@ def add_classroom_routes(
     app.router.add_post(JOIN_PATH, join)
     app.router.add_post(REJOIN_PATH, rejoin)
     app.router.add_post(WORKSHOP_PATH + "/fault", inject_fault)
+    app.router.add_post(PROGRESS_PATH, progress)
 
     async def count_call(request: web.Request, response: web.StreamResponse) -> None:
         account_id = request.get(ACCOUNT_ID)

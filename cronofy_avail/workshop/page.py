@@ -1,6 +1,7 @@
 """The instructor page, made for a projector: large type, the URL and join code to copy, each
-attendee's step and sync, the faults in force (which, for how long, how much is left), and
-buttons that inject them for everyone.
+attendee's step, exercises (notebook 04's checks, as the attendee's kernel reports them) and
+sync, the faults in force (which, for how long, how much is left), and buttons that inject
+them for everyone.
 
 Pure: the status (:func:`~cronofy_avail.workshop.classroom.status`) in, HTML out. Every value
 shown is escaped (names are attendees' input); no token, secret or relay id is in the status.
@@ -20,6 +21,10 @@ FAULT_BUTTONS = (
     ("slow", "slow"),
     ("clear", "clear all"),
 )
+PROGRESS_PATH = WORKSHOP_PATH + "/progress"
+EXERCISES = ("thursday_afternoon", "slot_mystery", "all_day", "recovered")
+"""Notebook 04's exercises, in order (the page numbers them 1 to 4): the only names an
+attendee's check may report."""
 STEPS = ("joined", "1 sub calendar", "2 channel", "3 syncing", "4 availability")
 
 _STYLE = """
@@ -84,6 +89,12 @@ def _sync_text(a: dict[str, Any]) -> str:
     return counts if a["in_sync"] else counts + " (not in sync)"
 
 
+def exercises_text(progress: dict[str, bool | None]) -> str:
+    """``1 ✔ 2 ✔ 3 ✘ 4 -``: solved, checked and still wrong, not checked yet."""
+    marks = {True: "✔", False: "✘", None: "-"}
+    return " ".join(f"{n} {marks[progress.get(name)]}" for n, name in enumerate(EXERCISES, 1))
+
+
 def render_main(data: dict[str, Any], attendee_url: str, join_code: str) -> str:
     """The live part of the page."""
     esc = html.escape
@@ -96,6 +107,7 @@ def render_main(data: dict[str, Any], attendee_url: str, join_code: str) -> str:
             "<tr>"
             f"<td>{esc(a['name'])}</td>"
             f"<td>{esc(STEPS[a['step']])}</td>"
+            f"<td class='exercises'>{exercises_text(a.get('exercises') or {})}</td>"
             f"<td>{a.get('deliveries_ok', 0)} ok / {a.get('deliveries_failed', 0)} failed</td>"
             f"<td>{a.get('syncs', 0)}</td>"
             f"<td class='{_sync_class(a.get('in_sync'))}'>{_sync_text(a)}</td>"
@@ -110,7 +122,7 @@ def render_main(data: dict[str, Any], attendee_url: str, join_code: str) -> str:
 <p class="join">Attendees paste: <code>{esc(attendee_url)}</code><br>
 Join code: <code>{esc(join_code)}</code></p>
 <p class="summary">{data["count"]} attendee(s) · {data["in_sync"]} in sync</p>
-<table><tr><th>attendee</th><th>step</th><th>deliveries</th><th>syncs</th>
+<table><tr><th>attendee</th><th>step</th><th>exercises</th><th>deliveries</th><th>syncs</th>
 <th>periods in sync</th><th>relay poll</th></tr>
 {"".join(rows)}
 </table>

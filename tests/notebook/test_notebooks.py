@@ -409,7 +409,10 @@ def _check_outputs(nb: Any) -> list[str]:
 
 
 @pytest.mark.slow
-def test_04_checks_fail_on_the_exercises_and_say_what_is_wrong(tmp_path: Path) -> None:
+def test_04_checks_fail_on_the_exercises_and_say_what_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CRONOFY_AVAIL_SEAT", str(tmp_path / "no-seat.json"))  # no workshop
     nb = nbformat.read(NOTEBOOKS / "04_exercises.ipynb", as_version=4)
     client = _client(nb, tmp_path)
     client.execute()
@@ -432,7 +435,8 @@ def test_04_checks_fail_on_the_exercises_and_say_what_is_wrong(tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_04_checks_pass_on_the_solutions(tmp_path: Path) -> None:
+def test_04_checks_pass_on_the_solutions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRONOFY_AVAIL_SEAT", str(tmp_path / "no-seat.json"))  # no workshop
     nb = nbformat.read(NOTEBOOKS / "04_solutions.ipynb", as_version=4)
     client = _client(nb, tmp_path)
     client.execute()

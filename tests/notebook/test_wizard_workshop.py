@@ -48,6 +48,14 @@ class Workshop:
             return await response.text()
 
 
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wizard keeps the attendee's seat in ``HOME`` when it joins: the test's, never the
+    developer's."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("CRONOFY_AVAIL_SEAT", raising=False)
+
+
 @pytest.fixture
 async def workshop(tmp_path: Path) -> AsyncIterator[Workshop]:
     """``cronofy-avail workshop`` in its own process, as the instructor starts it."""
