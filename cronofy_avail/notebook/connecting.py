@@ -44,9 +44,7 @@ async def connect_wizard(w: WizardHost, step: StepModel, caller: Any) -> None:
         raise
     w._stack, w.backend = stack, backend
     stack.callback(backend.coordinator.add_listener(w._refresher.on_sync))
-    progress = getattr(backend.coordinator, "add_progress_listener", None)
-    if progress is not None:
-        stack.callback(progress(w._on_progress))
+    stack.callback(backend.coordinator.add_progress_listener(w._on_progress))
     connected = [p for p in model.profiles if p.profile_connected]
     if w.inputs.profile_id is None and connected:
         w.inputs.profile_id = connected[0].profile_id

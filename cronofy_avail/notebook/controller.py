@@ -50,6 +50,7 @@ from cronofy_avail.notebook.steps import (
 from cronofy_avail.notebook.tasks import Tasks, running_loop
 from cronofy_avail.notebook.viewing import WeekViewing
 from cronofy_avail.notebook.week_text import MIN_DRAG
+from cronofy_avail.runtime.progress import SyncProgress
 from cronofy_avail.runtime.steps import query_start
 from cronofy_avail.runtime.store import Store
 from cronofy_avail.runtime.sync import SyncResult
@@ -283,10 +284,11 @@ class WizardController(Connects, WeekViewing, ActsAsUser, FeedsLines):
         await self.refresh()
         return result
 
-    def _on_progress(self, progress: Any) -> None:
-        """A sync's progress report (pages read, writes applied): step 3's bar shows it."""
-        if getattr(progress, "user_id", None) == self.inputs.user_id:
-            self.model.sync.progress = progress
+    def _on_progress(self, progress: SyncProgress) -> None:
+        """A sync's progress report (pages read, writes applied): step 3's bar shows it
+        while the sync runs."""
+        if progress.user_id == self.inputs.user_id:
+            self.model.sync.progress = None if progress.phase == "done" else progress
 
     def request_refresh(self) -> None:
         """Re-read deliveries, events, periods (and slots once step 4 ran), coalesced."""

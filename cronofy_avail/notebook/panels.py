@@ -15,7 +15,6 @@ from cronofy_avail.core.errors import CronofyError
 from cronofy_avail.notebook.feed import FeedItem
 from cronofy_avail.notebook.models import StepModel as Step
 from cronofy_avail.notebook.steps import MODES, Inputs
-from cronofy_avail.notebook.week_widget import _LEGEND
 
 if TYPE_CHECKING:
     from cronofy_avail.notebook.controller import WizardController
@@ -251,7 +250,6 @@ def week_box(pages: list[w.Widget], week: w.Widget, hover: w.HTML, below: list[w
     box = w.VBox(
         [
             _row(pages),
-            w.HTML(f'<div class="cav-legend" style="font-size:small">{_LEGEND}</div>'),
             week,
             hover,
             _row(below),
@@ -273,7 +271,7 @@ def stopped_html(c: WizardController) -> str:
         f'<div class="cav-wizard-stopped">'
         f'{STOPPED_NOTE}<div style="margin:6px 0">{steps}</div>'
         f"<div><b>{escape(c.week_title())}</b> ({escape(c.inputs.tzid)})</div>"
-        f'<div style="font-size:small">{_LEGEND}</div>{c.week_svg()}</div>'
+        f"{c.week_svg()}</div>"
     )
 
 

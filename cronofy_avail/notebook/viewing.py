@@ -67,6 +67,7 @@ class WeekViewing:
             tzid=self.inputs.tzid,
             now=self.clock(),
             selected=self.selected,
+            show_unmanaged=self.week.show_unmanaged,
             title=f"{self.week_title()} ({self.inputs.tzid})",
         )
 

@@ -31,6 +31,7 @@ from cronofy_avail.notebook.steps import StepState
 if TYPE_CHECKING:
     from cronofy_avail.notebook.controller import WizardController
     from cronofy_avail.notebook.week_widget import WeekView
+    from cronofy_avail.runtime.progress import SyncProgress
 
 
 def link(model: HasTraits, names: Sequence[str], draw: Callable[[], None]) -> None:
@@ -98,15 +99,13 @@ class Later:
 def draw_progress(progress: w.IntProgress, sync: SyncModel) -> None:
     """Step 3's bar: the running sync's pages read and writes applied (as the engine reports
     them), else whether a reconcile started here runs."""
-    report = sync.progress
+    report: SyncProgress | None = sync.progress
     if report is not None:
-        planned = int(getattr(report, "writes_planned", 0) or 0)
-        applied = int(getattr(report, "writes_applied", 0) or 0)
-        pages = int(getattr(report, "pages_read", 0) or 0)
-        if getattr(report, "phase", "") == "applying" and planned:
-            progress.max, progress.value = planned, applied
-            progress.description = f"Writes {applied}/{planned}"
+        if report.phase == "applying" and report.writes_planned:
+            progress.max, progress.value = report.writes_planned, report.writes_done
+            progress.description = f"Writes {report.writes_done}/{report.writes_planned}"
         else:
+            pages = report.pages_read
             progress.max, progress.value = 1, 0
             progress.description = f"Read {pages} page{'s' if pages != 1 else ''}"
         progress.bar_style = "info"
@@ -144,6 +143,7 @@ class DrawsWizard:
         week_move: w.Button
         week_delete: w.Button
         stopped_banner: w.HTML
+        unmanaged: w.Checkbox
 
         def controls(self) -> list[w.DOMWidget]: ...
 
@@ -167,6 +167,11 @@ class DrawsWizard:
         link(m.sync, ["events", "periods", "refreshes"], week)
         link(m.availability, ["managed_slots", "unmanaged_slots"], week)
         link(c.week, ["selected"], self._draw_selected)
+        link(
+            c.week,
+            ["show_unmanaged"],
+            lambda: setattr(self.unmanaged, "value", c.week.show_unmanaged),
+        )
         link(m, ["stopped"], self._draw_stopped)
         c.on_change(self._flush)
         self._flush()
@@ -213,6 +218,9 @@ class DrawsWizard:
         shown = on_emulator and (c.selected or "").startswith("event:")
         for button in (self.week_move, self.week_delete):
             button.layout.display = "" if shown else "none"
+
+    def _draw_unmanaged(self) -> None:
+        self.unmanaged.value = self.controller.week.show_unmanaged
 
     def _draw_stopped(self) -> None:
         if not self.controller.stopped:

@@ -2,12 +2,8 @@
 
 :func:`unmanaged_toggle` is the switch for the unmanaged slots (the free time of an
 availability query *without* managed availability). Its ``value`` is ``render_week``'s
-``show_unmanaged``, nothing more: the picture's legend follows from that same flag. Wiring::
-
-    toggle = unmanaged_toggle()
-    toggle.observe(lambda change: redraw(), names="value")   # redraw the week on a change
-    ...
-    render_week(bars, ..., show_unmanaged=toggle.value)
+``show_unmanaged``, nothing more: the picture's legend follows from that same flag. The
+wizard links it to its week model's ``show_unmanaged``, which the week view observes.
 
 Off by default, as the wizard has always drawn the week: the unmanaged slots cover most of it.
 """
@@ -22,7 +18,8 @@ UNMANAGED_CLASS = "cav-week-unmanaged"
 
 def unmanaged_toggle(value: bool = False) -> w.Checkbox:
     """A checkbox "Show slots without managed availability" (class ``cav-week-unmanaged``);
-    its ``value`` goes to ``render_week(..., show_unmanaged=...)``."""
+        its ``value`` goes to ``render_week(..., show_unmanaged=...)`` (in the wizard, through
+    :attr:`~cronofy_avail.notebook.models.WeekModel.show_unmanaged`)."""
     box = w.Checkbox(
         value=value,
         description="Show slots without managed availability",

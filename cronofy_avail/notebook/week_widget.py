@@ -98,12 +98,6 @@ export default { render };
 """
 
 
-_LEGEND = ""
-"""Empty: the legend is drawn inside the SVG now (``render_week``), entry for entry what is
-drawn (no "unmanaged" swatch unless ``show_unmanaged``). ``panels.py`` still puts this above
-the view; it can drop it."""
-
-
 class WeekView(anywidget.AnyWidget):
     """Injects the Python-made week SVG; sends hover and click or Enter/Space
     (``"<kind>:<id>"``; Escape sends ``""``) and drag (``{day, y0, y1}`` in SVG units) back as

@@ -44,6 +44,7 @@ from cronofy_avail.notebook.panels import (
     week_box,
 )
 from cronofy_avail.notebook.views import DrawsWizard, StepView
+from cronofy_avail.notebook.week_controls import unmanaged_toggle
 from cronofy_avail.notebook.week_widget import WeekView
 
 
@@ -117,6 +118,11 @@ class Wizard(DrawsWizard, w.VBox):  # type: ignore[misc]
         prev_week.on_click(self._wrap(lambda _b: c.shift_week(-1)))
         next_week.on_click(self._wrap(lambda _b: c.shift_week(1)))
         self.week_pages = (prev_week, next_week)
+        self.unmanaged = unmanaged_toggle()
+        self.unmanaged.observe(
+            self._wrap(lambda ch: setattr(c.week, "show_unmanaged", bool(ch["new"]))),
+            names="value",
+        )
         self.stopped_banner = w.HTML(layout=w.Layout(display="none"))
         self.stopped_banner.add_class("cav-stopped")
         self._display_id: str | None = None
@@ -155,7 +161,7 @@ class Wizard(DrawsWizard, w.VBox):  # type: ignore[misc]
         self.accordion = w.Accordion(children=list(self.panels.values()), selected_index=0)
         self.accordion.add_class("cav-steps")
         week = week_box(
-            [prev_week, self.week_label, next_week],
+            [prev_week, self.week_label, next_week, self.unmanaged],
             self.week,
             self.hover,
             [self.details, self.week_move, self.week_delete],
@@ -281,6 +287,7 @@ class Wizard(DrawsWizard, w.VBox):  # type: ignore[misc]
             self.week_move,
             self.week_delete,
             *self.week_pages,
+            self.unmanaged,
         ]
 
     def _run(self, key: str) -> None:

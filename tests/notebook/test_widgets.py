@@ -3,8 +3,10 @@ against the emulator over real HTTP; no browser, no kernel."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -402,3 +404,57 @@ async def test_shutdown_leaves_a_stopped_wizard_on_screen() -> None:
     assert bundle["text/plain"] == SAVED_NOTE
     assert SAVED_NOTE in bundle["text/html"]
     wz.close()
+
+
+async def test_step_3_shows_the_pages_read_and_the_writes_applied() -> None:
+    """A full reconcile of 25 events, 10 to a page: the bar says "Read 1 page" … "Read 3
+    pages", then "Writes n/25", as the engine reports them; idle again at the end."""
+    emu = await Emulator(debounce=0.05, retry_initial_delay=0.05, page_size=10).start()
+    wz = Wizard(mode="shared", emulator_url=emu.base_url)
+    try:
+        assert await wz.run_all(), [s.error for s in wz.steps.values()]
+        c = wz.controller
+        assert c.backend is not None
+        assert c.backend.control is not None
+        assert c.calendar is not None
+        for n in range(25):
+            start = c.tomorrow_at(6 + n % 12, days=1 + n // 12)
+            await c.backend.control.add_event(
+                c.calendar.calendar_id, summary=f"e{n}", start=start.isoformat(),
+                end=(start + timedelta(minutes=30)).isoformat(),
+            )  # fmt: skip
+        await c.settle()
+        for period in list(c.periods):
+            await c.backend.client.delete_available_period(period.available_period_id)
+        seen: list[tuple[str, int, int]] = []
+        wz.progress.observe(
+            lambda _ch: seen.append((wz.progress.description, wz.progress.value, wz.progress.max)),
+            names="description",
+        )
+        await click(wz, wz.act_buttons["reconcile"])
+        said = [d for d, _, _ in seen]
+        assert said[:4] == ["Syncing…", "Read 1 page", "Read 2 pages", "Read 3 pages"]
+        writes = [(v, m) for d, v, m in seen if d.startswith("Writes")]
+        assert writes[-1] == (25, 25)
+        assert said[-1] == "Idle"
+        assert wz.progress.value == wz.progress.max == 1
+    finally:
+        await wz.shutdown()
+        await emu.stop()
+
+
+async def test_the_unmanaged_slots_show_only_when_asked_for(wizard: Wizard) -> None:
+    assert await wizard.run_all()
+    c = wizard.controller
+    assert c.unmanaged_slots
+    assert 'data-kind="unmanaged"' not in wizard.week.svg
+    assert 'data-legend="unmanaged"' not in wizard.week.svg
+    wizard.unmanaged.value = True
+    await c.wait_tasks()
+    await asyncio.sleep(0)  # the view redraws on the next turn of the loop
+    assert c.week.show_unmanaged
+    assert 'data-kind="unmanaged"' in wizard.week.svg
+    assert 'data-legend="unmanaged"' in wizard.week.svg
+    wizard.unmanaged.value = False
+    await asyncio.sleep(0)
+    assert 'data-legend="unmanaged"' not in wizard.week.svg

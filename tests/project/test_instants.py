@@ -84,6 +84,7 @@ CLOCK = re.compile(r"datetime\.now\(|date\.today\(|utcnow\(|time\.time\(|\btoday
 NOT_DATE_TOUCHING = {
     "tests/browser/test_wizard_browser.py": "slow; its JupyterLab runs at 08:00 today, always",
     "tests/e2e/test_user_settings_and_errors.py": "'today'/'tomorrow' only in a usage message",
+    "tests/notebook/test_models.py": "its 'today' is injected: a fixed day in 2031",
     "tests/notebook/test_kernel_idle.py": "one event a day ahead (a real kernel: slow to repeat)",
     "tests/notebook/test_notebooks.py": "slow; notebook 01 runs again at a Sunday night of its own",
     "tests/sync/test_cluster.py": "PostgreSQL keeps the real clock; jobs are due by the database's",
