@@ -1,11 +1,13 @@
 """The wizard's layout and its real-Cronofy Authorize, in a real JupyterLab and Chromium.
 
-* At 1,100 and 1,440 px wide no label, button or dropdown of a panel is cut short (the Connect
-  panel in real-Cronofy mode, every step in embedded mode); screenshots of each go to
-  ``test-artifacts/``.
+* At 1,100 and 1,440 px wide no label, button or dropdown of a panel is cut short, and the
+  whole week (seven columns) is in view, in real-Cronofy mode and in embedded mode;
+  screenshots of each go to ``test-artifacts/``.
 * Real-Cronofy mode against an emulator standing in for Cronofy (``CRONOFY_API_BASE_URL``):
   the Authorize button, its link through the emulator's consent page and the redirect back to
-  the kernel, which connects.
+  the kernel, which connects; then steps 1-4 clicked through, and an event the user adds in
+  their calendar app comes back as a period in the week view.
+* Embedded mode: at each width a drag on the week view makes a period.
 * ``await wizard.shutdown()``: the output says it stopped, and the saved notebook, closed and
   reopened, shows that again rather than "Error displaying widget: model not found".
 """
@@ -76,6 +78,58 @@ def _cut_short(page: Any, selector: str) -> list[str]:
     return cut
 
 
+WEEK_IN_VIEW = """(root) => {
+  // The seven day columns of the week view, each wide enough to read and none cut off by the
+  // widget, the output area or the window (empty: all in view).
+  const outer = root.getBoundingClientRect();
+  const width = document.documentElement.clientWidth;
+  const days = [...root.querySelectorAll("rect.day")];
+  if (days.length !== 7) return [`${days.length} day columns`];
+  const out = [];
+  for (const day of days) {
+    const b = day.getBoundingClientRect();
+    if (b.width < 80 || b.left < outer.left - 1 || b.right > outer.right + 1 || b.right > width)
+      out.push(`${day.dataset.date}: ${Math.round(b.left)}-${Math.round(b.right)} of ` +
+               `${Math.round(outer.left)}-${Math.round(outer.right)} (window ${width})`);
+  }
+  return out;
+}"""
+
+
+def _week_cut(page: Any) -> list[str]:
+    cut: list[str] = page.locator(".cav-week-view").evaluate(WEEK_IN_VIEW)
+    return cut
+
+
+def _run_cell(page: Any, code: str) -> None:
+    """Type ``code`` into a new cell at the end of the notebook and run it, as a user does."""
+    page.evaluate(
+        "(() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+        " nb.activeCellIndex = nb.widgets.length - 1; })()"
+    )
+    page.evaluate(
+        "([code]) => window.jupyterapp.commands.execute('notebook:insert-cell-below')"
+        ".then(() => window.jupyterapp.commands.execute('notebook:replace-selection',"
+        " {text: code}))"
+        ".then(() => window.jupyterapp.commands.execute('notebook:run-cell'))",
+        [code],
+    )
+
+
+def _drag(page: Any, day_index: int, hours: tuple[float, float]) -> None:
+    """Drag down the week view's column ``day_index`` from ``hours[0]`` to ``hours[1]``."""
+    day = page.locator(f'.cav-week-view rect.day[data-day="{day_index}"]')
+    day.scroll_into_view_if_needed()
+    box = day.bounding_box()
+    assert box is not None
+    x = box["x"] + box["width"] * 0.6
+    page.mouse.move(x, box["y"] + box["height"] * hours[0] / 24)
+    page.mouse.down()
+    page.mouse.move(x, box["y"] + box["height"] * sum(hours) / 48, steps=4)
+    page.mouse.move(x, box["y"] + box["height"] * hours[1] / 24, steps=4)
+    page.mouse.up()
+
+
 def _open_step(page: Any, key: str) -> None:
     """Open a step's panel (a click on its accordion title) and wait until it shows."""
     from playwright.sync_api import expect
@@ -137,6 +191,36 @@ def test_real_cronofy_connect_panel_fits_and_authorize_connects(
     expect(page.locator(".cav-status-connect")).to_contain_text("Connected to")
     panel.screenshot(path=str(artifacts / "authorize-connected.png"))
 
+    # Steps 1-4, clicked. Cronofy (here the emulator) must reach the kernel's receiver; with
+    # no ngrok running, its URL goes in step 2's Callback field, as the panel says.
+    line = panel.locator(".cav-status-connect li", has_text="webhook receiver in this kernel")
+    receiver = line.inner_text().split(": ", 1)[1].strip()
+    for key in STEP_KEYS[1:]:
+        _open_step(page, key)
+        if key == "channel":
+            page.locator(".cav-step-channel input[type=text]").fill(receiver)
+        page.locator(f".cav-run-{key}").click()
+        expect(page.locator(f".cav-status-{key} .cav-state-done")).to_be_visible(timeout=WAIT)
+    expect(page.locator(".cav-status-channel")).to_contain_text("verification")
+    # The user adds availability in their calendar app (real Cronofy has no "act as the
+    # user": here the emulator's own call): notification, sync, and a period in the week.
+    _run_cell(
+        page,
+        "c = wizard.controller\n"
+        "emu.add_event(c.calendar.calendar_id, summary='From the phone',\n"
+        "              start=c.tomorrow_at(14).isoformat(), end=c.tomorrow_at(16).isoformat())",
+    )
+    week = page.locator(".cav-week-view")
+    expect(week.locator("rect.bar.period")).to_have_count(1, timeout=WAIT)
+    expect(page.locator(".cav-periods")).to_contain_text("From the phone")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 1200})
+        for key in STEP_KEYS:
+            _open_step(page, key)
+            assert _cut_short(page, f".cav-step-{key}") == [], (key, width)
+        assert _week_cut(page) == [], width
+        page.locator(".cav-week-box").screenshot(path=str(artifacts / f"week-real-{width}.png"))
+
 
 def test_no_step_label_is_cut_short_and_a_stopped_wizard_reopens_cleanly(
     jupyterlab: Lab, page: Any, artifacts: Path
@@ -169,19 +253,17 @@ def test_no_step_label_is_cut_short_and_a_stopped_wizard_reopens_cleanly(
         box = feed.bounding_box()
         assert box is not None
         assert box["height"] <= 16 * 16 + 20  # bounded: 16em of a 16 px font, and a border
+        # The whole week in view, and a drag makes a period (a column and hours per width).
+        assert _week_cut(page) == [], width
+        periods = page.locator(".cav-week-view rect.bar.period")
+        before = periods.count()
+        _drag(page, WIDTHS.index(width) + 1, (13, 15))
+        expect(periods).to_have_count(before + 1, timeout=WAIT)
+        page.locator(".cav-week-box").screenshot(path=str(artifacts / f"week-drag-{width}.png"))
 
     # Stopped: the output says so; saved, closed and reopened, it still does.
     page.set_viewport_size({"width": 1440, "height": 1400})
-    page.evaluate(
-        "(() => { const nb = window.jupyterapp.shell.currentWidget.content;"
-        " nb.activeCellIndex = nb.widgets.length - 1; })()"
-    )
-    page.evaluate(
-        "window.jupyterapp.commands.execute('notebook:insert-cell-below')"
-        ".then(() => window.jupyterapp.commands.execute('notebook:replace-selection',"
-        " {text: 'await wizard.shutdown()'}))"
-        ".then(() => window.jupyterapp.commands.execute('notebook:run-cell'))"
-    )
+    _run_cell(page, "await wizard.shutdown()")
     stopped = page.locator(".cav-stopped-note")
     expect(stopped).to_contain_text("Stopped: the receiver and syncs were shut down", timeout=WAIT)
     page.wait_for_function(KERNEL_IDLE, arg="steps.ipynb", timeout=WAIT)
