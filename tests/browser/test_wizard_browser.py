@@ -21,6 +21,16 @@ WAIT = 90_000
 NOTEBOOK = "wizard.ipynb"
 
 
+MEASURE = """(week) => {
+  const box = (el) => { const b = el.getBoundingClientRect();
+                        return {x: b.x, y: b.y, width: b.width, height: b.height}; };
+  return {day: box(week.querySelector('rect.day[data-day="0"]')),
+          period: box(week.querySelector("rect.bar.period")),
+          managed: box(week.querySelector("rect.bar.managed"))};
+}"""
+"""Today's column, the period and the first managed slot, measured in the same DOM."""
+
+
 def write_notebook(root: Path) -> None:
     nb = new_notebook(
         cells=[
@@ -87,21 +97,21 @@ def test_click_through_to_availability_then_drag_a_period(
     expect(week.locator("rect.bar.event")).to_have_count(1)
     expect(page.locator(".cav-periods")).to_contain_text("Dragged in the week view")
     expect(page.locator(".cav-feed")).to_contain_text("signature ok")
-    period = week.locator("rect.bar.period")
-    period_box = period.bounding_box()
-    assert period_box is not None
-    hours = (period_box["y"] - box["y"]) / box["height"] * 24
-    assert round(hours * 4) / 4 == 10.0  # starts at 10:00 on the axis
-    assert round(period_box["height"] / box["height"] * 24 * 4) / 4 == 2.0  # two hours
     # managed slots today, inside the new period: the query starts now, not tomorrow
     managed = week.locator("rect.bar.managed")
     expect(managed.first).to_be_attached(timeout=WAIT)
     expect(page.locator(".cav-slots-table tbody tr").first).to_contain_text(
         f"{jupyterlab.today:%a %d %b} 10:00-11:00"
     )
-    first_slot = managed.first.bounding_box()
-    assert first_slot is not None
-    assert box["x"] <= first_slot["x"] < box["x"] + box["width"]  # in today's column
+    # Measured in one go: a later refresh (the "now" line moves each minute) redraws the SVG,
+    # and an element measured in between would be gone.
+    boxes = week.evaluate(MEASURE)
+    day_box, period_box, first_slot = boxes["day"], boxes["period"], boxes["managed"]
+    hours = (period_box["y"] - day_box["y"]) / day_box["height"] * 24
+    assert round(hours * 4) / 4 == 10.0  # starts at 10:00 on the axis
+    assert round(period_box["height"] / day_box["height"] * 24 * 4) / 4 == 2.0  # two hours
+    assert day_box["x"] <= first_slot["x"] < day_box["x"] + day_box["width"]  # today's column
+    period = week.locator("rect.bar.period")
 
     # hover shows what a bar is; a click selects it
     period.hover()
