@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cronofy_avail.notebook.controller import WizardController
     from cronofy_avail.notebook.week_widget import WeekView
     from cronofy_avail.runtime.progress import SyncProgress
+    from cronofy_avail.runtime.sync import SyncResult
 
 
 def link(model: HasTraits, names: Sequence[str], draw: Callable[[], None]) -> None:
@@ -98,7 +99,7 @@ class Later:
 
 def draw_progress(progress: w.IntProgress, sync: SyncModel) -> None:
     """Step 3's bar: the running sync's pages read and writes applied (as the engine reports
-    them), else whether a reconcile started here runs."""
+    them); between syncs, how the last one ended (never "idle" beside a full bar)."""
     report: SyncProgress | None = sync.progress
     if report is not None:
         if report.phase == "applying" and report.writes_planned:
@@ -111,9 +112,15 @@ def draw_progress(progress: w.IntProgress, sync: SyncModel) -> None:
         progress.bar_style = "info"
         return
     progress.max = 1
-    progress.value = 0 if sync.busy else 1
-    progress.bar_style = "info" if sync.busy else ""
-    progress.description = "Syncing…" if sync.busy else "Idle"
+    last: SyncResult | None = sync.last_result
+    if sync.busy or last is None:  # started here, no report yet; or nothing synced yet
+        progress.value, progress.bar_style = 0, "info" if sync.busy else ""
+        progress.description = "Syncing…" if sync.busy else "No sync yet"
+        return
+    # The last sync's outcome, full or not, until the next one reports.
+    progress.value = 1 if last.ok else 0
+    progress.bar_style = "success" if last.ok else "danger"
+    progress.description = "Synced" if last.ok else "Sync failed"
 
 
 class DrawsWizard:
@@ -158,7 +165,11 @@ class DrawsWizard:
         link(m.connect, ["profiles"], lambda: draw_profiles(self.profile, c))
         link(m.channel, ["state"], self._draw_acts)
         link(m.sync, ["busy"], self._draw_acts)
-        link(m.sync, ["busy", "progress"], lambda: draw_progress(self.progress, m.sync))
+        link(
+            m.sync,
+            ["busy", "progress", "last_result"],
+            lambda: draw_progress(self.progress, m.sync),
+        )
         link(m.sync, ["fed"], lambda: setattr(self.feed, "value", _feed_html(c.feed[-FEED_SHOWN:])))
         self._later = tables, week = Later(self._draw_tables), Later(self._draw_week)
         link(m.sync, ["events", "periods"], tables)

@@ -408,7 +408,7 @@ async def test_shutdown_leaves_a_stopped_wizard_on_screen() -> None:
 
 async def test_step_3_shows_the_pages_read_and_the_writes_applied() -> None:
     """A full reconcile of 25 events, 10 to a page: the bar says "Read 1 page" … "Read 3
-    pages", then "Writes n/25", as the engine reports them; idle again at the end."""
+    pages", then "Writes n/25", as the engine reports them; "Synced" at the end."""
     emu = await Emulator(debounce=0.05, retry_initial_delay=0.05, page_size=10).start()
     wz = Wizard(mode="shared", emulator_url=emu.base_url)
     try:
@@ -436,8 +436,9 @@ async def test_step_3_shows_the_pages_read_and_the_writes_applied() -> None:
         assert said[:4] == ["Syncing…", "Read 1 page", "Read 2 pages", "Read 3 pages"]
         writes = [(v, m) for d, v, m in seen if d.startswith("Writes")]
         assert writes[-1] == (25, 25)
-        assert said[-1] == "Idle"
+        assert said[-1] == "Synced"
         assert wz.progress.value == wz.progress.max == 1
+        assert wz.progress.bar_style == "success"
     finally:
         await wz.shutdown()
         await emu.stop()
