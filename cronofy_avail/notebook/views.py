@@ -118,7 +118,7 @@ def draw_progress(progress: w.IntProgress, sync: SyncModel) -> None:
         progress.description = "Syncing…" if sync.busy else "No sync yet"
         return
     # The last sync's outcome, full or not, until the next one reports.
-    progress.value = 1 if last.ok else 0
+    progress.value = 1  # full either way: green, or red
     progress.bar_style = "success" if last.ok else "danger"
     progress.description = "Synced" if last.ok else "Sync failed"
 
