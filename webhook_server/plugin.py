@@ -36,7 +36,6 @@ A body must arrive within ``body_timeout`` seconds (408 otherwise).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -47,7 +46,6 @@ from typing import Any
 from aiohttp import web
 
 from cronofy_avail._version import __version__
-from cronofy_avail.core.browser import host_name, is_cross_site, is_direct_local
 from cronofy_avail.core.models import NotificationEnvelope, NotificationType
 from cronofy_avail.core.signatures import (
     SIGNATURE_HEADER,
@@ -60,6 +58,7 @@ from cronofy_avail.runtime.coordinator import SyncRequests
 from cronofy_avail.runtime.store import Delivery, Store, StoreUnavailableError, UserState
 from cronofy_avail.runtime.sync import SyncResult
 from webhook_server.body import BadBody, ClientGone, read_capped, take_buffered
+from webhook_server.guard import admin_refusal
 from webhook_server.redaction import (
     REDACTED,
     SECRET_KEYS,
@@ -502,25 +501,10 @@ class WebhookHandle:
         return guarded
 
     def _refuse_admin(self, request: web.Request) -> str | None:
-        """Why an admin request is refused, or ``None``."""
-        if is_cross_site(request.headers, request.host):
-            return "forbidden: cross-site request"
-        allowed = self.config.allowed_hosts
-        if allowed is not None and host_name(request.host) not in {h.lower() for h in allowed}:
-            return "forbidden: unexpected Host"
-        if not self._is_admin(request):
-            return "forbidden"
-        return None
-
-    def _is_admin(self, request: web.Request) -> bool:
-        token = self.config.admin_token
-        if token:
-            given = request.headers.get("Authorization", "")
-            # surrogateescape: a header's undecodable bytes are a wrong token, not a 500.
-            return hmac.compare_digest(
-                given.encode("utf-8", "surrogateescape"), f"Bearer {token}".encode()
-            )
-        return is_direct_local(request.remote, request.headers)
+        """Why an admin request is refused, or ``None`` (the rule: :mod:`webhook_server.guard`)."""
+        return admin_refusal(
+            request, admin_token=self.config.admin_token, allowed_hosts=self.config.allowed_hosts
+        )
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok", "version": __version__})

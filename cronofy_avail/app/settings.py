@@ -53,6 +53,8 @@ ENV_MAX_ATTEMPTS = "CRONOFY_AVAIL_MAX_ATTEMPTS"
 ENV_PUBLIC_URL = "CRONOFY_AVAIL_PUBLIC_URL"
 ENV_SYNC_OVERLAP = "CRONOFY_AVAIL_SYNC_OVERLAP"
 ENV_DB_GIVE_UP = "CRONOFY_AVAIL_DB_GIVE_UP"
+ENV_METRICS_PORT = "CRONOFY_AVAIL_METRICS_PORT"
+ENV_METRICS_HOST = "CRONOFY_AVAIL_METRICS_HOST"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
@@ -240,6 +242,10 @@ _RULES = {
         f"{DEFAULT_DB_GIVE_UP:g}: how long a worker waits for its PostgreSQL database to come "
         "back before it exits with status 1)"
     ),
+    ENV_METRICS_PORT: (
+        "(or `worker --metrics-port`) must be a port number from 0 to 65535 (0: any free "
+        "port): where a worker serves /metrics"
+    ),
 }
 
 
@@ -283,6 +289,11 @@ class Settings(BaseSettings):
     """Seconds a cluster worker waits for its PostgreSQL database to come back (a restart, a
     failover) before it gives up and exits non-zero (its supervisor restarts it, or a person
     looks). Receivers never give up: they answer 503 while it is away."""
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias=ENV_METRICS_PORT)
+    """Where a ``worker`` serves ``/metrics`` (``None``: it does not; ``serve`` always does, on
+    its receiver's port)."""
+    metrics_host: str = Field("127.0.0.1", validation_alias=ENV_METRICS_HOST)
+    """The address a worker's ``/metrics`` listener binds (loopback unless told)."""
     tzid: str | None = Field(None, validation_alias=ENV_TZID)
     public_url: str | None = Field(None, validation_alias=ENV_PUBLIC_URL)
     """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""

@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -49,6 +49,10 @@ from cronofy_avail.runtime.store import (
 from cronofy_avail.runtime.sync import SyncEngine
 from webhook_server import WebhookConfig, WebhookServer
 from webhook_server.plugin import DeliveryListener
+
+if TYPE_CHECKING:  # built on first use: `import cronofy_avail` stays light
+    from cronofy_avail.runtime.cluster import ClusterWorker
+    from cronofy_avail.runtime.metrics import ProcessMetrics
 
 Clock = Callable[[], datetime]
 TokensListener = Callable[[OAuthTokens], Awaitable[None] | None]
@@ -85,6 +89,9 @@ class System:
         """The sync engine: ``CRONOFY_AVAIL_SYNC_OVERLAP`` seconds of overlap."""
         self._stack = stack
         self._clients: UserClients | None = None
+        self._metrics: ProcessMetrics | None = None
+        self.metrics_url: str | None = None
+        """Where this process serves ``/metrics`` (the receiver's, or a worker's listener)."""
 
     def __repr__(self) -> str:
         return f"System(api={self.settings.api_url!r}, store={type(self.store).__name__})"
@@ -97,6 +104,33 @@ class System:
     def is_cluster(self) -> bool:
         """Whether the store is a cluster's (PostgreSQL): receivers enqueue, workers sync."""
         return self.settings.db_url is not None and _is_cluster_store(self.store)
+
+    # ------------------------------------------------------------------ metrics
+
+    def metrics(self) -> ProcessMetrics:
+        """The operator's view of this process (``/metrics``), made once: the Cronofy calls,
+        429s and limiter waits of its rate limiter, and the store's pending intents (and the
+        cluster's queue) read at each scrape. The coordinator, the worker and the receiver
+        this system builds add their own counts (see :meth:`coordinator`, :meth:`worker`,
+        :meth:`receiver`)."""
+        if self._metrics is None:
+            from cronofy_avail.app.metrics import new_metrics
+            from cronofy_avail.client.ratelimit import shared_limiter
+            from cronofy_avail.runtime.metrics import PendingSource
+
+            metrics = new_metrics()
+            metrics.limiter = self.rate_limiter
+            if metrics.limiter is None and self.settings.client_id:
+                metrics.limiter = shared_limiter(self.settings.client_id)  # what clients use
+            if isinstance(self.store, PendingSource):
+                metrics.pending = self.store
+            if self.is_cluster:
+                from cronofy_avail.runtime.cluster import ClusterStore
+
+                assert isinstance(self.store, ClusterStore)
+                metrics.queue_depth = self.store.queue_depth
+            self._metrics = metrics
+        return self._metrics
 
     # ------------------------------------------------------------------ clients
 
@@ -158,6 +192,9 @@ class System:
             hold_until_start=hold_until_start,
             before_sync=before_sync,
         )
+        metrics = self.metrics()
+        metrics.syncs_here = True
+        coordinator.add_listener(metrics.syncs.observe)
         self.on_unload(coordinator.stop)
         if start:
             await coordinator.start()
@@ -183,6 +220,49 @@ class System:
             before_sync=before_sync,
         )
 
+    async def worker(
+        self,
+        *,
+        concurrency: int = 4,
+        tick_cron: str = "* * * * *",
+        stalled_after: float = 30.0,
+        keep_jobs: bool = False,
+    ) -> ClusterWorker:
+        """A cluster worker on this system's store, engine and clients (run it with
+        ``run(stop)``). With ``CRONOFY_AVAIL_METRICS_PORT`` set, ``/metrics`` is served on
+        ``CRONOFY_AVAIL_METRICS_HOST`` (loopback by default) until the system closes; its
+        admin token is ``serve``'s (the file next to the store)."""
+        from cronofy_avail.runtime.cluster import ClusterStore, ClusterWorker
+
+        assert isinstance(self.store, ClusterStore), "a worker needs a PostgreSQL store"
+        runner = ClusterWorker(
+            self.store,
+            self.engine,
+            self.clients(),
+            concurrency=concurrency,
+            tick_cron=tick_cron,
+            stalled_after=stalled_after,
+            heartbeat=max(0.5, stalled_after / 3),
+            keep_jobs=keep_jobs,
+            give_up_after=self.settings.db_give_up,
+        )
+        metrics = self.metrics()
+        metrics.syncs_here = True
+        runner.add_listener(metrics.syncs.observe)
+        if self.settings.metrics_port is not None:
+            from cronofy_avail.app.admin_token import admin_token
+            from cronofy_avail.app.metrics import MetricsListener
+
+            listener = MetricsListener(
+                metrics,
+                host=self.settings.metrics_host,
+                port=self.settings.metrics_port,
+                admin_token=admin_token(self.settings.db_path),
+            )
+            self.metrics_url = await listener.start()  # OSError: the caller's to explain
+            self.on_unload(listener.stop)
+        return runner
+
     # ------------------------------------------------------------------ receiving
 
     async def receiver(
@@ -203,22 +283,29 @@ class System:
         ``runs_requests``: the receiver starts ``requests`` (build it with ``start=False``)
         and stops it when it stops, so stopping the receiver alone lets running syncs finish
         (the playground's, a laptop's wizard)."""
-        server = WebhookServer(
-            WebhookConfig(
-                store=self.store,
-                coordinator=requests,
-                client_secrets=self.settings.client_secrets,
-                admin_token=admin_token,
-                allowed_hosts=allowed_hosts,
-                own_coordinator=runs_requests,
-                on_delivery=on_delivery,
-            ),
-            host=host,
-            port=port,
-            limits=limits,
+        config = WebhookConfig(
+            store=self.store,
+            coordinator=requests,
+            client_secrets=self.settings.client_secrets,
+            admin_token=admin_token,
+            allowed_hosts=allowed_hosts,
+            own_coordinator=runs_requests,
+            on_delivery=on_delivery,
+        )
+        server = WebhookServer(config, host=host, port=port, limits=limits)
+        # /metrics beside the receiver's prefix, refused as its /status is (one guard).
+        from cronofy_avail.app.metrics import METRICS_PATH, metrics_handler
+
+        metrics = self.metrics()
+        server.app.router.add_get(
+            METRICS_PATH,
+            metrics_handler(metrics, admin_token=admin_token, allowed_hosts=allowed_hosts),
         )
         await server.start()
         self.on_unload(server.stop)
+        assert server.handle is not None
+        metrics.accepted, metrics.rejected = server.handle.accepted, server.handle.rejected
+        self.metrics_url = f"{server.url or ''}".removesuffix(server.handle.prefix) + METRICS_PATH
         return server
 
 

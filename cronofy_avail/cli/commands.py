@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from cronofy_avail.app.explain import EXIT_CONFIG, CommandError, explain
-from cronofy_avail.app.settings import ENV_DB_GIVE_UP, ConfigError, Settings
+from cronofy_avail.app.settings import (
+    ENV_DB_GIVE_UP,
+    ENV_METRICS_PORT,
+    ConfigError,
+    Settings,
+)
 from cronofy_avail.cli.authorize import add_authorize_arguments, run_authorize
 from cronofy_avail.cli.common import MaskingWriter, emit
 from cronofy_avail.cli.dev import add_dev_arguments, run_dev
@@ -210,6 +215,8 @@ def load_settings(args: argparse.Namespace, environ: Mapping[str, str] | None = 
         merged["CRONOFY_AVAIL_DB"] = str(args.db)
     if getattr(args, "give_up_after", None) is not None:  # `worker`: checked with the variable
         merged[ENV_DB_GIVE_UP] = str(args.give_up_after)
+    if getattr(args, "metrics_port", None) is not None:  # `worker`: checked with the variable
+        merged[ENV_METRICS_PORT] = str(args.metrics_port)
     # The default ./.env may be absent; a file named with --env-file must exist.
     return Settings.load(merged, env_file, env_file_required=given is not None)
 

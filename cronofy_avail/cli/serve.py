@@ -252,7 +252,7 @@ async def _serve(
             emit(rt.out, f"Receiver listening on {listening(host, server.port, local_url)}")
             emit(
                 rt.out,
-                f"Admin token {mask(token)} (for /status, /deliveries, replay) in "
+                f"Admin token {mask(token)} (for /status, /metrics, /deliveries, replay) in "
                 f"{admin_token_path(settings.db_path)}",
             )
             if public is None:

@@ -55,6 +55,14 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "failover) before exiting with status 1 (default: CRONOFY_AVAIL_DB_GIVE_UP or 300)",
     )
     parser.add_argument(
+        "--metrics-port",
+        metavar="PORT",
+        default=None,
+        help="serve /metrics (Prometheus text format, behind the admin token of `serve`) on "
+        "this port, bound to CRONOFY_AVAIL_METRICS_HOST or 127.0.0.1; 0 picks a free port "
+        "(default: CRONOFY_AVAIL_METRICS_PORT, else no listener)",
+    )
+    parser.add_argument(
         "--keep-jobs",
         action="store_true",
         help="keep finished jobs and their events in the queue's tables, and log every sync "
@@ -80,30 +88,33 @@ async def worker(
     if concurrency < 1:
         raise CommandError("--concurrency must be 1 or more")
     stop = stop or asyncio.Event()
-    from cronofy_avail.runtime.cluster import ClusterStore, ClusterWorker, PostgresRateLimiter
+    from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
     from cronofy_avail.runtime.outage import DatabaseGone
     from cronofy_avail.runtime.store.postgres import connection_lost
 
     async with runtime(settings, out) as rt:
-        store = rt.store
-        assert isinstance(store, ClusterStore)
-        clients = rt.system.clients()
-        assert isinstance(clients.rate_limiter, PostgresRateLimiter)  # shared by the cluster
-        runner = ClusterWorker(
-            store,
-            rt.system.engine,
-            clients,
-            concurrency=concurrency,
-            tick_cron=tick_cron,
-            stalled_after=stalled_after,
-            heartbeat=max(0.5, stalled_after / 3),
-            keep_jobs=keep_jobs,
-            give_up_after=settings.db_give_up,
-        )
+        assert isinstance(rt.store, ClusterStore)
+        # shared by the cluster
+        assert isinstance(rt.system.clients().rate_limiter, PostgresRateLimiter)
+        try:
+            runner = await rt.system.worker(
+                concurrency=concurrency,
+                tick_cron=tick_cron,
+                stalled_after=stalled_after,
+                keep_jobs=keep_jobs,
+            )
+        except OSError as exc:
+            raise CommandError(
+                f"cannot serve /metrics on {settings.metrics_host}:{settings.metrics_port} "
+                f"({exc.strerror or exc}).\n"
+                "Fix: pick another port with --metrics-port or CRONOFY_AVAIL_METRICS_PORT."
+            ) from None
         emit(
             rt.out,
             f"Worker on {settings.db_label}: up to {concurrency} syncs at once; Ctrl-C stops.",
         )
+        if rt.system.metrics_url is not None:
+            emit(rt.out, f"Metrics on {rt.system.metrics_url} (the admin token of `serve`).")
         # Resume at once what the cluster left pending (a first start, a restart after a crash):
         # the periodic tick would, a period later. The database gone already: run() waits.
         try:

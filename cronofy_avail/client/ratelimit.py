@@ -64,6 +64,11 @@ class RateLimiter:
         self.waited = 0.0
         """Total seconds callers were held back (a count for benchmarks and status pages)."""
         self.acquired = 0
+        self.waits = 0
+        """Times a caller was held back (``waited`` is their seconds)."""
+        self.throttled = 0
+        """Answers 429 to requests this limiter admitted (counted by the transport): Cronofy
+        counted more than this limiter did."""
 
     @classmethod
     def per_second_and_minute(
@@ -99,6 +104,7 @@ class RateLimiter:
                 self.acquired += 1
                 return
             self.waited += wait
+            self.waits += 1
             await self._sleep(wait)
 
 

@@ -128,6 +128,8 @@ class Transport:
             outcome = await self._try(session, method, url, params, json_body, headers, round_trip)
             if isinstance(outcome, Answer):
                 _LOGGER.debug("%s -> %s", endpoint, outcome.status)
+                if outcome.status == 429:  # the application's count, for the operator's view
+                    self.rate_limiter.throttled += 1
             attempt = Attempt(
                 method=method,
                 url=url,

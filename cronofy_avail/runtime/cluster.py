@@ -62,7 +62,7 @@ from cronofy_avail.runtime.coordinator import (
     UserClients,
 )
 from cronofy_avail.runtime.outage import DEFAULT_GIVE_UP, FIRST_DELAY, MAX_DELAY, DatabaseWatch
-from cronofy_avail.runtime.store import UserRecord, UserState
+from cronofy_avail.runtime.store import UserRecord, UserState, sql
 from cronofy_avail.runtime.store.postgres import (
     CHECKOUT_TIMEOUT,
     RECONNECT_TIMEOUT,
@@ -210,6 +210,27 @@ class ClusterStore(PostgresStore):
         else:
             self.folded += 1
 
+    async def pending_intents(self) -> tuple[int, datetime | None]:
+        """Users with an unsettled intent, and the oldest of their newest notifications (the
+        operator's view; one indexed query)."""
+        async with self.connection() as conn:
+            cur = await conn.execute(sql.for_postgres(sql.SELECT_PENDING))
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row["users"]), row["oldest"]
+
+    async def queue_depth(self) -> int:
+        """Sync jobs waiting (``todo``) in the cluster's queue: the operator's view."""
+        async with self.connection() as conn:
+            cur = await conn.execute(
+                "SELECT count(*) AS n FROM procrastinate_jobs "
+                "WHERE queue_name = %s AND status = 'todo'",
+                (QUEUE,),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return int(row["n"])
+
     async def close(self) -> None:
         if self.app is not None:
             with contextlib.suppress(Exception):
@@ -281,6 +302,7 @@ class PostgresRateLimiter(RateLimiter):
                 self.acquired += 1
                 return
             self.waited += wait
+            self.waits += 1
             await asyncio.sleep(wait)
 
 
@@ -391,6 +413,7 @@ class ClusterWorker:
         self.heartbeat = heartbeat
         self.keep_jobs = keep_jobs
         self.stats = WorkerStats()
+        self._listeners: list[SyncListener] = []
         self.watch = DatabaseWatch(store.url, give_up_after=give_up_after)
         self._stop = asyncio.Event()
         """The stop of the current :meth:`run` (a job waiting for the database ends on it)."""
@@ -403,6 +426,17 @@ class ClusterWorker:
         self.app.periodic(cron=tick_cron, periodic_id="tick")(
             self.app.task(name=TICK_TASK, queue=QUEUE)(self._tick)
         )
+
+    def add_listener(self, listener: SyncListener) -> Callable[[], None]:
+        """Be told of each sync this worker runs (as ``SyncCoordinator.add_listener``);
+        returns the function that stops it. A listener's failure never fails the job."""
+        self._listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set; running jobs finish (procrastinate's graceful stop).
@@ -559,6 +593,13 @@ class ClusterWorker:
         finally:
             await client.close()
         self.stats.syncs[user_id] += 1
+        for listener in list(self._listeners):
+            try:
+                told = listener(user_id, result)
+                if told is not None:
+                    await told
+            except Exception:
+                _LOGGER.exception("a sync listener failed after the sync of %s", user_id)
         if self.keep_jobs and not result.busy:
             await self._audit(user_id, result)
         await self._after(user_id, result, attempt)

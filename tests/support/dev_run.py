@@ -65,16 +65,17 @@ class DevRun:
 
 
 async def start_dev(shell: UserShell, *argv: str) -> DevRun:
+    return await start_command(shell, "dev", "--port", "0", "--receiver-port", "0", *argv)
+
+
+async def start_command(shell: UserShell, *argv: str, **extra: str) -> DevRun:
+    """``cronofy-avail ARGV`` left running (``serve``, ``worker``), its output read as it comes;
+    ``extra``: variables exported for this process only."""
     process = await asyncio.create_subprocess_exec(
         str(SCRIPT),
-        "dev",
-        "--port",
-        "0",
-        "--receiver-port",
-        "0",
         *argv,
         cwd=shell.cwd,
-        env=shell.environ(),
+        env=shell.environ(**extra),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

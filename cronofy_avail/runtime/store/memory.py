@@ -61,6 +61,12 @@ class MemoryStore:
     async def list_users(self) -> list[UserRecord]:
         return [self._copy(u) for u in sorted(self._users.values(), key=lambda u: u.user_id)]
 
+    async def pending_intents(self) -> tuple[int, datetime | None]:
+        """Users with an unsettled intent, and the oldest of their newest notifications."""
+        pending = [u for u in self._users.values() if u.intent().pending]
+        times = [u.pending_at for u in pending if u.pending_at is not None]
+        return len(pending), min(times, default=None)
+
     async def list_due_users(self, now: datetime) -> list[UserRecord]:
         # A scan without copies: only the few users due are copied (notebooks and tests).
         due = [u for u in self._users.values() if scheduler_must_look(u, now)]

@@ -81,6 +81,12 @@ DUE_REASONS = (
     "pending_since IS NOT NULL",
     "pending_full = TRUE",
 )
+# The operator's view (``pending_intents``): how many users have an unsettled intent, and the
+# oldest of their newest notifications; answered from the pending indexes.
+SELECT_PENDING = (
+    "SELECT count(*) AS users, min(pending_at) AS oldest FROM users "
+    "WHERE pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full = TRUE"
+)
 # SQLite: a union of index lookups (its planner does not OR indexes together here).
 SELECT_DUE_UNION = (
     f"{SELECT_USER} WHERE user_id IN ("  # noqa: S608

@@ -309,6 +309,16 @@ class SQLiteStore:
 
         return await self._run(q)
 
+    async def pending_intents(self) -> tuple[int, datetime | None]:
+        """Users with an unsettled intent, and the oldest of their newest notifications (the
+        operator's view; one indexed query)."""
+
+        def q() -> tuple[int, datetime | None]:
+            row = self._db.execute(sql.SELECT_PENDING).fetchone()
+            return int(row["users"]), _dt(row["oldest"])
+
+        return await self._run(q)
+
     async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
         rows = [(_iso(due), user_id, _iso(due)) for user_id, due in dues.items()]
 
