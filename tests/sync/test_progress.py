@@ -19,7 +19,7 @@ from cronofy_avail.runtime.sync import SyncEngine
 
 PAGE = 10
 EVENTS = 60  # six pages of events; two batch calls (50 + 10), or 60 single calls
-NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+NOW = datetime(2031, 3, 5, 9, 0, tzinfo=UTC)  # an injected clock: any day will do
 
 
 class Clock:
