@@ -38,16 +38,19 @@ async def connect_wizard(w: WizardHost, step: StepModel, caller: Any) -> None:
             attendee_name=w.attendee_name, secrets=w.secrets,
         )  # fmt: skip
         account = await backend.client.account()
-        model.profiles = await backend.client.list_profiles()
+        profiles = await backend.client.list_profiles()
     except BaseException:
         await stack.aclose()
         raise
     w._stack, w.backend = stack, backend
     stack.callback(backend.coordinator.add_listener(w._refresher.on_sync))
     stack.callback(backend.coordinator.add_progress_listener(w._on_progress))
-    connected = [p for p in model.profiles if p.profile_connected]
-    if w.inputs.profile_id is None and connected:
-        w.inputs.profile_id = connected[0].profile_id
+    # A profile of this account: the one chosen before, if this account has it (a new
+    # embedded emulator, or another account, has other profile ids), else its first connected.
+    connected = [p for p in profiles if p.profile_connected]
+    if w.inputs.profile_id not in {p.profile_id for p in profiles}:
+        w.inputs.profile_id = connected[0].profile_id if connected else None
+    model.profiles = profiles
     step.summary = f"Connected to {backend.where} as {backend.account_label}."
     step.lines = [
         f"Cronofy API: {backend.where}",
@@ -96,6 +99,7 @@ def _reset(w: WizardHost) -> None:
     m = w.model
     m.reset_after("connect")
     m.connect.profiles, m.calendar.calendar, m.channel.channel = [], None, None
+    m.sync.last_result = None
     m.sync.feed.clear()
     m.sync.fed += 1
     m.sync.events, m.sync.periods, m.sync.progress = [], [], None

@@ -8,6 +8,7 @@ widgets do too, never from inside a cell's output.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from cronofy_avail.notebook.week_widget import WeekView
     from cronofy_avail.runtime.progress import SyncProgress
     from cronofy_avail.runtime.sync import SyncResult
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def link(model: HasTraits, names: Sequence[str], draw: Callable[[], None]) -> None:
@@ -153,43 +156,69 @@ class DrawsWizard:
         unmanaged: w.Checkbox
 
         def controls(self) -> list[w.DOMWidget]: ...
+        def _wrap(self, handler: Callable[..., Any]) -> Callable[..., None]: ...
 
     def _link_views(self) -> None:
         """Each widget follows the traits it shows (:mod:`.views`)."""
         c, m = self.controller, self.controller.model
         for view in self.step_views.values():
             link(view.model, ["state"], self._draw_titles)
-        link(m.connect, ["authorization", "authorize_url", "oauth_pending"], self._draw_authorize)
-        self.mode.observe(lambda _ch: self._draw_mode(), names="value")
-        self._draw_mode()
-        link(m.connect, ["profiles"], lambda: draw_profiles(self.profile, c))
-        link(m.channel, ["state"], self._draw_acts)
-        link(m.sync, ["busy"], self._draw_acts)
+        live = self._live
         link(
-            m.sync,
-            ["busy", "progress", "last_result"],
-            lambda: draw_progress(self.progress, m.sync),
+            m.connect,
+            ["authorization", "authorize_url", "oauth_pending"],
+            live(self._draw_authorize),
         )
-        link(m.sync, ["fed"], lambda: setattr(self.feed, "value", _feed_html(c.feed[-FEED_SHOWN:])))
-        self._later = tables, week = Later(self._draw_tables), Later(self._draw_week)
+        # The mode's fields follow the input, after it changed (on the wizard's loop), and
+        # after every operation (the input is not a trait: set_input from code too).
+        self.mode.observe(self._wrap(lambda _ch: self._draw_mode()), names="value")
+        link(m.connect, ["profiles", "state"], live(lambda: draw_profiles(self.profile, c)))
+        link(m.channel, ["state"], live(self._draw_acts))
+        link(m.sync, ["busy"], live(self._draw_acts))
+        bar = ["busy", "progress", "last_result"]
+        link(m.sync, bar, live(lambda: draw_progress(self.progress, m.sync)))
+        self._later = feed, tables, week = (
+            Later(live(self._draw_feed)),
+            Later(live(self._draw_tables)),
+            Later(live(self._draw_week)),
+        )
+        link(m.sync, ["fed"], feed)
         link(m.sync, ["events", "periods"], tables)
         link(m.availability, ["managed_slots", "unmanaged_slots", "note"], tables)
         link(c.week, ["offset", "selected", "show_unmanaged"], week)
         link(m.sync, ["events", "periods", "refreshes"], week)
         link(m.availability, ["managed_slots", "unmanaged_slots"], week)
-        link(c.week, ["selected"], self._draw_selected)
-        link(
-            c.week,
-            ["show_unmanaged"],
-            lambda: setattr(self.unmanaged, "value", c.week.show_unmanaged),
-        )
+        link(c.week, ["selected"], live(self._draw_selected))
+        link(c.week, ["show_unmanaged"], live(self._draw_unmanaged))
         link(m, ["stopped"], self._draw_stopped)
         c.on_change(self._flush)
         self._flush()
 
+    def _live(self, draw: Callable[[], None]) -> Callable[[], None]:
+        """``draw`` while the wizard runs (a stopped wizard stays as it stopped), its errors
+        logged: a view's failure never fails the step whose trait change drew it."""
+
+        def guarded() -> None:
+            if self.controller.stopped:
+                return
+            try:
+                draw()
+            except Exception:
+                _LOGGER.exception("wizard view failed to draw")
+
+        return guarded
+
     def _flush(self) -> None:
+        """The end of an operation: what is due is drawn now, and the week and the mode's
+        fields in any case (they also show what no trait holds: the zone, the clock, the
+        mode)."""
+        self._later[2]()  # the week: due in any case
         for later in self._later:
             later.flush()
+        self._live(self._draw_mode)()
+
+    def _draw_feed(self) -> None:
+        self.feed.value = _feed_html(self.controller.feed[-FEED_SHOWN:])
 
     def _draw_titles(self) -> None:
         self.accordion.titles = tuple(v.title() for v in self.step_views.values())
@@ -223,10 +252,14 @@ class DrawsWizard:
 
     def _draw_selected(self) -> None:
         c = self.controller
+        kind, _, uid = (c.selected or "").partition(":")
+        there = kind == "event" and any(e.event_uid == uid for e in c.events)
         self.details.value = escape(c.describe(c.selected)) if c.selected else ""
-        # move/delete act as the user on an emulator, on a selected event bar
+        if kind == "event" and not there:  # deleted since it was selected
+            self.details.value = ""
+        # move/delete act as the user on an emulator, on a selected event that still exists
         on_emulator = c.backend is not None and c.backend.control is not None
-        shown = on_emulator and (c.selected or "").startswith("event:")
+        shown = on_emulator and there
         for button in (self.week_move, self.week_delete):
             button.layout.display = "" if shown else "none"
 

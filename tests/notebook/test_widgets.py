@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -459,3 +460,68 @@ async def test_the_unmanaged_slots_show_only_when_asked_for(wizard: Wizard) -> N
     wizard.unmanaged.value = False
     await asyncio.sleep(0)
     assert 'data-legend="unmanaged"' not in wizard.week.svg
+
+
+async def test_a_second_connect_keeps_step_1_working(wizard: Wizard) -> None:
+    """Each Connect of the embedded mode is a new emulator with new profile ids: the profile
+    chosen follows the account, and the dropdown shows it."""
+    for _ in range(2):
+        await click(wizard, wizard.run_buttons["connect"])
+        c = wizard.controller
+        ids = [p.profile_id for p in c.profiles]
+        assert c.inputs.profile_id in ids
+        assert wizard.profile.value == c.inputs.profile_id
+    await click(wizard, wizard.run_buttons["calendar"])
+    assert wizard.steps["calendar"].state == "done", wizard.steps["calendar"].error
+
+
+async def test_the_mode_fields_follow_a_change_from_another_thread(wizard: Wizard) -> None:
+    """JupyterLab 4.6 delivers widget messages on subshell threads: the fields shown follow
+    the mode once the change reached the wizard's loop, and so does set_input from code."""
+    changed = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    wizard.controller.on_change(changed.set)
+    thread = threading.Thread(target=lambda: setattr(wizard.mode, "value", "cronofy"))
+    thread.start()
+    await loop.run_in_executor(None, thread.join)
+    await changed.wait()
+    assert wizard.controller.inputs.mode == "cronofy"
+    assert wizard.authorize.layout.display == ""
+    assert all(f.layout.display == "" for f in wizard.secret_fields.values())
+    wizard.controller.set_input("mode", "shared")
+    assert wizard.emulator_url.layout.display == ""
+    assert wizard.authorize.layout.display == "none"
+
+
+async def test_a_stopped_wizard_stays_disabled_and_a_reconnect_forgets_the_last_sync(
+    wizard: Wizard,
+) -> None:
+    assert await wizard.run_all()
+    c = wizard.controller
+    assert wizard.progress.description == "Synced"
+    await click(wizard, wizard.run_buttons["connect"])  # a new connection: nothing synced yet
+    assert wizard.progress.description == "No sync yet"
+    assert await wizard.run_all()
+    c.busy = True
+    await wizard.shutdown()
+    c.busy = False  # a reconcile's end that lands after the shutdown
+    assert all(b.disabled for b in wizard.act_buttons.values())
+
+
+async def test_the_week_label_follows_the_zone_and_a_deleted_event_leaves_no_buttons(
+    wizard: Wizard,
+) -> None:
+    assert await wizard.run_all()
+    c = wizard.controller
+    c.set_input("tzid", "America/New_York")
+    assert "(America/New_York)" in wizard.week_label.value
+    c.set_input("tzid", "Europe/London")
+    assert await wizard.run_all()
+    uid = await c.add_timed(c.tomorrow_at(9), c.tomorrow_at(10))
+    await c.settle()
+    c.select(f"event:{uid}")
+    assert wizard.week_delete.layout.display == ""
+    await c.delete(uid)
+    await c.settle()
+    assert wizard.week_delete.layout.display == "none"
+    assert wizard.details.value == ""
