@@ -53,6 +53,7 @@ ENV_MAX_ATTEMPTS = "CRONOFY_AVAIL_MAX_ATTEMPTS"
 ENV_PUBLIC_URL = "CRONOFY_AVAIL_PUBLIC_URL"
 ENV_SYNC_OVERLAP = "CRONOFY_AVAIL_SYNC_OVERLAP"
 ENV_DB_GIVE_UP = "CRONOFY_AVAIL_DB_GIVE_UP"
+ENV_KEY_CACHE = "CRONOFY_AVAIL_KEY_CACHE"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
@@ -60,6 +61,8 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SYNC_OVERLAP = 2.0
 MAX_SYNC_OVERLAP = 3600.0
 DEFAULT_DB_GIVE_UP = 300.0
+DEFAULT_KEY_CACHE = 1024
+"""The same as ``webhook_server.keycache.DEFAULT_KEY_CACHE`` (not imported: no aiohttp here)."""
 
 _DASHBOARD = "the Cronofy developer dashboard (https://app.cronofy.com/oauth/applications)"
 WHERE_TO_GET: dict[str, str] = {
@@ -240,6 +243,10 @@ _RULES = {
         f"{DEFAULT_DB_GIVE_UP:g}: how long a worker waits for its PostgreSQL database to come "
         "back before it exits with status 1)"
     ),
+    ENV_KEY_CACHE: (
+        f"must be a whole number ≥ 0 (default {DEFAULT_KEY_CACHE}: how many callback keys a "
+        "receiver remembers)"
+    ),
 }
 
 
@@ -283,6 +290,9 @@ class Settings(BaseSettings):
     """Seconds a cluster worker waits for its PostgreSQL database to come back (a restart, a
     failover) before it gives up and exits non-zero (its supervisor restarts it, or a person
     looks). Receivers never give up: they answer 503 while it is away."""
+    key_cache: int = Field(DEFAULT_KEY_CACHE, ge=0, validation_alias=ENV_KEY_CACHE)
+    """Callback keys a receiver remembers (the most recently used), so that the check before
+    a notification's body is read needs no store call; a key not among them costs one."""
     tzid: str | None = Field(None, validation_alias=ENV_TZID)
     public_url: str | None = Field(None, validation_alias=ENV_PUBLIC_URL)
     """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""

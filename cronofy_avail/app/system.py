@@ -212,6 +212,7 @@ class System:
                 allowed_hosts=allowed_hosts,
                 own_coordinator=runs_requests,
                 on_delivery=on_delivery,
+                key_cache_size=self.settings.key_cache,
             ),
             host=host,
             port=port,
