@@ -453,6 +453,16 @@ class SyncCoordinator:
 
     async def _worker(self) -> None:
         """Take users from the queue, one sync attempt each, until the queue is empty."""
+        try:
+            await self._take_from_queue()
+        finally:
+            # Out of the set the moment it ends, with no await in between: a user queued from
+            # now on starts a worker of its own (a done callback would come a turn later).
+            task = asyncio.current_task()
+            if task is not None:
+                self._workers.discard(task)
+
+    async def _take_from_queue(self) -> None:
         while self._queue and not self._stopping:
             user_id = self._queue.popleft()
             slot = self._slots.get(user_id)
