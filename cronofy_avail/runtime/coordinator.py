@@ -239,9 +239,10 @@ class SyncCoordinator:
         self._held = hold_until_start
         """Requests are queued, not run, until :meth:`start` (``serve``: after its checks)."""
         self.before_sync = before_sync
-        """Awaited with the user id before each of the worker's syncs, outside the concurrency
-        limit (``serve`` checks a user's channel at Cronofy before its first sync there). What
-        it raises is logged; the sync goes ahead."""
+        """Awaited with the user id before each of the worker's syncs, by the worker that took
+        the user from the queue, before the sync's turn in the concurrency limit (``serve``
+        checks a user's channel at Cronofy before its first sync there). What it raises is
+        logged; the sync goes ahead."""
         self.stats = CoordinatorStats()
 
     # ------------------------------------------------------------------ lifecycle

@@ -8,6 +8,7 @@ taken while every worker is busy and everybody else waits; nothing here depends 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -188,3 +189,21 @@ async def test_a_stop_drops_the_queue_and_lets_the_running_syncs_finish(
     assert coordinator._slots == {}
     # The intent stays in the store: a start resumes it (u0001 was recorded as pending by
     # the receiver in real use; here nothing was, so nothing runs).
+
+
+async def test_a_request_as_the_last_worker_ends_starts_a_new_one(one_worker: Setup) -> None:
+    """The request comes in the loop turn right after the worker's last sync, before any
+    done callback of the ending worker: it must still find a worker."""
+    coordinator = one_worker.coordinator
+    loop = asyncio.get_running_loop()
+
+    def then_another(user_id: str, result: SyncResult) -> None:
+        if user_id == "u0000":  # runs to its end without yielding after this
+            loop.call_soon(coordinator.request, "u0001")
+
+    coordinator.add_listener(then_another)
+    coordinator.request("u0000")
+    async with asyncio.timeout(30):
+        await coordinator.wait_idle()
+    assert [u for u, _ in one_worker.kinds] == ["u0000", "u0001"]
+    assert coordinator._queue == deque()
