@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: the eight figures of issue 14 (P1-P7, G) with goals and baselines,
+"""``python -m benchmarks``: the figures of issues 14 and 24 (P1-P8, G) with goals and baselines,
 then every other benchmark's table. ``--json``: only the figures, one JSON object a line (the
 first one describes the machine). ``--figures``: only the figures. Nothing is written to disk.
 """
@@ -14,7 +14,7 @@ from . import bench_cluster, bench_sync, bench_webhook, bench_week, bench_worksh
 async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--json", action="store_true", help="figures as JSON lines only")
-    parser.add_argument("--figures", action="store_true", help="only the eight figures")
+    parser.add_argument("--figures", action="store_true", help="only the figures")
     parser.add_argument("--only", default=None, help="comma-separated figures, e.g. P1,G")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None

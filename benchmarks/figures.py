@@ -1,4 +1,4 @@
-"""The eight performance figures of issue 14 (P1-P7, G), each against its baseline in the same
+"""The performance figures of issues 14 and 24 (P1-P8, G), each against its baseline in the same
 run, with its goal: ``python -m benchmarks --figures [--json]``.
 
 * P1/P2: the receiver in this process; the load generator in another (``wrk`` for P1 when
@@ -15,6 +15,9 @@ run, with its goal: ``python -m benchmarks --figures [--json]``.
   over a day, for 10,000 users reconciled at the same moment.
 * P7s (a line of P7): one scheduler round at 10,000 users with 10 due on SQLite, vs the scan
   of every user it replaced.
+* P8: RSS per user after a burst of 1,000 and of 10,000 users' notifications, each synced
+  once (the real receiver and coordinator, the emulator over HTTP; ``benchmarks.bench_pending``,
+  a process per size), and the peak of live coordinator tasks during the burst.
 
 Nothing here is asserted: the table says met or by how much a goal is missed.
 """
@@ -888,6 +891,38 @@ async def scheduler_round(tmp: Path) -> Figure:
     )
 
 
+# --------------------------------------------------------------------------- P8
+
+
+async def pending_memory() -> Figure:
+    """RSS per user after each of N users' notifications is synced, for N = 1,000 and 10,000,
+    each in a fresh process; the goal is on 10,000 users. The coordinator's tasks at their
+    peak: at most its ``max_concurrent`` workers (4), whatever N."""
+    from . import bench_pending
+
+    runs = [await bench_pending.measure_in_process(n) for n in bench_pending.SIZES]
+    last = runs[-1]
+    peak = max(r["peak_coordinator_tasks"] for r in runs)
+    all_synced = all(r["synced"] == r["users"] for r in runs)
+    per_user = float(last["bytes_per_user"])
+    return Figure(
+        "P8",
+        "RSS per user after a burst synced; coordinator tasks at the peak",
+        "<= 2 KiB; <= 4+2",
+        "before: 3,810 B, 9,135",
+        "; ".join(
+            f"{r['users']:,} users: {r['bytes_per_user']:.0f} B/user, peak "
+            f"{r['peak_coordinator_tasks']} coordinator tasks ({r['peak_tasks']} in all), "
+            f"{r['seconds']:.0f} s"
+            for r in runs
+        )
+        + ("" if all_synced else "; NOT every user synced"),
+        per_user,
+        per_user <= 2048 and peak <= 6 and all_synced,
+        "VmRSS after gc, SQLite store, emulator in its own process",
+    )
+
+
 # --------------------------------------------------------------------------- table
 
 
@@ -901,11 +936,12 @@ async def collect(*, only: set[str] | None = None) -> list[Figure]:
             ({"P4"}, lambda: _one(batch_vs_seed(int(os.environ.get("P4_EVENTS", "300"))))),
             ({"P7"}, lambda: _one(hygiene())),
             ({"P7", "P7s"}, lambda: _one(scheduler_round(tmp))),
+            ({"P8"}, lambda: _one(pending_memory())),
         ]
         for keys, step in steps:
             if only is None or keys & only:
                 figures.extend(await step())
-    order = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P7s", "G"]
+    order = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P7s", "P8", "G"]
     return sorted(figures, key=lambda f: order.index(f.key))
 
 

@@ -59,6 +59,7 @@ from cronofy_avail.runtime.store import Delivery, Store, StoreUnavailableError, 
 from cronofy_avail.runtime.sync import SyncResult
 from webhook_server.body import BadBody, ClientGone, read_capped, take_buffered
 from webhook_server.guard import admin_refusal
+from webhook_server.keycache import DEFAULT_KEY_CACHE, KeyCache
 from webhook_server.redaction import (
     REDACTED,
     SECRET_KEYS,
@@ -125,6 +126,9 @@ class WebhookConfig:
     own_coordinator: bool = True
     on_delivery: DeliveryListener | None = None
     clock: Clock = _utcnow
+    key_cache_size: int = DEFAULT_KEY_CACHE
+    """Callback keys remembered (the most recently used) so that the check before a body is
+    read needs no store call (``CRONOFY_AVAIL_KEY_CACHE``); 0: ask the store every time."""
     warnings: WarningThrottle = field(default_factory=WarningThrottle)
     """Counts the warnings clients cause (malformed requests, refused signatures, bodies cut
     short): the first few are logged, then one line per interval says how many it stands
@@ -155,9 +159,10 @@ class WebhookHandle:
         self._loaded = False
         self._routes: dict[tuple[str, str], Handler] = {}
         self._body_reads = 0
-        # Callback keys seen on accepted deliveries (key -> user id): the check made before a
-        # body is read costs a store call only the first time a key is seen in this process.
-        self._known_keys: dict[str, str] = {}
+        # Callback keys seen on accepted deliveries (key -> user id), the most recently used
+        # ``key_cache_size``: the check made before a body is read costs a store call only
+        # for a key not among them.
+        self._known_keys = KeyCache(config.key_cache_size)
         self._delivery_listeners: list[DeliveryListener] = (
             [config.on_delivery] if config.on_delivery is not None else []
         )
@@ -343,11 +348,11 @@ class WebhookHandle:
                 delivery, callback_key=key, changes_since=envelope.changes_since
             )
             if accepted is None:  # the user was forgotten since the key was checked
-                self._known_keys.pop(key, None)
+                self._known_keys.discard(key)
                 self.rejected["unknown_key"] += 1
                 return web.json_response({"error": "not found"}, status=404)
             delivery_id, user_id = accepted
-            self._known_keys[key] = user_id
+            self._known_keys.put(key, user_id)
             if self._delivery_listeners:  # the ack path stays cheap without any
                 delivery.user_id = user_id
                 await self._tell(delivery, delivery_id)

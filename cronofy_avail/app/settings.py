@@ -55,6 +55,7 @@ ENV_SYNC_OVERLAP = "CRONOFY_AVAIL_SYNC_OVERLAP"
 ENV_DB_GIVE_UP = "CRONOFY_AVAIL_DB_GIVE_UP"
 ENV_METRICS_PORT = "CRONOFY_AVAIL_METRICS_PORT"
 ENV_METRICS_HOST = "CRONOFY_AVAIL_METRICS_HOST"
+ENV_KEY_CACHE = "CRONOFY_AVAIL_KEY_CACHE"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
@@ -62,6 +63,8 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SYNC_OVERLAP = 2.0
 MAX_SYNC_OVERLAP = 3600.0
 DEFAULT_DB_GIVE_UP = 300.0
+DEFAULT_KEY_CACHE = 1024
+"""The same as ``webhook_server.keycache.DEFAULT_KEY_CACHE`` (not imported: no aiohttp here)."""
 
 _DASHBOARD = "the Cronofy developer dashboard (https://app.cronofy.com/oauth/applications)"
 WHERE_TO_GET: dict[str, str] = {
@@ -246,6 +249,10 @@ _RULES = {
         "(or `worker --metrics-port`) must be a port number from 0 to 65535 (0: any free "
         "port): where a worker serves /metrics"
     ),
+    ENV_KEY_CACHE: (
+        f"must be a whole number ≥ 0 (default {DEFAULT_KEY_CACHE}: how many callback keys a "
+        "receiver remembers)"
+    ),
 }
 
 
@@ -294,6 +301,9 @@ class Settings(BaseSettings):
     its receiver's port)."""
     metrics_host: str = Field("127.0.0.1", validation_alias=ENV_METRICS_HOST)
     """The address a worker's ``/metrics`` listener binds (loopback unless told)."""
+    key_cache: int = Field(DEFAULT_KEY_CACHE, ge=0, validation_alias=ENV_KEY_CACHE)
+    """Callback keys a receiver remembers (the most recently used), so that the check before
+    a notification's body is read needs no store call; a key not among them costs one."""
     tzid: str | None = Field(None, validation_alias=ENV_TZID)
     public_url: str | None = Field(None, validation_alias=ENV_PUBLIC_URL)
     """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""

@@ -291,6 +291,7 @@ class System:
             allowed_hosts=allowed_hosts,
             own_coordinator=runs_requests,
             on_delivery=on_delivery,
+            key_cache_size=self.settings.key_cache,
         )
         server = WebhookServer(config, host=host, port=port, limits=limits)
         # /metrics beside the receiver's prefix, refused as its /status is (one guard).

@@ -4,6 +4,11 @@
   follow-up sync, however many there were.
 * Users share the application's rate limit, so at most ``max_concurrent`` syncs run at once and
   waiting users are served first come, first served.
+* Pending work is data, not tasks: a request queues the user id (once, however many requests;
+  a ``full`` one upgrades the queued entry) and at most ``max_concurrent`` worker tasks take
+  ids from the queue, started when ids are queued and ended when none is left. A burst for
+  10,000 users is a queue of 10,000 ids, not 10,000 tasks. A user waiting out a retry delay
+  has a small task of its own until it is queued again.
 * Every failure ends in success, a retry later (bounded, with backoff, honouring
   ``Retry-After``), or a visible ``needs_reauth`` / ``failed`` state; never a silent drop.
 * Intent is durable (recorded in the store before a notification is acknowledged), so
@@ -21,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,14 +113,29 @@ RETRY_DELAYS: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 1800.0)
 
 @dataclass(slots=True)
 class _Slot:
-    task: asyncio.Task[None] | None = None
+    """A user with work: queued, running, waiting to retry, or in a ``sync_now``. Made on
+    the first request and forgotten once idle, so it costs memory only while there is work."""
+
     requested: bool = False
+    """A sync is wanted: the queued one, or one more after the running one."""
     full: bool = False
+    queued: bool = False
+    """The user id is in the pending queue (at most once)."""
+    running: bool = False
+    """A worker has taken it from the queue and not finished with it."""
+    retry: asyncio.Task[None] | None = None
+    """Waiting out a retry delay; then queued again."""
     failures: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """Held around every sync of the user, by the worker and by sync_now alike."""
+    lock: asyncio.Lock | None = None
+    """Held around every sync of the user, by the worker and by sync_now alike (made when
+    first needed)."""
     callers: int = 0
     """``sync_now`` calls holding or waiting for ``lock``."""
+
+    def sync_lock(self) -> asyncio.Lock:
+        if self.lock is None:
+            self.lock = asyncio.Lock()
+        return self.lock
 
 
 @dataclass(slots=True, eq=False)
@@ -195,8 +215,18 @@ class SyncCoordinator:
         self.grace = grace
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.max_concurrent = max_concurrent
         self._semaphore = asyncio.Semaphore(max_concurrent)
+        """Syncs at once, the workers' and ``sync_now``'s together."""
         self._slots: dict[str, _Slot] = {}
+        self._queue: deque[str] = deque()
+        """Users waiting for a worker, first come first served; each at most once."""
+        self._workers: set[asyncio.Task[None]] = set()
+        """At most ``max_concurrent``: started when users are queued, ended when none is."""
+        self._active = 0
+        """Workers handling a user (the others are about to take one from the queue)."""
+        self._retries: set[asyncio.Task[None]] = set()
+        """One per user waiting out a retry delay (a failed sync; another process's lock)."""
         self._syncing: set[str] = set()
         self._listeners: list[SyncListener] = []
         self._progress_listeners: list[_ProgressListener] = []
@@ -209,9 +239,10 @@ class SyncCoordinator:
         self._held = hold_until_start
         """Requests are queued, not run, until :meth:`start` (``serve``: after its checks)."""
         self.before_sync = before_sync
-        """Awaited with the user id before each of the worker's syncs, outside the concurrency
-        limit (``serve`` checks a user's channel at Cronofy before its first sync there). What
-        it raises is logged; the sync goes ahead."""
+        """Awaited with the user id before each of the worker's syncs, by the worker that took
+        the user from the queue, before the sync's turn in the concurrency limit (``serve``
+        checks a user's channel at Cronofy before its first sync there). What it raises is
+        logged; the sync goes ahead."""
         self.stats = CoordinatorStats()
 
     # ------------------------------------------------------------------ lifecycle
@@ -221,9 +252,7 @@ class SyncCoordinator:
         the reconcile scheduler."""
         self._stopping = False
         self._held = False
-        for user_id, slot in self._slots.items():
-            if slot.requested and (slot.task is None or slot.task.done()):
-                slot.task = asyncio.create_task(self._worker(user_id, slot))
+        self._spawn()
         for user in await self.store.list_users():
             if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
                 continue
@@ -254,9 +283,14 @@ class SyncCoordinator:
                     "the reconcile scheduler had stopped on an error",
                     exc_info=scheduler.exception(),
                 )
-        tasks = [s.task for s in self._slots.values() if s.task and not s.task.done()]
+        # No follow-ups, queued syncs or retries once stopping: the intent is in the store.
+        self._queue.clear()
         for slot in self._slots.values():
-            slot.requested = False  # no follow-ups once stopping
+            slot.requested = slot.queued = False
+        await _cancel_and_wait(list(self._retries), self.grace)
+        for user_id, slot in list(self._slots.items()):
+            self._evict_if_idle(user_id, slot)
+        tasks = list(self._workers)
         if not tasks:
             return
         current = asyncio.current_task()
@@ -305,7 +339,9 @@ class SyncCoordinator:
     # ------------------------------------------------------------------ requests
 
     def request(self, user_id: str, *, full: bool = False) -> None:
-        """Ask for a sync of ``user_id``; folds into a running one's follow-up. Never blocks."""
+        """Ask for a sync of ``user_id``; folds into a queued one, or into a running one's
+        follow-up. Never blocks: the user id is queued for one of at most
+        ``max_concurrent`` workers, no task is made per user."""
         if self._stopping:
             return
         self.stats.requests[user_id] += 1
@@ -314,15 +350,14 @@ class SyncCoordinator:
             slot = self._slots[user_id] = _Slot()
         slot.requested = True
         slot.full = slot.full or full
-        if self._held:
-            return  # start() runs it
-        if slot.task is None or slot.task.done():
-            slot.task = asyncio.create_task(self._worker(user_id, slot))
+        self._enqueue(user_id, slot)
 
     def is_busy(self, user_id: str) -> bool:
         """A sync of ``user_id`` is queued, running, or waiting to retry."""
         slot = self._slots.get(user_id)
-        return bool(slot and slot.task and not slot.task.done())
+        if slot is None:
+            return False
+        return slot.running or slot.retry is not None or (slot.queued and not self._held)
 
     def is_syncing(self, user_id: str) -> bool:
         """A sync of ``user_id`` has started talking to Cronofy and not yet finished.
@@ -338,7 +373,7 @@ class SyncCoordinator:
         Bound it with ``asyncio.timeout`` where a caller must not wait forever.
         """
         while True:
-            tasks = [s.task for s in self._slots.values() if s.task and not s.task.done()]
+            tasks = [*self._workers, *self._retries]
             if not tasks:
                 return
             await asyncio.wait(tasks)
@@ -351,22 +386,43 @@ class SyncCoordinator:
         slot = self._slots.setdefault(user_id, _Slot())
         slot.callers += 1
         try:
-            async with slot.lock, self._semaphore:
+            async with slot.sync_lock(), self._semaphore:
                 return await self._sync_once(user_id, full=full, dry_run=dry_run)
         finally:
             slot.callers -= 1
             self._evict_if_idle(user_id, slot)
 
     def _evict_if_idle(self, user_id: str, slot: _Slot) -> None:
-        """Forget an idle user's slot (nothing requested, running, waiting or queued): at
+        """Forget an idle user's slot (nothing requested, queued, running or waiting): at
         10,000 users, per-user state must not outlive the work. The next request makes a new
         one. A slot still used by anybody stays, so single flight holds."""
-        task = slot.task
-        running = task is not None and not task.done() and task is not asyncio.current_task()
-        if slot.requested or running or slot.callers or slot.lock.locked():
+        if slot.requested or slot.queued or slot.running or slot.retry is not None:
+            return
+        if slot.callers or (slot.lock is not None and slot.lock.locked()):
             return
         if self._slots.get(user_id) is slot:
             del self._slots[user_id]
+
+    def _enqueue(self, user_id: str, slot: _Slot) -> None:
+        """Queue a requested user unless it is queued, running (its worker queues the
+        follow-up) or waiting to retry (the retry queues it); start a worker if one is free."""
+        if slot.queued or slot.running or slot.retry is not None or not slot.requested:
+            return
+        slot.queued = True
+        self._queue.append(user_id)
+        if not self._held:
+            self._spawn()
+
+    def _spawn(self) -> None:
+        """Start workers for the queued users, up to ``max_concurrent`` in all."""
+        if self._stopping:
+            return
+        while len(self._workers) < self.max_concurrent and (
+            len(self._workers) - self._active < len(self._queue)
+        ):
+            task = asyncio.create_task(self._worker())
+            self._workers.add(task)
+            task.add_done_callback(self._workers.discard)
 
     # ------------------------------------------------------------------ internals
 
@@ -396,63 +452,111 @@ class SyncCoordinator:
                 _LOGGER.exception("sync listener failed")
         return result
 
-    async def _worker(self, user_id: str, slot: _Slot) -> None:
+    async def _worker(self) -> None:
+        """Take users from the queue, one sync attempt each, until the queue is empty."""
         try:
-            await self._work(user_id, slot)
-            self._evict_if_idle(user_id, slot)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # A bug or a broken store, not a Cronofy answer: make it visible. The intent stays
-            # in the store, so the next notification, start() or reconcile picks it up.
-            _LOGGER.exception("sync worker for %s crashed", user_id)
-            with contextlib.suppress(Exception):
-                await self._mark_failed(user_id, "internal error; see the server log")
+            await self._take_from_queue()
+        finally:
+            # Out of the set the moment it ends, with no await in between: a user queued from
+            # now on starts a worker of its own (a done callback would come a turn later).
+            task = asyncio.current_task()
+            if task is not None:
+                self._workers.discard(task)
 
-    async def _work(self, user_id: str, slot: _Slot) -> None:
-        while slot.requested and not self._stopping:
-            slot.requested = False
-            full, slot.full = slot.full, False
-            user = await self.store.get_user(user_id)
-            if user is None:
-                _LOGGER.warning("sync requested for unknown user %s", user_id)
-                return
-            if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
-                _LOGGER.info("not syncing %s: %s", user_id, user.state)
-                return
-            if self.before_sync is not None:
-                try:
-                    await self.before_sync(user_id)
-                except Exception:
-                    _LOGGER.exception("the check before syncing %s failed", user_id)
-            async with slot.lock, self._semaphore:
-                result = await self._sync_once(user_id, full=True if full else None)
-            if result.busy:
-                # Another process is syncing this user: not a failure, just not our turn.
-                slot.requested = True
-                slot.full = slot.full or full
-                self.stats.retries[user_id] += 1
-                await self._sleep(self.retry_delays[0] if self.retry_delays else 1.0)
+    async def _take_from_queue(self) -> None:
+        while self._queue and not self._stopping:
+            user_id = self._queue.popleft()
+            slot = self._slots.get(user_id)
+            if slot is None or not slot.queued:  # stopped and started again meanwhile
                 continue
-            if not result.retryable:
-                slot.failures = 0
-                continue
-            slot.failures += 1
-            if slot.failures > len(self.retry_delays):
-                await self._mark_failed(
-                    user_id, f"gave up after {slot.failures} attempts: {result.error}"
-                )
-                slot.failures = 0
-                return
-            delay = self.retry_delays[slot.failures - 1]
-            if result.retry_after is not None:
-                delay = max(delay, result.retry_after)
-            delay *= 1.0 + self._rng.uniform(0.0, 0.1)
+            slot.queued = False
+            slot.running = True
+            self._active += 1
+            try:
+                await self._attempt(user_id, slot)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A bug or a broken store, not a Cronofy answer: make it visible. The intent
+                # stays in the store, so the next notification, start() or reconcile picks
+                # it up.
+                _LOGGER.exception("sync worker for %s crashed", user_id)
+                with contextlib.suppress(Exception):
+                    await self._mark_failed(user_id, "internal error; see the server log")
+            finally:
+                self._active -= 1
+                slot.running = False
+                if self._stopping:
+                    slot.requested = False
+                # A request during the sync: once more, behind the users already waiting.
+                self._enqueue(user_id, slot)
+                self._evict_if_idle(user_id, slot)
+
+    async def _attempt(self, user_id: str, slot: _Slot) -> None:
+        """One sync of the user; a retry is left to :meth:`_retry_later`, a follow-up to
+        the worker."""
+        slot.requested = False
+        full, slot.full = slot.full, False
+        user = await self.store.get_user(user_id)
+        if user is None:
+            _LOGGER.warning("sync requested for unknown user %s", user_id)
+            slot.requested = slot.full = False
+            return
+        if user.state in (UserState.NEEDS_REAUTH, UserState.DISCONNECTED):
+            _LOGGER.info("not syncing %s: %s", user_id, user.state)
+            slot.requested = slot.full = False
+            return
+        if self.before_sync is not None:
+            try:
+                await self.before_sync(user_id)
+            except Exception:
+                _LOGGER.exception("the check before syncing %s failed", user_id)
+        async with slot.sync_lock(), self._semaphore:
+            result = await self._sync_once(user_id, full=True if full else None)
+        if result.busy:
+            # Another process is syncing this user: not a failure, just not our turn.
             self.stats.retries[user_id] += 1
-            _LOGGER.info("retrying sync of %s in %.1fs", user_id, delay)
-            slot.requested = True
-            slot.full = slot.full or full
+            self._retry_later(
+                user_id, slot, full, self.retry_delays[0] if self.retry_delays else 1.0
+            )
+            return
+        if not result.retryable:
+            slot.failures = 0
+            return
+        slot.failures += 1
+        if slot.failures > len(self.retry_delays):
+            await self._mark_failed(
+                user_id, f"gave up after {slot.failures} attempts: {result.error}"
+            )
+            slot.failures = 0
+            slot.requested = slot.full = False
+            return
+        delay = self.retry_delays[slot.failures - 1]
+        if result.retry_after is not None:
+            delay = max(delay, result.retry_after)
+        delay *= 1.0 + self._rng.uniform(0.0, 0.1)
+        self.stats.retries[user_id] += 1
+        _LOGGER.info("retrying sync of %s in %.1fs", user_id, delay)
+        self._retry_later(user_id, slot, full, delay)
+
+    def _retry_later(self, user_id: str, slot: _Slot, full: bool, delay: float) -> None:
+        """Queue the user again after ``delay`` seconds (requests meanwhile fold into it)."""
+        slot.requested = True
+        slot.full = slot.full or full
+        task = asyncio.create_task(self._wait_to_retry(user_id, slot, delay))
+        slot.retry = task
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    async def _wait_to_retry(self, user_id: str, slot: _Slot, delay: float) -> None:
+        try:
             await self._sleep(delay)
+        finally:
+            slot.retry = None
+            if self._stopping:
+                slot.requested = False
+                self._evict_if_idle(user_id, slot)
+        self._enqueue(user_id, slot)
 
     async def _mark_failed(self, user_id: str, message: str) -> None:
         await self.store.set_state(user_id, UserState.FAILED, message)

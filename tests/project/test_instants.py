@@ -90,6 +90,7 @@ NOT_DATE_TOUCHING = {
     "tests/sync/test_cluster.py": "PostgreSQL keeps the real clock; jobs are due by the database's",
     "tests/sync/test_cost.py": "events a day ahead, on any day",
     "tests/sync/test_runner.py": "events a day ahead, on any day",
+    "tests/sync/test_pending.py": "watermarks of now and no events: counts, on any day",
     "tests/sync/test_scheduler.py": "its dates come from an injected clock",
     "tests/webhook/test_ack_cost.py": "a changes_since of now, on any day",
     "tests/workshop/test_workshop.py": "events a day ahead, on any day",
