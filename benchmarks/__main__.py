@@ -1,4 +1,5 @@
-"""``python -m benchmarks``: the eight figures of issue 14 (P1-P7, G) with goals and baselines,
+"""``python -m benchmarks``: the figures of issue 14 (P1-P7, G) and issue 24 (P8, `serve` itself at
+10,000 users) with goals and baselines,
 then every other benchmark's table. ``--json``: only the figures, one JSON object a line (the
 first one describes the machine). ``--figures``: only the figures. Nothing is written to disk.
 """
