@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cronofy_avail
 from cronofy_avail.core.signatures import SIGNATURE_HEADER, sign
 from cronofy_avail.runtime.steps import callback_url_for
 from cronofy_avail.runtime.store import SQLiteStore, StoredCredentials, UserRecord, UserState
@@ -199,6 +200,9 @@ async def serving(
     log = tmp / f"serve-{users}.log"
     environ = {
         **os.environ,
+        # The code measured is the code this benchmark imported (not another checkout's
+        # installed copy), unless PYTHONPATH says otherwise (a run against another tree).
+        "PYTHONPATH": os.environ.get("PYTHONPATH") or str(Path(cronofy_avail.__file__).parents[1]),
         "CRONOFY_CLIENT_ID": CLIENT_ID,
         "CRONOFY_CLIENT_SECRET": CLIENT_SECRET,
         "CRONOFY_API_BASE_URL": cronofy.url,
