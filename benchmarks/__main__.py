@@ -15,7 +15,7 @@ from . import bench_cluster, bench_sync, bench_webhook, bench_week, bench_worksh
 async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--json", action="store_true", help="figures as JSON lines only")
-    parser.add_argument("--figures", action="store_true", help="only the eight figures")
+    parser.add_argument("--figures", action="store_true", help="only the figures")
     parser.add_argument("--only", default=None, help="comma-separated figures, e.g. P1,G")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None

@@ -1,5 +1,5 @@
-"""The eight performance figures of issue 14 (P1-P7, G), each against its baseline in the same
-run, with its goal: ``python -m benchmarks --figures [--json]``.
+"""The performance figures of issue 14 (P1-P7, G) and of issue 24 (P8), each against its
+baseline in the same run, with its goal: ``python -m benchmarks --figures [--json]``.
 
 * P1/P2: the receiver in this process; the load generator in another (``wrk`` for P1 when
   installed, see ``benchmarks.wrk``, else ``benchmarks.loadgen``; P2's bursts are always the
