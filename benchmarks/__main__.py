@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: the figures of issues 14 and 24 (P1-P8, G) with goals and baselines,
+"""``python -m benchmarks``: the figures of issues 14 and 24 (P1-P9, G) with goals and baselines,
 then every other benchmark's table. ``--json``: only the figures, one JSON object a line (the
 first one describes the machine). ``--figures``: only the figures. Nothing is written to disk.
 """

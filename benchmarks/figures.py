@@ -1,4 +1,4 @@
-"""The performance figures of issues 14 and 24 (P1-P8, G), each against its baseline in the same
+"""The performance figures of issues 14 and 24 (P1-P9, G), each against its baseline in the same
 run, with its goal: ``python -m benchmarks --figures [--json]``.
 
 * P1/P2: the receiver in this process; the load generator in another (``wrk`` for P1 when
@@ -18,6 +18,9 @@ run, with its goal: ``python -m benchmarks --figures [--json]``.
 * P8: RSS per user after a burst of 1,000 and of 10,000 users' notifications, each synced
   once (the real receiver and coordinator, the emulator over HTTP; ``benchmarks.bench_pending``,
   a process per size), and the peak of live coordinator tasks during the burst.
+* P9: ``serve`` itself (the real command, a subprocess writing to a file) at 10,000 users vs at
+  1 user: sequential ack p50 and acks/s under load, CPU per ack from ``/proc`` (issue 24; see
+  ``benchmarks.bench_serve``).
 
 Nothing here is asserted: the table says met or by how much a goal is missed.
 """
@@ -56,7 +59,7 @@ from cronofy_avail.runtime.store import MemoryStore, SQLiteStore, Store, UserRec
 from cronofy_avail.runtime.sync import PlanRunner, SyncEngine, SyncResult
 from webhook_server import WebhookConfig, WebhookServer
 
-from . import wrk
+from . import bench_serve, wrk
 
 RUNS = 5
 BURST_RUNS = 9
@@ -923,6 +926,30 @@ async def pending_memory() -> Figure:
     )
 
 
+async def serve_at_scale() -> Figure:
+    """``serve`` at 10,000 users / at 1: the worse of the two ratios (sequential p50, and
+    acks/s under load) is the value."""
+    result = await bench_serve.compare()
+    one, many = result.one, result.many
+    value = max(result.latency_ratio, result.rate_ratio)
+    return Figure(
+        "P9",
+        f"serve itself, {many.users // 1000}k users / 1 user: ack p50 and acks/s",
+        "<= 1.2 both",
+        f"p50 {result.p50(one) * 1e3:.2f} ms, {result.rate(one):,.0f}/s",
+        f"p50 {result.p50(many) * 1e3:.2f} ms ({result.latency_ratio:.2f}x), "
+        f"{result.rate(many):,.0f}/s ({result.rate_ratio:.2f}x); CPU/ack "
+        f"{result.cpu(one) * 1e3:.3f} -> {result.cpu(many) * 1e3:.3f} ms "
+        f"({result.cpu_ratio:.2f}x); start-up {one.startup:.1f} -> {many.startup:.1f} s, "
+        f"{one.start_lines} -> {many.start_lines} lines",
+        value,
+        value <= 1.2,
+        f"{result.generator}, {CONNECTIONS} connections, median of {len(one.p50)} rounds, sizes "
+        f"alternating, syncs held; first ack of each user {one.warmup_rate:,.0f} -> "
+        f"{many.warmup_rate:,.0f}/s (the coordinator's task per user, not in the ratio)",
+    )
+
+
 # --------------------------------------------------------------------------- table
 
 
@@ -937,11 +964,12 @@ async def collect(*, only: set[str] | None = None) -> list[Figure]:
             ({"P7"}, lambda: _one(hygiene())),
             ({"P7", "P7s"}, lambda: _one(scheduler_round(tmp))),
             ({"P8"}, lambda: _one(pending_memory())),
+            ({"P9"}, lambda: _one(serve_at_scale())),
         ]
         for keys, step in steps:
             if only is None or keys & only:
                 figures.extend(await step())
-    order = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P7s", "P8", "G"]
+    order = ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P7s", "P8", "P9", "G"]
     return sorted(figures, key=lambda f: order.index(f.key))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,36 +29,117 @@ from webhook_server import DEFAULT_PREFIX
 
 MIN_SECRET = 8
 
+_TOKEN_CHARS = "A-Za-z0-9_-"  # noqa: S105 - a character class, not a secret
+_TOKEN_RUN = re.compile(f"[{_TOKEN_CHARS}]{{{MIN_SECRET},}}")
+"""A run of token characters long enough to hold a secret: every token-shaped secret lies
+whole inside one (a callback key from ``secrets.token_urlsafe``, Cronofy's tokens and
+client secrets)."""
+_TOKEN_SHAPED = re.compile(f"[{_TOKEN_CHARS}]+")
+
+
+class SecretMask:
+    """The registered secrets, and the masking of a text by them, at a cost that does not
+    depend on how many there are (``serve`` registers three per user: 30,000 at 10,000
+    users).
+
+    Token-shaped secrets are indexed by their first :data:`MIN_SECRET` characters. A text is
+    scanned once by one compiled regex for runs of token characters at least that long; only
+    the windows inside such runs are looked up in the index (one dict lookup each), and only a
+    window that is a secret's prefix is compared with that secret. The few secrets of another
+    shape (a URL's ``user:password@``, from the settings, not from users) are looked for one by
+    one. Adding a secret updates the index in place: nothing is rebuilt per line.
+
+    ``lookups`` and ``comparisons`` count the index lookups and the secret comparisons made
+    (tests assert counts, not durations).
+    """
+
+    def __init__(self) -> None:
+        self.replacements: dict[str, str] = {}
+        self._by_prefix: dict[str, list[str]] = {}
+        """A secret's first ``MIN_SECRET`` characters -> the token-shaped secrets starting
+        with them, longest first."""
+        self._other: list[str] = []
+        """Secrets not token-shaped, longest first (few: the settings')."""
+        self.lookups = 0
+        self.comparisons = 0
+
+    def __len__(self) -> int:
+        return len(self.replacements)
+
+    def add(self, value: str, replacement: str) -> None:
+        if len(value) < MIN_SECRET or value in self.replacements:
+            return
+        self.replacements[value] = replacement
+        if _TOKEN_SHAPED.fullmatch(value):
+            bucket = self._by_prefix.setdefault(value[:MIN_SECRET], [])
+            bucket.append(value)
+            bucket.sort(key=len, reverse=True)
+        else:
+            self._other.append(value)
+            self._other.sort(key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for secret in self._other:
+            self.comparisons += 1
+            if secret in text:
+                text = text.replace(secret, self.replacements[secret])
+        if not self._by_prefix:
+            return text
+        index = self._by_prefix
+        parts: list[str] = []
+        done = 0  # text[:done] is in parts already
+        lookups = comparisons = 0
+        for run in _TOKEN_RUN.finditer(text):
+            i, end = run.span()
+            i = max(i, done)
+            while i + MIN_SECRET <= end:
+                lookups += 1
+                bucket = index.get(text[i : i + MIN_SECRET])
+                if bucket is not None:
+                    for secret in bucket:
+                        comparisons += 1
+                        if text.startswith(secret, i):
+                            parts.append(text[done:i])
+                            parts.append(self.replacements[secret])
+                            i = done = i + len(secret)
+                            break
+                    else:
+                        i += 1
+                    continue
+                i += 1
+        self.lookups += lookups
+        self.comparisons += comparisons
+        if not parts:
+            return text
+        parts.append(text[done:])
+        return "".join(parts)
+
 
 class MaskingWriter:
     """A text stream that masks every registered secret in whatever is written to it.
 
     The last line of defence: commands never print a secret on purpose, and this makes sure an
-    unforeseen path (an error text, a URL) cannot either.
+    unforeseen path (an error text, a URL) cannot either. Masking costs the same whatever the
+    number of secrets (:class:`SecretMask`).
     """
 
     def __init__(self, stream: TextIO, *, shared_with: MaskingWriter | None = None) -> None:
         self.stream = stream
         # Two writers (stdout, stderr) can share one set of secrets.
-        self._replacements: dict[str, str] = (
-            shared_with._replacements if shared_with is not None else {}
-        )
+        self.secrets: SecretMask = shared_with.secrets if shared_with is not None else SecretMask()
 
     def add_secret(self, value: str | None, replacement: str | None = None) -> None:
-        if value and len(value) >= MIN_SECRET and value not in self._replacements:
+        if value and len(value) >= MIN_SECRET:
             # A URL's ``user:password@`` keeps its ``@`` so the URL still reads as one.
             default = "***@" if value.endswith("@") else "***"
-            self._replacements[value] = replacement or default
+            self.secrets.add(value, replacement or default)
 
     def add_callback_key(self, key: str | None) -> None:
         if key:
             self.add_secret(key, key[:4] + "…")
 
     def mask(self, text: str) -> str:
-        for secret in sorted(self._replacements, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, self._replacements[secret])
-        return text
+        return self.secrets.mask(text)
 
     def write(self, text: str) -> int:
         try:

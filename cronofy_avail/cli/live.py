@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO
@@ -163,17 +163,66 @@ def delivery_note(delivery: Delivery, user: UserRecord | None) -> str | None:
     return None
 
 
-def announce_deliveries(store: Store, out: Out) -> DeliveryListener:
+class NotSyncing:
+    """The users whose next change delivery reads the store for :func:`delivery_note`: those
+    this process last saw disconnected or needing authorising, and those of a delivery of
+    another type (it may change the state).
+
+    Everybody else is healthy as far as this process knows, so their deliveries (the ack path,
+    on every notification) print their line without reading the user again. Kept current by
+    what the process sees: the users listed at start, each read it makes, each sync's result
+    (:meth:`synced`). A state changed by another process (a ``sync`` command run beside
+    ``serve``) is seen at the next sync here.
+    """
+
+    def __init__(self, users: Iterable[UserRecord] = ()) -> None:
+        self.ids: set[str] = {u.user_id for u in users if why_not_syncing(u) is not None}
+
+    def __contains__(self, user_id: object) -> bool:
+        return user_id in self.ids
+
+    def saw(self, user_id: str, user: UserRecord | None) -> None:
+        """The user as just read (``None``: forgotten)."""
+        if user is not None and why_not_syncing(user) is not None:
+            self.ids.add(user_id)
+        else:
+            self.ids.discard(user_id)
+
+    def synced(self, user_id: str, result: SyncResult) -> None:
+        """A coordinator listener: a sync's result says the user's state."""
+        if result.state in (UserState.DISCONNECTED, UserState.NEEDS_REAUTH):
+            self.ids.add(user_id)
+        else:
+            self.ids.discard(user_id)
+
+
+def announce_deliveries(
+    store: Store, out: Out, *, not_syncing: NotSyncing | None = None
+) -> DeliveryListener:
     """A receiver's delivery listener that prints a line for each delivery it logs, and a
-    note when the delivery stops (or cannot start) the user's syncs."""
+    note when the delivery stops (or cannot start) the user's syncs.
+
+    ``not_syncing``: read the user (for the note) only for a change delivery of a user in it,
+    or for a delivery of another type; without it, every delivery reads the user."""
 
     async def announce(delivery: Delivery, delivery_id: int) -> None:
         emit(out, delivery_line(delivery, delivery_id))
-        if delivery.user_id:
-            with contextlib.suppress(Exception):  # a display nicety: never fail a delivery
-                note = delivery_note(delivery, await store.get_user(delivery.user_id))
-                if note:
-                    emit(out, f"  note: {note}")
+        user_id = delivery.user_id
+        if not user_id:
+            return
+        change = delivery.notification_type == NotificationType.CHANGE
+        if not_syncing is not None and change and user_id not in not_syncing:
+            return  # healthy as far as this process knows: nothing to read on the ack path
+        with contextlib.suppress(Exception):  # a display nicety: never fail a delivery
+            user = await store.get_user(user_id)
+            note = delivery_note(delivery, user)
+            if note:
+                emit(out, f"  note: {note}")
+            if not_syncing is not None:
+                if change:
+                    not_syncing.saw(user_id, user)
+                else:  # it may change the state once acted on: read at the next change
+                    not_syncing.ids.add(user_id)
 
     return announce
 
@@ -233,6 +282,7 @@ def serving_lock(db_path: Path, *, option: str = "--db (or CRONOFY_AVAIL_DB)") -
 
 
 __all__ = [
+    "NotSyncing",
     "announce_deliveries",
     "delivery_line",
     "delivery_note",

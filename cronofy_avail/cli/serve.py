@@ -32,7 +32,7 @@ from cronofy_avail.cli.common import (
     runtime,
 )
 from cronofy_avail.cli.inputs import port_arg, public_url_arg
-from cronofy_avail.cli.live import announce_deliveries, report_syncs, serving_lock
+from cronofy_avail.cli.live import NotSyncing, announce_deliveries, report_syncs, serving_lock
 from cronofy_avail.core.errors import CronofyError, NotFoundError
 from cronofy_avail.runtime.steps import callback_url_for, create_channel
 from cronofy_avail.runtime.store import UserRecord
@@ -46,6 +46,9 @@ CHANNEL_CHECK_PACE = 1.0
 """Seconds between the checks of channels of users not synced yet (about 12 % of Cronofy's
 500 requests a minute)."""
 _CHECKS_AT_ONCE = 2
+CHANNELS_SHOWN = 5
+"""Channels described one by one at start-up; beyond them one line counts the rest (at 10,000
+users, a line each was 10,000 lines to write and mask before serving)."""
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -225,6 +228,9 @@ async def _serve(
 
         tzids = {user.user_id: user.tzid for user in users}
         coordinator.add_listener(report_syncs(rt.out, settings, tzid_of=tzids.get))
+        # Who to read again for a delivery's note; everybody else's delivery only prints.
+        not_syncing = NotSyncing(users)
+        coordinator.add_listener(not_syncing.synced)
         token = admin_token(settings.db_path)
         assert token is not None
         hosts = {"127.0.0.1", "localhost", "::1", host.lower()}
@@ -239,7 +245,7 @@ async def _serve(
                 port=port,
                 admin_token=token,
                 allowed_hosts=sorted(h for h in hosts if h),
-                on_delivery=announce_deliveries(rt.store, rt.out),
+                on_delivery=announce_deliveries(rt.store, rt.out, not_syncing=not_syncing),
             )
             local_url = server.url or ""
         except OSError as exc:
@@ -268,6 +274,8 @@ async def _serve(
                 if stop.is_set():
                     break
                 await checks.check_url(user)
+            checks.summarise()
+            del users  # not kept for the whole run: 10,000 records for every GC to walk
             if stop.is_set():
                 emit(rt.out, "Stop requested before serving started.")
                 return 0
@@ -321,23 +329,44 @@ class ChannelChecks:
         self.stop = stop
         self._unchecked: dict[str, None] = {}
         """Users whose channel Cronofy has not been asked about yet, in the order served."""
-        self._running: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, asyncio.Future[None]] = {}
         self._at_once = asyncio.Semaphore(_CHECKS_AT_ONCE)
         self.asked = 0
         """Channel checks made at Cronofy (tests)."""
+        self._shown = 0
+        self._not_shown = 0
+
+    def _describe(self, line: str) -> None:
+        """A channel that needs nothing now: one line for each of the first few, then only
+        counted (:meth:`summarise`)."""
+        if self._shown < CHANNELS_SHOWN:
+            self._shown += 1
+            emit(self.rt.out, line)
+        else:
+            self._not_shown += 1
+
+    def summarise(self) -> None:
+        """One line for the channels :meth:`_describe` did not show."""
+        if self._not_shown:
+            where = "this server" if self.public is not None else "their stored URLs"
+            emit(
+                self.rt.out,
+                f"... and {self._not_shown:,} more users' channels calling back {where}, not "
+                "listed one by one (`cronofy-avail status` lists the users)",
+            )
+            self._not_shown = 0
 
     async def check_url(self, user: UserRecord) -> None:
         """Before serving, without calling Cronofy: is the stored callback URL this server's?"""
         rt, public = self.rt, self.public
         shown = redact_callback(user.callback_url, user.callback_key)
         if public is None:
-            emit(rt.out, f"{user.user_id}: channel {user.channel_id} calls back {shown}")
+            self._describe(f"{user.user_id}: channel {user.channel_id} calls back {shown}")
             self._unchecked[user.user_id] = None
             return
         expected = callback_url_for(receiver_base(public), user.callback_key)
         if user.callback_url == expected:
-            emit(
-                rt.out,
+            self._describe(
                 f"{user.user_id}: channel {user.channel_id} calls back {shown} (this server; "
                 "Cronofy is asked whether it still lists it before the first sync)",
             )
@@ -350,16 +379,25 @@ class ChannelChecks:
 
     async def before_sync(self, user_id: str) -> None:
         """Ask Cronofy about the user's channel if not asked yet in this process (once; a
-        second caller waits for the same check)."""
-        task = self._running.get(user_id)
-        if task is None:
-            if user_id not in self._unchecked:
-                return
-            del self._unchecked[user_id]
-            task = asyncio.create_task(self._check_listed(user_id))
-            self._running[user_id] = task
-            task.add_done_callback(lambda _: self._running.pop(user_id, None))
-        await asyncio.shield(task)
+        second caller waits for the same check).
+
+        The first caller runs the check itself (no task of its own): at 10,000 users waiting
+        for their first sync, a task, a context and a record each were 10,000 more objects
+        for every garbage collection to walk while acks were served."""
+        checking = self._running.get(user_id)
+        if checking is not None:
+            await asyncio.shield(checking)
+            return
+        if user_id not in self._unchecked:
+            return
+        del self._unchecked[user_id]
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._running[user_id] = done
+        try:
+            await self._check_listed(user_id)
+        finally:
+            del self._running[user_id]
+            done.set_result(None)  # what the check raised is its first caller's to report
 
     async def sweep(self, pace: float) -> None:
         """Check the users not synced yet, one every ``pace`` seconds, until none is left."""
@@ -374,10 +412,11 @@ class ChannelChecks:
 
     async def _check_listed(self, user_id: str) -> None:
         rt, public = self.rt, self.public
-        user = await rt.store.get_user(user_id)
-        if user is None or not user.channel_id or user.credentials is None:
-            return
         async with self._at_once:
+            # Read when its turn comes (fresh, and no record held while waiting).
+            user = await rt.store.get_user(user_id)
+            if user is None or not user.channel_id or user.credentials is None:
+                return
             self.asked += 1
             listed = await _channel_listed(rt, user)
         if listed is None:
