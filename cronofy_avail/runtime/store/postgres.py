@@ -18,9 +18,10 @@ Needs the ``postgres`` extra (psycopg 3 and its pool): this module is imported o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Self
 
@@ -47,8 +48,8 @@ from cronofy_avail.runtime.store.records import (
     UserRecord,
 )
 from cronofy_avail.runtime.store.rules import LockLost, commit_parts, holder_is_dead
+from cronofy_avail.runtime.store.schema import PG_MIGRATIONS, POSTGRES, POSTGRES_FUNCTIONS
 from cronofy_avail.runtime.store.schema import PG_SCHEMA_VERSION as PG_SCHEMA_VERSION
-from cronofy_avail.runtime.store.schema import POSTGRES
 from cronofy_avail.runtime.store.sql import for_postgres
 
 # Any fixed 64-bit key: held while the schema is created, so concurrent openers create it once.
@@ -82,6 +83,25 @@ _COMMIT_USER = for_postgres(sql.COMMIT_USER)
 _WRITE_INTENT = for_postgres(sql.WRITE_INTENT)
 # What a scheduler round reads (``Store.list_due_users``): one bitmap OR of the due indexes.
 _DUE = sql.DUE_WHERE.replace("?", "%s")
+# Many acknowledgements in one statement and one commit (``schema.POSTGRES_FUNCTIONS``).
+_ACCEPT = (
+    f"SELECT ord, user_id, delivery_id, enqueued FROM {SCHEMA}.accept_deliveries_v1("  # noqa: S608
+    "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::boolean[], %s::text[], "
+    "%s::jsonb[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s, %s, %s)"
+)
+ACK_BATCH = 500
+"""Most acknowledgements one statement carries (the rest wait for the next one)."""
+
+
+@dataclass(slots=True)
+class _Ack:
+    """One acknowledgement waiting for its group's commit."""
+
+    delivery: Delivery
+    callback_key: str
+    changes_since: datetime | None
+    full: bool
+    done: asyncio.Future[tuple[int, str, bool] | None]
 
 
 def _encode(value: Any) -> Any:
@@ -184,6 +204,12 @@ class PostgresStore:
         self.url = url
         self._delivery_log = delivery_log
         self.schema_version = 0
+        self._acks: list[_Ack] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.group_commits = 0
+        """Statements (each its own transaction) that committed grouped acknowledgements."""
+        self.grouped_writes = 0
+        """Acknowledgements those statements committed."""
 
     @property
     def pool(self) -> AsyncConnectionPool[Conn]:
@@ -510,6 +536,10 @@ class PostgresStore:
         """Called inside the transaction that recorded ``user``'s intent (a cluster process
         enqueues the sync there)."""
 
+    _job_queue: tuple[str, str] | None = None
+    """(queue, task) of the sync job an acknowledgement defers; ``None``: none (one process
+    syncs itself). Set by the cluster's store."""
+
     async def accept_delivery(
         self,
         delivery: Delivery,
@@ -518,29 +548,74 @@ class PostgresStore:
         changes_since: datetime | None,
         full: bool = False,
     ) -> tuple[int, str] | None:
-        """Find the user by ``callback_key``, log the delivery and record the intent, in one
-        transaction; ``None`` (and nothing written) when no user holds the key."""
-        async with self.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                f"SELECT user_id FROM {SCHEMA}.users WHERE callback_key = %s",  # noqa: S608
-                (callback_key,),
-            )
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            user_id = str(row["user_id"])
-            user = await record_intent_in(
-                conn,
-                user_id,
-                changes_since=changes_since,
-                full=full,
-                received_at=delivery.received_at,
-            )
-            if user is None:
-                return None
-            await self._after_intent(conn, user)
-            delivery_id = await self._insert_delivery(conn, replace(delivery, user_id=user_id))
+        """Find the user by ``callback_key``, log the delivery and record the intent (and, in a
+        cluster, defer the user's sync unless one waits), in one transaction shared with the
+        acknowledgements that arrive meanwhile (group commit: one statement and one commit
+        for all of them, ``accept_deliveries_v1``); ``None`` (and nothing written) when no
+        user holds the key. Returns once committed."""
+        done: asyncio.Future[tuple[int, str, bool] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._acks.append(_Ack(delivery, callback_key, changes_since, full, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_acks())
+        accepted = await done
+        if accepted is None:
+            return None
+        delivery_id, user_id, _ = accepted
         return delivery_id, user_id
+
+    async def _flush_acks(self) -> None:
+        """Commit the waiting acknowledgements, a group at a time, until none waits: those that
+        arrive while one group commits form the next."""
+        while self._acks:
+            group, self._acks = self._acks[:ACK_BATCH], self._acks[ACK_BATCH:]
+            try:
+                rows = await self._accept_group(group)
+            except BaseException as exc:  # nothing of the group committed
+                for ack in group:
+                    if not ack.done.done():
+                        ack.done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            self.group_commits += 1
+            self.grouped_writes += len(rows)
+            found: dict[int, tuple[int, str, bool]] = {
+                int(r["ord"]): (int(r["delivery_id"]), str(r["user_id"]), bool(r["enqueued"]))
+                for r in rows
+            }
+            self._after_group(list(found.values()))
+            for i, ack in enumerate(group, start=1):
+                if not ack.done.done():
+                    ack.done.set_result(found.get(i))
+
+    def _after_group(self, accepted: list[tuple[int, str, bool]]) -> None:
+        """Called with each committed group's (delivery id, user, job deferred)."""
+
+    async def _accept_group(self, group: Sequence[_Ack]) -> list[DictRow]:
+        d = [a.delivery for a in group]
+        queue, task = self._job_queue or (None, None)
+        async with self.connection() as conn:
+            cur = await conn.execute(
+                _ACCEPT,
+                (
+                    [a.callback_key for a in group],
+                    [x.received_at for x in d],
+                    [a.changes_since for a in group],
+                    [a.full for a in group],
+                    [x.callback_key_hint for x in d],
+                    [Jsonb(x.headers) for x in d],
+                    [x.body for x in d],
+                    [x.verified for x in d],
+                    [x.outcome for x in d],
+                    [x.notification_type for x in d],
+                    self._delivery_log,
+                    queue,
+                    task,
+                ),
+            )
+            return await cur.fetchall()
 
     # ------------------------------------------------------------------ delivery log
 
@@ -618,6 +693,9 @@ class PostgresStore:
         return _delivery_from(row) if row else None
 
     async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(Exception):
+                await self._flusher  # the acknowledgements already taken commit first
         await self._pool.close()
 
 
@@ -634,12 +712,20 @@ async def _ensure_schema(conn: Conn, url: str) -> int:
         row = await cur.fetchone()
         if row is None:
             await conn.execute(POSTGRES.encode())
+            await conn.execute(POSTGRES_FUNCTIONS.encode())
             await conn.execute(
                 f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (%s)",  # noqa: S608
                 (PG_SCHEMA_VERSION,),
             )
             return PG_SCHEMA_VERSION
         version = int(row["version"])
+        while version in PG_MIGRATIONS and version < PG_SCHEMA_VERSION:
+            await conn.execute(PG_MIGRATIONS[version].encode())
+            version += 1
+            await conn.execute(
+                f"UPDATE {SCHEMA}.schema_version SET version = %s",  # noqa: S608
+                (version,),
+            )
         if version != PG_SCHEMA_VERSION:
             raise StoreSchemaError(
                 f"{redact_db_url(url)} has schema version {version}; this cronofy_avail reads "
