@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
@@ -83,6 +84,14 @@ _COMMIT_USER = for_postgres(sql.COMMIT_USER)
 _WRITE_INTENT = for_postgres(sql.WRITE_INTENT)
 # What a scheduler round reads (``Store.list_due_users``): one bitmap OR of the due indexes.
 _DUE = sql.DUE_WHERE.replace("?", "%s")
+# The sync lock taken when free, renewed by its owner, or taken over once expired.
+_TAKE_LOCK = (
+    f"INSERT INTO {SCHEMA}.sync_locks AS l (user_id, owner, expires_at) "  # noqa: S608
+    "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
+    "ON CONFLICT (user_id) DO UPDATE SET owner = excluded.owner, "
+    "expires_at = excluded.expires_at "
+    "WHERE l.owner = excluded.owner OR l.expires_at <= clock_timestamp() RETURNING l.owner"
+)
 # Many acknowledgements in one statement and one commit (``schema.POSTGRES_FUNCTIONS``).
 _ACCEPT = (
     f"SELECT ord, user_id, delivery_id, enqueued FROM {SCHEMA}.accept_deliveries_v1("  # noqa: S608
@@ -189,6 +198,19 @@ def with_connect_timeout(url: str) -> dict[str, Any]:
     return {"connect_timeout": CONNECT_TIMEOUT}
 
 
+async def check_connection(conn: AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it hands out, without a round trip when the
+    connection is quiet: a server that closed it (a restart, a failover's fast shutdown) has
+    written its termination notice or EOF on the socket, which makes it readable; only then
+    is the connection probed (``check_connection``: a round trip, which fails if it is gone).
+    A probe on every checkout doubled the statements of every store call."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 async def _configure(conn: AsyncConnection[Any]) -> None:
     # Timestamps come back in UTC, as the SQLite store returns them.
     await conn.execute("SET TIME ZONE 'UTC'")
@@ -265,7 +287,7 @@ class PostgresStore:
             configure=_configure,
             # A connection the server closed (a restart) is replaced as it is handed out,
             # instead of failing the first statement of whoever gets it.
-            check=AsyncConnectionPool.check_connection,
+            check=check_connection,
             timeout=checkout_timeout,
             reconnect_timeout=RECONNECT_TIMEOUT,
             name="cronofy-avail-store",
@@ -379,28 +401,31 @@ class PostgresStore:
         made again keeps its first time (see :func:`.store.claim_settles`)."""
         if not claims:
             return
-        rows = [(user_id, period_id, uid, claimed_at) for period_id, uid in claims.items()]
-        async with self.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                f"SELECT 1 FROM {SCHEMA}.users WHERE user_id = %s FOR SHARE",  # noqa: S608
-                (user_id,),
+        # One statement: the user's row locked (FOR SHARE) as the claims are written, none
+        # written for a user deleted meanwhile.
+        async with self.connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {SCHEMA}.claims AS c (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
+                "SELECT u.user_id, n.period_id, n.event_uid, %s FROM (SELECT user_id FROM "
+                f"{SCHEMA}.users WHERE user_id = %s FOR SHARE) u CROSS JOIN "
+                "unnest(%s::text[], %s::text[]) AS n(period_id, event_uid) "
+                "ON CONFLICT (user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
+                "claimed_at = LEAST(c.claimed_at, excluded.claimed_at)",
+                (claimed_at, user_id, list(claims), list(claims.values())),
             )
-            if await cur.fetchone() is None:
-                return
-            async with conn.cursor() as c:
-                await c.executemany(
-                    f"INSERT INTO {SCHEMA}.claims (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, period_id) "
-                    "DO UPDATE SET event_uid = excluded.event_uid, claimed_at = LEAST("
-                    f"{SCHEMA}.claims.claimed_at, excluded.claimed_at)",
-                    rows,
-                )
 
     # ------------------------------------------------------------------ the sync lock
 
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         """Take (or renew) the user's sync lock for ``ttl`` seconds of the database's clock;
-        shared by every process on this database. ``None`` when held, else the holder's id."""
+        shared by every process on this database. ``None`` when held, else the holder's id.
+
+        One statement in the common cases (free, renewed by its owner, or expired); only a
+        lock another holder's lease still covers is looked at further (is that holder dead?)."""
+        async with self.connection() as conn:
+            cur = await conn.execute(_TAKE_LOCK, (user_id, owner, ttl))
+            if await cur.fetchone() is not None:
+                return None
         async with self.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"INSERT INTO {SCHEMA}.sync_locks (user_id, owner, expires_at) "  # noqa: S608
