@@ -69,8 +69,10 @@ from cronofy_avail.runtime.store.postgres import (
     SCHEMA,
     PostgresStore,
     connection_lost,
+    user_from,
     with_connect_timeout,
 )
+from cronofy_avail.runtime.store.sql import USER_COLUMNS
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -146,7 +148,10 @@ _DEFER = f"SELECT {SCHEMA}.defer_sync_v1(%s, %s, %s, %s, %s) AS deferred"
 _DEFER_NAMED = (
     f"SELECT {SCHEMA}.defer_sync_v1(%(user)s, %(attempt)s, %(at)s, %(queue)s, %(task)s) AS deferred"
 )
-_JOB_STARTED = f"UPDATE {SCHEMA}.users SET job_queued = FALSE WHERE user_id = %s AND job_queued"  # noqa: S608
+_JOB_STARTED = (
+    f"UPDATE {SCHEMA}.users SET job_queued = FALSE WHERE user_id = %s "  # noqa: S608
+    f"RETURNING {', '.join(USER_COLUMNS)}"
+)
 
 
 async def enqueue_sync(
@@ -219,11 +224,14 @@ class ClusterStore(PostgresStore):
         self.enqueued += deferred
         self.folded += len(accepted) - deferred
 
-    async def job_started(self, user_id: str) -> None:
-        """The user's queued job starts: the next intent defers a new one (read the user
-        after this, so an intent recorded before it is seen by this job)."""
+    async def job_started(self, user_id: str) -> UserRecord | None:
+        """The user's queued job starts: the next intent defers a new one. Returns the user as
+        read after that (so an intent recorded before it is seen by this job), in the same
+        round trip."""
         async with self.connection() as conn:
-            await conn.execute(_JOB_STARTED, (user_id,))
+            cur = await conn.execute(_JOB_STARTED, (user_id,))
+            row = await cur.fetchone()
+        return user_from(row) if row else None
 
     async def close(self) -> None:
         if self.app is not None:
@@ -558,8 +566,7 @@ class ClusterWorker:
             return
 
     async def _sync_user(self, user_id: str, attempt: int) -> None:
-        await self.store.job_started(user_id)
-        user = await self.store.get_user(user_id)
+        user = await self.store.job_started(user_id)
         if user is None:
             _LOGGER.warning("sync requested for unknown user %s", user_id)
             return

@@ -84,6 +84,12 @@ _COMMIT_USER = for_postgres(sql.COMMIT_USER)
 _WRITE_INTENT = for_postgres(sql.WRITE_INTENT)
 # What a scheduler round reads (``Store.list_due_users``): one bitmap OR of the due indexes.
 _DUE = sql.DUE_WHERE.replace("?", "%s")
+# The user's row, locked, if ``owner`` still holds the user's sync lock (locked too).
+_SELECT_USER_HELD = (
+    f"SELECT {', '.join('u.' + c for c in sql.USER_COLUMNS)} FROM {SCHEMA}.users u "  # noqa: S608
+    f"JOIN {SCHEMA}.sync_locks l ON l.user_id = u.user_id AND l.owner = %s "
+    "AND l.expires_at > clock_timestamp() WHERE u.user_id = %s FOR UPDATE"
+)
 # The sync lock taken when free, renewed by its owner, or taken over once expired.
 _TAKE_LOCK = (
     f"INSERT INTO {SCHEMA}.sync_locks AS l (user_id, owner, expires_at) "  # noqa: S608
@@ -126,7 +132,8 @@ def _params(part: Any, columns: tuple[str, ...]) -> list[Any]:
     return [_encode(getattr(part, c)) for c in columns]
 
 
-def _user_from(row: DictRow) -> UserRecord:
+def user_from(row: DictRow) -> UserRecord:
+    """A user record from a row of the user columns (``sql.USER_COLUMNS``)."""
     creds = row["credentials"]
     return UserRecord(
         user_id=row["user_id"],
@@ -307,26 +314,26 @@ class PostgresStore:
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} WHERE user_id = %s", (user_id,))
             row = await cur.fetchone()
-        return _user_from(row) if row else None
+        return user_from(row) if row else None
 
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} WHERE callback_key = %s", (callback_key,))
             row = await cur.fetchone()
-        return _user_from(row) if row else None
+        return user_from(row) if row else None
 
     async def list_users(self) -> list[UserRecord]:
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} ORDER BY user_id")
             rows = await cur.fetchall()
-        return [_user_from(r) for r in rows]
+        return [user_from(r) for r in rows]
 
     async def list_due_users(self, now: datetime) -> list[UserRecord]:
         """See ``Store.list_due_users``: one bitmap OR of the due indexes of the schema."""
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} {_DUE} ORDER BY user_id", (now,))
             rows = await cur.fetchall()
-        return [_user_from(r) for r in rows]
+        return [user_from(r) for r in rows]
 
     async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
         if not dues:
@@ -481,21 +488,27 @@ class PostgresStore:
         :class:`.store.LockLost` and nothing changes)."""
         user = replace(user, counts=dict(user.counts))
         async with self.connection() as conn, conn.transaction():
+            current = None
             if lock_owner is not None:
+                # The user's row and the lock's row locked in one statement (the common case).
+                cur = await conn.execute(_SELECT_USER_HELD, (lock_owner, user.user_id))
+                current = await cur.fetchone()
+                if current is None:
+                    cur = await conn.execute(
+                        f"SELECT 1 FROM {SCHEMA}.sync_locks WHERE user_id = %s "  # noqa: S608
+                        "AND owner = %s AND expires_at > clock_timestamp() FOR UPDATE",
+                        (user.user_id, lock_owner),
+                    )
+                    if await cur.fetchone() is None:
+                        raise LockLost(f"the sync lock of {user.user_id} passed to another holder")
+            if current is None:
                 cur = await conn.execute(
-                    f"SELECT 1 FROM {SCHEMA}.sync_locks WHERE user_id = %s "  # noqa: S608
-                    "AND owner = %s AND expires_at > clock_timestamp() FOR UPDATE",
-                    (user.user_id, lock_owner),
+                    f"{_SELECT_USER} WHERE user_id = %s FOR UPDATE", (user.user_id,)
                 )
-                if await cur.fetchone() is None:
-                    raise LockLost(f"the sync lock of {user.user_id} passed to another holder")
-            cur = await conn.execute(
-                f"{_SELECT_USER} WHERE user_id = %s FOR UPDATE", (user.user_id,)
-            )
-            current = await cur.fetchone()
+                current = await cur.fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted
-            stored = _user_from(current)
+            stored = user_from(current)
             outcome, intent = commit_parts(user, stored, full=full, settle=settle)
             async with conn.cursor() as c:
                 await c.execute(
@@ -776,7 +789,7 @@ async def record_intent_in(
     row = await cur.fetchone()
     if row is None:
         return None
-    user = _user_from(row)
+    user = user_from(row)
     intent = merge_intent(
         user.intent(), changes_since=changes_since, full=full, received_at=received_at
     )
