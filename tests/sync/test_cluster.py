@@ -205,7 +205,7 @@ async def test_the_rate_limit_is_shared_by_every_process(pg_url: str) -> None:
 async def test_each_request_reserves_its_start_in_one_round_trip(pg_url: str) -> None:
     """Requests of two workers at once: one database round trip each, and the starts they
     reserved keep every window (at most ``limit`` starts per ``period``)."""
-    from cronofy_avail.runtime.cluster import SCHEMA
+    from cronofy_avail.runtime.store.postgres import SCHEMA
 
     a = await ClusterStore.open_cluster(pg_url)
     b = await ClusterStore.open_cluster(pg_url)
