@@ -33,7 +33,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cronofy_avail.core.dburl import redact_db_url
-from cronofy_avail.core.intents import claim_settles, merge_intent
+from cronofy_avail.core.intents import merge_intent
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.store import sql
 from cronofy_avail.runtime.store.protocol import (
@@ -533,25 +533,19 @@ class PostgresStore:
                         ],
                     )
                 if changes.release:
+                    # ``claim_settles`` in SQL: one statement, not a read and a delete.
                     await c.execute(
-                        f"SELECT period_id, claimed_at FROM {SCHEMA}.claims "  # noqa: S608
-                        "WHERE user_id = %s AND period_id = ANY(%s)",
-                        (user.user_id, list(changes.release)),
+                        f"DELETE FROM {SCHEMA}.claims WHERE user_id = %s "  # noqa: S608
+                        "AND period_id = ANY(%s) AND (%s::timestamptz IS NULL "
+                        "OR claimed_at <= %s OR claimed_at >= %s)",
+                        (
+                            user.user_id,
+                            list(changes.release),
+                            release_claimed_before,
+                            release_claimed_before,
+                            started_at,
+                        ),
                     )
-                    settled = [
-                        (user.user_id, row["period_id"])
-                        for row in await c.fetchall()
-                        if claim_settles(
-                            row["claimed_at"],
-                            started_at=started_at,
-                            before=release_claimed_before,
-                        )
-                    ]
-                    if settled:
-                        await c.executemany(
-                            for_postgres(sql.DELETE_CLAIM),
-                            settled,
-                        )
             return stored.apply(outcome).apply(intent)
 
     async def record_intent(
