@@ -510,7 +510,8 @@ class PostgresStore:
                 return user  # deleted while the sync ran (teardown): it stays deleted
             stored = user_from(current)
             outcome, intent = commit_parts(user, stored, full=full, settle=settle)
-            async with conn.cursor() as c:
+            # The writes need no answer before the next: one pipelined round trip.
+            async with conn.pipeline(), conn.cursor() as c:
                 await c.execute(
                     _COMMIT_USER,
                     [
