@@ -69,8 +69,10 @@ from cronofy_avail.runtime.store.postgres import (
     SCHEMA,
     PostgresStore,
     connection_lost,
+    user_from,
     with_connect_timeout,
 )
+from cronofy_avail.runtime.store.sql import USER_COLUMNS
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
 _LOGGER = logging.getLogger(__name__)
@@ -91,13 +93,7 @@ CLUSTER_MARGIN = 2 * DEFAULT_MARGIN
 """Seconds kept off a window's edge: a grant and its request's arrival at Cronofy are further
 apart across processes (a busy worker's event loop, the database round trip) than in one."""
 
-# The database's clock and the newest grants of one application, oldest first after reversal.
-# A fixed schema name; values go through placeholders.
-_RECENT_GRANTS = (
-    "SELECT extract(epoch FROM clock_timestamp())::float8 AS now, "  # noqa: S608
-    "array(SELECT extract(epoch FROM at)::float8 "
-    f"FROM {SCHEMA}.rate_grants WHERE app = %s ORDER BY at DESC LIMIT %s) AS starts"
-)
+_GRANT = f"SELECT {SCHEMA}.rate_grant_v1(%s, %s::integer[], %s::float8[], %s, %s, %s) AS wait"
 
 
 async def database_now(store: PostgresStore) -> datetime:
@@ -147,6 +143,17 @@ async def ensure_queue_schema(app: procrastinate.App, store: PostgresStore) -> N
         await conn.execute(app.schema_manager.get_schema().encode())
 
 
+_DEFER = f"SELECT {SCHEMA}.defer_sync_v1(%s, %s, %s, %s, %s) AS deferred"
+# The same through procrastinate's connector (named placeholders).
+_DEFER_NAMED = (
+    f"SELECT {SCHEMA}.defer_sync_v1(%(user)s, %(attempt)s, %(at)s, %(queue)s, %(task)s) AS deferred"
+)
+_JOB_STARTED = (
+    f"UPDATE {SCHEMA}.users SET job_queued = FALSE WHERE user_id = %s "  # noqa: S608
+    f"RETURNING {', '.join(USER_COLUMNS)}"
+)
+
+
 async def enqueue_sync(
     app: procrastinate.App,
     user_id: str,
@@ -154,37 +161,39 @@ async def enqueue_sync(
     connection: Conn | None = None,
     attempt: int = 0,
     schedule_at: datetime | None = None,
+    store: PostgresStore | None = None,
 ) -> bool:
-    """Defer a sync of ``user_id`` (in ``connection``'s transaction when given). ``False``
-    when one is already waiting: it will read the newest intent, so this one folds into it.
-    ``schedule_at`` (default: due at once) is a time on the database's clock, which decides
-    when a job is due: see :func:`database_now`."""
-    options: dict[str, Any] = {
-        "lock": lock_key(user_id),
-        "queueing_lock": lock_key(user_id),
-        "queue": QUEUE,
-    }
-    if schedule_at is not None:
-        options["schedule_at"] = schedule_at
+    """Defer a sync of ``user_id`` (in ``connection``'s transaction when given, else on
+    ``store``'s pool or the app's connector). ``False`` when one is already waiting: it will
+    read the newest intent, so this one folds into it. One statement (``defer_sync_v1``), which
+    marks the user's job as queued and skips a waiting job instead of failing on procrastinate's
+    queueing lock: no error, no savepoint. ``schedule_at`` (default: due at once) is a time on
+    the database's clock, which decides when a job is due: see :func:`database_now`."""
+    params = (user_id, attempt, schedule_at, QUEUE, SYNC_TASK)
     if connection is not None:
-        options["connection"] = connection
-    deferrer = app.configure_task(SYNC_TASK, **options)
-    savepoint = connection.transaction() if connection is not None else contextlib.nullcontext()
-    try:
-        async with savepoint:  # a refused insert must not abort the caller's transaction
-            await deferrer.defer_async(user_id=user_id, attempt=attempt)
-    except pq_exceptions.AlreadyEnqueued:
-        return False
-    return True
+        cur = await connection.execute(_DEFER, params)
+        row = await cur.fetchone()
+        return bool(row and row["deferred"])
+    if store is not None:
+        async with store.connection() as conn:
+            cur = await conn.execute(_DEFER, params)
+            row = await cur.fetchone()
+        return bool(row and row["deferred"])
+    result = await app.connector.execute_query_one_async(
+        _DEFER_NAMED, user=user_id, attempt=attempt, at=schedule_at, queue=QUEUE, task=SYNC_TASK
+    )
+    return bool(result["deferred"])
 
 
 class ClusterStore(PostgresStore):
     """The store of a cluster process: recording an intent also enqueues the user's sync, in
-    the same transaction (a receiver's 202 means both are durable)."""
+    the same transaction (a receiver's 202 means both are durable); acknowledgements do it
+    for a whole group at once (``PostgresStore.accept_delivery``)."""
 
     app: procrastinate.App | None = None
     enqueued: int = 0
     folded: int = 0
+    _job_queue = (QUEUE, SYNC_TASK)
 
     @classmethod
     async def open_cluster(cls, url: str, *, max_size: int = 10) -> Self:
@@ -231,6 +240,20 @@ class ClusterStore(PostgresStore):
         assert row is not None
         return int(row["n"])
 
+    def _after_group(self, accepted: list[tuple[int, str, bool]]) -> None:
+        deferred = sum(1 for _, _, enqueued in accepted if enqueued)
+        self.enqueued += deferred
+        self.folded += len(accepted) - deferred
+
+    async def job_started(self, user_id: str) -> UserRecord | None:
+        """The user's queued job starts: the next intent defers a new one. Returns the user as
+        read after that (so an intent recorded before it is seen by this job), in the same
+        round trip."""
+        async with self.connection() as conn:
+            cur = await conn.execute(_JOB_STARTED, (user_id,))
+            row = await cur.fetchone()
+        return user_from(row) if row else None
+
     async def close(self) -> None:
         if self.app is not None:
             with contextlib.suppress(Exception):
@@ -245,7 +268,8 @@ class PostgresRateLimiter(RateLimiter):
     A sliding-window log like :class:`RateLimiter`, kept in ``rate_grants`` and decided under a
     transaction-scoped advisory lock per application, on the database's clock: a request may
     start only when, for every window, fewer than ``limit`` starts fall in the last
-    ``period + margin`` seconds, whichever process made them.
+    ``period + margin`` seconds, whichever process made them. Each request reserves its start
+    in one round trip (``rate_grant_v1``) and waits until it: no retries.
     """
 
     def __init__(
@@ -260,47 +284,45 @@ class PostgresRateLimiter(RateLimiter):
         self._store = store
         self.app_key = app_key
         self._since_prune = 0
+        self.tries = 0
+        """Round trips to the database (one per request; more only through ``_try``)."""
+
+    async def _grant(self, *, reserve: bool) -> float:
+        """One round trip (``rate_grant_v1``): the seconds until this request may start. With
+        ``reserve`` that start is recorded and the caller just waits until it; without, it is
+        recorded only if it is now (0)."""
+        self.tries += 1
+        self._since_prune += 1
+        prune: float | None = None
+        if self._since_prune >= 200:
+            self._since_prune = 0
+            prune = 2 * (max(w.period for w in self.windows) + self.margin)
+        async with self._store.connection() as conn:
+            cur = await conn.execute(
+                _GRANT,
+                (
+                    self.app_key,
+                    [w.limit for w in self.windows],
+                    [float(w.period) for w in self.windows],
+                    self.margin,
+                    reserve,
+                    prune,
+                ),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        return max(0.0, float(row["wait"]))
 
     async def _try(self) -> float:
         """Record a start and return 0, or return how long to wait before trying again."""
-        keep = max(w.limit for w in self.windows)
-        longest = max(w.period for w in self.windows) + self.margin
-        async with self._store.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.app_key,))
-            cur = await conn.execute(_RECENT_GRANTS, (self.app_key, keep))
-            row = await cur.fetchone()
-            assert row is not None
-            now = float(row["now"])
-            starts: list[float] = list(reversed(row["starts"] or []))
-            wait = 0.0
-            for window in self.windows:
-                if len(starts) < window.limit:
-                    continue
-                oldest = starts[len(starts) - window.limit]
-                wait = max(wait, oldest + window.period + self.margin - now)
-            if wait > 0.0:
-                return wait
-            await conn.execute(
-                f"INSERT INTO {SCHEMA}.rate_grants (app, at) "  # noqa: S608
-                "VALUES (%s, to_timestamp(%s))",
-                (self.app_key, now),
-            )
-            self._since_prune += 1
-            if self._since_prune >= 200:
-                self._since_prune = 0
-                await conn.execute(
-                    f"DELETE FROM {SCHEMA}.rate_grants WHERE app = %s "  # noqa: S608
-                    "AND at < to_timestamp(%s)",
-                    (self.app_key, now - 2 * longest),
-                )
-        return 0.0
+        return await self._grant(reserve=False)
 
     async def acquire(self) -> None:
-        while True:
-            wait = await self._try()
-            if wait <= 0.0:
-                self.acquired += 1
-                return
+        """Reserve the next start the windows allow and wait until it: one round trip per
+        request, however many processes share the limit."""
+        wait = await self._grant(reserve=True)
+        self.acquired += 1
+        if wait > 0.0:
             self.waited += wait
             self.waits += 1
             await asyncio.sleep(wait)
@@ -578,7 +600,7 @@ class ClusterWorker:
             return
 
     async def _sync_user(self, user_id: str, attempt: int) -> None:
-        user = await self.store.get_user(user_id)
+        user = await self.store.job_started(user_id)
         if user is None:
             _LOGGER.warning("sync requested for unknown user %s", user_id)
             return

@@ -32,7 +32,7 @@ def processes() -> dict[str, list[str]]:
 def test_the_procfile_runs_receivers_and_workers_with_real_options() -> None:
     procs = processes()
     kinds = sorted(argv[1] for argv in procs.values())
-    assert kinds == ["serve", "serve", "worker", "worker"]
+    assert kinds == ["serve", "serve", "worker"]  # one worker per Cronofy application
     parser = build_parser()
     ports = set()
     for argv in procs.values():

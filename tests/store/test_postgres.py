@@ -11,6 +11,7 @@ import pytest
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.core.planner import OwnershipChanges
 from cronofy_avail.runtime.store import (
+    Delivery,
     StoreSchemaError,
     StoreUnavailableError,
     UserRecord,
@@ -219,5 +220,34 @@ async def test_due_users_are_read_by_index(pg_url: str) -> None:
             plan = "\n".join(str(row[0]) for row in await cur.fetchall())
         assert "Seq Scan" not in plan, plan
         assert "users_reconcile_due" in plan, plan
+    finally:
+        await store.close()
+
+
+async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: str) -> None:
+    """0.1.0 shipped version 6: opening one adds ``users.job_queued`` and the functions."""
+    import psycopg
+
+    from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, SCHEMA
+
+    store = await open_store(pg_url)
+    await store.close()
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await conn.execute(
+            f"DROP FUNCTION {SCHEMA}.accept_deliveries_v1, {SCHEMA}.defer_sync_v1, "  # noqa: S608
+            f"{SCHEMA}.rate_grant_v1; ALTER TABLE {SCHEMA}.users DROP COLUMN job_queued; "
+            f"UPDATE {SCHEMA}.schema_version SET version = 6"
+        )
+    store = await open_store(pg_url)
+    try:
+        assert store.schema_version == PG_SCHEMA_VERSION == 7  # type: ignore[attr-defined]
+        await store.save_user(UserRecord("u1", calendar_id="cal"))
+        user = await store.get_user("u1")
+        assert user is not None
+        delivery = Delivery(T0, None, "abcd…", {}, "b", True, "accepted", "change")
+        accepted = await store.accept_delivery(
+            delivery, callback_key=user.callback_key, changes_since=T0
+        )
+        assert accepted is not None
     finally:
         await store.close()

@@ -77,6 +77,9 @@ class Cluster:
     """Commits survive a crash of the server (``pg_ctl stop -m immediate``): with
     ``synchronous_commit=off`` (faster, the default here) the last ones acknowledged may not.
     The machine never crashes in a test, so ``fsync`` stays off either way."""
+    fsync: bool = False
+    """Production durability as well (``fsync`` and full-page writes on): for benchmarks of
+    the CPU a commit costs, not for tests."""
 
     @property
     def datadir(self) -> Path:
@@ -125,9 +128,9 @@ class Cluster:
     def _options(self) -> str:
         return (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-            f"-c unix_socket_directories={self.root} -c fsync=off "
-            f"-c synchronous_commit={'on' if self.durable else 'off'} "
-            "-c full_page_writes=off -c max_connections=200"
+            f"-c unix_socket_directories={self.root} -c fsync={'on' if self.fsync else 'off'} "
+            f"-c synchronous_commit={'on' if self.durable or self.fsync else 'off'} "
+            f"-c full_page_writes={'on' if self.fsync else 'off'} -c max_connections=200"
         )
 
     def start_server(self) -> None:
@@ -175,9 +178,9 @@ class Cluster:
         return self.url(name)
 
 
-def start_cluster(*, durable: bool = False) -> Cluster:
+def start_cluster(*, durable: bool = False, fsync: bool = False) -> Cluster:
     """Start a throwaway cluster (skips or, in CI, fails where PostgreSQL is missing);
-    ``durable``: see :attr:`Cluster.durable`."""
+    ``durable``, ``fsync``: see :attr:`Cluster.durable`, :attr:`Cluster.fsync`."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
@@ -201,7 +204,12 @@ def start_cluster(*, durable: bool = False) -> Cluster:
     os.chmod(root, 0o700)
     for attempt in range(3):
         cluster = Cluster(
-            bindir=bindir, root=root, port=_free_port(), run_as=run_as, durable=durable
+            bindir=bindir,
+            root=root,
+            port=_free_port(),
+            run_as=run_as,
+            durable=durable,
+            fsync=fsync,
         )
         try:
             cluster.start()

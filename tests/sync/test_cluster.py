@@ -24,9 +24,10 @@ from cronofy_avail.runtime.cluster import (
 )
 from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.outage import DatabaseGone, DatabaseWatch
-from cronofy_avail.runtime.store import UserRecord
+from cronofy_avail.runtime.store import Delivery, UserRecord
 from cronofy_avail.runtime.sync import SyncEngine
 from tests.support.commands import WAIT, Cli, Served, at, closed_port, emulator, make_cli
+from tests.support.postgres import Cluster
 from tests.support.wait import until
 
 __all__ = ["emulator"]
@@ -126,6 +127,62 @@ async def test_intent_and_job_are_one_transaction_and_later_ones_fold(pg_url: st
         await store.close()
 
 
+async def test_a_loaded_run_of_acks_writes_no_error_and_one_job_per_user(
+    pg_cluster: Cluster, pg_url: str
+) -> None:
+    """Many acknowledgements at once, most for users whose job already waits: they commit in
+    groups (one statement each), defer one job per user, fold the rest into it, and the
+    server's log gains no ERROR line (no duplicate key on procrastinate's queueing lock)."""
+    from datetime import UTC, datetime
+
+    store = await ClusterStore.open_cluster(pg_url)
+    start = pg_cluster.log.stat().st_size
+    try:
+        users = [UserRecord(f"u{i}", calendar_id="cal") for i in range(20)]
+        for user in users:
+            await store.save_user(user)
+        now = datetime.now(UTC)
+
+        async def ack(i: int) -> tuple[int, str] | None:
+            user = users[i % len(users)]
+            delivery = Delivery(
+                now, None, "abcd…", {"X": str(i)}, f"b{i}", True, "accepted", "change"
+            )
+            return await store.accept_delivery(
+                delivery, callback_key=user.callback_key, changes_since=now, full=i == 7
+            )
+
+        first = await asyncio.gather(*(ack(i) for i in range(20)))  # each user's job
+        assert (store.enqueued, store.folded) == (20, 0)
+        accepted = await asyncio.gather(*(ack(i) for i in range(600)))  # jobs already wait
+        assert all(a is not None for a in [*first, *accepted])
+        assert (store.enqueued, store.folded) == (20, 600)
+        assert store.group_commits < 620 / 4  # grouped, not one commit per ack
+        assert len({a[0] for a in accepted if a is not None}) == 600  # a delivery each
+        assert store.app is not None
+        jobs = list(await store.app.job_manager.list_jobs_async(queue=QUEUE))
+        assert sorted(j.queueing_lock or "" for j in jobs) == sorted(
+            lock_key(u.user_id) for u in users
+        )
+        # Every ack moved its user's intent on (applied in order, as one at a time would).
+        u0 = await store.get_user("u0")
+        assert u0 is not None
+        assert (u0.pending_gen, u0.pending_since) == (31, now)
+        u7 = await store.get_user("u7")
+        assert u7 is not None
+        assert u7.pending_full
+        assert u7.pending_full_gen == 2  # its 2nd ack (i = 7) asked for it
+        # A worker starting u0's job clears its mark: the next ack defers a new job.
+        await store.job_started("u0")
+        await ack(0)
+        assert store.enqueued == 20  # u0's job is still todo here: the insert skips it
+        assert not await enqueue_sync(store.app, "u1")
+    finally:
+        await store.close()
+    log = pg_cluster.log.read_text(errors="replace")[start:]
+    assert [line for line in log.splitlines() if "ERROR" in line] == []
+
+
 async def test_the_rate_limit_is_shared_by_every_process(pg_url: str) -> None:
     """Two limiters (two workers) on one database admit ``limit`` starts per window together."""
     a = await ClusterStore.open_cluster(pg_url)
@@ -140,6 +197,35 @@ async def test_the_rate_limit_is_shared_by_every_process(pg_url: str) -> None:
         assert await la._try() > 0.0
         other = PostgresRateLimiter(a, "another-app", windows, margin=0.0)
         assert await other._try() == 0.0  # per application
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_each_request_reserves_its_start_in_one_round_trip(pg_url: str) -> None:
+    """Requests of two workers at once: one database round trip each, and the starts they
+    reserved keep every window (at most ``limit`` starts per ``period``)."""
+    from cronofy_avail.runtime.store.postgres import SCHEMA
+
+    a = await ClusterStore.open_cluster(pg_url)
+    b = await ClusterStore.open_cluster(pg_url)
+    try:
+        windows = (RateWindow(3, 0.2), RateWindow(5, 0.6))
+        la = PostgresRateLimiter(a, "app", windows, margin=0.0)
+        lb = PostgresRateLimiter(b, "app", windows, margin=0.0)
+        await asyncio.gather(*(limiter.acquire() for limiter in (la, lb) * 4))
+        assert (la.tries, lb.tries) == (4, 4)
+        assert la.acquired + lb.acquired == 8
+        async with a.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT extract(epoch FROM at)::float8 AS at FROM {SCHEMA}.rate_grants "  # noqa: S608
+                "WHERE app = 'app' ORDER BY at"
+            )
+            starts = [float(r["at"]) for r in await cur.fetchall()]
+        assert len(starts) == 8
+        for window in windows:
+            for i in range(len(starts) - window.limit):
+                assert starts[i + window.limit] - starts[i] >= window.period - 1e-6
     finally:
         await a.close()
         await b.close()

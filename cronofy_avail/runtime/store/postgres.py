@@ -18,9 +18,11 @@ Needs the ``postgres`` extra (psycopg 3 and its pool): this module is imported o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import select
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Self
 
@@ -31,7 +33,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cronofy_avail.core.dburl import redact_db_url
-from cronofy_avail.core.intents import claim_settles, merge_intent
+from cronofy_avail.core.intents import merge_intent
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.store import sql
 from cronofy_avail.runtime.store.protocol import (
@@ -47,8 +49,8 @@ from cronofy_avail.runtime.store.records import (
     UserRecord,
 )
 from cronofy_avail.runtime.store.rules import LockLost, commit_parts, holder_is_dead
+from cronofy_avail.runtime.store.schema import PG_MIGRATIONS, POSTGRES, POSTGRES_FUNCTIONS
 from cronofy_avail.runtime.store.schema import PG_SCHEMA_VERSION as PG_SCHEMA_VERSION
-from cronofy_avail.runtime.store.schema import POSTGRES
 from cronofy_avail.runtime.store.sql import for_postgres
 
 # Any fixed 64-bit key: held while the schema is created, so concurrent openers create it once.
@@ -82,6 +84,39 @@ _COMMIT_USER = for_postgres(sql.COMMIT_USER)
 _WRITE_INTENT = for_postgres(sql.WRITE_INTENT)
 # What a scheduler round reads (``Store.list_due_users``): one bitmap OR of the due indexes.
 _DUE = sql.DUE_WHERE.replace("?", "%s")
+# The user's row, locked, if ``owner`` still holds the user's sync lock (locked too).
+_SELECT_USER_HELD = (
+    f"SELECT {', '.join('u.' + c for c in sql.USER_COLUMNS)} FROM {SCHEMA}.users u "  # noqa: S608
+    f"JOIN {SCHEMA}.sync_locks l ON l.user_id = u.user_id AND l.owner = %s "
+    "AND l.expires_at > clock_timestamp() WHERE u.user_id = %s FOR UPDATE"
+)
+# The sync lock taken when free, renewed by its owner, or taken over once expired.
+_TAKE_LOCK = (
+    f"INSERT INTO {SCHEMA}.sync_locks AS l (user_id, owner, expires_at) "  # noqa: S608
+    "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
+    "ON CONFLICT (user_id) DO UPDATE SET owner = excluded.owner, "
+    "expires_at = excluded.expires_at "
+    "WHERE l.owner = excluded.owner OR l.expires_at <= clock_timestamp() RETURNING l.owner"
+)
+# Many acknowledgements in one statement and one commit (``schema.POSTGRES_FUNCTIONS``).
+_ACCEPT = (
+    f"SELECT ord, user_id, delivery_id, enqueued FROM {SCHEMA}.accept_deliveries_v1("  # noqa: S608
+    "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::boolean[], %s::text[], "
+    "%s::jsonb[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s, %s, %s)"
+)
+ACK_BATCH = 500
+"""Most acknowledgements one statement carries (the rest wait for the next one)."""
+
+
+@dataclass(slots=True)
+class _Ack:
+    """One acknowledgement waiting for its group's commit."""
+
+    delivery: Delivery
+    callback_key: str
+    changes_since: datetime | None
+    full: bool
+    done: asyncio.Future[tuple[int, str, bool] | None]
 
 
 def _encode(value: Any) -> Any:
@@ -97,7 +132,8 @@ def _params(part: Any, columns: tuple[str, ...]) -> list[Any]:
     return [_encode(getattr(part, c)) for c in columns]
 
 
-def _user_from(row: DictRow) -> UserRecord:
+def user_from(row: DictRow) -> UserRecord:
+    """A user record from a row of the user columns (``sql.USER_COLUMNS``)."""
     creds = row["credentials"]
     return UserRecord(
         user_id=row["user_id"],
@@ -169,6 +205,19 @@ def with_connect_timeout(url: str) -> dict[str, Any]:
     return {"connect_timeout": CONNECT_TIMEOUT}
 
 
+async def check_connection(conn: AsyncConnection[Any]) -> None:
+    """The pool's check of a connection it hands out, without a round trip when the
+    connection is quiet: a server that closed it (a restart, a failover's fast shutdown) has
+    written its termination notice or EOF on the socket, which makes it readable; only then
+    is the connection probed (``check_connection``: a round trip, which fails if it is gone).
+    A probe on every checkout doubled the statements of every store call."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 async def _configure(conn: AsyncConnection[Any]) -> None:
     # Timestamps come back in UTC, as the SQLite store returns them.
     await conn.execute("SET TIME ZONE 'UTC'")
@@ -184,6 +233,12 @@ class PostgresStore:
         self.url = url
         self._delivery_log = delivery_log
         self.schema_version = 0
+        self._acks: list[_Ack] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.group_commits = 0
+        """Statements (each its own transaction) that committed grouped acknowledgements."""
+        self.grouped_writes = 0
+        """Acknowledgements those statements committed."""
 
     @property
     def pool(self) -> AsyncConnectionPool[Conn]:
@@ -239,7 +294,7 @@ class PostgresStore:
             configure=_configure,
             # A connection the server closed (a restart) is replaced as it is handed out,
             # instead of failing the first statement of whoever gets it.
-            check=AsyncConnectionPool.check_connection,
+            check=check_connection,
             timeout=checkout_timeout,
             reconnect_timeout=RECONNECT_TIMEOUT,
             name="cronofy-avail-store",
@@ -259,26 +314,26 @@ class PostgresStore:
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} WHERE user_id = %s", (user_id,))
             row = await cur.fetchone()
-        return _user_from(row) if row else None
+        return user_from(row) if row else None
 
     async def get_user_by_callback_key(self, callback_key: str) -> UserRecord | None:
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} WHERE callback_key = %s", (callback_key,))
             row = await cur.fetchone()
-        return _user_from(row) if row else None
+        return user_from(row) if row else None
 
     async def list_users(self) -> list[UserRecord]:
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} ORDER BY user_id")
             rows = await cur.fetchall()
-        return [_user_from(r) for r in rows]
+        return [user_from(r) for r in rows]
 
     async def list_due_users(self, now: datetime) -> list[UserRecord]:
         """See ``Store.list_due_users``: one bitmap OR of the due indexes of the schema."""
         async with self.connection() as conn:
             cur = await conn.execute(f"{_SELECT_USER} {_DUE} ORDER BY user_id", (now,))
             rows = await cur.fetchall()
-        return [_user_from(r) for r in rows]
+        return [user_from(r) for r in rows]
 
     async def set_reconcile_due(self, dues: Mapping[str, datetime]) -> None:
         if not dues:
@@ -353,28 +408,31 @@ class PostgresStore:
         made again keeps its first time (see :func:`.store.claim_settles`)."""
         if not claims:
             return
-        rows = [(user_id, period_id, uid, claimed_at) for period_id, uid in claims.items()]
-        async with self.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                f"SELECT 1 FROM {SCHEMA}.users WHERE user_id = %s FOR SHARE",  # noqa: S608
-                (user_id,),
+        # One statement: the user's row locked (FOR SHARE) as the claims are written, none
+        # written for a user deleted meanwhile.
+        async with self.connection() as conn:
+            await conn.execute(
+                f"INSERT INTO {SCHEMA}.claims AS c (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
+                "SELECT u.user_id, n.period_id, n.event_uid, %s FROM (SELECT user_id FROM "
+                f"{SCHEMA}.users WHERE user_id = %s FOR SHARE) u CROSS JOIN "
+                "unnest(%s::text[], %s::text[]) AS n(period_id, event_uid) "
+                "ON CONFLICT (user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
+                "claimed_at = LEAST(c.claimed_at, excluded.claimed_at)",
+                (claimed_at, user_id, list(claims), list(claims.values())),
             )
-            if await cur.fetchone() is None:
-                return
-            async with conn.cursor() as c:
-                await c.executemany(
-                    f"INSERT INTO {SCHEMA}.claims (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT (user_id, period_id) "
-                    "DO UPDATE SET event_uid = excluded.event_uid, claimed_at = LEAST("
-                    f"{SCHEMA}.claims.claimed_at, excluded.claimed_at)",
-                    rows,
-                )
 
     # ------------------------------------------------------------------ the sync lock
 
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         """Take (or renew) the user's sync lock for ``ttl`` seconds of the database's clock;
-        shared by every process on this database. ``None`` when held, else the holder's id."""
+        shared by every process on this database. ``None`` when held, else the holder's id.
+
+        One statement in the common cases (free, renewed by its owner, or expired); only a
+        lock another holder's lease still covers is looked at further (is that holder dead?)."""
+        async with self.connection() as conn:
+            cur = await conn.execute(_TAKE_LOCK, (user_id, owner, ttl))
+            if await cur.fetchone() is not None:
+                return None
         async with self.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 f"INSERT INTO {SCHEMA}.sync_locks (user_id, owner, expires_at) "  # noqa: S608
@@ -430,23 +488,30 @@ class PostgresStore:
         :class:`.store.LockLost` and nothing changes)."""
         user = replace(user, counts=dict(user.counts))
         async with self.connection() as conn, conn.transaction():
+            current = None
             if lock_owner is not None:
+                # The user's row and the lock's row locked in one statement (the common case).
+                cur = await conn.execute(_SELECT_USER_HELD, (lock_owner, user.user_id))
+                current = await cur.fetchone()
+                if current is None:
+                    cur = await conn.execute(
+                        f"SELECT 1 FROM {SCHEMA}.sync_locks WHERE user_id = %s "  # noqa: S608
+                        "AND owner = %s AND expires_at > clock_timestamp() FOR UPDATE",
+                        (user.user_id, lock_owner),
+                    )
+                    if await cur.fetchone() is None:
+                        raise LockLost(f"the sync lock of {user.user_id} passed to another holder")
+            if current is None:
                 cur = await conn.execute(
-                    f"SELECT 1 FROM {SCHEMA}.sync_locks WHERE user_id = %s "  # noqa: S608
-                    "AND owner = %s AND expires_at > clock_timestamp() FOR UPDATE",
-                    (user.user_id, lock_owner),
+                    f"{_SELECT_USER} WHERE user_id = %s FOR UPDATE", (user.user_id,)
                 )
-                if await cur.fetchone() is None:
-                    raise LockLost(f"the sync lock of {user.user_id} passed to another holder")
-            cur = await conn.execute(
-                f"{_SELECT_USER} WHERE user_id = %s FOR UPDATE", (user.user_id,)
-            )
-            current = await cur.fetchone()
+                current = await cur.fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted
-            stored = _user_from(current)
+            stored = user_from(current)
             outcome, intent = commit_parts(user, stored, full=full, settle=settle)
-            async with conn.cursor() as c:
+            # The writes need no answer before the next: one pipelined round trip.
+            async with conn.pipeline(), conn.cursor() as c:
                 await c.execute(
                     _COMMIT_USER,
                     [
@@ -469,25 +534,19 @@ class PostgresStore:
                         ],
                     )
                 if changes.release:
+                    # ``claim_settles`` in SQL: one statement, not a read and a delete.
                     await c.execute(
-                        f"SELECT period_id, claimed_at FROM {SCHEMA}.claims "  # noqa: S608
-                        "WHERE user_id = %s AND period_id = ANY(%s)",
-                        (user.user_id, list(changes.release)),
+                        f"DELETE FROM {SCHEMA}.claims WHERE user_id = %s "  # noqa: S608
+                        "AND period_id = ANY(%s) AND (%s::timestamptz IS NULL "
+                        "OR claimed_at <= %s OR claimed_at >= %s)",
+                        (
+                            user.user_id,
+                            list(changes.release),
+                            release_claimed_before,
+                            release_claimed_before,
+                            started_at,
+                        ),
                     )
-                    settled = [
-                        (user.user_id, row["period_id"])
-                        for row in await c.fetchall()
-                        if claim_settles(
-                            row["claimed_at"],
-                            started_at=started_at,
-                            before=release_claimed_before,
-                        )
-                    ]
-                    if settled:
-                        await c.executemany(
-                            for_postgres(sql.DELETE_CLAIM),
-                            settled,
-                        )
             return stored.apply(outcome).apply(intent)
 
     async def record_intent(
@@ -510,6 +569,10 @@ class PostgresStore:
         """Called inside the transaction that recorded ``user``'s intent (a cluster process
         enqueues the sync there)."""
 
+    _job_queue: tuple[str, str] | None = None
+    """(queue, task) of the sync job an acknowledgement defers; ``None``: none (one process
+    syncs itself). Set by the cluster's store."""
+
     async def accept_delivery(
         self,
         delivery: Delivery,
@@ -518,29 +581,74 @@ class PostgresStore:
         changes_since: datetime | None,
         full: bool = False,
     ) -> tuple[int, str] | None:
-        """Find the user by ``callback_key``, log the delivery and record the intent, in one
-        transaction; ``None`` (and nothing written) when no user holds the key."""
-        async with self.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                f"SELECT user_id FROM {SCHEMA}.users WHERE callback_key = %s",  # noqa: S608
-                (callback_key,),
-            )
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            user_id = str(row["user_id"])
-            user = await record_intent_in(
-                conn,
-                user_id,
-                changes_since=changes_since,
-                full=full,
-                received_at=delivery.received_at,
-            )
-            if user is None:
-                return None
-            await self._after_intent(conn, user)
-            delivery_id = await self._insert_delivery(conn, replace(delivery, user_id=user_id))
+        """Find the user by ``callback_key``, log the delivery and record the intent (and, in a
+        cluster, defer the user's sync unless one waits), in one transaction shared with the
+        acknowledgements that arrive meanwhile (group commit: one statement and one commit
+        for all of them, ``accept_deliveries_v1``); ``None`` (and nothing written) when no
+        user holds the key. Returns once committed."""
+        done: asyncio.Future[tuple[int, str, bool] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._acks.append(_Ack(delivery, callback_key, changes_since, full, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_acks())
+        accepted = await done
+        if accepted is None:
+            return None
+        delivery_id, user_id, _ = accepted
         return delivery_id, user_id
+
+    async def _flush_acks(self) -> None:
+        """Commit the waiting acknowledgements, a group at a time, until none waits: those that
+        arrive while one group commits form the next."""
+        while self._acks:
+            group, self._acks = self._acks[:ACK_BATCH], self._acks[ACK_BATCH:]
+            try:
+                rows = await self._accept_group(group)
+            except BaseException as exc:  # nothing of the group committed
+                for ack in group:
+                    if not ack.done.done():
+                        ack.done.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            self.group_commits += 1
+            self.grouped_writes += len(rows)
+            found: dict[int, tuple[int, str, bool]] = {
+                int(r["ord"]): (int(r["delivery_id"]), str(r["user_id"]), bool(r["enqueued"]))
+                for r in rows
+            }
+            self._after_group(list(found.values()))
+            for i, ack in enumerate(group, start=1):
+                if not ack.done.done():
+                    ack.done.set_result(found.get(i))
+
+    def _after_group(self, accepted: list[tuple[int, str, bool]]) -> None:
+        """Called with each committed group's (delivery id, user, job deferred)."""
+
+    async def _accept_group(self, group: Sequence[_Ack]) -> list[DictRow]:
+        d = [a.delivery for a in group]
+        queue, task = self._job_queue or (None, None)
+        async with self.connection() as conn:
+            cur = await conn.execute(
+                _ACCEPT,
+                (
+                    [a.callback_key for a in group],
+                    [x.received_at for x in d],
+                    [a.changes_since for a in group],
+                    [a.full for a in group],
+                    [x.callback_key_hint for x in d],
+                    [Jsonb(x.headers) for x in d],
+                    [x.body for x in d],
+                    [x.verified for x in d],
+                    [x.outcome for x in d],
+                    [x.notification_type for x in d],
+                    self._delivery_log,
+                    queue,
+                    task,
+                ),
+            )
+            return await cur.fetchall()
 
     # ------------------------------------------------------------------ delivery log
 
@@ -618,6 +726,9 @@ class PostgresStore:
         return _delivery_from(row) if row else None
 
     async def close(self) -> None:
+        if self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(Exception):
+                await self._flusher  # the acknowledgements already taken commit first
         await self._pool.close()
 
 
@@ -634,12 +745,20 @@ async def _ensure_schema(conn: Conn, url: str) -> int:
         row = await cur.fetchone()
         if row is None:
             await conn.execute(POSTGRES.encode())
+            await conn.execute(POSTGRES_FUNCTIONS.encode())
             await conn.execute(
                 f"INSERT INTO {SCHEMA}.schema_version (version) VALUES (%s)",  # noqa: S608
                 (PG_SCHEMA_VERSION,),
             )
             return PG_SCHEMA_VERSION
         version = int(row["version"])
+        while version in PG_MIGRATIONS and version < PG_SCHEMA_VERSION:
+            await conn.execute(PG_MIGRATIONS[version].encode())
+            version += 1
+            await conn.execute(
+                f"UPDATE {SCHEMA}.schema_version SET version = %s",  # noqa: S608
+                (version,),
+            )
         if version != PG_SCHEMA_VERSION:
             raise StoreSchemaError(
                 f"{redact_db_url(url)} has schema version {version}; this cronofy_avail reads "
@@ -665,7 +784,7 @@ async def record_intent_in(
     row = await cur.fetchone()
     if row is None:
         return None
-    user = _user_from(row)
+    user = user_from(row)
     intent = merge_intent(
         user.intent(), changes_since=changes_since, full=full, received_at=received_at
     )

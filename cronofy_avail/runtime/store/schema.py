@@ -81,11 +81,13 @@ CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS
 CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = TRUE;
 """
 
-PG_SCHEMA_VERSION = 6
-"""PostgreSQL's (``schema_version`` table); above every version a development build wrote."""
+PG_SCHEMA_VERSION = 7
+"""PostgreSQL's (``schema_version`` table); above every version a development build wrote.
+7 added ``users.job_queued`` and the functions of :data:`POSTGRES_FUNCTIONS`; a version-6
+database is brought to 7 by :data:`PG_MIGRATIONS` (0.1.0 shipped 6)."""
 
-# The whole schema. No release has shipped an older one, so there are no migrations: a
-# database of another version is refused (``PostgresStore``).
+# The whole schema (then :data:`POSTGRES_FUNCTIONS`). A database of version 6 is migrated
+# (:data:`PG_MIGRATIONS`); one of another version is refused (``PostgresStore``).
 POSTGRES = f"""
 CREATE TABLE {PG_SCHEMA}.users (
     user_id TEXT PRIMARY KEY,
@@ -109,7 +111,8 @@ CREATE TABLE {PG_SCHEMA}.users (
     pending_gen BIGINT NOT NULL DEFAULT 0,
     pending_full_gen BIGINT NOT NULL DEFAULT 0,
     counts JSONB NOT NULL DEFAULT '{{}}',
-    reconcile_due_at TIMESTAMPTZ
+    reconcile_due_at TIMESTAMPTZ,
+    job_queued BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE TABLE {PG_SCHEMA}.periods (
     user_id TEXT NOT NULL REFERENCES {PG_SCHEMA}.users(user_id) ON DELETE CASCADE,
@@ -168,3 +171,177 @@ CREATE TABLE {PG_SCHEMA}.sync_runs (
 );
 CREATE INDEX sync_runs_user ON {PG_SCHEMA}.sync_runs (user_id, started_at);
 """
+
+_NOT_QUEUED_STATES = "'needs_reauth', 'disconnected'"
+
+POSTGRES_FUNCTIONS = f"""
+-- A cluster's acknowledgements, many at once in ONE statement and one commit (group commit):
+-- each ack (arrays, one element per ack in arrival order) folds a notification into its
+-- user's durable intent (``core.intents.merge_intent``, applied in order), logs the delivery
+-- and, when ``p_queue`` is given, defers the user's sync job unless one is already waiting.
+-- ``users.job_queued`` says one is (set here and by ``defer_sync_v1``, cleared by the worker
+-- as the job starts), so the common case under load writes no job at all; the insert itself
+-- skips a waiting job of the user (procrastinate's queueing lock) instead of failing on it:
+-- no ERROR is the normal path. Each inserted job fires procrastinate's NOTIFY trigger, so the
+-- workers wake, all in this one transaction. Users are locked in user_id order (no deadlock
+-- between receivers). Returns, per ack found: its position, user, delivery id, and whether a
+-- job was inserted for its user (on the first ack of that user only).
+CREATE OR REPLACE FUNCTION {PG_SCHEMA}.accept_deliveries_v1(
+    p_keys text[], p_received timestamptz[], p_since timestamptz[], p_full boolean[],
+    p_hints text[], p_headers jsonb[], p_bodies text[], p_verified boolean[],
+    p_outcomes text[], p_types text[], p_delivery_log bigint, p_queue text, p_task text
+)
+    RETURNS TABLE (ord integer, user_id text, delivery_id bigint, enqueued boolean)
+    LANGUAGE plpgsql
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_users text[];
+    v_enqueue text[];
+    v_inserted text[] := '{{}}';
+    v_max bigint;
+BEGIN
+    PERFORM 1 FROM {PG_SCHEMA}.users u WHERE u.callback_key = ANY(p_keys)
+        ORDER BY u.user_id FOR UPDATE;
+    WITH acks AS (
+        SELECT a.key, a.received, a.since, a.isfull,
+               row_number() OVER (PARTITION BY a.key ORDER BY a.ord) AS k
+        FROM unnest(p_keys, p_received, p_since, p_full)
+             WITH ORDINALITY AS a(key, received, since, isfull, ord)
+    ), per_user AS (
+        SELECT acks.key, count(*) AS n, min(acks.since) AS since, bool_or(acks.isfull) AS anyfull,
+               max(acks.received) AS last_at, max(acks.k) FILTER (WHERE acks.isfull) AS fullk
+        FROM acks GROUP BY acks.key
+    ), upd AS (
+        UPDATE {PG_SCHEMA}.users u SET
+            pending_since = LEAST(u.pending_since, g.since),
+            pending_full = u.pending_full OR g.anyfull,
+            pending_at = GREATEST(u.pending_at, g.last_at),
+            pending_gen = u.pending_gen + g.n,
+            pending_full_gen = CASE WHEN g.fullk IS NULL THEN u.pending_full_gen
+                                    ELSE u.pending_gen + g.fullk END,
+            job_queued = u.job_queued OR (
+                p_queue IS NOT NULL AND u.state NOT IN ({_NOT_QUEUED_STATES}))
+        FROM per_user g, {PG_SCHEMA}.users o
+        WHERE o.callback_key = g.key AND u.user_id = o.user_id
+        RETURNING u.user_id, (p_queue IS NOT NULL AND NOT o.job_queued
+                              AND u.state NOT IN ({_NOT_QUEUED_STATES})) AS enqueue
+    )
+    SELECT array_agg(upd.user_id), array_agg(upd.user_id) FILTER (WHERE upd.enqueue)
+    INTO v_users, v_enqueue FROM upd;
+    IF v_enqueue IS NOT NULL THEN
+        WITH ins AS (
+            INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock,
+                                            queueing_lock, args)
+            SELECT p_queue, p_task, 0, 'sync:' || e.uid, 'sync:' || e.uid,
+                   jsonb_build_object('user_id', e.uid, 'attempt', 0)
+            FROM unnest(v_enqueue) AS e(uid) ORDER BY e.uid
+            ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING
+            RETURNING procrastinate_jobs.queueing_lock
+        )
+        SELECT coalesce(array_agg(substr(ins.queueing_lock, 6)), '{{}}') INTO v_inserted FROM ins;
+    END IF;
+    RETURN QUERY
+    WITH acks AS MATERIALIZED (
+        SELECT a.ord::integer AS ord, u.user_id AS uid, a.received, a.hint, a.headers, a.body,
+               a.verified, a.outcome, a.ntype,
+               nextval(pg_get_serial_sequence('{PG_SCHEMA}.deliveries', 'delivery_id')) AS did,
+               row_number() OVER (PARTITION BY u.user_id ORDER BY a.ord) AS k
+        FROM unnest(p_keys, p_received, p_hints, p_headers, p_bodies, p_verified, p_outcomes,
+                    p_types)
+             WITH ORDINALITY AS a(key, received, hint, headers, body, verified, outcome, ntype,
+                                  ord)
+        JOIN {PG_SCHEMA}.users u ON u.callback_key = a.key
+        WHERE u.user_id = ANY(v_users)
+        ORDER BY a.ord
+    ), ins AS (
+        INSERT INTO {PG_SCHEMA}.deliveries (delivery_id, received_at, user_id,
+            callback_key_hint, headers, body, verified, outcome, notification_type)
+        SELECT acks.did, acks.received, acks.uid, acks.hint, acks.headers, acks.body,
+               acks.verified, acks.outcome, acks.ntype
+        FROM acks
+    )
+    SELECT acks.ord, acks.uid, acks.did, (acks.k = 1 AND acks.uid = ANY(v_inserted))
+    FROM acks ORDER BY acks.ord;
+    IF v_users IS NOT NULL THEN
+        -- Pruned now and then (when the ids cross a multiple of 32), not on every batch.
+        v_max := currval(pg_get_serial_sequence('{PG_SCHEMA}.deliveries', 'delivery_id'));
+        IF v_max % 32 < cardinality(p_keys) THEN
+            DELETE FROM {PG_SCHEMA}.deliveries d WHERE d.delivery_id <= v_max - p_delivery_log;
+        END IF;
+    END IF;
+END;
+$$;
+
+-- Defer one sync job of a user (a worker's retry or follow-up, the tick, a recorded intent):
+-- marks the user's job as queued and inserts the job unless one is already waiting (then
+-- FALSE, and nothing fails: no ERROR in the server's log).
+CREATE OR REPLACE FUNCTION {PG_SCHEMA}.defer_sync_v1(
+    p_user text, p_attempt integer, p_scheduled_at timestamptz, p_queue text, p_task text
+)
+    RETURNS boolean
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_id bigint;
+BEGIN
+    UPDATE {PG_SCHEMA}.users SET job_queued = TRUE WHERE user_id = p_user AND NOT job_queued;
+    INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock, queueing_lock,
+                                    args, scheduled_at)
+    VALUES (p_queue, p_task, 0, 'sync:' || p_user, 'sync:' || p_user,
+            jsonb_build_object('user_id', p_user, 'attempt', p_attempt), p_scheduled_at)
+    ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING
+    RETURNING id INTO v_id;
+    RETURN v_id IS NOT NULL;
+END;
+$$;
+
+-- The application-wide rate limit (``runtime.cluster.PostgresRateLimiter``), decided in one
+-- round trip under a transaction-scoped advisory lock per application, on the database's
+-- clock: the time at which a request may start is the latest of now, the newest start
+-- recorded, and, for each window, its ``limit``-th newest start plus its period and margin
+-- (a sliding-window log whose starts only move forward). With ``p_reserve`` that start is
+-- recorded (possibly in the future) and the caller waits until it; without, it is recorded
+-- only if it is now. Returns the seconds to wait (0: start now).
+CREATE OR REPLACE FUNCTION {PG_SCHEMA}.rate_grant_v1(
+    p_app text, p_limits integer[], p_periods float8[], p_margin float8, p_reserve boolean,
+    p_prune_before float8
+)
+    RETURNS float8
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_now float8;
+    v_at float8;
+    v_nth float8;
+    i integer;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext(p_app));
+    v_now := extract(epoch FROM clock_timestamp());
+    SELECT greatest(v_now, extract(epoch FROM max(g.at))) INTO v_at
+    FROM {PG_SCHEMA}.rate_grants g WHERE g.app = p_app;
+    FOR i IN 1 .. cardinality(p_limits) LOOP
+        SELECT extract(epoch FROM g.at) INTO v_nth FROM {PG_SCHEMA}.rate_grants g
+        WHERE g.app = p_app ORDER BY g.at DESC OFFSET p_limits[i] - 1 LIMIT 1;
+        IF v_nth IS NOT NULL THEN
+            v_at := greatest(v_at, v_nth + p_periods[i] + p_margin);
+        END IF;
+    END LOOP;
+    IF v_at > v_now AND NOT p_reserve THEN
+        RETURN v_at - v_now;
+    END IF;
+    INSERT INTO {PG_SCHEMA}.rate_grants (app, at) VALUES (p_app, to_timestamp(v_at));
+    IF p_prune_before IS NOT NULL THEN
+        DELETE FROM {PG_SCHEMA}.rate_grants g
+        WHERE g.app = p_app AND g.at < to_timestamp(v_now - p_prune_before);
+    END IF;
+    RETURN v_at - v_now;
+END;
+$$;
+"""  # noqa: S608 - only the fixed schema name is formatted in
+
+PG_MIGRATIONS: dict[int, str] = {
+    6: f"ALTER TABLE {PG_SCHEMA}.users ADD COLUMN IF NOT EXISTS job_queued BOOLEAN NOT NULL "
+    "DEFAULT FALSE;\n" + POSTGRES_FUNCTIONS,
+}
+"""The script that brings a database of version ``key`` to the next version."""
