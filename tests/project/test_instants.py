@@ -83,6 +83,7 @@ def test_the_summary_line_is_counted() -> None:
 CLOCK = re.compile(r"datetime\.now\(|date\.today\(|utcnow\(|time\.time\(|\btoday\b|\btomorrow\b")
 NOT_DATE_TOUCHING = {
     "tests/browser/test_wizard_browser.py": "slow; its JupyterLab runs at 08:00 today, always",
+    "tests/cli/test_serve_scale.py": "now only as the seeded users' watermarks, on any day",
     "tests/e2e/test_user_settings_and_errors.py": "'today'/'tomorrow' only in a usage message",
     "tests/notebook/test_models.py": "its 'today' is injected: a fixed day in 2031",
     "tests/notebook/test_kernel_idle.py": "one event a day ahead (a real kernel: slow to repeat)",
