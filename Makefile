@@ -59,7 +59,7 @@ docs: $(call installed,dev+notebook+postgres)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
 
 pytest: $(call installed,dev+notebook+postgres)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 
 # The tests that touch dates, again at a Sunday night, the daylight-saving changes, New Year's
 # Eve, a leap day and a year on (tests/support/instants.py; needs Debian's faketime).
