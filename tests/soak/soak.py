@@ -8,7 +8,7 @@ final reconcile, and no foreign period may have changed. Every output of every p
 scanned for the secrets in play.
 
 ``python -m tests.soak.soak --minutes 30`` (or ``make soak MINUTES=30``) runs a long one;
-the test suite runs a short one (``SOAK_MINUTES``, default 1.5).
+the test suite runs a short one (``SOAK_MINUTES``, default 1.0).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 async def test_soak_loses_nothing_and_touches_no_foreign_period(tmp_path: Path) -> None:
-    minutes = float(os.environ.get("SOAK_MINUTES", "1.5"))
+    minutes = float(os.environ.get("SOAK_MINUTES", "1.0"))
     seed = int(os.environ.get("SOAK_SEED", str(random.SystemRandom().randrange(1 << 30))))
     report = await run_soak(tmp_path, minutes, seed)
     print("\n".join(report.lines()))
@@ -31,7 +31,7 @@ async def test_cluster_soak_three_receivers_two_workers_one_postgresql(
 ) -> None:
     from .cluster import run_cluster_soak
 
-    minutes = float(os.environ.get("SOAK_MINUTES", "1.5"))
+    minutes = float(os.environ.get("SOAK_MINUTES", "1.0"))
     seed = int(os.environ.get("SOAK_SEED", str(random.SystemRandom().randrange(1 << 30))))
     report = await run_cluster_soak(tmp_path, minutes, seed, pg_url)
     print("\n".join(report.lines()))
