@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-DEFAULT_KEY_CACHE = 1024
+DEFAULT_KEY_CACHE = 100_000
 """Keys kept by default (``CRONOFY_AVAIL_KEY_CACHE``): about 130 bytes each."""
 
 

@@ -63,7 +63,7 @@ DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_SYNC_OVERLAP = 2.0
 MAX_SYNC_OVERLAP = 3600.0
 DEFAULT_DB_GIVE_UP = 300.0
-DEFAULT_KEY_CACHE = 1024
+DEFAULT_KEY_CACHE = 100_000
 """The same as ``webhook_server.keycache.DEFAULT_KEY_CACHE`` (not imported: no aiohttp here)."""
 
 _DASHBOARD = "the Cronofy developer dashboard (https://app.cronofy.com/oauth/applications)"
