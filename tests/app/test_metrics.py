@@ -29,7 +29,8 @@ from cronofy_avail.runtime.metrics import (
     ProcessMetrics,
 )
 from cronofy_avail.runtime.store import MemoryStore, SQLiteStore, Store, UserRecord
-from tests.support.commands import CLIENT_SECRET, at, closed_port, emulator, iso
+from tests.support.clock import iso
+from tests.support.commands import CLIENT_SECRET, at, closed_port, emulator, export_account
 from tests.support.dev_run import DevRun, start_command
 from tests.support.user_cli import UserShell
 from tests.support.wait import until
@@ -62,16 +63,7 @@ def shell(tmp_path: Path) -> UserShell:
 
 
 async def exported_for(emu: Emulator, shell: UserShell) -> None:
-    account = await emu.create_account(email="ops@example.com", tzid="Europe/London")
-    shell.exported.update(
-        {
-            "CRONOFY_API_BASE_URL": emu.base_url,
-            "CRONOFY_CLIENT_ID": emu.client_id,
-            "CRONOFY_CLIENT_SECRET": CLIENT_SECRET,
-            "CRONOFY_ACCESS_TOKEN": account.access_token,
-            "CRONOFY_REFRESH_TOKEN": account.refresh_token,
-        }
-    )
+    await export_account(emu, shell, "ops@example.com")
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cronofy_avail.emulator import Emulator
-from tests.support.commands import CLIENT_SECRET, closed_port, emulator
+from tests.support.commands import CLIENT_SECRET, closed_port, emulator, export_account
 from tests.support.user_cli import UserShell
 
 __all__ = ["emulator"]  # fixture used by name
@@ -23,16 +23,7 @@ def shell(tmp_path: Path) -> UserShell:
 
 
 async def exported_for(emu: Emulator, shell: UserShell) -> None:
-    account = await emu.create_account(email="new.user@example.com", tzid="Europe/London")
-    shell.exported.update(
-        {
-            "CRONOFY_API_BASE_URL": emu.base_url,
-            "CRONOFY_CLIENT_ID": emu.client_id,
-            "CRONOFY_CLIENT_SECRET": CLIENT_SECRET,
-            "CRONOFY_ACCESS_TOKEN": account.access_token,
-            "CRONOFY_REFRESH_TOKEN": account.refresh_token,
-        }
-    )
+    await export_account(emu, shell, "new.user@example.com")
 
 
 # --------------------------------------------------------------------------- settings

@@ -28,6 +28,8 @@ from cronofy_avail.core.planner import KnownPeriod
 from cronofy_avail.emulator import Emulator, EmulatorAccount
 from cronofy_avail.emulator.state import AccountRecord
 from cronofy_avail.runtime.store import SQLiteStore, UserRecord
+from tests.support.clock import iso
+from tests.support.user_cli import UserShell
 
 WAIT = 15.0
 """The bound of a wait on ``serve`` (never reached when things work)."""
@@ -51,10 +53,6 @@ test that runs across midnight still names the same days at its end as at its st
 
 def at(days: int, hour: int, minute: int = 0) -> datetime:
     return TODAY + timedelta(days=days, hours=hour, minutes=minute)
-
-
-def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -237,3 +235,18 @@ class Served:
     @property
     def text(self) -> str:
         return self.out.getvalue()
+
+
+async def export_account(emu: Emulator, shell: UserShell, email: str) -> None:
+    """A new account on ``emu``, exported in ``shell`` the way a user sets up: the API base
+    URL, the application's id and secret, the account's tokens (environment only)."""
+    account = await emu.create_account(email=email, tzid="Europe/London")
+    shell.exported.update(
+        {
+            "CRONOFY_API_BASE_URL": emu.base_url,
+            "CRONOFY_CLIENT_ID": emu.client_id,
+            "CRONOFY_CLIENT_SECRET": CLIENT_SECRET,
+            "CRONOFY_ACCESS_TOKEN": account.access_token,
+            "CRONOFY_REFRESH_TOKEN": account.refresh_token,
+        }
+    )

@@ -16,28 +16,17 @@ from cronofy_avail.runtime.coordinator import SyncCoordinator
 from cronofy_avail.runtime.progress import SyncProgress
 from cronofy_avail.runtime.store import MemoryStore, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncEngine
+from tests.support.clock import SetClock, iso
 
 PAGE = 10
 EVENTS = 60  # six pages of events; two batch calls (50 + 10), or 60 single calls
 NOW = datetime(2031, 3, 5, 9, 0, tzinfo=UTC)  # an injected clock: any day will do
 
 
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class World:
     emulator: Emulator
-    clock: Clock
+    clock: SetClock
     coordinator: SyncCoordinator
     store: MemoryStore
     calendar_id: str
@@ -64,7 +53,7 @@ class World:
 async def world(*, use_batch: bool = True) -> AsyncIterator[World]:
     """An emulator paging events by :data:`PAGE`, and a coordinator whose engine shares its
     fixed clock."""
-    clock = Clock(NOW)
+    clock = SetClock(NOW)
     async with Emulator(rate_limit_enabled=False, clock=clock, page_size=PAGE) as emu:
         account = await emu.create_account()
         store = MemoryStore()

@@ -19,25 +19,14 @@ from cronofy_avail.core.retry import parse_http_date
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.runtime.store import MemoryStore, StoredCredentials, UserRecord, UserState
 from cronofy_avail.runtime.sync import SyncEngine
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+from tests.support.clock import SetClock, iso
 
 
 @dataclass
 class World:
     emulator: Emulator
-    cronofy: Clock
-    ours: Clock
+    cronofy: SetClock
+    ours: SetClock
     engine: SyncEngine
     store: MemoryStore
     client: CronofyClient
@@ -77,8 +66,8 @@ async def world(
 ) -> AsyncIterator[World]:
     """An emulator on Cronofy's clock and an engine on ours, ``skew`` apart. Round trips take
     :data:`ROUND_TRIP` unless ``real_time``."""
-    cronofy = Clock(datetime(2026, 12, 2, 9, 0, 0, 400_000, tzinfo=UTC))
-    ours = Clock(cronofy.now + skew)
+    cronofy = SetClock(datetime(2026, 12, 2, 9, 0, 0, 400_000, tzinfo=UTC))
+    ours = SetClock(cronofy.now + skew)
     async with Emulator(rate_limit_enabled=False, clock=cronofy, page_size=10) as emu:
         account = await emu.create_account()
         store = MemoryStore()
