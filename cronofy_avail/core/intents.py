@@ -45,7 +45,12 @@ class Intent:
     pending_full: bool = False
     """A full reconcile was asked for."""
     pending_at: datetime | None = None
-    """When the latest notification was received (``None``: nothing pending)."""
+    """When the oldest notification no successful sync has covered was received (``None``:
+    nothing pending): set by the first notification, kept by the next ones, moved up to the
+    sync's new watermark when a sync covers part of the intent (so it may be a little early).
+    The operator's "oldest unsynced intent" is its minimum; and it changes only
+    when an intent begins or settles, so acknowledging one more notification for a user
+    already pending does not rewrite the indexes built on it."""
     pending_gen: int = 0
     """Bumped by every recorded intent; a sync settles the intent only if it is unchanged."""
     pending_full_gen: int = 0
@@ -69,14 +74,15 @@ def earliest(a: datetime | None, b: datetime | None) -> datetime | None:
 def merge_intent(
     intent: Intent, *, changes_since: datetime | None, full: bool, received_at: datetime
 ) -> Intent:
-    """Fold a new notification into the pending intent: the earliest point wins, and the
-    generation moves on (a sync that read the user before this cannot settle it)."""
+    """Fold a new notification into the pending intent: the earliest point and the earliest
+    arrival win, and the generation moves on (a sync that read the user before this cannot
+    settle it)."""
     gen = intent.pending_gen + 1
     last = intent.pending_at
     return Intent(
         pending_since=earliest(intent.pending_since, changes_since),
         pending_full=intent.pending_full or full,
-        pending_at=received_at if last is None else max(last, received_at),
+        pending_at=received_at if last is None else min(last, received_at),
         pending_gen=gen,
         pending_full_gen=gen if full else intent.pending_full_gen,
     )
@@ -96,7 +102,9 @@ def settle_intent(
     What stays pending is read from no earlier than the sync's new ``watermark``: everything
     before it was read by this sync, so a days-old ``changes_since`` folded into the intent
     does not make the follow-up read days back (or, past the incremental age limit, a second
-    full reconcile). ``pending_at`` keeps the follow-up due.
+    full reconcile). ``pending_at`` keeps the follow-up due, moved up to the watermark too:
+    what this sync did not cover was recorded after it read the user, so the oldest unsynced
+    notification is no older than that.
 
     The full-reconcile flag has its own generation: a full sync settles every request for one
     made before it read the user, even when incremental intents arrived meanwhile (those stay
@@ -105,8 +113,9 @@ def settle_intent(
     since, at = stored.pending_since, stored.pending_at
     if stored.pending_gen == seen_gen:
         since = at = None
-    elif since is not None and watermark is not None:
-        since = max(since, watermark)
+    elif watermark is not None:
+        since = None if since is None else max(since, watermark)
+        at = None if at is None else max(at, watermark)
     settles_full = full and stored.pending_full_gen <= seen_gen
     return replace(
         stored,

@@ -55,6 +55,10 @@ def rejects_entry(status: int) -> bool:
     return 400 <= status < 500 and status not in _NOT_ABOUT_THE_ENTRY
 
 
+_NOT_KEPT = frozenset({"plan", "pending_after"})
+"""What :meth:`SyncResult.as_dict` leaves out (the user's ``last_result`` keeps the rest)."""
+
+
 @dataclass(slots=True)
 class SyncResult:
     """The outcome of one sync, kept as the user's ``last_result`` (JSON-ready via ``as_dict``)."""
@@ -81,6 +85,9 @@ class SyncResult:
     busy: bool = False
     """Another process holds this user's sync lock: nothing was read or written."""
     plan: Plan | None = field(default=None, repr=False)
+    pending_after: bool | None = field(default=None, repr=False)
+    """Whether the user still had an intent pending when this sync committed (a notification
+    recorded while it ran); ``None`` when it committed nothing. Not part of ``as_dict``."""
 
     @property
     def retryable(self) -> bool:
@@ -89,7 +96,7 @@ class SyncResult:
     def as_dict(self) -> dict[str, Any]:
         # Field by field: ``asdict`` would deep-copy the plan (every action and every known
         # period of the user) only to drop it, which made a sync cost what the calendar holds.
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NOT_KEPT}
         for key in ("started_at", "finished_at", "since", "served_at"):
             value = data[key]
             data[key] = value.isoformat() if value is not None else None

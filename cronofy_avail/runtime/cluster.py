@@ -220,8 +220,8 @@ class ClusterStore(PostgresStore):
             self.folded += 1
 
     async def pending_intents(self) -> tuple[int, datetime | None]:
-        """Users with an unsettled intent, and the oldest of their newest notifications (the
-        operator's view; one indexed query)."""
+        """Users with an unsettled intent, and when the oldest notification no sync has
+        covered was received (the operator's view; one indexed query)."""
         async with self.connection() as conn:
             cur = await conn.execute(sql.for_postgres(sql.SELECT_PENDING))
             row = await cur.fetchone()
@@ -678,9 +678,15 @@ class ClusterWorker:
             return
         if not result.ok:
             return  # needs_reauth / failed: visible in the state, a person must act
-        fresh = await self.store.get_user(user_id)
-        # Intent recorded while the sync ran (its generation moved): one follow-up.
-        if fresh is not None and pending(fresh) and await enqueue_sync(self.app, user_id):
+        # Intent recorded while the sync ran (its generation moved): one follow-up. The commit
+        # said whether any was (one recorded after it finds the user's job not queued, and
+        # queues one itself).
+        if result.pending_after is None:
+            fresh = await self.store.get_user(user_id)
+            left = fresh is not None and pending(fresh)
+        else:
+            left = result.pending_after
+        if left and await enqueue_sync(self.app, user_id):
             self.stats.follow_ups += 1
 
     async def _tick(self, timestamp: int) -> None:

@@ -67,7 +67,8 @@ NOTIFICATION_TYPES = (
 @runtime_checkable
 class PendingSource(Protocol):
     """A store that can summarise its pending intents in one cheap (indexed) query: the users
-    with an intent no sync has settled yet, and the oldest of their newest notifications."""
+    with an intent no sync has settled yet, and when the oldest notification no sync has
+    covered was received."""
 
     async def pending_intents(self) -> tuple[int, datetime | None]: ...
 
@@ -225,7 +226,7 @@ class ProcessMetrics:
             out.family(
                 "oldest_pending_intent_age_seconds",
                 "gauge",
-                "Seconds since the least recently notified pending user's last notification "
+                "Seconds since the oldest notification no sync has covered was received "
                 "(0: nothing pending).",
                 [((), age)],
             )

@@ -503,13 +503,22 @@ class SyncEngine:
             )
             # Write-ahead: recorded as owned before Cronofy hears of it. If this fails nothing
             # is sent (the error propagates; the intent stays for the next sync).
+            # The claims are written only while the lock is held (one statement), so they
+            # stand for the check before applying too; without claims, the check is its own.
             claims = {a.period_id: a.event_uid for a in plan.upserts if a.period_id}
-            if plan.writes:
-                await self._still_held(user.user_id, owner)
             if claims:
-                await self.store.claim_periods(user.user_id, claims, claimed_at=self.clock())
+                await self.store.claim_periods(
+                    user.user_id, claims, claimed_at=self.clock(), lock_owner=owner
+                )
+            elif plan.writes:
+                await self._still_held(user.user_id, owner)
+            checked = True
 
             async def checkpoint() -> None:
+                nonlocal checked
+                if checked:  # the first, before any write: just done
+                    checked = False
+                    return
                 await self._still_held(user.user_id, owner)
 
             on_writes: OnWrites | None = (
@@ -566,7 +575,7 @@ class SyncEngine:
             rejected=result.rejected,
             **({"reconciles": 1} if do_full else {}),
         )
-        await self._commit(
+        committed = await self._commit(
             user,
             state,
             started_at=started,
@@ -574,6 +583,7 @@ class SyncEngine:
             release_claimed_before=started - self.in_flight,
             lock_owner=owner,
         )
+        result.pending_after = committed.intent().pending
         return result
 
     def next_watermark(self, served_at: datetime | None, started: datetime) -> datetime:

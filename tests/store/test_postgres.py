@@ -225,7 +225,8 @@ async def test_due_users_are_read_by_index(pg_url: str) -> None:
 
 
 async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: str) -> None:
-    """0.1.0 shipped version 6: opening one adds ``users.job_queued`` and the functions."""
+    """0.1.0 shipped version 6: opening one adds ``users.job_queued`` and the functions (7),
+    and the room for heap-only updates in the users' pages (8)."""
     import psycopg
 
     from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, SCHEMA
@@ -236,11 +237,18 @@ async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: st
         await conn.execute(
             f"DROP FUNCTION {SCHEMA}.accept_deliveries_v1, {SCHEMA}.defer_sync_v1, "  # noqa: S608
             f"{SCHEMA}.rate_grant_v1; ALTER TABLE {SCHEMA}.users DROP COLUMN job_queued; "
+            f"ALTER TABLE {SCHEMA}.users RESET (fillfactor); "
             f"UPDATE {SCHEMA}.schema_version SET version = 6"
         )
     store = await open_store(pg_url)
     try:
-        assert store.schema_version == PG_SCHEMA_VERSION == 7  # type: ignore[attr-defined]
+        assert store.schema_version == PG_SCHEMA_VERSION == 8  # type: ignore[attr-defined]
+        async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+            cur = await conn.execute(f"SELECT '{SCHEMA}.users'::regclass::oid")
+            row = await cur.fetchone()
+            assert row is not None
+            cur = await conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s", (row[0],))
+            assert await cur.fetchone() == (["fillfactor=80"],)
         await store.save_user(UserRecord("u1", calendar_id="cal"))
         user = await store.get_user("u1")
         assert user is not None
@@ -251,3 +259,46 @@ async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: st
         assert accepted is not None
     finally:
         await store.close()
+
+
+async def test_acks_for_a_user_already_pending_write_no_index_entry(pg_url: str) -> None:
+    """``pending_at`` keeps the oldest arrival, so an ack for a user already pending changes
+    only columns no index reads: PostgreSQL writes each new row version beside the old one
+    (a heap-only update) and no index entry. Counted in the acking transaction itself."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from cronofy_avail.runtime.store.postgres import _ACCEPT, SCHEMA
+
+    store = await open_store(pg_url)
+    try:
+        await store.save_user(UserRecord("u1", calendar_id="cal"))
+        user = await store.get_user("u1")
+        assert user is not None
+        delivery = Delivery(T0, None, "abcd…", {}, "b", True, "accepted", "change")
+        # The user becomes pending (on the store's own connection).
+        assert await store.accept_delivery(
+            delivery, callback_key=user.callback_key, changes_since=T0
+        )
+    finally:
+        await store.close()
+
+    def ack(at: datetime) -> list[object]:
+        return [
+            [user.callback_key], [at], [T0], [False], ["abcd…"], [Jsonb({})], ["b"], [True],
+            ["accepted"], ["change"], 100, None, None,
+        ]  # fmt: skip
+
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        for minutes in range(1, 6):
+            await conn.execute(_ACCEPT, ack(T0 + timedelta(minutes=minutes)))
+        cur = await conn.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+            "WHERE schemaname = %s AND relname = 'users'",
+            (SCHEMA,),
+        )
+        assert await cur.fetchone() == (5, 5)
+        cur = await conn.execute(
+            f"SELECT pending_at, pending_gen FROM {SCHEMA}.users"  # noqa: S608
+        )
+        assert await cur.fetchone() == (T0, 6)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
+from cronofy_avail.runtime.metrics import PendingSource
 from cronofy_avail.runtime.store import (
     SCHEMA_VERSION,
     Delivery,
@@ -191,7 +192,9 @@ async def test_what_stays_pending_after_a_sync_is_read_from_its_new_watermark(
     u.watermark = T0 - timedelta(seconds=2)  # the sync read everything up to here
     done = await store.commit_sync(u, NOTHING, started_at=T0, full=True)
     assert done.pending_since == T0 - timedelta(seconds=2)
-    assert done.pending_at == later  # the follow-up is still due
+    # The follow-up is still due: what the sync did not cover arrived after it read the
+    # user, so the oldest unsynced notification is dated no earlier than the watermark.
+    assert done.pending_at == T0 - timedelta(seconds=2)
     from cronofy_avail.runtime.sync import SyncEngine
 
     stored = await store.get_user("u1")
@@ -215,6 +218,52 @@ async def test_an_acknowledged_change_keeps_the_full_requests_generation(store: 
     done = await store.commit_sync(u, NOTHING, started_at=T0, full=True)
     assert not done.pending_full
     assert done.pending_at is not None  # the change still gets its sync
+
+
+async def test_an_ack_for_a_user_already_pending_keeps_its_oldest_arrival(store: Store) -> None:
+    """``pending_at`` is when the oldest notification no sync has covered arrived: the
+    operator's "oldest unsynced intent", and a value a busy user's acks leave alone."""
+    await store.save_user(user())
+    u = await store.get_user("u1")
+    assert u is not None
+    for minutes in (2, 0, 1):  # receivers may commit out of order
+        at = T0 + timedelta(minutes=minutes)
+        delivery = Delivery(at, None, "abcd…", {"X": "1"}, "body", True, "accepted", "change")
+        accepted = await store.accept_delivery(
+            delivery, callback_key=u.callback_key, changes_since=at
+        )
+        assert accepted is not None
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert (stored.pending_since, stored.pending_at, stored.pending_gen) == (T0, T0, 3)
+    if isinstance(store, PendingSource):
+        assert await store.pending_intents() == (1, T0)
+
+
+async def test_sqlite_ack_for_a_user_already_pending_sets_only_the_generation(
+    tmp_path: Path,
+) -> None:
+    """SQLite rewrites every index on a column an UPDATE sets, changed or not: the ack for a
+    user already pending sets the generation alone (no index on it), so at 10,000 users a
+    group of acks dirties one page per user, not four."""
+    store = await SQLiteStore.open(tmp_path / "s.db")
+    try:
+        await store.save_user(user())
+        u = await store.get_user("u1")
+        assert u is not None
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)
+        for minutes in (0, 1):
+            at = T0 + timedelta(minutes=minutes)
+            delivery = Delivery(at, None, "abcd…", {}, "body", True, "accepted", "change")
+            await store.accept_delivery(delivery, callback_key=u.callback_key, changes_since=T0)
+        store._db.set_trace_callback(None)
+        updates = [s for s in statements if s.startswith("UPDATE users")]
+        assert len(updates) == 2
+        assert "pending_at" in updates[0]  # the first ack starts the intent
+        assert updates[1].startswith("UPDATE users SET pending_gen = 2 WHERE")
+    finally:
+        await store.close()
 
 
 async def test_a_full_request_made_during_a_full_sync_stays(store: Store) -> None:
@@ -259,6 +308,23 @@ async def test_claims_are_recorded_ahead_and_released_by_commit(store: Store) ->
     assert await store.get_periods("u1") == {"a": period("a")}
     await store.delete_user("u1")
     assert await store.get_claims("u1") == {}
+
+
+async def test_claims_with_a_lock_owner_are_written_only_while_it_holds_the_lock(
+    store: Store,
+) -> None:
+    """A sync's claims check its lease in the same statement (the check before applying):
+    one that lost its lock records nothing and learns it there."""
+    await store.save_user(user())
+    with pytest.raises(LockLost):  # never held
+        await store.claim_periods("u1", {"p-a": "a"}, claimed_at=T0, lock_owner="host:1:a")
+    assert await store.acquire_lock("u1", "host:1:a", ttl=60) is None
+    await store.claim_periods("u1", {"p-a": "a"}, claimed_at=T0, lock_owner="host:1:a")
+    await store.release_lock("u1", "host:1:a")
+    assert await store.acquire_lock("u1", "host:1:b", ttl=60) is None
+    with pytest.raises(LockLost):  # held by another
+        await store.claim_periods("u1", {"p-b": "b"}, claimed_at=T0, lock_owner="host:1:a")
+    assert await store.get_claims("u1") == {"p-a": "a"}
 
 
 async def test_save_user_never_overwrites_the_intent_or_what_a_sync_recorded(

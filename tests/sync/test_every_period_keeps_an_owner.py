@@ -178,12 +178,17 @@ class ClaimFails(SQLiteStore):
     armed: bool = False
 
     async def claim_periods(
-        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+        self,
+        user_id: str,
+        claims: Mapping[str, str | None],
+        *,
+        claimed_at: datetime,
+        lock_owner: str | None = None,
     ) -> None:
         if self.armed:
             self.armed = False
             raise sqlite3.OperationalError("database is locked")
-        await super().claim_periods(user_id, claims, claimed_at=claimed_at)
+        await super().claim_periods(user_id, claims, claimed_at=claimed_at, lock_owner=lock_owner)
 
 
 async def test_a_store_error_inside_a_sync_is_retried_not_failed(tmp_path: Path) -> None:
@@ -225,10 +230,15 @@ class Stalls(SQLiteStore):
             await self.resume.wait()
 
     async def claim_periods(
-        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+        self,
+        user_id: str,
+        claims: Mapping[str, str | None],
+        *,
+        claimed_at: datetime,
+        lock_owner: str | None = None,
     ) -> None:
         await self._maybe_stall("claim_periods")
-        await super().claim_periods(user_id, claims, claimed_at=claimed_at)
+        await super().claim_periods(user_id, claims, claimed_at=claimed_at, lock_owner=lock_owner)
 
     async def commit_sync(
         self,
@@ -463,3 +473,31 @@ async def test_a_sync_lock_left_behind_by_an_unreachable_store_is_released_after
         assert result.ok
         assert not result.busy
         assert await pg.engine.release_stale_locks() == 0
+
+
+async def test_a_sync_says_whether_an_intent_was_left_pending_at_its_commit(
+    tmp_path: Path,
+) -> None:
+    """The cluster's follow-up reads the commit's answer instead of reading the user again:
+    a change notified while the sync ran is left pending, and the result says so."""
+    store = await Stalls.open(tmp_path / "state.db")
+    async with Playground.running(store=store, retry=FAST) as pg:
+        await pg.coordinator.stop()
+        pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(1, 9)), end=iso(at(1, 10))
+        )
+        quiet = await pg.coordinator.sync_now(pg.user_id, full=True)
+        assert quiet.ok
+        assert quiet.pending_after is False
+        pg.emulator.add_event(
+            pg.calendar_id, summary="Available", start=iso(at(2, 9)), end=iso(at(2, 10))
+        )
+        store.arm("claim_periods")
+        syncing = asyncio.create_task(pg.coordinator.sync_now(pg.user_id))
+        await store.stalled.wait()
+        await store.record_intent(pg.user_id, changes_since=None, received_at=NOW)
+        store.resume.set()
+        busy = await syncing
+        assert busy.ok
+        assert busy.pending_after is True
+        assert "pending_after" not in busy.as_dict()

@@ -62,7 +62,8 @@ class MemoryStore:
         return [self._copy(u) for u in sorted(self._users.values(), key=lambda u: u.user_id)]
 
     async def pending_intents(self) -> tuple[int, datetime | None]:
-        """Users with an unsettled intent, and the oldest of their newest notifications."""
+        """Users with an unsettled intent, and when the oldest notification no sync has
+        covered was received."""
         pending = [u for u in self._users.values() if u.intent().pending]
         times = [u.pending_at for u in pending if u.pending_at is not None]
         return len(pending), min(times, default=None)
@@ -119,8 +120,17 @@ class MemoryStore:
         return dict(self._claims.get(user_id, {}))
 
     async def claim_periods(
-        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+        self,
+        user_id: str,
+        claims: Mapping[str, str | None],
+        *,
+        claimed_at: datetime,
+        lock_owner: str | None = None,
     ) -> None:
+        if lock_owner is not None and not lock_held_by(
+            self._locks.get(user_id), lock_owner, time.time()
+        ):
+            raise LockLost(f"the sync lock of {user_id} is no longer held by {lock_owner}")
         if user_id in self._users:
             self._claims.setdefault(user_id, {}).update(claims)
             times = self._claimed_at.setdefault(user_id, {})

@@ -98,6 +98,22 @@ _TAKE_LOCK = (
     "expires_at = excluded.expires_at "
     "WHERE l.owner = excluded.owner OR l.expires_at <= clock_timestamp() RETURNING l.owner"
 )
+# Claims written ahead (``claim_periods``); with a lock owner (the second parameter) only
+# while it holds the user's sync lock, without one (NULL) whatever the lock.
+_CLAIM = (
+    f"WITH held AS (SELECT %s::text AS uid, %s::text AS owner), ok AS ("  # noqa: S608
+    "SELECT held.owner IS NULL OR EXISTS (SELECT 1 FROM "
+    f"{SCHEMA}.sync_locks l WHERE l.user_id = held.uid AND l.owner = held.owner "
+    "AND l.expires_at > clock_timestamp() FOR SHARE) AS held FROM held), ins AS ("
+    f"INSERT INTO {SCHEMA}.claims AS c (user_id, period_id, event_uid, claimed_at) "
+    "SELECT u.user_id, n.period_id, n.event_uid, %s FROM (SELECT user_id FROM "
+    f"{SCHEMA}.users WHERE user_id = %s FOR SHARE) u CROSS JOIN "
+    "unnest(%s::text[], %s::text[]) AS n(period_id, event_uid) "
+    "WHERE (SELECT ok.held FROM ok) "
+    "ON CONFLICT (user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
+    "claimed_at = LEAST(c.claimed_at, excluded.claimed_at)) "
+    "SELECT ok.held FROM ok"
+)
 # Many acknowledgements in one statement and one commit (``schema.POSTGRES_FUNCTIONS``).
 _ACCEPT = (
     f"SELECT ord, user_id, delivery_id, enqueued FROM {SCHEMA}.accept_deliveries_v1("  # noqa: S608
@@ -402,24 +418,36 @@ class PostgresStore:
         return {r["period_id"]: r["event_uid"] for r in rows}
 
     async def claim_periods(
-        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+        self,
+        user_id: str,
+        claims: Mapping[str, str | None],
+        *,
+        claimed_at: datetime,
+        lock_owner: str | None = None,
     ) -> None:
         """Record period ids as owned *before* they are sent (write-ahead), durably; a claim
-        made again keeps its first time (see :func:`.store.claim_settles`)."""
+        made again keeps its first time (see :func:`.store.claim_settles`). With
+        ``lock_owner``, only while that owner holds the user's sync lock (unexpired), in the
+        same statement; otherwise :class:`.store.LockLost` and nothing written."""
         if not claims:
             return
-        # One statement: the user's row locked (FOR SHARE) as the claims are written, none
-        # written for a user deleted meanwhile.
+        # One statement: the user's row (and the lock's) locked FOR SHARE as the claims are
+        # written, none written for a user deleted meanwhile, nor by a sync that lost its lock.
         async with self.connection() as conn:
-            await conn.execute(
-                f"INSERT INTO {SCHEMA}.claims AS c (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
-                "SELECT u.user_id, n.period_id, n.event_uid, %s FROM (SELECT user_id FROM "
-                f"{SCHEMA}.users WHERE user_id = %s FOR SHARE) u CROSS JOIN "
-                "unnest(%s::text[], %s::text[]) AS n(period_id, event_uid) "
-                "ON CONFLICT (user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
-                "claimed_at = LEAST(c.claimed_at, excluded.claimed_at)",
-                (claimed_at, user_id, list(claims), list(claims.values())),
+            cur = await conn.execute(
+                _CLAIM,
+                (
+                    user_id,
+                    lock_owner,
+                    claimed_at,
+                    user_id,
+                    list(claims),
+                    list(claims.values()),
+                ),
             )
+            row = await cur.fetchone()
+        if row is None or not row["held"]:
+            raise LockLost(f"the sync lock of {user_id} is no longer held by {lock_owner}")
 
     # ------------------------------------------------------------------ the sync lock
 

@@ -81,10 +81,18 @@ CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS
 CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = TRUE;
 """
 
-PG_SCHEMA_VERSION = 7
+PG_SCHEMA_VERSION = 8
 """PostgreSQL's (``schema_version`` table); above every version a development build wrote.
-7 added ``users.job_queued`` and the functions of :data:`POSTGRES_FUNCTIONS`; a version-6
-database is brought to 7 by :data:`PG_MIGRATIONS` (0.1.0 shipped 6)."""
+7 added ``users.job_queued`` and the functions of :data:`POSTGRES_FUNCTIONS`; 8 keeps room
+in the users' pages and keeps ``pending_at`` the oldest arrival (see ``_USERS_FILLFACTOR``).
+A database of version 6 or 7 is brought to 8 by :data:`PG_MIGRATIONS` (0.1.0 shipped 6)."""
+
+_USERS_FILLFACTOR = 80
+"""Room left in each page of ``users`` for the new version of a row. An acknowledgement for a
+user already pending changes only columns no index reads (the generation; ``pending_at`` is
+the oldest arrival and stays put), so PostgreSQL can write the row's new version in the same
+page without touching any index (a heap-only tuple), if the page has room: at the default
+(100) a freshly written page has none."""
 
 # The whole schema (then :data:`POSTGRES_FUNCTIONS`). A database of version 6 is migrated
 # (:data:`PG_MIGRATIONS`); one of another version is refused (``PostgresStore``).
@@ -113,7 +121,7 @@ CREATE TABLE {PG_SCHEMA}.users (
     counts JSONB NOT NULL DEFAULT '{{}}',
     reconcile_due_at TIMESTAMPTZ,
     job_queued BOOLEAN NOT NULL DEFAULT FALSE
-);
+) WITH (fillfactor = {_USERS_FILLFACTOR});
 CREATE TABLE {PG_SCHEMA}.periods (
     user_id TEXT NOT NULL REFERENCES {PG_SCHEMA}.users(user_id) ON DELETE CASCADE,
     event_uid TEXT NOT NULL,
@@ -210,13 +218,13 @@ BEGIN
              WITH ORDINALITY AS a(key, received, since, isfull, ord)
     ), per_user AS (
         SELECT acks.key, count(*) AS n, min(acks.since) AS since, bool_or(acks.isfull) AS anyfull,
-               max(acks.received) AS last_at, max(acks.k) FILTER (WHERE acks.isfull) AS fullk
+               min(acks.received) AS first_at, max(acks.k) FILTER (WHERE acks.isfull) AS fullk
         FROM acks GROUP BY acks.key
     ), upd AS (
         UPDATE {PG_SCHEMA}.users u SET
             pending_since = LEAST(u.pending_since, g.since),
             pending_full = u.pending_full OR g.anyfull,
-            pending_at = GREATEST(u.pending_at, g.last_at),
+            pending_at = LEAST(u.pending_at, g.first_at),
             pending_gen = u.pending_gen + g.n,
             pending_full_gen = CASE WHEN g.fullk IS NULL THEN u.pending_full_gen
                                     ELSE u.pending_gen + g.fullk END,
@@ -343,5 +351,8 @@ $$;
 PG_MIGRATIONS: dict[int, str] = {
     6: f"ALTER TABLE {PG_SCHEMA}.users ADD COLUMN IF NOT EXISTS job_queued BOOLEAN NOT NULL "
     "DEFAULT FALSE;\n" + POSTGRES_FUNCTIONS,
+    # Pages written from now on keep the room (existing ones get it as rows move).
+    7: f"ALTER TABLE {PG_SCHEMA}.users SET (fillfactor = {_USERS_FILLFACTOR});\n"
+    + POSTGRES_FUNCTIONS,
 }
 """The script that brings a database of version ``key`` to the next version."""

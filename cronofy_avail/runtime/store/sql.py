@@ -46,6 +46,15 @@ SAVE_USER = (
 )
 COMMIT_USER = f"UPDATE users SET {_set(COMMIT_COLUMNS)} WHERE user_id = ?"  # noqa: S608
 WRITE_INTENT = f"UPDATE users SET {_set(INTENT_FIELDS)} WHERE user_id = ?"  # noqa: S608
+
+
+def write_intent_changes(columns: tuple[str, ...]) -> str:
+    """An intent's UPDATE setting only ``columns`` (SQLite rewrites every index on a column
+    that is SET, changed or not: an ack for a user already pending sets the generation alone
+    and touches no index)."""
+    return f"UPDATE users SET {_set(columns)} WHERE user_id = ?"  # noqa: S608
+
+
 SET_RECONCILE_DUE = (
     "UPDATE users SET reconcile_due_at = ? WHERE user_id = ? "
     "AND (reconcile_due_at IS NULL OR reconcile_due_at < ?)"
@@ -82,7 +91,7 @@ DUE_REASONS = (
     "pending_full = TRUE",
 )
 # The operator's view (``pending_intents``): how many users have an unsettled intent, and the
-# oldest of their newest notifications; answered from the pending indexes.
+# oldest notification no sync has covered; answered from the pending indexes.
 SELECT_PENDING = (
     "SELECT count(*) AS users, min(pending_at) AS oldest FROM users "
     "WHERE pending_at IS NOT NULL OR pending_since IS NOT NULL OR pending_full = TRUE"

@@ -88,6 +88,14 @@ def _decode(name: str, value: Any) -> Any:
     return value
 
 
+def _write_intent(db: sqlite3.Connection, user_id: str, stored: Intent, intent: Intent) -> None:
+    """Write ``intent`` over ``stored``, setting only the columns that change (see
+    :func:`sql.write_intent_changes`)."""
+    changed = tuple(c for c in INTENT_FIELDS if getattr(stored, c) != getattr(intent, c))
+    if changed:
+        db.execute(sql.write_intent_changes(changed), [*_params(intent, changed), user_id])
+
+
 def _user_from(row: sqlite3.Row) -> UserRecord:
     return UserRecord(**{c: _decode(c, row[c]) for c in sql.USER_COLUMNS})
 
@@ -310,8 +318,8 @@ class SQLiteStore:
         return await self._run(q)
 
     async def pending_intents(self) -> tuple[int, datetime | None]:
-        """Users with an unsettled intent, and the oldest of their newest notifications (the
-        operator's view; one indexed query)."""
+        """Users with an unsettled intent, and when the oldest notification no sync has
+        covered was received (the operator's view; one indexed query)."""
 
         def q() -> tuple[int, datetime | None]:
             row = self._db.execute(sql.SELECT_PENDING).fetchone()
@@ -412,14 +420,23 @@ class SQLiteStore:
         return await self._run(q)
 
     async def claim_periods(
-        self, user_id: str, claims: Mapping[str, str | None], *, claimed_at: datetime
+        self,
+        user_id: str,
+        claims: Mapping[str, str | None],
+        *,
+        claimed_at: datetime,
+        lock_owner: str | None = None,
     ) -> None:
         """Record period ids as owned *before* they are sent (write-ahead), durably, with the
-        time of the claim (a re-claim keeps the oldest: that write may still be in flight)."""
+        time of the claim (a re-claim keeps the oldest: that write may still be in flight).
+        With ``lock_owner``, only while that owner holds the user's sync lock (unexpired),
+        checked in the same transaction; otherwise :class:`LockLost` and nothing written."""
         when = claimed_at.timestamp()
         rows = [(user_id, period_id, uid, when) for period_id, uid in claims.items()]
 
         def q(db: sqlite3.Connection) -> None:
+            if lock_owner is not None:
+                self._check_lock(db, user_id, lock_owner)
             if db.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
                 db.executemany(
                     "INSERT INTO claims (user_id, period_id, event_uid, claimed_at) "
@@ -430,6 +447,16 @@ class SQLiteStore:
                 )
 
         await self._run(self._tx(q))
+
+    @staticmethod
+    def _check_lock(db: sqlite3.Connection, user_id: str, owner: str) -> None:
+        """Raise :class:`LockLost` unless ``owner`` holds the user's sync lock (unexpired)."""
+        row = db.execute(
+            "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        holder = (str(row["owner"]), float(row["expires_at"])) if row else None
+        if not lock_held_by(holder, owner, time.time()):
+            raise LockLost(f"the sync lock of {user_id} is no longer held by {owner}")
 
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         """Take (or renew) the user's sync lock for ``ttl`` seconds; shared by every process
@@ -493,14 +520,7 @@ class SQLiteStore:
 
         def q(db: sqlite3.Connection) -> UserRecord:
             if lock_owner is not None:
-                row = db.execute(
-                    "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user.user_id,)
-                ).fetchone()
-                holder = (str(row["owner"]), float(row["expires_at"])) if row else None
-                if not lock_held_by(holder, lock_owner, time.time()):
-                    raise LockLost(
-                        f"the sync lock of {user.user_id} is no longer held by {lock_owner}"
-                    )
+                self._check_lock(db, user.user_id, lock_owner)
             current = db.execute(sql.SELECT_USER_BY_ID, (user.user_id,)).fetchone()
             if current is None:
                 return user  # deleted while the sync ran (teardown): it stays deleted
@@ -555,7 +575,7 @@ class SQLiteStore:
             intent = merge_intent(
                 user.intent(), changes_since=changes_since, full=full, received_at=received_at
             )
-            db.execute(sql.WRITE_INTENT, [*_params(intent, INTENT_FIELDS), user_id])
+            _write_intent(db, user_id, user.intent(), intent)
             return user.apply(intent)
 
         return await self._grouped(q)
@@ -600,19 +620,20 @@ class SQLiteStore:
             if row is None:
                 return None
             user_id = str(row["user_id"])
+            stored = Intent(
+                pending_since=_dt(row["pending_since"]),
+                pending_full=bool(row["pending_full"]),
+                pending_at=_dt(row["pending_at"]),
+                pending_gen=int(row["pending_gen"]),
+                pending_full_gen=int(row["pending_full_gen"]),
+            )
             intent = merge_intent(
-                Intent(
-                    pending_since=_dt(row["pending_since"]),
-                    pending_full=bool(row["pending_full"]),
-                    pending_at=_dt(row["pending_at"]),
-                    pending_gen=int(row["pending_gen"]),
-                    pending_full_gen=int(row["pending_full_gen"]),
-                ),
+                stored,
                 changes_since=changes_since,
                 full=full,
                 received_at=delivery.received_at,
             )
-            db.execute(sql.WRITE_INTENT, [*_params(intent, INTENT_FIELDS), user_id])
+            _write_intent(db, user_id, stored, intent)
             logged = replace(delivery, user_id=user_id)
             return self._insert_delivery(db, logged), user_id
 
