@@ -116,6 +116,12 @@ def pending(user: UserRecord) -> bool:
     return user.pending_since is not None or user.pending_full or user.pending_at is not None
 
 
+async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Procrastinate's queries are single statements (function calls): on a connection in a
+    transaction, each would cost three round trips (``BEGIN``, the query, ``COMMIT``)."""
+    await conn.set_autocommit(True)
+
+
 def new_app(url: str) -> procrastinate.App:
     """A procrastinate app on ``url`` with the toolkit's tasks *names* known (receivers defer
     by name; workers register the bodies with :class:`ClusterWorker`)."""
@@ -127,6 +133,7 @@ def new_app(url: str) -> procrastinate.App:
             timeout=CHECKOUT_TIMEOUT,
             reconnect_timeout=RECONNECT_TIMEOUT,
             kwargs=with_connect_timeout(url),
+            configure=_autocommit,
             name="cronofy-avail-queue",
         )
     )

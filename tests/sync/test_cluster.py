@@ -8,6 +8,7 @@ import asyncio
 import io
 from pathlib import Path
 
+import procrastinate
 import pytest
 
 from cronofy_avail.app.settings import Settings
@@ -425,3 +426,23 @@ async def test_the_tick_records_the_reconcile_once_and_resumes_pending_users(
     finally:
         await store.close()
         await second_store.close()
+
+
+async def test_the_queues_statements_commit_alone_without_begin_and_commit(pg_url: str) -> None:
+    """Procrastinate's queries are single statements; its pool hands out connections in
+    autocommit, so fetching or finishing a job is one round trip, not three."""
+    store = await ClusterStore.open_cluster(pg_url)
+    try:
+        assert store.app is not None
+        connector = store.app.connector
+        assert isinstance(connector, procrastinate.PsycopgConnector)
+        async with connector.pool.connection() as conn:
+            assert conn.autocommit
+        manager = store.app.job_manager
+        worker = await manager.register_worker()
+        assert await enqueue_sync(store.app, "u1")
+        job = await manager.fetch_job([QUEUE], worker)
+        assert job is not None
+        assert job.lock == lock_key("u1")
+    finally:
+        await store.close()
