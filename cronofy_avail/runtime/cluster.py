@@ -72,6 +72,7 @@ from cronofy_avail.runtime.store.postgres import (
     user_from,
     with_connect_timeout,
 )
+from cronofy_avail.runtime.store.schema import BATCH_NOTIFY, QUEUE_NOTIFY_GUARD
 from cronofy_avail.runtime.store.sql import USER_COLUMNS
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
@@ -139,15 +140,26 @@ def new_app(url: str) -> procrastinate.App:
     )
 
 
+_GUARDED = (
+    "SELECT coalesce(bool_and(p.prosrc LIKE %s), FALSE) AS ok FROM pg_proc p "
+    "WHERE p.proname = 'procrastinate_notify_queue_job_inserted_v1'"
+)
+
+
 async def ensure_queue_schema(app: procrastinate.App, store: PostgresStore) -> None:
-    """Apply procrastinate's schema once (under an advisory lock) if it is not there yet."""
+    """Apply procrastinate's schema once (under an advisory lock) if it is not there yet,
+    and the batch guard of its job-insert trigger (:data:`schema.QUEUE_NOTIFY_GUARD`) if that
+    is not there yet."""
     async with store.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS ok")
         row = await cur.fetchone()
-        if row is not None and row["ok"]:
-            return
-        await conn.execute(app.schema_manager.get_schema().encode())
+        if row is None or not row["ok"]:
+            await conn.execute(app.schema_manager.get_schema().encode())
+        cur = await conn.execute(_GUARDED, (f"%{BATCH_NOTIFY}%",))
+        row = await cur.fetchone()
+        if row is None or not row["ok"]:
+            await conn.execute(QUEUE_NOTIFY_GUARD.encode())
 
 
 _DEFER = f"SELECT {SCHEMA}.defer_sync_v1(%s, %s, %s, %s, %s) AS deferred"

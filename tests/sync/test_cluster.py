@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import procrastinate
@@ -42,6 +44,9 @@ async def pg_cli(
     runner = await make_cli(emulator, tmp_path)  # type: ignore[arg-type]
     runner.environ["CRONOFY_AVAIL_DB"] = pg_url
     return runner
+
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 async def pg_user(url: str, user_id: str = "default") -> UserRecord | None:
@@ -444,5 +449,62 @@ async def test_the_queues_statements_commit_alone_without_begin_and_commit(pg_ur
         job = await manager.fetch_job([QUEUE], worker)
         assert job is not None
         assert job.lock == lock_key("u1")
+    finally:
+        await store.close()
+
+
+async def test_a_batch_of_acks_that_creates_jobs_notifies_once_per_channel(pg_url: str) -> None:
+    """Procrastinate's trigger notifies both of its channels for every new job; a batch of
+    acknowledgements (one statement) sends one notification per channel for all its jobs,
+    and every other insert (a retry, the tick) still notifies by itself."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    from cronofy_avail.runtime.store.postgres import _ACCEPT
+
+    channels = (f"procrastinate_queue_v1#{QUEUE}", "procrastinate_any_queue_v1")
+    store = await ClusterStore.open_cluster(pg_url)
+    try:
+        keys = []
+        for i in range(5):
+            await store.save_user(UserRecord(f"u{i}", calendar_id="cal"))
+            user = await store.get_user(f"u{i}")
+            assert user is not None
+            keys.append(user.callback_key)
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as listener:
+            for channel in channels:
+                await listener.execute(f'LISTEN "{channel}"')
+
+            async def heard() -> list[tuple[str, str]]:
+                """Notifications until the marker this sends after them (commit order)."""
+                await store_notify("end")
+                got: list[tuple[str, str]] = []
+                async for note in listener.notifies(timeout=30):
+                    if note.payload == "end":
+                        return got
+                    got.append((note.channel, json.loads(note.payload)["type"]))
+                raise AssertionError(f"the marker never came; heard {got}")
+
+            async def store_notify(payload: str) -> None:
+                async with store.connection() as conn:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (channels[0], payload))
+
+            n = len(keys)
+            async with store.connection() as conn:
+                cur = await conn.execute(
+                    _ACCEPT,
+                    [
+                        keys, [T0] * n, [T0] * n, [False] * n, ["abcd…"] * n, [Jsonb({})] * n,
+                        ["b"] * n, [True] * n, ["accepted"] * n, ["change"] * n, 100, QUEUE,
+                        SYNC_TASK,
+                    ],
+                )  # fmt: skip
+                rows = await cur.fetchall()
+            assert sum(bool(r["enqueued"]) for r in rows) == 5  # five jobs ...
+            assert sorted(await heard()) == sorted((c, "job_inserted") for c in channels)
+            await store.save_user(UserRecord("u9", calendar_id="cal"))
+            assert store.app is not None
+            assert await enqueue_sync(store.app, "u9")  # ... and one outside a batch
+            assert sorted(await heard()) == sorted((c, "job_inserted") for c in channels)
     finally:
         await store.close()

@@ -182,6 +182,34 @@ CREATE INDEX sync_runs_user ON {PG_SCHEMA}.sync_runs (user_id, started_at);
 
 _NOT_QUEUED_STATES = "'needs_reauth', 'disconnected'"
 
+BATCH_NOTIFY = "cronofy_avail.batch_notify"
+"""A transaction-local setting: while ``on``, procrastinate's job-insert trigger sends no
+notification (:data:`QUEUE_NOTIFY_GUARD`); ``accept_deliveries_v1`` sends one per batch."""
+
+QUEUE_NOTIFY_GUARD = f"""
+-- Procrastinate's trigger function for a new job (its schema, version 1) notifies both of its
+-- channels per job: a batch of 500 new jobs was 1,000 notifications, each queued at commit
+-- and parsed by every listening worker. This is its body with one guard in front: while the
+-- transaction-local {BATCH_NOTIFY} is 'on' (accept_deliveries_v1, around its one insert),
+-- the caller notifies once for the batch instead. Every other insert notifies as before.
+CREATE OR REPLACE FUNCTION procrastinate_notify_queue_job_inserted_v1()
+    RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    payload TEXT;
+BEGIN
+    IF current_setting('{BATCH_NOTIFY}', true) = 'on' THEN
+        RETURN NEW;
+    END IF;
+    SELECT json_build_object('type', 'job_inserted', 'job_id', NEW.id)::text INTO payload;
+    PERFORM pg_notify('procrastinate_queue_v1#' || NEW.queue_name, payload);
+    PERFORM pg_notify('procrastinate_any_queue_v1', payload);
+    RETURN NEW;
+END;
+$$;
+"""
+
 POSTGRES_FUNCTIONS = f"""
 -- A cluster's acknowledgements, many at once in ONE statement and one commit (group commit):
 -- each ack (arrays, one element per ack in arrival order) folds a notification into its
@@ -190,10 +218,11 @@ POSTGRES_FUNCTIONS = f"""
 -- ``users.job_queued`` says one is (set here and by ``defer_sync_v1``, cleared by the worker
 -- as the job starts), so the common case under load writes no job at all; the insert itself
 -- skips a waiting job of the user (procrastinate's queueing lock) instead of failing on it:
--- no ERROR is the normal path. Each inserted job fires procrastinate's NOTIFY trigger, so the
--- workers wake, all in this one transaction. Users are locked in user_id order (no deadlock
--- between receivers). Returns, per ack found: its position, user, delivery id, and whether a
--- job was inserted for its user (on the first ack of that user only).
+-- no ERROR is the normal path. The workers are woken by one notification per channel for
+-- the whole batch (not procrastinate's trigger, two per job), in this one transaction. Users
+-- are locked in user_id order (no deadlock between receivers). Returns, per ack found: its
+-- position, user, delivery id, and whether a job was inserted for its user (on the first ack
+-- of that user only).
 CREATE OR REPLACE FUNCTION {PG_SCHEMA}.accept_deliveries_v1(
     p_keys text[], p_received timestamptz[], p_since timestamptz[], p_full boolean[],
     p_hints text[], p_headers jsonb[], p_bodies text[], p_verified boolean[],
@@ -208,6 +237,8 @@ DECLARE
     v_enqueue text[];
     v_inserted text[] := '{{}}';
     v_max bigint;
+    v_job bigint;
+    v_payload text;
 BEGIN
     PERFORM 1 FROM {PG_SCHEMA}.users u WHERE u.callback_key = ANY(p_keys)
         ORDER BY u.user_id FOR UPDATE;
@@ -238,6 +269,9 @@ BEGIN
     SELECT array_agg(upd.user_id), array_agg(upd.user_id) FILTER (WHERE upd.enqueue)
     INTO v_users, v_enqueue FROM upd;
     IF v_enqueue IS NOT NULL THEN
+        -- The jobs' insert trigger stays quiet (see QUEUE_NOTIFY_GUARD): one notification per
+        -- channel for the whole batch, sent below, wakes the workers as well as one per job.
+        PERFORM set_config('{BATCH_NOTIFY}', 'on', true);
         WITH ins AS (
             INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock,
                                             queueing_lock, args)
@@ -245,9 +279,16 @@ BEGIN
                    jsonb_build_object('user_id', e.uid, 'attempt', 0)
             FROM unnest(v_enqueue) AS e(uid) ORDER BY e.uid
             ON CONFLICT (queueing_lock) WHERE status = 'todo' DO NOTHING
-            RETURNING procrastinate_jobs.queueing_lock
+            RETURNING procrastinate_jobs.queueing_lock, procrastinate_jobs.id
         )
-        SELECT coalesce(array_agg(substr(ins.queueing_lock, 6)), '{{}}') INTO v_inserted FROM ins;
+        SELECT coalesce(array_agg(substr(ins.queueing_lock, 6)), '{{}}'), max(ins.id)
+        INTO v_inserted, v_job FROM ins;
+        PERFORM set_config('{BATCH_NOTIFY}', '', true);
+        IF v_job IS NOT NULL THEN
+            v_payload := json_build_object('type', 'job_inserted', 'job_id', v_job)::text;
+            PERFORM pg_notify('procrastinate_queue_v1#' || p_queue, v_payload);
+            PERFORM pg_notify('procrastinate_any_queue_v1', v_payload);
+        END IF;
     END IF;
     RETURN QUERY
     WITH acks AS MATERIALIZED (
