@@ -235,7 +235,7 @@ async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: st
     await store.close()
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
         await conn.execute(
-            f"DROP FUNCTION {SCHEMA}.accept_deliveries_v1, {SCHEMA}.defer_sync_v1, "  # noqa: S608
+            f"DROP FUNCTION {SCHEMA}.accept_deliveries_v2, {SCHEMA}.defer_sync_v1, "  # noqa: S608
             f"{SCHEMA}.rate_grant_v1; ALTER TABLE {SCHEMA}.users DROP COLUMN job_queued; "
             f"ALTER TABLE {SCHEMA}.users RESET (fillfactor); "
             f"UPDATE {SCHEMA}.schema_version SET version = 6"
@@ -266,9 +266,8 @@ async def test_acks_for_a_user_already_pending_write_no_index_entry(pg_url: str)
     only columns no index reads: PostgreSQL writes each new row version beside the old one
     (a heap-only update) and no index entry. Counted in the acking transaction itself."""
     import psycopg
-    from psycopg.types.json import Jsonb
 
-    from cronofy_avail.runtime.store.postgres import _ACCEPT, SCHEMA
+    from cronofy_avail.runtime.store.postgres import _ACCEPT, SCHEMA, acks_document
 
     store = await open_store(pg_url)
     try:
@@ -284,10 +283,8 @@ async def test_acks_for_a_user_already_pending_write_no_index_entry(pg_url: str)
         await store.close()
 
     def ack(at: datetime) -> list[object]:
-        return [
-            [user.callback_key], [at], [T0], [False], ["abcd…"], [Jsonb({})], ["b"], [True],
-            ["accepted"], ["change"], 100, None, None,
-        ]  # fmt: skip
+        delivery = Delivery(at, None, "abcd…", {}, "b", True, "accepted", "change")
+        return [acks_document([(delivery, user.callback_key, T0, False)]), 100, None, None]
 
     async with await psycopg.AsyncConnection.connect(pg_url) as conn:
         for minutes in range(1, 6):

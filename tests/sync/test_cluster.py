@@ -458,9 +458,8 @@ async def test_a_batch_of_acks_that_creates_jobs_notifies_once_per_channel(pg_ur
     acknowledgements (one statement) sends one notification per channel for all its jobs,
     and every other insert (a retry, the tick) still notifies by itself."""
     import psycopg
-    from psycopg.types.json import Jsonb
 
-    from cronofy_avail.runtime.store.postgres import _ACCEPT
+    from cronofy_avail.runtime.store.postgres import _ACCEPT, acks_document
 
     channels = (f"procrastinate_queue_v1#{QUEUE}", "procrastinate_any_queue_v1")
     store = await ClusterStore.open_cluster(pg_url)
@@ -489,16 +488,10 @@ async def test_a_batch_of_acks_that_creates_jobs_notifies_once_per_channel(pg_ur
                 async with store.connection() as conn:
                     await conn.execute("SELECT pg_notify(%s, %s)", (channels[0], payload))
 
-            n = len(keys)
+            delivery = Delivery(T0, None, "abcd…", {}, "b", True, "accepted", "change")
+            document = acks_document([(delivery, key, T0, False) for key in keys])
             async with store.connection() as conn:
-                cur = await conn.execute(
-                    _ACCEPT,
-                    [
-                        keys, [T0] * n, [T0] * n, [False] * n, ["abcd…"] * n, [Jsonb({})] * n,
-                        ["b"] * n, [True] * n, ["accepted"] * n, ["change"] * n, 100, QUEUE,
-                        SYNC_TASK,
-                    ],
-                )  # fmt: skip
+                cur = await conn.execute(_ACCEPT, [document, 100, QUEUE, SYNC_TASK])
                 rows = await cur.fetchall()
             assert sum(bool(r["enqueued"]) for r in rows) == 5  # five jobs ...
             assert sorted(await heard()) == sorted((c, "job_inserted") for c in channels)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import select
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -116,10 +117,36 @@ _CLAIM = (
 )
 # Many acknowledgements in one statement and one commit (``schema.POSTGRES_FUNCTIONS``).
 _ACCEPT = (
-    f"SELECT ord, user_id, delivery_id, enqueued FROM {SCHEMA}.accept_deliveries_v1("  # noqa: S608
-    "%s::text[], %s::timestamptz[], %s::timestamptz[], %s::boolean[], %s::text[], "
-    "%s::jsonb[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s, %s, %s)"
+    f"SELECT ord, user_id, delivery_id, enqueued FROM {SCHEMA}.accept_deliveries_v2("  # noqa: S608
+    "%s::jsonb, %s, %s, %s)"
 )
+
+
+def acks_document(acks: Sequence[tuple[Delivery, str, datetime | None, bool]]) -> str:
+    """The JSON array ``accept_deliveries_v2`` reads: per (delivery, callback key,
+    ``changes_since``, full) in arrival order, one object (``ord`` its position from 1).
+    Written by the C encoder in one call: psycopg dumps arrays element by element in Python,
+    which cost a receiver a quarter of its CPU per ack when this was ten arrays."""
+    return json.dumps(
+        [
+            {
+                "ord": i,
+                "key": key,
+                "received": d.received_at.isoformat(),
+                "since": None if since is None else since.isoformat(),
+                "full": full,
+                "hint": d.callback_key_hint,
+                "headers": d.headers,
+                "body": d.body,
+                "verified": d.verified,
+                "outcome": d.outcome,
+                "type": d.notification_type,
+            }
+            for i, (d, key, since, full) in enumerate(acks, start=1)
+        ]
+    )
+
+
 ACK_BATCH = 500
 """Most acknowledgements one statement carries (the rest wait for the next one)."""
 
@@ -612,7 +639,7 @@ class PostgresStore:
         """Find the user by ``callback_key``, log the delivery and record the intent (and, in a
         cluster, defer the user's sync unless one waits), in one transaction shared with the
         acknowledgements that arrive meanwhile (group commit: one statement and one commit
-        for all of them, ``accept_deliveries_v1``); ``None`` (and nothing written) when no
+        for all of them, ``accept_deliveries_v2``); ``None`` (and nothing written) when no
         user holds the key. Returns once committed."""
         done: asyncio.Future[tuple[int, str, bool] | None] = (
             asyncio.get_running_loop().create_future()
@@ -655,27 +682,12 @@ class PostgresStore:
         """Called with each committed group's (delivery id, user, job deferred)."""
 
     async def _accept_group(self, group: Sequence[_Ack]) -> list[DictRow]:
-        d = [a.delivery for a in group]
+        document = acks_document(
+            [(a.delivery, a.callback_key, a.changes_since, a.full) for a in group]
+        )
         queue, task = self._job_queue or (None, None)
         async with self.connection() as conn:
-            cur = await conn.execute(
-                _ACCEPT,
-                (
-                    [a.callback_key for a in group],
-                    [x.received_at for x in d],
-                    [a.changes_since for a in group],
-                    [a.full for a in group],
-                    [x.callback_key_hint for x in d],
-                    [Jsonb(x.headers) for x in d],
-                    [x.body for x in d],
-                    [x.verified for x in d],
-                    [x.outcome for x in d],
-                    [x.notification_type for x in d],
-                    self._delivery_log,
-                    queue,
-                    task,
-                ),
-            )
+            cur = await conn.execute(_ACCEPT, (document, self._delivery_log, queue, task))
             return await cur.fetchall()
 
     # ------------------------------------------------------------------ delivery log
