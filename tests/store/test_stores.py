@@ -753,3 +753,27 @@ async def test_sqlite_clear_empties_the_store_and_delivery_ids_start_again(
         assert first == 1
     finally:
         await s.close()
+
+
+async def test_an_acknowledged_delivery_is_logged_exactly_as_received(store: Store) -> None:
+    """Whatever the body and headers hold (quotes, backslashes, newlines, non-ASCII, an
+    escaped NUL), the log keeps them as received: PostgreSQL gets the group as one JSON
+    document, which must not change a character."""
+    await store.save_user(user())
+    u = await store.get_user("u1")
+    assert u is not None
+    body = '{"notification": {"type": "change", "changes_since": "2026-01-05T09:00:00Z"}}\n'
+    body += 'quote " backslash \\ tab \t émoji 🎉 escaped-nul \\u0000 ]}'
+    headers = {"Cronofy-HMAC-SHA256": "abc=", "X-Odd": 'a"b\\c é'}
+    delivery = Delivery(T0, None, "abcd…", headers, body, True, "accepted", "change")
+    accepted = await store.accept_delivery(
+        delivery, callback_key=u.callback_key, changes_since=None, full=True
+    )
+    assert accepted is not None
+    logged = await store.get_delivery(accepted[0])
+    assert logged is not None
+    assert (logged.body, logged.headers, logged.user_id) == (body, headers, "u1")
+    assert logged.received_at == T0
+    stored = await store.get_user("u1")
+    assert stored is not None
+    assert (stored.pending_full, stored.pending_since, stored.pending_at) == (True, None, T0)
