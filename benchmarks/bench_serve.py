@@ -15,14 +15,32 @@ delivery's line in the output file, and the coordinator's bookkeeping of a reque
 * sequential: one keep-alive connection posting back to back for a second, rotating over the
   users' URLs: the p50 of the ack latency;
 * load: 64 keep-alive connections for 2 seconds: acks/s, and the ``serve`` process's CPU
-  (``utime + stime`` from ``/proc/<pid>/stat``) per ack.
+  (``utime + stime`` from ``/proc/<pid>/stat``) and acks over the run.
 
-Rounds alternate the two sizes, so whatever else the machine does weighs on both.
+The sizes are paired: each of the 8 rounds measures both back to back (the two sequential
+runs, then the two loaded runs), which goes first alternating round by round, so a drift of
+the machine and an advantage of going first or second weigh on both. On 2 shared cores the
+rate of one run swings by a quarter from one run to the next; the ratios are therefore taken
+within a round (runs seconds apart), and the figure is the median of the rounds' ratios for
+p50 and acks/s, shown with their min-max so the noise is visible. CPU per ack is each size's
+CPU over all its loaded runs divided by all their acks (the rounds' ratios' min-max beside).
+The per-size p50 and acks/s shown are the medians of that size's rounds. About 85 s in all
+(seeding 10,000 users, the warm-up at 10,000 and stopping ``serve`` take 30 of them); ``wrk``
+takes whole seconds only, so shorter runs are not an option.
+
+Both processes are left equally idle while the other is measured: Cronofy being held, each
+has only its held calls' timeouts to handle (a sync's or a channel check's, every 20 s, the
+client's ``sock_read``; then, at 10,000 users, the next user's check or sync starts). The CPU
+each spends while the other size is measured is read from ``/proc`` and shown ("idle while
+the other ran"): a few ms a second at either size (under 1 % of a loaded run's), so it is
+neither subtracted nor avoided.
+
 ``wrk`` drives the load when installed (see :mod:`benchmarks.wrk`), else
 :mod:`benchmarks.loadgen`.
 
-``python -m benchmarks.bench_serve [--users N] [--profile FILE]``: one size alone, ``serve``
-under cProfile when asked (profiling ``serve``'s own wiring at 10,000 users).
+``python -m benchmarks.bench_serve [--users N] [--profile FILE]``: one size alone (8 rounds
+of the sequential and loaded runs; medians, CPU per ack over all runs), ``serve`` under
+cProfile when asked (profiling ``serve``'s own wiring at 10,000 users).
 """
 
 from __future__ import annotations
@@ -38,7 +56,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -53,7 +71,7 @@ from cronofy_avail.runtime.store import SQLiteStore, StoredCredentials, UserReco
 from . import wrk
 
 MANY = 10_000
-ROUNDS = 3
+ROUNDS = 8
 SEQUENTIAL_SECONDS = 1.0
 LOAD_SECONDS = 2.0
 CONNECTIONS = 64
@@ -105,8 +123,9 @@ async def seed(db_path: Path, count: int, public_url: str) -> list[str]:
 
 class HeldCronofy:
     """A "Cronofy" that accepts connections and never answers: every sync and channel check
-    waits (until the client's 30 s timeout), so none runs in the measurement window.
-    :meth:`release` lets them all fail at once (so ``serve`` stops without waiting)."""
+    waits (until the client's 20 s ``sock_read`` timeout, then its retries), so none runs in
+    the measurement window. :meth:`release` lets them all fail at once (``serve`` still takes
+    seconds to stop: the running syncs retry the refused connection with backoff)."""
 
     def __init__(self, server: asyncio.Server, held: list[asyncio.StreamWriter]) -> None:
         self.server = server
@@ -152,7 +171,7 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Served:
-    """One running ``serve`` process and what it was measured at."""
+    """One running ``serve`` process and what it was measured at (one entry a round)."""
 
     users: int
     process: asyncio.subprocess.Process
@@ -164,11 +183,21 @@ class Served:
     warmup_rate: float = 0.0
     p50: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
-    cpu_per_ack: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    """CPU seconds of each loaded run."""
+    acks: list[int] = field(default_factory=list)
+    """Acknowledgements of each loaded run."""
+    idle_cpu: float = 0.0
+    """CPU seconds spent while the other size was measured (its background work)."""
+    idle_seconds: float = 0.0
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def cpu_per_ack(self) -> list[float]:
+        return [spent / max(1, acks) for spent, acks in zip(self.cpu, self.acks, strict=True)]
 
     def lines(self) -> int:
         with self.log.open("rb") as handle:
@@ -235,13 +264,18 @@ async def serving(
         yield served
     finally:
         cronofy.release()  # the held syncs fail at once: serve stops without waiting
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    """Terminate ``serve`` (killed if not stopped within 30 s)."""
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 async def _loadgen(spec: dict[str, Any]) -> dict[str, Any]:
@@ -296,53 +330,117 @@ async def warm_up(served: Served) -> None:
     served.warmup_rate = float(result["per_second"])
 
 
-async def measure_round(served: Served, rng: random.Random) -> None:
-    """One sequential run and one loaded run, the users' URLs shuffled for each."""
-    urls = list(served.urls)
-    rng.shuffle(urls)
-    sequential = await _rate(urls, 1, SEQUENTIAL_SECONDS)
-    served.p50.append(float(sequential["p50"]))
+async def _measured(
+    served: Served, idle: Served | None, run: Awaitable[dict[str, Any]]
+) -> tuple[dict[str, Any], float]:
+    """``run`` against ``served``: its result and ``served``'s CPU seconds meanwhile; the CPU
+    ``idle`` (the other size) spent meanwhile is added to its background."""
+    other = cpu_seconds(idle.pid) if idle is not None else 0.0
+    started = time.perf_counter()
     cpu = cpu_seconds(served.pid)
-    loaded = await _rate(urls, CONNECTIONS, LOAD_SECONDS)
+    result = await run
     spent = cpu_seconds(served.pid) - cpu
-    served.rate.append(float(loaded["per_second"]))
-    served.cpu_per_ack.append(spent / max(1, int(loaded["completed"])))
+    if idle is not None:
+        idle.idle_cpu += cpu_seconds(idle.pid) - other
+        idle.idle_seconds += time.perf_counter() - started
+    return result, spent
+
+
+async def measure_sequential(served: Served, urls: Sequence[str], idle: Served | None) -> None:
+    """One connection posting back to back: the p50 of the ack latency."""
+    result, _ = await _measured(served, idle, _rate(urls, 1, SEQUENTIAL_SECONDS))
+    served.p50.append(float(result["p50"]))
+
+
+async def measure_loaded(served: Served, urls: Sequence[str], idle: Served | None) -> None:
+    """:data:`CONNECTIONS` connections: acks/s, and the CPU and acks of the run."""
+    result, spent = await _measured(served, idle, _rate(urls, CONNECTIONS, LOAD_SECONDS))
+    served.rate.append(float(result["per_second"]))
+    served.cpu.append(spent)
+    served.acks.append(int(result["completed"]))
+
+
+async def measure_pair(first: Served, second: Served, rng: random.Random) -> None:
+    """One round: the two sizes' sequential runs back to back, then their loaded runs back to
+    back, in the same order; each size's URLs shuffled for the round."""
+    urls = {}
+    for served in (first, second):
+        urls[served.users] = list(served.urls)
+        rng.shuffle(urls[served.users])
+    for served, other in ((first, second), (second, first)):
+        await measure_sequential(served, urls[served.users], other)
+    for served, other in ((first, second), (second, first)):
+        await measure_loaded(served, urls[served.users], other)
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
 @dataclass
 class Comparison:
+    """The two sizes, measured in paired rounds.
+
+    The ratios are the medians of the per-round ratios (both sizes measured seconds apart,
+    so what the machine did meanwhile weighs on both); CPU per ack is each size's CPU over
+    all its loaded runs divided by all their acks. The per-size figures (:meth:`p50`,
+    :meth:`rate`) are the medians of the size's rounds, for reading, not for the ratios."""
+
     one: Served
     many: Served
     generator: str
 
-    @staticmethod
-    def _median(values: list[float]) -> float:
-        return statistics.median(values) if values else float("nan")
-
     def p50(self, served: Served) -> float:
-        return self._median(served.p50)
+        return _median(served.p50)
 
     def rate(self, served: Served) -> float:
-        return self._median(served.rate)
+        return _median(served.rate)
 
     def cpu(self, served: Served) -> float:
-        return self._median(served.cpu_per_ack)
+        """CPU seconds per ack over all the loaded runs."""
+        return sum(served.cpu) / max(1, sum(served.acks))
+
+    def idle_cpu(self, served: Served) -> float:
+        """CPU seconds a second spent while the other size was measured."""
+        return served.idle_cpu / served.idle_seconds if served.idle_seconds else float("nan")
+
+    @property
+    def rounds(self) -> int:
+        return len(self.one.rate)
+
+    @property
+    def latency_ratios(self) -> list[float]:
+        return [m / o for o, m in zip(self.one.p50, self.many.p50, strict=True)]
+
+    @property
+    def rate_ratios(self) -> list[float]:
+        return [o / m for o, m in zip(self.one.rate, self.many.rate, strict=True)]
+
+    @property
+    def cpu_ratios(self) -> list[float]:
+        return [m / o for o, m in zip(self.one.cpu_per_ack, self.many.cpu_per_ack, strict=True)]
 
     @property
     def latency_ratio(self) -> float:
-        return self.p50(self.many) / self.p50(self.one)
+        return _median(self.latency_ratios)
 
     @property
     def rate_ratio(self) -> float:
-        return self.rate(self.one) / self.rate(self.many)
+        return _median(self.rate_ratios)
 
     @property
     def cpu_ratio(self) -> float:
         return self.cpu(self.many) / self.cpu(self.one)
 
 
+def spread(values: Sequence[float]) -> str:
+    """``min-max`` of ratios."""
+    return f"{min(values):.2f}-{max(values):.2f}" if values else "-"
+
+
 async def compare(users: int = MANY, rounds: int = ROUNDS) -> Comparison:
-    """``serve`` at 1 user and at ``users``, alternating round by round."""
+    """``serve`` at 1 user and at ``users``, both measured in every round, which goes first
+    alternating round by round."""
     rng = random.Random(24)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
@@ -353,9 +451,12 @@ async def compare(users: int = MANY, rounds: int = ROUNDS) -> Comparison:
         ):
             for served in (one, many):
                 await warm_up(served)
-            for _ in range(rounds):
-                for served in (one, many):
-                    await measure_round(served, rng)
+            for number in range(rounds):
+                await measure_pair(*((one, many) if number % 2 == 0 else (many, one)), rng)
+            # Both at once: each takes seconds to stop (its held syncs retry the closed
+            # Cronofy with backoff); one after the other, the stops added up.
+            cronofy.release()
+            await asyncio.gather(stop(one.process), stop(many.process))
     executable = wrk.available() if os.environ.get("BENCH_LOADGEN") != "python" else None
     return Comparison(one, many, "wrk" if executable else "python")
 
@@ -368,14 +469,19 @@ def describe(result: Comparison) -> str:
             f"({served.start_lines} lines), "
             f"p50 {result.p50(served) * 1e3:6.3f} ms, {result.rate(served):7,.0f} acks/s, "
             f"{result.cpu(served) * 1e3:6.3f} ms CPU/ack, first ack of each user "
-            f"{served.warmup_rate:7,.0f}/s"
+            f"{served.warmup_rate:7,.0f}/s; idle while the other ran "
+            f"{result.idle_cpu(served) * 1e3:.1f} ms CPU/s"
         )
     return "\n".join(
         [
-            f"serve itself ({result.generator}; median of {len(result.one.p50)} rounds)",
+            f"serve itself ({result.generator}; {result.rounds} paired rounds, the sizes back to "
+            "back, alternating which goes first; per size: medians, CPU/ack over all runs)",
             *rows,
-            f"  ratio {result.many.users:,}/1: p50 {result.latency_ratio:.2f}x, acks/s "
-            f"{result.rate_ratio:.2f}x, CPU/ack {result.cpu_ratio:.2f}x (goal <= 1.2x)",
+            f"  ratio {result.many.users:,}/1: p50 {result.latency_ratio:.2f}x "
+            f"({spread(result.latency_ratios)}), acks/s {result.rate_ratio:.2f}x "
+            f"({spread(result.rate_ratios)}), CPU/ack {result.cpu_ratio:.2f}x "
+            f"({spread(result.cpu_ratios)}) (goal <= 1.2x; median of the rounds' ratios, "
+            "CPU/ack over all runs; in brackets the rounds' min-max)",
         ]
     )
 
@@ -389,11 +495,14 @@ async def _alone(users: int, profile: Path | None) -> None:
             await warm_up(s)
             print(f"  warm-up (first ack of each user): {s.warmup_rate:,.0f}/s")
             for _ in range(ROUNDS):
-                await measure_round(s, rng)
+                urls = list(s.urls)
+                rng.shuffle(urls)
+                await measure_sequential(s, urls, None)
+                await measure_loaded(s, urls, None)
             print(
                 f"  p50 {statistics.median(s.p50) * 1e3:.3f} ms, "
                 f"{statistics.median(s.rate):,.0f} acks/s, "
-                f"{statistics.median(s.cpu_per_ack) * 1e3:.3f} ms CPU/ack"
+                f"{sum(s.cpu) / max(1, sum(s.acks)) * 1e3:.3f} ms CPU/ack"
             )
             print(f"  {s.lines()} lines of output")
 

@@ -53,9 +53,13 @@ def _script(spec: dict[str, Any]) -> str:
 
 
 async def rate(spec: dict[str, Any], executable: str) -> dict[str, Any]:
-    """``connections`` keep-alive connections posting back to back for ``seconds``, from one
-    wrk thread (the other core is the server's)."""
+    """``connections`` keep-alive connections posting back to back for ``seconds`` (whole
+    seconds: wrk takes no fractions), from one wrk thread (the other core is the server's)."""
     url = urlsplit(spec["url"])
+    seconds = float(spec["seconds"])
+    if seconds < 1 or not seconds.is_integer():
+        # wrk answers "-d0.5s" with its usage on stdout and nothing on stderr.
+        raise ValueError(f"wrk runs for whole seconds (at least 1), not {seconds:g}")
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(_script(spec))
@@ -63,7 +67,7 @@ async def rate(spec: dict[str, Any], executable: str) -> dict[str, Any]:
             executable,
             "-t1",
             f"-c{int(spec['connections'])}",
-            f"-d{float(spec['seconds']):g}s",
+            f"-d{int(seconds)}s",
             "-s",
             str(script),
             f"{url.scheme}://{url.netloc}",
