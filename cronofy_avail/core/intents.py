@@ -103,8 +103,8 @@ def settle_intent(
     before it was read by this sync, so a days-old ``changes_since`` folded into the intent
     does not make the follow-up read days back (or, past the incremental age limit, a second
     full reconcile). ``pending_at`` keeps the follow-up due, moved up to the watermark too:
-    what this sync did not cover was recorded after it read the user, so the oldest unsynced
-    notification is no older than that.
+    the changes before the watermark were read by this sync, so what is left to sync is
+    dated from there on.
 
     The full-reconcile flag has its own generation: a full sync settles every request for one
     made before it read the user, even when incremental intents arrived meanwhile (those stay

@@ -86,8 +86,10 @@ class SyncResult:
     """Another process holds this user's sync lock: nothing was read or written."""
     plan: Plan | None = field(default=None, repr=False)
     pending_after: bool | None = field(default=None, repr=False)
-    """Whether the user still had an intent pending when this sync committed (a notification
-    recorded while it ran); ``None`` when it committed nothing. Not part of ``as_dict``."""
+    """``False`` when the user had no intent left pending as this sync committed: nothing was
+    notified while it ran, so no follow-up is needed. ``True`` when one was left (or the user
+    was deleted meanwhile, whose commit writes nothing: read the user to tell); ``None`` when
+    the sync did not commit as a success. Not part of ``as_dict``."""
 
     @property
     def retryable(self) -> bool:

@@ -72,7 +72,11 @@ from cronofy_avail.runtime.store.postgres import (
     user_from,
     with_connect_timeout,
 )
-from cronofy_avail.runtime.store.schema import BATCH_NOTIFY, QUEUE_NOTIFY_GUARD
+from cronofy_avail.runtime.store.schema import (
+    BATCH_NOTIFY,
+    PROCRASTINATE_NOTIFY_BODY,
+    QUEUE_NOTIFY_GUARD,
+)
 from cronofy_avail.runtime.store.sql import USER_COLUMNS
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
 
@@ -140,26 +144,54 @@ def new_app(url: str) -> procrastinate.App:
     )
 
 
-_GUARDED = (
-    "SELECT coalesce(bool_and(p.prosrc LIKE %s), FALSE) AS ok FROM pg_proc p "
-    "WHERE p.proname = 'procrastinate_notify_queue_job_inserted_v1'"
+_NOTIFY_SOURCE = (
+    "SELECT p.prosrc FROM pg_proc p WHERE p.proname = 'procrastinate_notify_queue_job_inserted_v1'"
 )
 
 
+def _collapsed(source: str) -> str:
+    return " ".join(source.split())
+
+
 async def ensure_queue_schema(app: procrastinate.App, store: PostgresStore) -> None:
-    """Apply procrastinate's schema once (under an advisory lock) if it is not there yet,
-    and the batch guard of its job-insert trigger (:data:`schema.QUEUE_NOTIFY_GUARD`) if that
-    is not there yet."""
+    """Apply procrastinate's schema once (under an advisory lock) if it is not there yet, then
+    :func:`guard_queue_notify`."""
     async with store.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         cur = await conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS ok")
         row = await cur.fetchone()
         if row is None or not row["ok"]:
             await conn.execute(app.schema_manager.get_schema().encode())
-        cur = await conn.execute(_GUARDED, (f"%{BATCH_NOTIFY}%",))
-        row = await cur.fetchone()
-        if row is None or not row["ok"]:
+        await guard_queue_notify(conn)
+
+
+async def guard_queue_notify(conn: Conn) -> bool:
+    """Put the batch guard in procrastinate's job-insert trigger function
+    (:data:`schema.QUEUE_NOTIFY_GUARD`, in the caller's transaction) if its body is still
+    procrastinate's 3.x one. Optional: a function whose body procrastinate changed is left as
+    it is, and so is one this role does not own (procrastinate's schema applied by another
+    role); then each new job notifies by itself, as without the guard. True when guarded."""
+    cur = await conn.execute(_NOTIFY_SOURCE)
+    row = await cur.fetchone()
+    source = "" if row is None else str(row["prosrc"])
+    if BATCH_NOTIFY in source:
+        return True
+    if _collapsed(source) != _collapsed(PROCRASTINATE_NOTIFY_BODY):
+        _LOGGER.info(
+            "procrastinate's job-insert trigger is not the one this version knows: left as it "
+            "is (each new job notifies the workers by itself)"
+        )
+        return False
+    try:
+        async with conn.transaction():  # a savepoint: a refusal leaves the rest standing
             await conn.execute(QUEUE_NOTIFY_GUARD.encode())
+    except psycopg.errors.InsufficientPrivilege:
+        _LOGGER.warning(
+            "could not add the batch guard to procrastinate's job-insert trigger (this "
+            "database role does not own it): each new job notifies the workers by itself"
+        )
+        return False
+    return True
 
 
 _DEFER = f"SELECT {SCHEMA}.defer_sync_v1(%s, %s, %s, %s, %s) AS deferred"
@@ -698,14 +730,13 @@ class ClusterWorker:
         if not result.ok:
             return  # needs_reauth / failed: visible in the state, a person must act
         # Intent recorded while the sync ran (its generation moved): one follow-up. The commit
-        # said whether any was (one recorded after it finds the user's job not queued, and
-        # queues one itself).
-        if result.pending_after is None:
-            fresh = await self.store.get_user(user_id)
-            left = fresh is not None and pending(fresh)
-        else:
-            left = result.pending_after
-        if left and await enqueue_sync(self.app, user_id):
+        # said whether any was (one recorded after it finds the user's job not queued and
+        # queues one itself), so the common case reads nothing more; when it was, the user is
+        # read again (deleted meanwhile: no follow-up).
+        if result.pending_after is False:
+            return
+        fresh = await self.store.get_user(user_id)
+        if fresh is not None and pending(fresh) and await enqueue_sync(self.app, user_id):
             self.stats.follow_ups += 1
 
     async def _tick(self, timestamp: int) -> None:

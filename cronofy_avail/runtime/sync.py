@@ -503,12 +503,17 @@ class SyncEngine:
             )
             # Write-ahead: recorded as owned before Cronofy hears of it. If this fails nothing
             # is sent (the error propagates; the intent stays for the next sync).
-            # The claims are written only while the lock is held (one statement), so they
-            # stand for the check before applying too; without claims, the check is its own.
+            # The claims renew the lock and are written only while it is held (one statement
+            # on PostgreSQL), so they stand for the check before applying too; without
+            # claims, the check is its own.
             claims = {a.period_id: a.event_uid for a in plan.upserts if a.period_id}
             if claims:
                 await self.store.claim_periods(
-                    user.user_id, claims, claimed_at=self.clock(), lock_owner=owner
+                    user.user_id,
+                    claims,
+                    claimed_at=self.clock(),
+                    lock_owner=owner,
+                    lock_ttl=self.lock_ttl,
                 )
             elif plan.writes:
                 await self._still_held(user.user_id, owner)

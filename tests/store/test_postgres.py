@@ -226,7 +226,7 @@ async def test_due_users_are_read_by_index(pg_url: str) -> None:
 
 async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: str) -> None:
     """0.1.0 shipped version 6: opening one adds ``users.job_queued`` and the functions (7),
-    and the room for heap-only updates in the users' pages (8)."""
+    the room for heap-only updates in the users' pages (8) and the JSON acks (9)."""
     import psycopg
 
     from cronofy_avail.runtime.store.postgres import PG_SCHEMA_VERSION, SCHEMA
@@ -242,7 +242,7 @@ async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: st
         )
     store = await open_store(pg_url)
     try:
-        assert store.schema_version == PG_SCHEMA_VERSION == 8  # type: ignore[attr-defined]
+        assert store.schema_version == PG_SCHEMA_VERSION == 9  # type: ignore[attr-defined]
         async with await psycopg.AsyncConnection.connect(pg_url) as conn:
             cur = await conn.execute(f"SELECT '{SCHEMA}.users'::regclass::oid")
             row = await cur.fetchone()

@@ -310,21 +310,25 @@ async def test_claims_are_recorded_ahead_and_released_by_commit(store: Store) ->
     assert await store.get_claims("u1") == {}
 
 
-async def test_claims_with_a_lock_owner_are_written_only_while_it_holds_the_lock(
-    store: Store,
-) -> None:
-    """A sync's claims check its lease in the same statement (the check before applying):
-    one that lost its lock records nothing and learns it there."""
+async def test_claims_with_a_lock_owner_take_or_renew_its_lock_first(store: Store) -> None:
+    """A sync's claims take or renew its lease in the same statement (the check before
+    applying, as ``acquire_lock`` does): one whose lock another holds records nothing and
+    learns it there."""
     await store.save_user(user())
-    with pytest.raises(LockLost):  # never held
-        await store.claim_periods("u1", {"p-a": "a"}, claimed_at=T0, lock_owner="host:1:a")
-    assert await store.acquire_lock("u1", "host:1:a", ttl=60) is None
     await store.claim_periods("u1", {"p-a": "a"}, claimed_at=T0, lock_owner="host:1:a")
+    assert await store.acquire_lock("u1", "host:1:b", ttl=60) == "host:1:a"  # taken
     await store.release_lock("u1", "host:1:a")
     assert await store.acquire_lock("u1", "host:1:b", ttl=60) is None
     with pytest.raises(LockLost):  # held by another
         await store.claim_periods("u1", {"p-b": "b"}, claimed_at=T0, lock_owner="host:1:a")
     assert await store.get_claims("u1") == {"p-a": "a"}
+    await store.release_lock("u1", "host:1:b")
+    assert await store.acquire_lock("u1", "host:1:a", ttl=0) is None  # a lapsed lease of a
+    await store.claim_periods(
+        "u1", {"p-c": "c"}, claimed_at=T0, lock_owner="host:1:a", lock_ttl=60
+    )  # is renewed, as before applying
+    assert await store.acquire_lock("u1", "host:1:b", ttl=60) == "host:1:a"
+    assert await store.get_claims("u1") == {"p-a": "a", "p-c": "c"}
 
 
 async def test_save_user_never_overwrites_the_intent_or_what_a_sync_recorded(

@@ -184,11 +184,14 @@ class ClaimFails(SQLiteStore):
         *,
         claimed_at: datetime,
         lock_owner: str | None = None,
+        lock_ttl: float = 60.0,
     ) -> None:
         if self.armed:
             self.armed = False
             raise sqlite3.OperationalError("database is locked")
-        await super().claim_periods(user_id, claims, claimed_at=claimed_at, lock_owner=lock_owner)
+        await super().claim_periods(
+            user_id, claims, claimed_at=claimed_at, lock_owner=lock_owner, lock_ttl=lock_ttl
+        )
 
 
 async def test_a_store_error_inside_a_sync_is_retried_not_failed(tmp_path: Path) -> None:
@@ -236,9 +239,12 @@ class Stalls(SQLiteStore):
         *,
         claimed_at: datetime,
         lock_owner: str | None = None,
+        lock_ttl: float = 60.0,
     ) -> None:
         await self._maybe_stall("claim_periods")
-        await super().claim_periods(user_id, claims, claimed_at=claimed_at, lock_owner=lock_owner)
+        await super().claim_periods(
+            user_id, claims, claimed_at=claimed_at, lock_owner=lock_owner, lock_ttl=lock_ttl
+        )
 
     async def commit_sync(
         self,

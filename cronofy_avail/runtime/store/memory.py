@@ -126,10 +126,9 @@ class MemoryStore:
         *,
         claimed_at: datetime,
         lock_owner: str | None = None,
+        lock_ttl: float = 60.0,
     ) -> None:
-        if lock_owner is not None and not lock_held_by(
-            self._locks.get(user_id), lock_owner, time.time()
-        ):
+        if lock_owner is not None and await self.acquire_lock(user_id, lock_owner, ttl=lock_ttl):
             raise LockLost(f"the sync lock of {user_id} is no longer held by {lock_owner}")
         if user_id in self._users:
             self._claims.setdefault(user_id, {}).update(claims)

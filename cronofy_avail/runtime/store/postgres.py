@@ -99,21 +99,27 @@ _TAKE_LOCK = (
     "expires_at = excluded.expires_at "
     "WHERE l.owner = excluded.owner OR l.expires_at <= clock_timestamp() RETURNING l.owner"
 )
-# Claims written ahead (``claim_periods``); with a lock owner (the second parameter) only
-# while it holds the user's sync lock, without one (NULL) whatever the lock.
-_CLAIM = (
-    f"WITH held AS (SELECT %s::text AS uid, %s::text AS owner), ok AS ("  # noqa: S608
-    "SELECT held.owner IS NULL OR EXISTS (SELECT 1 FROM "
-    f"{SCHEMA}.sync_locks l WHERE l.user_id = held.uid AND l.owner = held.owner "
-    "AND l.expires_at > clock_timestamp() FOR SHARE) AS held FROM held), ins AS ("
-    f"INSERT INTO {SCHEMA}.claims AS c (user_id, period_id, event_uid, claimed_at) "
-    "SELECT u.user_id, n.period_id, n.event_uid, %s FROM (SELECT user_id FROM "
-    f"{SCHEMA}.users WHERE user_id = %s FOR SHARE) u CROSS JOIN "
-    "unnest(%s::text[], %s::text[]) AS n(period_id, event_uid) "
-    "WHERE (SELECT ok.held FROM ok) "
+# Claims written ahead (``claim_periods``), the user's row locked FOR SHARE: none written
+# for a user deleted meanwhile.
+_CLAIM_ROWS = (
+    f"INSERT INTO {SCHEMA}.claims AS c (user_id, period_id, event_uid, claimed_at) "  # noqa: S608
+    "SELECT u.user_id, n.period_id, n.event_uid, %(at)s FROM (SELECT user_id FROM "
+    f"{SCHEMA}.users WHERE user_id = %(user)s FOR SHARE) u CROSS JOIN "
+    "unnest(%(ids)s::text[], %(uids)s::text[]) AS n(period_id, event_uid) {held}"
     "ON CONFLICT (user_id, period_id) DO UPDATE SET event_uid = excluded.event_uid, "
-    "claimed_at = LEAST(c.claimed_at, excluded.claimed_at)) "
-    "SELECT ok.held FROM ok"
+    "claimed_at = LEAST(c.claimed_at, excluded.claimed_at)"
+)
+_CLAIM = _CLAIM_ROWS.format(held="")
+# The same by a sync: its lock taken or renewed first (``_TAKE_LOCK``'s common cases), the
+# claims written only if it holds it, all in one statement; ``held`` says whether it did.
+_CLAIM_HELD = (
+    f"WITH lock AS (INSERT INTO {SCHEMA}.sync_locks AS l (user_id, owner, expires_at) "  # noqa: S608
+    "VALUES (%(user)s, %(owner)s, clock_timestamp() + make_interval(secs => %(ttl)s)) "
+    "ON CONFLICT (user_id) DO UPDATE SET owner = excluded.owner, "
+    "expires_at = excluded.expires_at "
+    "WHERE l.owner = excluded.owner OR l.expires_at <= clock_timestamp() RETURNING l.owner), "
+    "ins AS (" + _CLAIM_ROWS.format(held="WHERE EXISTS (SELECT 1 FROM lock) ") + ") "
+    "SELECT EXISTS (SELECT 1 FROM lock) AS held"
 )
 # Many acknowledgements in one statement and one commit (``schema.POSTGRES_FUNCTIONS``).
 _ACCEPT = (
@@ -451,30 +457,31 @@ class PostgresStore:
         *,
         claimed_at: datetime,
         lock_owner: str | None = None,
+        lock_ttl: float = 60.0,
     ) -> None:
         """Record period ids as owned *before* they are sent (write-ahead), durably; a claim
         made again keeps its first time (see :func:`.store.claim_settles`). With
-        ``lock_owner``, only while that owner holds the user's sync lock (unexpired), in the
-        same statement; otherwise :class:`.store.LockLost` and nothing written."""
+        ``lock_owner``, the user's sync lock is first taken or renewed for ``lock_ttl``
+        seconds as :meth:`acquire_lock` does, in the same statement; when another holds it,
+        :class:`.store.LockLost` and nothing written."""
         if not claims:
             return
-        # One statement: the user's row (and the lock's) locked FOR SHARE as the claims are
-        # written, none written for a user deleted meanwhile, nor by a sync that lost its lock.
+        params = {"at": claimed_at, "user": user_id, "ids": list(claims)}
+        params["uids"] = list(claims.values())
+        if lock_owner is None:
+            async with self.connection() as conn:
+                await conn.execute(_CLAIM, params)
+            return
+        params.update(owner=lock_owner, ttl=lock_ttl)
         async with self.connection() as conn:
-            cur = await conn.execute(
-                _CLAIM,
-                (
-                    user_id,
-                    lock_owner,
-                    claimed_at,
-                    user_id,
-                    list(claims),
-                    list(claims.values()),
-                ),
-            )
+            cur = await conn.execute(_CLAIM_HELD, params)
             row = await cur.fetchone()
-        if row is None or not row["held"]:
+        if row is not None and row["held"]:
+            return
+        # Another holder's lease covers it: taken back only if that holder is dead.
+        if await self.acquire_lock(user_id, lock_owner, ttl=lock_ttl) is not None:
             raise LockLost(f"the sync lock of {user_id} is no longer held by {lock_owner}")
+        await self.claim_periods(user_id, claims, claimed_at=claimed_at)
 
     # ------------------------------------------------------------------ the sync lock
 

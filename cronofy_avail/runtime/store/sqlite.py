@@ -426,17 +426,19 @@ class SQLiteStore:
         *,
         claimed_at: datetime,
         lock_owner: str | None = None,
+        lock_ttl: float = 60.0,
     ) -> None:
         """Record period ids as owned *before* they are sent (write-ahead), durably, with the
         time of the claim (a re-claim keeps the oldest: that write may still be in flight).
-        With ``lock_owner``, only while that owner holds the user's sync lock (unexpired),
-        checked in the same transaction; otherwise :class:`LockLost` and nothing written."""
+        With ``lock_owner``, the user's sync lock is first taken or renewed for ``lock_ttl``
+        seconds as :meth:`acquire_lock` does, in the same transaction; when another holds
+        it, :class:`LockLost` and nothing written."""
         when = claimed_at.timestamp()
         rows = [(user_id, period_id, uid, when) for period_id, uid in claims.items()]
 
         def q(db: sqlite3.Connection) -> None:
-            if lock_owner is not None:
-                self._check_lock(db, user_id, lock_owner)
+            if lock_owner is not None and self._take_lock(db, user_id, lock_owner, lock_ttl):
+                raise LockLost(f"the sync lock of {user_id} is no longer held by {lock_owner}")
             if db.execute("SELECT 1 FROM users WHERE user_id = ?", (user_id,)).fetchone():
                 db.executemany(
                     "INSERT INTO claims (user_id, period_id, event_uid, claimed_at) "
@@ -458,28 +460,30 @@ class SQLiteStore:
         if not lock_held_by(holder, owner, time.time()):
             raise LockLost(f"the sync lock of {user_id} is no longer held by {owner}")
 
+    @staticmethod
+    def _take_lock(db: sqlite3.Connection, user_id: str, owner: str, ttl: float) -> str | None:
+        """Take (or renew) the user's sync lock in ``db``'s transaction: ``None`` when held,
+        else the holder's id."""
+        now = time.time()
+        row = db.execute(
+            "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        holder = (str(row["owner"]), float(row["expires_at"])) if row else None
+        if not may_take_lock(holder, owner, now):
+            assert holder is not None
+            return holder[0]
+        db.execute(
+            "INSERT INTO sync_locks (user_id, owner, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(user_id) DO UPDATE SET owner = excluded.owner, "
+            "expires_at = excluded.expires_at",
+            (user_id, owner, now + ttl),
+        )
+        return None
+
     async def acquire_lock(self, user_id: str, owner: str, *, ttl: float) -> str | None:
         """Take (or renew) the user's sync lock for ``ttl`` seconds; shared by every process
         on this database file. Returns ``None`` when held, else the holder's id."""
-
-        def q(db: sqlite3.Connection) -> str | None:
-            now = time.time()
-            row = db.execute(
-                "SELECT owner, expires_at FROM sync_locks WHERE user_id = ?", (user_id,)
-            ).fetchone()
-            holder = (str(row["owner"]), float(row["expires_at"])) if row else None
-            if not may_take_lock(holder, owner, now):
-                assert holder is not None
-                return holder[0]
-            db.execute(
-                "INSERT INTO sync_locks (user_id, owner, expires_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(user_id) DO UPDATE SET owner = excluded.owner, "
-                "expires_at = excluded.expires_at",
-                (user_id, owner, now + ttl),
-            )
-            return None
-
-        return await self._run(self._tx(q))
+        return await self._run(self._tx(lambda db: self._take_lock(db, user_id, owner, ttl)))
 
     async def release_lock(self, user_id: str, owner: str) -> None:
         def q(db: sqlite3.Connection) -> None:
