@@ -14,9 +14,10 @@ Nothing is lost between Cronofy and the store:
 * the user's sync lock (in the store, so shared by every process on the same database) is held
   around read, plan, apply and commit; a second process gets ``busy`` ("another process is
   syncing this user") and changes nothing. Each sync has its own owner id. A sync re-checks
-  (and renews) its lease before claiming, before applying and before every 50 writes, and
-  its commit is conditional on still holding it (same transaction): a sync that stalled past
-  its lease and lost the lock stops, writes no more and records nothing (``busy``);
+  (and renews) its lease as it claims (in the claims' own statement or transaction; with
+  nothing to claim, on its own before applying) and before every further 50 writes, and its
+  commit is conditional on still holding it (same transaction): a sync that stalled past its
+  lease and lost the lock stops, writes no more and records nothing (``busy``);
 * every period id about to be upserted is *claimed* in the store before it is sent
   (write-ahead); a crash or a failed commit leaves a claim, which the next sync treats as owned;
   a claim is released (its period found absent, or its delete answered 404) only once no write
