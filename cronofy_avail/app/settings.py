@@ -39,6 +39,13 @@ from pydantic_settings import (
 from cronofy_avail.app.inputs import InputError, check_public_url, check_tzid
 from cronofy_avail.core.dburl import is_postgres_url, redact_db_url
 from cronofy_avail.core.hosts import DATA_CENTERS, api_base_url
+from cronofy_avail.core.ratewindows import (
+    CRONOFY_DEFAULT_WINDOWS,
+    RATE_LIMIT_EXAMPLE,
+    RateWindow,
+    format_rate_windows,
+    parse_rate_windows,
+)
 
 ENV_CLIENT_ID = "CRONOFY_CLIENT_ID"
 ENV_CLIENT_SECRET = "CRONOFY_CLIENT_SECRET"  # noqa: S105 - a variable name
@@ -56,6 +63,7 @@ ENV_DB_GIVE_UP = "CRONOFY_AVAIL_DB_GIVE_UP"
 ENV_METRICS_PORT = "CRONOFY_AVAIL_METRICS_PORT"
 ENV_METRICS_HOST = "CRONOFY_AVAIL_METRICS_HOST"
 ENV_KEY_CACHE = "CRONOFY_AVAIL_KEY_CACHE"
+ENV_RATE_LIMIT = "CRONOFY_AVAIL_RATE_LIMIT"
 
 DEFAULT_DB = Path("~/.cronofy_avail/state.db")
 DEFAULT_USER = "default"
@@ -304,6 +312,13 @@ class Settings(BaseSettings):
     key_cache: int = Field(DEFAULT_KEY_CACHE, ge=0, validation_alias=ENV_KEY_CACHE)
     """Callback keys a receiver remembers (the most recently used), so that the check before
     a notification's body is read needs no store call; a key not among them costs one."""
+    rate_limit: tuple[RateWindow, ...] = Field(
+        CRONOFY_DEFAULT_WINDOWS, validation_alias=ENV_RATE_LIMIT
+    )
+    """Cronofy's application-wide limit (every process, every user of the client id
+    together), e.g. ``50/s,500/min`` (the default): what every rate limiter the system builds
+    enforces, the in-process one and a cluster's shared one alike. Raise it only to what Cronofy
+    gave the application."""
     tzid: str | None = Field(None, validation_alias=ENV_TZID)
     public_url: str | None = Field(None, validation_alias=ENV_PUBLIC_URL)
     """The public base URL of the receiver (``setup``/``serve`` without ``--public-url``)."""
@@ -440,6 +455,20 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate_windows(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_rate_windows(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{ENV_RATE_LIMIT}={value!r} is not a rate limit: {exc}. Write requests per "
+                f"period, comma-separated, as {ENV_RATE_LIMIT}={RATE_LIMIT_EXAMPLE} (Cronofy's "
+                "default); raise the numbers only to the limit Cronofy gave your application"
+            ) from None
+
     @field_validator("db_path")
     @classmethod
     def _expand_home(cls, value: Path) -> Path:
@@ -538,6 +567,9 @@ class Settings(BaseSettings):
             ENV_TZID: self.tzid or "(not set: the account's time zone)",
             ENV_PUBLIC_URL: self.public_url or "(not set: --public-url, else the ngrok agent)",
         }
+        limit = format_rate_windows(self.rate_limit)
+        default = self.rate_limit == CRONOFY_DEFAULT_WINDOWS
+        shown[ENV_RATE_LIMIT] = f"{limit} (Cronofy's default)" if default else limit
         if self.db_url is not None:  # a cluster's worker setting
             shown[ENV_DB_GIVE_UP] = f"{self.db_give_up:g} s"
         return shown

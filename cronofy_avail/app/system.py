@@ -29,7 +29,7 @@ import aiohttp
 from cronofy_avail.app.explain import CommandError
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.client.api import CronofyClient, OAuthTokens
-from cronofy_avail.client.ratelimit import RateLimiter
+from cronofy_avail.client.ratelimit import RateLimiter, shared_limiter
 from cronofy_avail.core.retry import RetryPolicy
 from cronofy_avail.runtime.coordinator import (
     RETRY_DELAYS,
@@ -81,8 +81,9 @@ class System:
         self.store = store
         self.session = session
         self.rate_limiter = rate_limiter
-        """The application-wide limiter every process of a cluster shares; ``None``: the
-        process-wide one of the client id."""
+        """The application-wide limiter on ``CRONOFY_AVAIL_RATE_LIMIT``'s windows: the one
+        every process of a cluster shares (PostgreSQL), else this process's for the client id;
+        ``None`` only without a client id (no client can be built then)."""
         self.retry = retry
         """The client's retry policy: ``CRONOFY_AVAIL_MAX_ATTEMPTS`` tries of a request."""
         self.engine = engine
@@ -115,13 +116,10 @@ class System:
         :meth:`receiver`)."""
         if self._metrics is None:
             from cronofy_avail.app.metrics import new_metrics
-            from cronofy_avail.client.ratelimit import shared_limiter
             from cronofy_avail.runtime.metrics import PendingSource
 
             metrics = new_metrics()
-            metrics.limiter = self.rate_limiter
-            if metrics.limiter is None and self.settings.client_id:
-                metrics.limiter = shared_limiter(self.settings.client_id)  # what clients use
+            metrics.limiter = self.rate_limiter  # what the clients use
             if isinstance(self.store, PendingSource):
                 metrics.pending = self.store
             if self.is_cluster:
@@ -320,10 +318,12 @@ def build_client(
     rate_limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
 ) -> CronofyClient:
-    """A client configured by ``settings`` (application, API, ``CRONOFY_AVAIL_MAX_ATTEMPTS``),
-    for a moment with no :class:`System` around it (the wizard's OAuth exchange); a system's
-    parts use :meth:`System.client`."""
+    """A client configured by ``settings`` (application, API, ``CRONOFY_AVAIL_MAX_ATTEMPTS``,
+    ``CRONOFY_AVAIL_RATE_LIMIT``), for a moment with no :class:`System` around it (the wizard's
+    OAuth exchange); a system's parts use :meth:`System.client`."""
     client_id, client_secret = settings.require_app()
+    if rate_limiter is None:
+        rate_limiter = shared_limiter(client_id, settings.rate_limit)
     return CronofyClient(
         access_token=access_token,
         refresh_token=refresh_token,
@@ -399,14 +399,18 @@ async def _open_store(settings: Settings) -> Store:
     )
 
 
-def _cluster_limiter(settings: Settings, store: Store) -> RateLimiter | None:
-    """Every process of a cluster (receivers, workers, commands) shares one rate limit."""
-    if settings.db_url is None or not settings.client_id or not _is_cluster_store(store):
+def _rate_limiter(settings: Settings, store: Store) -> RateLimiter | None:
+    """The application's limit, ``CRONOFY_AVAIL_RATE_LIMIT``: every process of a cluster
+    (receivers, workers, commands) shares one in the database; a process on its own shares
+    one among its clients of the client id."""
+    if not settings.client_id:
         return None
+    if settings.db_url is None or not _is_cluster_store(store):
+        return shared_limiter(settings.client_id, settings.rate_limit)
     from cronofy_avail.runtime.cluster import ClusterStore, PostgresRateLimiter
 
     assert isinstance(store, ClusterStore)
-    return PostgresRateLimiter(store, f"cronofy:{settings.client_id}")
+    return PostgresRateLimiter(store, f"cronofy:{settings.client_id}", settings.rate_limit)
 
 
 @asynccontextmanager
@@ -449,7 +453,7 @@ async def open_system(
             store,
             session,
             stack,
-            rate_limiter=_cluster_limiter(settings, store),
+            rate_limiter=_rate_limiter(settings, store),
             retry=retry or RetryPolicy(max_attempts=settings.max_attempts),
             engine=SyncEngine(store, **options),
         )

@@ -38,7 +38,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "--tick",
         default="* * * * *",
         help="cron schedule of the cluster's tick (recovery of stopped workers' jobs, pending "
-        "intents, the daily reconcile); a 6th field counts seconds",
+        "intents, the daily reconcile); a 6th field, last, counts seconds: '* * * * * */10' is "
+        "every 10 s ('*/10 * * * * *' is every second of every 10th minute)",
     )
     parser.add_argument(
         "--stalled-after",

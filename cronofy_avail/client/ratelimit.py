@@ -1,8 +1,10 @@
 """An application-wide rate limiter.
 
 Cronofy limits requests per application (every user together): 50 per second and 500 per minute
-by default. Every client of one application in a process should therefore share one limiter:
-:func:`shared_limiter` hands out one per client id.
+by default (:data:`CRONOFY_DEFAULT_WINDOWS`; a raised limit is the setting
+``CRONOFY_AVAIL_RATE_LIMIT``, which the composition root passes on). Every client of one
+application in a process should therefore share one limiter: :func:`shared_limiter` hands out
+one per client id (and limit).
 
 Sliding-window log: a request may start only when, for every window, fewer than ``limit``
 requests started within the last ``period + margin`` seconds. The margin (50 ms by default) keeps
@@ -19,23 +21,13 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+
+from cronofy_avail.core.ratewindows import CRONOFY_DEFAULT_WINDOWS, RateWindow
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
-class RateWindow:
-    limit: int
-    period: float
-
-    def __post_init__(self) -> None:
-        if self.limit < 1 or self.period <= 0:
-            raise ValueError("a rate window needs limit >= 1 and period > 0")
-
-
-CRONOFY_DEFAULT_WINDOWS: tuple[RateWindow, ...] = (RateWindow(50, 1.0), RateWindow(500, 60.0))
 DEFAULT_MARGIN = 0.05
 """Seconds kept between a window's oldest counted start and the next start's edge."""
 
@@ -108,12 +100,26 @@ class RateLimiter:
             await self._sleep(wait)
 
 
-_SHARED: dict[str, RateLimiter] = {}
+_SHARED: dict[tuple[str, tuple[RateWindow, ...]], RateLimiter] = {}
 
 
-def shared_limiter(client_id: str) -> RateLimiter:
-    """The process-wide limiter for one Cronofy application, created on first use."""
-    limiter = _SHARED.get(client_id)
+def shared_limiter(
+    client_id: str, windows: Sequence[RateWindow] = CRONOFY_DEFAULT_WINDOWS
+) -> RateLimiter:
+    """The process-wide limiter for one Cronofy application and its limit (``windows``:
+    Cronofy's default, or a raised one from ``CRONOFY_AVAIL_RATE_LIMIT``), created on first
+    use."""
+    key = (client_id, tuple(windows))
+    limiter = _SHARED.get(key)
     if limiter is None:
-        limiter = _SHARED[client_id] = RateLimiter()
+        limiter = _SHARED[key] = RateLimiter(key[1])
     return limiter
+
+
+__all__ = [
+    "CRONOFY_DEFAULT_WINDOWS",
+    "DEFAULT_MARGIN",
+    "RateLimiter",
+    "RateWindow",
+    "shared_limiter",
+]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cronofy_avail.app.settings import ConfigError, Settings, mask, parse_env
+from cronofy_avail.core.ratewindows import CRONOFY_DEFAULT_WINDOWS, RateWindow
 
 SECRET = "CRN_settingsSECRETvalue77aa4f"
 ACCESS = "ACC-settings-5ecret-token-91"
@@ -117,6 +118,7 @@ def test_defaults_without_anything(tmp_path: Path) -> None:
     assert settings.max_attempts == 5
     assert settings.sync_overlap == 2.0
     assert settings.db_give_up == 300.0
+    assert settings.rate_limit == CRONOFY_DEFAULT_WINDOWS
     assert settings.env_file is None
 
 
@@ -221,6 +223,63 @@ def test_a_secret_pasted_into_the_wrong_variable_is_never_shown(name: str, expec
     assert SECRET[:8] not in message
     assert SECRET[-8:] not in message
     assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+@pytest.mark.parametrize(
+    ("value", "windows"),
+    [
+        ("50/s,500/min", CRONOFY_DEFAULT_WINDOWS),
+        (" 500/min , 50/s ", CRONOFY_DEFAULT_WINDOWS),
+        ("100/second,1000/minutes", (RateWindow(100, 1.0), RateWindow(1000, 60.0))),
+        ("200/10s,30000/h", (RateWindow(200, 10.0), RateWindow(30000, 3600.0))),
+        ("2/min", (RateWindow(2, 60.0),)),
+    ],
+)
+def test_a_raised_rate_limit_is_read_from_the_environment_or_env_file(
+    tmp_path: Path, value: str, windows: tuple[RateWindow, ...]
+) -> None:
+    settings = Settings.load({"CRONOFY_AVAIL_RATE_LIMIT": value}, None)
+    assert settings.rate_limit == windows
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"CRONOFY_AVAIL_RATE_LIMIT='{value}'\n")
+    assert Settings.load({}, env_file).rate_limit == windows
+
+
+def test_a_raised_rate_limit_is_shown_with_the_settings() -> None:
+    settings = Settings.load({"CRONOFY_AVAIL_RATE_LIMIT": "100/s, 1000/min"}, None)
+    assert settings.masked()["CRONOFY_AVAIL_RATE_LIMIT"] == "100/s,1000/min"
+    default = Settings.load({}, None).masked()["CRONOFY_AVAIL_RATE_LIMIT"]
+    assert default == "50/s,500/min (Cronofy's default)"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("fast", "'fast' is not <requests>/<period>"),
+        ("50", "'50' is not <requests>/<period>"),
+        ("50/s;500/min", "is not <requests>/<period>"),
+        ("50/s,500/m", "'500/m' is not <requests>/<period> with a period of s, min or h"),
+        ("50/ms", "'50/ms' is not <requests>/<period>"),
+        ("50/s,", "none empty"),
+        ("-1/s", "is not <requests>/<period>"),
+        ("0/s", "'0/s' must allow from 1 to 1000000 requests"),
+        ("5000000/s", "must allow from 1 to 1000000 requests"),
+        ("50/0s", "needs a period longer than 0 and at most a day"),
+        ("50/2h,500/120min", "'500/120min' repeats the period of another window"),
+        ("1.5/s", "is not <requests>/<period>"),
+    ],
+)
+def test_a_bad_rate_limit_names_the_variable_and_a_correct_example(
+    value: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.load({"CRONOFY_AVAIL_RATE_LIMIT": value}, None)
+    message = str(info.value)
+    assert message.startswith("CRONOFY_AVAIL_RATE_LIMIT=")
+    assert problem in message
+    assert "as CRONOFY_AVAIL_RATE_LIMIT=50/s,500/min (Cronofy's default)" in message
+    assert info.value.__cause__ is None  # no chained pydantic error to print
     assert info.value.__suppress_context__
 
 

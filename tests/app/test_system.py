@@ -3,6 +3,8 @@ settings, and closes it in order."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,8 +13,10 @@ import pytest
 
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.app.system import for_app, open_system
+from cronofy_avail.core.ratewindows import CRONOFY_DEFAULT_WINDOWS, RateWindow
 from cronofy_avail.emulator import Emulator
 from cronofy_avail.runtime.store import MemoryStore
+from tests.support.wait import until
 
 
 @pytest.fixture
@@ -88,3 +92,41 @@ async def test_a_store_and_a_session_given_stay_open(emulator: Emulator, tmp_pat
         assert not session.closed
         assert await store.list_users() == []
     assert not (tmp_path / "state.db").exists()  # no store of its own was opened
+
+
+async def test_the_limiter_of_every_client_is_the_settings_limit(tmp_path: Path) -> None:
+    """``CRONOFY_AVAIL_RATE_LIMIT`` reaches the limiter the system's clients share: with 3 a
+    day, three requests start at once and the fourth is held back (its wait is counted before
+    it sleeps: nothing here waits on the clock)."""
+    settings = Settings.load(
+        {
+            "CRONOFY_CLIENT_ID": f"rate-{uuid.uuid4().hex}",  # a limiter of its own
+            "CRONOFY_CLIENT_SECRET": "CRN_system_rate_test_0000",
+            "CRONOFY_AVAIL_DB": str(tmp_path / "state.db"),
+            "CRONOFY_AVAIL_RATE_LIMIT": "3/24h",
+        },
+        None,
+    )
+    async with open_system(settings, store=MemoryStore()) as system:
+        limiter = system.rate_limiter
+        assert limiter is not None
+        assert limiter.windows == (RateWindow(3, 86_400.0),)
+        assert system.clients().rate_limiter is limiter
+        assert system.client(access_token="t")._transport.rate_limiter is limiter
+        assert system.metrics().limiter is limiter
+        for _ in range(3):
+            await limiter.acquire()
+        assert (limiter.acquired, limiter.waits) == (3, 0)
+        fourth = asyncio.create_task(limiter.acquire())
+        await until(lambda: limiter.waits == 1, what="the fourth request to be held back")
+        assert not fourth.done()
+        assert limiter.acquired == 3
+        assert limiter.waited > 3600  # held back for most of the day, not a moment
+        fourth.cancel()
+
+
+async def test_without_a_setting_the_limit_is_cronofys_default(tmp_path: Path) -> None:
+    settings = Settings(client_id="default-limit", db_path=tmp_path / "s.db")
+    async with open_system(settings, store=MemoryStore()) as system:
+        assert system.rate_limiter is not None
+        assert system.rate_limiter.windows == CRONOFY_DEFAULT_WINDOWS

@@ -42,7 +42,7 @@ from .soak import SERVE, ZONES, Soak, SoakReport, SoakUser, free_port
 
 RECEIVERS = 3
 WORKERS = 2
-TICK = "*/2 * * * * *"  # every 2 s: recovery and pending intents
+TICK = "* * * * * */2"  # every 2 s (croniter: seconds are the 6th field): recovery, intents
 STALLED_AFTER = 10.0
 
 

@@ -5,6 +5,7 @@ as separate processes and kills them)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import procrastinate
 import pytest
 
 from cronofy_avail.app.settings import Settings
+from cronofy_avail.app.system import open_system
 from cronofy_avail.cli.worker import worker
 from cronofy_avail.client.ratelimit import RateWindow
 from cronofy_avail.runtime.cluster import (
@@ -235,6 +237,39 @@ async def test_each_request_reserves_its_start_in_one_round_trip(pg_url: str) ->
     finally:
         await a.close()
         await b.close()
+
+
+async def test_every_process_of_a_cluster_shares_the_configured_limit(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``CRONOFY_AVAIL_RATE_LIMIT`` reaches the limiter in the database: two systems (two
+    processes of one application) with 3 requests a day start 3 between them, and the fourth
+    is held back, whichever asks (its wait is counted before it sleeps: no clock waited on)."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # the store's local anchor lives there
+    environ = {
+        "CRONOFY_CLIENT_ID": "limited-app",
+        "CRONOFY_CLIENT_SECRET": "CRN_secret_value_0000",
+        "CRONOFY_AVAIL_DB": pg_url,
+        "CRONOFY_AVAIL_RATE_LIMIT": "3/24h",
+    }
+    settings = Settings.load(environ, None)
+    async with open_system(settings) as one, open_system(settings) as two:
+        first, second = one.rate_limiter, two.rate_limiter
+        assert isinstance(first, PostgresRateLimiter)
+        assert isinstance(second, PostgresRateLimiter)
+        assert first.windows == second.windows == (RateWindow(3, 86_400.0),)
+        assert one.clients().rate_limiter is first
+        for limiter in (first, second, first):
+            await limiter.acquire()
+        assert first.waits + second.waits == 0
+        fourth = asyncio.create_task(second.acquire())
+        await until(lambda: second.waits == 1, what="the fourth request to be held back")
+        assert not fourth.done()
+        assert second.waited > 3600  # most of a day, not a moment
+        fourth.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fourth
+        assert await first._try() > 3600  # a new asker is told to wait too
 
 
 async def test_worker_refuses_a_sqlite_store(tmp_path: Path) -> None:
