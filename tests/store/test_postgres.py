@@ -238,6 +238,7 @@ async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: st
             f"DROP FUNCTION {SCHEMA}.accept_deliveries_v2, {SCHEMA}.defer_sync_v1, "  # noqa: S608
             f"{SCHEMA}.rate_grant_v1; ALTER TABLE {SCHEMA}.users DROP COLUMN job_queued; "
             f"ALTER TABLE {SCHEMA}.users RESET (fillfactor); "
+            f"CREATE INDEX deliveries_user ON {SCHEMA}.deliveries (user_id); "
             f"UPDATE {SCHEMA}.schema_version SET version = 6"
         )
     store = await open_store(pg_url)
@@ -249,6 +250,12 @@ async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: st
             assert row is not None
             cur = await conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s", (row[0],))
             assert await cur.fetchone() == (["fillfactor=80"],)
+            cur = await conn.execute(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND tablename = "
+                "'deliveries'",
+                (SCHEMA,),
+            )
+            assert await cur.fetchone() == (1,)  # its primary key only (9)
         await store.save_user(UserRecord("u1", calendar_id="cal"))
         user = await store.get_user("u1")
         assert user is not None
