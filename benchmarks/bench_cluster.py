@@ -57,6 +57,7 @@ from cronofy_avail.runtime.store import (
     open_store,
 )
 
+from . import wrk
 from .cluster_receiver import SECRET
 
 USERS = 200
@@ -240,16 +241,12 @@ async def _wrk_load(
             )
             script.write_text("\n".join(lines) + "\n" + stop + _WRK_DONE)
             procs.append(
-                await asyncio.create_subprocess_exec(
+                await wrk.start(
                     executable,
-                    "-t1",
-                    f"-c{max(1, CONCURRENCY // len(ports))}",
-                    f"-d{seconds:g}s",
-                    "-s",
-                    str(script),
+                    script,
                     f"http://127.0.0.1:{port}",
-                    stdout=asyncio.subprocess.PIPE,
-                    stderr=asyncio.subprocess.PIPE,
+                    connections=max(1, CONCURRENCY // len(ports)),
+                    seconds=seconds,
                 )
             )
         done, longest = 0, 0.0

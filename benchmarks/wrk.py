@@ -52,27 +52,40 @@ def _script(spec: dict[str, Any]) -> str:
     return "\n".join(lines) + _DONE
 
 
-async def rate(spec: dict[str, Any], executable: str) -> dict[str, Any]:
-    """``connections`` keep-alive connections posting back to back for ``seconds`` (whole
-    seconds: wrk takes no fractions), from one wrk thread (the other core is the server's)."""
-    url = urlsplit(spec["url"])
-    seconds = float(spec["seconds"])
-    if seconds < 1 or not seconds.is_integer():
-        # wrk answers "-d0.5s" with its usage on stdout and nothing on stderr.
+async def start(
+    executable: str, script: Path, base_url: str, *, connections: int, seconds: float
+) -> asyncio.subprocess.Process:
+    """One wrk thread (the other core is the server's) running ``script`` against ``base_url``
+    with ``connections`` keep-alive connections for ``seconds``: whole seconds, as wrk takes
+    no fractions (it answers "-d0.5s" with its usage on stdout and nothing on stderr)."""
+    if seconds < 1 or not float(seconds).is_integer():
         raise ValueError(f"wrk runs for whole seconds (at least 1), not {seconds:g}")
+    return await asyncio.create_subprocess_exec(
+        executable,
+        "-t1",
+        f"-c{connections}",
+        f"-d{int(seconds)}s",
+        "-s",
+        str(script),
+        base_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def rate(spec: dict[str, Any], executable: str) -> dict[str, Any]:
+    """``connections`` keep-alive connections posting back to back for ``seconds`` (see
+    :func:`start`)."""
+    url = urlsplit(spec["url"])
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "post.lua"
         script.write_text(_script(spec))
-        process = await asyncio.create_subprocess_exec(
+        process = await start(
             executable,
-            "-t1",
-            f"-c{int(spec['connections'])}",
-            f"-d{int(seconds)}s",
-            "-s",
-            str(script),
+            script,
             f"{url.scheme}://{url.netloc}",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            connections=int(spec["connections"]),
+            seconds=float(spec["seconds"]),
         )
         out, err = await process.communicate()
     lines = [line for line in out.decode().splitlines() if line.startswith("WRK-JSON ")]
