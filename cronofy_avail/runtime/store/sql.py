@@ -10,6 +10,7 @@ Values always go through placeholders; only these fixed names are formatted into
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import fields
 
@@ -48,10 +49,11 @@ COMMIT_USER = f"UPDATE users SET {_set(COMMIT_COLUMNS)} WHERE user_id = ?"  # no
 WRITE_INTENT = f"UPDATE users SET {_set(INTENT_FIELDS)} WHERE user_id = ?"  # noqa: S608
 
 
+@functools.cache
 def write_intent_changes(columns: tuple[str, ...]) -> str:
     """An intent's UPDATE setting only ``columns`` (SQLite rewrites every index on a column
     that is SET, changed or not: an ack for a user already pending sets the generation alone
-    and touches no index)."""
+    and touches no index). Built once per set of columns: it runs on every ack."""
     return f"UPDATE users SET {_set(columns)} WHERE user_id = ?"  # noqa: S608
 
 
