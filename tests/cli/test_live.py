@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from cronofy_avail.cli.live import delivery_line, plural, sync_line
 from cronofy_avail.core.planner import Action, ActionKind, Plan
-from cronofy_avail.runtime.store import Delivery
 from cronofy_avail.runtime.sync import SyncResult
+from tests.support.deliveries import accepted_change
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 T1 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -61,14 +61,5 @@ def test_deletes_skips_and_long_plans() -> None:
 
 
 def test_delivery_line() -> None:
-    delivery = Delivery(
-        received_at=T0,
-        user_id="ada",
-        callback_key_hint="abcd…",
-        headers={},
-        body="{}",
-        verified=True,
-        outcome="accepted",
-        notification_type="change",
-    )
+    delivery = accepted_change(T0, user_id="ada")
     assert delivery_line(delivery, 7) == "delivery 7: change for ada, signature ok, accepted"

@@ -23,6 +23,7 @@ from cronofy_avail.runtime.store import (
 )
 from cronofy_avail.runtime.sync import SyncResult
 from tests.support.commands import closed_port
+from tests.support.deliveries import accepted_change
 
 USERS = 2_000
 CLIENT_SECRET = "CRN_scale_test_secret_0123456789"
@@ -100,16 +101,7 @@ async def test_serve_with_many_users_prints_a_few_lines_at_start(tmp_path: Path)
 
 
 def change(user_id: str) -> Delivery:
-    return Delivery(
-        received_at=datetime.now(UTC),
-        user_id=user_id,
-        callback_key_hint="abcd…",
-        headers={},
-        body="{}",
-        verified=True,
-        outcome="accepted",
-        notification_type="change",
-    )
+    return accepted_change(datetime.now(UTC), user_id=user_id)
 
 
 async def test_a_healthy_users_delivery_reads_nothing_a_broken_ones_is_explained() -> None:

@@ -11,12 +11,12 @@ import pytest
 from cronofy_avail.app.settings import Settings
 from cronofy_avail.core.planner import OwnershipChanges
 from cronofy_avail.runtime.store import (
-    Delivery,
     StoreSchemaError,
     StoreUnavailableError,
     UserRecord,
     open_store,
 )
+from tests.support.deliveries import accepted_change
 from tests.support.postgres import Cluster
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -259,7 +259,7 @@ async def test_a_version_6_database_is_migrated_to_the_current_schema(pg_url: st
         await store.save_user(UserRecord("u1", calendar_id="cal"))
         user = await store.get_user("u1")
         assert user is not None
-        delivery = Delivery(T0, None, "abcd…", {}, "b", True, "accepted", "change")
+        delivery = accepted_change(T0, body="b")
         accepted = await store.accept_delivery(
             delivery, callback_key=user.callback_key, changes_since=T0
         )
@@ -281,7 +281,7 @@ async def test_acks_for_a_user_already_pending_write_no_index_entry(pg_url: str)
         await store.save_user(UserRecord("u1", calendar_id="cal"))
         user = await store.get_user("u1")
         assert user is not None
-        delivery = Delivery(T0, None, "abcd…", {}, "b", True, "accepted", "change")
+        delivery = accepted_change(T0, body="b")
         # The user becomes pending (on the store's own connection).
         assert await store.accept_delivery(
             delivery, callback_key=user.callback_key, changes_since=T0
@@ -290,7 +290,7 @@ async def test_acks_for_a_user_already_pending_write_no_index_entry(pg_url: str)
         await store.close()
 
     def ack(at: datetime) -> list[object]:
-        delivery = Delivery(at, None, "abcd…", {}, "b", True, "accepted", "change")
+        delivery = accepted_change(at, body="b")
         return [acks_document([(delivery, user.callback_key, T0, False)]), 100, None, None]
 
     async with await psycopg.AsyncConnection.connect(pg_url) as conn:

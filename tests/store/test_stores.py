@@ -16,7 +16,6 @@ from cronofy_avail.core.planner import KnownPeriod, OwnershipChanges
 from cronofy_avail.runtime.metrics import PendingSource
 from cronofy_avail.runtime.store import (
     SCHEMA_VERSION,
-    Delivery,
     LockLost,
     MemoryStore,
     SQLiteStore,
@@ -26,6 +25,7 @@ from cronofy_avail.runtime.store import (
     UserRecord,
     UserState,
 )
+from tests.support.deliveries import accepted_change
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -210,7 +210,7 @@ async def test_an_acknowledged_change_keeps_the_full_requests_generation(store: 
     await store.record_intent("u1", changes_since=None, full=True, received_at=T0)
     u = await store.get_user("u1")  # the full sync reads the user ...
     assert u is not None
-    delivery = Delivery(T0, None, "abcd…", {"X": "1"}, "body", True, "accepted", "change")
+    delivery = accepted_change(T0, headers={"X": "1"}, body="body")
     accepted = await store.accept_delivery(
         delivery, callback_key=u.callback_key, changes_since=T0, full=False
     )  # ... and a change is acknowledged while it runs
@@ -228,7 +228,7 @@ async def test_an_ack_for_a_user_already_pending_keeps_its_oldest_arrival(store:
     assert u is not None
     for minutes in (2, 0, 1):  # receivers may commit out of order
         at = T0 + timedelta(minutes=minutes)
-        delivery = Delivery(at, None, "abcd…", {"X": "1"}, "body", True, "accepted", "change")
+        delivery = accepted_change(at, headers={"X": "1"}, body="body")
         accepted = await store.accept_delivery(
             delivery, callback_key=u.callback_key, changes_since=at
         )
@@ -255,7 +255,7 @@ async def test_sqlite_ack_for_a_user_already_pending_sets_only_the_generation(
         store._db.set_trace_callback(statements.append)
         for minutes in (0, 1):
             at = T0 + timedelta(minutes=minutes)
-            delivery = Delivery(at, None, "abcd…", {}, "body", True, "accepted", "change")
+            delivery = accepted_change(at, body="body")
             await store.accept_delivery(delivery, callback_key=u.callback_key, changes_since=T0)
         store._db.set_trace_callback(None)
         updates = [s for s in statements if s.startswith("UPDATE users")]
@@ -502,7 +502,7 @@ async def test_delivery_log_is_bounded_newest_first_and_updatable(store: Store) 
     for i in range(7):
         ids.append(
             await store.add_delivery(
-                Delivery(T0, "u1", "abcd…", {"X": str(i)}, f"body{i}", True, "accepted", "change")
+                accepted_change(T0, user_id="u1", headers={"X": str(i)}, body=f"body{i}")
             )
         )
     log = await store.list_deliveries()
@@ -517,12 +517,7 @@ async def test_delivery_log_is_bounded_newest_first_and_updatable(store: Store) 
 async def test_delivery_log_bound_holds_for_deliveries_logged_together(store: Store) -> None:
     # SQLite trims the log once per group commit: concurrent writes share one group.
     ids = await asyncio.gather(
-        *(
-            store.add_delivery(
-                Delivery(T0, "u1", "abcd…", {}, f"body{i}", True, "accepted", "change")
-            )
-            for i in range(7)
-        )
+        *(store.add_delivery(accepted_change(T0, user_id="u1", body=f"body{i}")) for i in range(7))
     )
     log = await store.list_deliveries()
     assert sorted(d.delivery_id for d in log if d.delivery_id is not None) == sorted(ids)[-5:]
@@ -745,7 +740,7 @@ async def test_sqlite_clear_empties_the_store_and_delivery_ids_start_again(
         await s.commit_sync(u, put(period("e1")), started_at=T0, full=False)
         await s.claim_periods("u1", {"p1": "e1"}, claimed_at=T0)
         for owner in ("u1", None):
-            await s.add_delivery(Delivery(T0, owner, "abcd…", {}, "b", True, "accepted", "change"))
+            await s.add_delivery(accepted_change(T0, user_id=owner, body="b"))
         assert await s.acquire_lock("u1", "me", ttl=60) is None
         await s.clear()
         assert await s.list_users() == []
@@ -753,7 +748,7 @@ async def test_sqlite_clear_empties_the_store_and_delivery_ids_start_again(
         assert await s.get_periods("u1") == {}
         assert await s.get_claims("u1") == {}
         assert await s.acquire_lock("u1", "other", ttl=60) is None  # no lock left behind
-        first = await s.add_delivery(Delivery(T0, None, "abcd…", {}, "b", True, "accepted", None))
+        first = await s.add_delivery(accepted_change(T0, body="b", notification_type=None))
         assert first == 1
     finally:
         await s.close()
@@ -769,7 +764,7 @@ async def test_an_acknowledged_delivery_is_logged_exactly_as_received(store: Sto
     body = '{"notification": {"type": "change", "changes_since": "2026-01-05T09:00:00Z"}}\n'
     body += 'quote " backslash \\ tab \t émoji 🎉 escaped-nul \\u0000 ]}'
     headers = {"Cronofy-HMAC-SHA256": "abc=", "X-Odd": 'a"b\\c é'}
-    delivery = Delivery(T0, None, "abcd…", headers, body, True, "accepted", "change")
+    delivery = accepted_change(T0, headers=headers, body=body)
     accepted = await store.accept_delivery(
         delivery, callback_key=u.callback_key, changes_since=None, full=True
     )

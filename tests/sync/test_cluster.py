@@ -29,9 +29,10 @@ from cronofy_avail.runtime.cluster import (
 )
 from cronofy_avail.runtime.coordinator import UserClients
 from cronofy_avail.runtime.outage import DatabaseGone, DatabaseWatch
-from cronofy_avail.runtime.store import Delivery, UserRecord
+from cronofy_avail.runtime.store import UserRecord
 from cronofy_avail.runtime.sync import SyncEngine
 from tests.support.commands import WAIT, Cli, Served, at, closed_port, emulator, make_cli
+from tests.support.deliveries import accepted_change
 from tests.support.postgres import Cluster
 from tests.support.wait import until
 
@@ -153,9 +154,7 @@ async def test_a_loaded_run_of_acks_writes_no_error_and_one_job_per_user(
 
         async def ack(i: int) -> tuple[int, str] | None:
             user = users[i % len(users)]
-            delivery = Delivery(
-                now, None, "abcd…", {"X": str(i)}, f"b{i}", True, "accepted", "change"
-            )
+            delivery = accepted_change(now, headers={"X": str(i)}, body=f"b{i}")
             return await store.accept_delivery(
                 delivery, callback_key=user.callback_key, changes_since=now, full=i == 7
             )
@@ -523,7 +522,7 @@ async def test_a_batch_of_acks_that_creates_jobs_notifies_once_per_channel(pg_ur
                 async with store.connection() as conn:
                     await conn.execute("SELECT pg_notify(%s, %s)", (channels[0], payload))
 
-            delivery = Delivery(T0, None, "abcd…", {}, "b", True, "accepted", "change")
+            delivery = accepted_change(T0, body="b")
             document = acks_document([(delivery, key, T0, False) for key in keys])
             async with store.connection() as conn:
                 cur = await conn.execute(_ACCEPT, [document, 100, QUEUE, SYNC_TASK])

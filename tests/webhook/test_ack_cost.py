@@ -34,6 +34,7 @@ from cronofy_avail.runtime.store import (
     UserState,
 )
 from cronofy_avail.runtime.sync import SyncEngine, SyncResult
+from tests.support.deliveries import accepted_change
 from webhook_server import WebhookConfig, async_setup
 
 SECRET = "CRN_ack_path_secret_for_tests"
@@ -41,16 +42,7 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def delivery(at: datetime = T0) -> Delivery:
-    return Delivery(
-        received_at=at,
-        user_id=None,
-        callback_key_hint="abcd…",
-        headers={},
-        body="{}",
-        verified=True,
-        outcome="accepted",
-        notification_type="change",
-    )
+    return accepted_change(at)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
