@@ -81,13 +81,14 @@ CREATE INDEX users_pending_since ON users (pending_since) WHERE pending_since IS
 CREATE INDEX users_pending_full ON users (pending_full) WHERE pending_full = TRUE;
 """
 
-PG_SCHEMA_VERSION = 9
+PG_SCHEMA_VERSION = 10
 """PostgreSQL's (``schema_version`` table); above every version a development build wrote.
 7 added ``users.job_queued`` and the functions of :data:`POSTGRES_FUNCTIONS`; 8 keeps room
 in the users' pages and keeps ``pending_at`` the oldest arrival (see ``_USERS_FILLFACTOR``);
 9 takes a group of acks as one JSON document (``accept_deliveries_v2``), notifies the
-workers once per group and drops the delivery log's index on ``user_id``. A database of
-version 6, 7 or 8 is brought to 9 by :data:`PG_MIGRATIONS` (0.1.0 shipped 6)."""
+workers once per group and drops the delivery log's index on ``user_id``; 10 reads the users
+of a group of acks through their indexes (the same function, a new body). A database of
+version 6 to 9 is brought to 10 by :data:`PG_MIGRATIONS` (0.1.0 shipped 6)."""
 
 _USERS_FILLFACTOR = 80
 """Room left in each page of ``users`` for the new version of a row, as usual for a table
@@ -251,16 +252,36 @@ CREATE OR REPLACE FUNCTION {PG_SCHEMA}.accept_deliveries_v2(
 AS $$
 #variable_conflict use_column
 DECLARE
+    v_keys text[];
     v_users text[];
+    v_found text[];
     v_enqueue text[];
     v_inserted text[] := '{{}}';
+    v_seq regclass :=
+        pg_get_serial_sequence('{PG_SCHEMA}.deliveries', 'delivery_id')::regclass;
     v_max bigint;
     v_job bigint;
     v_payload text;
 BEGIN
-    PERFORM 1 FROM {PG_SCHEMA}.users u
-        WHERE u.callback_key IN (SELECT a.key FROM jsonb_to_recordset(p_acks) AS a(key text))
-        ORDER BY u.user_id FOR UPDATE;
+    -- Every read of ``users`` goes through an index (its callback keys, then the user ids
+    -- found): a join with the document's rows, which the planner cannot count, was a hash
+    -- join over the whole table, so one ack's cost grew with the number of users.
+    v_keys := ARRAY(SELECT DISTINCT a.key FROM jsonb_to_recordset(p_acks) AS a(key text));
+    -- The users found, locked in user_id order, with whether each needs a job: read under
+    -- its lock, so the value is the current one.
+    SELECT array_agg(l.user_id ORDER BY l.user_id), array_agg(l.callback_key ORDER BY l.user_id),
+           array_agg(l.user_id ORDER BY l.user_id) FILTER (WHERE l.enqueue)
+    INTO v_users, v_found, v_enqueue
+    FROM (
+        SELECT u.user_id, u.callback_key,
+               (p_queue IS NOT NULL AND NOT u.job_queued
+                AND u.state NOT IN ({_NOT_QUEUED_STATES})) AS enqueue
+        FROM {PG_SCHEMA}.users u WHERE u.callback_key = ANY(v_keys)
+        ORDER BY u.user_id FOR UPDATE
+    ) AS l;
+    IF v_users IS NULL THEN
+        RETURN;
+    END IF;
     WITH acks AS (
         SELECT a.key, a.received, a.since, a.full AS isfull,
                row_number() OVER (PARTITION BY a.key ORDER BY a.ord) AS k
@@ -270,26 +291,19 @@ BEGIN
         SELECT acks.key, count(*) AS n, min(acks.since) AS since, bool_or(acks.isfull) AS anyfull,
                min(acks.received) AS first_at, max(acks.k) FILTER (WHERE acks.isfull) AS fullk
         FROM acks GROUP BY acks.key
-    ), upd AS (
-        UPDATE {PG_SCHEMA}.users u SET
-            pending_since = LEAST(u.pending_since, g.since),
-            pending_full = u.pending_full OR g.anyfull,
-            pending_at = LEAST(u.pending_at, g.first_at),
-            pending_gen = u.pending_gen + g.n,
-            pending_full_gen = CASE WHEN g.fullk IS NULL THEN u.pending_full_gen
-                                    ELSE u.pending_gen + g.fullk END,
-            job_queued = u.job_queued OR (
-                p_queue IS NOT NULL AND u.state NOT IN ({_NOT_QUEUED_STATES}))
-        FROM per_user g, {PG_SCHEMA}.users o
-        WHERE o.callback_key = g.key AND u.user_id = o.user_id
-        RETURNING u.user_id, (p_queue IS NOT NULL AND NOT o.job_queued
-                              AND u.state NOT IN ({_NOT_QUEUED_STATES})) AS enqueue
     )
-    SELECT array_agg(upd.user_id), array_agg(upd.user_id) FILTER (WHERE upd.enqueue)
-    INTO v_users, v_enqueue FROM upd;
+    UPDATE {PG_SCHEMA}.users u SET
+        pending_since = LEAST(u.pending_since, g.since),
+        pending_full = u.pending_full OR g.anyfull,
+        pending_at = LEAST(u.pending_at, g.first_at),
+        pending_gen = u.pending_gen + g.n,
+        pending_full_gen = CASE WHEN g.fullk IS NULL THEN u.pending_full_gen
+                                ELSE u.pending_gen + g.fullk END,
+        job_queued = u.job_queued OR (
+            p_queue IS NOT NULL AND u.state NOT IN ({_NOT_QUEUED_STATES}))
+    FROM per_user g
+    WHERE u.user_id = ANY(v_users) AND u.callback_key = g.key;
     IF v_enqueue IS NOT NULL THEN
-        -- The jobs' insert trigger stays quiet (see QUEUE_NOTIFY_GUARD): one notification per
-        -- channel for the whole batch, sent below, wakes the workers as well as one per job.
         PERFORM set_config('{BATCH_NOTIFY}', 'on', true);
         WITH ins AS (
             INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock,
@@ -311,15 +325,13 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH acks AS MATERIALIZED (
-        SELECT a.ord, u.user_id AS uid, a.received, a.hint, a.headers, a.body,
-               a.verified, a.outcome, a.type AS ntype,
-               nextval(pg_get_serial_sequence('{PG_SCHEMA}.deliveries', 'delivery_id')) AS did,
-               row_number() OVER (PARTITION BY u.user_id ORDER BY a.ord) AS k
+        SELECT a.ord, f.uid, a.received, a.hint, a.headers, a.body,
+               a.verified, a.outcome, a.type AS ntype, nextval(v_seq) AS did,
+               row_number() OVER (PARTITION BY f.uid ORDER BY a.ord) AS k
         FROM jsonb_to_recordset(p_acks)
              AS a(ord integer, key text, received timestamptz, hint text, headers jsonb,
                   body text, verified boolean, outcome text, type text)
-        JOIN {PG_SCHEMA}.users u ON u.callback_key = a.key
-        WHERE u.user_id = ANY(v_users)
+        JOIN unnest(v_found, v_users) AS f(key, uid) ON f.key = a.key
         ORDER BY a.ord
     ), ins AS (
         INSERT INTO {PG_SCHEMA}.deliveries (delivery_id, received_at, user_id,
@@ -330,12 +342,10 @@ BEGIN
     )
     SELECT acks.ord, acks.uid, acks.did, (acks.k = 1 AND acks.uid = ANY(v_inserted))
     FROM acks ORDER BY acks.ord;
-    IF v_users IS NOT NULL THEN
-        -- Pruned now and then (when the ids cross a multiple of 32), not on every batch.
-        v_max := currval(pg_get_serial_sequence('{PG_SCHEMA}.deliveries', 'delivery_id'));
-        IF v_max % 32 < jsonb_array_length(p_acks) THEN
-            DELETE FROM {PG_SCHEMA}.deliveries d WHERE d.delivery_id <= v_max - p_delivery_log;
-        END IF;
+    -- Pruned now and then (when the ids cross a multiple of 32), not on every batch.
+    v_max := currval(v_seq);
+    IF v_max % 32 < jsonb_array_length(p_acks) THEN
+        DELETE FROM {PG_SCHEMA}.deliveries d WHERE d.delivery_id <= v_max - p_delivery_log;
     END IF;
 END;
 $$;
@@ -416,5 +426,8 @@ PG_MIGRATIONS: dict[int, str] = {
     # The delivery log's index on user_id served only deleting a user (a rare statement on a
     # bounded table), and cost every ack an entry at a random place in it.
     8: f"DROP INDEX IF EXISTS {PG_SCHEMA}.deliveries_user;\n" + POSTGRES_FUNCTIONS,
+    # accept_deliveries_v2's new body: the same arguments and results, so a receiver of
+    # version 9 still running during an upgrade calls it as before.
+    9: POSTGRES_FUNCTIONS,
 }
 """The script that brings a database of version ``key`` to the next version."""
