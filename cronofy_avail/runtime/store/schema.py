@@ -304,6 +304,8 @@ BEGIN
     FROM per_user g
     WHERE u.user_id = ANY(v_users) AND u.callback_key = g.key;
     IF v_enqueue IS NOT NULL THEN
+        -- The jobs' insert trigger stays quiet (see QUEUE_NOTIFY_GUARD): one notification per
+        -- channel for the whole batch, sent below, wakes the workers as well as one per job.
         PERFORM set_config('{BATCH_NOTIFY}', 'on', true);
         WITH ins AS (
             INSERT INTO procrastinate_jobs (queue_name, task_name, priority, lock,
