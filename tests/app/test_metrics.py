@@ -32,10 +32,10 @@ from cronofy_avail.runtime.store import MemoryStore, SQLiteStore, Store, UserRec
 from tests.support.clock import iso
 from tests.support.commands import CLIENT_SECRET, at, closed_port, emulator, export_account
 from tests.support.dev_run import DevRun, start_command
-from tests.support.user_cli import UserShell
+from tests.support.user_cli import UserShell, shell
 from tests.support.wait import until
 
-__all__ = ["emulator"]  # fixture used by name
+__all__ = ["emulator", "shell"]  # fixtures used by name
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -55,11 +55,6 @@ HOSTILE = [
     ({"Sec-Fetch-Site": "cross-site"}, "a cross-site fetch"),
 ]
 """Requests ``/status`` refuses; with the admin token unless the case is about it."""
-
-
-@pytest.fixture
-def shell(tmp_path: Path) -> UserShell:
-    return UserShell(tmp_path)
 
 
 async def exported_for(emu: Emulator, shell: UserShell) -> None:

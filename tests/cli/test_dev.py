@@ -15,12 +15,9 @@ import pytest
 from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.runtime.store import SQLiteStore
 from tests.support.dev_run import WITHIN, running_dev, start_dev
-from tests.support.user_cli import UserShell
+from tests.support.user_cli import UserShell, shell
 
-
-@pytest.fixture
-def shell(tmp_path: Path) -> UserShell:
-    return UserShell(tmp_path)
+__all__ = ["shell"]  # fixture used by name
 
 
 def dev_setting(shell: UserShell, name: str) -> str:

@@ -5,17 +5,12 @@ runs them: the installed command, a clean ``HOME`` and working directory, nothin
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cronofy_avail.app.explain import EXIT_CONFIG, NOTHING_CONFIGURED
-from tests.support.user_cli import UserShell
+from tests.support.user_cli import UserShell, shell
 
-
-@pytest.fixture
-def shell(tmp_path: Path) -> UserShell:
-    return UserShell(tmp_path)
+__all__ = ["shell"]  # fixture used by name
 
 
 @pytest.mark.parametrize(

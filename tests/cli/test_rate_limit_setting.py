@@ -3,21 +3,14 @@ command, a clean ``HOME`` and working directory, exported variables only."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cronofy_avail.app.explain import EXIT_CONFIG
 from cronofy_avail.emulator import Emulator
 from tests.support.commands import closed_port, emulator, export_account
-from tests.support.user_cli import UserShell
+from tests.support.user_cli import UserShell, shell
 
-__all__ = ["emulator"]  # fixture used by name
-
-
-@pytest.fixture
-def shell(tmp_path: Path) -> UserShell:
-    return UserShell(tmp_path)
+__all__ = ["emulator", "shell"]  # fixtures used by name
 
 
 async def test_a_raised_limit_is_taken_and_shown(emulator: Emulator, shell: UserShell) -> None:

@@ -5,19 +5,14 @@ them: the installed command, a clean ``HOME`` and working directory, exported va
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.support.commands import closed_port
-from tests.support.user_cli import UserShell
+from tests.support.user_cli import UserShell, shell
 
 NOTHING = "nothing is set up yet: there is no store at {store} (`cronofy-avail setup` creates it)"
 
-
-@pytest.fixture
-def shell(tmp_path: Path) -> UserShell:
-    return UserShell(tmp_path)
+__all__ = ["shell"]  # fixture used by name
 
 
 def left_behind(shell: UserShell) -> list[str]:

@@ -12,7 +12,6 @@ import os
 import signal
 import socket
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,12 +20,9 @@ from cronofy_avail.emulator.control_client import EmulatorControl
 from cronofy_avail.runtime.store import SQLiteStore
 from tests.support.commands import closed_port
 from tests.support.dev_run import running_dev
-from tests.support.user_cli import SCRIPT, UserShell
+from tests.support.user_cli import SCRIPT, UserShell, shell
 
-
-@pytest.fixture
-def shell(tmp_path: Path) -> UserShell:
-    return UserShell(tmp_path)
+__all__ = ["shell"]  # fixture used by name
 
 
 def dev_setting(shell: UserShell, name: str) -> str:

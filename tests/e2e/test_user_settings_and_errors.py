@@ -6,20 +6,13 @@ error's exact message.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cronofy_avail.emulator import Emulator
 from tests.support.commands import CLIENT_SECRET, closed_port, emulator, export_account
-from tests.support.user_cli import UserShell
+from tests.support.user_cli import UserShell, shell
 
-__all__ = ["emulator"]  # fixture used by name
-
-
-@pytest.fixture
-def shell(tmp_path: Path) -> UserShell:
-    return UserShell(tmp_path)
+__all__ = ["emulator", "shell"]  # fixtures used by name
 
 
 async def exported_for(emu: Emulator, shell: UserShell) -> None:

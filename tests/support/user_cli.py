@@ -1,7 +1,8 @@
 """Run ``cronofy-avail`` the way a user does: the installed console script in a child process,
 a clean ``HOME`` and an empty working directory, configured by environment variables only.
 
-Async, so an emulator can serve from the test's own event loop meanwhile.
+Async, so an emulator can serve from the test's own event loop meanwhile. A test module uses
+the fixture ``shell`` (a fresh user's terminal under the test's ``tmp_path``) by importing it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.support.instants import FAKED
 
@@ -76,3 +79,9 @@ class UserShell:
             raise
         assert process.returncode is not None
         return process.returncode, output.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> UserShell:
+    """A fresh user's terminal: ``HOME`` and working directory under the test's ``tmp_path``."""
+    return UserShell(tmp_path)
